@@ -1,0 +1,85 @@
+// Package transport holds Sextant's front ends: the servers that take DNS
+// queries from clients over each protocol (Do53 UDP/TCP now; DoT, DoH and DoQ
+// later) and hand them to one Handler. It knows nothing of resolution or
+// zones: the resolver and the authoritative backend are both Handlers.
+package transport
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// Proto names the protocol a query arrived over.
+type Proto uint8
+
+const (
+	UDP   Proto = iota // Do53 over UDP
+	TCP                // Do53 over TCP
+	TLS                // DNS over TLS (RFC 7858)
+	HTTPS              // DNS over HTTPS (RFC 8484)
+	QUIC               // DNS over QUIC (RFC 9250)
+)
+
+func (p Proto) String() string {
+	switch p {
+	case UDP:
+		return "udp"
+	case TCP:
+		return "tcp"
+	case TLS:
+		return "tls"
+	case HTTPS:
+		return "https"
+	case QUIC:
+		return "quic"
+	}
+	return "unknown"
+}
+
+// Request is one client query as a front end received it. Front ends hand a
+// Handler only well-formed queries: exactly one question, opcode QUERY, QR
+// clear, EDNS version 0 at most; everything else they answer themselves
+// (FORMERR, NOTIMP, BADVERS) or drop.
+type Request struct {
+	// Msg is the parsed query.
+	Msg *dns.Msg
+	// Raw is the query as received on the wire. It is only valid until
+	// ServeDNS returns.
+	Raw []byte
+	// Remote and Local are the client's and our address.
+	Remote netip.AddrPort
+	Local  netip.AddrPort
+	// Proto is the protocol the query came over.
+	Proto Proto
+	// MaxSize is the largest response the client accepts: over UDP its EDNS0
+	// buffer size clamped to [512, server's advertised size] (512 without
+	// EDNS0); over stream protocols 65535.
+	MaxSize int
+}
+
+// ResponseWriter sends the one response to a Request.
+type ResponseWriter interface {
+	// WriteMsg packs m and sends it. If the packed message exceeds the
+	// request's MaxSize it is truncated per RFC 2181 9 / RFC 6891 7 (TC set,
+	// OPT kept).
+	WriteMsg(m *dns.Msg) error
+	// Write sends an already packed response as it is. The caller is
+	// responsible for the ID, the question and fitting MaxSize. It exists so
+	// that hot paths (the cache's ready-to-send answers) need not pack.
+	Write(b []byte) error
+}
+
+// Handler answers queries. ServeDNS must write exactly one response, or none
+// to drop the query. It must not keep w or r after it returns. ctx is
+// cancelled when the client goes away or the server shuts down.
+type Handler interface {
+	ServeDNS(ctx context.Context, w ResponseWriter, r *Request)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, w ResponseWriter, r *Request)
+
+// ServeDNS calls f(ctx, w, r).
+func (f HandlerFunc) ServeDNS(ctx context.Context, w ResponseWriter, r *Request) { f(ctx, w, r) }
