@@ -1,0 +1,219 @@
+// Package cache holds Sextant's two caches, in the spirit of Unbound's rrset
+// and message caches:
+//
+//   - Cache, the RRset cache: RRsets with their trust rank and DNSSEC status,
+//     negative answers, failure entries and delegation points (NS, server
+//     addresses and DS stored as ordinary RRsets), which the resolver builds
+//     answers and iterations from.
+//   - Answers, the ready-to-send answer cache: whole packed responses to hot
+//     client questions, answered straight from a raw query with no parsing
+//     into dns.Msg, no locks beyond one shard's and no allocation.
+//
+// Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
+// chosen by a hash of the lower-cased name), bounded by Config.MaxEntries,
+// and count TTLs down from insertion by the injected DNS clock.
+package cache
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+)
+
+// Cache is the RRset cache. It is safe for concurrent use; there is no
+// global lock.
+type Cache struct {
+	cfg    Config
+	mask   uint64
+	shards []rrsetShard
+	stats  counters
+}
+
+// rrsetShard is one independently locked part of the cache. The LRU has its
+// own lock for reads; mu serialises the read-compare-write of Put and the
+// removal of expired entries so they cannot lose a concurrent update.
+type rrsetShard struct {
+	mu  sync.Mutex
+	lru *lru.Cache[key, *Entry]
+}
+
+// Stats are the cache's counters since New.
+type Stats struct {
+	Hits      uint64 // Get (or Write) found a live entry
+	Misses    uint64 // nothing, or only an expired entry
+	Evictions uint64 // live or stale entries pushed out by the size bound
+	Expired   uint64 // expired entries removed when looked up
+	Entries   int    // entries held now (live or not yet noticed expired)
+}
+
+type counters struct {
+	hits, misses, evictions, expired atomic.Uint64
+}
+
+// New makes an RRset cache sized by cfg.
+func New(cfg Config) *Cache {
+	cfg = cfg.withDefaults()
+	c := &Cache{cfg: cfg, mask: uint64(cfg.Shards - 1), shards: make([]rrsetShard, cfg.Shards)}
+	per := cfg.MaxEntries / cfg.Shards
+	for i := range c.shards {
+		l, err := lru.New[key, *Entry](per)
+		if err != nil { // only for size <= 0, which shardCount rules out
+			panic("cache: " + err.Error())
+		}
+		c.shards[i].lru = l
+	}
+	return c
+}
+
+func (c *Cache) shard(k key) *rrsetShard {
+	return &c.shards[hashKey(k.name, k.qtype)&c.mask]
+}
+
+// Get returns the live entry for name/qtype/qclass. The name is matched
+// case-insensitively. An expired entry counts as a miss and is removed. The
+// entry is shared and immutable: callers must not modify it (use WithTTL to
+// build response RRs).
+func (c *Cache) Get(name string, qtype, qclass uint16) (*Entry, bool) {
+	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
+	s := c.shard(k)
+	e, ok := s.lru.Get(k)
+	if !ok {
+		c.stats.misses.Add(1)
+		return nil, false
+	}
+	if e.expiredAt(c.cfg.Clock.Now()) {
+		s.removeIf(k, e)
+		c.stats.expired.Add(1)
+		c.stats.misses.Add(1)
+		return nil, false
+	}
+	c.stats.hits.Add(1)
+	return e, true
+}
+
+// removeIf removes k only if it still maps to e, so that a fresh entry Put
+// meanwhile survives.
+func (s *rrsetShard) removeIf(k key, e *Entry) {
+	s.mu.Lock()
+	if cur, ok := s.lru.Peek(k); ok && cur == e {
+		s.lru.Remove(k)
+	}
+	s.mu.Unlock()
+}
+
+// Put stores e under name/qtype/qclass for ttl seconds, clamped by its kind
+// (positive: MinTTL..MaxTTL; negative: at most MaxNegativeTTL, RFC 2308;
+// failure: FailureTTL when ttl is 0, else ttl kept within RFC 9520's
+// 1 s..5 min). It sets e.Stored and e.Expires. Put copies nothing: the
+// caller gives e up and must not touch it afterwards.
+//
+// It returns false, storing nothing, when the clamped TTL is 0 or when an
+// unexpired entry of higher Rank is there (RFC 2181 5.4.1). An entry of
+// equal or higher Rank replaces the old one.
+func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) bool {
+	if e == nil {
+		return false
+	}
+	now := c.cfg.Clock.Now()
+	life := c.cfg.ttlFor(e, ttl)
+	if life <= 0 {
+		return false
+	}
+	e.Stored = now
+	e.Expires = now.Add(life)
+	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.lru.Peek(k); ok && old.Rank > e.Rank && !old.expiredAt(now) {
+		return false
+	}
+	if s.lru.Add(k, e) {
+		c.stats.evictions.Add(1)
+	}
+	return true
+}
+
+// Delete removes the entry for name/qtype/qclass, if any (for example NS
+// data found lame or bogus).
+func (c *Cache) Delete(name string, qtype, qclass uint16) {
+	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
+	s := c.shard(k)
+	s.mu.Lock()
+	s.lru.Remove(k)
+	s.mu.Unlock()
+}
+
+// Remaining is the TTL e has left by the clock, in whole seconds rounded up
+// (a live entry never shows 0); 0 when expired.
+func (c *Cache) Remaining(e *Entry) uint32 {
+	return remaining(e.Expires, c.cfg.Clock.Now())
+}
+
+// Now is the cache's DNS clock reading, so callers compute TTLs by the same
+// time the cache expires by.
+func (c *Cache) Now() time.Time { return c.cfg.Clock.Now() }
+
+// ClosestNS walks up the labels of name (a fully qualified name) and returns
+// the deepest zone with a live, non-negative NS entry: the closest known
+// delegation point. zone is lower case. It does not count misses on the way
+// up, only the final outcome.
+func (c *Cache) ClosestNS(name string, qclass uint16) (zone string, e *Entry, ok bool) {
+	name = lowerName(dns.Fqdn(name))
+	now := c.cfg.Clock.Now()
+	for off := 0; ; {
+		k := key{name: name[off:], qtype: dns.TypeNS, qclass: qclass}
+		s := c.shard(k)
+		if e, ok := s.lru.Get(k); ok {
+			if e.expiredAt(now) {
+				s.removeIf(k, e)
+				c.stats.expired.Add(1)
+			} else if len(e.RRs) > 0 {
+				c.stats.hits.Add(1)
+				return k.name, e, true
+			}
+		}
+		if k.name == "." {
+			break
+		}
+		next, end := dns.NextLabel(name, off)
+		if end {
+			next = len(name) - 1 // the root label
+		}
+		off = next
+	}
+	c.stats.misses.Add(1)
+	return "", nil, false
+}
+
+// Stats returns the counters and the current number of entries.
+func (c *Cache) Stats() Stats {
+	n := 0
+	for i := range c.shards {
+		n += c.shards[i].lru.Len()
+	}
+	return c.stats.snapshot(n)
+}
+
+func (s *counters) snapshot(entries int) Stats {
+	return Stats{
+		Hits:      s.hits.Load(),
+		Misses:    s.misses.Load(),
+		Evictions: s.evictions.Load(),
+		Expired:   s.expired.Load(),
+		Entries:   entries,
+	}
+}
+
+// Purge drops every entry (operator flush). Counters are kept.
+func (c *Cache) Purge() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.lru.Purge()
+		s.mu.Unlock()
+	}
+}

@@ -1,0 +1,122 @@
+package cache
+
+import (
+	"math/bits"
+	"runtime"
+	"time"
+
+	"github.com/sextant-dns/sextant/clock"
+)
+
+// Defaults for a zero Config field.
+const (
+	DefaultMaxEntries     = 100_000
+	DefaultMaxTTL         = 24 * time.Hour // Unbound's cache-max-ttl
+	DefaultMaxNegativeTTL = time.Hour      // Unbound's cache-max-negative-ttl
+	DefaultFailureTTL     = 5 * time.Second
+	// RFC 9520 section 3.2: a resolution failure is cached for at least
+	// 1 second and at most 5 minutes.
+	minFailureTTL = time.Second
+	maxFailureTTL = 5 * time.Minute
+)
+
+// Config sizes a Cache or an Answers cache. Zero fields take defaults.
+type Config struct {
+	// MaxEntries bounds the number of entries (spread evenly over shards;
+	// the total never exceeds it).
+	MaxEntries int
+	// Shards is the number of independently locked shards, rounded up to a
+	// power of two; 0 means the next power of two >= 4*GOMAXPROCS. It is
+	// lowered when MaxEntries is smaller.
+	Shards int
+	// MinTTL and MaxTTL clamp the TTL of positive entries.
+	MinTTL, MaxTTL time.Duration
+	// MaxNegativeTTL caps the TTL of negative entries (RFC 2308 5).
+	MaxNegativeTTL time.Duration
+	// FailureTTL is how long a failure entry lives when Put is given TTL 0;
+	// it is kept within RFC 9520's 1 s to 5 min.
+	FailureTTL time.Duration
+	// Clock is the DNS clock; nil means clock.System{}.
+	Clock clock.Clock
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.MaxTTL <= 0 {
+		c.MaxTTL = DefaultMaxTTL
+	}
+	if c.MinTTL < 0 {
+		c.MinTTL = 0
+	}
+	if c.MinTTL > c.MaxTTL {
+		c.MinTTL = c.MaxTTL
+	}
+	if c.MaxNegativeTTL <= 0 {
+		c.MaxNegativeTTL = DefaultMaxNegativeTTL
+	}
+	if c.FailureTTL <= 0 {
+		c.FailureTTL = DefaultFailureTTL
+	}
+	c.FailureTTL = clampDuration(c.FailureTTL, minFailureTTL, maxFailureTTL)
+	if c.Clock == nil {
+		c.Clock = clock.System{}
+	}
+	c.Shards = shardCount(c.Shards, c.MaxEntries, runtime.GOMAXPROCS(0))
+	return c
+}
+
+// shardCount picks a power-of-two shard count: the wanted one (or
+// 4*procs), but no more shards than entries, so that each shard holds at
+// least one entry and the total stays within maxEntries.
+func shardCount(want, maxEntries, procs int) int {
+	if want <= 0 {
+		want = 4 * procs
+	}
+	n := nextPow2(want)
+	for n > 1 && n > maxEntries {
+		n >>= 1
+	}
+	return n
+}
+
+func nextPow2(n int) int {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+func clampDuration(d, lo, hi time.Duration) time.Duration {
+	if d < lo {
+		return lo
+	}
+	if d > hi {
+		return hi
+	}
+	return d
+}
+
+// ttlFor turns the TTL given to Put into how long e lives, by its kind:
+// positive data within MinTTL..MaxTTL, negative data at most MaxNegativeTTL,
+// failures FailureTTL (or the given TTL kept within 1 s..5 min).
+// RFC 2181 8: a TTL with the top bit set counts as 0.
+func (c *Config) ttlFor(e *Entry, ttl uint32) time.Duration {
+	if ttl > 1<<31-1 {
+		ttl = 0
+	}
+	d := time.Duration(ttl) * time.Second
+	switch {
+	case e.Failure():
+		if ttl == 0 {
+			return c.FailureTTL
+		}
+		return clampDuration(d, minFailureTTL, maxFailureTTL)
+	case e.Negative():
+		return min(d, c.MaxNegativeTTL)
+	default:
+		return clampDuration(d, c.MinTTL, c.MaxTTL)
+	}
+}

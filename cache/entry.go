@@ -1,0 +1,82 @@
+package cache
+
+import (
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/security"
+)
+
+// Entry is one cached RRset, negative answer or failure. Once given to Put
+// it is shared by every reader and must not be modified.
+type Entry struct {
+	// Rcode is dns.RcodeSuccess for data (or NODATA when RRs is empty),
+	// dns.RcodeNameError for NXDOMAIN, dns.RcodeServerFailure for an
+	// RFC 9520 resolution-failure entry.
+	Rcode int
+	// RRs is the RRset (one owner, type and class); empty for negative and
+	// failure entries.
+	RRs []dns.RR
+	// Sigs are the RRSIGs covering RRs.
+	Sigs []dns.RR
+	// Authority holds, for negative entries, the SOA and the NSEC/NSEC3
+	// proofs with their RRSIGs.
+	Authority []dns.RR
+	// Rank is how much the data is trusted (RFC 2181 5.4.1).
+	Rank Rank
+	// Security is the DNSSEC state the validator gave the data.
+	Security security.Status
+	// EDE and EDEText are, for failure entries, the RFC 8914 Extended DNS
+	// Error info-code and text to give the client.
+	EDE     uint16
+	EDEText string
+	// Stored is when Put stored the entry (DNS clock); set by Put.
+	Stored time.Time
+	// Expires is Stored plus the clamped TTL; set by Put.
+	Expires time.Time
+}
+
+// Negative reports whether e is a negative entry (NXDOMAIN or NODATA).
+func (e *Entry) Negative() bool {
+	return e.Rcode == dns.RcodeNameError || (e.Rcode == dns.RcodeSuccess && len(e.RRs) == 0)
+}
+
+// Failure reports whether e records a resolution failure (RFC 9520).
+func (e *Entry) Failure() bool {
+	return e.Rcode != dns.RcodeSuccess && e.Rcode != dns.RcodeNameError
+}
+
+// expiredAt reports whether e is no longer usable at now.
+func (e *Entry) expiredAt(now time.Time) bool {
+	return !now.Before(e.Expires)
+}
+
+// WithTTL returns copies of rrs with their TTL set to ttl, for building a
+// response from shared cached RRs without modifying them.
+func WithTTL(rrs []dns.RR, ttl uint32) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		c := dns.Copy(rr)
+		c.Header().Ttl = ttl
+		out[i] = c
+	}
+	return out
+}
+
+// remaining is the TTL left at now in whole seconds, rounded up so that a
+// live entry never shows TTL 0; 0 once expired.
+func remaining(expires, now time.Time) uint32 {
+	d := expires.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	s := (d + time.Second - 1) / time.Second
+	if s > 1<<31-1 {
+		s = 1<<31 - 1
+	}
+	return uint32(s)
+}
