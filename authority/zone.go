@@ -1,0 +1,364 @@
+// Package authority is Sextant's authoritative engine: it loads and checks
+// zone files, answers queries for its zones per RFC 1034 4.3.2 (with
+// wildcards, DNAME, referrals and negative answers) and serves pre-signed
+// DNSSEC data with its NSEC or NSEC3 proofs. A Server implements
+// transport.Handler and answers from an atomically replaceable set of
+// immutable Zones.
+package authority
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/miekg/dns"
+)
+
+// MaxNSEC3Iterations is the largest NSEC3 iteration count a zone may use:
+// every negative answer may hash a few names with it, so it bounds the work
+// a query can cause (RFC 9276 recommends 0).
+const MaxNSEC3Iterations = 500
+
+// rrset is one owner's records of one type, with the RRSIGs that cover
+// that type.
+type rrset struct {
+	rrs  []dns.RR
+	sigs []dns.RR
+}
+
+// node is everything stored at one owner name. A node without sets is an
+// empty non-terminal.
+type node struct {
+	name  string // canonical
+	sets  map[uint16]*rrset
+	types []uint16 // types with records, ascending (RRSIG excluded)
+
+	cut      bool // NS below the apex: a delegation point
+	belowCut bool // at or below a delegation point's descendants (glue or occluded)
+	cname    *dns.CNAME
+	dname    *dns.DNAME
+	wildcard *node // the child "*" node, when present
+
+	nsec   *rrset // the NSEC RRset here with its RRSIGs (NSEC zones)
+	nsec3h string
+}
+
+func (n *node) set(t uint16) *rrset {
+	if s := n.sets[t]; s != nil && len(s.rrs) > 0 {
+		return s
+	}
+	return nil
+}
+
+func (n *node) empty() bool { return len(n.types) == 0 }
+
+// Zone is one zone's data, immutable after construction and safe for
+// concurrent reads.
+type Zone struct {
+	origin    string
+	originLen int // labels in origin
+	records   []dns.RR
+	nodes     map[string]*node
+	apex      *node
+	soa       *dns.SOA
+	soaSet    *rrset
+	signed    bool
+
+	nsecIndex []nsecEntry // NSEC owners in canonical order
+	nsec3     *nsec3Chain // nil unless the zone is signed with NSEC3
+}
+
+type nsecEntry struct {
+	labels [][]byte
+	node   *node
+}
+
+// nsec3Chain is the zone's NSEC3 records indexed by hashed owner.
+type nsec3Chain struct {
+	hash       uint8
+	iterations uint16
+	salt       string
+	entries    []nsec3Entry // ascending hash
+}
+
+type nsec3Entry struct {
+	hash string // upper-case base32hex, as dns.HashName returns
+	set  *rrset
+}
+
+// buildError is a problem with one input record (index into the caller's
+// slice, -1 for the zone as a whole).
+type buildError struct {
+	index int
+	msg   string
+}
+
+// NewZone builds a zone from rrs and runs every check of check.go. Errors
+// name the offending record. rrs is not modified or retained.
+func NewZone(origin string, rrs []dns.RR) (*Zone, error) {
+	z, berr := buildZone(origin, rrs)
+	if berr != nil {
+		if berr.index >= 0 && berr.index < len(rrs) && rrs[berr.index] != nil {
+			return nil, fmt.Errorf("zone %s: %s: %s", canonicalName(origin), berr.msg, rrs[berr.index].String())
+		}
+		return nil, fmt.Errorf("zone %s: %s", canonicalName(origin), berr.msg)
+	}
+	return z, nil
+}
+
+// buildZone is NewZone with errors that keep the record index, so that
+// ParseZone can turn them into file:line.
+func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
+	if origin == "" {
+		origin = "."
+	}
+	if _, ok := dns.IsDomainName(origin); !ok || nameTooLong(origin) {
+		return nil, &buildError{-1, fmt.Sprintf("bad origin %q", origin)}
+	}
+	origin = canonicalName(origin)
+	z := &Zone{
+		origin:    origin,
+		originLen: dns.CountLabel(origin),
+		nodes:     make(map[string]*node),
+	}
+	z.apex = z.nodeFor(origin)
+	index := make(map[dns.RR]int, len(in))
+	var nsec3Sets = make(map[string]*rrset)
+
+	for i, orig := range in {
+		if orig == nil || orig.Header() == nil {
+			return nil, &buildError{i, "empty record"}
+		}
+		rr := dns.Copy(orig)
+		h := rr.Header()
+		h.Name = canonicalName(h.Name)
+		if h.Class != dns.ClassINET {
+			return nil, &buildError{i, fmt.Sprintf("class %s is not IN", dns.Class(h.Class))}
+		}
+		if !dns.IsSubDomain(origin, h.Name) {
+			return nil, &buildError{i, fmt.Sprintf("owner %s is outside the zone %s", h.Name, origin)}
+		}
+		switch h.Rrtype {
+		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeNone:
+			return nil, &buildError{i, fmt.Sprintf("type %s cannot appear in a zone", dns.Type(h.Rrtype))}
+		}
+		index[rr] = i
+
+		covered := h.Rrtype
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			covered = sig.TypeCovered
+		}
+		// NSEC3 records and their signatures live beside the name tree:
+		// their owners are hashes, not names that exist (RFC 5155 7.2.9).
+		if covered == dns.TypeNSEC3 {
+			if parentOf(h.Name) != origin {
+				return nil, &buildError{i, "NSEC3 owner is not a hash label directly below the apex"}
+			}
+			s := nsec3Sets[h.Name]
+			if s == nil {
+				s = &rrset{}
+				nsec3Sets[h.Name] = s
+			}
+			if h.Rrtype == dns.TypeRRSIG {
+				s.sigs = appendUnique(s.sigs, rr)
+			} else {
+				s.rrs = appendUnique(s.rrs, rr)
+			}
+			z.records = append(z.records, rr)
+			continue
+		}
+
+		n := z.nodeFor(h.Name)
+		s := n.sets[covered]
+		if s == nil {
+			s = &rrset{}
+			n.sets[covered] = s
+		}
+		before := len(s.rrs) + len(s.sigs)
+		if h.Rrtype == dns.TypeRRSIG {
+			s.sigs = appendUnique(s.sigs, rr)
+		} else {
+			s.rrs = appendUnique(s.rrs, rr)
+		}
+		if len(s.rrs)+len(s.sigs) != before {
+			z.records = append(z.records, rr)
+		}
+	}
+
+	for _, n := range z.nodes {
+		for t, s := range n.sets {
+			if len(s.rrs) > 0 {
+				n.types = append(n.types, t)
+			}
+		}
+		sort.Slice(n.types, func(a, b int) bool { return n.types[a] < n.types[b] })
+		if s := n.set(dns.TypeCNAME); s != nil {
+			n.cname = s.rrs[0].(*dns.CNAME)
+		}
+		if s := n.set(dns.TypeDNAME); s != nil {
+			n.dname = s.rrs[0].(*dns.DNAME)
+		}
+		if n != z.apex && n.set(dns.TypeNS) != nil {
+			n.cut = true
+		}
+		n.nsec = n.set(dns.TypeNSEC)
+		if n.name != origin {
+			if p := z.nodes[parentOf(n.name)]; p != nil && firstLabel(n.name) == "*" {
+				p.wildcard = n
+			}
+		}
+	}
+	for _, n := range z.nodes {
+		for a := parentOf(n.name); a != origin && isBelow(a, origin); a = parentOf(a) {
+			if z.nodes[a].cut {
+				n.belowCut = true
+				break
+			}
+		}
+	}
+
+	if err := z.check(index, nsec3Sets); err != nil {
+		return nil, err
+	}
+	z.soaSet = z.apex.set(dns.TypeSOA)
+	z.soa = z.soaSet.rrs[0].(*dns.SOA)
+	z.signed = z.apex.set(dns.TypeDNSKEY) != nil && hasSigs(z.apex)
+
+	z.indexNSEC()
+	if err := z.indexNSEC3(nsec3Sets, index); err != nil {
+		return nil, err
+	}
+	return z, nil
+}
+
+// nodeFor returns the node for a canonical name in the zone, creating it
+// and any missing ancestors (empty non-terminals) up to the apex.
+func (z *Zone) nodeFor(name string) *node {
+	n := z.nodes[name]
+	if n != nil {
+		return n
+	}
+	n = &node{name: name, sets: make(map[uint16]*rrset)}
+	z.nodes[name] = n
+	if name != z.origin {
+		z.nodeFor(parentOf(name))
+	}
+	return n
+}
+
+func appendUnique(list []dns.RR, rr dns.RR) []dns.RR {
+	for _, have := range list {
+		if dns.IsDuplicate(have, rr) {
+			return list
+		}
+	}
+	return append(list, rr)
+}
+
+func hasSigs(n *node) bool {
+	for _, s := range n.sets {
+		if len(s.sigs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *Zone) indexNSEC() {
+	for _, n := range z.nodes {
+		if n.nsec == nil {
+			continue
+		}
+		labels, ok := wireLabels(n.name)
+		if !ok {
+			continue
+		}
+		z.nsecIndex = append(z.nsecIndex, nsecEntry{labels: labels, node: n})
+	}
+	sort.Slice(z.nsecIndex, func(a, b int) bool {
+		return labelsCompare(z.nsecIndex[a].labels, z.nsecIndex[b].labels) < 0
+	})
+}
+
+// indexNSEC3 builds the hash-ordered chain for the parameters the apex
+// NSEC3PARAM names (or, without one, those of the first NSEC3 record), and
+// precomputes the hash of every name in the tree so that answers only hash
+// names that do not exist.
+func (z *Zone) indexNSEC3(sets map[string]*rrset, index map[dns.RR]int) *buildError {
+	if len(sets) == 0 {
+		return nil
+	}
+	c := &nsec3Chain{}
+	if p := z.apex.set(dns.TypeNSEC3PARAM); p != nil {
+		param := p.rrs[0].(*dns.NSEC3PARAM)
+		c.hash, c.iterations, c.salt = param.Hash, param.Iterations, param.Salt
+	} else {
+		first := ""
+		for owner, s := range sets {
+			if len(s.rrs) > 0 && (first == "" || owner < first) {
+				first = owner
+			}
+		}
+		if first == "" {
+			return nil
+		}
+		rr := sets[first].rrs[0].(*dns.NSEC3)
+		c.hash, c.iterations, c.salt = rr.Hash, rr.Iterations, rr.Salt
+	}
+	if c.hash != dns.SHA1 {
+		return &buildError{-1, fmt.Sprintf("NSEC3 hash algorithm %d is not supported", c.hash)}
+	}
+	for owner, s := range sets {
+		if len(s.rrs) == 0 {
+			continue
+		}
+		rr := s.rrs[0].(*dns.NSEC3)
+		if rr.Hash != c.hash || rr.Iterations != c.iterations || !equalFoldHex(rr.Salt, c.salt) {
+			continue
+		}
+		c.entries = append(c.entries, nsec3Entry{hash: upperASCII(firstLabel(owner)), set: s})
+	}
+	sort.Slice(c.entries, func(a, b int) bool { return c.entries[a].hash < c.entries[b].hash })
+	for _, n := range z.nodes {
+		n.nsec3h = c.hashName(n.name)
+	}
+	z.nsec3 = c
+	return nil
+}
+
+func (c *nsec3Chain) hashName(name string) string {
+	return dns.HashName(name, c.hash, c.iterations, c.salt)
+}
+
+func upperASCII(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch >= 'a' && ch <= 'z' {
+			b[i] = ch - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+func equalFoldHex(a, b string) bool {
+	return upperASCII(a) == upperASCII(b)
+}
+
+// Origin returns the zone's apex as a canonical lower-case FQDN.
+func (z *Zone) Origin() string { return z.origin }
+
+// Records returns every record of the zone (owner names lower-cased,
+// duplicates removed) as fresh copies the caller may change.
+func (z *Zone) Records() []dns.RR {
+	out := make([]dns.RR, len(z.records))
+	for i, rr := range z.records {
+		out[i] = dns.Copy(rr)
+	}
+	return out
+}
+
+// Signed reports whether the zone is DNSSEC-signed: its apex has a DNSKEY
+// RRset and RRSIGs.
+func (z *Zone) Signed() bool { return z.signed }
+
+// SOA returns a copy of the zone's SOA record.
+func (z *Zone) SOA() *dns.SOA { return dns.Copy(z.soa).(*dns.SOA) }
