@@ -138,7 +138,7 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 		return
 	}
 	lay, ok := layoutResponse(wire)
-	if !ok || lay.minTTL == 0 || lay.minTTL > 1<<31-1 { // RFC 2181 8: top bit set means 0
+	if !ok || lay.minTTL == 0 {
 		return
 	}
 	maxTTL := uint32(a.cfg.MaxTTL / time.Second)

@@ -151,6 +151,9 @@ func layoutResponse(wire []byte) (responseLayout, bool) {
 		}
 		rrtype := binary.BigEndian.Uint16(wire[off:])
 		ttl := binary.BigEndian.Uint32(wire[off+4:])
+		if ttl > 1<<31-1 { // RFC 2181 8: a TTL with the top bit set counts as 0
+			ttl = 0
+		}
 		rdlen := int(binary.BigEndian.Uint16(wire[off+8:]))
 		if rrtype == typeOPT {
 			lay.edns = true
