@@ -310,7 +310,7 @@ func TestClosestNS(t *testing.T) {
 		{"org.", "."},
 		{".", "."},
 		{"www.sub.example", "sub.example."}, // not fully qualified
-		{`a\.b.example.`, "example."},        // an escaped dot is not a label boundary
+		{`a\.b.example.`, "example."},       // an escaped dot is not a label boundary
 	}
 	for _, tc := range tests {
 		zone, e, ok := c.ClosestNS(tc.name, dns.ClassINET)
