@@ -1,0 +1,181 @@
+package authority
+
+import (
+	"crypto"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DNSKEY flag values for the two roles a key can have (RFC 4034 2.1.1,
+// RFC 3757). A key with the SEP bit is a KSK, or a CSK when it is the only
+// key; one without is a ZSK.
+const (
+	FlagsZSK uint16 = dns.ZONE           // 256
+	FlagsKSK uint16 = dns.ZONE | dns.SEP // 257, also used for a CSK
+)
+
+// signDefaultKeyTTL is the DNSKEY TTL a generated key starts with. Sign replaces
+// it with SignOptions.KeyTTL or the SOA TTL.
+const signDefaultKeyTTL = 3600
+
+// Key is a DNSSEC signing key: the public DNSKEY record and the private key
+// that signs with it.
+type Key struct {
+	DNSKEY  *dns.DNSKEY
+	Private crypto.Signer
+}
+
+// GenerateKey makes a new key for origin. alg is a DNSSEC algorithm number:
+// 8 (RSASHA256, 2048 bits), 10 (RSASHA512, 2048 bits), 13 (ECDSAP256SHA256),
+// 14 (ECDSAP384SHA384) or 15 (ED25519). flags is FlagsKSK (257, also for a
+// CSK) or FlagsZSK (256).
+func GenerateKey(origin string, alg uint8, flags uint16) (*Key, error) {
+	origin = dns.CanonicalName(origin)
+	if _, ok := dns.IsDomainName(origin); !ok {
+		return nil, fmt.Errorf("generate key: bad origin %q", origin)
+	}
+	if flags&dns.ZONE == 0 {
+		return nil, fmt.Errorf("generate key for %s: flags %d lack the zone key bit", origin, flags)
+	}
+	bits, err := signKeyBits(alg)
+	if err != nil {
+		return nil, fmt.Errorf("generate key for %s: %w", origin, err)
+	}
+	k := &dns.DNSKEY{
+		Hdr:       dns.RR_Header{Name: origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: signDefaultKeyTTL},
+		Flags:     flags,
+		Protocol:  3,
+		Algorithm: alg,
+	}
+	priv, err := k.Generate(bits)
+	if err != nil {
+		return nil, fmt.Errorf("generate %s key for %s: %w", dns.AlgorithmToString[alg], origin, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("generate key for %s: private key %T cannot sign", origin, priv)
+	}
+	return &Key{DNSKEY: k, Private: signer}, nil
+}
+
+// signKeyBits is the key size GenerateKey asks for per algorithm.
+func signKeyBits(alg uint8) (int, error) {
+	switch alg {
+	case dns.RSASHA256, dns.RSASHA512:
+		return 2048, nil
+	case dns.ECDSAP256SHA256, dns.ED25519:
+		return 256, nil
+	case dns.ECDSAP384SHA384:
+		return 384, nil
+	}
+	return 0, fmt.Errorf("algorithm %d not supported for signing", alg)
+}
+
+// LoadKey reads a key pair in BIND's format: pubFile holds the DNSKEY record
+// (K<zone>+<alg>+<tag>.key) and privFile the private key
+// (K<zone>+<alg>+<tag>.private). It checks that the two belong together.
+func LoadKey(pubFile, privFile string) (*Key, error) {
+	pub, err := os.ReadFile(pubFile)
+	if err != nil {
+		return nil, fmt.Errorf("load key: %w", err)
+	}
+	dnskey, err := signParseKeyFile(string(pub), pubFile)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(privFile)
+	if err != nil {
+		return nil, fmt.Errorf("load key: %w", err)
+	}
+	defer f.Close()
+	priv, err := dnskey.ReadPrivateKey(f, privFile)
+	if err != nil {
+		return nil, fmt.Errorf("load key %s: %w", privFile, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("load key %s: private key %T cannot sign", privFile, priv)
+	}
+	k := &Key{DNSKEY: dnskey, Private: signer}
+	if err := k.selfTest(); err != nil {
+		return nil, fmt.Errorf("load key %s with %s: %w", privFile, pubFile, err)
+	}
+	return k, nil
+}
+
+// signParseKeyFile finds the one DNSKEY record in a BIND .key file, which may
+// carry comment lines and $TTL/$ORIGIN-free records.
+func signParseKeyFile(text, file string) (*dns.DNSKEY, error) {
+	zp := dns.NewZoneParser(strings.NewReader(text), "", file)
+	var found *dns.DNSKEY
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		k, isKey := rr.(*dns.DNSKEY)
+		if !isKey {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("load key %s: more than one DNSKEY", file)
+		}
+		found = k
+	}
+	if err := zp.Err(); err != nil {
+		return nil, fmt.Errorf("load key %s: %w", file, err)
+	}
+	if found == nil {
+		return nil, fmt.Errorf("load key %s: no DNSKEY record", file)
+	}
+	found.Hdr.Name = dns.CanonicalName(found.Hdr.Name)
+	return found, nil
+}
+
+// selfTest signs a probe record and verifies it with the public key, so a
+// private key that does not match its DNSKEY is caught at load time rather
+// than by every validator later.
+func (k *Key) selfTest() error {
+	probe := &dns.TXT{Hdr: dns.RR_Header{Name: k.DNSKEY.Hdr.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"probe"}}
+	now := time.Now()
+	sig := &dns.RRSIG{
+		Algorithm:  k.DNSKEY.Algorithm,
+		KeyTag:     k.DNSKEY.KeyTag(),
+		SignerName: k.DNSKEY.Hdr.Name,
+		Inception:  uint32(now.Unix()),
+		Expiration: uint32(now.Add(time.Hour).Unix()),
+	}
+	if err := sig.Sign(k.Private, []dns.RR{probe}); err != nil {
+		return fmt.Errorf("sign probe: %w", err)
+	}
+	if err := sig.Verify(k.DNSKEY, []dns.RR{probe}); err != nil {
+		return fmt.Errorf("private key does not match DNSKEY: %w", err)
+	}
+	return nil
+}
+
+// IsSEP reports whether the key has the Secure Entry Point bit: a KSK or CSK.
+func (k *Key) IsSEP() bool { return k.DNSKEY.Flags&dns.SEP != 0 }
+
+// Tag is the key tag (RFC 4034 appendix B).
+func (k *Key) Tag() uint16 { return k.DNSKEY.KeyTag() }
+
+// FileBase is BIND's file name stem for the key: K<zone>+<alg>+<tag>.
+func (k *Key) FileBase() string {
+	return fmt.Sprintf("K%s+%03d+%05d", k.DNSKEY.Hdr.Name, k.DNSKEY.Algorithm, k.Tag())
+}
+
+// Save writes the key as BIND .key and .private files into dir, the private
+// one readable by the owner only, and returns their paths.
+func (k *Key) Save(dir string) (pubFile, privFile string, err error) {
+	base := filepath.Join(dir, k.FileBase())
+	pubFile, privFile = base+".key", base+".private"
+	if err := os.WriteFile(pubFile, []byte(k.DNSKEY.String()+"\n"), 0o644); err != nil {
+		return "", "", fmt.Errorf("save key: %w", err)
+	}
+	if err := os.WriteFile(privFile, []byte(k.DNSKEY.PrivateKeyString(k.Private)), 0o600); err != nil {
+		return "", "", fmt.Errorf("save key: %w", err)
+	}
+	return pubFile, privFile, nil
+}
