@@ -1,0 +1,122 @@
+package validator
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// Limits bound the work one client query may cause. The defaults follow what
+// deployed resolvers settled on after KeyTrap (CVE-2023-50387) and the NSEC3
+// closest-encloser attack (CVE-2023-50868).
+type Limits struct {
+	// MaxKeysPerSig caps the DNSKEYs tried for one RRSIG (or one DS):
+	// only keys with the signature's key tag and algorithm are candidates,
+	// and honest zones almost never have two of them. Default 4.
+	MaxKeysPerSig int
+	// MaxSigsPerRRset caps the RRSIGs tried for one RRset. Default 8, as
+	// Unbound: a zone in an algorithm rollover has at most a few.
+	MaxSigsPerRRset int
+	// MaxValidations caps signature verifications (public-key operations)
+	// for one client query across all RRsets, zones and retries. Default 30,
+	// as PowerDNS: a cold chain root->TLD->SLD with a negative answer needs
+	// about ten, a CNAME chain across zones a few more.
+	MaxValidations int
+	// MaxFailures caps failed signature verifications per client query.
+	// Default 4: BIND stops a fetch after 1, Unbound after 4 DS match
+	// failures; an honest chain fails none, an algorithm rollover rarely one.
+	MaxFailures int
+	// MaxNSEC3Hashes caps NSEC3 name hashes per client query. Default 600,
+	// as PowerDNS. With MaxNSEC3Iterations 50 that is at most ~30 600 SHA-1
+	// blocks, a few milliseconds.
+	MaxNSEC3Hashes int
+	// MaxNSEC3Iterations: NSEC3 records with more iterations make the proof
+	// insecure (EDE 27) without any hashing (RFC 9276 section 3.2).
+	// Default 50.
+	MaxNSEC3Iterations uint16
+	// MinRSABits and MaxRSABits bound the RSA modulus of usable keys.
+	// Default 1024..4096: Go's crypto/rsa refuses smaller keys, RFC 3110
+	// stops at 4096, and larger ones only cost CPU. Keys outside the range
+	// are treated like an unsupported algorithm (insecure, EDE 1).
+	MinRSABits, MaxRSABits int
+}
+
+// DefaultLimits returns the documented defaults.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxKeysPerSig:      4,
+		MaxSigsPerRRset:    8,
+		MaxValidations:     30,
+		MaxFailures:        4,
+		MaxNSEC3Hashes:     600,
+		MaxNSEC3Iterations: 50,
+		MinRSABits:         1024,
+		MaxRSABits:         4096,
+	}
+}
+
+// ErrBudgetExhausted is wrapped by Result.Err when a Budget cap was
+// exceeded. The resolver should answer SERVFAIL and stop the resolution.
+var ErrBudgetExhausted = errors.New("validation budget exhausted")
+
+// Budget counts the validation work of one client query. The resolver creates
+// one per client query and passes it to every call. It is safe for concurrent
+// use. Once a cap is exceeded every further spend fails too.
+type Budget struct {
+	lim         Limits
+	validations atomic.Int64
+	failures    atomic.Int64
+	hashes      atomic.Int64
+}
+
+// NewBudget returns a fresh budget enforcing l.
+func NewBudget(l Limits) *Budget { return &Budget{lim: l} }
+
+// Limits returns the limits the budget enforces.
+func (b *Budget) Limits() Limits { return b.lim }
+
+// Validations returns the number of signature verifications spent.
+func (b *Budget) Validations() int { return int(b.validations.Load()) }
+
+// Failures returns the number of failed signature verifications.
+func (b *Budget) Failures() int { return int(b.failures.Load()) }
+
+// Hashes returns the number of NSEC3 name hashes computed.
+func (b *Budget) Hashes() int { return int(b.hashes.Load()) }
+
+// Exhausted reports whether any cap has been exceeded.
+func (b *Budget) Exhausted() bool {
+	return b.validations.Load() > int64(b.lim.MaxValidations) ||
+		b.failures.Load() > int64(b.lim.MaxFailures) ||
+		b.hashes.Load() > int64(b.lim.MaxNSEC3Hashes)
+}
+
+func (b *Budget) spendValidation() error {
+	if n := b.validations.Add(1); n > int64(b.lim.MaxValidations) {
+		return fmt.Errorf("%w: more than %d signature validations", ErrBudgetExhausted, b.lim.MaxValidations)
+	}
+	return nil
+}
+
+func (b *Budget) spendFailure() error {
+	if n := b.failures.Add(1); n > int64(b.lim.MaxFailures) {
+		return fmt.Errorf("%w: more than %d signature failures", ErrBudgetExhausted, b.lim.MaxFailures)
+	}
+	return nil
+}
+
+func (b *Budget) spendHash() error {
+	if n := b.hashes.Add(1); n > int64(b.lim.MaxNSEC3Hashes) {
+		return fmt.Errorf("%w: more than %d NSEC3 hashes", ErrBudgetExhausted, b.lim.MaxNSEC3Hashes)
+	}
+	return nil
+}
+
+// orDefault gives calls made without a budget a fresh default one, so that
+// they are still bounded.
+func orDefault(b *Budget) *Budget {
+	if b == nil {
+		return NewBudget(DefaultLimits())
+	}
+	return b
+}

@@ -1,0 +1,113 @@
+package validator
+
+import (
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// hasType reports whether t is in an NSEC/NSEC3 type bitmap.
+func hasType(bitmap []uint16, t uint16) bool { return slices.Contains(bitmap, t) }
+
+// isDelegationBitmap reports a bitmap of a delegation point seen from the
+// parent: NS without SOA. Such a record only speaks for the parent side and
+// must not deny data at or below the child apex (RFC 4035 5.4, RFC 6840 4.1,
+// RFC 5155 8.3 and 8.9).
+func isDelegationBitmap(bitmap []uint16) bool {
+	return hasType(bitmap, dns.TypeNS) && !hasType(bitmap, dns.TypeSOA)
+}
+
+// NSECCovers reports whether nsec proves that name does not exist in the
+// zone's canonical order: owner < name < next, where the last NSEC of a zone
+// (next = apex) covers every name after its owner inside the zone. A name
+// below a delegation point or DNAME owner is not covered by that owner's
+// NSEC: the parent cannot speak for it (RFC 6840 4.1).
+// It does not check signatures; nsec must already be validated.
+func NSECCovers(nsec *dns.NSEC, name string) bool {
+	if nsec == nil {
+		return false
+	}
+	owner, next := nsec.Hdr.Name, nsec.NextDomain
+	if compareNames(owner, name) >= 0 {
+		return false
+	}
+	if isSubdomain(name, owner) && (isDelegationBitmap(nsec.TypeBitMap) || hasType(nsec.TypeBitMap, dns.TypeDNAME)) {
+		return false
+	}
+	if compareNames(owner, next) < 0 {
+		return compareNames(name, next) < 0
+	}
+	// Last NSEC in the zone: next is the apex.
+	return isSubdomain(name, next)
+}
+
+// nsecClosestEncloser is the closest encloser that a covering NSEC implies
+// for name: the longer of the names name shares with the owner and with
+// next (RFC 4035 5.4).
+func nsecClosestEncloser(nsec *dns.NSEC, name string) string {
+	a := commonAncestor(name, nsec.Hdr.Name)
+	b := commonAncestor(name, nsec.NextDomain)
+	if dns.CountLabel(b) > dns.CountLabel(a) {
+		return b
+	}
+	return a
+}
+
+// nsecShowsENT reports whether a covering NSEC shows that name is an empty
+// non-terminal: the next name is below name, so name exists.
+func nsecShowsENT(nsec *dns.NSEC, name string) bool {
+	return isSubdomain(nsec.NextDomain, name) && !equalNames(nsec.NextDomain, name)
+}
+
+// NSECProvesNXDOMAIN reports whether two validated NSEC records prove that
+// qname does not exist (RFC 4035 5.4, usable for RFC 8198 aggressive
+// caching): cover covers qname and does not show it as an empty
+// non-terminal, and wildcard covers the source of synthesis "*.<closest
+// encloser>". cover and wildcard may be the same record.
+func NSECProvesNXDOMAIN(qname string, cover, wildcard *dns.NSEC) bool {
+	if !NSECCovers(cover, qname) || nsecShowsENT(cover, qname) {
+		return false
+	}
+	wc := wildcardOf(nsecClosestEncloser(cover, qname))
+	return NSECCovers(wildcard, wc)
+}
+
+// NSECProvesNODATA reports whether one validated NSEC proves that qname
+// exists without type qtype (RFC 4035 3.1.3.1, 5.4; RFC 8198): either it
+// matches qname and lacks qtype and CNAME, or it covers qname and shows it
+// as an empty non-terminal. The parent-side NSEC of a delegation proves
+// nothing except the absence of DS; a child apex NSEC cannot deny DS.
+func NSECProvesNODATA(qname string, qtype uint16, nsec *dns.NSEC) bool {
+	if nsec == nil {
+		return false
+	}
+	if equalNames(nsec.Hdr.Name, qname) {
+		return nsecMatchDeniesType(nsec.TypeBitMap, qname, qtype)
+	}
+	return NSECCovers(nsec, qname) && nsecShowsENT(nsec, qname)
+}
+
+// nsecMatchDeniesType applies the bitmap rules to an NSEC or NSEC3 record
+// that matches qname.
+func nsecMatchDeniesType(bitmap []uint16, qname string, qtype uint16) bool {
+	if hasType(bitmap, qtype) || hasType(bitmap, dns.TypeCNAME) {
+		return false
+	}
+	if qtype == dns.TypeDS {
+		// The child apex's own record cannot deny the parent's DS,
+		// except at the root, which has no parent.
+		return !hasType(bitmap, dns.TypeSOA) || qname == "."
+	}
+	return !isDelegationBitmap(bitmap)
+}
+
+// NSECProvesWildcardNODATA reports whether validated NSECs prove that qname
+// does not exist and the wildcard that would match it has no qtype
+// (RFC 4035 3.1.3.4).
+func NSECProvesWildcardNODATA(qname string, qtype uint16, cover, wildcard *dns.NSEC) bool {
+	if !NSECCovers(cover, qname) || nsecShowsENT(cover, qname) || wildcard == nil {
+		return false
+	}
+	wc := wildcardOf(nsecClosestEncloser(cover, qname))
+	return equalNames(wildcard.Hdr.Name, wc) && nsecMatchDeniesType(wildcard.TypeBitMap, wc, qtype)
+}

@@ -1,0 +1,109 @@
+package validator
+
+import (
+	"github.com/sextant-dns/sextant/security"
+)
+
+// Extended DNS Error codes (RFC 8914, RFC 9276) the validator reports.
+const (
+	EDENone                   uint16 = 0xffff // no EDE to report
+	EDEUnsupportedDNSKEYAlg   uint16 = 1
+	EDEUnsupportedDSDigest    uint16 = 2
+	EDEDNSSECIndeterminate    uint16 = 5
+	EDEDNSSECBogus            uint16 = 6
+	EDESignatureExpired       uint16 = 7
+	EDESignatureNotYetValid   uint16 = 8
+	EDEDNSKEYMissing          uint16 = 9
+	EDERRSIGsMissing          uint16 = 10
+	EDENSECMissing            uint16 = 12
+	EDEUnsupportedNSEC3Iterat uint16 = 27
+)
+
+// Result is the outcome of one validation step.
+type Result struct {
+	// Status is the RFC 4035 section 4.3 state.
+	Status security.Status
+	// EDE is the RFC 8914 info-code to attach, EDENone when there is none.
+	// EDE 0 ("Other") is never used, so the zero Result is not mistaken
+	// for one carrying code 0: use HasEDE.
+	EDE uint16
+	// Reason is a short human text for the EDE EXTRA-TEXT and logs.
+	Reason string
+	// TTL is the longest time the validated data may be cached: the
+	// smallest of the RRset TTLs, the RRSIG original TTLs and the time left
+	// until signature expiration. Zero when nothing was validated.
+	TTL uint32
+	// Wildcard is the wildcard owner ("*.example.") when a positive answer
+	// was synthesised from a wildcard; the caller must then check
+	// ProveWildcardAnswer (ValidateResponse does so itself).
+	Wildcard string
+	// Err wraps ErrBudgetExhausted when a Budget cap ended validation, or a
+	// KeySource error. Nil otherwise.
+	Err error
+}
+
+// HasEDE reports whether r carries an Extended DNS Error code.
+func (r Result) HasEDE() bool { return r.EDE != EDENone }
+
+func secure(ttl uint32) Result {
+	return Result{Status: security.Secure, EDE: EDENone, TTL: ttl}
+}
+
+func bogus(ede uint16, reason string) Result {
+	return Result{Status: security.Bogus, EDE: ede, Reason: reason}
+}
+
+func insecure(ede uint16, reason string) Result {
+	return Result{Status: security.Insecure, EDE: ede, Reason: reason}
+}
+
+func indeterminate(reason string) Result {
+	return Result{Status: security.Indeterminate, EDE: EDENone, Reason: reason}
+}
+
+func budgetBogus(err error) Result {
+	return Result{Status: security.Bogus, EDE: EDEDNSSECBogus, Reason: err.Error(), Err: err}
+}
+
+// rank orders states for combining parts of one answer: the answer is only
+// as good as its worst part.
+func rank(s security.Status) int {
+	switch s {
+	case security.Secure:
+		return 0
+	case security.Insecure:
+		return 1
+	case security.Indeterminate:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// combine merges the result of another part of the same answer into r.
+func combine(r, other Result) Result {
+	if rank(other.Status) > rank(r.Status) {
+		ttl := r.TTL
+		other.TTL = minTTL(ttl, other.TTL)
+		return other
+	}
+	r.TTL = minTTL(r.TTL, other.TTL)
+	if r.Wildcard == "" {
+		r.Wildcard = other.Wildcard
+	}
+	return r
+}
+
+// minTTL returns the smaller TTL, treating 0 as "not set".
+func minTTL(a, b uint32) uint32 {
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	case a < b:
+		return a
+	default:
+		return b
+	}
+}
