@@ -1,0 +1,124 @@
+package resolver
+
+import (
+	"fmt"
+
+	"github.com/miekg/dns"
+)
+
+// rrset is one RRset taken from a reply, with its signatures, to cache.
+type rrset struct {
+	name  string
+	rtype uint16
+	rrs   []dns.RR
+	sigs  []dns.RR
+}
+
+// chainResult is what an authoritative answer says about a question.
+type chainResult struct {
+	// answer is the chain in order (CNAMEs, DNAMEs with their synthesised
+	// CNAMEs, then the final RRset), with signatures.
+	answer []dns.RR
+	// sets are the RRsets to cache (all owned within the zone).
+	sets []rrset
+	// final is the last name of the chain within the reply.
+	final string
+	// done is true when the final RRset was found.
+	done bool
+	// next, if set, is a CNAME/DNAME target the reply could not answer
+	// (outside the zone's bailiwick, or not included): resolve it anew.
+	next string
+	// hops is the number of CNAME/DNAME hops taken.
+	hops int
+}
+
+// maxChainInReply bounds the hops followed inside one reply; the client's
+// Budget bounds them across replies.
+const maxChainInReply = 16
+
+// followChain walks an authoritative answer from a server of zone, starting
+// at qname: the asked RRset, else a CNAME at the name, else a DNAME above it
+// (RFC 6672, synthesising the CNAME). Only records owned within zone are
+// used (the rest is unsolicited and dropped), and a chain that leaves the
+// zone stops there, to be resolved from that zone's own servers.
+func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainResult, error) {
+	res := &chainResult{final: qname}
+	cur := qname
+	seen := map[string]bool{cur: true}
+	for range maxChainInReply {
+		if set := rrsOf(m.Answer, cur, qtype, qclass); len(set) > 0 {
+			sigs := sigsOf(m.Answer, cur, qtype)
+			res.answer = append(append(res.answer, set...), sigs...)
+			res.sets = append(res.sets, rrset{cur, qtype, set, sigs})
+			res.final, res.done = cur, true
+			return res, nil
+		}
+		target := ""
+		if qtype != dns.TypeCNAME {
+			if cn := rrsOf(m.Answer, cur, dns.TypeCNAME, qclass); len(cn) == 1 {
+				sigs := sigsOf(m.Answer, cur, dns.TypeCNAME)
+				res.answer = append(append(res.answer, cn...), sigs...)
+				res.sets = append(res.sets, rrset{cur, dns.TypeCNAME, cn, sigs})
+				target = cn[0].(*dns.CNAME).Target
+			}
+		}
+		if target == "" {
+			dn, cname, err := synthesiseDNAME(m, zone, cur, qclass)
+			if err != nil {
+				return nil, err
+			}
+			if dn == nil {
+				// Nothing more for cur in this reply.
+				return res, nil
+			}
+			sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
+			res.answer = append(append(res.answer, dn), sigs...)
+			res.answer = append(res.answer, cname)
+			res.sets = append(res.sets,
+				rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs},
+				rrset{cur, dns.TypeCNAME, []dns.RR{cname}, nil})
+			target = cname.Target
+		}
+		res.hops++
+		if seen[target] {
+			return nil, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("CNAME loop at %s", target), Cacheable: true}
+		}
+		seen[target] = true
+		res.final = target
+		if !isSubdomain(target, zone) {
+			res.next = target
+			return res, nil
+		}
+		cur = target
+	}
+	return nil, budgetError("CNAME chain longer than %d in one reply", maxChainInReply)
+}
+
+// synthesiseDNAME finds a DNAME owned above cur within zone and returns it
+// with the CNAME it implies for cur (RFC 6672 2.2), or nil. A result longer
+// than 255 octets is an error (the server should have said YXDOMAIN).
+func synthesiseDNAME(m *dns.Msg, zone, cur string, qclass uint16) (*dns.DNAME, *dns.CNAME, error) {
+	for _, rr := range m.Answer {
+		dn, ok := rr.(*dns.DNAME)
+		if !ok || dn.Hdr.Class != qclass || !strictSubdomain(cur, dn.Hdr.Name) || !isSubdomain(dn.Hdr.Name, zone) {
+			continue
+		}
+		prefix := cur[:len(cur)-len(dn.Hdr.Name)]
+		target := prefix + dn.Target
+		if dn.Target == "." {
+			target = prefix
+		}
+		if len(target) > 255 {
+			return nil, nil, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("DNAME substitution for %s is too long", cur), Cacheable: true}
+		}
+		if _, ok := dns.IsDomainName(target); !ok {
+			return nil, nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Text: fmt.Sprintf("DNAME substitution for %s is not a domain name", cur), Cacheable: true}
+		}
+		cname := &dns.CNAME{
+			Hdr:    dns.RR_Header{Name: cur, Rrtype: dns.TypeCNAME, Class: qclass, Ttl: dn.Hdr.Ttl},
+			Target: target,
+		}
+		return dn, cname, nil
+	}
+	return nil, nil, nil
+}

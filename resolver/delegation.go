@@ -1,0 +1,89 @@
+package resolver
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// rootServers is the root name-server set from the hints.
+type rootServers struct {
+	ns    []string                // canonical NS names
+	addrs map[string][]netip.Addr // by canonical NS name
+}
+
+// delegation is a zone and its name servers, where iteration stands.
+type delegation struct {
+	zone string
+	ns   []string // canonical NS names
+	// hints are addresses known without the cache (the root hints).
+	hints map[string][]netip.Addr
+}
+
+// closestDelegation returns the deepest cached delegation for name, or the
+// root from the hints. For DS, which the parent serves, a delegation at
+// name itself is skipped.
+func (r *Resolver) closestDelegation(name string, qtype, qclass uint16) delegation {
+	search := name
+	if qtype == dns.TypeDS && name != "." {
+		search = parentName(name)
+	}
+	if zone, e, ok := r.cache.ClosestNS(search, qclass); ok {
+		d := delegation{zone: zone}
+		for _, rr := range e.RRs {
+			if ns, ok := rr.(*dns.NS); ok {
+				d.ns = append(d.ns, canonical(ns.Ns))
+			}
+		}
+		if zone == "." {
+			d.hints = r.roots.addrs
+		}
+		if len(d.ns) > 0 {
+			return d
+		}
+	}
+	r.rootMissing()
+	return delegation{zone: ".", ns: r.roots.ns, hints: r.roots.addrs}
+}
+
+// knownAddrs returns the addresses of name server ns that the cache (or the
+// hints) hold and the policy allows, and whether any address record (or a
+// negative/failure entry) is known at all, so that a lookup would add
+// nothing.
+func (r *Resolver) knownAddrs(d delegation, ns string, qclass uint16) ([]netip.Addr, bool) {
+	var out []netip.Addr
+	settled := 0
+	types := make([]uint16, 0, 2)
+	if r.policy.ipv4 {
+		types = append(types, dns.TypeA)
+	}
+	if r.policy.ipv6 {
+		types = append(types, dns.TypeAAAA)
+	}
+	for _, t := range types {
+		e, ok := r.cache.Get(ns, t, qclass)
+		if !ok {
+			continue
+		}
+		settled++
+		for _, rr := range e.RRs {
+			var a netip.Addr
+			switch v := rr.(type) {
+			case *dns.A:
+				a, _ = netip.AddrFromSlice(v.A.To4())
+			case *dns.AAAA:
+				a, _ = netip.AddrFromSlice(v.AAAA)
+			}
+			if r.policy.allowed(a) {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	for _, a := range d.hints[ns] {
+		if r.policy.allowed(a) && !slices.Contains(out, a.Unmap()) {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out, settled > 0 || len(d.hints[ns]) > 0
+}

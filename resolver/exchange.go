@@ -1,0 +1,289 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Errors an exchange reports; the iterator uses them to update server
+// selection and to decide on fallbacks.
+var (
+	// errTimeout: no acceptable reply before the deadline.
+	errTimeout = errors.New("timeout")
+	// errCaseMismatch: a reply matched address, port, ID and question except
+	// for the 0x20 case pattern; the server does not echo case.
+	errCaseMismatch = errors.New("reply did not echo the query name's case")
+	// errMalformed: the server answered, but only with unparseable or
+	// mismatched data.
+	errMalformed = errors.New("malformed or mismatched reply")
+)
+
+// ednsUDPSize is the EDNS buffer size we advertise upstream (DNS Flag Day
+// 2020: 1232 avoids IP fragmentation on common paths).
+const ednsUDPSize = 1232
+
+// maxJunkReplies bounds how many non-matching datagrams one exchange reads
+// before it gives up on the socket; the deadline bounds it too.
+const maxJunkReplies = 256
+
+// outQuery is one query to one server.
+type outQuery struct {
+	Name   string // lower-case query name
+	Type   uint16
+	Class  uint16
+	Server netip.AddrPort
+	// EDNS adds an OPT record (buffer ednsUDPSize); DO sets its DO bit.
+	EDNS, DO bool
+	// Use0x20 randomises the query name's case and demands an exact echo.
+	Use0x20 bool
+	// TCP sends the query over TCP instead of UDP.
+	TCP     bool
+	Timeout time.Duration
+}
+
+// exchanger sends single queries to single servers with the spoofing
+// defences: random ID and source port per query, connected UDP sockets (the
+// kernel drops datagrams from other addresses and ports), replies matched on
+// ID and question, and junk that does not end the wait (TuDoor).
+type exchanger struct {
+	// local4 and local6 are source addresses to bind (zero = any).
+	local4, local6 []netip.Addr
+}
+
+// exchange sends q and returns the matching reply and the round-trip time.
+// A truncated UDP reply is returned as is (TC set) for the caller to retry
+// over TCP.
+func (x *exchanger) exchange(ctx context.Context, q outQuery) (*dns.Msg, time.Duration, error) {
+	m := new(dns.Msg)
+	m.Id = randUint16()
+	m.Opcode = dns.OpcodeQuery
+	wireName := q.Name
+	if q.Use0x20 && !q.TCP {
+		wireName = randomCase(q.Name)
+	}
+	m.Question = []dns.Question{{Name: wireName, Qtype: q.Type, Qclass: q.Class}}
+	if q.EDNS {
+		m.SetEdns0(ednsUDPSize, q.DO)
+	}
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, 0, fmt.Errorf("pack query %s/%s: %w", q.Name, dns.TypeToString[q.Type], err)
+	}
+	deadline := time.Now().Add(q.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if q.TCP {
+		return x.exchangeTCP(ctx, q, m, wire, deadline)
+	}
+	return x.exchangeUDP(ctx, q, m, wire, deadline)
+}
+
+// localAddr picks a source address of the server's family.
+func (x *exchanger) localAddr(server netip.Addr) netip.Addr {
+	list := x.local4
+	if server.Is6() && !server.Is4In6() {
+		list = x.local6
+	}
+	if len(list) == 0 {
+		return netip.Addr{}
+	}
+	return list[randIntn(len(list))]
+}
+
+// dialUDP opens a UDP socket connected to server from a random source port
+// (retrying a few ports that are taken, then letting the kernel choose).
+func (x *exchanger) dialUDP(server netip.AddrPort) (*net.UDPConn, error) {
+	network := "udp4"
+	if server.Addr().Is6() && !server.Addr().Is4In6() {
+		network = "udp6"
+	}
+	raddr := net.UDPAddrFromAddrPort(server)
+	local := x.localAddr(server.Addr())
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := randSourcePort()
+		if attempt == 4 {
+			port = 0
+		}
+		laddr := &net.UDPAddr{Port: port}
+		if local.IsValid() {
+			laddr.IP = local.AsSlice()
+		}
+		c, err := net.DialUDP(network, laddr, raddr)
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EACCES) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("open UDP socket to %s: %w", server, lastErr)
+}
+
+func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wire []byte, deadline time.Time) (*dns.Msg, time.Duration, error) {
+	c, err := x.dialUDP(q.Server)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := c.SetDeadline(deadline); err != nil {
+		return nil, 0, fmt.Errorf("set deadline: %w", err)
+	}
+	start := time.Now()
+	if _, err := c.Write(wire); err != nil {
+		return nil, 0, fmt.Errorf("send to %s: %w", q.Server, err)
+	}
+	buf := make([]byte, dns.MaxMsgSize)
+	var sawJunk, sawRefused bool
+	for junk := 0; junk < maxJunkReplies; junk++ {
+		n, err := c.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, 0, ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				break
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				// An ICMP error can be forged as easily as a reply (TuDoor):
+				// it does not end the wait for the real answer.
+				sawRefused = true
+				continue
+			}
+			return nil, 0, fmt.Errorf("read from %s: %w", q.Server, err)
+		}
+		rtt := time.Since(start)
+		reply := new(dns.Msg)
+		if err := reply.Unpack(buf[:n]); err != nil {
+			sawJunk = true
+			continue
+		}
+		switch matchReply(m, reply, q.Use0x20) {
+		case replyMatches:
+			return reply, rtt, nil
+		case replyCaseMismatch:
+			// Only someone who saw the query (the server itself) can match
+			// the ID on a connected socket, so this is a server that does
+			// not preserve case. Report it at once for the caller's fallback.
+			return nil, rtt, errCaseMismatch
+		default:
+			sawJunk = true
+		}
+	}
+	if sawRefused {
+		return nil, 0, fmt.Errorf("%s: %w (port unreachable)", q.Server, errTimeout)
+	}
+	if sawJunk {
+		return nil, 0, fmt.Errorf("%s: %w (and %w)", q.Server, errTimeout, errMalformed)
+	}
+	return nil, 0, fmt.Errorf("%s: %w", q.Server, errTimeout)
+}
+
+func (x *exchanger) exchangeTCP(ctx context.Context, q outQuery, m *dns.Msg, wire []byte, deadline time.Time) (*dns.Msg, time.Duration, error) {
+	d := net.Dialer{Deadline: deadline}
+	if l := x.localAddr(q.Server.Addr()); l.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: l.AsSlice()}
+	}
+	start := time.Now()
+	c, err := d.DialContext(ctx, "tcp", q.Server.String())
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, 0, fmt.Errorf("%s tcp: %w", q.Server, errTimeout)
+		}
+		return nil, 0, fmt.Errorf("dial tcp %s: %w", q.Server, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = c.SetDeadline(deadline)
+	frame := make([]byte, 2+len(wire))
+	binary.BigEndian.PutUint16(frame, uint16(len(wire)))
+	copy(frame[2:], wire)
+	if _, err := c.Write(frame); err != nil {
+		return nil, 0, fmt.Errorf("send tcp %s: %w", q.Server, err)
+	}
+	var lenBuf [2]byte
+	if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+		return nil, 0, tcpReadErr(ctx, q.Server, err)
+	}
+	buf := make([]byte, binary.BigEndian.Uint16(lenBuf[:]))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return nil, 0, tcpReadErr(ctx, q.Server, err)
+	}
+	rtt := time.Since(start)
+	reply := new(dns.Msg)
+	if err := reply.Unpack(buf); err != nil {
+		return nil, rtt, fmt.Errorf("tcp reply from %s: %w: %w", q.Server, errMalformed, err)
+	}
+	if matchReply(m, reply, false) != replyMatches {
+		return nil, rtt, fmt.Errorf("tcp reply from %s: %w", q.Server, errMalformed)
+	}
+	return reply, rtt, nil
+}
+
+func tcpReadErr(ctx context.Context, server netip.AddrPort, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s tcp: %w", server, errTimeout)
+	}
+	return fmt.Errorf("read tcp %s: %w", server, err)
+}
+
+type replyMatch uint8
+
+const (
+	replyMismatch replyMatch = iota
+	replyMatches
+	replyCaseMismatch
+)
+
+// matchReply checks a reply against the query: QR set, same ID, opcode and
+// one identical question. With exactCase the name must match byte for byte
+// (0x20); a reply that differs only in case is told apart so the caller can
+// fall back.
+func matchReply(q, r *dns.Msg, exactCase bool) replyMatch {
+	if !r.Response || r.Id != q.Id || r.Opcode != q.Opcode {
+		return replyMismatch
+	}
+	if len(r.Question) != 1 {
+		// FORMERR and NOTIMP replies may come without a question; accept
+		// them when the rcode says the server refused the form of our query.
+		if len(r.Question) == 0 && (r.Rcode == dns.RcodeFormatError || r.Rcode == dns.RcodeNotImplemented) {
+			return replyMatches
+		}
+		return replyMismatch
+	}
+	want, got := q.Question[0], r.Question[0]
+	if got.Qtype != want.Qtype || got.Qclass != want.Qclass {
+		return replyMismatch
+	}
+	if got.Name == want.Name {
+		return replyMatches
+	}
+	if !strings.EqualFold(got.Name, want.Name) {
+		return replyMismatch
+	}
+	if exactCase {
+		return replyCaseMismatch
+	}
+	return replyMatches
+}

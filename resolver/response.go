@@ -1,0 +1,172 @@
+package resolver
+
+import (
+	"github.com/miekg/dns"
+)
+
+// replyKind is what an upstream reply means for the question asked.
+type replyKind uint8
+
+const (
+	// kindLame: no AA and no referral, an upward or sideways referral, or
+	// data that does not answer the question. Try another server.
+	kindLame replyKind = iota
+	// kindRcodeError: SERVFAIL, REFUSED, FORMERR, NOTIMP, ... Try another.
+	kindRcodeError
+	// kindAnswer: authoritative data (possibly a CNAME/DNAME chain).
+	kindAnswer
+	// kindNXDomain: authoritative name error.
+	kindNXDomain
+	// kindNoData: authoritative NOERROR without the data.
+	kindNoData
+	// kindReferral: a delegation to a zone below the one asked, above or at
+	// the query name.
+	kindReferral
+)
+
+func (k replyKind) String() string {
+	switch k {
+	case kindLame:
+		return "lame"
+	case kindRcodeError:
+		return "rcode error"
+	case kindAnswer:
+		return "answer"
+	case kindNXDomain:
+		return "NXDOMAIN"
+	case kindNoData:
+		return "NODATA"
+	case kindReferral:
+		return "referral"
+	}
+	return "unknown"
+}
+
+// classify tells what reply m from a server of zone means for the question
+// qname/qtype (canonical names; m canonicalised). For a referral it also
+// returns the child zone.
+func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) {
+	switch m.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	default:
+		return kindRcodeError, ""
+	}
+	if answersQuestion(m, zone, qname, qtype) {
+		if !m.Authoritative {
+			return kindLame, ""
+		}
+		if m.Rcode == dns.RcodeNameError {
+			// A CNAME chain ending in a name that does not exist.
+			return kindNXDomain, ""
+		}
+		return kindAnswer, ""
+	}
+	if m.Rcode == dns.RcodeNameError {
+		if m.Authoritative {
+			return kindNXDomain, ""
+		}
+		return kindLame, ""
+	}
+	if child := referralChild(m, zone, qname); child != "" {
+		if qtype == dns.TypeDS && child == qname {
+			// DS lives on the parent side: a referral to the child for
+			// its own DS is lame.
+			return kindLame, ""
+		}
+		return kindReferral, child
+	}
+	if m.Authoritative {
+		return kindNoData, ""
+	}
+	return kindLame, ""
+}
+
+// answersQuestion reports whether the answer section holds data for qname:
+// the asked type, a CNAME at qname or a DNAME above it within zone.
+func answersQuestion(m *dns.Msg, zone, qname string, qtype uint16) bool {
+	for _, rr := range m.Answer {
+		h := rr.Header()
+		switch {
+		case h.Name == qname && (h.Rrtype == qtype || h.Rrtype == dns.TypeCNAME):
+			return true
+		case h.Rrtype == dns.TypeDNAME && strictSubdomain(qname, h.Name) && isSubdomain(h.Name, zone):
+			return true
+		}
+	}
+	return false
+}
+
+// referralChild returns the delegated zone if m is a referral from a server
+// of zone: no answer, NS records in the authority section whose owner is
+// below zone and at or above qname. Upward and sideways referrals give "".
+func referralChild(m *dns.Msg, zone, qname string) string {
+	if len(m.Answer) != 0 {
+		return ""
+	}
+	child := ""
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype != dns.TypeNS {
+			continue
+		}
+		owner := rr.Header().Name
+		if !strictSubdomain(owner, zone) || !isSubdomain(qname, owner) {
+			return ""
+		}
+		if child != "" && owner != child {
+			return ""
+		}
+		child = owner
+	}
+	return child
+}
+
+// rrsOf returns the records of section with owner name and type t.
+func rrsOf(section []dns.RR, name string, t, class uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range section {
+		h := rr.Header()
+		if h.Rrtype == t && h.Name == name && h.Class == class {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// sigsOf returns the RRSIGs in section over name/t.
+func sigsOf(section []dns.RR, name string, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range section {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.Hdr.Name == name && sig.TypeCovered == t {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// minTTL returns the smallest TTL of rrs (0 for none).
+func minTTL(rrs []dns.RR) uint32 {
+	var m uint32
+	for i, rr := range rrs {
+		if t := rr.Header().Ttl; i == 0 || t < m {
+			m = t
+		}
+	}
+	return m
+}
+
+// negativeSOA finds the SOA that makes a negative answer for name from a
+// server of zone cacheable (RFC 2308 5): its owner must be at or above name
+// and within zone. It returns the SOA and the negative TTL, min(SOA TTL,
+// SOA MINIMUM).
+func negativeSOA(m *dns.Msg, zone, name string) (*dns.SOA, uint32) {
+	for _, rr := range m.Ns {
+		soa, ok := rr.(*dns.SOA)
+		if !ok {
+			continue
+		}
+		if isSubdomain(name, soa.Hdr.Name) && isSubdomain(soa.Hdr.Name, zone) {
+			return soa, min(soa.Hdr.Ttl, soa.Minttl)
+		}
+	}
+	return nil, 0
+}

@@ -1,0 +1,228 @@
+package resolver
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// serverState is what we know of one server address. Times are on the real
+// monotonic clock: they measure the network, not DNS data.
+type serverState struct {
+	// srtt is the smoothed round-trip time (EWMA, alpha 0.3); valid when
+	// known is true.
+	srtt  time.Duration
+	known bool
+	// timeouts counts consecutive timeouts; backoffUntil is when the server
+	// is offered again after its last one (exponential back-off).
+	timeouts     int
+	backoffUntil time.Time
+	// noEDNSUntil and no0x20Until remember, for a while, that the server
+	// rejects EDNS or does not echo case.
+	noEDNSUntil time.Time
+	no0x20Until time.Time
+}
+
+// Selection tuning. Unknown servers get a small random SRTT so that each is
+// tried once and then ranked on what it shows (as BIND does).
+const (
+	// unknownSRTTMax bounds the random SRTT given to an unknown server.
+	unknownSRTTMax = 5 * time.Millisecond
+	// timeoutPenalty is added to a server's SRTT for each timeout, so a
+	// server that times out sorts behind every responsive one.
+	timeoutPenalty = time.Second
+	// maxSRTT caps the SRTT so that a penalised server can recover.
+	maxSRTT = 10 * time.Second
+	// backoffBase and backoffMax bound the exponential back-off: 1 s after
+	// the first timeout, doubling, at most 2 minutes.
+	backoffBase = time.Second
+	backoffMax  = 2 * time.Minute
+	// probePercent is how often (in percent of choices) a random other
+	// server is put first, so that a recovered or faster server is noticed.
+	probePercent = 3
+	// capabilityMemory is how long "no EDNS" / "no 0x20" is remembered.
+	capabilityMemory = 15 * time.Minute
+	// maxTrackedServers bounds the server table (least recently used out).
+	maxTrackedServers = 20000
+)
+
+// selector keeps per-address statistics and orders candidate servers.
+type selector struct {
+	mu      sync.Mutex
+	servers *simplelru.LRU[netip.Addr, *serverState]
+	limits  *Limits
+	now     func() time.Time
+}
+
+func newSelector(l *Limits) *selector {
+	lru, err := simplelru.NewLRU[netip.Addr, *serverState](maxTrackedServers, nil)
+	if err != nil {
+		panic(err) // only for a non-positive size
+	}
+	return &selector{servers: lru, limits: l, now: time.Now}
+}
+
+// stateLocked returns (creating) the state for a; s.mu must be held.
+func (s *selector) stateLocked(a netip.Addr) *serverState {
+	st, ok := s.servers.Get(a)
+	if !ok {
+		st = &serverState{}
+		s.servers.Add(a, st)
+	}
+	return st
+}
+
+// ranked is a candidate with its sort key, for traces.
+type ranked struct {
+	addr    netip.Addr
+	srtt    time.Duration
+	known   bool
+	backoff bool
+}
+
+// order returns the candidates best first: servers not in back-off by SRTT
+// (unknown servers with a small random one), then those in back-off by when
+// it ends. Occasionally a random other responsive server goes first (a
+// probe). The returned slice is new.
+func (s *selector) order(cands []netip.Addr) []ranked {
+	now := s.now()
+	out := make([]ranked, 0, len(cands))
+	s.mu.Lock()
+	backoffEnd := make(map[netip.Addr]time.Time)
+	for _, a := range cands {
+		st, ok := s.servers.Peek(a)
+		r := ranked{addr: a}
+		switch {
+		case !ok || !st.known:
+			r.srtt = time.Duration(randIntn(int(unknownSRTTMax)))
+			if ok && now.Before(st.backoffUntil) {
+				r.backoff = true
+				backoffEnd[a] = st.backoffUntil
+			}
+		default:
+			r.srtt, r.known = st.srtt, true
+			if now.Before(st.backoffUntil) {
+				r.backoff = true
+				backoffEnd[a] = st.backoffUntil
+			}
+		}
+		out = append(out, r)
+	}
+	s.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b ranked) int {
+		if a.backoff != b.backoff {
+			if a.backoff {
+				return 1
+			}
+			return -1
+		}
+		if a.backoff {
+			return backoffEnd[a.addr].Compare(backoffEnd[b.addr])
+		}
+		return int(a.srtt - b.srtt)
+	})
+	// Probe: sometimes try another responsive server first.
+	live := 0
+	for live < len(out) && !out[live].backoff {
+		live++
+	}
+	if live > 1 && randIntn(100) < probePercent {
+		i := 1 + randIntn(live-1)
+		out[0], out[i] = out[i], out[0]
+	}
+	return out
+}
+
+// timeout is how long to wait for a reply from a: a few SRTTs, within the
+// configured bounds; the initial timeout for unknown servers.
+func (s *selector) timeout(a netip.Addr) time.Duration {
+	s.mu.Lock()
+	st, ok := s.servers.Peek(a)
+	var srtt time.Duration
+	known := ok && st.known && st.timeouts == 0
+	if known {
+		srtt = st.srtt
+	}
+	s.mu.Unlock()
+	if !known {
+		return s.limits.UpstreamTimeoutInitial
+	}
+	return min(max(3*srtt+10*time.Millisecond, s.limits.UpstreamTimeoutMin), s.limits.UpstreamTimeoutMax)
+}
+
+// success records a reply after rtt.
+func (s *selector) success(a netip.Addr, rtt time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stateLocked(a)
+	if !st.known || st.timeouts > 0 {
+		// First sample, or first after timeouts: the penalty is history.
+		st.srtt = rtt
+	} else {
+		st.srtt = (7*st.srtt + 3*rtt) / 10
+	}
+	st.known = true
+	st.timeouts = 0
+	st.backoffUntil = time.Time{}
+}
+
+// failure records a timeout (or an unreachable server): a large SRTT
+// penalty and exponential back-off.
+func (s *selector) failure(a netip.Addr) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stateLocked(a)
+	if !st.known {
+		st.srtt = s.limits.UpstreamTimeoutInitial
+		st.known = true
+	}
+	st.srtt = min(st.srtt+timeoutPenalty, maxSRTT)
+	st.timeouts++
+	shift := min(st.timeouts-1, 10)
+	st.backoffUntil = now.Add(min(backoffBase<<shift, backoffMax))
+}
+
+// noEDNS reports whether a is known to reject EDNS.
+func (s *selector) noEDNS(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.servers.Peek(a)
+	return ok && s.now().Before(st.noEDNSUntil)
+}
+
+// setNoEDNS remembers that a rejects EDNS.
+func (s *selector) setNoEDNS(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stateLocked(a).noEDNSUntil = s.now().Add(capabilityMemory)
+}
+
+// no0x20 reports whether a is known not to echo the query name's case.
+func (s *selector) no0x20(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.servers.Peek(a)
+	return ok && s.now().Before(st.no0x20Until)
+}
+
+// setNo0x20 remembers that a does not echo case.
+func (s *selector) setNo0x20(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stateLocked(a).no0x20Until = s.now().Add(capabilityMemory)
+}
+
+// srtt returns a's SRTT and whether it is known, for traces.
+func (s *selector) srtt(a netip.Addr) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.servers.Peek(a)
+	if !ok || !st.known {
+		return 0, false
+	}
+	return st.srtt, true
+}

@@ -1,0 +1,159 @@
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/cache"
+)
+
+// storeReferral caches a referral from a server of zone to child: the NS
+// set, the DS set if any, and the glue. Glue is accepted only within zone
+// (the data the server is authoritative for): an address for a name outside
+// it is unsolicited and dropped, so a referral cannot poison other zones. It
+// returns the delegation to follow, with the glue in hand even when the
+// cache keeps none (TTL 0, higher-ranked data present).
+func (r *Resolver) storeReferral(m *dns.Msg, zone, child string, qclass uint16) (delegation, error) {
+	nsRRs := rrsOf(m.Ns, child, dns.TypeNS, qclass)
+	d := delegation{zone: child, hints: make(map[string][]netip.Addr)}
+	names := make(map[string]bool, len(nsRRs))
+	for _, rr := range nsRRs {
+		name := rr.(*dns.NS).Ns
+		if !names[name] {
+			names[name] = true
+			d.ns = append(d.ns, name)
+		}
+	}
+	if len(d.ns) == 0 {
+		return d, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Text: fmt.Sprintf("referral to %s without NS records", child), Cacheable: true}
+	}
+	r.cache.Put(child, dns.TypeNS, qclass, &cache.Entry{RRs: nsRRs, Rank: cache.RankGlue}, minTTL(nsRRs))
+	if ds := rrsOf(m.Ns, child, dns.TypeDS, qclass); len(ds) > 0 {
+		r.cache.Put(child, dns.TypeDS, qclass, &cache.Entry{RRs: ds, Sigs: sigsOf(m.Ns, child, dns.TypeDS), Rank: cache.RankGlue}, minTTL(ds))
+	}
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		for name := range names {
+			if !isSubdomain(name, zone) {
+				continue // out of bailiwick: never cached, never used
+			}
+			glue := rrsOf(m.Extra, name, t, qclass)
+			if len(glue) == 0 {
+				continue
+			}
+			r.cache.Put(name, t, qclass, &cache.Entry{RRs: glue, Rank: cache.RankGlue}, minTTL(glue))
+			for _, rr := range glue {
+				if a := addrOf(rr); a.IsValid() {
+					d.hints[name] = append(d.hints[name], a)
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+// addrOf returns the address of an A or AAAA record.
+func addrOf(rr dns.RR) netip.Addr {
+	var a netip.Addr
+	switch v := rr.(type) {
+	case *dns.A:
+		a, _ = netip.AddrFromSlice(v.A.To4())
+	case *dns.AAAA:
+		a, _ = netip.AddrFromSlice(v.AAAA)
+	}
+	return a.Unmap()
+}
+
+// storeAnswer caches an authoritative answer (data, CNAME/DNAME chain,
+// NXDOMAIN or NODATA) from a server of zone and turns it into a step.
+func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q question) (*step, error) {
+	r := rs.r
+	st := &step{rcode: dns.RcodeSuccess}
+	final := q.name
+	if kind == kindAnswer || kind == kindNXDomain {
+		ch, err := followChain(m, zone, q.name, q.qtype, q.qclass)
+		if err != nil {
+			return nil, err
+		}
+		for range ch.hops {
+			if err := rs.budget.spendHop(); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range ch.sets {
+			r.cache.Put(s.name, s.rtype, q.qclass, &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: cache.RankAnswerAuth}, minTTL(s.rrs))
+		}
+		st.answer = ch.answer
+		if ch.done {
+			return st, nil
+		}
+		if ch.next != "" {
+			st.next = ch.next
+			return st, nil
+		}
+		final = ch.final
+	}
+	// A negative answer for final (q.name, or the end of an in-zone chain).
+	soa, ttl := negativeSOA(m, zone, final)
+	if final != q.name && m.Rcode == dns.RcodeSuccess && soa == nil {
+		// The chain stops inside the zone with neither data nor a denial:
+		// ask for the target on its own.
+		st.next = final
+		return st, nil
+	}
+	st.rcode = m.Rcode
+	if soa == nil {
+		return st, nil // RFC 2308 5: no SOA, not cached
+	}
+	auth := negativeAuthority(m, zone, soa, ttl)
+	st.authority = auth
+	r.cache.Put(final, q.qtype, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
+	return st, nil
+}
+
+// negativeAuthority keeps, of a negative reply's authority section, the SOA
+// (its TTL lowered to the negative TTL, RFC 2308 3) and the in-zone denial
+// proofs with their signatures.
+func negativeAuthority(m *dns.Msg, zone string, soa *dns.SOA, ttl uint32) []dns.RR {
+	s := dns.Copy(soa)
+	s.Header().Ttl = ttl
+	out := []dns.RR{s}
+	for _, rr := range m.Ns {
+		h := rr.Header()
+		if !isSubdomain(h.Name, zone) {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.NSEC, *dns.NSEC3:
+			out = append(out, rr)
+		case *dns.RRSIG:
+			switch v.TypeCovered {
+			case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3:
+				out = append(out, rr)
+			}
+		}
+	}
+	return out
+}
+
+// storeNSAddrs caches the addresses a name-server lookup found under the
+// name server's own name when they came through a CNAME.
+func (r *Resolver) storeNSAddrs(ns string, t, qclass uint16, answer []dns.RR) {
+	var addrs []dns.RR
+	aliased := false
+	for _, rr := range answer {
+		if rr.Header().Rrtype != t {
+			continue
+		}
+		if rr.Header().Name != ns {
+			aliased = true
+		}
+		c := dns.Copy(rr)
+		c.Header().Name = ns
+		addrs = append(addrs, c)
+	}
+	if aliased && len(addrs) > 0 {
+		r.cache.Put(ns, t, qclass, &cache.Entry{RRs: addrs, Rank: cache.RankAnswerNonAuth}, minTTL(addrs))
+	}
+}

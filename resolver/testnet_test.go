@@ -1,0 +1,291 @@
+package resolver
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/roothints"
+)
+
+// The tests build small DNS hierarchies on loopback port 53 in this
+// package's block, 127.30.0.0/14: each test takes its own 127.30.N.0/24.
+
+// testZone is one zone of a test hierarchy, written as zone-file lines.
+type testZone struct {
+	origin string
+	rrs    []dns.RR
+	// extra is added to the additional section of every referral (for
+	// poisoning attempts).
+	extra []dns.RR
+}
+
+func zone(t testing.TB, origin string, lines ...string) *testZone {
+	t.Helper()
+	z := &testZone{origin: canonical(origin)}
+	for _, l := range lines {
+		rr, err := dns.NewRR("$ORIGIN " + z.origin + "\n$TTL 300\n" + l)
+		if err != nil {
+			t.Fatalf("zone %s: %q: %v", origin, l, err)
+		}
+		z.rrs = append(z.rrs, rr)
+	}
+	return z
+}
+
+// testServer is an authoritative server for a few test zones with hooks
+// to misbehave.
+type testServer struct {
+	addr  netip.Addr
+	zones []*testZone
+
+	mu      sync.Mutex
+	queries []dns.Question
+	// hook, when set, may answer (true) instead of the zones.
+	hook  func(w dns.ResponseWriter, r *dns.Msg) bool
+	delay time.Duration
+	drop  bool
+
+	udp, tcp *dns.Server
+}
+
+func startServer(t testing.TB, addr string, zones ...*testZone) *testServer {
+	t.Helper()
+	s := &testServer{addr: netip.MustParseAddr(addr), zones: zones}
+	slices.SortFunc(s.zones, func(a, b *testZone) int { return dns.CountLabel(b.origin) - dns.CountLabel(a.origin) })
+	h := dns.HandlerFunc(s.serve)
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(addr, "53"))
+	if err != nil {
+		t.Fatalf("listen udp %s: %v", addr, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "53"))
+	if err != nil {
+		pc.Close()
+		t.Fatalf("listen tcp %s: %v", addr, err)
+	}
+	s.udp = &dns.Server{PacketConn: pc, Handler: h}
+	s.tcp = &dns.Server{Listener: ln, Handler: h}
+	started := make(chan struct{}, 2)
+	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
+	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
+	go s.udp.ActivateAndServe()
+	go s.tcp.ActivateAndServe()
+	<-started
+	<-started
+	t.Cleanup(func() {
+		_ = s.udp.Shutdown()
+		_ = s.tcp.Shutdown()
+	})
+	return s
+}
+
+func (s *testServer) set(f func(s *testServer)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+// Queries returns the questions received so far.
+func (s *testServer) Queries() []dns.Question {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.queries)
+}
+
+func (s *testServer) count() int { return len(s.Queries()) }
+
+func (s *testServer) reset() {
+	s.mu.Lock()
+	s.queries = nil
+	s.mu.Unlock()
+}
+
+func (s *testServer) serve(w dns.ResponseWriter, r *dns.Msg) {
+	s.mu.Lock()
+	if len(r.Question) > 0 {
+		s.queries = append(s.queries, r.Question[0])
+	}
+	hook, delay, drop := s.hook, s.delay, s.drop
+	s.mu.Unlock()
+	if drop {
+		return
+	}
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	if hook != nil && hook(w, r) {
+		return
+	}
+	_ = w.WriteMsg(s.answer(r))
+}
+
+// answer is a plain authoritative answer from the zones.
+func (s *testServer) answer(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	if opt := r.IsEdns0(); opt != nil {
+		m.SetEdns0(1232, opt.Do())
+	}
+	if len(r.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		return m
+	}
+	q := r.Question[0]
+	name := canonical(q.Name)
+	var z *testZone
+	for _, c := range s.zones {
+		if isSubdomain(name, c.origin) {
+			z = c
+			break
+		}
+	}
+	if z == nil {
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	// A zone cut between the origin and the name: referral.
+	var cut string
+	for _, rr := range z.rrs {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeNS && h.Name != z.origin && isSubdomain(name, h.Name) &&
+			!(q.Qtype == dns.TypeDS && h.Name == name) {
+			if cut == "" || dns.CountLabel(h.Name) < dns.CountLabel(cut) {
+				cut = h.Name
+			}
+		}
+	}
+	if cut != "" {
+		for _, rr := range z.rrs {
+			if rr.Header().Name == cut && (rr.Header().Rrtype == dns.TypeNS || rr.Header().Rrtype == dns.TypeDS) {
+				m.Ns = append(m.Ns, rr)
+				if ns, ok := rr.(*dns.NS); ok {
+					for _, g := range z.rrs {
+						if g.Header().Name == ns.Ns && (g.Header().Rrtype == dns.TypeA || g.Header().Rrtype == dns.TypeAAAA) {
+							m.Extra = append(m.Extra, g)
+						}
+					}
+				}
+			}
+		}
+		m.Extra = append(m.Extra, z.extra...)
+		return m
+	}
+	m.Authoritative = true
+	cur := name
+	for hops := 0; hops < 8; hops++ {
+		exists, found := false, false
+		var cname *dns.CNAME
+		for _, rr := range z.rrs {
+			h := rr.Header()
+			if h.Name == cur {
+				exists = true
+				if h.Rrtype == q.Qtype {
+					m.Answer = append(m.Answer, rr)
+					found = true
+				} else if c, ok := rr.(*dns.CNAME); ok {
+					cname = c
+				}
+			} else if strings.HasSuffix(h.Name, "."+cur) {
+				exists = true // empty non-terminal
+			}
+		}
+		if found {
+			return m
+		}
+		if cname != nil {
+			m.Answer = append(m.Answer, cname)
+			if isSubdomain(cname.Target, z.origin) {
+				cur = cname.Target
+				continue
+			}
+			return m
+		}
+		for _, rr := range z.rrs {
+			if rr.Header().Rrtype == dns.TypeSOA {
+				m.Ns = append(m.Ns, rr)
+			}
+		}
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+		return m
+	}
+	return m
+}
+
+// hintsFor makes root hints naming one root server at each address.
+func hintsFor(addrs ...string) *roothints.Hints {
+	h := &roothints.Hints{Addrs: map[string][]netip.Addr{}}
+	for i, a := range addrs {
+		name := string(rune('a'+i)) + ".root.test."
+		h.NS = append(h.NS, &dns.NS{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600000}, Ns: name})
+		h.Addrs[name] = []netip.Addr{netip.MustParseAddr(a)}
+	}
+	return h
+}
+
+// newTestResolver makes a resolver on the given hints with test-friendly
+// settings (IPv4 only, qmin off unless the test turns it on).
+func newTestResolver(t testing.TB, h *roothints.Hints, mod func(*Config)) *Resolver {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Hints = h
+	cfg.UpstreamIPv6 = false
+	cfg.QNameMinimisation = false
+	cfg.Clock = clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return r
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// basicHierarchy is root (.1) -> test. (.2) -> example.test. (.3), with
+// glue, in 127.30.<n>.0/24.
+type hierarchy struct {
+	root, tld, zone *testServer
+	hints           *roothints.Hints
+}
+
+func basicHierarchy(t testing.TB, n int, zoneLines ...string) *hierarchy {
+	t.Helper()
+	p := "127.30." + itoa(n) + "."
+	root := startServer(t, p+"1", zone(t, ".",
+		". SOA a.root.test. hostmaster.root.test. 1 3600 600 86400 3600",
+		". NS a.root.test.",
+		"test. NS ns.nic.test.",
+		"ns.nic.test. A "+p+"2",
+	))
+	tld := startServer(t, p+"2", zone(t, "test.",
+		"test. SOA ns.nic.test. hostmaster.nic.test. 1 3600 600 86400 600",
+		"test. NS ns.nic.test.",
+		"ns.nic.test. A "+p+"2",
+		"example.test. NS ns1.example.test.",
+		"ns1.example.test. A "+p+"3",
+	))
+	lines := append([]string{
+		"example.test. SOA ns1.example.test. hostmaster.example.test. 1 3600 600 86400 60",
+		"example.test. NS ns1.example.test.",
+		"ns1.example.test. A " + p + "3",
+		"www.example.test. A 192.0.2.80",
+	}, zoneLines...)
+	z := startServer(t, p+"3", zone(t, "example.test.", lines...))
+	return &hierarchy{root: root, tld: tld, zone: z, hints: hintsFor(p + "1")}
+}
