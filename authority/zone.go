@@ -111,6 +111,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 	if origin == "" {
 		origin = "."
 	}
+	origin = dns.Fqdn(origin)
 	if _, ok := dns.IsDomainName(origin); !ok || nameTooLong(origin) {
 		return nil, &buildError{-1, fmt.Sprintf("bad origin %q", origin)}
 	}
