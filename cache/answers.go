@@ -133,7 +133,9 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 	if q.Qtype != k.Type || q.Qclass != k.Class || !strings.EqualFold(dns.Fqdn(q.Name), dns.Fqdn(k.Name)) {
 		return
 	}
-	wire, err := resp.Pack()
+	packed := *resp // a shallow copy, so as not to change the caller's Compress
+	packed.Compress = true
+	wire, err := packed.Pack()
 	if err != nil {
 		return
 	}

@@ -377,3 +377,45 @@ func FuzzParseQuestion(f *testing.F) {
 		}
 	})
 }
+
+func TestAnswersConcurrentUse(t *testing.T) {
+	a := NewAnswers(Config{MaxEntries: 32})
+	names := make([]string, 64)
+	queries := make([][]byte, len(names))
+	for i := range names {
+		names[i] = fmt.Sprintf("h%d.example.", i)
+		queries[i] = rawQuery(t, strings.ToUpper(names[i]), dns.TypeA, uint16(i), false, false, nil)
+	}
+	resps := make([]*dns.Msg, len(names))
+	for i := range names {
+		resps[i] = response(t, names[i], dns.TypeA, false, false)
+	}
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			var buf []byte
+			for i := range 2000 {
+				n := (i*5 + g) % len(names)
+				if i%3 == 0 {
+					a.Put(AnswerKey{Name: names[n], Type: dns.TypeA, Class: dns.ClassINET}, resps[n])
+				}
+				out, ok := a.Write(buf[:0], queries[n])
+				if ok {
+					var m dns.Msg
+					if err := m.Unpack(out); err != nil || m.Id != uint16(n) || m.Question[0].Name != strings.ToUpper(names[n]) {
+						t.Errorf("bad concurrent answer: %v", err)
+						return
+					}
+				}
+				buf = out
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if s := a.Stats(); s.Entries > 32 || s.Hits == 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
