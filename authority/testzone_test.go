@@ -179,6 +179,10 @@ func signTestZone(t testing.TB, origin, text string, mode denialMode) *testZone 
 		if optOut {
 			flags = 1
 		}
+		suffix := "." + origin
+		if origin == "." {
+			suffix = "."
+		}
 		for i, h := range hs {
 			ts := typesAt(h.name)
 			if len(ts) > 0 && (!isCut(h.name) || byName[h.name][dns.TypeDS] != nil) {
@@ -189,7 +193,7 @@ func signTestZone(t testing.TB, origin, text string, mode denialMode) *testZone 
 			}
 			sort.Slice(ts, func(a, b int) bool { return ts[a] < ts[b] })
 			denial = append(denial, &dns.NSEC3{
-				Hdr:        dns.RR_Header{Name: strings.ToLower(h.hash) + "." + origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: soa.Minttl},
+				Hdr:        dns.RR_Header{Name: strings.ToLower(h.hash) + suffix, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: soa.Minttl},
 				Hash:       dns.SHA1,
 				Flags:      flags,
 				Iterations: iterations,
