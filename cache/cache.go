@@ -107,7 +107,7 @@ func (s *rrsetShard) removeIf(k key, e *Entry) {
 // Put stores e under name/qtype/qclass for ttl seconds, clamped by its kind
 // (positive: MinTTL..MaxTTL; negative: at most MaxNegativeTTL, RFC 2308;
 // failure: FailureTTL when ttl is 0, else ttl kept within RFC 9520's
-// 1 s..5 min). It sets e.Stored and e.Expires. Put copies nothing: the
+// 1 s..5 min; Security Bogus: at most MaxBogusTTL). It sets e.Stored and e.Expires. Put copies nothing: the
 // caller gives e up and must not touch it afterwards.
 //
 // It returns false, storing nothing, when the clamped TTL is 0 or when an

@@ -121,7 +121,7 @@ func TestTTLCountdown(t *testing.T) {
 }
 
 func TestTTLClamps(t *testing.T) {
-	cfg := Config{MinTTL: 60 * time.Second, MaxTTL: time.Hour, MaxNegativeTTL: 900 * time.Second, FailureTTL: 10 * time.Second}
+	cfg := Config{MinTTL: 60 * time.Second, MaxTTL: time.Hour, MaxNegativeTTL: 900 * time.Second, FailureTTL: 10 * time.Second, MaxBogusTTL: 30 * time.Second}
 	nodata := func() *Entry {
 		return &Entry{Rcode: dns.RcodeSuccess, Rank: RankAnswerAuth, Authority: []dns.RR{mustRR(t, "example. 3600 IN SOA ns. host. 1 2 3 4 300")}}
 	}
@@ -140,6 +140,10 @@ func TestTTLClamps(t *testing.T) {
 		{"NODATA capped", nodata(), 3600, 900 * time.Second},
 		{"NODATA TTL 0 not cached", nodata(), 0, 0},
 		{"NXDOMAIN capped", &Entry{Rcode: dns.RcodeNameError, Rank: RankAnswerAuth}, 86400, 900 * time.Second},
+		{"bogus data capped", &Entry{Rcode: dns.RcodeSuccess, RRs: positive(t, RankAnswerAuth, "192.0.2.1").RRs, Security: security.Bogus}, 3600, 30 * time.Second},
+		{"bogus cap wins over MinTTL", &Entry{Rcode: dns.RcodeSuccess, RRs: positive(t, RankAnswerAuth, "192.0.2.1").RRs, Security: security.Bogus}, 5, 30 * time.Second},
+		{"bogus NODATA TTL 0 not cached", &Entry{Rcode: dns.RcodeSuccess, Security: security.Bogus}, 0, 0},
+		{"bogus NXDOMAIN capped", &Entry{Rcode: dns.RcodeNameError, Security: security.Bogus}, 3600, 30 * time.Second},
 		{"failure default", &Entry{Rcode: dns.RcodeServerFailure, EDE: 22}, 0, 10 * time.Second},
 		{"failure given TTL", &Entry{Rcode: dns.RcodeServerFailure}, 30, 30 * time.Second},
 		{"failure at most 5 min", &Entry{Rcode: dns.RcodeServerFailure}, 3600, 5 * time.Minute},

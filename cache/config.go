@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/security"
 )
 
 // Defaults for a zero Config field.
@@ -14,6 +15,7 @@ const (
 	DefaultMaxTTL         = 24 * time.Hour // Unbound's cache-max-ttl
 	DefaultMaxNegativeTTL = time.Hour      // Unbound's cache-max-negative-ttl
 	DefaultFailureTTL     = 5 * time.Second
+	DefaultMaxBogusTTL    = time.Minute // Unbound's val-bogus-ttl
 	// RFC 9520 section 3.2: a resolution failure is cached for at least
 	// 1 second and at most 5 minutes.
 	minFailureTTL = time.Second
@@ -33,6 +35,10 @@ type Config struct {
 	MinTTL, MaxTTL time.Duration
 	// MaxNegativeTTL caps the TTL of negative entries (RFC 2308 5).
 	MaxNegativeTTL time.Duration
+	// MaxBogusTTL caps the TTL of entries whose Security is Bogus, so that
+	// data that failed validation is retried soon (RFC 4035 4.7; Unbound's
+	// val-bogus-ttl).
+	MaxBogusTTL time.Duration
 	// FailureTTL is how long a failure entry lives when Put is given TTL 0;
 	// it is kept within RFC 9520's 1 s to 5 min.
 	FailureTTL time.Duration
@@ -56,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxNegativeTTL <= 0 {
 		c.MaxNegativeTTL = DefaultMaxNegativeTTL
+	}
+	if c.MaxBogusTTL <= 0 {
+		c.MaxBogusTTL = DefaultMaxBogusTTL
 	}
 	if c.FailureTTL <= 0 {
 		c.FailureTTL = DefaultFailureTTL
@@ -101,8 +110,8 @@ func clampDuration(d, lo, hi time.Duration) time.Duration {
 
 // ttlFor turns the TTL given to Put into how long e lives, by its kind:
 // positive data within MinTTL..MaxTTL, negative data at most MaxNegativeTTL,
-// failures FailureTTL (or the given TTL kept within 1 s..5 min).
-// RFC 2181 8: a TTL with the top bit set counts as 0.
+// failures FailureTTL (or the given TTL kept within 1 s..5 min); bogus data
+// at most MaxBogusTTL. RFC 2181 8: a TTL with the top bit set counts as 0.
 func (c *Config) ttlFor(e *Entry, ttl uint32) time.Duration {
 	if ttl > 1<<31-1 {
 		ttl = 0
@@ -115,8 +124,12 @@ func (c *Config) ttlFor(e *Entry, ttl uint32) time.Duration {
 		}
 		return clampDuration(d, minFailureTTL, maxFailureTTL)
 	case e.Negative():
-		return min(d, c.MaxNegativeTTL)
+		d = min(d, c.MaxNegativeTTL)
 	default:
-		return clampDuration(d, c.MinTTL, c.MaxTTL)
+		d = clampDuration(d, c.MinTTL, c.MaxTTL)
 	}
+	if e.Security == security.Bogus {
+		d = min(d, c.MaxBogusTTL) // even below MinTTL
+	}
+	return d
 }
