@@ -188,7 +188,7 @@ func query(name string, qtype uint16, do bool) *dns.Msg {
 func TestAnswer(t *testing.T) {
 	text := testZoneText + "dangling CNAME nothere.example.\n"
 	for _, mode := range []denialMode{unsignedZone, nsecZone, nsec3Zone, nsec3OptOutZone} {
-		tz := signTestZone(t, testOrigin, text, mode)
+		tz := makeTestZone(t, testOrigin, text, mode)
 		s := NewServer(tz.zone)
 		for _, tc := range answerCases {
 			for _, do := range []bool{false, true} {

@@ -34,8 +34,8 @@ www   A   192.0.2.8
 `
 
 func TestServerZoneSelection(t *testing.T) {
-	parent := signTestZone(t, "example.", parentText, nsecZone)
-	child := signTestZone(t, "sub.example.", childText, nsecZone)
+	parent := makeTestZone(t, "example.", parentText, nsecZone)
+	child := makeTestZone(t, "sub.example.", childText, nsecZone)
 	s := NewServer(parent.zone, child.zone)
 
 	cases := []struct {
@@ -91,7 +91,7 @@ func TestServerZoneSelection(t *testing.T) {
 }
 
 func TestRootZone(t *testing.T) {
-	root := signTestZone(t, ".", `
+	root := makeTestZone(t, ".", `
 $TTL 86400
 .     SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400
 .     NS  a.root-servers.net.
@@ -118,7 +118,7 @@ ns.example. A 192.0.2.53
 }
 
 func TestAnswerMalformed(t *testing.T) {
-	s := NewServer(signTestZone(t, testOrigin, testZoneText, nsecZone).zone)
+	s := NewServer(makeTestZone(t, testOrigin, testZoneText, nsecZone).zone)
 	if s.Answer(nil) != nil {
 		t.Errorf("Answer(nil) should be nil")
 	}
@@ -164,7 +164,7 @@ func TestAnswerMalformed(t *testing.T) {
 }
 
 func TestAnswerDoesNotChangeTheZone(t *testing.T) {
-	tz := signTestZone(t, testOrigin, testZoneText, nsec3Zone)
+	tz := makeTestZone(t, testOrigin, testZoneText, nsec3Zone)
 	s := NewServer(tz.zone)
 	sections := func(m *dns.Msg) string {
 		m.Id = 0
@@ -186,7 +186,7 @@ func TestAnswerDoesNotChangeTheZone(t *testing.T) {
 }
 
 func TestNSEC3OwnerNamesDoNotExist(t *testing.T) {
-	tz := signTestZone(t, testOrigin, testZoneText, nsec3Zone)
+	tz := makeTestZone(t, testOrigin, testZoneText, nsec3Zone)
 	s := NewServer(tz.zone)
 	var owner string
 	for _, rr := range tz.zone.Records() {
@@ -246,8 +246,8 @@ func TestLoadFileReloadKeepsOldZone(t *testing.T) {
 }
 
 func TestConcurrentReloadAndAnswer(t *testing.T) {
-	a := signTestZone(t, testOrigin, testZoneText, nsecZone).zone
-	b := signTestZone(t, testOrigin, testZoneText, nsec3Zone).zone
+	a := makeTestZone(t, testOrigin, testZoneText, nsecZone).zone
+	b := makeTestZone(t, testOrigin, testZoneText, nsec3Zone).zone
 	s := NewServer(a)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -290,7 +290,7 @@ func (w *recordingWriter) WriteMsg(m *dns.Msg) error { w.msgs = append(w.msgs, m
 func (w *recordingWriter) Write(b []byte) error      { w.raw = append(w.raw, b); return nil }
 
 func TestServeDNS(t *testing.T) {
-	s := NewServer(signTestZone(t, testOrigin, testZoneText, nsecZone).zone)
+	s := NewServer(makeTestZone(t, testOrigin, testZoneText, nsecZone).zone)
 	var h transport.Handler = s
 	w := &recordingWriter{}
 	q := query("www.example.", dns.TypeA, true)

@@ -59,9 +59,9 @@ func testLess(a, b string) bool {
 	return len(la) < len(lb)
 }
 
-// signTestZone builds a zone from text, signed with one ECDSA P-256 key
+// makeTestZone builds a zone from text, signed with one ECDSA P-256 key
 // and the denial chain of mode.
-func signTestZone(t testing.TB, origin, text string, mode denialMode) *testZone {
+func makeTestZone(t testing.TB, origin, text string, mode denialMode) *testZone {
 	t.Helper()
 	origin = dns.CanonicalName(origin)
 	rrs := parseRecords(t, origin, text)
