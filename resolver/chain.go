@@ -55,11 +55,17 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 		}
 		target := ""
 		if qtype != dns.TypeCNAME {
-			if cn := rrsOf(m.Answer, cur, dns.TypeCNAME, qclass); len(cn) == 1 {
+			if cn := rrsOf(m.Answer, cur, dns.TypeCNAME, qclass); len(cn) > 0 {
+				target = cn[0].(*dns.CNAME).Target
+				for _, rr := range cn[1:] {
+					if rr.(*dns.CNAME).Target != target {
+						return nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Text: fmt.Sprintf("several CNAMEs at %s", cur), Cacheable: true}
+					}
+				}
+				cn = cn[:1] // duplicates of one record are one record
 				sigs := sigsOf(m.Answer, cur, dns.TypeCNAME)
 				res.answer = append(append(res.answer, cn...), sigs...)
 				res.sets = append(res.sets, rrset{cur, dns.TypeCNAME, cn, sigs})
-				target = cn[0].(*dns.CNAME).Target
 			}
 		}
 		if target == "" {

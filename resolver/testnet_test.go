@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -30,15 +31,23 @@ type testZone struct {
 
 func zone(t testing.TB, origin string, lines ...string) *testZone {
 	t.Helper()
+	z, err := parseZone(origin, lines...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+func parseZone(origin string, lines ...string) (*testZone, error) {
 	z := &testZone{origin: canonical(origin)}
 	for _, l := range lines {
 		rr, err := dns.NewRR("$ORIGIN " + z.origin + "\n$TTL 300\n" + l)
 		if err != nil {
-			t.Fatalf("zone %s: %q: %v", origin, l, err)
+			return nil, fmt.Errorf("zone %s: %q: %w", origin, l, err)
 		}
 		z.rrs = append(z.rrs, rr)
 	}
-	return z
+	return z, nil
 }
 
 // testServer is an authoritative server for a few test zones with hooks
@@ -59,17 +68,32 @@ type testServer struct {
 
 func startServer(t testing.TB, addr string, zones ...*testZone) *testServer {
 	t.Helper()
+	s, err := listenServer(addr, zones...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *testServer) stop() {
+	_ = s.udp.Shutdown()
+	_ = s.tcp.Shutdown()
+}
+
+// listenServer starts a test server on addr port 53 (UDP and TCP).
+func listenServer(addr string, zones ...*testZone) (*testServer, error) {
 	s := &testServer{addr: netip.MustParseAddr(addr), zones: zones}
 	slices.SortFunc(s.zones, func(a, b *testZone) int { return dns.CountLabel(b.origin) - dns.CountLabel(a.origin) })
 	h := dns.HandlerFunc(s.serve)
 	pc, err := net.ListenPacket("udp", net.JoinHostPort(addr, "53"))
 	if err != nil {
-		t.Fatalf("listen udp %s: %v", addr, err)
+		return nil, fmt.Errorf("listen udp %s: %w", addr, err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "53"))
 	if err != nil {
 		pc.Close()
-		t.Fatalf("listen tcp %s: %v", addr, err)
+		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
 	}
 	s.udp = &dns.Server{PacketConn: pc, Handler: h}
 	s.tcp = &dns.Server{Listener: ln, Handler: h}
@@ -80,11 +104,7 @@ func startServer(t testing.TB, addr string, zones ...*testZone) *testServer {
 	go s.tcp.ActivateAndServe()
 	<-started
 	<-started
-	t.Cleanup(func() {
-		_ = s.udp.Shutdown()
-		_ = s.tcp.Shutdown()
-	})
-	return s
+	return s, nil
 }
 
 func (s *testServer) set(f func(s *testServer)) {
@@ -100,6 +120,20 @@ func (s *testServer) Queries() []dns.Question {
 	return slices.Clone(s.queries)
 }
 
+// addRecords adds records to the server's first zone.
+func (s *testServer) addRecords(t testing.TB, lines ...string) {
+	t.Helper()
+	var rrs []dns.RR
+	for _, l := range lines {
+		rrs = append(rrs, mustRR(t, l))
+	}
+	s.set(func(s *testServer) {
+		z := *s.zones[0]
+		z.rrs = append(slices.Clone(z.rrs), rrs...)
+		s.zones = append([]*testZone{&z}, s.zones[1:]...)
+	})
+}
+
 func (s *testServer) count() int { return len(s.Queries()) }
 
 func (s *testServer) reset() {
@@ -113,7 +147,7 @@ func (s *testServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) > 0 {
 		s.queries = append(s.queries, r.Question[0])
 	}
-	hook, delay, drop := s.hook, s.delay, s.drop
+	hook, delay, drop, zones := s.hook, s.delay, s.drop, s.zones
 	s.mu.Unlock()
 	if drop {
 		return
@@ -124,11 +158,11 @@ func (s *testServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 	if hook != nil && hook(w, r) {
 		return
 	}
-	_ = w.WriteMsg(s.answer(r))
+	_ = w.WriteMsg(answerFrom(zones, r))
 }
 
 // answer is a plain authoritative answer from the zones.
-func (s *testServer) answer(r *dns.Msg) *dns.Msg {
+func answerFrom(zones []*testZone, r *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	if opt := r.IsEdns0(); opt != nil {
@@ -141,7 +175,7 @@ func (s *testServer) answer(r *dns.Msg) *dns.Msg {
 	q := r.Question[0]
 	name := canonical(q.Name)
 	var z *testZone
-	for _, c := range s.zones {
+	for _, c := range zones {
 		if isSubdomain(name, c.origin) {
 			z = c
 			break
