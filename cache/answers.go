@@ -5,10 +5,8 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"strings"
-	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 )
 
@@ -37,14 +35,8 @@ type AnswerKey struct {
 type Answers struct {
 	cfg    Config
 	seed   maphash.Seed
-	mask   uint64
-	shards []answerShard
+	shards shardSet[uint64, *answer]
 	stats  counters
-}
-
-type answerShard struct {
-	mu  sync.Mutex // serialises writers; the LRU locks itself for reads
-	lru *lru.Cache[uint64, *answer]
 }
 
 // answer is one stored response. It is immutable once stored.
@@ -90,16 +82,7 @@ func answerFlags(do, cd, ad, edns bool) byte {
 // Shards, MaxTTL and Clock.
 func NewAnswers(cfg Config) *Answers {
 	cfg = cfg.withDefaults()
-	a := &Answers{cfg: cfg, seed: maphash.MakeSeed(), mask: uint64(cfg.Shards - 1), shards: make([]answerShard, cfg.Shards)}
-	per := cfg.MaxEntries / cfg.Shards
-	for i := range a.shards {
-		l, err := lru.New[uint64, *answer](per)
-		if err != nil { // only for size <= 0, which shardCount rules out
-			panic("cache: " + err.Error())
-		}
-		a.shards[i].lru = l
-	}
-	return a
+	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg)}
 }
 
 // hash identifies an answer by its lower-cased wire qname, type, class and
@@ -169,11 +152,7 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 		expires: now.Add(time.Duration(life) * time.Second),
 	}
 	h := a.hash(qname, ans.qtype, ans.qclass, ans.flags)
-	s := &a.shards[h&a.mask]
-	s.mu.Lock()
-	evicted := s.lru.Add(h, ans)
-	s.mu.Unlock()
-	if evicted {
+	if a.shards.at(h).add(h, ans) {
 		a.stats.evictions.Add(1)
 	}
 }
@@ -203,7 +182,7 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 	flags := answerFlags(qs.do, qs.cd, qs.ad, qs.edns)
 	qname := lower[:qs.lowerLen]
 	h := a.hash(qname, qs.qtype, qs.qclass, flags)
-	s := &a.shards[h&a.mask]
+	s := a.shards.at(h)
 	ans, ok := s.lru.Get(h)
 	if !ok || ans.qtype != qs.qtype || ans.qclass != qs.qclass || ans.flags != flags || !bytes.Equal(ans.qname, qname) {
 		a.stats.misses.Add(1)
@@ -241,31 +220,11 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 	return dst, true
 }
 
-// removeIf removes h only if it still maps to ans.
-func (s *answerShard) removeIf(h uint64, ans *answer) {
-	s.mu.Lock()
-	if cur, ok := s.lru.Peek(h); ok && cur == ans {
-		s.lru.Remove(h)
-	}
-	s.mu.Unlock()
-}
-
 // Purge drops every answer (for example after the operator flushes the
 // cache or changes local data).
-func (a *Answers) Purge() {
-	for i := range a.shards {
-		s := &a.shards[i]
-		s.mu.Lock()
-		s.lru.Purge()
-		s.mu.Unlock()
-	}
-}
+func (a *Answers) Purge() { a.shards.purge() }
 
 // Stats returns the counters and the current number of answers.
 func (a *Answers) Stats() Stats {
-	n := 0
-	for i := range a.shards {
-		n += a.shards[i].lru.Len()
-	}
-	return a.stats.snapshot(n)
+	return a.stats.snapshot(a.shards.len())
 }

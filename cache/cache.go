@@ -15,11 +15,9 @@
 package cache
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 )
 
@@ -27,17 +25,8 @@ import (
 // global lock.
 type Cache struct {
 	cfg    Config
-	mask   uint64
-	shards []rrsetShard
+	shards shardSet[key, *Entry]
 	stats  counters
-}
-
-// rrsetShard is one independently locked part of the cache. The LRU has its
-// own lock for reads; mu serialises the read-compare-write of Put and the
-// removal of expired entries so they cannot lose a concurrent update.
-type rrsetShard struct {
-	mu  sync.Mutex
-	lru *lru.Cache[key, *Entry]
 }
 
 // Stats are the cache's counters since New.
@@ -56,20 +45,11 @@ type counters struct {
 // New makes an RRset cache sized by cfg.
 func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
-	c := &Cache{cfg: cfg, mask: uint64(cfg.Shards - 1), shards: make([]rrsetShard, cfg.Shards)}
-	per := cfg.MaxEntries / cfg.Shards
-	for i := range c.shards {
-		l, err := lru.New[key, *Entry](per)
-		if err != nil { // only for size <= 0, which shardCount rules out
-			panic("cache: " + err.Error())
-		}
-		c.shards[i].lru = l
-	}
-	return c
+	return &Cache{cfg: cfg, shards: newShardSet[key, *Entry](cfg)}
 }
 
-func (c *Cache) shard(k key) *rrsetShard {
-	return &c.shards[hashKey(k.name, k.qtype)&c.mask]
+func (c *Cache) shard(k key) *shard[key, *Entry] {
+	return c.shards.at(hashKey(k.name, k.qtype))
 }
 
 // Get returns the live entry for name/qtype/qclass. The name is matched
@@ -77,16 +57,8 @@ func (c *Cache) shard(k key) *rrsetShard {
 // entry is shared and immutable: callers must not modify it (use WithTTL to
 // build response RRs).
 func (c *Cache) Get(name string, qtype, qclass uint16) (*Entry, bool) {
-	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
-	s := c.shard(k)
-	e, ok := s.lru.Get(k)
+	e, ok := c.live(key{name: lowerName(name), qtype: qtype, qclass: qclass}, c.cfg.Clock.Now())
 	if !ok {
-		c.stats.misses.Add(1)
-		return nil, false
-	}
-	if e.expiredAt(c.cfg.Clock.Now()) {
-		s.removeIf(k, e)
-		c.stats.expired.Add(1)
 		c.stats.misses.Add(1)
 		return nil, false
 	}
@@ -94,21 +66,28 @@ func (c *Cache) Get(name string, qtype, qclass uint16) (*Entry, bool) {
 	return e, true
 }
 
-// removeIf removes k only if it still maps to e, so that a fresh entry Put
-// meanwhile survives.
-func (s *rrsetShard) removeIf(k key, e *Entry) {
-	s.mu.Lock()
-	if cur, ok := s.lru.Peek(k); ok && cur == e {
-		s.lru.Remove(k)
+// live looks k up, removing it if it has expired by now. It counts
+// expirations, not hits or misses.
+func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
+	s := c.shard(k)
+	e, ok := s.lru.Get(k)
+	if !ok {
+		return nil, false
 	}
-	s.mu.Unlock()
+	if e.expiredAt(now) {
+		s.removeIf(k, e)
+		c.stats.expired.Add(1)
+		return nil, false
+	}
+	return e, true
 }
 
 // Put stores e under name/qtype/qclass for ttl seconds, clamped by its kind
 // (positive: MinTTL..MaxTTL; negative: at most MaxNegativeTTL, RFC 2308;
 // failure: FailureTTL when ttl is 0, else ttl kept within RFC 9520's
-// 1 s..5 min; Security Bogus: at most MaxBogusTTL). It sets e.Stored and e.Expires. Put copies nothing: the
-// caller gives e up and must not touch it afterwards.
+// 1 s..5 min; Security Bogus: at most MaxBogusTTL). It sets e.Stored and
+// e.Expires. Put copies nothing: the caller gives e up and must not touch it
+// afterwards.
 //
 // It returns false, storing nothing, when the clamped TTL is 0 or when an
 // unexpired entry of higher Rank is there (RFC 2181 5.4.1). An entry of
@@ -166,15 +145,9 @@ func (c *Cache) ClosestNS(name string, qclass uint16) (zone string, e *Entry, ok
 	now := c.cfg.Clock.Now()
 	for off := 0; ; {
 		k := key{name: name[off:], qtype: dns.TypeNS, qclass: qclass}
-		s := c.shard(k)
-		if e, ok := s.lru.Get(k); ok {
-			if e.expiredAt(now) {
-				s.removeIf(k, e)
-				c.stats.expired.Add(1)
-			} else if len(e.RRs) > 0 {
-				c.stats.hits.Add(1)
-				return k.name, e, true
-			}
+		if e, ok := c.live(k, now); ok && len(e.RRs) > 0 {
+			c.stats.hits.Add(1)
+			return k.name, e, true
 		}
 		if k.name == "." {
 			break
@@ -191,11 +164,7 @@ func (c *Cache) ClosestNS(name string, qclass uint16) (zone string, e *Entry, ok
 
 // Stats returns the counters and the current number of entries.
 func (c *Cache) Stats() Stats {
-	n := 0
-	for i := range c.shards {
-		n += c.shards[i].lru.Len()
-	}
-	return c.stats.snapshot(n)
+	return c.stats.snapshot(c.shards.len())
 }
 
 func (s *counters) snapshot(entries int) Stats {
@@ -209,11 +178,4 @@ func (s *counters) snapshot(entries int) Stats {
 }
 
 // Purge drops every entry (operator flush). Counters are kept.
-func (c *Cache) Purge() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.lru.Purge()
-		s.mu.Unlock()
-	}
-}
+func (c *Cache) Purge() { c.shards.purge() }
