@@ -189,7 +189,9 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 	lookedUp := make(map[string]bool)
 	lookups := 0
 	var lastErr error
-	network := true // every failure so far was a network error
+	// network: every failure so far was a network error other than a
+	// timeout (EDE 23); timeouts and bad replies give EDE 22.
+	network := true
 	for {
 		var cands []netip.Addr
 		for _, ns := range d.ns {
@@ -208,6 +210,9 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				var re *Error
 				if errors.As(err, &re) && !re.Cacheable {
 					return nil, 0, "", err // budget, deadline, cancelled
+				}
+				if errors.Is(err, errTimeout) {
+					network = false
 				}
 				lastErr = err
 				continue
