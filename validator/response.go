@@ -1,0 +1,328 @@
+package validator
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/security"
+)
+
+// maxChainLinks bounds the CNAME/DNAME links followed inside one response.
+const maxChainLinks = 16
+
+// ValidateResponse classifies a final response to (qname, qtype) and
+// validates all of it: the answer RRsets along the CNAME/DNAME chain from
+// qname (wildcard expansions included, with their denial proofs), and then
+// the NXDOMAIN or NODATA proof for the last name, or the referral's DS or
+// proof of no DS. Keys come from Keys (the chain walk). The result is the
+// worst state of the parts; TTL is the smallest validated TTL.
+//
+// A referral returns Secure when the child has a validated DS, Insecure
+// when the parent proves there is none. A response whose chain ends in a
+// CNAME the response does not follow (no SOA or denial records) is treated
+// as a partial answer: its parts are validated, the rest is the caller's.
+func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype uint16, resp *dns.Msg, b *Budget) Result {
+	b = orDefault(b)
+	if resp == nil {
+		return bogus(EDEDNSSECBogus, "no response")
+	}
+	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+		return indeterminate("rcode " + dns.RcodeToString[resp.Rcode] + " is not validated")
+	}
+	now := v.clk.Now()
+	sets := groupSets(resp.Answer)
+	answerSigs := rrsigsIn(resp.Answer)
+
+	out := secure(0)
+	name := dns.Fqdn(qname)
+	answered := false
+	for link := 0; ; link++ {
+		if link > maxChainLinks {
+			return bogus(EDEDNSSECBogus, "CNAME/DNAME chain longer than the limit")
+		}
+		if data := sets.at(name, qtype); len(data) > 0 {
+			for _, set := range data {
+				out = combine(out, v.validateSet(ctx, set, answerSigs, resp.Ns, now, b))
+			}
+			answered = true
+			break
+		}
+		if dname := sets.dnameAbove(name); dname != nil {
+			out = combine(out, v.validateSet(ctx, []dns.RR{dname}, answerSigs, resp.Ns, now, b))
+			target, ok := substitute(name, dname)
+			if !ok {
+				return bogus(EDEDNSSECBogus, "DNAME substitution of "+name+" is too long")
+			}
+			if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && !equalNames(c[0].(*dns.CNAME).Target, target) {
+				return bogus(EDEDNSSECBogus, "CNAME for "+name+" disagrees with the DNAME")
+			}
+			name = target
+			continue
+		}
+		if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && qtype != dns.TypeCNAME {
+			out = combine(out, v.validateSet(ctx, c, answerSigs, resp.Ns, now, b))
+			name = dns.Fqdn(c[0].(*dns.CNAME).Target)
+			continue
+		}
+		break
+	}
+	if out.Status == security.Bogus || answered {
+		return out
+	}
+
+	switch {
+	case resp.Rcode == dns.RcodeNameError:
+		return combine(out, v.validateNegative(ctx, name, qtype, true, resp.Ns, now, b))
+	case isReferral(resp, name):
+		return combine(out, v.validateReferral(ctx, name, resp.Ns, now, b))
+	case name != dns.Fqdn(qname) && !hasDenial(resp.Ns):
+		return out // a partial chain; the caller follows it
+	}
+	return combine(out, v.validateNegative(ctx, name, qtype, false, resp.Ns, now, b))
+}
+
+// validateSet validates one answer RRset with the keys of its signer zone;
+// an unsigned RRset is bogus unless its zone is provably not secure.
+func (v *Validator) validateSet(ctx context.Context, set []dns.RR, sigs []*dns.RRSIG, auth []dns.RR, now time.Time, b *Budget) Result {
+	h := set[0].Header()
+	signer := signerFor(sigs, h.Name, h.Rrtype)
+	if signer == "" {
+		st := v.walk(ctx, h.Name, b)
+		if st.status == security.Secure {
+			return bogus(EDERRSIGsMissing, "no RRSIG for "+dns.TypeToString[h.Rrtype]+" "+h.Name+" in signed zone "+st.zone)
+		}
+		return st.res
+	}
+	keys, status, res := v.Keys(ctx, signer, b)
+	if status != security.Secure {
+		return res
+	}
+	r := VerifyRRset(set, sigs, keys, signer, now, b)
+	if r.Status == security.Secure && r.Wildcard != "" {
+		w := ProveWildcardAnswer(h.Name, r.Wildcard, signer, auth, keys, now, b)
+		if w.Status != security.Secure {
+			w.Reason = "wildcard answer " + h.Name + ": " + w.Reason
+			return w
+		}
+		r.TTL = minTTL(r.TTL, w.TTL)
+	}
+	return r
+}
+
+// validateNegative validates an NXDOMAIN or NODATA answer for name.
+func (v *Validator) validateNegative(ctx context.Context, name string, qtype uint16, nx bool, auth []dns.RR, now time.Time, b *Budget) Result {
+	zone := negativeZone(auth, name)
+	if zone == "" {
+		st := v.walk(ctx, name, b)
+		if st.status == security.Secure {
+			return bogus(EDENSECMissing, "unsigned negative answer for "+name+" in signed zone "+st.zone)
+		}
+		return st.res
+	}
+	keys, status, res := v.Keys(ctx, zone, b)
+	if status != security.Secure {
+		return res
+	}
+	out := secure(0)
+	sigs := rrsigsIn(auth)
+	if soa := groupSets(auth).get(zone, dns.TypeSOA); len(soa) > 0 {
+		if r := VerifyRRset(soa, sigs, keys, zone, now, b); r.Status != security.Secure {
+			r.Reason = "SOA: " + r.Reason
+			return r
+		}
+	}
+	var proof Result
+	if nx {
+		proof = ProveNXDOMAIN(name, zone, auth, keys, now, b)
+	} else {
+		proof = ProveNODATA(name, qtype, zone, auth, keys, now, b)
+	}
+	return combine(out, proof)
+}
+
+// validateReferral validates a delegation toward name: a signed DS set for
+// the child (Secure) or a proof that there is none (Insecure).
+func (v *Validator) validateReferral(ctx context.Context, name string, auth []dns.RR, now time.Time, b *Budget) Result {
+	sets := groupSets(auth)
+	var child string
+	for _, rr := range auth {
+		if rr.Header().Rrtype == dns.TypeNS {
+			child = dns.CanonicalName(rr.Header().Name)
+			break
+		}
+	}
+	sigs := rrsigsIn(auth)
+	ds := sets.get(child, dns.TypeDS)
+	parent := signerFor(sigs, child, dns.TypeDS)
+	if parent == "" {
+		parent = negativeZone(auth, child)
+	}
+	if parent == "" || equalNames(parent, child) {
+		st := v.walk(ctx, parentName(child), b)
+		if st.status == security.Secure {
+			return bogus(EDENSECMissing, "unsigned referral to "+child+" from signed zone "+st.zone)
+		}
+		return st.res
+	}
+	keys, status, res := v.Keys(ctx, parent, b)
+	if status != security.Secure {
+		return res
+	}
+	if len(ds) > 0 {
+		r := VerifyRRset(ds, sigs, keys, parent, now, b)
+		if r.Status == security.Secure && r.Wildcard != "" {
+			return bogus(EDEDNSSECBogus, "DS from a wildcard")
+		}
+		return r
+	}
+	return ProveNoDS(child, parent, auth, keys, now, b)
+}
+
+// isReferral: no answer for name, an NS RRset for an ancestor of name (or
+// name) below the zone, and no SOA.
+func isReferral(resp *dns.Msg, name string) bool {
+	hasNS := false
+	for _, rr := range resp.Ns {
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA:
+			return false
+		case dns.TypeNS:
+			hasNS = isSubdomain(name, rr.Header().Name)
+		}
+	}
+	return hasNS
+}
+
+func hasDenial(auth []dns.RR) bool {
+	for _, rr := range auth {
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3:
+			return true
+		}
+	}
+	return false
+}
+
+// negativeZone finds the zone that signed a negative answer for name: the
+// signer of the SOA, else of the NSEC/NSEC3 records, if it is an ancestor.
+func negativeZone(auth []dns.RR, name string) string {
+	var fallback string
+	for _, rr := range auth {
+		sig, ok := rr.(*dns.RRSIG)
+		if !ok || !isSubdomain(name, sig.SignerName) {
+			continue
+		}
+		switch sig.TypeCovered {
+		case dns.TypeSOA:
+			return dns.CanonicalName(sig.SignerName)
+		case dns.TypeNSEC, dns.TypeNSEC3:
+			if fallback == "" {
+				fallback = dns.CanonicalName(sig.SignerName)
+			}
+		}
+	}
+	return fallback
+}
+
+// signerFor returns the signer of the first RRSIG covering (owner, rrtype)
+// whose signer is an ancestor of owner.
+func signerFor(sigs []*dns.RRSIG, owner string, rrtype uint16) string {
+	for _, s := range sigs {
+		if s.TypeCovered == rrtype && equalNames(s.Hdr.Name, owner) && isSubdomain(owner, s.SignerName) {
+			return dns.CanonicalName(s.SignerName)
+		}
+	}
+	return ""
+}
+
+func rrsigsIn(section []dns.RR) []*dns.RRSIG {
+	var out []*dns.RRSIG
+	for _, rr := range section {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// rrsets groups a section's records (RRSIGs excluded) by owner and type,
+// keeping the order of first appearance.
+type rrsets struct {
+	keys []string
+	sets map[string][]dns.RR
+}
+
+func setKey(name string, t uint16) string {
+	return dns.CanonicalName(name) + "/" + strconv.Itoa(int(t))
+}
+
+func groupSets(section []dns.RR) rrsets {
+	g := rrsets{sets: map[string][]dns.RR{}}
+	for _, rr := range section {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeRRSIG || h.Rrtype == dns.TypeOPT {
+			continue
+		}
+		k := setKey(h.Name, h.Rrtype)
+		if _, ok := g.sets[k]; !ok {
+			g.keys = append(g.keys, k)
+		}
+		g.sets[k] = append(g.sets[k], rr)
+	}
+	return g
+}
+
+func (g rrsets) get(name string, t uint16) []dns.RR { return g.sets[setKey(name, t)] }
+
+// at returns the RRsets answering (name, qtype): one set, or every set at
+// name for ANY.
+func (g rrsets) at(name string, qtype uint16) [][]dns.RR {
+	if qtype != dns.TypeANY {
+		if s := g.get(name, qtype); len(s) > 0 {
+			return [][]dns.RR{s}
+		}
+		return nil
+	}
+	var out [][]dns.RR
+	prefix := dns.CanonicalName(name) + "/"
+	for _, k := range g.keys {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, g.sets[k])
+		}
+	}
+	return out
+}
+
+// dnameAbove returns a DNAME record whose owner is a strict ancestor of name.
+func (g rrsets) dnameAbove(name string) *dns.DNAME {
+	for _, k := range g.keys {
+		set := g.sets[k]
+		d, ok := set[0].(*dns.DNAME)
+		if ok && isSubdomain(name, d.Hdr.Name) && !equalNames(name, d.Hdr.Name) {
+			return d
+		}
+	}
+	return nil
+}
+
+// substitute applies a DNAME to name (RFC 6672 2.2).
+func substitute(name string, d *dns.DNAME) (string, bool) {
+	if len(d.Hdr.Name) >= len(name) {
+		return "", false
+	}
+	prefix := name[:len(name)-len(d.Hdr.Name)]
+	if !equalNames(name[len(prefix):], d.Hdr.Name) {
+		return "", false
+	}
+	target := prefix + dns.Fqdn(d.Target)
+	if d.Target == "." {
+		target = prefix
+	}
+	if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
+		return "", false
+	}
+	return target, true
+}
