@@ -304,6 +304,9 @@ func (rs *resolution) resolveNSAddrs(ctx context.Context, ns string, qclass uint
 			}
 			continue
 		}
+		if out.rcode == dns.RcodeNameError {
+			return nil // the name does not exist: no AAAA either
+		}
 		if out.rcode == dns.RcodeSuccess && len(out.answer) > 0 {
 			// The lookup cached the addresses (under the chain's final
 			// name when ns is a CNAME, which RFC 2181 10.3 forbids; we

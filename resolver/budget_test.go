@@ -1,0 +1,124 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestBudgetExhaustion(t *testing.T) {
+	h := basicHierarchy(t, 50)
+	r := newTestResolver(t, h.hints, func(c *Config) { c.Limits.MaxUpstreamQueries = 2 })
+	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+	var re *Error
+	if !errors.As(err, &re) || res.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %d err %v, want SERVFAIL", res.Rcode, err)
+	}
+	if re.EDE != dns.ExtendedErrorCodeOther || !strings.HasPrefix(re.Text, "budget exceeded: ") {
+		t.Fatalf("EDE %d %q, want 0 \"budget exceeded: ...\"", re.EDE, re.Text)
+	}
+	if h.zone.count() != 0 {
+		t.Fatalf("the third query was sent")
+	}
+	// Budget failures belong to one query and are not cached: with the
+	// two referrals cached, the next question fits.
+	res, err = r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+	if err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("second attempt: %v %v", res.Answer, err)
+	}
+}
+
+func TestBudgetSharedBySubResolutions(t *testing.T) {
+	// NXNSAttack: a delegation to many glueless name servers in a zone
+	// that does not answer. The lookups stop at MaxNSAddrLookups.
+	p := "127.30.51."
+	h := basicHierarchy(t, 51)
+	var lines []string
+	for i := 0; i < 20; i++ {
+		lines = append(lines, "victim.test. 300 NS ns"+itoa(i)+".sink.test.")
+	}
+	lines = append(lines, "sink.test. 300 NS ns.sink.test.", "ns.sink.test. 300 A "+p+"9")
+	h.tld.addRecords(t, lines...)
+	sink := startServer(t, p+"9", zone(t, "sink.test.",
+		"sink.test. SOA ns.sink.test. h.sink.test. 1 3600 600 86400 60", "sink.test. NS ns.sink.test."))
+	r := newTestResolver(t, h.hints, nil)
+	res, err := r.Resolve(ctxT(t), "www.victim.test.", dns.TypeA)
+	if err == nil || res.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %d, want SERVFAIL", res.Rcode)
+	}
+	if n := sink.count(); n > r.Limits().MaxNSAddrLookups {
+		t.Fatalf("sink got %d queries, want at most %d (MaxNSAddrLookups)", n, r.Limits().MaxNSAddrLookups)
+	}
+}
+
+func TestDeadlineGivesSERVFAILWithEDE(t *testing.T) {
+	h := basicHierarchy(t, 52)
+	h.zone.set(func(s *testServer) { s.drop = true })
+	r := newTestResolver(t, h.hints, func(c *Config) {
+		c.Limits.ClientDeadline = 150 * time.Millisecond
+		c.Limits.UpstreamTimeoutInitial = time.Second
+	})
+	start := time.Now()
+	res, err := r.Resolve(context.Background(), "www.example.test.", dns.TypeA)
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Fatalf("took %v, deadline 150ms", d)
+	}
+	var re *Error
+	if !errors.As(err, &re) || !strings.Contains(re.Text, "deadline") {
+		t.Fatalf("rcode %d err %v, want a deadline error", res.Rcode, err)
+	}
+}
+
+func TestSingleflight(t *testing.T) {
+	h := basicHierarchy(t, 53)
+	h.zone.set(func(s *testServer) { s.delay = 50 * time.Millisecond })
+	r := newTestResolver(t, h.hints, nil)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+			if err == nil && len(answerAddrs(res)) != 1 {
+				err = errors.New("no address")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := h.zone.count(); c != 1 {
+		t.Fatalf("zone got %d queries for %d identical concurrent questions, want 1", c, n)
+	}
+}
+
+func TestLimitsDefaults(t *testing.T) {
+	l := Limits{}.withDefaults()
+	if l != DefaultLimits() {
+		t.Fatalf("zero Limits = %+v, want the defaults", l)
+	}
+	for name, v := range map[string]int{
+		"MaxUpstreamQueries": l.MaxUpstreamQueries, "MaxNSAddrLookups": l.MaxNSAddrLookups,
+		"MaxCNAMEChain": l.MaxCNAMEChain,
+	} {
+		if v <= 0 {
+			t.Errorf("%s = %d", name, v)
+		}
+	}
+	if l.MaxUpstreamQueries < 50 || l.MaxUpstreamQueries > 200 || l.MaxNSAddrLookups < 4 || l.MaxNSAddrLookups > 10 ||
+		l.MaxCNAMEChain < 10 || l.MaxCNAMEChain > 13 || l.ClientDeadline < 7*time.Second || l.ClientDeadline > 10*time.Second {
+		t.Fatalf("defaults outside the anchors: %+v", l)
+	}
+}
