@@ -129,10 +129,12 @@ func (v *Validator) validateNegative(ctx context.Context, name string, qtype uin
 	out := secure(0)
 	sigs := rrsigsIn(auth)
 	if soa := groupSets(auth).get(zone, dns.TypeSOA); len(soa) > 0 {
-		if r := VerifyRRset(soa, sigs, keys, zone, now, b); r.Status != security.Secure {
+		r := VerifyRRset(soa, sigs, keys, zone, now, b)
+		if r.Status != security.Secure {
 			r.Reason = "SOA: " + r.Reason
 			return r
 		}
+		out.TTL = r.TTL
 	}
 	var proof Result
 	if nx {

@@ -1,0 +1,143 @@
+package validator
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/security"
+)
+
+func msg(rcode int, answer, ns []dns.RR) *dns.Msg {
+	m := new(dns.Msg)
+	m.Response, m.Rcode, m.Answer, m.Ns = true, rcode, answer, ns
+	return m
+}
+
+// withoutType drops the RRsets (and their RRSIGs) of type t.
+func withoutType(records []dns.RR, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, r := range records {
+		if r.Header().Rrtype == t {
+			continue
+		}
+		if s, ok := r.(*dns.RRSIG); ok && s.TypeCovered == t {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestValidateResponse(t *testing.T) {
+	w := testWorld(t)
+	ex, abx, n3, oo := w.zones["example."], w.zones["a.b.example."], w.zones["nsec3tld."], w.zones["optout."]
+
+	wwwA := ex.signed(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	tampered := append([]dns.RR{rr(t, "www.example. 300 IN A 192.0.2.66")}, wwwA[1:]...)
+	stranger := newTestZone(t, "example.", dns.ECDSAP256SHA256)
+
+	cnameChain := append(ex.signed(t, rr(t, "alias.example. 300 IN CNAME www.a.b.example.")),
+		abx.signed(t, rr(t, "www.a.b.example. 300 IN A 192.0.2.2"))...)
+
+	wildSig := ex.zsk.sign(t, rrs(t, "*.wild.example. 300 IN TXT \"wild\""))
+	wildSig.Hdr.Name = "x.wild.example."
+	wildAnswer := []dns.RR{rr(t, "x.wild.example. 300 IN TXT \"wild\""), wildSig}
+	wildProof := ex.sign1(t, nsecFind(t, ex.chain, "x.wild.example.", true))
+
+	_, nxAuth := ex.negative(t, "nx.example.", dns.TypeA)
+	_, nodataAuth := ex.negative(t, "www.example.", dns.TypeAAAA)
+	_, n3nxAuth := n3.negative(t, "nx.nsec3tld.", dns.TypeA)
+	_, noDSInsec := ex.negative(t, "insec.example.", dns.TypeDS)
+	_, noDSOptOut := oo.negative(t, "child.optout.", dns.TypeDS)
+
+	nsFor := func(child string) dns.RR { return rr(t, child+" 300 IN NS ns."+child) }
+	signedReferral := append([]dns.RR{nsFor("a.b.example.")}, ex.dsFor["a.b.example."]...)
+	insecReferral := append([]dns.RR{nsFor("insec.example.")}, withoutType(noDSInsec, dns.TypeSOA)...)
+	optOutReferral := append([]dns.RR{nsFor("child.optout.")}, withoutType(noDSOptOut, dns.TypeSOA)...)
+
+	tests := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		resp   *dns.Msg
+		status security.Status
+		ede    uint16
+	}{
+		{"signed answer", "www.example.", dns.TypeA, msg(0, wwwA, nil), security.Secure, EDENone},
+		{"tampered answer", "www.example.", dns.TypeA, msg(0, tampered, nil), security.Bogus, EDEDNSSECBogus},
+		{"answer signed by a stranger", "www.example.", dns.TypeA, msg(0, stranger.signed(t, wwwA[0]), nil), security.Bogus, EDEDNSKEYMissing},
+		{"stripped answer", "www.example.", dns.TypeA, msg(0, wwwA[:1], nil), security.Bogus, EDERRSIGsMissing},
+		{"CNAME chain across zones", "alias.example.", dns.TypeA, msg(0, cnameChain, nil), security.Secure, EDENone},
+		{"CNAME chain with a stripped link", "alias.example.", dns.TypeA, msg(0, append(cnameChain[:2:2], cnameChain[2]), nil), security.Bogus, EDERRSIGsMissing},
+		{"partial CNAME chain", "alias.example.", dns.TypeA, msg(0, cnameChain[:2], nil), security.Secure, EDENone},
+		{"wildcard answer", "x.wild.example.", dns.TypeTXT, msg(0, wildAnswer, wildProof), security.Secure, EDENone},
+		{"wildcard answer without denial", "x.wild.example.", dns.TypeTXT, msg(0, wildAnswer, nil), security.Bogus, EDENSECMissing},
+		{"NXDOMAIN (NSEC)", "nx.example.", dns.TypeA, msg(dns.RcodeNameError, nil, nxAuth), security.Secure, EDENone},
+		{"NXDOMAIN stripped", "nx.example.", dns.TypeA, msg(dns.RcodeNameError, nil, withoutSigs(nxAuth)), security.Bogus, EDENSECMissing},
+		{"NXDOMAIN without NSEC", "nx.example.", dns.TypeA, msg(dns.RcodeNameError, nil, withoutType(nxAuth, dns.TypeNSEC)), security.Bogus, EDENSECMissing},
+		{"NODATA (NSEC)", "www.example.", dns.TypeAAAA, msg(0, nil, nodataAuth), security.Secure, EDENone},
+		{"NODATA claimed for existing type", "www.example.", dns.TypeA, msg(0, nil, nodataAuth), security.Bogus, EDEDNSSECBogus},
+		{"NXDOMAIN (NSEC3)", "nx.nsec3tld.", dns.TypeA, msg(dns.RcodeNameError, nil, n3nxAuth), security.Secure, EDENone},
+		{"signed referral", "www.a.b.example.", dns.TypeA, msg(0, nil, signedReferral), security.Secure, EDENone},
+		{"insecure referral (NSEC)", "www.insec.example.", dns.TypeA, msg(0, nil, insecReferral), security.Insecure, EDENone},
+		{"insecure referral (opt-out)", "www.child.optout.", dns.TypeA, msg(0, nil, optOutReferral), security.Insecure, EDENone},
+		{"referral stripped of DS", "www.a.b.example.", dns.TypeA, msg(0, nil, signedReferral[:1]), security.Bogus, EDENSECMissing},
+		{"unsigned answer below insecure delegation", "www.insec.example.", dns.TypeA, msg(0, rrs(t, "www.insec.example. 300 IN A 192.0.2.3"), nil), security.Insecure, EDENone},
+		{"unsigned answer outside anchors is insecure", "www.unsigned.", dns.TypeA, msg(0, rrs(t, "www.unsigned. 300 IN A 192.0.2.4"), nil), security.Insecure, EDENone},
+		{"SERVFAIL not validated", "www.example.", dns.TypeA, msg(dns.RcodeServerFailure, nil, nil), security.Indeterminate, EDENone},
+	}
+	v, _ := newTestValidator(t, w)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBudget(DefaultLimits())
+			res := v.ValidateResponse(context.Background(), tc.qname, tc.qtype, tc.resp, b)
+			if res.Status != tc.status || res.EDE != tc.ede {
+				t.Fatalf("got %v EDE %d (%s), want %v EDE %d", res.Status, res.EDE, res.Reason, tc.status, tc.ede)
+			}
+			if res.Status == security.Secure && (res.TTL == 0 || res.TTL > 3600) {
+				t.Fatalf("secure with TTL %d", res.TTL)
+			}
+		})
+	}
+}
+
+func TestValidateResponseDNAME(t *testing.T) {
+	w := testWorld(t)
+	ex, abx := w.zones["example."], w.zones["a.b.example."]
+	answer := append(ex.signed(t, rr(t, "old.example. 300 IN DNAME a.b.example.")),
+		rr(t, "www.old.example. 300 IN CNAME www.a.b.example."))
+	answer = append(answer, abx.signed(t, rr(t, "www.a.b.example. 300 IN A 192.0.2.2"))...)
+	v, _ := newTestValidator(t, w)
+	res := v.ValidateResponse(context.Background(), "www.old.example.", dns.TypeA, msg(0, answer, nil), nil)
+	if res.Status != security.Secure {
+		t.Fatalf("DNAME answer: %+v", res)
+	}
+	answer[2] = rr(t, "www.old.example. 300 IN CNAME www.evil.")
+	res = v.ValidateResponse(context.Background(), "www.old.example.", dns.TypeA, msg(0, answer, nil), nil)
+	if res.Status != security.Bogus {
+		t.Fatalf("CNAME disagreeing with DNAME: %+v", res)
+	}
+}
+
+func TestValidateResponseExpiredAndFuture(t *testing.T) {
+	w := testWorld(t)
+	ex := w.zones["example."]
+	set := rrs(t, "www.example. 300 IN A 192.0.2.1")
+	v, _ := newTestValidator(t, w)
+	for _, tc := range []struct {
+		name     string
+		inc, exp time.Time
+		ede      uint16
+	}{
+		{"expired", testNow.Add(-48 * time.Hour), testNow.Add(-time.Hour), EDESignatureExpired},
+		{"not yet valid", testNow.Add(time.Hour), testNow.Add(48 * time.Hour), EDESignatureNotYetValid},
+	} {
+		answer := append(set, ex.zsk.signWindow(t, set, tc.inc, tc.exp))
+		res := v.ValidateResponse(context.Background(), "www.example.", dns.TypeA, msg(0, answer, nil), nil)
+		if res.Status != security.Bogus || res.EDE != tc.ede {
+			t.Errorf("%s: %+v", tc.name, res)
+		}
+	}
+}
