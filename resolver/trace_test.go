@@ -1,0 +1,93 @@
+package resolver
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestTrace(t *testing.T) {
+	h := basicHierarchy(t, 70)
+	r := newTestResolver(t, h.hints, nil)
+	var events []TraceEvent
+	ctx := WithTrace(ctxT(t), func(e TraceEvent) { events = append(events, e) })
+	if _, err := r.Resolve(ctx, "www.example.test.", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ server, zone, outcome string }{
+		{"127.30.70.1", ".", "referral to test."},
+		{"127.30.70.2", "test.", "referral to example.test."},
+		{"127.30.70.3", "example.test.", "answer"},
+	}
+	if len(events) != len(want) {
+		t.Fatalf("%d events, want %d: %v", len(events), len(want), events)
+	}
+	for i, w := range want {
+		e := events[i]
+		if e.Server.String() != w.server || e.Zone != w.zone || e.Outcome != w.outcome || e.RTT <= 0 || e.Rcode != dns.RcodeSuccess {
+			t.Errorf("event %d = %+v, want %v", i, e, w)
+		}
+		if s := e.String(); !strings.Contains(s, w.server) || !strings.Contains(s, w.outcome) {
+			t.Errorf("event %d renders as %q", i, s)
+		}
+	}
+	// A second traced question shows the SRTT the choice was based on.
+	events = nil
+	if _, err := r.Resolve(ctx, "www2.example.test.", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || !events[0].SRTTKnown || events[0].SRTT <= 0 {
+		t.Fatalf("second trace %v, want one event with a known SRTT", events)
+	}
+}
+
+func TestPrimingInBackground(t *testing.T) {
+	h := basicHierarchy(t, 71)
+	h.root.addRecords(t, "a.root.test. 300 A 127.30.71.1")
+	r := newTestResolver(t, h.hints, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx) // must not block
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if e, ok := r.Cache().Get(".", dns.TypeNS, dns.ClassINET); ok && len(e.RRs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("root NS set not primed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	qs := h.root.Queries()
+	if len(qs) == 0 || qs[0].Name != "." || qs[0].Qtype != dns.TypeNS {
+		t.Fatalf("root saw %v, want a priming query . NS", qs)
+	}
+	if _, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPrimingFailureFallsBackToHints(t *testing.T) {
+	h := basicHierarchy(t, 72)
+	h.root.set(func(s *testServer) {
+		s.hook = func(w dns.ResponseWriter, q *dns.Msg) bool {
+			if q.Question[0].Qtype != dns.TypeNS || q.Question[0].Name != "." {
+				return false
+			}
+			m := new(dns.Msg)
+			m.SetRcode(q, dns.RcodeServerFailure)
+			_ = w.WriteMsg(m)
+			return true
+		}
+	})
+	r := newTestResolver(t, h.hints, nil)
+	if err := r.Prime(ctxT(t)); err == nil {
+		t.Fatal("priming against a failing root succeeded")
+	}
+	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(res.Answer) != 1 {
+		t.Fatalf("resolution with the hints: %v %v", res.Answer, err)
+	}
+}
