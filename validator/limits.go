@@ -67,6 +67,7 @@ type Budget struct {
 	validations atomic.Int64
 	failures    atomic.Int64
 	hashes      atomic.Int64
+	spent       atomic.Bool
 }
 
 // NewBudget returns a fresh budget enforcing l.
@@ -85,31 +86,31 @@ func (b *Budget) Failures() int { return int(b.failures.Load()) }
 func (b *Budget) Hashes() int { return int(b.hashes.Load()) }
 
 // Exhausted reports whether any cap has been exceeded.
-func (b *Budget) Exhausted() bool {
-	return b.validations.Load() > int64(b.lim.MaxValidations) ||
-		b.failures.Load() > int64(b.lim.MaxFailures) ||
-		b.hashes.Load() > int64(b.lim.MaxNSEC3Hashes)
+func (b *Budget) Exhausted() bool { return b.spent.Load() }
+
+// spend adds one to counter and fails, for good, once any cap is exceeded:
+// a query that hit one cap gets no more work of any kind.
+func (b *Budget) spend(counter *atomic.Int64, limit int, what string) error {
+	if b.spent.Load() {
+		return fmt.Errorf("%w: an earlier cap was exceeded", ErrBudgetExhausted)
+	}
+	if n := counter.Add(1); n > int64(limit) {
+		b.spent.Store(true)
+		return fmt.Errorf("%w: more than %d %s", ErrBudgetExhausted, limit, what)
+	}
+	return nil
 }
 
 func (b *Budget) spendValidation() error {
-	if n := b.validations.Add(1); n > int64(b.lim.MaxValidations) {
-		return fmt.Errorf("%w: more than %d signature validations", ErrBudgetExhausted, b.lim.MaxValidations)
-	}
-	return nil
+	return b.spend(&b.validations, b.lim.MaxValidations, "signature validations")
 }
 
 func (b *Budget) spendFailure() error {
-	if n := b.failures.Add(1); n > int64(b.lim.MaxFailures) {
-		return fmt.Errorf("%w: more than %d signature failures", ErrBudgetExhausted, b.lim.MaxFailures)
-	}
-	return nil
+	return b.spend(&b.failures, b.lim.MaxFailures, "signature failures")
 }
 
 func (b *Budget) spendHash() error {
-	if n := b.hashes.Add(1); n > int64(b.lim.MaxNSEC3Hashes) {
-		return fmt.Errorf("%w: more than %d NSEC3 hashes", ErrBudgetExhausted, b.lim.MaxNSEC3Hashes)
-	}
-	return nil
+	return b.spend(&b.hashes, b.lim.MaxNSEC3Hashes, "NSEC3 hashes")
 }
 
 // orDefault gives calls made without a budget a fresh default one, so that
