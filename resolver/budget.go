@@ -58,7 +58,7 @@ func (b *Budget) checkDepth(depth int) error {
 
 // checkTime reports a passed deadline or a cancelled context.
 func (b *Budget) checkTime(ctx context.Context) error {
-	if time.Now().After(b.deadline) {
+	if !time.Now().Before(b.deadline) {
 		return budgetError("client deadline of %v passed", b.limits.ClientDeadline)
 	}
 	if err := ctx.Err(); err != nil {

@@ -55,6 +55,7 @@ func TestDeadServerSkippedAfterTimeout(t *testing.T) {
 	dead, alive := srv[0], srv[1]
 	dead.set(func(s *testServer) { s.drop = true })
 	// Make the dead server look best so that it is asked first.
+	r.sel.probe = 0
 	r.sel.success(dead.addr, time.Microsecond)
 	r.sel.success(alive.addr, time.Millisecond)
 	start := time.Now()
@@ -122,6 +123,7 @@ func TestFailoverOnBadReplies(t *testing.T) {
 			bad, good := srv[0], srv[1]
 			bad.set(func(s *testServer) { s.hook = tc.hook })
 			// Make the bad server look best so it is asked first.
+			r.sel.probe = 0
 			r.sel.success(bad.addr, time.Microsecond)
 			r.sel.success(good.addr, 50*time.Millisecond)
 			res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)

@@ -344,6 +344,10 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		resp, rtt, err := rs.r.x.exchange(ctx, oq)
 		ev.RTT = rtt
 		if err != nil {
+			if berr := rs.budget.checkTime(ctx); berr != nil {
+				// The wait ended with the client's deadline.
+				return nil, ev, berr
+			}
 			if ctx.Err() != nil {
 				if berr := rs.budget.checkTime(ctx); berr != nil {
 					return nil, ev, berr

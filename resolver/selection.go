@@ -55,6 +55,8 @@ type selector struct {
 	servers *simplelru.LRU[netip.Addr, *serverState]
 	limits  *Limits
 	now     func() time.Time
+	// probe is the probing rate in percent (probePercent; tests set 0).
+	probe int
 }
 
 func newSelector(l *Limits) *selector {
@@ -62,7 +64,7 @@ func newSelector(l *Limits) *selector {
 	if err != nil {
 		panic(err) // only for a non-positive size
 	}
-	return &selector{servers: lru, limits: l, now: time.Now}
+	return &selector{servers: lru, limits: l, now: time.Now, probe: probePercent}
 }
 
 // stateLocked returns (creating) the state for a; s.mu must be held.
@@ -129,7 +131,7 @@ func (s *selector) order(cands []netip.Addr) []ranked {
 	for live < len(out) && !out[live].backoff {
 		live++
 	}
-	if live > 1 && randIntn(100) < probePercent {
+	if live > 1 && randIntn(100) < s.probe {
 		i := 1 + randIntn(live-1)
 		out[0], out[i] = out[i], out[0]
 	}
