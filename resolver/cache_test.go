@@ -88,6 +88,11 @@ func TestDeadZoneFailureIsCached(t *testing.T) {
 	if res.Err.EDE != dns.ExtendedErrorCodeCachedError {
 		t.Fatalf("EDE %d, want 13 Cached Error", res.Err.EDE)
 	}
+	// Other names in the dead zone do not contact its servers either.
+	res, _ = r.Resolve(ctxT(t), "other.example.test.", dns.TypeA)
+	if res.Rcode != dns.RcodeServerFailure || h.zone.count() != n {
+		t.Fatalf("other name: rcode %d, zone queries %d -> %d: zone failure not cached", res.Rcode, n, h.zone.count())
+	}
 	// RFC 9520: briefly. After the failure TTL it is tried again.
 	clk.Advance(10 * time.Second)
 	h.zone.set(func(s *testServer) { s.drop = false })

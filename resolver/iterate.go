@@ -185,7 +185,11 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 // reply; glueless name servers are resolved (within the per-delegation and
 // depth limits) only when the known addresses are exhausted.
 func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, error) {
+	if e, ok := rs.r.cache.Get(d.zone, zoneFailureType, q.qclass); ok && e.Failure() {
+		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeCachedError, Text: "cached failure: " + e.EDEText, Cacheable: true}
+	}
 	tried := make(map[netip.Addr]bool)
+	replies := 0
 	lookedUp := make(map[string]bool)
 	lookups := 0
 	var lastErr error
@@ -217,6 +221,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				lastErr = err
 				continue
 			}
+			replies++
 			kind, child := classify(resp, d.zone, q.name, q.qtype)
 			outcome := kind.String()
 			if kind == kindReferral {
@@ -262,8 +267,22 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeNoReachableAuthority,
 			Text: fmt.Sprintf("no reachable name server for %q: %s", d.zone, re.Text), Cacheable: true}
 	}
-	return nil, 0, "", unreachableError(d.zone, network && len(tried) > 0, lastErr)
+	uerr := unreachableError(d.zone, network && len(tried) > 0, lastErr)
+	if replies == 0 && len(tried) > 0 {
+		// RFC 9520 3.1: no server of the zone answered at all. Remember
+		// that for the zone, so that other names in it do not send more
+		// queries to dead servers for a while.
+		rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
+			Rcode: dns.RcodeServerFailure, EDE: uerr.EDE, EDEText: uerr.Text,
+		}, 0)
+	}
+	return nil, 0, "", uerr
 }
+
+// zoneFailureType is the cache type under which a zone whose servers all
+// failed to answer is remembered (type 0 is reserved, RFC 6895, so it never
+// meets real data).
+const zoneFailureType = 0
 
 // nextGlueless returns a name server of d without known addresses that a
 // lookup could find: not looked up yet, and not inside d's zone (such a

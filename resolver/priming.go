@@ -10,7 +10,8 @@ import (
 	"github.com/sextant-dns/sextant/cache"
 )
 
-// primeRetry is the least time between two background priming attempts.
+// primeRetry is the least time between a failed background priming
+// attempt and the next.
 const primeRetry = 5 * time.Second
 
 // Start primes the root NS set in the background (RFC 8109) and arranges
@@ -32,17 +33,19 @@ func (r *Resolver) rootMissing() {
 	}
 	r.primeMu.Lock()
 	ctx := r.primeCtx
-	if time.Since(r.lastPrime) < primeRetry {
+	if time.Since(r.lastPrimeFailure) < primeRetry {
 		r.primeMu.Unlock()
 		r.priming.Store(false)
 		return
 	}
-	r.lastPrime = time.Now()
 	r.primeMu.Unlock()
 	go func() {
 		defer r.priming.Store(false)
 		if err := r.Prime(ctx); err != nil {
 			r.log.Warn("priming failed; using the root hints", "err", err)
+			r.primeMu.Lock()
+			r.lastPrimeFailure = time.Now()
+			r.primeMu.Unlock()
 		}
 	}()
 }

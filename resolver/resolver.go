@@ -111,11 +111,11 @@ type Resolver struct {
 	flights flightGroup
 
 	// started is set by Start; priming is set while a priming query runs.
-	started   atomic.Bool
-	priming   atomic.Bool
-	primeMu   sync.Mutex
-	primeCtx  context.Context
-	lastPrime time.Time
+	started          atomic.Bool
+	priming          atomic.Bool
+	primeMu          sync.Mutex
+	primeCtx         context.Context
+	lastPrimeFailure time.Time
 }
 
 // New makes a Resolver from cfg.

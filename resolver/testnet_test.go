@@ -267,13 +267,13 @@ func hintsFor(addrs ...string) *roothints.Hints {
 }
 
 // newTestResolver makes a resolver on the given hints with test-friendly
-// settings (IPv4 only, qmin off unless the test turns it on).
+// settings (IPv4 only, a manual clock); QNAME minimisation stays on, as
+// by default.
 func newTestResolver(t testing.TB, h *roothints.Hints, mod func(*Config)) *Resolver {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Hints = h
 	cfg.UpstreamIPv6 = false
-	cfg.QNameMinimisation = false
 	cfg.Clock = clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if mod != nil {
 		mod(&cfg)

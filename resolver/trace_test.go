@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
 )
 
 func TestTrace(t *testing.T) {
@@ -68,6 +70,44 @@ func TestPrimingInBackground(t *testing.T) {
 	if _, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestRePrimingWhenRootNSExpires(t *testing.T) {
+	h := basicHierarchy(t, 73)
+	h.root.addRecords(t, "a.root.test. 300 A 127.30.73.1")
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := newTestResolver(t, h.hints, func(c *Config) { c.Clock = clk })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	waitPrimes := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			n := 0
+			for _, q := range h.root.Queries() {
+				if q.Name == "." && q.Qtype == dns.TypeNS {
+					n++
+				}
+			}
+			_, cached := r.Cache().Get(".", dns.TypeNS, dns.ClassINET)
+			if n >= want && cached {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d priming queries, want %d", n, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitPrimes(1)
+	// The root NS set (TTL 300 in the test root) expires: the next
+	// resolution that needs the root primes again.
+	clk.Advance(301 * time.Second)
+	if _, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	waitPrimes(2)
 }
 
 func TestPrimingFailureFallsBackToHints(t *testing.T) {
