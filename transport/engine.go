@@ -1,0 +1,57 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// engine is what every front end shares: the handler, the access list, the
+// advertised EDNS0 size, the logger and the buffer pool.
+type engine struct {
+	handler  Handler
+	acl      acl
+	ednsSize int
+	log      *slog.Logger
+	bufs     *bufPool
+}
+
+func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) *engine {
+	a := make(acl, len(allow))
+	for i, p := range allow {
+		a[i] = p.Masked()
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &engine{handler: h, acl: a, ednsSize: ednsSize, log: log, bufs: newBufPool()}
+}
+
+// replyWriter is a ResponseWriter that can tell whether it already sent
+// the response, so a panicking handler's query still gets SERVFAIL once.
+type replyWriter interface {
+	ResponseWriter
+	written() bool
+}
+
+// call runs the handler for req and recovers from a panic in it: the panic
+// is logged, the client gets SERVFAIL if nothing was sent yet, and the
+// server goes on.
+func (e *engine) call(ctx context.Context, w replyWriter, req *Request) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		e.log.Error("handler panic", "panic", fmt.Sprint(p), "remote", req.Remote, "proto", req.Proto)
+		if !w.written() {
+			if err := w.WriteMsg(errorReply(req.Msg, dns.RcodeServerFailure, e.ednsSize)); err != nil {
+				e.log.Debug("write SERVFAIL after panic", "err", err)
+			}
+		}
+	}()
+	e.handler.ServeDNS(ctx, w, req)
+}

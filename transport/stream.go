@@ -1,0 +1,314 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// streamServer serves DNS over byte streams with the 2-byte length framing
+// of RFC 1035 4.2.2: plain TCP, and TLS (RFC 7858) through wrap. It follows
+// RFC 7766: many queries per connection read ahead and answered out of
+// order as each completes, an idle timeout, and limits on connections and
+// on queries in flight per connection.
+type streamServer struct {
+	eng          *engine
+	proto        Proto
+	idleTimeout  time.Duration
+	writeTimeout time.Duration
+	maxConns     int
+	maxInFlight  int
+	// wrap, when set, turns an accepted connection into the one to serve
+	// (the TLS handshake for DoT); it must honour the deadline on conn.
+	wrap func(conn net.Conn) (net.Conn, error)
+	// pad, when set, pads responses to padded queries (RFC 7830, 8467).
+	pad bool
+
+	ctx      context.Context
+	stopping *atomic.Bool
+	wg       *sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[*streamConn]struct{}
+}
+
+// acceptLoop accepts connections on ln until it is closed.
+func (s *streamServer) acceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.eng.log.Warn("accept", "addr", ln.Addr(), "err", err)
+			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
+			continue
+		}
+		c := s.admit(conn)
+		if c == nil {
+			conn.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// admit registers a new connection, or returns nil when the server is at
+// its connection limit or stopping.
+func (s *streamServer) admit(conn net.Conn) *streamConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() || len(s.conns) >= s.maxConns {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &streamConn{
+		srv:    s,
+		conn:   conn,
+		remote: addrPortOf(conn.RemoteAddr()),
+		local:  addrPortOf(conn.LocalAddr()),
+		ctx:    ctx,
+		cancel: cancel,
+		sem:    make(chan struct{}, s.maxInFlight),
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c
+}
+
+func (s *streamServer) forget(c *streamConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// wake makes every reader notice that the server is stopping.
+func (s *streamServer) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// closeAll closes every connection at once.
+func (s *streamServer) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.abort()
+	}
+}
+
+// streamConn is one client connection.
+type streamConn struct {
+	srv           *streamServer
+	conn          net.Conn
+	remote, local netip.AddrPort
+	ctx           context.Context
+	cancel        context.CancelFunc
+
+	sem      chan struct{} // one token per query in flight
+	inFlight atomic.Int32
+	active   sync.WaitGroup
+
+	wmu    sync.Mutex // serialises whole frames on the connection
+	closed atomic.Bool
+}
+
+// serve reads queries until the client closes, idles out, breaks framing or
+// the server stops; then it lets the queries in flight finish and closes.
+func (c *streamConn) serve() {
+	defer c.srv.forget(c)
+	defer c.abort()
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.eng.log.Error("stream connection panic", "panic", fmt.Sprint(p), "remote", c.remote)
+		}
+	}()
+	if c.srv.wrap != nil {
+		c.conn.SetDeadline(time.Now().Add(c.srv.idleTimeout))
+		conn, err := c.srv.wrap(c.conn)
+		if err != nil {
+			c.srv.eng.log.Debug("handshake", "remote", c.remote, "err", err)
+			return
+		}
+		c.conn = conn
+		c.conn.SetDeadline(time.Time{})
+	}
+	c.readLoop()
+	c.active.Wait()
+}
+
+func (c *streamConn) readLoop() {
+	allowed := c.srv.eng.acl.allows(c.remote.Addr())
+	br := bufio.NewReaderSize(c.conn, 4096)
+	var hdr [2]byte
+	for {
+		if c.srv.stopping.Load() {
+			return
+		}
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout))
+		n, err := io.ReadFull(br, hdr[:])
+		if err != nil {
+			// RFC 7766 6.2.3: idle means no query outstanding either.
+			if n == 0 && isTimeout(err) && c.inFlight.Load() > 0 && !c.srv.stopping.Load() {
+				continue
+			}
+			return
+		}
+		size := int(binary.BigEndian.Uint16(hdr[:]))
+		if size < headerLen {
+			return // no DNS message is this short: the framing is lost
+		}
+		raw := make([]byte, size)
+		if _, err := io.ReadFull(br, raw); err != nil {
+			return
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.ctx.Done():
+			return
+		}
+		c.inFlight.Add(1)
+		c.active.Add(1)
+		go c.handle(raw, allowed)
+	}
+}
+
+// handle screens and answers one query; it runs beside the reader so a
+// slow query does not hold up the ones behind it.
+func (c *streamConn) handle(raw []byte, allowed bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.eng.log.Error("stream query panic", "panic", fmt.Sprint(p), "remote", c.remote)
+		}
+		<-c.sem
+		c.inFlight.Add(-1)
+		c.active.Done()
+	}()
+	sc := screen(raw, allowed)
+	switch sc.verdict {
+	case drop:
+	case reject:
+		bp := c.srv.eng.bufs.get()
+		defer c.srv.eng.bufs.put(bp)
+		b, err := appendErrorReply((*bp)[2:], raw, sc.msg, sc.rcode, c.srv.eng.ednsSize)
+		if err == nil {
+			err = c.writeFrame(bp, b)
+		}
+		if err != nil {
+			c.srv.eng.log.Debug("stream error reply", "remote", c.remote, "err", err)
+		}
+	case serve:
+		w := &streamWriter{c: c, req: Request{
+			Msg:     sc.msg,
+			Raw:     raw,
+			Remote:  c.remote,
+			Local:   c.local,
+			Proto:   c.srv.proto,
+			MaxSize: maxMsgLen,
+		}}
+		c.srv.eng.call(c.ctx, w, &w.req)
+	}
+}
+
+// writeFrame sends msg with its length prefix in one write. msg normally
+// already sits in (*bp)[2:]; if not it is copied there.
+func (c *streamConn) writeFrame(bp *[]byte, msg []byte) error {
+	buf := *bp
+	if len(msg) > maxMsgLen {
+		return fmt.Errorf("response of %d bytes does not fit a stream frame", len(msg))
+	}
+	if len(msg) > 0 && &msg[0] != &buf[2] {
+		copy(buf[2:], msg)
+	}
+	binary.BigEndian.PutUint16(buf, uint16(len(msg)))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout))
+	if _, err := c.conn.Write(buf[:2+len(msg)]); err != nil {
+		c.abort() // a stalled or gone reader loses its connection, nobody else waits
+		return fmt.Errorf("write to %s: %w", c.remote, err)
+	}
+	return nil
+}
+
+// abort closes the connection and cancels its queries.
+func (c *streamConn) abort() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.cancel()
+		c.conn.Close()
+	}
+}
+
+// streamWriter is the ResponseWriter for one query on a stream.
+type streamWriter struct {
+	c    *streamConn
+	req  Request
+	sent bool
+}
+
+func (w *streamWriter) WriteMsg(m *dns.Msg) error {
+	if w.sent {
+		return errAlreadyWritten
+	}
+	w.sent = true
+	eng := w.c.srv.eng
+	bp := eng.bufs.get()
+	defer eng.bufs.put(bp)
+	if w.c.srv.pad {
+		m = padded(m, w.req.Msg)
+	}
+	b, err := packReply(m, &w.req, eng.ednsSize, (*bp)[2:])
+	if err != nil {
+		return err
+	}
+	return w.c.writeFrame(bp, b)
+}
+
+func (w *streamWriter) Write(b []byte) error {
+	if w.sent {
+		return errAlreadyWritten
+	}
+	w.sent = true
+	bp := w.c.srv.eng.bufs.get()
+	defer w.c.srv.eng.bufs.put(bp)
+	return w.c.writeFrame(bp, b)
+}
+
+func (w *streamWriter) written() bool { return w.sent }
+
+// addrPortOf extracts the IP and port of a TCP or UDP address.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	default:
+		ap, _ = netip.ParseAddrPort(a.String())
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
