@@ -30,8 +30,18 @@ func withoutType(records []dns.RR, t uint16) []dns.RR {
 	return out
 }
 
-func TestValidateResponse(t *testing.T) {
-	w := testWorld(t)
+type responseCase struct {
+	name   string
+	qname  string
+	qtype  uint16
+	resp   *dns.Msg
+	status security.Status
+	ede    uint16
+}
+
+// responseCases are signed responses from testWorld with the state each
+// must validate to; the fuzz target starts from them too.
+func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 	ex, abx, n3, oo := w.zones["example."], w.zones["a.b.example."], w.zones["nsec3tld."], w.zones["optout."]
 
 	wwwA := ex.signed(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
@@ -57,14 +67,7 @@ func TestValidateResponse(t *testing.T) {
 	insecReferral := append([]dns.RR{nsFor("insec.example.")}, withoutType(noDSInsec, dns.TypeSOA)...)
 	optOutReferral := append([]dns.RR{nsFor("child.optout.")}, withoutType(noDSOptOut, dns.TypeSOA)...)
 
-	tests := []struct {
-		name   string
-		qname  string
-		qtype  uint16
-		resp   *dns.Msg
-		status security.Status
-		ede    uint16
-	}{
+	return []responseCase{
 		{"signed answer", "www.example.", dns.TypeA, msg(0, wwwA, nil), security.Secure, EDENone},
 		{"tampered answer", "www.example.", dns.TypeA, msg(0, tampered, nil), security.Bogus, EDEDNSSECBogus},
 		{"answer signed by a stranger", "www.example.", dns.TypeA, msg(0, stranger.signed(t, wwwA[0]), nil), security.Bogus, EDEDNSKEYMissing},
@@ -88,8 +91,12 @@ func TestValidateResponse(t *testing.T) {
 		{"unsigned answer outside anchors is insecure", "www.unsigned.", dns.TypeA, msg(0, rrs(t, "www.unsigned. 300 IN A 192.0.2.4"), nil), security.Insecure, EDENone},
 		{"SERVFAIL not validated", "www.example.", dns.TypeA, msg(dns.RcodeServerFailure, nil, nil), security.Indeterminate, EDENone},
 	}
+}
+
+func TestValidateResponse(t *testing.T) {
+	w := testWorld(t)
 	v, _ := newTestValidator(t, w)
-	for _, tc := range tests {
+	for _, tc := range responseCases(t, w) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBudget(DefaultLimits())
 			res := v.ValidateResponse(context.Background(), tc.qname, tc.qtype, tc.resp, b)
