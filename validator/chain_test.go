@@ -19,6 +19,7 @@ import (
 //	nsec3tld.       RSASHA256, NSEC3 (salt, 5 iterations): signed (DS), insec3 (no DS)
 //	signed.nsec3tld ECDSAP384, NSEC
 //	optout.         ED25519, NSEC3 opt-out: child (no DS, left out of the chain)
+//	hiiter.         ED25519, NSEC3 with 51 iterations (above the RFC 9276 limit)
 func testWorld(t testing.TB) *fakeWorld {
 	w := newWorld(t)
 	w.addZone(".", dns.ED25519, map[string][]uint16{
@@ -26,6 +27,7 @@ func testWorld(t testing.TB) *fakeWorld {
 		"nsec3tld.": {dns.TypeNS, dns.TypeDS},
 		"optout.":   {dns.TypeNS, dns.TypeDS},
 		"unsigned.": {dns.TypeNS},
+		"hiiter.":   {dns.TypeNS, dns.TypeDS},
 	})
 	w.addZone("example.", dns.ECDSAP256SHA256, map[string][]uint16{
 		"www.example.":    {dns.TypeA},
@@ -49,6 +51,10 @@ func testWorld(t testing.TB) *fakeWorld {
 		"child.optout.": {dns.TypeNS},
 	})
 	oo.nsec3, oo.optOut, oo.skip = true, true, []string{"child.optout."}
+	hi := w.addZone("hiiter.", dns.ED25519, map[string][]uint16{
+		"www.hiiter.": {dns.TypeA},
+	})
+	hi.nsec3, hi.iter = true, 51
 	w.finish()
 	return w
 }

@@ -43,8 +43,11 @@ func newNSEC3Set(all []*dns.NSEC3, zone string, b *Budget) (s *nsec3Set, unknown
 		if len(s.recs) > 0 && (r.Iterations != s.iter || !strings.EqualFold(r.Salt, s.salt)) {
 			continue
 		}
-		label := r.Hdr.Name[:strings.IndexByte(r.Hdr.Name, '.')]
-		owner, err1 := decodeHash(label)
+		dot := strings.IndexByte(r.Hdr.Name, '.')
+		if dot <= 0 {
+			continue
+		}
+		owner, err1 := decodeHash(r.Hdr.Name[:dot])
 		next, err2 := decodeHash(r.NextDomain)
 		if err1 != nil || err2 != nil {
 			continue

@@ -61,6 +61,8 @@ func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 	_, n3nxAuth := n3.negative(t, "nx.nsec3tld.", dns.TypeA)
 	_, noDSInsec := ex.negative(t, "insec.example.", dns.TypeDS)
 	_, noDSOptOut := oo.negative(t, "child.optout.", dns.TypeDS)
+	_, optOutNX := oo.negative(t, "nx.optout.", dns.TypeA)
+	_, hiNX := w.zones["hiiter."].negative(t, "nx.hiiter.", dns.TypeA)
 
 	nsFor := func(child string) dns.RR { return rr(t, child+" 300 IN NS ns."+child) }
 	signedReferral := append([]dns.RR{nsFor("a.b.example.")}, ex.dsFor["a.b.example."]...)
@@ -83,6 +85,8 @@ func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 		{"NODATA (NSEC)", "www.example.", dns.TypeAAAA, msg(0, nil, nodataAuth), security.Secure, EDENone},
 		{"NODATA claimed for existing type", "www.example.", dns.TypeA, msg(0, nil, nodataAuth), security.Bogus, EDEDNSSECBogus},
 		{"NXDOMAIN (NSEC3)", "nx.nsec3tld.", dns.TypeA, msg(dns.RcodeNameError, nil, n3nxAuth), security.Secure, EDENone},
+		{"NXDOMAIN under opt-out", "nx.optout.", dns.TypeA, msg(dns.RcodeNameError, nil, optOutNX), security.Insecure, EDENone},
+		{"NXDOMAIN with 51 NSEC3 iterations", "nx.hiiter.", dns.TypeA, msg(dns.RcodeNameError, nil, hiNX), security.Insecure, EDEUnsupportedNSEC3Iterat},
 		{"signed referral", "www.a.b.example.", dns.TypeA, msg(0, nil, signedReferral), security.Secure, EDENone},
 		{"insecure referral (NSEC)", "www.insec.example.", dns.TypeA, msg(0, nil, insecReferral), security.Insecure, EDENone},
 		{"insecure referral (opt-out)", "www.child.optout.", dns.TypeA, msg(0, nil, optOutReferral), security.Insecure, EDENone},
