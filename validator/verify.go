@@ -110,17 +110,20 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer s
 	return bogus(EDERRSIGsMissing, "no RRSIG for "+name)
 }
 
-// verifyWithKeys tries the candidate keys of one signature. nkeys is how
-// many candidates were tried; err is non-nil only when the budget ran out.
+// verifyWithKeys tries at most MaxKeysPerSig candidate keys (same tag,
+// algorithm and owner) for one signature. nkeys is how many usable keys were
+// tried; err is non-nil only when the budget ran out.
 func verifyWithKeys(rrset []dns.RR, sig *dns.RRSIG, keys []*dns.DNSKEY, b *Budget) (ok bool, nkeys int, err error) {
 	var data, sigBytes []byte
+	tried := 0
 	for _, k := range keys {
 		if !candidateKey(k, sig) {
 			continue
 		}
-		if nkeys == b.lim.MaxKeysPerSig {
+		if tried == b.lim.MaxKeysPerSig {
 			break
 		}
+		tried++
 		pub, perr := parseKey(k, b.lim)
 		if perr != nil {
 			continue
