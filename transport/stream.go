@@ -272,10 +272,10 @@ func (w *streamWriter) WriteMsg(m *dns.Msg) error {
 	eng := w.c.srv.eng
 	bp := eng.bufs.get()
 	defer eng.bufs.put(bp)
-	if w.c.srv.pad {
-		m = padded(m, w.req.Msg)
-	}
 	b, err := packReply(m, &w.req, eng.ednsSize, (*bp)[2:])
+	if err == nil && w.c.srv.pad && wantsPadding(w.req.Msg) {
+		b, err = packPadded(m, w.req.Msg, eng.ednsSize, maxMsgLen, (*bp)[2:])
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,199 @@
+package transport
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// SelfSigned makes a certificate for local use: ECDSA P-256, valid for a
+// year, with SANs localhost, 127.0.0.1, ::1 and hosts (names, IPs, or
+// host:port listen addresses). It also returns the certificate's SPKI pin
+// (base64 of SHA-256 over SubjectPublicKeyInfo, RFC 7858 4.2) for clients
+// that pin instead of trusting a CA.
+func SelfSigned(hosts []string) (tls.Certificate, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("self-signed: generate key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("self-signed: serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "sextant local resolver"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	seen := make(map[string]bool)
+	for _, h := range append([]string{"localhost", "127.0.0.1", "::1"}, hosts...) {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		if h == "" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		if ip := net.ParseIP(h); ip != nil {
+			if !ip.IsUnspecified() {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			}
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("self-signed: create: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("self-signed: parse: %w", err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return cert, SPKIPin(leaf), nil
+}
+
+// SPKIPin returns the base64 SHA-256 pin of a certificate's public key.
+func SPKIPin(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// certCheckInterval bounds how often a handshake stats the certificate
+// files, so a handshake flood does not become a stat flood.
+const certCheckInterval = time.Second
+
+// TLSCertificates supplies the server certificate to every encrypted front
+// end: from a cert and key file, reloaded when either file's mtime changes
+// (checked on handshakes, at most once a second) or on Reload (SIGHUP);
+// or, without files, one self-signed certificate made at start.
+type TLSCertificates struct {
+	certFile, keyFile string
+	log               *slog.Logger
+
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	pin       string
+	certMod   time.Time
+	keyMod    time.Time
+	lastCheck time.Time
+}
+
+// NewTLSCertificates loads certFile and keyFile, or, when both are empty,
+// makes a self-signed certificate for hosts (see SelfSigned).
+func NewTLSCertificates(certFile, keyFile string, hosts []string, log *slog.Logger) (*TLSCertificates, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &TLSCertificates{certFile: certFile, keyFile: keyFile, log: log}
+	if certFile == "" && keyFile == "" {
+		cert, pin, err := SelfSigned(hosts)
+		if err != nil {
+			return nil, err
+		}
+		c.cert, c.pin = &cert, pin
+		return c, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("tls: need both a certificate and a key file")
+	}
+	if err := c.Reload(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Reload reads the certificate and key files again. On error the
+// certificate in use stays.
+func (c *TLSCertificates) Reload() error {
+	if c.certFile == "" {
+		return nil
+	}
+	cst, err := os.Stat(c.certFile)
+	if err != nil {
+		return fmt.Errorf("tls: certificate: %w", err)
+	}
+	kst, err := os.Stat(c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: key: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: load %s and %s: %w", c.certFile, c.keyFile, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cert, c.pin = &cert, SPKIPin(cert.Leaf)
+	c.certMod, c.keyMod = cst.ModTime(), kst.ModTime()
+	return nil
+}
+
+// Pin is the SPKI pin of the certificate in use.
+func (c *TLSCertificates) Pin() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pin
+}
+
+// GetCertificate is for tls.Config: it reloads changed files first.
+func (c *TLSCertificates) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c.certFile != "" && c.changed() {
+		if err := c.Reload(); err != nil {
+			c.log.Warn("certificate reload failed, keeping the old one", "err", err)
+		} else {
+			c.log.Info("certificate reloaded", "file", c.certFile, "pin", c.Pin())
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cert, nil
+}
+
+// changed reports, at most once per certCheckInterval, whether a file's
+// mtime moved since the last load.
+func (c *TLSCertificates) changed() bool {
+	c.mu.Lock()
+	now := time.Now()
+	if now.Sub(c.lastCheck) < certCheckInterval {
+		c.mu.Unlock()
+		return false
+	}
+	c.lastCheck = now
+	certMod, keyMod := c.certMod, c.keyMod
+	c.mu.Unlock()
+	cst, err1 := os.Stat(c.certFile)
+	kst, err2 := os.Stat(c.keyFile)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return !cst.ModTime().Equal(certMod) || !kst.ModTime().Equal(keyMod)
+}
+
+// serverTLSConfig is the TLS configuration of a front end: TLS 1.2 at
+// least (1.3 is preferred by Go's negotiation), the given ALPN protocols.
+func (c *TLSCertificates) serverTLSConfig(alpn ...string) *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: c.GetCertificate,
+		NextProtos:     alpn,
+	}
+}

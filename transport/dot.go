@@ -1,0 +1,193 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DoTConfig configures a DNS over TLS server (RFC 7858, RFC 8310).
+type DoTConfig struct {
+	// Addrs are the listen addresses; port 853 by convention, 0 in tests.
+	Addrs   []string
+	Handler Handler
+	// Allow lists the client networks served; nil means loopback only.
+	Allow []netip.Prefix
+	// Certs supplies the certificate; nil makes a self-signed one for
+	// Addrs (its pin is then in Certs() for the log).
+	Certs *TLSCertificates
+	// EDNSSize is the buffer size put in OPT records we add; default 1232.
+	EDNSSize int
+	// IdleTimeout closes an idle connection (RFC 7766 6.2.3); it also
+	// bounds the TLS handshake and the arrival of one whole query.
+	// Default 10s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one response write; default 5s.
+	WriteTimeout time.Duration
+	// MaxConns bounds open connections, default 1024; MaxInFlight the
+	// pipelined queries in flight per connection, default 32.
+	MaxConns    int
+	MaxInFlight int
+	Logger      *slog.Logger
+}
+
+// DoT is a DNS over TLS server: the RFC 7766 stream server of Do53 behind a
+// TLS 1.2+ handshake with ALPN "dot", padding responses to padded queries.
+type DoT struct {
+	cfg    DoTConfig
+	eng    *engine
+	certs  *TLSCertificates
+	ctx    context.Context
+	cancel context.CancelFunc
+	srv    *streamServer
+
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+
+	mu        sync.Mutex
+	started   bool
+	listeners []net.Listener
+}
+
+// NewDoT checks cfg, fills in defaults and prepares the certificate.
+func NewDoT(cfg DoTConfig) (*DoT, error) {
+	if cfg.EDNSSize == 0 {
+		cfg.EDNSSize = 1232
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 5 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 32
+	}
+	switch {
+	case len(cfg.Addrs) == 0:
+		return nil, errors.New("dot config: no listen address")
+	case cfg.Handler == nil:
+		return nil, errors.New("dot config: no handler")
+	case cfg.MaxConns < 1 || cfg.MaxInFlight < 1 || cfg.IdleTimeout < 0 || cfg.WriteTimeout < 0:
+		return nil, errors.New("dot config: limits and timeouts must be positive")
+	}
+	certs := cfg.Certs
+	if certs == nil {
+		var err error
+		if certs, err = NewTLSCertificates("", "", cfg.Addrs, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("dot: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &DoT{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
+	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	tlsConf := certs.serverTLSConfig("dot")
+	s.srv = &streamServer{
+		eng:          s.eng,
+		proto:        TLS,
+		idleTimeout:  cfg.IdleTimeout,
+		writeTimeout: cfg.WriteTimeout,
+		maxConns:     cfg.MaxConns,
+		maxInFlight:  cfg.MaxInFlight,
+		pad:          true,
+		wrap: func(conn net.Conn) (net.Conn, error) {
+			tc := tls.Server(conn, tlsConf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return nil, fmt.Errorf("tls handshake: %w", err)
+			}
+			return tc, nil
+		},
+		ctx:      ctx,
+		stopping: &s.stopping,
+		wg:       &s.wg,
+		conns:    make(map[*streamConn]struct{}),
+	}
+	return s, nil
+}
+
+// Certs returns the certificate source in use (for its Pin and Reload).
+func (s *DoT) Certs() *TLSCertificates { return s.certs }
+
+// Start binds every address and serves; on any bind failure nothing stays
+// bound.
+func (s *DoT) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("dot: already started")
+	}
+	lns, err := listenTCPAll(s.cfg.Addrs)
+	if err != nil {
+		return fmt.Errorf("dot: %w", err)
+	}
+	s.started = true
+	s.listeners = lns
+	for _, l := range lns {
+		s.wg.Add(1)
+		go s.srv.acceptLoop(l)
+	}
+	s.eng.log.Info("dot listening", "addrs", addrsOf(lns), "pin", s.certs.Pin())
+	return nil
+}
+
+// Addrs returns the bound TCP addresses.
+func (s *DoT) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return addrsOf(s.listeners)
+}
+
+// Shutdown stops accepting, cancels the handlers' context, lets queries in
+// flight be answered and closes connections; at ctx's end it closes them
+// at once.
+func (s *DoT) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.cancel()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.srv.wake()
+	if err := waitGroupCtx(ctx, &s.wg); err != nil {
+		s.srv.closeAll()
+		return fmt.Errorf("dot shutdown: %w", err)
+	}
+	return nil
+}
+
+// listenTCPAll binds a TCP listener on each address, all or none.
+func listenTCPAll(addrs []string) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen on %s: %w", a, err)
+		}
+		lns = append(lns, l)
+	}
+	return lns, nil
+}
+
+func addrsOf(lns []net.Listener) []net.Addr {
+	out := make([]net.Addr, len(lns))
+	for i, l := range lns {
+		out[i] = l.Addr()
+	}
+	return out
+}
