@@ -76,8 +76,20 @@ func keysForDS(dnskeys []*dns.DNSKEY, ds []*dns.DS, lim Limits) (matched []*dns.
 	for i, k := range dnskeys {
 		tags[i] = k.KeyTag()
 	}
+	// RFC 4509 section 3: ignore SHA-1 DS records when a stronger digest
+	// of a supported algorithm is present, so that SHA-1 cannot be used
+	// to downgrade.
+	strong := false
+	for _, d := range ds {
+		if d != nil && (d.DigestType == dns.SHA256 || d.DigestType == dns.SHA384) && supportedAlgorithm(d.Algorithm) {
+			strong = true
+		}
+	}
 	var supportedDigests, usable, unusableKeys int
 	for i, d := range ds {
+		if d != nil && strong && d.DigestType == dns.SHA1 {
+			continue
+		}
 		if d == nil || i >= lim.MaxSigsPerRRset*2 {
 			break
 		}

@@ -40,6 +40,7 @@ func TestVerifyDNSKEYs(t *testing.T) {
 		{"only unsupported digest", keys, sigs, []*dns.DS{unknownDigest}, nil, security.Insecure, EDEUnsupportedDSDigest},
 		{"only unsupported algorithm", keys, sigs, []*dns.DS{unknownAlg}, nil, security.Insecure, EDEUnsupportedDNSKEYAlg},
 		{"unsupported and good DS", keys, sigs, []*dns.DS{unknownDigest, z.ds(dns.SHA256)}, nil, security.Secure, EDENone},
+		{"SHA-1 DS ignored beside SHA-256 (RFC 4509)", keys, sigs, []*dns.DS{z.ds(dns.SHA1), otherZone.ds(dns.SHA256)}, nil, security.Bogus, EDEDNSKEYMissing},
 		{"no DNSKEY", nil, sigs, []*dns.DS{z.ds(dns.SHA256)}, nil, security.Bogus, EDEDNSKEYMissing},
 	}
 	for _, tc := range tests {
