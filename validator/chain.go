@@ -70,6 +70,7 @@ type zoneState struct {
 	status security.Status
 	zone   string        // the zone holding the name: the name itself when cut
 	cut    bool          // the name is a zone apex
+	nx     bool          // the name provably does not exist: nothing below it does
 	keys   []*dns.DNSKEY // trusted keys of zone, when Secure
 	res    Result
 	// cacheUntil is zero when the state must not be cached (transport
@@ -192,7 +193,9 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 		v.store(anchorName, cur)
 	}
 	for i := start - 1; i >= 0; i-- {
-		if cur.status != security.Secure {
+		if cur.status != security.Secure || cur.nx {
+			// Insecure, bogus, or a proven non-existent name: what holds
+			// here holds for everything below, without more queries.
 			return cur
 		}
 		if err := ctx.Err(); err != nil {
@@ -334,7 +337,9 @@ func (v *Validator) step(ctx context.Context, parent zoneState, child string, b 
 		res := ProveNXDOMAIN(child, parent.zone, m.Ns, parent.keys, now, b)
 		switch res.Status {
 		case security.Secure:
-			return notCut(res.TTL)
+			st := notCut(res.TTL)
+			st.nx = true
+			return st
 		case security.Insecure:
 			res.Reason = child + " does not exist, opt-out: " + res.Reason
 			return zoneState{status: security.Insecure, zone: child, res: res}

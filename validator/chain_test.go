@@ -196,3 +196,20 @@ func TestUnsupportedAlgorithmZoneIsInsecure(t *testing.T) {
 		t.Fatalf("got %v %+v", st, res)
 	}
 }
+
+// A long name below a proven non-existent one costs one DS query, not one
+// per label.
+func TestChainWalkStopsAtNXDOMAIN(t *testing.T) {
+	w := testWorld(t)
+	v, _ := newTestValidator(t, w)
+	v.Keys(context.Background(), "example.", nil)
+	before := w.queries.Load()
+	deep := "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.nx.example."
+	_, st, res := v.Keys(context.Background(), deep, NewBudget(DefaultLimits()))
+	if st != security.Bogus || res.EDE != EDEDNSKEYMissing {
+		t.Fatalf("deep name below NXDOMAIN: %v %+v", st, res)
+	}
+	if q := w.queries.Load() - before; q != 1 {
+		t.Fatalf("%d queries, want 1 (DS nx.example.)", q)
+	}
+}
