@@ -201,7 +201,13 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 		if err := ctx.Err(); err != nil {
 			return zoneState{status: security.Bogus, res: Result{Status: security.Bogus, EDE: EDEDNSSECBogus, Reason: "chain walk cancelled", Err: err}}
 		}
+		parentTTL := cur.res.TTL
 		cur = v.step(ctx, cur, path[i], b)
+		if cur.zone != path[i] || cur.status != security.Secure {
+			// States that rest on the parent's keys (no cut, proven
+			// absence of DS) last no longer than those keys.
+			cur.res.TTL = minTTL(cur.res.TTL, parentTTL)
+		}
 		v.store(path[i], cur)
 	}
 	return cur

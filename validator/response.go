@@ -32,6 +32,10 @@ func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype ui
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
 		return indeterminate("rcode " + dns.RcodeToString[resp.Rcode] + " is not validated")
 	}
+	if qtype == dns.TypeRRSIG {
+		// RRSIGs are not an RRset that anything signs (RFC 4035 3.1.1).
+		return indeterminate("RRSIG queries are not validated")
+	}
 	now := v.clk.Now()
 	sets := groupSets(resp.Answer)
 	answerSigs := rrsigsIn(resp.Answer)
