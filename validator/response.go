@@ -88,6 +88,17 @@ func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype ui
 	return combine(out, v.validateNegative(ctx, name, qtype, false, resp.Ns, now, b))
 }
 
+// ValidateSections is ValidateResponse for callers that hold the sections
+// rather than a message (the resolver's finished answer). authority must
+// carry the denial records (with RRSIGs) of every response along a CNAME
+// chain, since a wildcard-expanded link needs its proof too.
+func (v *Validator) ValidateSections(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) Result {
+	m := &dns.Msg{Answer: answer, Ns: authority}
+	m.Rcode = rcode
+	m.Response = true
+	return v.ValidateResponse(ctx, q.Name, q.Qtype, m, b)
+}
+
 // validateSet validates one answer RRset with the keys of its signer zone;
 // an unsigned RRset is bogus unless its zone is provably not secure.
 func (v *Validator) validateSet(ctx context.Context, set []dns.RR, sigs []*dns.RRSIG, auth []dns.RR, now time.Time, b *Budget) Result {

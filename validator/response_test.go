@@ -107,6 +107,10 @@ func TestValidateResponse(t *testing.T) {
 			if res.Status != tc.status || res.EDE != tc.ede {
 				t.Fatalf("got %v EDE %d (%s), want %v EDE %d", res.Status, res.EDE, res.Reason, tc.status, tc.ede)
 			}
+			q := dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET}
+			if again := v.ValidateSections(context.Background(), q, tc.resp.Rcode, tc.resp.Answer, tc.resp.Ns, NewBudget(DefaultLimits())); again.Status != res.Status || again.EDE != res.EDE {
+				t.Fatalf("ValidateSections: %+v, ValidateResponse: %+v", again, res)
+			}
 			if res.Status == security.Secure && (res.TTL == 0 || res.TTL > 3600) {
 				t.Fatalf("secure with TTL %d", res.TTL)
 			}
@@ -149,6 +153,30 @@ func TestValidateResponseExpiredAndFuture(t *testing.T) {
 		res := v.ValidateResponse(context.Background(), "www.example.", dns.TypeA, msg(0, answer, nil), nil)
 		if res.Status != security.Bogus || res.EDE != tc.ede {
 			t.Errorf("%s: %+v", tc.name, res)
+		}
+	}
+}
+
+// The resolver randomises the case of query names (0x20); answers echo it.
+func TestValidateResponseMixedCase(t *testing.T) {
+	w := testWorld(t)
+	ex, n3 := w.zones["example."], w.zones["nsec3tld."]
+	v, _ := newTestValidator(t, w)
+	answer := ex.signed(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	answer[0].Header().Name = "WwW.ExAmPlE."
+	answer[1].Header().Name = "WwW.ExAmPlE."
+	_, nx := ex.negative(t, "nx.example.", dns.TypeA)
+	_, n3nx := n3.negative(t, "nx.nsec3tld.", dns.TypeA)
+	for _, tc := range []struct {
+		qname string
+		resp  *dns.Msg
+	}{
+		{"WwW.ExAmPlE.", msg(0, answer, nil)},
+		{"nX.eXaMpLe.", msg(dns.RcodeNameError, nil, nx)},
+		{"Nx.NsEc3TlD.", msg(dns.RcodeNameError, nil, n3nx)},
+	} {
+		if res := v.ValidateResponse(context.Background(), tc.qname, dns.TypeA, tc.resp, nil); res.Status != security.Secure {
+			t.Errorf("%s: %v (%s)", tc.qname, res.Status, res.Reason)
 		}
 	}
 }
