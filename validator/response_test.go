@@ -180,3 +180,23 @@ func TestValidateResponseMixedCase(t *testing.T) {
 		}
 	}
 }
+
+// A CNAME into another zone whose target does not exist: the NXDOMAIN proof
+// is for the target, from the target's zone.
+func TestValidateResponseCNAMEToNXDOMAIN(t *testing.T) {
+	w := testWorld(t)
+	ex, abx := w.zones["example."], w.zones["a.b.example."]
+	v, _ := newTestValidator(t, w)
+	answer := ex.signed(t, rr(t, "alias.example. 300 IN CNAME gone.a.b.example."))
+	_, nx := abx.negative(t, "gone.a.b.example.", dns.TypeA)
+	res := v.ValidateResponse(context.Background(), "alias.example.", dns.TypeA, msg(dns.RcodeNameError, answer, nx), nil)
+	if res.Status != security.Secure {
+		t.Fatalf("CNAME to NXDOMAIN: %+v", res)
+	}
+	// The proof for the CNAME owner instead of its target proves nothing.
+	_, wrong := ex.negative(t, "nx.example.", dns.TypeA)
+	res = v.ValidateResponse(context.Background(), "alias.example.", dns.TypeA, msg(dns.RcodeNameError, answer, wrong), nil)
+	if res.Status != security.Bogus {
+		t.Fatalf("CNAME to NXDOMAIN with a proof for another name: %+v", res)
+	}
+}
