@@ -1,0 +1,315 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/netutil"
+)
+
+// DoHConfig configures a DNS over HTTPS server (RFC 8484).
+type DoHConfig struct {
+	// Addrs are the listen addresses: HTTP/1.1 and HTTP/2 over TLS on TCP,
+	// HTTP/3 on UDP with the same port. Port 0 picks one free for both.
+	Addrs   []string
+	Handler Handler
+	// Allow lists the client networks served; nil means loopback only.
+	Allow []netip.Prefix
+	// Certs supplies the certificate; nil makes a self-signed one.
+	Certs *TLSCertificates
+	// EDNSSize is the buffer size put in OPT records we add; default 1232.
+	EDNSSize int
+	// Path is the URL path served; default "/dns-query".
+	Path string
+	// DisableHTTP3 serves TCP only (no UDP socket, no Alt-Svc).
+	DisableHTTP3 bool
+	// IdleTimeout closes idle connections; default 30s.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading one request, WriteTimeout writing one
+	// response; default 10s each. Headers must arrive within 5s.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// MaxConns bounds connections per address and protocol (TCP, QUIC),
+	// default 1024; MaxStreams the concurrent requests per HTTP/2 or
+	// HTTP/3 connection, default 100.
+	MaxConns   int
+	MaxStreams int
+	Logger     *slog.Logger
+}
+
+// DoH is a DNS over HTTPS server: GET ?dns=, POST application/dns-message
+// and the JSON form (?name=&type=), over HTTP/1.1, HTTP/2 and HTTP/3.
+type DoH struct {
+	cfg    DoHConfig
+	eng    *engine
+	certs  *TLSCertificates
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	started  bool
+	servers  []*http.Server
+	tcpAddrs []net.Addr
+	h3       *http3.Server
+	quics    []*quicAcceptor
+	altSvc   string // Alt-Svc header value, set before serving starts
+}
+
+// h3ExcessiveLoad is HTTP/3's H3_EXCESSIVE_LOAD (RFC 9114 8.1).
+const h3ExcessiveLoad quic.ApplicationErrorCode = 0x0107
+
+// h3NoError is H3_NO_ERROR, used when closing at shutdown.
+const h3NoError quic.ApplicationErrorCode = 0x0100
+
+// NewDoH checks cfg, fills in defaults and prepares the certificate.
+func NewDoH(cfg DoHConfig) (*DoH, error) {
+	if cfg.EDNSSize == 0 {
+		cfg.EDNSSize = 1232
+	}
+	if cfg.Path == "" {
+		cfg.Path = "/dns-query"
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 100
+	}
+	switch {
+	case len(cfg.Addrs) == 0:
+		return nil, errors.New("doh config: no listen address")
+	case cfg.Handler == nil:
+		return nil, errors.New("doh config: no handler")
+	case cfg.MaxConns < 1 || cfg.MaxStreams < 1:
+		return nil, errors.New("doh config: limits must be positive")
+	}
+	certs := cfg.Certs
+	if certs == nil {
+		var err error
+		if certs, err = NewTLSCertificates("", "", cfg.Addrs, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("doh: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &DoH{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
+	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	return s, nil
+}
+
+// Certs returns the certificate source in use.
+func (s *DoH) Certs() *TLSCertificates { return s.certs }
+
+// Start binds TCP (and UDP for HTTP/3) on every address and serves. If
+// any bind fails nothing stays bound.
+func (s *DoH) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("doh: already started")
+	}
+	var tcps []net.Listener
+	var udps []net.PacketConn
+	fail := func(err error) error {
+		for _, l := range tcps {
+			l.Close()
+		}
+		for _, u := range udps {
+			u.Close()
+		}
+		return fmt.Errorf("doh: %w", err)
+	}
+	for _, a := range s.cfg.Addrs {
+		t, u, err := s.bind(a)
+		if err != nil {
+			return fail(err)
+		}
+		tcps = append(tcps, t)
+		if u != nil {
+			udps = append(udps, u)
+		}
+	}
+	if len(udps) > 0 {
+		// One Alt-Svc for all addresses: they normally share a port.
+		s.altSvc = fmt.Sprintf(`h3=":%d"; ma=86400`, udps[0].LocalAddr().(*net.UDPAddr).Port)
+	}
+	s.started = true
+	for _, l := range tcps {
+		s.tcpAddrs = append(s.tcpAddrs, l.Addr())
+		srv := s.newHTTPServer()
+		s.servers = append(s.servers, srv)
+		tl := netutil.LimitListener(l, s.cfg.MaxConns)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := srv.ServeTLS(tl, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.eng.log.Error("doh serve", "addr", l.Addr(), "err", err)
+			}
+		}()
+	}
+	if len(udps) > 0 {
+		s.h3 = &http3.Server{
+			Handler:        s,
+			IdleTimeout:    s.cfg.IdleTimeout,
+			MaxHeaderBytes: maxHeaderBytes,
+			Logger:         s.eng.log,
+		}
+		tlsConf := http3.ConfigureTLSConfig(s.certs.serverTLSConfig())
+		for _, u := range udps {
+			ln, err := quic.Listen(u, tlsConf, &quic.Config{
+				MaxIdleTimeout:     s.cfg.IdleTimeout,
+				MaxIncomingStreams: int64(s.cfg.MaxStreams),
+			})
+			if err != nil { // cannot happen for a bound socket; keep serving TCP
+				s.eng.log.Error("doh http3 listen", "addr", u.LocalAddr(), "err", err)
+				u.Close()
+				continue
+			}
+			a := &quicAcceptor{
+				pconn:    u,
+				ln:       ln,
+				maxConns: s.cfg.MaxConns,
+				busyCode: h3ExcessiveLoad,
+				serve:    func(c *quic.Conn) { s.h3.ServeQUICConn(c) },
+				log:      s.eng.log,
+				wg:       &s.wg,
+				stopping: &s.stopping,
+				conns:    make(map[*quic.Conn]struct{}),
+			}
+			s.quics = append(s.quics, a)
+			s.wg.Add(1)
+			go a.acceptLoop(s.ctx)
+		}
+	}
+	s.eng.log.Info("doh listening", "addrs", s.addrsLocked(), "pin", s.certs.Pin())
+	return nil
+}
+
+// maxHeaderBytes bounds request headers (and so a GET's URL).
+const maxHeaderBytes = 16 << 10
+
+// bind binds TCP on addr and, unless HTTP/3 is off, UDP on the same port;
+// with port 0 it tries again when the UDP port is taken.
+func (s *DoH) bind(addr string) (net.Listener, net.PacketConn, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	var lastErr error
+	for range tries {
+		t, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen tcp on %s: %w", addr, err)
+		}
+		if s.cfg.DisableHTTP3 {
+			return t, nil, nil
+		}
+		u, err := listenUDPSamePort(t.Addr())
+		if err == nil {
+			return t, u, nil
+		}
+		t.Close()
+		lastErr = err
+	}
+	return nil, nil, lastErr
+}
+
+func (s *DoH) newHTTPServer() *http.Server {
+	srv := &http.Server{
+		Handler:           s,
+		TLSConfig:         s.certs.serverTLSConfig("h2", "http/1.1"),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ErrorLog:          slog.NewLogLogger(s.eng.log.Handler(), slog.LevelDebug),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreams},
+	}
+	srv.SetKeepAlivesEnabled(true)
+	return srv
+}
+
+// Addrs returns the bound TCP addresses, then the UDP (HTTP/3) ones.
+func (s *DoH) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrsLocked()
+}
+
+func (s *DoH) addrsLocked() []net.Addr {
+	out := append([]net.Addr(nil), s.tcpAddrs...)
+	for _, q := range s.quics {
+		out = append(out, q.pconn.LocalAddr())
+	}
+	return out
+}
+
+// Shutdown stops accepting, cancels the handlers' context, lets requests
+// in flight finish and closes everything; at ctx's end it closes at once.
+func (s *DoH) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.cancel()
+	var errs []error
+	for _, q := range s.quics {
+		q.stopAccepting()
+	}
+	var h3wg sync.WaitGroup
+	if s.h3 != nil {
+		h3wg.Add(1)
+		go func() {
+			defer h3wg.Done()
+			s.h3.Shutdown(ctx) // GOAWAY, then waits for requests
+		}()
+	}
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+			errs = append(errs, err)
+		}
+	}
+	h3wg.Wait()
+	for _, q := range s.quics {
+		q.closeAll(h3NoError)
+	}
+	if err := waitGroupCtx(ctx, &s.wg); err != nil {
+		errs = append(errs, err)
+	}
+	for _, q := range s.quics {
+		q.pconn.Close()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("doh shutdown: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package transport
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	mimeDNSMessage = "application/dns-message"
+	mimeDNSJSON    = "application/dns-json"
+)
+
+// ServeHTTP answers RFC 8484 requests on the configured path: GET with
+// ?dns= (base64url, padding optional), POST with a dns-message body, and
+// GET with ?name=&type= for the JSON form. Errors are HTTP errors: 400 for a
+// bad parameter or an unparseable message, 405 for another method, 413 for
+// a body over 65535 bytes, 415 for another content type. A parseable query
+// the server refuses (REFUSED, NOTIMP, BADVERS...) is a DNS answer with 200.
+func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.altSvc != "" && r.ProtoMajor < 3 {
+		w.Header().Set("Alt-Svc", s.altSvc)
+	}
+	if r.URL.Path != s.cfg.Path {
+		http.NotFound(w, r)
+		return
+	}
+	var raw []byte
+	asJSON := false
+	switch r.Method {
+	case http.MethodGet:
+		q := r.URL.Query()
+		switch {
+		case q.Has("dns"):
+			var err error
+			if raw, err = decodeDNSParam(q.Get("dns")); err != nil {
+				http.Error(w, "bad dns parameter: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		case q.Has("name"):
+			var err error
+			if raw, err = jsonQuery(q, s.eng.ednsSize); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			asJSON = true
+		default:
+			http.Error(w, "missing dns or name parameter", http.StatusBadRequest)
+			return
+		}
+	case http.MethodPost:
+		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || ct != mimeDNSMessage {
+			http.Error(w, "content type must be "+mimeDNSMessage, http.StatusUnsupportedMediaType)
+			return
+		}
+		if r.ContentLength > maxMsgLen {
+			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxMsgLen))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	s.answer(w, r, raw, asJSON)
+}
+
+// decodeDNSParam decodes ?dns=: base64url without padding (RFC 8484 4.1);
+// padded input is accepted too.
+func decodeDNSParam(v string) ([]byte, error) {
+	if v == "" {
+		return nil, errors.New("empty")
+	}
+	if len(v) > base64.RawURLEncoding.EncodedLen(maxMsgLen) {
+		return nil, errors.New("too long")
+	}
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
+}
+
+// answer screens one wire-format query and has the Handler answer it.
+func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON bool) {
+	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	sc := screen(raw, s.eng.acl.allows(remote.Addr()))
+	switch {
+	case sc.verdict == drop:
+		http.Error(w, "not a DNS query", http.StatusBadRequest)
+		return
+	case sc.verdict == reject && sc.msg == nil:
+		http.Error(w, "malformed DNS message", http.StatusBadRequest)
+		return
+	}
+	req := Request{Msg: sc.msg, Raw: raw, Remote: remote, Proto: HTTPS, MaxSize: maxMsgLen}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(interface{ String() string }); ok {
+		req.Local, _ = netip.ParseAddrPort(la.String())
+	}
+	dw := &dohWriter{s: s, w: w, req: &req, json: asJSON}
+	if sc.verdict == reject {
+		dw.WriteMsg(errorReply(sc.msg, sc.rcode, s.eng.ednsSize))
+		return
+	}
+	s.eng.call(r.Context(), dw, &req)
+	if !dw.sent {
+		// The handler dropped the query; HTTP has to say something.
+		http.Error(w, "no answer", http.StatusServiceUnavailable)
+	}
+}
+
+// dohWriter is the ResponseWriter of one DoH request.
+type dohWriter struct {
+	s    *DoH
+	w    http.ResponseWriter
+	req  *Request
+	json bool
+	sent bool
+}
+
+func (d *dohWriter) written() bool { return d.sent }
+
+func (d *dohWriter) WriteMsg(m *dns.Msg) error {
+	if d.sent {
+		return errAlreadyWritten
+	}
+	if d.json {
+		d.sent = true
+		return d.writeJSON(m)
+	}
+	eng := d.s.eng
+	bp := eng.bufs.get()
+	defer eng.bufs.put(bp)
+	b, err := packReply(m, d.req, eng.ednsSize, *bp)
+	if err == nil && wantsPadding(d.req.Msg) {
+		b, err = packPadded(m, d.req.Msg, eng.ednsSize, maxMsgLen, *bp)
+	}
+	if err != nil {
+		return err
+	}
+	d.sent = true
+	return d.writeWire(b, minTTL(m))
+}
+
+func (d *dohWriter) Write(b []byte) error {
+	if d.sent {
+		return errAlreadyWritten
+	}
+	d.sent = true
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		if d.json {
+			http.Error(d.w, "handler sent an unparseable answer", http.StatusInternalServerError)
+			return err
+		}
+		return d.writeWire(b, -1)
+	}
+	if d.json {
+		return d.writeJSON(m)
+	}
+	return d.writeWire(b, minTTL(m))
+}
+
+// writeWire sends b as application/dns-message, cacheable for ttl seconds
+// (RFC 8484 5.1); ttl < 0 means no records, so no freshness lifetime.
+func (d *dohWriter) writeWire(b []byte, ttl int) error {
+	h := d.w.Header()
+	h.Set("Content-Type", mimeDNSMessage)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if ttl >= 0 {
+		h.Set("Cache-Control", "max-age="+strconv.Itoa(ttl))
+	}
+	d.w.WriteHeader(http.StatusOK)
+	_, err := d.w.Write(b)
+	return err
+}
+
+// minTTL is the smallest TTL of the records in m (OPT aside), -1 if none.
+func minTTL(m *dns.Msg) int {
+	ttl := -1
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Rrtype == dns.TypeOPT {
+				continue
+			}
+			if ttl < 0 || int(h.Ttl) < ttl {
+				ttl = int(h.Ttl)
+			}
+		}
+	}
+	return ttl
+}
