@@ -47,8 +47,23 @@ func WithBogusTTL(d time.Duration) Option { return func(v *Validator) { v.bogusT
 func WithMaxKeyTTL(d time.Duration) Option { return func(v *Validator) { v.maxTTL = d } }
 
 type anchor struct {
-	ds   []*dns.DS
-	keys []*dns.DNSKEY
+	ds      []*dns.DS
+	keys    []*dns.DNSKEY
+	managed bool // the anchors live in Validator.managed (RFC 5011)
+}
+
+// WithManagedAnchors adds zones whose anchors follow RFC 5011 key
+// rollovers: their current anchors are read from m at each walk, and every
+// DNSKEY set validated with them is reported back to m. The caller persists
+// m (Save) and refreshes the zones on RefreshInterval (the validator fetches
+// DNSKEY sets only when a walk needs them).
+func WithManagedAnchors(m *ManagedAnchors) Option {
+	return func(v *Validator) {
+		v.managed = m
+		for _, z := range m.Zones() {
+			v.anchors[z] = &anchor{managed: true}
+		}
+	}
 }
 
 // Validator walks the chain of trust from the trust anchors and validates
@@ -63,6 +78,7 @@ type Validator struct {
 	cacheSize int
 	bogusTTL  time.Duration
 	maxTTL    time.Duration
+	managed   *ManagedAnchors
 }
 
 // zoneState is what the walk knows about one name on the way down.
@@ -243,12 +259,22 @@ func (v *Validator) store(name string, st zoneState) {
 
 // anchorState fetches and validates the DNSKEY set of a trust-anchor zone.
 func (v *Validator) anchorState(ctx context.Context, zone string, a *anchor, b *Budget) zoneState {
-	return v.fetchKeys(ctx, zone, a.ds, a.keys, b, 0)
+	if !a.managed {
+		return v.fetchKeys(ctx, zone, a.ds, a.keys, b, 0, nil)
+	}
+	ds, keys := v.managed.Anchors(zone)
+	if len(ds) == 0 && len(keys) == 0 {
+		return zoneState{status: security.Bogus, zone: zone, cut: true, res: bogus(EDEDNSKEYMissing, "no trusted RFC 5011 anchor left for "+zone)}
+	}
+	return v.fetchKeys(ctx, zone, ds, keys, b, 0, func(set []dns.RR, sigs []*dns.RRSIG) {
+		v.managed.Observe(zone, set, sigs, v.clk.Now(), b)
+	})
 }
 
 // fetchKeys fetches the DNSKEY set of zone and validates it against ds or
 // anchor keys. dsTTL caps the state's lifetime by the DS TTL.
-func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, anchorKeys []*dns.DNSKEY, b *Budget, dsTTL uint32) zoneState {
+// observe, if not nil, is told about a DNSKEY set that validated.
+func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, anchorKeys []*dns.DNSKEY, b *Budget, dsTTL uint32, observe func([]dns.RR, []*dns.RRSIG)) zoneState {
 	m, err := v.src.Query(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
 		return failed(EDEDNSKEYMissing, "DNSKEY fetch for "+zone, err)
@@ -267,6 +293,9 @@ func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, an
 		}
 	}
 	res, trusted := VerifyDNSKEYs(keys, sigs, ds, anchorKeys, v.clk.Now(), b)
+	if res.Status == security.Secure && observe != nil {
+		observe(keys, sigs)
+	}
 	res.TTL = minTTL(res.TTL, dsTTL)
 	if res.Status == security.Insecure && res.TTL == 0 {
 		res.TTL = uint32(v.bogusTTL / time.Second)
@@ -314,7 +343,7 @@ func (v *Validator) step(ctx context.Context, parent zoneState, child string, b 
 			res.Reason = "DS of " + child + ": " + res.Reason
 			return zoneState{status: res.Status, zone: child, cut: true, res: res}
 		}
-		return v.fetchKeys(ctx, child, dsRecs, nil, b, res.TTL)
+		return v.fetchKeys(ctx, child, dsRecs, nil, b, res.TTL, nil)
 	case m.Rcode == dns.RcodeSuccess && len(cname) > 0:
 		// A CNAME owner is no zone cut; the parent zone goes on.
 		res := VerifyRRset(cname, sigs, parent.keys, parent.zone, now, b)
