@@ -18,9 +18,13 @@ type Limits struct {
 	// Unbound: a zone in an algorithm rollover has at most a few.
 	MaxSigsPerRRset int
 	// MaxValidations caps signature verifications (public-key operations)
-	// for one client query across all RRsets, zones and retries. Default 30,
-	// as PowerDNS: a cold chain root->TLD->SLD with a negative answer needs
-	// about ten, a CNAME chain across zones a few more.
+	// for one client query across all RRsets, zones and retries. Default
+	// 64. PowerDNS uses 30; we counted that a cold CNAME chain through five
+	// signed zones under five TLDs needs 26 (root DNSKEY, then DS, DNSKEY,
+	// DS, DNSKEY and the answer per link) before any denial proof, so 30
+	// would fail honest cold lookups. 64 checks cost at most ~10 ms of CPU
+	// (ED448 ~150 us, RSA-4096 less); the KeyTrap defence proper is
+	// MaxFailures with MaxKeysPerSig and MaxSigsPerRRset.
 	MaxValidations int
 	// MaxFailures caps failed signature verifications per client query.
 	// Default 4: BIND stops a fetch after 1, Unbound after 4 DS match
@@ -46,7 +50,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxKeysPerSig:      4,
 		MaxSigsPerRRset:    8,
-		MaxValidations:     30,
+		MaxValidations:     64,
 		MaxFailures:        4,
 		MaxNSEC3Hashes:     600,
 		MaxNSEC3Iterations: 50,
