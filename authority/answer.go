@@ -136,7 +136,9 @@ func (z *Zone) answer(r *responder, qname string, qtype uint16) {
 		case matchExact, matchWildcard:
 			n := mt.node
 			wild := mt.kind == matchWildcard
-			if n.cname != nil && qtype != dns.TypeCNAME && qtype != dns.TypeRRSIG && qtype != dns.TypeNSEC {
+			// RFC 1034 4.3.2 3a: a CNAME is followed unless the type asked
+			// matches it (ANY does) or is one of DNSSEC's types beside it.
+			if n.cname != nil && qtype != dns.TypeCNAME && qtype != dns.TypeANY && qtype != dns.TypeRRSIG && qtype != dns.TypeNSEC {
 				r.addSet(&m.Answer, n.set(dns.TypeCNAME), name)
 				if wild && r.do {
 					z.proveWildcardAnswer(r, cn, mt.ce)

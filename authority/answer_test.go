@@ -129,6 +129,8 @@ var answerCases = []struct {
 	{"DS at unsigned delegation", "insecure.example.", dns.TypeDS, expect{rcode: dns.RcodeSuccess, aa: true, kind: "nodata", ns: []uint16{dns.TypeSOA}}},
 	{"DS below delegation is a referral", "x.secure.example.", dns.TypeDS, expect{rcode: dns.RcodeSuccess, aa: false, kind: "referral-secure", ns: []uint16{dns.TypeNS}}},
 	{"ANY minimal", "www.example.", dns.TypeANY, expect{rcode: dns.RcodeSuccess, aa: true, answer: []uint16{dns.TypeA}, check: countAnswer(1)}},
+	{"ANY at a CNAME is not followed", "alias.example.", dns.TypeANY, expect{rcode: dns.RcodeSuccess, aa: true, answer: []uint16{dns.TypeCNAME}, check: countAnswer(1)}},
+	{"RRSIG asked", "www.example.", dns.TypeRRSIG, expect{rcode: dns.RcodeSuccess, aa: true, kind: "rrsig"}},
 	{"ANY at empty non-terminal", "ent.example.", dns.TypeANY, expect{rcode: dns.RcodeSuccess, aa: true, kind: "nodata", ns: []uint16{dns.TypeSOA}}},
 	{"large TXT", "big.example.", dns.TypeTXT, expect{rcode: dns.RcodeSuccess, aa: true, answer: []uint16{dns.TypeTXT}, check: countAnswer(4)}},
 	{"outside the zones", "www.example.org.", dns.TypeA, expect{rcode: dns.RcodeRefused}},
@@ -194,7 +196,7 @@ func TestAnswer(t *testing.T) {
 			for _, do := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/do=%v", mode, tc.name, do), func(t *testing.T) {
 					want := tc.want
-					if mode == unsignedZone && tc.qtype == dns.TypeDNSKEY {
+					if mode == unsignedZone && (tc.qtype == dns.TypeDNSKEY || tc.qtype == dns.TypeRRSIG) {
 						want = expect{rcode: dns.RcodeSuccess, aa: true, ns: []uint16{dns.TypeSOA}}
 					}
 					q := query(tc.qname, tc.qtype, do)
@@ -249,6 +251,22 @@ func checkResponse(t *testing.T, tz *testZone, q, m *dns.Msg, want expect, do bo
 		want.check(t, m)
 	}
 	signed := tz.mode != unsignedZone
+	if want.kind == "rrsig" {
+		// Every signature at the name, with or without DO.
+		covered := map[uint16]bool{}
+		for _, rr := range m.Answer {
+			sig, ok := rr.(*dns.RRSIG)
+			if !ok || !strings.EqualFold(sig.Hdr.Name, q.Question[0].Name) {
+				t.Errorf("unexpected answer record %v", rr)
+				continue
+			}
+			covered[sig.TypeCovered] = true
+		}
+		if !covered[dns.TypeA] || !covered[dns.TypeTXT] {
+			t.Errorf("RRSIG answer lacks the A or TXT signature")
+		}
+		return
+	}
 	dnssecAsked := q.Question[0].Qtype == dns.TypeDNSKEY || q.Question[0].Qtype == dns.TypeDS
 	if !do || !signed {
 		// No DNSSEC records unless asked for by type (an unsigned zone may

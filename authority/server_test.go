@@ -307,3 +307,40 @@ func TestServeDNS(t *testing.T) {
 		t.Errorf("a request without a message should be dropped")
 	}
 }
+
+func TestApexWildcardBoundaries(t *testing.T) {
+	tz := makeTestZone(t, "example.", `
+$ORIGIN example.
+$TTL 3600
+@      SOA ns1 hostmaster 1 7200 3600 1209600 300
+@      NS  ns1
+ns1    A   192.0.2.1
+*      A   192.0.2.99
+sub    NS  ns.sub
+ns.sub A   192.0.2.7
+exists TXT "x"
+`, nsec3Zone)
+	s := NewServer(tz.zone)
+	cases := []struct {
+		qname string
+		rcode int
+		aa    bool
+		kind  string
+		addr  bool // answered from the wildcard
+	}{
+		{"other.example.", dns.RcodeSuccess, true, "wildcard", true},
+		{"a.b.other.example.", dns.RcodeSuccess, true, "wildcard", true},
+		{"x.sub.example.", dns.RcodeSuccess, false, "referral-insecure", false}, // not across the cut
+		{"exists.example.", dns.RcodeSuccess, true, "nodata", false},
+		{"y.exists.example.", dns.RcodeNameError, true, "nxdomain", false}, // not below an existing node
+	}
+	for _, tc := range cases {
+		m := s.Answer(query(tc.qname, dns.TypeA, true))
+		if m.Rcode != tc.rcode || m.Authoritative != tc.aa || (findType(m.Answer, dns.TypeA) != nil) != tc.addr {
+			t.Errorf("%s: %v", tc.qname, m)
+			continue
+		}
+		verifySignatures(t, tz, m)
+		checkProof(t, tz, tc.qname, m, expect{kind: tc.kind})
+	}
+}

@@ -159,12 +159,15 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 				s = &rrset{}
 				nsec3Sets[h.Name] = s
 			}
+			before := len(s.rrs) + len(s.sigs)
 			if h.Rrtype == dns.TypeRRSIG {
 				s.sigs = appendUnique(s.sigs, rr)
 			} else {
 				s.rrs = appendUnique(s.rrs, rr)
 			}
-			z.records = append(z.records, rr)
+			if len(s.rrs)+len(s.sigs) != before {
+				z.records = append(z.records, rr)
+			}
 			continue
 		}
 
