@@ -101,7 +101,7 @@ func (d *denial) nsec3Proof(keys []*dns.DNSKEY, now time.Time, b *Budget, proof 
 		for i, r := range s.recs {
 			used[i] = r
 		}
-		return d.finish(used, insecure(EDEUnsupportedNSEC3Iterat,
+		return d.finish(used, insecure(EDEUnsupportedNSEC3Iterations,
 			fmt.Sprintf("NSEC3 iterations %d above limit %d", s.iter, b.lim.MaxNSEC3Iterations)), keys, now, b)
 	}
 	used, res, err := proof(s)

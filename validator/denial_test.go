@@ -201,7 +201,7 @@ func TestNSEC3IterationLimit(t *testing.T) {
 	}
 	b := NewBudget(DefaultLimits())
 	res := ProveNXDOMAIN("nx.example.", "example.", auth, z.keys(), testNow, b)
-	if res.Status != security.Insecure || res.EDE != EDEUnsupportedNSEC3Iterat {
+	if res.Status != security.Insecure || res.EDE != EDEUnsupportedNSEC3Iterations {
 		t.Fatalf("51 iterations: %+v", res)
 	}
 	if b.Hashes() != 0 {

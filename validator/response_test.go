@@ -86,7 +86,7 @@ func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 		{"NODATA claimed for existing type", "www.example.", dns.TypeA, msg(0, nil, nodataAuth), security.Bogus, EDEDNSSECBogus},
 		{"NXDOMAIN (NSEC3)", "nx.nsec3tld.", dns.TypeA, msg(dns.RcodeNameError, nil, n3nxAuth), security.Secure, EDENone},
 		{"NXDOMAIN under opt-out", "nx.optout.", dns.TypeA, msg(dns.RcodeNameError, nil, optOutNX), security.Insecure, EDENone},
-		{"NXDOMAIN with 51 NSEC3 iterations", "nx.hiiter.", dns.TypeA, msg(dns.RcodeNameError, nil, hiNX), security.Insecure, EDEUnsupportedNSEC3Iterat},
+		{"NXDOMAIN with 51 NSEC3 iterations", "nx.hiiter.", dns.TypeA, msg(dns.RcodeNameError, nil, hiNX), security.Insecure, EDEUnsupportedNSEC3Iterations},
 		{"signed referral", "www.a.b.example.", dns.TypeA, msg(0, nil, signedReferral), security.Secure, EDENone},
 		{"insecure referral (NSEC)", "www.insec.example.", dns.TypeA, msg(0, nil, insecReferral), security.Insecure, EDENone},
 		{"insecure referral (opt-out)", "www.child.optout.", dns.TypeA, msg(0, nil, optOutReferral), security.Insecure, EDENone},

@@ -6,17 +6,17 @@ import (
 
 // Extended DNS Error codes (RFC 8914, RFC 9276) the validator reports.
 const (
-	EDENone                   uint16 = 0xffff // no EDE to report
-	EDEUnsupportedDNSKEYAlg   uint16 = 1
-	EDEUnsupportedDSDigest    uint16 = 2
-	EDEDNSSECIndeterminate    uint16 = 5
-	EDEDNSSECBogus            uint16 = 6
-	EDESignatureExpired       uint16 = 7
-	EDESignatureNotYetValid   uint16 = 8
-	EDEDNSKEYMissing          uint16 = 9
-	EDERRSIGsMissing          uint16 = 10
-	EDENSECMissing            uint16 = 12
-	EDEUnsupportedNSEC3Iterat uint16 = 27
+	EDENone                       uint16 = 0xffff // no EDE to report
+	EDEUnsupportedDNSKEYAlg       uint16 = 1
+	EDEUnsupportedDSDigest        uint16 = 2
+	EDEDNSSECIndeterminate        uint16 = 5
+	EDEDNSSECBogus                uint16 = 6
+	EDESignatureExpired           uint16 = 7
+	EDESignatureNotYetValid       uint16 = 8
+	EDEDNSKEYMissing              uint16 = 9
+	EDERRSIGsMissing              uint16 = 10
+	EDENSECMissing                uint16 = 12
+	EDEUnsupportedNSEC3Iterations uint16 = 27
 )
 
 // Result is the outcome of one validation step.
