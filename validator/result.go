@@ -24,8 +24,8 @@ type Result struct {
 	// Status is the RFC 4035 section 4.3 state.
 	Status security.Status
 	// EDE is the RFC 8914 info-code to attach, EDENone when there is none.
-	// EDE 0 ("Other") is never used, so the zero Result is not mistaken
-	// for one carrying code 0: use HasEDE.
+	// Every Result this package returns sets it; test with HasEDE (code 0,
+	// "Other", is never produced).
 	EDE uint16
 	// Reason is a short human text for the EDE EXTRA-TEXT and logs.
 	Reason string
