@@ -191,6 +191,7 @@ func (s *DoH) Start() error {
 				ln:       ln,
 				maxConns: s.cfg.MaxConns,
 				busyCode: h3ExcessiveLoad,
+				doneCode: h3NoError,
 				serve:    func(c *quic.Conn) { s.h3.ServeQUICConn(c) },
 				log:      s.eng.log,
 				wg:       &s.wg,

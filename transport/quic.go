@@ -26,6 +26,8 @@ type quicAcceptor struct {
 	ln       quicListener
 	maxConns int
 	busyCode quic.ApplicationErrorCode
+	// doneCode closes a connection once serve has returned.
+	doneCode quic.ApplicationErrorCode
 	serve    func(*quic.Conn)
 	log      *slog.Logger
 	wg       *sync.WaitGroup
@@ -46,7 +48,7 @@ func (a *quicAcceptor) acceptLoop(ctx context.Context) {
 			return
 		}
 		if !a.admit(c) {
-			c.CloseWithError(a.busyCode, "too many connections")
+			go a.refuse(c)
 			continue
 		}
 		go func() {
@@ -58,8 +60,21 @@ func (a *quicAcceptor) acceptLoop(ctx context.Context) {
 				}
 			}()
 			a.serve(c)
+			c.CloseWithError(a.doneCode, "")
 		}()
 	}
+}
+
+// refuse closes a connection over the limit with busyCode. It waits for
+// the handshake first: an application close sent before it completes
+// reaches the client only as a bare APPLICATION_ERROR (RFC 9000 10.2.3).
+// The wait is bounded by quic-go's handshake timeout.
+func (a *quicAcceptor) refuse(c *quic.Conn) {
+	select {
+	case <-c.HandshakeComplete():
+	case <-c.Context().Done():
+	}
+	c.CloseWithError(a.busyCode, "too many connections")
 }
 
 func (a *quicAcceptor) admit(c *quic.Conn) bool {

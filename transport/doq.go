@@ -1,0 +1,429 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go"
+)
+
+// DoQ error codes (RFC 9250 4.3).
+const (
+	doqNoError          quic.ApplicationErrorCode = 0x0
+	doqInternalError    quic.ApplicationErrorCode = 0x1
+	doqProtocolError    quic.ApplicationErrorCode = 0x2
+	doqRequestCancelled quic.StreamErrorCode      = 0x3
+	doqExcessiveLoad    quic.ApplicationErrorCode = 0x4
+)
+
+// DoQConfig configures a DNS over QUIC server (RFC 9250).
+type DoQConfig struct {
+	// Addrs are the UDP listen addresses; port 853 by convention.
+	Addrs   []string
+	Handler Handler
+	// Allow lists the client networks served; nil means loopback only.
+	Allow []netip.Prefix
+	// Certs supplies the certificate; nil makes a self-signed one.
+	Certs *TLSCertificates
+	// EDNSSize is the buffer size put in OPT records we add; default 1232.
+	EDNSSize int
+	// IdleTimeout closes an idle connection (QUIC max_idle_timeout);
+	// default 30s.
+	IdleTimeout time.Duration
+	// StreamTimeout bounds the arrival of one whole query (with its FIN)
+	// and the write of its answer; default 5s.
+	StreamTimeout time.Duration
+	// MaxConns bounds connections per address, default 1024; MaxStreams
+	// the queries open at once per connection, default 100.
+	MaxConns   int
+	MaxStreams int
+	// Disable0RTT refuses 0-RTT. With it on (the default) a query that
+	// arrives as 0-RTT data is answered at once only if it is replay-safe
+	// (opcode QUERY, not a zone transfer); others wait for the handshake.
+	Disable0RTT bool
+	Logger      *slog.Logger
+}
+
+// DoQ is a DNS over QUIC server: one query per bidirectional stream.
+type DoQ struct {
+	cfg    DoQConfig
+	eng    *engine
+	certs  *TLSCertificates
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	quics   []*quicAcceptor
+}
+
+// NewDoQ checks cfg, fills in defaults and prepares the certificate.
+func NewDoQ(cfg DoQConfig) (*DoQ, error) {
+	if cfg.EDNSSize == 0 {
+		cfg.EDNSSize = 1232
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.StreamTimeout == 0 {
+		cfg.StreamTimeout = 5 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 100
+	}
+	switch {
+	case len(cfg.Addrs) == 0:
+		return nil, errors.New("doq config: no listen address")
+	case cfg.Handler == nil:
+		return nil, errors.New("doq config: no handler")
+	case cfg.MaxConns < 1 || cfg.MaxStreams < 1 || cfg.IdleTimeout < 0 || cfg.StreamTimeout < 0:
+		return nil, errors.New("doq config: limits and timeouts must be positive")
+	}
+	certs := cfg.Certs
+	if certs == nil {
+		var err error
+		if certs, err = NewTLSCertificates("", "", cfg.Addrs, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("doq: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &DoQ{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
+	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	return s, nil
+}
+
+// Certs returns the certificate source in use.
+func (s *DoQ) Certs() *TLSCertificates { return s.certs }
+
+// Start binds every address and serves; on any failure nothing stays bound.
+func (s *DoQ) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("doq: already started")
+	}
+	qconf := &quic.Config{
+		MaxIdleTimeout:        s.cfg.IdleTimeout,
+		MaxIncomingStreams:    int64(s.cfg.MaxStreams),
+		MaxIncomingUniStreams: -1, // DoQ uses none (RFC 9250 4.2)
+		Allow0RTT:             !s.cfg.Disable0RTT,
+	}
+	tlsConf := s.certs.serverTLSConfig("doq")
+	var accs []*quicAcceptor
+	for _, addr := range s.cfg.Addrs {
+		pc, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			var ln *quic.EarlyListener
+			if ln, err = quic.ListenEarly(pc, tlsConf, qconf); err == nil {
+				accs = append(accs, &quicAcceptor{
+					pconn:    pc,
+					ln:       ln,
+					maxConns: s.cfg.MaxConns,
+					busyCode: doqExcessiveLoad,
+					doneCode: doqNoError,
+					serve:    s.serveConn,
+					log:      s.eng.log,
+					wg:       &s.wg,
+					stopping: &s.stopping,
+					conns:    make(map[*quic.Conn]struct{}),
+				})
+				continue
+			}
+			pc.Close()
+		}
+		for _, a := range accs {
+			a.ln.Close()
+			a.pconn.Close()
+		}
+		return fmt.Errorf("doq: listen on %s: %w", addr, err)
+	}
+	s.started = true
+	s.quics = accs
+	for _, a := range accs {
+		s.wg.Add(1)
+		go a.acceptLoop(s.ctx)
+	}
+	s.eng.log.Info("doq listening", "addrs", s.addrsLocked(), "pin", s.certs.Pin())
+	return nil
+}
+
+// Addrs returns the bound UDP addresses.
+func (s *DoQ) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrsLocked()
+}
+
+func (s *DoQ) addrsLocked() []net.Addr {
+	var out []net.Addr
+	for _, a := range s.quics {
+		out = append(out, a.pconn.LocalAddr())
+	}
+	return out
+}
+
+// Shutdown stops accepting, cancels the handlers' context, lets the
+// queries in flight be answered, then closes every connection with
+// DOQ_NO_ERROR; at ctx's end it closes them at once.
+func (s *DoQ) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.cancel()
+	for _, a := range s.quics {
+		a.stopAccepting()
+	}
+	err := waitGroupCtx(ctx, &s.wg)
+	if err != nil {
+		for _, a := range s.quics {
+			a.closeAll(doqNoError)
+		}
+	}
+	for _, a := range s.quics {
+		a.pconn.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("doq shutdown: %w", err)
+	}
+	return nil
+}
+
+// serveConn accepts the streams of one connection, one query each.
+func (s *DoQ) serveConn(c *quic.Conn) {
+	remote := addrPortOf(c.RemoteAddr())
+	local := addrPortOf(c.LocalAddr())
+	allowed := s.eng.acl.allows(remote.Addr())
+	var streams sync.WaitGroup
+	defer streams.Wait()
+	for {
+		st, err := c.AcceptStream(s.ctx)
+		if err != nil {
+			return
+		}
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			q := &doqQuery{s: s, conn: c, st: st, remote: remote, local: local}
+			q.serve(allowed)
+		}()
+	}
+}
+
+// doqQuery is one stream: its query and the ResponseWriter for it.
+type doqQuery struct {
+	s             *DoQ
+	conn          *quic.Conn
+	st            *quic.Stream
+	remote, local netip.AddrPort
+	req           Request
+	sent          bool
+}
+
+// protocolError closes the whole connection as RFC 9250 4.3.3 asks.
+func (q *doqQuery) protocolError(why string) {
+	q.s.eng.log.Debug("doq protocol error", "remote", q.remote, "why", why)
+	q.conn.CloseWithError(doqProtocolError, why)
+}
+
+func (q *doqQuery) serve(allowed bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			q.s.eng.log.Error("doq query panic", "panic", fmt.Sprint(p), "remote", q.remote)
+			q.conn.CloseWithError(doqInternalError, "")
+		}
+	}()
+	raw, ok := q.readQuery()
+	if !ok {
+		return
+	}
+	// 0-RTT data may be a replay (RFC 9250 4.5, RFC 8446 8): only
+	// replay-safe queries are answered before the handshake completes.
+	select {
+	case <-q.conn.HandshakeComplete():
+	default:
+		if !replaySafe(raw) {
+			select {
+			case <-q.conn.HandshakeComplete():
+			case <-q.conn.Context().Done():
+				return
+			}
+		}
+	}
+	sc := screen(raw, allowed)
+	switch sc.verdict {
+	case drop:
+		q.protocolError("not a query")
+		return
+	case reject:
+		if sc.msg != nil && hasTCPKeepalive(sc.msg) {
+			q.protocolError("edns-tcp-keepalive over DoQ")
+			return
+		}
+		bp := q.s.eng.bufs.get()
+		defer q.s.eng.bufs.put(bp)
+		b, err := appendErrorReply((*bp)[2:], raw, sc.msg, sc.rcode, q.s.eng.ednsSize)
+		if err == nil {
+			err = q.writeFrame(bp, b)
+		}
+		if err != nil {
+			q.s.eng.log.Debug("doq error reply", "remote", q.remote, "err", err)
+		}
+		return
+	}
+	if hasTCPKeepalive(sc.msg) {
+		q.protocolError("edns-tcp-keepalive over DoQ") // RFC 9250 5.5.2
+		return
+	}
+	q.req = Request{Msg: sc.msg, Raw: raw, Remote: q.remote, Local: q.local, Proto: QUIC, MaxSize: maxMsgLen}
+	q.s.eng.call(q.st.Context(), q, &q.req)
+	if !q.sent {
+		q.st.CancelWrite(doqRequestCancelled)
+	}
+}
+
+// readQuery reads the one length-prefixed query of the stream and its FIN.
+// Framing faults are protocol errors that close the connection.
+func (q *doqQuery) readQuery() ([]byte, bool) {
+	q.st.SetReadDeadline(time.Now().Add(q.s.cfg.StreamTimeout))
+	var hdr [2]byte
+	if _, err := io.ReadFull(q.st, hdr[:]); err != nil {
+		q.readFailed(err)
+		return nil, false
+	}
+	size := int(binary.BigEndian.Uint16(hdr[:]))
+	if size < headerLen {
+		q.protocolError("message shorter than a DNS header")
+		return nil, false
+	}
+	raw := make([]byte, size)
+	if _, err := io.ReadFull(q.st, raw); err != nil {
+		q.readFailed(err)
+		return nil, false
+	}
+	var extra [1]byte
+	n, err := q.st.Read(extra[:])
+	switch {
+	case n > 0:
+		q.protocolError("data after the query on its stream")
+		return nil, false
+	case errors.Is(err, io.EOF):
+	default:
+		q.readFailed(err)
+		return nil, false
+	}
+	if raw[0] != 0 || raw[1] != 0 {
+		q.protocolError("non-zero message ID") // RFC 9250 4.2.1
+		return nil, false
+	}
+	return raw, true
+}
+
+// readFailed sorts out a failed read: FIN inside a message is a protocol
+// error; a stalled stream is cancelled; a reset by the client is its right.
+func (q *doqQuery) readFailed(err error) {
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		q.protocolError("stream FIN inside a message")
+	case isTimeout(err):
+		q.st.CancelRead(doqRequestCancelled)
+		q.st.CancelWrite(doqRequestCancelled)
+	}
+}
+
+// replaySafe reports whether a query may be answered from 0-RTT data: a
+// plain QUERY that is not a zone transfer (RFC 9250 4.5).
+func replaySafe(raw []byte) bool {
+	if len(raw) < headerLen || (raw[2]>>3)&0xF != dns.OpcodeQuery {
+		return false
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(raw); err != nil || len(m.Question) != 1 {
+		return false
+	}
+	t := m.Question[0].Qtype
+	return t != dns.TypeAXFR && t != dns.TypeIXFR
+}
+
+func hasTCPKeepalive(m *dns.Msg) bool {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return false
+	}
+	for _, o := range opt.Option {
+		if o.Option() == dns.EDNS0TCPKEEPALIVE {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *doqQuery) written() bool { return q.sent }
+
+func (q *doqQuery) WriteMsg(m *dns.Msg) error {
+	if q.sent {
+		return errAlreadyWritten
+	}
+	q.sent = true
+	eng := q.s.eng
+	bp := eng.bufs.get()
+	defer eng.bufs.put(bp)
+	b, err := packReply(m, &q.req, eng.ednsSize, (*bp)[2:])
+	if err == nil && wantsPadding(q.req.Msg) {
+		b, err = packPadded(m, q.req.Msg, eng.ednsSize, maxMsgLen, (*bp)[2:])
+	}
+	if err != nil {
+		q.st.CancelWrite(doqRequestCancelled)
+		return err
+	}
+	return q.writeFrame(bp, b)
+}
+
+func (q *doqQuery) Write(b []byte) error {
+	if q.sent {
+		return errAlreadyWritten
+	}
+	q.sent = true
+	bp := q.s.eng.bufs.get()
+	defer q.s.eng.bufs.put(bp)
+	return q.writeFrame(bp, b)
+}
+
+// writeFrame sends the length-prefixed answer and the FIN.
+func (q *doqQuery) writeFrame(bp *[]byte, msg []byte) error {
+	buf := *bp
+	if len(msg) > maxMsgLen {
+		q.st.CancelWrite(doqRequestCancelled)
+		return fmt.Errorf("response of %d bytes does not fit a frame", len(msg))
+	}
+	if len(msg) > 0 && &msg[0] != &buf[2] {
+		copy(buf[2:], msg)
+	}
+	binary.BigEndian.PutUint16(buf, uint16(len(msg)))
+	q.st.SetWriteDeadline(time.Now().Add(q.s.cfg.StreamTimeout))
+	if _, err := q.st.Write(buf[:2+len(msg)]); err != nil {
+		q.st.CancelWrite(doqRequestCancelled)
+		return fmt.Errorf("doq write to %s: %w", q.remote, err)
+	}
+	if err := q.st.Close(); err != nil {
+		return fmt.Errorf("doq FIN to %s: %w", q.remote, err)
+	}
+	return nil
+}
