@@ -490,6 +490,34 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("every documented case is answered as its kind says", func(t *testing.T) {
+		c.t = t
+		for _, tc := range Cases() {
+			origin := l.world.parentOf(dns.Fqdn("x." + tc.QName))
+			z := l.world.by[origin]
+			if z.def.delegationOnly {
+				r := c.mustAsk(l.Server(z.def.ns[0]), "udp", tc.QName, tc.QType)
+				if r.Rcode != dns.RcodeRefused || tc.Expect != ExpectServfail {
+					t.Errorf("case %s: %s from the lame server, expect %s", tc.Name, dns.RcodeToString[r.Rcode], tc.Expect)
+				}
+				continue
+			}
+			r := c.mustAsk(c.primary(origin), "tcp", tc.QName, tc.QType)
+			var wantRcode int
+			wantData := true
+			switch tc.Expect {
+			case ExpectNXDomain, ExpectNXDomainSecure, ExpectNXDomainInsecure:
+				wantRcode, wantData = dns.RcodeNameError, false
+			case ExpectNoDataSecure:
+				wantData = false
+			}
+			if r.Rcode != wantRcode || (len(r.Answer) > 0) != wantData || !r.Authoritative {
+				t.Errorf("case %s (%s %s at %s): rcode %s, AA %v, %d answers; expect %s", tc.Name, tc.QName,
+					dns.TypeToString[tc.QType], origin, dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Answer), tc.Expect)
+			}
+		}
+	})
+
 	t.Run("root hints, trust anchors and files", func(t *testing.T) {
 		hints := l.RootHints()
 		var ns, addrs int
