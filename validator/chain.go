@@ -17,6 +17,8 @@ import (
 // of a cut), with validation disabled for that fetch, and returns the full
 // response, authority section included, because the validator checks it
 // itself. Errors are transport failures; a negative answer is a response.
+// Query must not call back into the Validator: concurrent walks share
+// fetches, and a fetch that waited on validation would wait on itself.
 type KeySource interface {
 	Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error)
 }
@@ -79,6 +81,7 @@ type Validator struct {
 	bogusTTL  time.Duration
 	maxTTL    time.Duration
 	managed   *ManagedAnchors
+	inflight  flights
 }
 
 // zoneState is what the walk knows about one name on the way down.
@@ -205,8 +208,11 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 	}
 	if start < 0 {
 		start = len(path) - 1
-		cur = v.anchorState(ctx, anchorName, a, b)
-		v.store(anchorName, cur)
+		cur = v.inflight.do(ctx, anchorName, func() zoneState {
+			st := v.anchorState(ctx, anchorName, a, b)
+			v.store(anchorName, st)
+			return st
+		})
 	}
 	for i := start - 1; i >= 0; i-- {
 		if cur.status != security.Secure || cur.nx {
@@ -217,14 +223,17 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 		if err := ctx.Err(); err != nil {
 			return zoneState{status: security.Bogus, res: Result{Status: security.Bogus, EDE: EDEDNSSECBogus, Reason: "chain walk cancelled", Err: err}}
 		}
-		parentTTL := cur.res.TTL
-		cur = v.step(ctx, cur, path[i], b)
-		if cur.zone != path[i] || cur.status != security.Secure {
-			// States that rest on the parent's keys (no cut, proven
-			// absence of DS) last no longer than those keys.
-			cur.res.TTL = minTTL(cur.res.TTL, parentTTL)
-		}
-		v.store(path[i], cur)
+		parent, name := cur, path[i]
+		cur = v.inflight.do(ctx, name, func() zoneState {
+			st := v.step(ctx, parent, name, b)
+			if st.zone != name || st.status != security.Secure {
+				// States that rest on the parent's keys (no cut, proven
+				// absence of DS) last no longer than those keys.
+				st.res.TTL = minTTL(st.res.TTL, parent.res.TTL)
+			}
+			v.store(name, st)
+			return st
+		})
 	}
 	return cur
 }

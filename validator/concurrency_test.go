@@ -4,6 +4,10 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/clock"
 
 	"github.com/sextant-dns/sextant/security"
 )
@@ -57,5 +61,36 @@ func TestValidatorConcurrent(t *testing.T) {
 	wg.Wait()
 	if _, st, _ := v.Keys(context.Background(), "a.b.example.", nil); st != security.Secure {
 		t.Fatalf("after concurrent use: %v", st)
+	}
+}
+
+// slowSource delays every answer so that concurrent walks overlap.
+type slowSource struct{ KeySource }
+
+func (s slowSource) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.KeySource.Query(ctx, name, qtype)
+}
+
+// Concurrent cold walks share each fetch: eight clients, six queries.
+func TestConcurrentWalksShareFetches(t *testing.T) {
+	w := testWorld(t)
+	v, err := New(rootAnchor(w), slowSource{w}, clock.NewManual(testNow), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, st, res := v.Keys(context.Background(), "a.b.example.", NewBudget(DefaultLimits())); st != security.Secure {
+				t.Errorf("concurrent walk: %+v", res)
+			}
+		}()
+	}
+	wg.Wait()
+	if q := w.queries.Load(); q != 6 {
+		t.Fatalf("%d queries for eight concurrent cold walks, want 6", q)
 	}
 }
