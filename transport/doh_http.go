@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -117,7 +118,13 @@ func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON 
 		dw.WriteMsg(errorReply(sc.msg, sc.rcode, s.eng.ednsSize))
 		return
 	}
-	s.eng.call(r.Context(), dw, &req)
+	// The handler's context ends with the request or with the server
+	// (HTTP/3 request contexts do not derive from ours).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	s.eng.call(ctx, dw, &req)
 	if !dw.sent {
 		// The handler dropped the query; HTTP has to say something.
 		http.Error(w, "no answer", http.StatusServiceUnavailable)

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -267,6 +268,20 @@ func TestDoTMalformed(t *testing.T) {
 			}
 		})
 	}
+	t.Run("stalled handshake is cut at the idle timeout", func(t *testing.T) {
+		c, err := net.Dial("tcp", target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte{0x16, 0x03, 0x01}) // the start of a ClientHello, then nothing
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, c)
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("stalled handshake held the connection for %v", d)
+		}
+	})
 	t.Run("not TLS at all", func(t *testing.T) {
 		c, err := net.Dial("tcp", target)
 		if err != nil {

@@ -1,6 +1,6 @@
 // Package transport holds Sextant's front ends: the servers that take DNS
-// queries from clients over each protocol (Do53 UDP/TCP now; DoT, DoH and DoQ
-// later) and hand them to one Handler. It knows nothing of resolution or
+// queries from clients over each protocol (Do53 over UDP and TCP, DoT, DoH
+// over HTTP/1.1, HTTP/2 and HTTP/3, DoQ) and hand them to one Handler. It knows nothing of resolution or
 // zones: the resolver and the authoritative backend are both Handlers.
 package transport
 
