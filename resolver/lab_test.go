@@ -1,0 +1,121 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/lab"
+	"github.com/sextant-dns/sextant/roothints"
+)
+
+// labAddrBase is this package's block for its lab (ARCHITECTURE.md).
+var labAddrBase = netip.MustParseAddr("127.34.0.0")
+
+// startLab starts the simulated internet and a resolver on its root.
+func startLab(t *testing.T) (*lab.Lab, *Resolver) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type started struct {
+		l   *lab.Lab
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		l, err := lab.Start(ctx, lab.Config{AddrBase: labAddrBase, Clock: clock.System{}, BulkHosts: -1, SlowDelay: 100 * time.Millisecond})
+		done <- started{l, err}
+	}()
+	var l *lab.Lab
+	select {
+	case s := <-done:
+		if s.err != nil {
+			t.Fatalf("lab.Start: %v", s.err)
+		}
+		l = s.l
+	case <-time.After(30 * time.Second):
+		t.Fatal("lab.Start did not return within 30s")
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	h := &roothints.Hints{Addrs: map[string][]netip.Addr{}}
+	for _, rr := range l.RootHints() {
+		switch v := rr.(type) {
+		case *dns.NS:
+			h.NS = append(h.NS, v)
+		case *dns.A:
+			a, _ := netip.AddrFromSlice(v.A.To4())
+			h.Addrs[canonical(v.Hdr.Name)] = append(h.Addrs[canonical(v.Hdr.Name)], a)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Hints = h
+	cfg.UpstreamIPv6 = false
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, r
+}
+
+func TestLab(t *testing.T) {
+	l, r := startLab(t)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+		addr  string // expected final A, if any
+		ede   int    // expected EDE on SERVFAIL, -1 for any
+	}{
+		{"www.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.13", 0},
+		{"www.secure8.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.8", 0},
+		{"www.glueless.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.22", 0},
+		{"www.deadns.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.23", 0},
+		{"www.refused.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.24", 0},
+		{"www.slow.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.25", 0},
+		{"chain.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.3", 0},
+		{"www.dname.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.15", 0},
+		{"host.deep.ent.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.131", 0},
+		{"a.b.ent.nsec3.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.33", 0},
+		{"x.wild.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.20", 0},
+		{"nope.secure13.test.", dns.TypeA, dns.RcodeNameError, "", 0},
+		{"www.secure13.test.", dns.TypeMX, dns.RcodeSuccess, "", 0},
+		{"big.secure13.test.", dns.TypeTXT, dns.RcodeSuccess, "", 0},
+		{"www.insecure.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.5", 0},
+		{"www.lame.test.", dns.TypeA, dns.RcodeServerFailure, "", int(dns.ExtendedErrorCodeNoReachableAuthority)},
+		{"loop.secure13.test.", dns.TypeA, dns.RcodeServerFailure, "", -1},
+	} {
+		t.Run(tc.name+"/"+dns.TypeToString[tc.qtype], func(t *testing.T) {
+			start := time.Now()
+			res, err := r.Resolve(ctxT(t), tc.name, tc.qtype)
+			if d := time.Since(start); d > 1500*time.Millisecond {
+				t.Errorf("took %v", d)
+			}
+			if res.Rcode != tc.rcode {
+				t.Fatalf("rcode %s err %v, want %s", dns.RcodeToString[res.Rcode], err, dns.RcodeToString[tc.rcode])
+			}
+			if tc.addr != "" {
+				got := answerAddrs(res)
+				if len(got) == 0 || got[len(got)-1] != tc.addr {
+					t.Fatalf("answer %v, want %s", res.Answer, tc.addr)
+				}
+			}
+			if tc.rcode == dns.RcodeServerFailure {
+				var re *Error
+				if !errors.As(err, &re) || (tc.ede >= 0 && int(re.EDE) != tc.ede) {
+					t.Fatalf("err %v, want EDE %d", err, tc.ede)
+				}
+			}
+			if tc.qtype == dns.TypeTXT && len(filterDNSSEC(res.Answer, false)) != lab.BigTXTCount {
+				t.Fatalf("%d TXT records, want %d", len(res.Answer), lab.BigTXTCount)
+			}
+		})
+	}
+	if n := l.Server(lab.HostDead).Queries(); n > 1 {
+		t.Errorf("dead server got %d queries, want at most 1", n)
+	}
+}
