@@ -209,6 +209,9 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 	if start < 0 {
 		start = len(path) - 1
 		cur = v.inflight.do(ctx, anchorName, func() zoneState {
+			if st, ok := v.cached(anchorName, v.clk.Now()); ok {
+				return st
+			}
 			st := v.anchorState(ctx, anchorName, a, b)
 			v.store(anchorName, st)
 			return st
@@ -225,6 +228,9 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 		}
 		parent, name := cur, path[i]
 		cur = v.inflight.do(ctx, name, func() zoneState {
+			if st, ok := v.cached(name, v.clk.Now()); ok {
+				return st // stored by a flight that ended just before ours
+			}
 			st := v.step(ctx, parent, name, b)
 			if st.zone != name || st.status != security.Secure {
 				// States that rest on the parent's keys (no cut, proven
