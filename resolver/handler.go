@@ -87,7 +87,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 		}
 		h.bufs.Put(bp)
 	}
-	resp := h.r.Exchange(ctx, q)
+	resp, _ := h.r.Exchange(ctx, q)
 	if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
 		opt := q.IsEdns0()
 		h.answers.Put(cache.AnswerKey{

@@ -14,15 +14,18 @@ import (
 // attempt and the next.
 const primeRetry = 5 * time.Second
 
-// Start primes the root NS set in the background (RFC 8109) and arranges
-// for it to be primed again whenever the cached root NS set has expired.
-// Until priming succeeds the hints are used. It never blocks.
+// Start primes the root NS set in the background (RFC 8109) unless it is
+// cached already (after a Prime), and arranges for it to be primed again
+// whenever the cached root NS set has expired. Until priming succeeds the
+// hints are used. It never blocks.
 func (r *Resolver) Start(ctx context.Context) {
 	r.primeMu.Lock()
 	r.primeCtx = ctx
 	r.primeMu.Unlock()
 	r.started.Store(true)
-	r.rootMissing()
+	if _, ok := r.cache.Get(".", dns.TypeNS, dns.ClassINET); !ok {
+		r.rootMissing()
+	}
 }
 
 // rootMissing is called when iteration starts from the hints because no

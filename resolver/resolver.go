@@ -40,10 +40,12 @@ const (
 )
 
 // Validator is the seam for DNSSEC validation (nil: off, every answer is
-// security.Indeterminate). It is called once per client question with the
-// finished answer and the question's Budget, whose Validation field the
-// validator may use for its own caps. A Bogus result turns the answer into
-// SERVFAIL with the returned error's EDE.
+// security.Indeterminate). It is called once per client question (not for
+// CD=1 queries) with the finished answer and the question's Budget, whose
+// Validation field the validator may use for its own caps; it fetches DS
+// and DNSKEY through Resolver.Query with the ctx it was given, which draws
+// from the same Budget. A Bogus result turns the answer into SERVFAIL with
+// the returned error's EDE.
 type Validator interface {
 	Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error)
 }
@@ -224,7 +226,11 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result
 
 // run resolves q with a fresh Budget.
 func (r *Resolver) run(ctx context.Context, q dns.Question, cd bool) *Result {
-	b := newBudget(&r.limits, time.Now())
+	return r.runWith(ctx, q, cd, newBudget(&r.limits, time.Now()))
+}
+
+// runWith resolves q drawing from b.
+func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budget) *Result {
 	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
 	defer cancel()
 	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx)}
@@ -236,7 +242,8 @@ func (r *Resolver) run(ctx context.Context, q dns.Question, cd bool) *Result {
 	}
 	res := &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
 	if r.cfg.Validator != nil && !cd {
-		status, verr := r.cfg.Validator.Validate(ctx, q, res.Rcode, res.Answer, res.Authority, b)
+		vctx := context.WithValue(ctx, budgetKey{}, b)
+		status, verr := r.cfg.Validator.Validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
 		res.Security = status
 		if status == security.Bogus {
 			if verr == nil {
@@ -251,18 +258,49 @@ func (r *Resolver) run(ctx context.Context, q dns.Question, cd bool) *Result {
 // Exchange answers a client query message: the response has the query's ID
 // and question as asked, RD echoed, RA set, an OPT record (1232) when the
 // query had one, the DO-dependent RRSIGs, and on SERVFAIL an Extended DNS
-// Error saying why.
-func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) *dns.Msg {
+// Error saying why. The Result (rcode, security status, error) comes with
+// it; it is nil only for a query without exactly one question (FORMERR).
+func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result) {
 	if len(q.Question) != 1 {
 		m := new(dns.Msg)
 		m.SetRcode(q, dns.RcodeFormatError)
-		return m
+		return m, nil
 	}
 	opt := q.IsEdns0()
 	do := opt != nil && opt.Do()
 	res := r.resolve(ctx, q.Question[0], q.CheckingDisabled)
-	return buildResponse(q, res, do)
+	return buildResponse(q, res, do), res
 }
+
+// Query resolves name/qtype with validation off and returns the response
+// as a message (answer, authority with the denial proofs, rcode), or an
+// error on SERVFAIL. It is the key source for the validator's DS and DNSKEY
+// fetches: called with the context the Validator was given, it draws from
+// the same client Budget, so validation work cannot reset the limits.
+func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	q := dns.Question{Name: canonical(name), Qtype: qtype, Qclass: dns.ClassINET}
+	if _, ok := dns.IsDomainName(q.Name); !ok {
+		return nil, fmt.Errorf("query %q: not a domain name", name)
+	}
+	var res *Result
+	if b, ok := ctx.Value(budgetKey{}).(*Budget); ok {
+		res = r.runWith(ctx, q, true, b)
+	} else {
+		res = r.resolve(ctx, q, true)
+	}
+	if res.Err != nil {
+		return nil, fmt.Errorf("query %s %s: %w", q.Name, dns.TypeToString[qtype], res.Err)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, qtype)
+	m.Response, m.Authoritative = true, false
+	m.Rcode = res.Rcode
+	m.Answer, m.Ns = res.Answer, res.Authority
+	return m, nil
+}
+
+// budgetKey carries the client Budget to the Validator's key fetches.
+type budgetKey struct{}
 
 // buildResponse makes the client response for query q from res.
 func buildResponse(q *dns.Msg, res *Result, do bool) *dns.Msg {
