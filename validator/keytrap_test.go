@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,18 +94,28 @@ func TestKeyTrap(t *testing.T) {
 		t.Fatalf("retry on a spent budget: %+v, validations %d -> %d", res, before, b.Validations())
 	}
 
-	// The same attack on the DNSKEY set, with a DS naming the real key.
-	keyRRs := make([]dns.RR, len(keys))
-	for i, k := range keys {
-		keyRRs[i] = k
+	// The same attack on the DNSKEY set, with a DS naming the real key,
+	// listed first so that the DS matches it and the signatures are tried.
+	keyRRs := []dns.RR{real.dnskey}
+	for _, k := range keys[:99] {
+		keyRRs = append(keyRRs, k)
 	}
 	ksig := real.sign(t, keyRRs)
 	b = NewBudget(DefaultLimits())
 	start = time.Now()
 	res, trusted := VerifyDNSKEYs(keyRRs, append(bogusSigs(t, ksig, 100), ksig), []*dns.DS{real.dnskey.ToDS(dns.SHA256)}, nil, testNow, b)
 	t.Logf("KeyTrap DNSKEY set: %v in %v, %d validations, %d failures", res.Status, time.Since(start), b.Validations(), b.Failures())
-	if res.Status != security.Bogus || trusted != nil || b.Validations() > DefaultLimits().MaxFailures+1 {
+	if res.Status != security.Bogus || !errors.Is(res.Err, ErrBudgetExhausted) || trusted != nil || b.Validations() > DefaultLimits().MaxFailures+1 {
 		t.Fatalf("got %+v after %d validations", res, b.Validations())
+	}
+	// With the colliding keys ahead of the real one, the DS tries only
+	// MaxKeysPerSig digests (Unbound's 4 DS match failures) and gives up
+	// before any signature: bogus, DNSKEY missing.
+	reordered := append(slices.Clone(keyRRs[1:]), keyRRs[0])
+	b = NewBudget(DefaultLimits())
+	res, _ = VerifyDNSKEYs(reordered, []*dns.RRSIG{ksig}, []*dns.DS{real.dnskey.ToDS(dns.SHA256)}, nil, testNow, b)
+	if res.Status != security.Bogus || res.EDE != EDEDNSKEYMissing || b.Validations() != 0 {
+		t.Fatalf("colliding keys first: %+v after %d validations", res, b.Validations())
 	}
 }
 
