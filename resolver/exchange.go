@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +59,15 @@ type outQuery struct {
 type exchanger struct {
 	// local4 and local6 are source addresses to bind (zero = any).
 	local4, local6 []netip.Addr
+	// bufs are receive buffers big enough for any datagram. Unpack copies
+	// what it keeps, so a buffer goes back when the exchange ends.
+	bufs sync.Pool
+}
+
+func newExchanger() *exchanger {
+	x := &exchanger{}
+	x.bufs.New = func() any { b := make([]byte, dns.MaxMsgSize); return &b }
+	return x
 }
 
 // exchange sends q and returns the matching reply and the round-trip time.
@@ -147,7 +157,9 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	if _, err := c.Write(wire); err != nil {
 		return nil, 0, fmt.Errorf("send to %s: %w", q.Server, err)
 	}
-	buf := make([]byte, dns.MaxMsgSize)
+	bp := x.bufs.Get().(*[]byte)
+	defer x.bufs.Put(bp)
+	buf := *bp
 	var sawJunk, sawRefused bool
 	for junk := 0; junk < maxJunkReplies; junk++ {
 		n, err := c.Read(buf)

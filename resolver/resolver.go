@@ -149,7 +149,7 @@ func New(cfg Config) (*Resolver, error) {
 		roots:  roots,
 		port:   cfg.UpstreamPort,
 		log:    cfg.Logger,
-		x:      &exchanger{},
+		x:      newExchanger(),
 		policy: addrPolicy{
 			ipv4:          cfg.UpstreamIPv4,
 			ipv6:          cfg.UpstreamIPv6,
