@@ -1,0 +1,66 @@
+// Command sextant is a DNSSEC-validating recursive DNS resolver.
+//
+//	sextant serve [flags]        answer clients (Do53 UDP/TCP)
+//	sextant query NAME [TYPE]    one resolution in-process, like delv
+//	sextant lab --out DIR        a simulated DNSSEC-signed internet on loopback
+//
+// This package only parses flags and wires packages together; the logic lives
+// in the packages, so that Go programs can embed the resolver without it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: sextant <command> [flags]
+
+commands:
+  serve    run the resolver (Do53 on UDP and TCP)
+  query    resolve one name in-process and print the answer and its security status
+  lab      start a simulated DNSSEC-signed internet on loopback for testing
+
+Run "sextant <command> -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serveMain(ctx, args[1:], stdout, stderr)
+	case "query":
+		err = queryMain(ctx, args[1:], stdout, stderr)
+	case "lab":
+		err = labMain(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sextant: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	if err == errUsage {
+		return 2
+	}
+	fmt.Fprintf(stderr, "sextant %s: %v\n", args[0], err)
+	return 1
+}

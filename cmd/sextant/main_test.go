@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/lab"
+)
+
+// Loopback block of this package's tests: the lab on 127.50.0.0/16, sextant
+// serve on 127.51.0.0/16 (see ARCHITECTURE.md).
+var (
+	labBase     = netip.MustParseAddr("127.50.0.0")
+	serveListen = "127.51.0.1:53"
+)
+
+// startLab starts the lab once for the package's tests and writes its files.
+func startLab(t *testing.T) (dir string) {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Config{AddrBase: labBase, BulkHosts: 10})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dir = t.TempDir()
+	if err := l.WriteFiles(dir); err != nil {
+		t.Fatalf("lab files: %v", err)
+	}
+	return dir
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeResolvesThroughLabAndShutsDownCleanly(t *testing.T) {
+	dir := startLab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	exit := make(chan int, 1)
+	start := time.Now()
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", serveListen,
+			"--root-hints", filepath.Join(dir, lab.FileRootHints),
+			"--trust-anchor", filepath.Join(dir, lab.FileRootDS)}, &stderr, &stderr)
+	}()
+
+	// The listeners open within a second, before priming finishes.
+	c := &dns.Client{Timeout: 2 * time.Second}
+	q := new(dns.Msg).SetQuestion("www."+lab.SecureAlg13, dns.TypeA)
+	var resp *dns.Msg
+	var err error
+	for time.Since(start) < 3*time.Second {
+		if resp, _, err = c.Exchange(q, serveListen); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("no answer from sextant serve: %v\n%s", err, stderr.String())
+	}
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) == 0 {
+		t.Fatalf("www.%s A: rcode %s, %d answers\n%s", lab.SecureAlg13, dns.RcodeToString[resp.Rcode], len(resp.Answer), resp)
+	}
+	if !resp.RecursionAvailable {
+		t.Error("RA not set")
+	}
+	// TCP answers too.
+	tc := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	if resp, _, err = tc.Exchange(q, serveListen); err != nil || resp.Rcode != dns.RcodeSuccess {
+		t.Fatalf("over TCP: %v %v", err, resp)
+	}
+
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("serve exited %d, want 0\n%s", code, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
+
+func TestQueryCommand(t *testing.T) {
+	dir := startLab(t)
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"query", "--root-hints", filepath.Join(dir, lab.FileRootHints),
+		"--trace", "www." + lab.SecureAlg15, "A"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"rcode NOERROR", "www." + lab.SecureAlg15, ";; "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no command", nil, 2},
+		{"unknown command", []string{"frobnicate"}, 2},
+		{"unknown flag", []string{"serve", "--no-such-flag"}, 2},
+		{"bad allow", []string{"serve", "--allow", "not-a-cidr"}, 2},
+		{"stray argument", []string{"serve", "extra"}, 2},
+		{"missing hints file", []string{"serve", "--root-hints", "/nonexistent/root.hints", "--listen", "127.51.0.2:53"}, 1},
+		{"bad cache size", []string{"serve", "--cache-size", "0", "--listen", "127.51.0.2:53"}, 1},
+		{"bad log level", []string{"serve", "--log-level", "loud", "--listen", "127.51.0.2:53"}, 1},
+		{"query without name", []string{"query"}, 2},
+		{"query bad type", []string{"query", "example.", "NOTATYPE"}, 1},
+		{"help", []string{"help"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out syncBuffer
+			if got := run(context.Background(), tc.args, &out, &out); got != tc.want {
+				t.Errorf("run(%q) = %d, want %d\n%s", tc.args, got, tc.want, out.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/resolver"
+	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/transport"
+)
+
+// resolverOptions are the flags shared by `sextant serve` and `sextant query`.
+type resolverOptions struct {
+	rootHints    string
+	trustAnchors stringList
+	negAnchors   stringList
+	noDNSSEC     bool
+	qmin         bool
+	outgoing     addrList
+	upstreamIPv4 bool
+	upstreamIPv6 bool
+	upstreamLoop bool
+	clockFile    string
+	cacheSize    int
+	logLevel     string
+}
+
+func (o *resolverOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.rootHints, "root-hints", "", "root hints `FILE` (zone-file syntax; default: built-in IANA hints)")
+	fs.Var(&o.trustAnchors, "trust-anchor", "trust anchor `FILE` with DS and/or DNSKEY records (repeatable; default: built-in root anchors)")
+	fs.Var(&o.negAnchors, "negative-trust-anchor", "`NAME` below which DNSSEC validation is off (repeatable)")
+	fs.BoolVar(&o.noDNSSEC, "no-dnssec", false, "turn DNSSEC validation off")
+	fs.BoolVar(&o.qmin, "qname-minimisation", true, "send each server only the labels it needs (RFC 9156)")
+	fs.Var(&o.outgoing, "outgoing-address", "source `ADDR` for upstream queries (repeatable, one per address family)")
+	fs.BoolVar(&o.upstreamIPv4, "upstream-ipv4", true, "query authoritative servers over IPv4")
+	fs.BoolVar(&o.upstreamIPv6, "upstream-ipv6", true, "query authoritative servers over IPv6")
+	fs.BoolVar(&o.upstreamLoop, "upstream-loopback", false, "allow upstream queries to loopback addresses (implied by loopback root hints)")
+	fs.StringVar(&o.clockFile, "clock-file", "", "DNS time follows this libfaketime timestamp `FILE` (@YYYY-MM-DD HH:MM:SS, UTC)")
+	fs.IntVar(&o.cacheSize, "cache-size", 100000, "maximum cached `ENTRIES`")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// serveOptions are the flags of `sextant serve` (a stable interface: see README).
+type serveOptions struct {
+	resolverOptions
+	listen         stringList
+	allow          prefixList
+	zones          stringList
+	shutdownWithin time.Duration
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
+	o := &serveOptions{}
+	fs := flag.NewFlagSet("sextant serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o.register(fs)
+	fs.Var(&o.listen, "listen", "`ADDR:PORT` to answer on, UDP and TCP (repeatable; default 127.0.0.1:53 and [::1]:53)")
+	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
+	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
+	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
+	if err := fs.Parse(args); err != nil {
+		return nil, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sextant serve: unexpected arguments %q\n", fs.Args())
+		return nil, errUsage
+	}
+	if len(o.listen) == 0 {
+		o.listen = stringList{"127.0.0.1:53", "[::1]:53"}
+	}
+	return o, nil
+}
+
+// newResolver builds the resolver (with its cache and validator) from the
+// shared flags. customHints reports whether --root-hints was given.
+func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, customHints bool, err error) {
+	if o.cacheSize <= 0 {
+		return nil, false, fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize)
+	}
+	clk, err := dnsClock(o.clockFile)
+	if err != nil {
+		return nil, false, err
+	}
+	cfg := resolver.DefaultConfig()
+	cfg.Clock = clk
+	cfg.Logger = log
+	cfg.QNameMinimisation = o.qmin
+	cfg.UpstreamIPv4, cfg.UpstreamIPv6 = o.upstreamIPv4, o.upstreamIPv6
+	cfg.OutgoingAddrs = o.outgoing
+	cfg.UpstreamLoopback = o.upstreamLoop
+	customHints = o.rootHints != ""
+	if customHints {
+		h, err := roothints.LoadHints(o.rootHints)
+		if err != nil {
+			return nil, false, fmt.Errorf("--root-hints: %w", err)
+		}
+		cfg.Hints = h
+	}
+	cfg.Cache = cache.New(cache.Config{MaxEntries: o.cacheSize, Clock: clk})
+	if err := configureValidation(&cfg, o, customHints, log); err != nil {
+		return nil, false, err
+	}
+	res, err = resolver.New(cfg)
+	if err != nil {
+		return nil, false, fmt.Errorf("resolver: %w", err)
+	}
+	return res, customHints, nil
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// dnsClock returns the one DNS clock: the system's, or one following --clock-file.
+func dnsClock(path string) (clock.Clock, error) {
+	if path == "" {
+		return clock.System{}, nil
+	}
+	c, err := clock.NewFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--clock-file: %w", err)
+	}
+	return c, nil
+}
+
+// loadZones builds the co-located authoritative backend from --zone files.
+func loadZones(paths []string) (*authority.Server, error) {
+	srv := authority.NewServer()
+	for _, p := range paths {
+		if err := srv.LoadFile(p, ""); err != nil {
+			return nil, fmt.Errorf("--zone: %w", err)
+		}
+	}
+	return srv, nil
+}
+
+func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	res, customHints, err := newResolver(&o.resolverOptions, log)
+	if err != nil {
+		return err
+	}
+
+	var local resolver.LocalZones
+	var zones *authority.Server
+	if len(o.zones) > 0 {
+		if zones, err = loadZones(o.zones); err != nil {
+			return err
+		}
+		local = zones
+	}
+	handler := resolver.NewHandler(res, local)
+
+	srv, err := transport.NewDo53(transport.Do53Config{
+		Addrs:   o.listen,
+		Handler: handler,
+		Allow:   o.allow,
+		Logger:  log,
+	})
+	if err != nil {
+		return fmt.Errorf("do53: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("do53: %w", err)
+	}
+
+	// Priming runs in the background: the listeners are already open.
+	go prime(ctx, res, customHints, log)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			reloadZones(zones, o.zones, log)
+		case <-ctx.Done():
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWithin)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+// prime primes the root NS set once, saying plainly when the roots cannot be
+// reached, then lets the resolver re-prime on its own when the set expires.
+func prime(ctx context.Context, res *resolver.Resolver, customHints bool, log *slog.Logger) {
+	if err := res.Prime(ctx); err != nil && ctx.Err() == nil {
+		if customHints {
+			log.Error("priming failed: the root servers in --root-hints do not answer", "err", err)
+		} else {
+			log.Error("priming failed: the internet's root servers are unreachable from here. "+
+				"Without internet access, start a simulated internet with `sextant lab --out DIR` "+
+				"and serve it with `sextant serve --root-hints DIR/root.hints --trust-anchor DIR/root.ds`", "err", err)
+		}
+	} else if err == nil {
+		log.Info("primed the root name servers")
+	}
+	res.Start(ctx)
+}
+
+// reloadZones re-reads every --zone file on SIGHUP; a zone that fails to load
+// keeps its previous version serving.
+func reloadZones(zones *authority.Server, paths []string, log *slog.Logger) {
+	if zones == nil {
+		return
+	}
+	for _, p := range paths {
+		if err := zones.LoadFile(p, ""); err != nil {
+			log.Error("zone reload failed; the previous version keeps serving", "file", p, "err", err)
+			continue
+		}
+		log.Info("zone reloaded", "file", p)
+	}
+}
