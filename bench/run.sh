@@ -20,7 +20,7 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 not found; apt-get
 need dnsperf dnsperf
 
 echo "== Go benchmarks (cache-hit paths, allocations per op)"
-go test -run '^$' -bench . -benchmem -benchtime 2s ./cache/ ./transport/ ./bench/ 2>&1 | grep -E '^(Benchmark|ok|FAIL|PASS)' || true
+go test -run '^$' -bench . -benchmem -benchtime 2s ./cache/ ./transport/ ./resolver/ ./bench/ 2>&1 | grep -E '^(Benchmark|ok|FAIL|PASS)' || true
 
 work=$(mktemp -d)
 pids=()
@@ -32,9 +32,10 @@ go build -o "$work/sextant" ./cmd/sextant
 echo "== starting the lab on $base"
 "$work/sextant" lab --out "$work/lab" --addr-base "$base" --bulk "$names" >"$work/lab.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$work/lab/root.hints" ] && [ -s "$work/lab/queries.txt" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s "$work/lab/root.hints" ] && break; sleep 0.1; done
 [ -s "$work/lab/root.hints" ] || { echo "lab did not start:"; cat "$work/lab.log"; exit 1; }
-head -n "$names" "$work/lab/queries.txt" >"$work/queries.txt"
+# The lab's bulk zone holds h0.bulk.test .. h<names-1>.bulk.test (lab.BulkName).
+seq 0 $((names - 1)) | sed 's/^/h/; s/$/.bulk.test A/' >"$work/queries.txt"
 
 echo "== starting sextant on 127.0.0.1:$sextant_port"
 "$work/sextant" serve --root-hints "$work/lab/root.hints" --trust-anchor "$work/lab/root.ds" \

@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/lab"
+	"github.com/sextant-dns/sextant/resolver"
+	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/transport"
+)
+
+// labBase is this package's loopback block (ARCHITECTURE.md); run.sh uses 127.60.0.0.
+var labBase = netip.MustParseAddr("127.61.0.0")
+
+// startSextant starts the lab and a Do53 server with the resolver's handler
+// on an ephemeral port, and returns the server's UDP address.
+func startSextant(tb testing.TB, bulk int) string {
+	tb.Helper()
+	l, err := lab.Start(context.Background(), lab.Config{AddrBase: labBase, BulkHosts: bulk})
+	if err != nil {
+		tb.Fatalf("lab: %v", err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	hints, err := roothints.ParseHints(rrReader(l.RootHints()), "lab")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := resolver.DefaultConfig()
+	cfg.Hints = hints
+	res, err := resolver.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := transport.NewDo53(transport.Do53Config{Addrs: []string{"127.0.0.1:0"}, Handler: resolver.NewHandler(res, nil)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+	for _, a := range srv.Addrs() {
+		if a.Network() == "udp" {
+			return a.String()
+		}
+	}
+	tb.Fatal("no UDP listener")
+	return ""
+}
+
+// TestEndToEndThroughLab checks the benchmark's setup: bulk names resolve
+// through the lab, and a repeated question is answered from cache.
+func TestEndToEndThroughLab(t *testing.T) {
+	addr := startSextant(t, 5)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	for i := 0; i < 5; i++ {
+		q := new(dns.Msg).SetQuestion(lab.BulkName(i), dns.TypeA)
+		resp, _, err := c.Exchange(q, addr)
+		if err != nil {
+			t.Fatalf("%s: %v", lab.BulkName(i), err)
+		}
+		if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+			t.Fatalf("%s: %v", lab.BulkName(i), resp)
+		}
+	}
+	// A cached answer's TTL counts down but the data is the same.
+	q := new(dns.Msg).SetQuestion(lab.BulkName(0), dns.TypeA)
+	resp, _, err := c.Exchange(q, addr)
+	if err != nil || len(resp.Answer) != 1 {
+		t.Fatalf("repeat: %v %v", err, resp)
+	}
+}
+
+// BenchmarkDo53UDPCacheHit sends real UDP queries for cached names, one in
+// flight at a time per goroutine: the whole client path of a cache hit.
+func BenchmarkDo53UDPCacheHit(b *testing.B) {
+	const names = 100
+	addr := startSextant(b, names)
+	queries := make([][]byte, names)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	for i := range queries {
+		q := new(dns.Msg).SetQuestion(lab.BulkName(i), dns.TypeA)
+		q.SetEdns0(1232, false)
+		if _, _, err := c.Exchange(q, addr); err != nil { // warm the cache
+			b.Fatal(err)
+		}
+		queries[i], _ = q.Pack()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 2048)
+		i := 0
+		for pb.Next() {
+			if _, err := conn.Write(queries[i%names]); err != nil {
+				b.Error(err)
+				return
+			}
+			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := conn.Read(buf); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+}
+
+// rrReader renders records as a zone file for the hints parser.
+func rrReader(rrs []dns.RR) *strings.Reader {
+	var sb strings.Builder
+	for _, rr := range rrs {
+		sb.WriteString(rr.String())
+		sb.WriteByte('\n')
+	}
+	return strings.NewReader(sb.String())
+}
