@@ -185,7 +185,9 @@ func (r *Resolver) Limits() Limits { return r.limits }
 
 // Result is the outcome of resolving one question.
 type Result struct {
-	// Rcode is NOERROR (data or NODATA), NXDOMAIN or SERVFAIL.
+	// Rcode is NOERROR (data or NODATA), NXDOMAIN or SERVFAIL; REFUSED or
+	// NOTIMP for questions a resolver does not serve (non-IN classes,
+	// zone transfers and other meta-types).
 	Rcode int
 	// Answer is the answer section: any CNAME/DNAME chain, then the data,
 	// with RRSIGs when the upstream servers gave them.
@@ -202,7 +204,7 @@ type Result struct {
 // error is its Err when the answer is SERVFAIL.
 func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (*Result, error) {
 	res := r.resolve(ctx, dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, false)
-	if res.Err != nil {
+	if res.Err != nil && res.Rcode == dns.RcodeServerFailure {
 		return res, res.Err
 	}
 	return res, nil
@@ -215,6 +217,9 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result
 		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
 	}
 	q.Name = canonical(q.Name)
+	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
+		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
+	}
 	if tracerFrom(ctx) != nil {
 		return r.run(ctx, q, cd)
 	}
@@ -222,6 +227,20 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result
 	return r.flights.do(ctx, key, r.limits.ClientDeadline, func(ctx context.Context) *Result {
 		return r.run(ctx, q, cd)
 	})
+}
+
+// unservedQuestion refuses what a recursive resolver does not resolve:
+// classes other than IN (CHAOS and HESIOD names live on each server) and
+// the meta-types that are not data (zone transfers, OPT, TSIG, ...).
+func unservedQuestion(q dns.Question) (int, string) {
+	if q.Qclass != dns.ClassINET {
+		return dns.RcodeRefused, "only class IN is resolved"
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeNone:
+		return dns.RcodeNotImplemented, fmt.Sprintf("type %s is not resolved", dns.TypeToString[q.Qtype])
+	}
+	return dns.RcodeSuccess, ""
 }
 
 // run resolves q with a fresh Budget.

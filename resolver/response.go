@@ -87,7 +87,7 @@ func answersQuestion(m *dns.Msg, zone, qname string, qtype uint16) bool {
 	for _, rr := range m.Answer {
 		h := rr.Header()
 		switch {
-		case h.Name == qname && (h.Rrtype == qtype || h.Rrtype == dns.TypeCNAME):
+		case h.Name == qname && (h.Rrtype == qtype || qtype == dns.TypeANY || h.Rrtype == dns.TypeCNAME):
 			return true
 		case h.Rrtype == dns.TypeDNAME && strictSubdomain(qname, h.Name) && isSubdomain(h.Name, zone):
 			return true
@@ -120,12 +120,13 @@ func referralChild(m *dns.Msg, zone, qname string) string {
 	return child
 }
 
-// rrsOf returns the records of section with owner name and type t.
+// rrsOf returns the records of section with owner name and type t (every
+// type but RRSIG for ANY).
 func rrsOf(section []dns.RR, name string, t, class uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range section {
 		h := rr.Header()
-		if h.Rrtype == t && h.Name == name && h.Class == class {
+		if (h.Rrtype == t || t == dns.TypeANY && h.Rrtype != dns.TypeRRSIG) && h.Name == name && h.Class == class {
 			out = append(out, rr)
 		}
 	}

@@ -254,3 +254,38 @@ func TestFollowChain(t *testing.T) {
 		t.Fatal("over-long DNAME substitution accepted")
 	}
 }
+
+func TestUnservedQuestions(t *testing.T) {
+	h := basicHierarchy(t, 98)
+	r := newTestResolver(t, h.hints, nil)
+	for _, tc := range []struct {
+		q     dns.Question
+		rcode int
+	}{
+		{dns.Question{Name: "version.bind.", Qtype: dns.TypeTXT, Qclass: dns.ClassCHAOS}, dns.RcodeRefused},
+		{dns.Question{Name: "example.test.", Qtype: dns.TypeAXFR, Qclass: dns.ClassINET}, dns.RcodeNotImplemented},
+		{dns.Question{Name: "example.test.", Qtype: dns.TypeIXFR, Qclass: dns.ClassINET}, dns.RcodeNotImplemented},
+	} {
+		q := new(dns.Msg)
+		q.Question = []dns.Question{tc.q}
+		q.SetEdns0(1232, false)
+		m, res := r.Exchange(ctxT(t), q)
+		if m.Rcode != tc.rcode || res.Err == nil || res.Err.EDE != dns.ExtendedErrorCodeNotSupported {
+			t.Errorf("%v: rcode %s err %v", tc.q, dns.RcodeToString[m.Rcode], res.Err)
+		}
+	}
+	if n := h.root.count(); n != 0 {
+		t.Fatalf("unserved questions sent %d queries", n)
+	}
+}
+
+func TestANYTakesAllTypes(t *testing.T) {
+	m := msgWith(t, 0, true, []string{"x.example.test. 60 A 192.0.2.1", "x.example.test. 60 TXT \"t\""}, nil)
+	if k, _ := classify(m, "example.test.", "x.example.test.", dns.TypeANY); k != kindAnswer {
+		t.Fatalf("ANY answer classified %v", k)
+	}
+	res, err := followChain(m, "example.test.", "x.example.test.", dns.TypeANY, dns.ClassINET)
+	if err != nil || !res.done || len(res.answer) != 2 {
+		t.Fatalf("ANY chain %+v %v", res, err)
+	}
+}
