@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -46,8 +47,10 @@ type Config struct {
 
 // Lab is a running lab.
 type Lab struct {
-	cfg     Config
-	base    netip.Addr
+	cfg  Config
+	base netip.Addr
+	// mu guards the zones' records against Resign.
+	mu      sync.RWMutex
 	world   *world
 	servers []*Server
 	byHost  map[string]*Server
@@ -256,6 +259,8 @@ func (l *Lab) Zones() []string {
 // ZoneRecords returns a copy of the records a zone serves (signed and, for
 // the bogus cases, broken), or nil for an unknown zone.
 func (l *Lab) ZoneRecords(origin string) []dns.RR {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	z := l.world.by[dns.CanonicalName(origin)]
 	if z == nil {
 		return nil
@@ -274,6 +279,24 @@ func (l *Lab) Keys(origin string) []*authority.Key {
 		return nil
 	}
 	return append([]*authority.Key(nil), z.keys...)
+}
+
+// Resign signs every zone again with the keys it has, dated by the
+// clock's current time, and swaps the new zones in while serving. Tests
+// that move the clock past the 30-day validity call it to keep the lab
+// valid; the expired zone stays expired relative to the new time.
+func (l *Lab) Resign() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.world.signAll(l.cfg.Clock.Now()); err != nil {
+		return err
+	}
+	for _, s := range l.servers {
+		for _, origin := range s.zones {
+			s.auth.Set(l.world.by[origin].zone)
+		}
+	}
+	return nil
 }
 
 // RootHints returns the NS records of the root and the A records of the

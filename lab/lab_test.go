@@ -634,3 +634,30 @@ func TestStartTwiceSameBlock(t *testing.T) {
 		t.Error("a second lab started on a taken block")
 	}
 }
+
+// TestResign moves the clock past the signatures' expiry and re-signs: the
+// served signatures follow the new time.
+func TestResign(t *testing.T) {
+	start := time.Now().Truncate(time.Second)
+	clk := clock.NewManual(start)
+	l, err := Start(context.Background(), Config{AddrBase: testBlockKnobs, Clock: clk, BulkHosts: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	later := start.Add(40 * 24 * time.Hour)
+	clk.Set(later)
+	if _, err := newChain(t, l, later).secureAnswer(SecureAlg13, "udp", "www."+SecureAlg13, dns.TypeA); err == nil {
+		t.Fatal("signatures still valid 40 days on")
+	}
+	if err := l.Resign(); err != nil {
+		t.Fatal(err)
+	}
+	c := newChain(t, l, later)
+	if _, err := c.secureAnswer(SecureAlg13, "udp", "www."+SecureAlg13, dns.TypeA); err != nil {
+		t.Fatalf("after Resign: %v", err)
+	}
+	if _, err := c.zoneKeys(Expired); err == nil {
+		t.Error("the expired zone is valid after Resign")
+	}
+}
