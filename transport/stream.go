@@ -75,6 +75,7 @@ func (s *streamServer) admit(conn net.Conn) *streamConn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &streamConn{
 		srv:    s,
+		raw:    conn,
 		conn:   conn,
 		remote: addrPortOf(conn.RemoteAddr()),
 		local:  addrPortOf(conn.LocalAddr()),
@@ -99,7 +100,7 @@ func (s *streamServer) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.conn.SetReadDeadline(time.Unix(1, 0))
+		c.raw.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -114,7 +115,11 @@ func (s *streamServer) closeAll() {
 
 // streamConn is one client connection.
 type streamConn struct {
-	srv           *streamServer
+	srv *streamServer
+	// raw is the accepted connection: what other goroutines (shutdown)
+	// may touch. conn is what is served: raw itself, or the TLS layer
+	// over it, set once before the reader starts.
+	raw           net.Conn
 	conn          net.Conn
 	remote, local netip.AddrPort
 	ctx           context.Context
@@ -157,10 +162,12 @@ func (c *streamConn) readLoop() {
 	br := bufio.NewReaderSize(c.conn, 4096)
 	var hdr [2]byte
 	for {
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout))
+		// Checked after setting the deadline: wake sets stopping before it
+		// moves the deadline to the past, so one of the two is seen.
 		if c.srv.stopping.Load() {
 			return
 		}
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout))
 		n, err := io.ReadFull(br, hdr[:])
 		if err != nil {
 			// RFC 7766 6.2.3: idle means no query outstanding either.
@@ -253,7 +260,7 @@ func (c *streamConn) writeFrame(bp *[]byte, msg []byte) error {
 func (c *streamConn) abort() {
 	if c.closed.CompareAndSwap(false, true) {
 		c.cancel()
-		c.conn.Close()
+		c.raw.Close()
 	}
 }
 
