@@ -300,3 +300,25 @@ func TestFastServerPreferred(t *testing.T) {
 		t.Fatal("the slow server was never probed")
 	}
 }
+
+func TestSourceAddressesAndPorts(t *testing.T) {
+	h := basicHierarchy(t, 25)
+	src := netip.MustParseAddr("127.30.25.200")
+	r := newTestResolver(t, h.hints, func(c *Config) { c.OutgoingAddrs = []netip.Addr{src} })
+	const n = 40
+	for i := 0; i < n; i++ {
+		if _, err := r.Resolve(ctxT(t), "n"+itoa(i)+".example.test.", dns.TypeA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ports := map[uint16]bool{}
+	for _, ap := range h.zone.Remotes() {
+		if ap.Addr() != src {
+			t.Fatalf("query from %v, want source %v", ap, src)
+		}
+		ports[ap.Port()] = true
+	}
+	if len(ports) < n-2 {
+		t.Fatalf("%d distinct source ports in %d queries", len(ports), n)
+	}
+}

@@ -44,6 +44,11 @@ func (r *Resolver) rootMissing() {
 	r.primeMu.Unlock()
 	go func() {
 		defer r.priming.Store(false)
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("panic while priming", "panic", p)
+			}
+		}()
 		if err := r.Prime(ctx); err != nil {
 			r.log.Warn("priming failed; using the root hints", "err", err)
 			r.primeMu.Lock()

@@ -1,10 +1,3 @@
-// Package resolver is Sextant's iterative resolution engine: it starts from
-// the closest cached delegation (or the root hints), follows referrals,
-// resolves glueless name servers, chases CNAME and DNAME chains, minimises
-// query names (RFC 9156), picks servers by smoothed RTT, defends against
-// spoofing (random IDs, ports and 0x20 case; strict reply matching; glue
-// only in bailiwick) and bounds the work of every client query with one
-// Budget. Handler puts it behind a transport front end.
 package resolver
 
 import (

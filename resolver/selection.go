@@ -83,6 +83,7 @@ type ranked struct {
 	srtt    time.Duration
 	known   bool
 	backoff bool
+	until   time.Time // end of the back-off
 }
 
 // order returns the candidates best first: servers not in back-off by SRTT
@@ -93,7 +94,6 @@ func (s *selector) order(cands []netip.Addr) []ranked {
 	now := s.now()
 	out := make([]ranked, 0, len(cands))
 	s.mu.Lock()
-	backoffEnd := make(map[netip.Addr]time.Time)
 	for _, a := range cands {
 		st, ok := s.servers.Peek(a)
 		r := ranked{addr: a}
@@ -101,14 +101,12 @@ func (s *selector) order(cands []netip.Addr) []ranked {
 		case !ok || !st.known:
 			r.srtt = time.Duration(randIntn(int(unknownSRTTMax)))
 			if ok && now.Before(st.backoffUntil) {
-				r.backoff = true
-				backoffEnd[a] = st.backoffUntil
+				r.backoff, r.until = true, st.backoffUntil
 			}
 		default:
 			r.srtt, r.known = st.srtt, true
 			if now.Before(st.backoffUntil) {
-				r.backoff = true
-				backoffEnd[a] = st.backoffUntil
+				r.backoff, r.until = true, st.backoffUntil
 			}
 		}
 		out = append(out, r)
@@ -122,7 +120,7 @@ func (s *selector) order(cands []netip.Addr) []ranked {
 			return -1
 		}
 		if a.backoff {
-			return backoffEnd[a.addr].Compare(backoffEnd[b.addr])
+			return a.until.Compare(b.until)
 		}
 		return int(a.srtt - b.srtt)
 	})

@@ -58,6 +58,7 @@ type testServer struct {
 
 	mu      sync.Mutex
 	queries []dns.Question
+	remotes []netip.AddrPort
 	// hook, when set, may answer (true) instead of the zones.
 	hook  func(w dns.ResponseWriter, r *dns.Msg) bool
 	delay time.Duration
@@ -134,6 +135,13 @@ func (s *testServer) addRecords(t testing.TB, lines ...string) {
 	})
 }
 
+// Remotes returns the source addresses of the queries received.
+func (s *testServer) Remotes() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.remotes)
+}
+
 func (s *testServer) count() int { return len(s.Queries()) }
 
 func (s *testServer) reset() {
@@ -146,6 +154,9 @@ func (s *testServer) serve(w dns.ResponseWriter, r *dns.Msg) {
 	s.mu.Lock()
 	if len(r.Question) > 0 {
 		s.queries = append(s.queries, r.Question[0])
+	}
+	if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+		s.remotes = append(s.remotes, ap)
 	}
 	hook, delay, drop, zones := s.hook, s.delay, s.drop, s.zones
 	s.mu.Unlock()

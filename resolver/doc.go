@@ -1,0 +1,32 @@
+// Package resolver is Sextant's iterative resolution engine: it starts from
+// the closest cached delegation (or the root hints), follows referrals,
+// resolves glueless name servers, chases CNAME and DNAME chains, minimises
+// query names (RFC 9156), picks servers by smoothed RTT, defends against
+// spoofing (random IDs, ports and 0x20 case; strict reply matching; glue
+// only in bailiwick) and bounds the work of every client question with one
+// Budget. Handler puts it behind a transport front end.
+//
+// Where things are:
+//
+//	resolver.go    Config, New, Resolve, Exchange, Query (the API)
+//	handler.go     the client handler: local zones, answer cache, resolution
+//	iterate.go     one question: cache, iteration, server failover, NS lookups
+//	response.go    what a reply means (answer, referral, NXDOMAIN, lame, ...)
+//	chain.go       CNAME/DNAME chains inside one reply
+//	store.go       what goes into the cache, at which RFC 2181 rank
+//	delegation.go  the closest delegation and its server addresses
+//	qmin.go        QNAME minimisation steps and fallbacks
+//	exchange.go    one query to one server (UDP/TCP, spoofing defences)
+//	selection.go   SRTT, back-off, probing, per-server EDNS/0x20 memory
+//	budget.go      the per-question Budget; limits.go its caps
+//	errors.go      failures with their Extended DNS Error
+//	special.go     RFC 6761 / RFC 6303 names answered locally
+//	policy.go      which server addresses may be queried
+//	priming.go     RFC 8109 priming
+//	singleflight.go identical concurrent questions share a resolution
+//	trace.go       per-query trace events (sextant query --trace)
+//
+// Failures of servers (all unreachable, cyclic delegations) are cached per
+// question and per zone for the cache's FailureTTL (RFC 9520); failures of
+// one client's budget are not.
+package resolver
