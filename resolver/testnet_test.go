@@ -84,14 +84,19 @@ func (s *testServer) stop() {
 
 // listenServer starts a test server on addr port 53 (UDP and TCP).
 func listenServer(addr string, zones ...*testZone) (*testServer, error) {
+	return listenServerPort(addr, "53", zones...)
+}
+
+// listenServerPort starts a test server on addr and port (UDP and TCP).
+func listenServerPort(addr, port string, zones ...*testZone) (*testServer, error) {
 	s := &testServer{addr: netip.MustParseAddr(addr), zones: zones}
 	slices.SortFunc(s.zones, func(a, b *testZone) int { return dns.CountLabel(b.origin) - dns.CountLabel(a.origin) })
 	h := dns.HandlerFunc(s.serve)
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(addr, "53"))
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(addr, port))
 	if err != nil {
 		return nil, fmt.Errorf("listen udp %s: %w", addr, err)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "53"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, port))
 	if err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
