@@ -146,6 +146,9 @@ func (z *builtZone) makeKeys() error {
 	if ds == nil {
 		return fmt.Errorf("lab zone %s: cannot make DS", z.def.origin)
 	}
+	if z.def.ds == dsUnknownDigest {
+		ds.DigestType = DigestUnknown
+	}
 	z.ds = []dns.RR{ds}
 	return nil
 }
@@ -265,9 +268,13 @@ func (w *world) buildZone(z *builtZone, now time.Time) error {
 			NSEC3:      s.nsec3,
 			PublishCDS: s.cds,
 		}
-		if s.expired {
+		switch {
+		case s.expired:
 			opts.Inception = now.Add(-2 * sigLifetime)
 			opts.Expiration = now.Add(-sigLifetime)
+		case s.future:
+			opts.Inception = now.Add(24 * time.Hour)
+			opts.Expiration = now.Add(24*time.Hour + sigLifetime)
 		}
 		rrs, err = authority.Sign(z.def.origin, rrs, opts)
 		if err != nil {
@@ -311,6 +318,11 @@ func breakZone(origin string, brk breakage, rrs []dns.RR) ([]dns.RR, error) {
 		return slices.DeleteFunc(rrs, func(rr dns.RR) bool { return sigAt(rr, nosig, dns.TypeA) }), nil
 	case breakUnsignedDNSKEY:
 		return slices.DeleteFunc(rrs, func(rr dns.RR) bool { return sigAt(rr, origin, dns.TypeDNSKEY) }), nil
+	case breakNoDenial:
+		return slices.DeleteFunc(rrs, func(rr dns.RR) bool {
+			s, ok := rr.(*dns.RRSIG)
+			return rr.Header().Rrtype == dns.TypeNSEC || ok && s.TypeCovered == dns.TypeNSEC
+		}), nil
 	case breakUnknownAlg:
 		tags := map[uint16]uint16{}
 		for _, rr := range rrs {

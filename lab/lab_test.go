@@ -280,6 +280,33 @@ func TestLab(t *testing.T) {
 			t.Errorf("%s 45 days ago: %v", Expired, err)
 		}
 
+		// Future: signatures verify but are not valid yet.
+		if _, err := c.zoneKeys(Future); err == nil || !strings.Contains(err.Error(), "validity") {
+			t.Errorf("%s: %v, want not-yet-valid signatures", Future, err)
+		}
+		if _, err := newChain(t, l, now.Add(48*time.Hour)).secureAnswer(Future, "udp", "www."+Future, dns.TypeA); err != nil {
+			t.Errorf("%s two days on: %v", Future, err)
+		}
+		// Unknown digest: the DS names the KSK, with digest type 200.
+		r = c.mustAsk(c.primary(TLDTest), "udp", UnknownDigest, dns.TypeDS)
+		if set, _ := rrsetOf(r.Answer, UnknownDigest, dns.TypeDS); len(set) != 1 || set[0].(*dns.DS).DigestType != DigestUnknown ||
+			set[0].(*dns.DS).KeyTag != l.Keys(UnknownDigest)[0].Tag() {
+			t.Errorf("%s DS %v", UnknownDigest, r.Answer)
+		}
+		// No denial: positive answers are fine, NXDOMAIN comes without proof.
+		if _, err := c.secureAnswer(NoDenial, "udp", "www."+NoDenial, dns.TypeA); err != nil {
+			t.Errorf("www.%s: %v", NoDenial, err)
+		}
+		r = c.mustAsk(c.primary(NoDenial), "udp", "nonexistent."+NoDenial, dns.TypeA)
+		for _, rr := range r.Ns {
+			if t3 := rr.Header().Rrtype; t3 == dns.TypeNSEC || t3 == dns.TypeNSEC3 {
+				t.Errorf("%s NXDOMAIN carries a denial record: %v", NoDenial, rr)
+			}
+		}
+		if r.Rcode != dns.RcodeNameError {
+			t.Errorf("%s: rcode %s", NoDenial, dns.RcodeToString[r.Rcode])
+		}
+
 		// Bad DS: the DS is properly signed but matches no DNSKEY.
 		if _, err := c.zoneKeys(BadDS); err == nil || !strings.Contains(err.Error(), "matches its DS") {
 			t.Errorf("%s: %v, want DS mismatch", BadDS, err)
@@ -510,6 +537,10 @@ func TestLab(t *testing.T) {
 				wantRcode, wantData = dns.RcodeNameError, false
 			case ExpectNoDataSecure:
 				wantData = false
+			}
+			if strings.HasPrefix(tc.QName, "nonexistent.") {
+				// A bogus denial is still NXDOMAIN at the authority.
+				wantRcode, wantData = dns.RcodeNameError, false
 			}
 			if r.Rcode != wantRcode || (len(r.Answer) > 0) != wantData || !r.Authoritative {
 				t.Errorf("case %s (%s %s at %s): rcode %s, AA %v, %d answers; expect %s", tc.Name, tc.QName,

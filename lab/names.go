@@ -29,6 +29,9 @@ const (
 	Bulk                = "bulk.test."            // h0 .. h<BulkHosts-1>, for load tests
 	HighIterations      = "iter100.test."         // NSEC3 with 100 iterations (RFC 9276 limit)
 	UnknownAlgorithm    = "unknown-alg.test."     // DNSKEY/RRSIG/DS of algorithm 253 (PRIVATEDNS)
+	UnknownDigest       = "unknown-digest.test."  // the only DS has digest type 200
+	Future              = "future.test."          // signatures valid from tomorrow
+	NoDenial            = "nodenial.test."        // signed, but its NSEC chain removed
 )
 
 // Name-server host names. Each maps to one Server.
@@ -50,6 +53,9 @@ const (
 	HostGlueless1 = "ns1.hosting.example."  // = HostZones1, only in example.
 	HostGlueless2 = "ns2.hosting.example."  // = HostZones2
 )
+
+// DigestUnknown is the digest type of UnknownDigest's DS.
+const DigestUnknown = 200
 
 // AlgUnknown is the algorithm number of UnknownAlgorithm's keys
 // (PRIVATEDNS): no validator can check it, so the zone is insecure.

@@ -55,8 +55,9 @@ func hostAliases() map[string]string {
 type dsMode int
 
 const (
-	dsFromKSK dsMode = iota // DS of the zone's SEP keys (none if unsigned)
-	dsWrong                 // DS of a key the zone does not use
+	dsFromKSK       dsMode = iota // DS of the zone's SEP keys (none if unsigned)
+	dsWrong                       // DS of a key the zone does not use
+	dsUnknownDigest               // DS of the KSK with digest type DigestUnknown
 )
 
 // signDef says how a zone is signed.
@@ -65,6 +66,7 @@ type signDef struct {
 	split   bool // KSK+ZSK; false = one CSK
 	nsec3   *authority.NSEC3Options
 	expired bool // signature window wholly in the past
+	future  bool // signature window starting tomorrow
 	cds     bool // publish CDS/CDNSKEY
 }
 
@@ -76,6 +78,7 @@ const (
 	breakSigWWW                  // corrupt the RRSIG of www A; remove the one of nosig A
 	breakUnsignedDNSKEY          // remove the RRSIGs of the DNSKEY RRset
 	breakUnknownAlg              // relabel keys and signatures as algorithm 253
+	breakNoDenial                // remove the NSEC records and their RRSIGs
 )
 
 // zoneDef is one zone of the lab.
@@ -134,6 +137,9 @@ func labZones(bulk int) []zoneDef {
 			sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{Iterations: 100, Salt: "aabbccdd"}},
 			body: "www A 192.0.2.27\n"},
 		{origin: UnknownAlgorithm, ns: zonesNS, sign: alg13, brk: breakUnknownAlg, body: "www A 192.0.2.28\n"},
+		{origin: UnknownDigest, ns: zonesNS, sign: alg13, ds: dsUnknownDigest, body: "www A 192.0.2.29\n"},
+		{origin: Future, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, future: true}, body: "www A 192.0.2.30\n"},
+		{origin: NoDenial, ns: zonesNS, sign: alg13, brk: breakNoDenial, body: "www A 192.0.2.31\n"},
 	}
 }
 
