@@ -419,6 +419,10 @@ func TestLab(t *testing.T) {
 		if dead.Queries() <= before {
 			t.Error("the dead server did not count the query it dropped")
 		}
+		cl.Net = "tcp"
+		if _, _, err := cl.Exchange(m, dead.AddrPort().String()); err == nil {
+			t.Error("the dead server answered over TCP")
+		}
 		if _, err := c.secureAnswer(DeadNS, "udp", "www."+DeadNS, dns.TypeA); err != nil {
 			t.Errorf("working server of %s: %v", DeadNS, err)
 		}
@@ -630,6 +634,23 @@ func TestServerKnobs(t *testing.T) {
 		t.Error("answered with loss 1")
 	}
 	s.SetLoss(0)
+
+	// Loss 0.5 drops some, not all (40 tries: the odds of fewer than 5 or
+	// more than 35 answers are about 1e-7).
+	s.SetLoss(0.5)
+	answered := 0
+	for range 40 {
+		m := new(dns.Msg)
+		m.SetQuestion("www."+SecureAlg13, dns.TypeA)
+		if _, _, err := (&dns.Client{Net: "udp", Timeout: 50 * time.Millisecond}).Exchange(m, s.AddrPort().String()); err == nil {
+			answered++
+		}
+	}
+	s.SetLoss(0)
+	if answered < 5 || answered > 35 {
+		t.Errorf("loss 0.5: %d of 40 answered", answered)
+	}
+	n += 40
 
 	s.SetRefuse(true)
 	if r, err := ask(); err != nil || r.Rcode != dns.RcodeRefused {
