@@ -54,6 +54,21 @@ func TestBudgetSharedBySubResolutions(t *testing.T) {
 	if n := sink.count(); n > r.Limits().MaxNSAddrLookups {
 		t.Fatalf("sink got %d queries, want at most %d (MaxNSAddrLookups)", n, r.Limits().MaxNSAddrLookups)
 	}
+	var re *Error
+	if !errors.As(err, &re) || !strings.Contains(re.Text, "name-server address lookups") {
+		t.Fatalf("err %v, want the NS lookup limit", err)
+	}
+	// The broken delegation is remembered: other names under it cost
+	// nothing more.
+	n := sink.count() + h.tld.count()
+	for _, name := range []string{"other.victim.test.", "third.victim.test."} {
+		if res, _ := r.Resolve(ctxT(t), name, dns.TypeA); res.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("%s: rcode %d", name, res.Rcode)
+		}
+	}
+	if m := sink.count() + h.tld.count(); m != n {
+		t.Fatalf("%d more queries for names under the failed delegation", m-n)
+	}
 }
 
 func TestDeadlineGivesSERVFAILWithEDE(t *testing.T) {

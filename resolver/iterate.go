@@ -243,7 +243,14 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 		}
 		if lookups >= rs.r.limits.MaxNSAddrLookups {
 			if len(tried) == 0 {
-				return nil, 0, "", budgetError("more than %d name-server address lookups for %s", rs.r.limits.MaxNSAddrLookups, d.zone)
+				// NXNSAttack: the delegation, not this client, is at
+				// fault, so the failure is cached for the zone too.
+				e := budgetError("more than %d name-server address lookups for %s", rs.r.limits.MaxNSAddrLookups, d.zone)
+				e.EDE, e.Cacheable = dns.ExtendedErrorCodeNoReachableAuthority, true
+				rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
+					Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
+				}, 0)
+				return nil, 0, "", e
 			}
 			break
 		}
