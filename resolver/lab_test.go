@@ -3,7 +3,9 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 var labAddrBase = netip.MustParseAddr("127.34.0.0")
 
 // startLab starts the simulated internet and a resolver on its root.
-func startLab(t *testing.T) (*lab.Lab, *Resolver) {
+func startLab(t testing.TB) (*lab.Lab, *Resolver) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -42,6 +44,13 @@ func startLab(t *testing.T) (*lab.Lab, *Resolver) {
 		t.Fatal("lab.Start did not return within 30s")
 	}
 	t.Cleanup(func() { _ = l.Close() })
+	return l, newLabResolver(t, l, nil)
+}
+
+// newLabResolver makes a resolver (default configuration, IPv4) on the
+// lab's root hints.
+func newLabResolver(t testing.TB, l *lab.Lab, mod func(*Config)) *Resolver {
+	t.Helper()
 	h := &roothints.Hints{Addrs: map[string][]netip.Addr{}}
 	for _, rr := range l.RootHints() {
 		switch v := rr.(type) {
@@ -55,11 +64,14 @@ func startLab(t *testing.T) (*lab.Lab, *Resolver) {
 	cfg := DefaultConfig()
 	cfg.Hints = h
 	cfg.UpstreamIPv6 = false
+	if mod != nil {
+		mod(&cfg)
+	}
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l, r
+	return r
 }
 
 func TestLab(t *testing.T) {
@@ -118,4 +130,74 @@ func TestLab(t *testing.T) {
 	if n := l.Server(lab.HostDead).Queries(); n > 1 {
 		t.Errorf("dead server got %d queries, want at most 1", n)
 	}
+}
+
+// TestLabConcurrent resolves a mix of names from many goroutines at once
+// (run with -race): shared caches, selection state and flights must hold.
+func TestLabConcurrent(t *testing.T) {
+	_, r := startLab(t)
+	names := []struct{ name, addr string }{
+		{"www.secure13.test.", "192.0.2.13"}, {"www.secure8.test.", "192.0.2.8"},
+		{"www.glueless.test.", "192.0.2.22"}, {"www.deadns.test.", "192.0.2.23"},
+		{"www.refused.test.", "192.0.2.24"}, {"chain.secure13.test.", "192.0.2.3"},
+		{"www.dname.secure13.test.", "192.0.2.15"}, {"x.wild.test.", "192.0.2.20"},
+		{"www.nsec3.test.", "192.0.2.3"}, {"www.insecure.test.", "192.0.2.5"},
+	}
+	const workers, rounds = 16, 10
+	errs := make(chan error, workers*rounds)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				n := names[(w+i)%len(names)]
+				res, err := r.Resolve(ctxT(t), n.name, dns.TypeA)
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", n.name, err)
+					continue
+				}
+				if got := answerAddrs(res); len(got) == 0 || got[len(got)-1] != n.addr {
+					errs <- fmt.Errorf("%s: answer %v", n.name, res.Answer)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// BenchmarkLabColdResolution resolves a name with an empty cache each
+// time, through the lab's root, TLD and zone servers, and reports the
+// upstream queries per resolution.
+func BenchmarkLabColdResolution(b *testing.B) {
+	for _, qmin := range []bool{false, true} {
+		b.Run(fmt.Sprintf("qmin=%v", qmin), func(b *testing.B) {
+			l, _ := startLab(b)
+			var total uint64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				r := newLabResolver(b, l, func(c *Config) { c.QNameMinimisation = qmin })
+				before := labQueries(l)
+				b.StartTimer()
+				if _, err := r.Resolve(context.Background(), "host.deep.ent.secure13.test.", dns.TypeA); err != nil {
+					b.Fatal(err)
+				}
+				total += labQueries(l) - before
+			}
+			b.ReportMetric(float64(total)/float64(b.N), "queries/op")
+		})
+	}
+}
+
+func labQueries(l *lab.Lab) uint64 {
+	var n uint64
+	for _, s := range l.Servers() {
+		n += s.Queries()
+	}
+	return n
 }
