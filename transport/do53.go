@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -145,6 +146,7 @@ func (s *Do53) Start() error {
 	}
 	var udps []*net.UDPConn
 	var tcps []net.Listener
+	wild := make(map[*net.UDPConn]bool)
 	fail := func(err error) error {
 		for _, c := range udps {
 			c.Close()
@@ -155,9 +157,12 @@ func (s *Do53) Start() error {
 		return err
 	}
 	for _, addr := range s.cfg.Addrs {
-		u, t, err := bindDo53(addr, s.cfg.UDPSockets)
+		u, t, w, err := bindDo53(addr, s.cfg.UDPSockets)
 		if err != nil {
 			return fail(fmt.Errorf("do53: listen on %s: %w", addr, err))
+		}
+		for _, c := range u {
+			wild[c] = w
 		}
 		udps = append(udps, u...)
 		tcps = append(tcps, t)
@@ -172,6 +177,7 @@ func (s *Do53) Start() error {
 			stopping:   &s.stopping,
 			wg:         &s.wg,
 			maxWorkers: s.cfg.MaxUDPInFlight,
+			pktinfo:    wild[c],
 			jobs:       make(chan *udpJob),
 			done:       make(chan struct{}),
 		}
@@ -191,14 +197,31 @@ func (s *Do53) Start() error {
 // bindDo53 binds n SO_REUSEPORT UDP sockets and a TCP listener on addr. With
 // port 0 the UDP port is chosen first and TCP bound to the same number,
 // trying again with another port if TCP's is taken.
-func bindDo53(addr string, n int) ([]*net.UDPConn, net.Listener, error) {
+//
+// On a wildcard address the UDP sockets report each query's destination
+// (IP_PKTINFO), so that answers leave from the address they were sent to;
+// the third result says so.
+func bindDo53(addr string, n int) ([]*net.UDPConn, net.Listener, bool, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	lc := net.ListenConfig{}
 	if n > 1 {
 		lc.Control = reusePort
+	}
+	ulc := lc
+	ip, _ := netip.ParseAddr(host)
+	wildcard := pktinfoSupported && (host == "" || ip.IsUnspecified())
+	if wildcard {
+		ulc.Control = func(network, address string, c syscall.RawConn) error {
+			if n > 1 {
+				if err := reusePort(network, address, c); err != nil {
+					return err
+				}
+			}
+			return setPktinfo(network, c)
+		}
 	}
 	tries := 1
 	if port == "0" {
@@ -206,21 +229,21 @@ func bindDo53(addr string, n int) ([]*net.UDPConn, net.Listener, error) {
 	}
 	var lastErr error
 	for range tries {
-		udps, err := bindUDP(lc, addr, n)
+		udps, err := bindUDP(ulc, addr, n)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		bound := net.JoinHostPort(host, fmt.Sprint(udps[0].LocalAddr().(*net.UDPAddr).Port))
 		tl, err := lc.Listen(context.Background(), "tcp", bound)
 		if err == nil {
-			return udps, tl, nil
+			return udps, tl, wildcard, nil
 		}
 		for _, c := range udps {
 			c.Close()
 		}
 		lastErr = err
 	}
-	return nil, nil, lastErr
+	return nil, nil, false, lastErr
 }
 
 // bindUDP binds n sockets on the same address; the first fixes the port.

@@ -28,6 +28,9 @@ type udpSocket struct {
 	stopping   *atomic.Bool
 	wg         *sync.WaitGroup
 	maxWorkers int
+	// pktinfo: the socket is bound to a wildcard address and learns each
+	// query's destination, to answer from it.
+	pktinfo bool
 
 	jobs    chan *udpJob  // hands a job to an idle worker (unbuffered)
 	done    chan struct{} // closed when the read loop has ended
@@ -45,13 +48,21 @@ type udpJob struct {
 	remote netip.AddrPort
 	req    Request
 	sent   bool
+	// With pktinfo: where the query was sent, and room for control data.
+	local   netip.AddrPort
+	ifindex uint32
+	oob     []byte
 }
 
 func (s *udpSocket) getJob() *udpJob {
 	if j, ok := s.free.Get().(*udpJob); ok {
 		return j
 	}
-	return &udpJob{sock: s}
+	j := &udpJob{sock: s, local: s.local}
+	if s.pktinfo {
+		j.oob = make([]byte, pktinfoOOBLen)
+	}
+	return j
 }
 
 func (s *udpSocket) putJob(j *udpJob) {
@@ -65,7 +76,7 @@ func (s *udpSocket) readLoop() {
 	defer close(s.done)
 	for {
 		j := s.getJob()
-		n, remote, err := s.conn.ReadFromUDPAddrPort(j.in[:])
+		n, remote, err := s.read(j)
 		if err != nil {
 			s.putJob(j)
 			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
@@ -78,6 +89,37 @@ func (s *udpSocket) readLoop() {
 		j.remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 		s.dispatch(j)
 	}
+}
+
+// read reads one datagram into j, with its destination when pktinfo.
+func (s *udpSocket) read(j *udpJob) (int, netip.AddrPort, error) {
+	if !s.pktinfo {
+		return s.conn.ReadFromUDPAddrPort(j.in[:])
+	}
+	n, oobn, _, remote, err := s.conn.ReadMsgUDPAddrPort(j.in[:], j.oob)
+	if err != nil {
+		return 0, remote, err
+	}
+	j.local, j.ifindex = s.local, 0
+	if dst, ifindex, ok := parsePktinfo(j.oob[:oobn]); ok {
+		j.local, j.ifindex = netip.AddrPortFrom(dst, s.local.Port()), ifindex
+	}
+	return n, remote, nil
+}
+
+// writeTo sends b to the client of j, from the query's destination when
+// the socket is a wildcard one.
+func (s *udpSocket) writeTo(j *udpJob, b []byte) error {
+	var err error
+	if s.pktinfo && j.local.Addr() != s.local.Addr() {
+		_, _, err = s.conn.WriteMsgUDPAddrPort(b, appendPktinfo(j.oob, j.local.Addr(), j.ifindex), j.remote)
+	} else {
+		_, err = s.conn.WriteToUDPAddrPort(b, j.remote)
+	}
+	if err != nil {
+		return fmt.Errorf("udp write to %s: %w", j.remote, err)
+	}
+	return nil
 }
 
 // dispatch gives j to an idle worker, starts a new one while under the
@@ -129,7 +171,7 @@ func (s *udpSocket) handle(j *udpJob) {
 		bp := s.eng.bufs.get()
 		b, err := appendErrorReply(*bp, raw, sc.msg, sc.rcode, s.eng.ednsSize)
 		if err == nil {
-			_, err = s.conn.WriteToUDPAddrPort(b, j.remote)
+			err = s.writeTo(j, b)
 		}
 		s.eng.bufs.put(bp)
 		if err != nil {
@@ -141,7 +183,7 @@ func (s *udpSocket) handle(j *udpJob) {
 			Msg:     sc.msg,
 			Raw:     raw,
 			Remote:  j.remote,
-			Local:   s.local,
+			Local:   j.local,
 			Proto:   UDP,
 			MaxSize: maxUDPResponse(sc.msg, s.eng.ednsSize),
 		}
@@ -173,10 +215,7 @@ func (j *udpJob) Write(b []byte) error {
 
 func (j *udpJob) send(b []byte) error {
 	j.sent = true
-	if _, err := j.sock.conn.WriteToUDPAddrPort(b, j.remote); err != nil {
-		return fmt.Errorf("udp write to %s: %w", j.remote, err)
-	}
-	return nil
+	return j.sock.writeTo(j, b)
 }
 
 func (j *udpJob) written() bool { return j.sent }
