@@ -81,6 +81,11 @@ func TestHostileReplies(t *testing.T) {
 			if d := time.Since(start); d > 1500*time.Millisecond {
 				t.Errorf("took %v", d)
 			}
+			for _, rr := range res.Answer {
+				if rr.Header().Ttl > maxTTL {
+					t.Fatalf("TTL %d passed on (RFC 2181 8)", rr.Header().Ttl)
+				}
+			}
 			for _, a := range answerAddrs(res) {
 				if a == "6.6.6.6" {
 					t.Fatalf("hostile data accepted: %v", res.Answer)

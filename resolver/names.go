@@ -48,15 +48,22 @@ func ancestorWithLabels(name string, n int) string {
 	return name[idx[len(idx)-n]:]
 }
 
+// maxTTL is the largest TTL RFC 2181 8 allows.
+const maxTTL = 1<<31 - 1
+
 // canonicaliseMsg lower-cases the owner names and the names in the RDATA of
 // the types the iterator follows (NS, CNAME, DNAME, SOA), so that 0x20 case
 // and server quirks never split cache keys. RFC 4034 6.2 compares these
-// names in lower case for DNSSEC too, so signatures still verify.
+// names in lower case for DNSSEC too, so signatures still verify. TTLs
+// over 2^31-1 become 0.
 func canonicaliseMsg(m *dns.Msg) {
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
 			h.Name = strings.ToLower(h.Name)
+			if h.Ttl > maxTTL {
+				h.Ttl = 0 // RFC 2181 8: a TTL with the top bit set is 0
+			}
 			switch v := rr.(type) {
 			case *dns.NS:
 				v.Ns = strings.ToLower(v.Ns)
