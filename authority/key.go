@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/miekg/dns"
 )
 
@@ -32,7 +33,7 @@ type Key struct {
 
 // GenerateKey makes a new key for origin. alg is a DNSSEC algorithm number:
 // 8 (RSASHA256, 2048 bits), 10 (RSASHA512, 2048 bits), 13 (ECDSAP256SHA256),
-// 14 (ECDSAP384SHA384) or 15 (ED25519). flags is FlagsKSK (257, also for a
+// 14 (ECDSAP384SHA384), 15 (ED25519) or 16 (ED448). flags is FlagsKSK (257, also for a
 // CSK) or FlagsZSK (256).
 func GenerateKey(origin string, alg uint8, flags uint16) (*Key, error) {
 	origin = dns.CanonicalName(origin)
@@ -52,7 +53,12 @@ func GenerateKey(origin string, alg uint8, flags uint16) (*Key, error) {
 		Protocol:  3,
 		Algorithm: alg,
 	}
-	priv, err := k.Generate(bits)
+	var priv crypto.PrivateKey
+	if alg == dns.ED448 {
+		priv, err = generateED448(k)
+	} else {
+		priv, err = k.Generate(bits)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("generate %s key for %s: %w", dns.AlgorithmToString[alg], origin, err)
 	}
@@ -70,6 +76,8 @@ func signKeyBits(alg uint8) (int, error) {
 		return 2048, nil
 	case dns.ECDSAP256SHA256, dns.ED25519:
 		return 256, nil
+	case dns.ED448:
+		return 456, nil
 	case dns.ECDSAP384SHA384:
 		return 384, nil
 	}
@@ -93,7 +101,12 @@ func LoadKey(pubFile, privFile string) (*Key, error) {
 		return nil, fmt.Errorf("load key: %w", err)
 	}
 	defer f.Close()
-	priv, err := dnskey.ReadPrivateKey(f, privFile)
+	var priv crypto.PrivateKey
+	if dnskey.Algorithm == dns.ED448 {
+		priv, err = readED448Private(dnskey, f, privFile)
+	} else {
+		priv, err = dnskey.ReadPrivateKey(f, privFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load key %s: %w", privFile, err)
 	}
@@ -146,10 +159,10 @@ func (k *Key) selfTest() error {
 		Inception:  uint32(now.Unix()),
 		Expiration: uint32(now.Add(time.Hour).Unix()),
 	}
-	if err := sig.Sign(k.Private, []dns.RR{probe}); err != nil {
+	if err := signWith(sig, k, []dns.RR{probe}); err != nil {
 		return fmt.Errorf("sign probe: %w", err)
 	}
-	if err := sig.Verify(k.DNSKEY, []dns.RR{probe}); err != nil {
+	if err := verifyWith(sig, k.DNSKEY, []dns.RR{probe}); err != nil {
 		return fmt.Errorf("private key does not match DNSKEY: %w", err)
 	}
 	return nil
@@ -174,8 +187,32 @@ func (k *Key) Save(dir string) (pubFile, privFile string, err error) {
 	if err := os.WriteFile(pubFile, []byte(k.DNSKEY.String()+"\n"), 0o644); err != nil {
 		return "", "", fmt.Errorf("save key: %w", err)
 	}
-	if err := os.WriteFile(privFile, []byte(k.DNSKEY.PrivateKeyString(k.Private)), 0o600); err != nil {
+	text := k.DNSKEY.PrivateKeyString(k.Private)
+	if p, ok := k.Private.(ed448.PrivateKey); ok {
+		text = ed448PrivateString(p)
+	}
+	if err := os.WriteFile(privFile, []byte(text), 0o600); err != nil {
 		return "", "", fmt.Errorf("save key: %w", err)
 	}
 	return pubFile, privFile, nil
+}
+
+// signWith signs rrset into sig (whose algorithm, key tag, signer and
+// window are set) with k: through miekg/dns, or signRaw for ED448.
+func signWith(sig *dns.RRSIG, k *Key, rrset []dns.RR) error {
+	if k.DNSKEY.Algorithm == dns.ED448 {
+		return signRaw(sig, k.Private, rrset)
+	}
+	return sig.Sign(k.Private, rrset)
+}
+
+// verifyWith checks sig over rrset with key, ED448 included.
+func verifyWith(sig *dns.RRSIG, key *dns.DNSKEY, rrset []dns.RR) error {
+	if key.Algorithm == dns.ED448 {
+		if sig.KeyTag != key.KeyTag() || sig.Algorithm != key.Algorithm {
+			return dns.ErrKey
+		}
+		return verifyED448(sig, key, rrset)
+	}
+	return sig.Verify(key, rrset)
 }

@@ -19,7 +19,8 @@ func TestGenerateKey(t *testing.T) {
 		{dns.ECDSAP384SHA384, FlagsKSK, false},
 		{dns.ED25519, FlagsKSK, false},
 		{dns.RSAMD5, FlagsKSK, true},
-		{dns.ED448, FlagsKSK, true},
+		{dns.ED448, FlagsKSK, false},
+		{dns.ECDSAP256SHA256 + 100, FlagsKSK, true},
 		{dns.ECDSAP256SHA256, 0, true}, // no zone bit
 	}
 	for _, tc := range tests {
@@ -45,7 +46,7 @@ func TestGenerateKey(t *testing.T) {
 
 func TestSaveLoadKey(t *testing.T) {
 	dir := t.TempDir()
-	for _, alg := range []uint8{dns.ECDSAP256SHA256, dns.ED25519, dns.RSASHA256} {
+	for _, alg := range []uint8{dns.ECDSAP256SHA256, dns.ED25519, dns.RSASHA256, dns.ED448} {
 		k := signMustKey(t, "example.test.", alg, FlagsKSK)
 		pub, priv, err := k.Save(dir)
 		if err != nil {

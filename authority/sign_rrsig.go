@@ -136,7 +136,7 @@ func signRRset(j signJob, signer string, inception, expiration uint32) ([]dns.RR
 			Inception:  inception,
 			Expiration: expiration,
 		}
-		if err := sig.Sign(k.Private, j.rrset); err != nil {
+		if err := signWith(sig, k, j.rrset); err != nil {
 			return nil, fmt.Errorf("sign %s/%s with key %d: %w", h.Name, dns.TypeToString[h.Rrtype], k.Tag(), err)
 		}
 		out = append(out, sig)

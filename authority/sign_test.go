@@ -43,7 +43,7 @@ func TestSignRoundTrip(t *testing.T) {
 		"ns1.z.test.", "secure.z.test.", "upper.z.test.", "*.wild.z.test.", "www.z.test."}
 	rrsigNSEC := []uint16{dns.TypeRRSIG, dns.TypeNSEC}
 
-	for _, alg := range []uint8{dns.RSASHA256, dns.ECDSAP256SHA256, dns.ED25519} {
+	for _, alg := range []uint8{dns.RSASHA256, dns.ECDSAP256SHA256, dns.ED25519, dns.ED448} {
 		// One key pair per algorithm: RSA generation is slow.
 		ksk, zsk := signMustKey(t, origin, alg, FlagsKSK), signMustKey(t, origin, alg, FlagsZSK)
 		for _, split := range []bool{true, false} {
