@@ -54,3 +54,7 @@ func unreachableError(zone string, network bool, cause error) *Error {
 	}
 	return &Error{EDE: code, Text: fmt.Sprintf("no usable answer from the servers of %q", zone), Cacheable: true, Err: cause}
 }
+
+// errNotCached answers a query without recursion desired (RD=0) that the
+// cache cannot answer: REFUSED with EDE 20 Not Authoritative (RFC 8914).
+var errNotCached = &Error{EDE: dns.ExtendedErrorCodeNotAuthoritative, Text: "not in the cache and recursion not desired"}

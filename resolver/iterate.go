@@ -28,6 +28,8 @@ type resolution struct {
 	budget *Budget
 	trace  Tracer
 	active []question
+	// cacheOnly answers from local data and the cache only (RD=0).
+	cacheOnly bool
 }
 
 // outcome is a finished lookup.
@@ -95,6 +97,9 @@ func (rs *resolution) lookupName(ctx context.Context, q question, depth int) (*s
 	}
 	if st, err, ok := rs.r.fromCache(q); ok {
 		return st, err
+	}
+	if rs.cacheOnly {
+		return nil, errNotCached
 	}
 	st, err := rs.iterate(ctx, q, depth)
 	if err != nil {

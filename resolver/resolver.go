@@ -280,8 +280,34 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result)
 	}
 	opt := q.IsEdns0()
 	do := opt != nil && opt.Do()
-	res := r.resolve(ctx, q.Question[0], q.CheckingDisabled)
+	var res *Result
+	if q.RecursionDesired {
+		res = r.resolve(ctx, q.Question[0], q.CheckingDisabled)
+	} else {
+		res = r.fromCacheOnly(ctx, q.Question[0])
+	}
 	return buildResponse(q, res, do), res
+}
+
+// fromCacheOnly answers a query without RD from local data and the cache
+// (RFC 1034 4.3.1), sending nothing upstream.
+func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question) *Result {
+	if _, ok := dns.IsDomainName(q.Name); !ok {
+		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
+	}
+	q.Name = canonical(q.Name)
+	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
+		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
+	}
+	rs := &resolution{r: r, budget: newBudget(&r.limits, time.Now()), cacheOnly: true}
+	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
+	switch {
+	case err == errNotCached:
+		return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+	case err != nil:
+		return &Result{Rcode: dns.RcodeServerFailure, Err: asError(err)}
+	}
+	return &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
 }
 
 // Query resolves name/qtype with validation off and returns the response
