@@ -162,7 +162,7 @@ func (k *Key) selfTest() error {
 	if err := signWith(sig, k, []dns.RR{probe}); err != nil {
 		return fmt.Errorf("sign probe: %w", err)
 	}
-	if err := verifyWith(sig, k.DNSKEY, []dns.RR{probe}); err != nil {
+	if err := VerifySignature(sig, k.DNSKEY, []dns.RR{probe}); err != nil {
 		return fmt.Errorf("private key does not match DNSKEY: %w", err)
 	}
 	return nil
@@ -206,8 +206,10 @@ func signWith(sig *dns.RRSIG, k *Key, rrset []dns.RR) error {
 	return sig.Sign(k.Private, rrset)
 }
 
-// verifyWith checks sig over rrset with key, ED448 included.
-func verifyWith(sig *dns.RRSIG, key *dns.DNSKEY, rrset []dns.RR) error {
+// VerifySignature checks sig over rrset with key cryptographically (not
+// its validity period): miekg/dns's RRSIG.Verify, plus ED448, which
+// miekg/dns cannot verify.
+func VerifySignature(sig *dns.RRSIG, key *dns.DNSKEY, rrset []dns.RR) error {
 	if key.Algorithm == dns.ED448 {
 		if sig.KeyTag != key.KeyTag() || sig.Algorithm != key.Algorithm {
 			return dns.ErrKey

@@ -89,7 +89,7 @@ func signCheckSignatures(t *testing.T, origin string, rrs []dns.RR, unsigned map
 			// miekg/dns verifies all but ED448; ED448 goes through
 			// circl with the signed data that TestSignDataMatchesMiekg
 			// checks against miekg/dns.
-			if err := verifyWith(sig, key, set); err != nil {
+			if err := VerifySignature(sig, key, set); err != nil {
 				t.Errorf("%s/%s: RRSIG by %d does not verify: %v", k.name, dns.TypeToString[k.typ], sig.KeyTag, err)
 			}
 			if !sig.ValidityPeriod(at) {

@@ -71,17 +71,17 @@ func TestVerifyED448(t *testing.T) {
 	if err := signWith(sig, key, rrset); err != nil {
 		t.Fatal(err)
 	}
-	if err := verifyWith(sig, key.DNSKEY, rrset); err != nil {
+	if err := VerifySignature(sig, key.DNSKEY, rrset); err != nil {
 		t.Fatalf("good signature: %v", err)
 	}
 	if len(sig.Signature) != base64.StdEncoding.EncodedLen(114) {
 		t.Errorf("signature %d base64 chars, want 114 octets", len(sig.Signature))
 	}
-	if err := verifyWith(sig, other.DNSKEY, rrset); err == nil {
+	if err := VerifySignature(sig, other.DNSKEY, rrset); err == nil {
 		t.Error("verified with another key")
 	}
 	changed := signParseZone(t, origin, "www 300 A 192.0.2.2\n")
-	if err := verifyWith(sig, key.DNSKEY, changed); err == nil {
+	if err := VerifySignature(sig, key.DNSKEY, changed); err == nil {
 		t.Error("verified over changed data")
 	}
 }

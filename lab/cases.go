@@ -36,6 +36,7 @@ func Cases() []Case {
 		{"alg8", "www." + SecureAlg8, a, ExpectSecure, "RSASHA256 KSK+ZSK; in-bailiwick glue in test."},
 		{"alg13", "www." + SecureAlg13, a, ExpectSecure, "ECDSAP256SHA256 CSK; CDS/CDNSKEY published"},
 		{"alg15", "www." + SecureAlg15, a, ExpectSecure, "ED25519 KSK+ZSK"},
+		{"alg16", "www." + SecureAlg16, a, ExpectSecure, "ED448 (RFC 8080) CSK: secure where the validator implements ED448 (Sextant does), insecure otherwise"},
 		{"nxdomain-nsec", "nonexistent." + SecureAlg13, a, ExpectNXDomainSecure, "NSEC proof of non-existence"},
 		{"nodata-nsec", "www." + SecureAlg13, txt, ExpectNoDataSecure, "NSEC proof of no data"},
 		{"ent-nsec", "ent." + SecureAlg13, a, ExpectNoDataSecure, "empty non-terminal (no NSEC owner; proved by the covering NSEC)"},

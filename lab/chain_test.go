@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/authority"
 )
 
 // This file is a small, test-only chain-of-trust checker: it asks the lab's
@@ -89,7 +91,10 @@ func verifySet(set []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, now time.Tim
 			if k.KeyTag() != sig.KeyTag || k.Algorithm != sig.Algorithm {
 				continue
 			}
-			if err := sig.Verify(k, set); err != nil {
+			// ED448 goes through the signer's own verifier (miekg/dns
+			// has none); the signer's tests check its signed data
+			// against miekg/dns.
+			if err := authority.VerifySignature(sig, k, set); err != nil {
 				errs = append(errs, fmt.Sprintf("key %d: %v", k.KeyTag(), err))
 				continue
 			}

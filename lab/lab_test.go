@@ -74,7 +74,7 @@ func TestLab(t *testing.T) {
 
 	t.Run("secure zones chain to the root DS", func(t *testing.T) {
 		c.t = t
-		for _, origin := range []string{TLDTest, TLDExample, SecureAlg8, SecureAlg13, SecureAlg15, NSEC3Zone, OptOut,
+		for _, origin := range []string{TLDTest, TLDExample, SecureAlg8, SecureAlg13, SecureAlg15, SecureAlg16, NSEC3Zone, OptOut,
 			OptOutSecureChild, Wildcard, Glueless, DeadNS, RefusedNS, SlowNS, Bulk, HighIterations} {
 			for _, proto := range []string{"udp", "tcp"} {
 				if _, err := c.secureAnswer(origin, proto, "www."+origin, dns.TypeA); err != nil {
@@ -89,7 +89,7 @@ func TestLab(t *testing.T) {
 
 	t.Run("algorithms", func(t *testing.T) {
 		c.t = t
-		for origin, alg := range map[string]uint8{SecureAlg8: dns.RSASHA256, SecureAlg13: dns.ECDSAP256SHA256, SecureAlg15: dns.ED25519, Root: dns.ECDSAP256SHA256} {
+		for origin, alg := range map[string]uint8{SecureAlg8: dns.RSASHA256, SecureAlg13: dns.ECDSAP256SHA256, SecureAlg15: dns.ED25519, SecureAlg16: dns.ED448, Root: dns.ECDSAP256SHA256} {
 			keys, err := c.zoneKeys(origin)
 			if err != nil {
 				t.Fatal(err)

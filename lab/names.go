@@ -10,6 +10,7 @@ const (
 	SecureAlg8  = "secure8.test."  // RSASHA256 KSK+ZSK, NSEC, in-bailiwick glue
 	SecureAlg13 = "secure13.test." // ECDSAP256SHA256 CSK, NSEC, CDS/CDNSKEY; CNAME, DNAME, ENT, big answer
 	SecureAlg15 = "secure15.test." // ED25519 KSK+ZSK, NSEC, in-bailiwick glue
+	SecureAlg16 = "secure16.test." // ED448 CSK, NSEC
 	NSEC3Zone   = "nsec3.test."    // alg 13, NSEC3 iterations 0, no salt; wildcard, ENT
 	OptOut      = "optout.test."   // alg 13, NSEC3 opt-out with a secure and an insecure child
 	// OptOutSecureChild and OptOutInsecureChild are the children of OptOut.

@@ -113,6 +113,7 @@ func labZones(bulk int) []zoneDef {
 		{origin: SecureAlg13, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, cds: true}, body: secure13Body()},
 		{origin: SecureAlg15, ns: []string{HostSecure15A, HostSecure15B}, sign: &signDef{alg: dns.ED25519, split: true},
 			body: "www A 192.0.2.15\nloop CNAME loop.secure13.test.\n"},
+		{origin: SecureAlg16, ns: zonesNS, sign: &signDef{alg: dns.ED448}, body: "www A 192.0.2.16\n"},
 		{origin: NSEC3Zone, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{}},
 			body: "www A 192.0.2.3\n*.wild TXT \"nsec3 wildcard\"\na.b.ent A 192.0.2.33\n"},
 		{origin: OptOut, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{OptOut: true}},
