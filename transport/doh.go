@@ -35,10 +35,13 @@ type DoHConfig struct {
 	DisableHTTP3 bool
 	// IdleTimeout closes idle connections; default 30s.
 	IdleTimeout time.Duration
-	// ReadTimeout bounds reading one request, WriteTimeout writing one
-	// response; default 10s each. Headers must arrive within 5s.
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
+	// HeaderTimeout bounds the TLS handshake and the arrival of a
+	// request's headers (slowloris); default 5s. ReadTimeout bounds
+	// reading one whole request, WriteTimeout writing one response;
+	// default 10s each.
+	HeaderTimeout time.Duration
+	ReadTimeout   time.Duration
+	WriteTimeout  time.Duration
 	// MaxConns bounds connections per address and protocol (TCP, QUIC),
 	// default 1024; MaxStreams the concurrent requests per HTTP/2 or
 	// HTTP/3 connection, default 100.
@@ -84,6 +87,9 @@ func NewDoH(cfg DoHConfig) (*DoH, error) {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 5 * time.Second
 	}
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = 10 * time.Second
@@ -244,7 +250,7 @@ func (s *DoH) newHTTPServer() *http.Server {
 	srv := &http.Server{
 		Handler:           s,
 		TLSConfig:         s.certs.serverTLSConfig("h2", "http/1.1"),
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,

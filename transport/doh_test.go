@@ -302,3 +302,40 @@ func TestDoHAccessControl(t *testing.T) {
 		}
 	}
 }
+
+// TestDoHSlowloris: a client that trickles its headers is cut off at
+// HeaderTimeout while another client is served.
+func TestDoHSlowloris(t *testing.T) {
+	certs, ctls := testCerts(t)
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: ttlHandler(), Certs: certs, HeaderTimeout: 500 * time.Millisecond})
+	conf := ctls.Clone()
+	conf.NextProtos = []string{"http/1.1"}
+	c, err := tls.Dial("tcp", tcp, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.Write([]byte("GET /dns-query?dns=AAAB HTTP/1.1\r\nHost: x\r\n"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 { // one header line every 200ms, never the blank line
+			time.Sleep(200 * time.Millisecond)
+			if _, err := c.Write([]byte("X-Slow: 1\r\n")); err != nil {
+				return
+			}
+		}
+	}()
+	io.Copy(io.Discard, c)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("slow client kept its connection for %v", d)
+	}
+	resp, err := dohClients(t, ctls)["HTTP/2.0"].Get("https://" + tcp + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(mustPack(t, query("example.", dns.TypeA))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("other client: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	<-done
+}
