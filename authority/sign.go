@@ -1,5 +1,22 @@
 package authority
 
+// Signing a zone:
+//
+//	ksk, _ := authority.GenerateKey("example.test.", dns.ECDSAP256SHA256, authority.FlagsKSK)
+//	zsk, _ := authority.GenerateKey("example.test.", dns.ECDSAP256SHA256, authority.FlagsZSK)
+//	signed, err := authority.Sign("example.test.", records, authority.SignOptions{
+//		Keys:      []*authority.Key{ksk, zsk}, // or one FlagsKSK key as a CSK
+//		Inception: now.Add(-time.Hour), Expiration: now.Add(30 * 24 * time.Hour),
+//		NSEC3:     &authority.NSEC3Options{}, // nil for NSEC
+//		PublishCDS: true,
+//	})
+//	zone, err := authority.NewZone("example.test.", signed)
+//	parentDS := ksk.DS(dns.SHA256)
+//
+// Keys come from GenerateKey (algorithms 8, 10, 13, 14, 15, 16) or LoadKey
+// (BIND K*.key/K*.private files; Key.Save writes them). Sign is pure: no
+// I/O, no clock; the caller picks the validity window.
+
 import (
 	"errors"
 	"fmt"
