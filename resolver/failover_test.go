@@ -136,6 +136,15 @@ func TestFailoverOnBadReplies(t *testing.T) {
 			if bad.count() == 0 || good.count() == 0 {
 				t.Fatalf("bad/good queries %d/%d: failover not exercised", bad.count(), good.count())
 			}
+			// The bad server is remembered (lame or backed off) and is
+			// not asked first again.
+			n := bad.count()
+			if _, err := r.Resolve(ctxT(t), "other.example.test.", dns.TypeA); err != nil {
+				t.Fatalf("second question: %v", err)
+			}
+			if bad.count() != n {
+				t.Fatalf("the bad server was asked again first")
+			}
 		})
 	}
 }

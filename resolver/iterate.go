@@ -212,7 +212,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				}
 			}
 		}
-		for _, c := range rs.r.sel.order(cands) {
+		for _, c := range rs.r.sel.order(d.zone, cands) {
 			resp, ev, err := rs.ask(ctx, d.zone, c, q, depth)
 			if err != nil {
 				rs.emit(ev, "", err)
@@ -235,6 +235,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 			rs.emit(ev, outcome, nil)
 			switch kind {
 			case kindLame, kindRcodeError:
+				rs.r.sel.markLame(d.zone, c.addr)
 				network = false
 				lastErr = fmt.Errorf("%s from %s: %s", kind, c.addr, dns.RcodeToString[resp.Rcode])
 				continue

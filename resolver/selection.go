@@ -47,14 +47,28 @@ const (
 	capabilityMemory = 15 * time.Minute
 	// maxTrackedServers bounds the server table (least recently used out).
 	maxTrackedServers = 20000
+	// lameMemory is how long a server that answered a zone's question
+	// lamely (REFUSED, SERVFAIL, no AA, upward referral) is asked only after
+	// the zone's other servers (RFC 9520 3: failures are remembered).
+	lameMemory = 10 * time.Minute
+	// maxTrackedLame bounds the lame table.
+	maxTrackedLame = 20000
 )
+
+// lameKey is a server address for one zone: lameness is per zone.
+type lameKey struct {
+	zone string
+	addr netip.Addr
+}
 
 // selector keeps per-address statistics and orders candidate servers.
 type selector struct {
 	mu      sync.Mutex
 	servers *simplelru.LRU[netip.Addr, *serverState]
-	limits  *Limits
-	now     func() time.Time
+	// lame maps a zone's lame servers to when that is forgotten.
+	lame   *simplelru.LRU[lameKey, time.Time]
+	limits *Limits
+	now    func() time.Time
 	// probe is the probing rate in percent (probePercent; tests set 0).
 	probe int
 }
@@ -64,7 +78,11 @@ func newSelector(l *Limits) *selector {
 	if err != nil {
 		panic(err) // only for a non-positive size
 	}
-	return &selector{servers: lru, limits: l, now: time.Now, probe: probePercent}
+	lame, err := simplelru.NewLRU[lameKey, time.Time](maxTrackedLame, nil)
+	if err != nil {
+		panic(err)
+	}
+	return &selector{servers: lru, lame: lame, limits: l, now: time.Now, probe: probePercent}
 }
 
 // stateLocked returns (creating) the state for a; s.mu must be held.
@@ -84,19 +102,23 @@ type ranked struct {
 	known   bool
 	backoff bool
 	until   time.Time // end of the back-off
+	lame    bool      // lame for this zone lately
 }
 
-// order returns the candidates best first: servers not in back-off by SRTT
-// (unknown servers with a small random one), then those in back-off by when
-// it ends. Occasionally a random other responsive server goes first (a
-// probe). The returned slice is new.
-func (s *selector) order(cands []netip.Addr) []ranked {
+// order returns the candidates for zone best first: servers not in back-off
+// by SRTT (unknown servers with a small random one), then those lame for the
+// zone lately, then those in back-off by when it ends. Occasionally a random
+// other responsive server goes first (a probe). The returned slice is new.
+func (s *selector) order(zone string, cands []netip.Addr) []ranked {
 	now := s.now()
 	out := make([]ranked, 0, len(cands))
 	s.mu.Lock()
 	for _, a := range cands {
 		st, ok := s.servers.Peek(a)
 		r := ranked{addr: a}
+		if until, ok := s.lame.Peek(lameKey{zone, a}); ok && now.Before(until) {
+			r.lame = true
+		}
 		switch {
 		case !ok || !st.known:
 			r.srtt = time.Duration(randIntn(int(unknownSRTTMax)))
@@ -113,6 +135,12 @@ func (s *selector) order(cands []netip.Addr) []ranked {
 	}
 	s.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b ranked) int {
+		if a.lame != b.lame && !a.backoff && !b.backoff {
+			if a.lame {
+				return 1
+			}
+			return -1
+		}
 		if a.backoff != b.backoff {
 			if a.backoff {
 				return 1
@@ -126,7 +154,7 @@ func (s *selector) order(cands []netip.Addr) []ranked {
 	})
 	// Probe: sometimes try another responsive server first.
 	live := 0
-	for live < len(out) && !out[live].backoff {
+	for live < len(out) && !out[live].backoff && !out[live].lame {
 		live++
 	}
 	if live > 1 && randIntn(100) < s.probe {
@@ -184,6 +212,13 @@ func (s *selector) failure(a netip.Addr) {
 	st.timeouts++
 	shift := min(st.timeouts-1, 10)
 	st.backoffUntil = now.Add(min(backoffBase<<shift, backoffMax))
+}
+
+// markLame remembers that a answered a question for zone lamely.
+func (s *selector) markLame(zone string, a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lame.Add(lameKey{zone, a}, s.now().Add(lameMemory))
 }
 
 // noEDNS reports whether a is known to reject EDNS.

@@ -21,7 +21,7 @@ func TestSelectorOrderAndBackoff(t *testing.T) {
 	s.success(c, 20*time.Millisecond)
 	order := func() []netip.Addr {
 		var out []netip.Addr
-		for _, r := range s.order([]netip.Addr{a, b, c}) {
+		for _, r := range s.order("example.", []netip.Addr{a, b, c}) {
 			out = append(out, r.addr)
 		}
 		return out
@@ -78,7 +78,7 @@ func TestSelectorProbes(t *testing.T) {
 	s.success(b, 100*time.Millisecond)
 	probes := 0
 	for i := 0; i < 2000; i++ {
-		if s.order([]netip.Addr{a, b})[0].addr == b {
+		if s.order("example.", []netip.Addr{a, b})[0].addr == b {
 			probes++
 		}
 	}
@@ -287,5 +287,21 @@ func TestANYTakesAllTypes(t *testing.T) {
 	res, err := followChain(m, "example.test.", "x.example.test.", dns.TypeANY, dns.ClassINET)
 	if err != nil || !res.done || len(res.answer) != 2 {
 		t.Fatalf("ANY chain %+v %v", res, err)
+	}
+}
+
+func TestSelectorLamePerZone(t *testing.T) {
+	l := DefaultLimits()
+	s := newSelector(&l)
+	s.probe = 0
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	s.success(a, time.Millisecond)
+	s.success(b, 50*time.Millisecond)
+	s.markLame("lame.example.", a)
+	if got := s.order("lame.example.", []netip.Addr{a, b}); got[0].addr != b || !got[1].lame {
+		t.Fatalf("for the zone it is lame for, order %v", got)
+	}
+	if got := s.order("other.example.", []netip.Addr{a, b}); got[0].addr != a {
+		t.Fatalf("for another zone, order %v: lameness leaked", got)
 	}
 }
