@@ -225,7 +225,7 @@ func (l *Lab) Servers() []*Server { return append([]*Server(nil), l.servers...) 
 // order of its NS records.
 func (l *Lab) ServersFor(origin string) []*Server {
 	z := l.world.by[dns.CanonicalName(origin)]
-	if z == nil || z.zone == nil {
+	if z == nil || z.def.delegationOnly {
 		return nil
 	}
 	var out []*Server
