@@ -37,7 +37,14 @@ func (r *Resolver) closestDelegation(name string, qtype, qclass uint16) delegati
 			}
 		}
 		if zone == "." {
+			// The hints stay a fallback behind the primed root NS set,
+			// should its addresses expire or fail before it does.
 			d.hints = r.roots.addrs
+			for _, ns := range r.roots.ns {
+				if !slices.Contains(d.ns, ns) {
+					d.ns = append(d.ns, ns)
+				}
+			}
 		}
 		if len(d.ns) > 0 {
 			return d

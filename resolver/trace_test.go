@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
 )
 
@@ -129,5 +130,16 @@ func TestPrimingFailureFallsBackToHints(t *testing.T) {
 	}
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(res.Answer) != 1 {
 		t.Fatalf("resolution with the hints: %v %v", res.Answer, err)
+	}
+}
+
+func TestPrimedRootWithoutAddressesFallsBackToHints(t *testing.T) {
+	h := basicHierarchy(t, 74)
+	r := newTestResolver(t, h.hints, nil)
+	// A primed root NS set naming a server whose address is not known.
+	r.Cache().Put(".", dns.TypeNS, dns.ClassINET, &cache.Entry{RRs: []dns.RR{mustRR(t, ". 3600 NS x.unknown-root.")}, Rank: cache.RankAnswerAuth}, 3600)
+	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+	if err != nil || len(res.Answer) != 1 {
+		t.Fatalf("answer %v err %v", res.Answer, err)
 	}
 }
