@@ -119,6 +119,9 @@ func (o *SignOptions) check(origin string) error {
 		if _, err := signNSEC3Salt(o.NSEC3.Salt); err != nil {
 			return err
 		}
+		if o.NSEC3.Iterations > MaxNSEC3Iterations {
+			return fmt.Errorf("NSEC3 iterations %d over the limit %d", o.NSEC3.Iterations, MaxNSEC3Iterations)
+		}
 	}
 	return nil
 }

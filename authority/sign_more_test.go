@@ -47,6 +47,7 @@ func TestSignErrors(t *testing.T) {
 		{"no SOA", "www 60 A 192.0.2.1\n", SignOptions{Keys: []*Key{key}, Inception: now, Expiration: now.Add(time.Hour)}},
 		{"out of zone", soa + "www.other.test. A 192.0.2.1\n", SignOptions{Keys: []*Key{key}, Inception: now, Expiration: now.Add(time.Hour)}},
 		{"DS not at delegation", soa + "www DS 1 13 2 aabbccdd\n", SignOptions{Keys: []*Key{key}, Inception: now, Expiration: now.Add(time.Hour)}},
+		{"too many iterations", soa, SignOptions{Keys: []*Key{key}, Inception: now, Expiration: now.Add(time.Hour), NSEC3: &NSEC3Options{Iterations: MaxNSEC3Iterations + 1}}},
 		{"bad salt", soa, SignOptions{Keys: []*Key{key}, Inception: now, Expiration: now.Add(time.Hour), NSEC3: &NSEC3Options{Salt: "xyz"}}},
 	}
 	for _, tc := range tests {
