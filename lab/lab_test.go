@@ -448,7 +448,7 @@ func TestLab(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("slow server %v, fast server %v", slowRTT, fastRTT)
-		if slowRTT < testSlowDelay*9/10 || fastRTT > testSlowDelay/2 {
+		if slowRTT < testSlowDelay*9/10 || fastRTT >= testSlowDelay {
 			t.Errorf("slow server took %v, fast %v; configured delay %v", slowRTT, fastRTT, testSlowDelay)
 		}
 	})
@@ -642,7 +642,7 @@ func TestServerKnobs(t *testing.T) {
 	for range 40 {
 		m := new(dns.Msg)
 		m.SetQuestion("www."+SecureAlg13, dns.TypeA)
-		if _, _, err := (&dns.Client{Net: "udp", Timeout: 50 * time.Millisecond}).Exchange(m, s.AddrPort().String()); err == nil {
+		if _, _, err := (&dns.Client{Net: "udp", Timeout: 80 * time.Millisecond}).Exchange(m, s.AddrPort().String()); err == nil {
 			answered++
 		}
 	}
