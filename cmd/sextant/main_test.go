@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -20,6 +24,8 @@ import (
 var (
 	labBase     = netip.MustParseAddr("127.50.0.0")
 	serveListen = "127.51.0.1:53"
+	serveDoT    = "127.51.0.1:853"
+	serveDoH    = "127.51.0.1:443"
 )
 
 // startLab starts the lab once for the package's tests and writes its files.
@@ -65,7 +71,8 @@ func TestServeResolvesThroughLabAndShutsDownCleanly(t *testing.T) {
 	go func() {
 		exit <- run(ctx, []string{"serve", "--listen", serveListen,
 			"--root-hints", filepath.Join(dir, lab.FileRootHints),
-			"--trust-anchor", filepath.Join(dir, lab.FileRootDS)}, &stderr, &stderr)
+			"--trust-anchor", filepath.Join(dir, lab.FileRootDS),
+			"--dot", serveDoT, "--doh", serveDoH}, &stderr, &stderr)
 	}()
 
 	// The listeners open within a second, before priming finishes.
@@ -92,6 +99,26 @@ func TestServeResolvesThroughLabAndShutsDownCleanly(t *testing.T) {
 	tc := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
 	if resp, _, err = tc.Exchange(q, serveListen); err != nil || resp.Rcode != dns.RcodeSuccess {
 		t.Fatalf("over TCP: %v %v", err, resp)
+	}
+
+	// DNS over TLS, with the self-signed certificate.
+	tlsc := &dns.Client{Net: "tcp-tls", Timeout: 2 * time.Second, TLSConfig: &tls.Config{InsecureSkipVerify: true}}
+	if resp, _, err = tlsc.Exchange(q, serveDoT); err != nil || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) == 0 {
+		t.Fatalf("over DoT: %v %v", err, resp)
+	}
+	// DNS over HTTPS, RFC 8484 GET with ID 0 as browsers send it.
+	q.Id = 0
+	wire, _ := q.Pack()
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	hr, err := hc.Get("https://" + serveDoH + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(wire))
+	if err != nil {
+		t.Fatalf("over DoH: %v", err)
+	}
+	body, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	dm := new(dns.Msg)
+	if hr.StatusCode != http.StatusOK || dm.Unpack(body) != nil || len(dm.Answer) == 0 {
+		t.Fatalf("over DoH: status %d, %v", hr.StatusCode, dm)
 	}
 
 	cancel()
@@ -134,6 +161,7 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"serve", "extra"}, 2},
 		{"missing hints file", []string{"serve", "--root-hints", "/nonexistent/root.hints", "--listen", "127.51.0.2:53"}, 1},
 		{"bad cache size", []string{"serve", "--cache-size", "0", "--listen", "127.51.0.2:53"}, 1},
+		{"tls cert without key", []string{"serve", "--tls-cert", "x.pem", "--dot", "127.51.0.2:853", "--listen", "127.51.0.2:53"}, 1},
 		{"bad log level", []string{"serve", "--log-level", "loud", "--listen", "127.51.0.2:53"}, 1},
 		{"query without name", []string{"query"}, 2},
 		{"query bad type", []string{"query", "example.", "NOTATYPE"}, 1},

@@ -16,7 +16,6 @@ import (
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
-	"github.com/sextant-dns/sextant/transport"
 )
 
 // resolverOptions are the flags shared by `sextant serve` and `sextant query`.
@@ -53,8 +52,7 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 // serveOptions are the flags of `sextant serve` (a stable interface: see README).
 type serveOptions struct {
 	resolverOptions
-	listen         stringList
-	allow          prefixList
+	frontEndOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -65,6 +63,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.SetOutput(stderr)
 	o.register(fs)
 	fs.Var(&o.listen, "listen", "`ADDR:PORT` to answer on, UDP and TCP (repeatable; default 127.0.0.1:53 and [::1]:53)")
+	fs.Var(&o.dot, "dot", "`ADDR:PORT` for DNS over TLS, e.g. 127.0.0.1:853 (repeatable)")
+	fs.Var(&o.doh, "doh", "`ADDR:PORT` for DNS over HTTPS: HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on UDP (repeatable)")
+	fs.Var(&o.doq, "doq", "`ADDR:PORT` for DNS over QUIC, e.g. 127.0.0.1:853 (repeatable)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate chain `FILE` (PEM) for DoT/DoH/DoQ; reloaded when it changes or on SIGHUP (default: self-signed)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
@@ -172,17 +175,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	handler := resolver.NewHandler(res, local)
 
-	srv, err := transport.NewDo53(transport.Do53Config{
-		Addrs:   o.listen,
-		Handler: handler,
-		Allow:   o.allow,
-		Logger:  log,
-	})
+	fes, certs, err := startFrontEnds(&o.frontEndOptions, handler, log)
 	if err != nil {
-		return fmt.Errorf("do53: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("do53: %w", err)
+		return err
 	}
 
 	// Priming runs in the background: the listeners are already open.
@@ -195,11 +190,16 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-hup:
 			reloadZones(zones, o.zones, log)
+			if certs != nil {
+				if err := certs.Reload(); err != nil {
+					log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
+				}
+			}
 		case <-ctx.Done():
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWithin)
 			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
+			if err := shutdownAll(sctx, fes); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			return nil

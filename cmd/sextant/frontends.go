@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/sextant-dns/sextant/transport"
+)
+
+// frontEnd is what serve needs of each transport server.
+type frontEnd interface {
+	Start() error
+	Addrs() []net.Addr
+	Shutdown(ctx context.Context) error
+}
+
+// frontEndOptions are the listen flags of `sextant serve`.
+type frontEndOptions struct {
+	listen  stringList // Do53
+	dot     stringList
+	doh     stringList
+	doq     stringList
+	tlsCert string
+	tlsKey  string
+	allow   prefixList
+}
+
+// encrypted reports whether any encrypted front end was asked for.
+func (o *frontEndOptions) encrypted() bool { return len(o.dot)+len(o.doh)+len(o.doq) > 0 }
+
+// startFrontEnds builds and starts every front end around one handler. On an
+// error, those already started are shut down. certs is nil without
+// encrypted front ends.
+func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (fes []frontEnd, certs *transport.TLSCertificates, err error) {
+	defer func() {
+		if err != nil {
+			shutdownAll(context.Background(), fes)
+			fes = nil
+		}
+	}()
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.encrypted() {
+		certs, err = transport.NewTLSCertificates(o.tlsCert, o.tlsKey, certHosts(o), log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls: %w", err)
+		}
+		if o.tlsCert == "" {
+			log.Warn("no --tls-cert: serving a self-signed certificate for local use", "spki_sha256_pin", certs.Pin())
+		}
+	}
+	start := func(name string, fe frontEnd, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := fe.Start(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		fes = append(fes, fe)
+		log.Info("listening", "proto", name, "addrs", fmt.Sprint(fe.Addrs()))
+		return nil
+	}
+	do53, err := transport.NewDo53(transport.Do53Config{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log})
+	if err := start("do53", do53, err); err != nil {
+		return fes, certs, err
+	}
+	if len(o.dot) > 0 {
+		s, err := transport.NewDoT(transport.DoTConfig{Addrs: o.dot, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		if err := start("dot", s, err); err != nil {
+			return fes, certs, err
+		}
+	}
+	if len(o.doh) > 0 {
+		s, err := transport.NewDoH(transport.DoHConfig{Addrs: o.doh, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		if err := start("doh", s, err); err != nil {
+			return fes, certs, err
+		}
+	}
+	if len(o.doq) > 0 {
+		s, err := transport.NewDoQ(transport.DoQConfig{Addrs: o.doq, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		if err := start("doq", s, err); err != nil {
+			return fes, certs, err
+		}
+	}
+	return fes, certs, nil
+}
+
+// certHosts are the names a self-signed certificate is made for: the hosts
+// of the encrypted listen addresses (localhost and loopback are always added).
+func certHosts(o *frontEndOptions) []string {
+	var hosts []string
+	for _, list := range []stringList{o.dot, o.doh, o.doq} {
+		for _, a := range list {
+			if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+				if ip, err := netip.ParseAddr(h); err == nil && ip.IsUnspecified() {
+					continue
+				}
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return hosts
+}
+
+// shutdownAll stops front ends in reverse order of their start.
+func shutdownAll(ctx context.Context, fes []frontEnd) error {
+	var errs []error
+	for i := len(fes) - 1; i >= 0; i-- {
+		errs = append(errs, fes[i].Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
