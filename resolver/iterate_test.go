@@ -230,3 +230,19 @@ func mustRR(t testing.TB, s string) dns.RR {
 	}
 	return rr
 }
+
+func TestInZoneNameServerWithoutGlue(t *testing.T) {
+	h := basicHierarchy(t, 9)
+	// A delegation whose only name server is inside the zone, with no glue.
+	h.tld.addRecords(t, "noglue.test. 300 NS ns.noglue.test.")
+	r := newTestResolver(t, h.hints, nil)
+	start := time.Now()
+	res, err := r.Resolve(ctxT(t), "www.noglue.test.", dns.TypeA)
+	if err == nil || res.Err.EDE != dns.ExtendedErrorCodeNoReachableAuthority || time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("rcode %d err %v after %v, want a quick SERVFAIL with EDE 22", res.Rcode, err, time.Since(start))
+	}
+	n := h.tld.count()
+	if res, _ := r.Resolve(ctxT(t), "other.noglue.test.", dns.TypeA); res.Rcode != dns.RcodeServerFailure || h.tld.count() != n {
+		t.Fatalf("second name: rcode %d, tld queries %d -> %d", res.Rcode, n, h.tld.count())
+	}
+}

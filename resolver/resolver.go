@@ -216,6 +216,12 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result
 	if tracerFrom(ctx) != nil {
 		return r.run(ctx, q, cd)
 	}
+	if r.cfg.Validator == nil || cd {
+		// Fast path: an answer wholly in the cache needs no flight.
+		if res := r.cachedResult(ctx, q); res != nil {
+			return res
+		}
+	}
 	key := flightKey{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, cd: cd}
 	return r.flights.do(ctx, key, r.limits.ClientDeadline, func(ctx context.Context) *Result {
 		return r.run(ctx, q, cd)
@@ -299,11 +305,20 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question) *Result {
 	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
 		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
+	if res := r.cachedResult(ctx, q); res != nil {
+		return res
+	}
+	return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+}
+
+// cachedResult answers canonical q from local data and the cache alone,
+// CNAME chains included, or returns nil when that needs the network.
+func (r *Resolver) cachedResult(ctx context.Context, q dns.Question) *Result {
 	rs := &resolution{r: r, budget: newBudget(&r.limits, time.Now()), cacheOnly: true}
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	switch {
 	case err == errNotCached:
-		return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+		return nil
 	case err != nil:
 		return &Result{Rcode: dns.RcodeServerFailure, Err: asError(err)}
 	}
