@@ -124,7 +124,8 @@ func (r *Resolver) fromCache(q question) (*step, error, bool) {
 		case e.Negative():
 			return &step{rcode: e.Rcode, authority: cache.WithTTL(e.Authority, ttl)}, nil, true
 		default:
-			return &step{answer: append(cache.WithTTL(e.RRs, ttl), cache.WithTTL(e.Sigs, ttl)...)}, nil, true
+			return &step{answer: append(cache.WithTTL(e.RRs, ttl), cache.WithTTL(e.Sigs, ttl)...),
+				authority: cache.WithTTL(e.Authority, ttl)}, nil, true
 		}
 	}
 	if q.qtype == dns.TypeCNAME {

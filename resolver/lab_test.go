@@ -127,6 +127,23 @@ func TestLab(t *testing.T) {
 			}
 		})
 	}
+	// A wildcard answer keeps its NSEC proof for the validator, fresh and
+	// from the cache.
+	for i := 0; i < 2; i++ {
+		res, err := r.Resolve(ctxT(t), "y.wild.test.", dns.TypeA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nsec := 0
+		for _, rr := range res.Authority {
+			if rr.Header().Rrtype == dns.TypeNSEC {
+				nsec++
+			}
+		}
+		if nsec == 0 {
+			t.Fatalf("wildcard answer (pass %d) without its NSEC proof: %v", i, res.Authority)
+		}
+	}
 	if n := l.Server(lab.HostDead).Queries(); n > 1 {
 		t.Errorf("dead server got %d queries, want at most 1", n)
 	}

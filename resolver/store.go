@@ -81,11 +81,22 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 				return nil, err
 			}
 		}
-		for _, s := range ch.sets {
-			r.cache.Put(s.name, s.rtype, q.qclass, &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: cache.RankAnswerAuth}, minTTL(s.rrs))
+		var proofs []dns.RR
+		if ch.done {
+			// A wildcard answer comes with the NSEC/NSEC3 proof that no
+			// closer name exists (RFC 4035 3.1.3.3): the validator needs it.
+			proofs = denialProofs(m, zone)
+		}
+		for i, s := range ch.sets {
+			e := &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: cache.RankAnswerAuth}
+			if i == len(ch.sets)-1 {
+				e.Authority = proofs
+			}
+			r.cache.Put(s.name, s.rtype, q.qclass, e, minTTL(s.rrs))
 		}
 		st.answer = ch.answer
 		if ch.done {
+			st.authority = proofs
 			return st, nil
 		}
 		if ch.next != "" {
@@ -118,7 +129,13 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 func negativeAuthority(m *dns.Msg, zone string, soa *dns.SOA, ttl uint32) []dns.RR {
 	s := dns.Copy(soa)
 	s.Header().Ttl = ttl
-	out := []dns.RR{s}
+	return append([]dns.RR{s}, denialProofs(m, zone)...)
+}
+
+// denialProofs returns the in-zone NSEC and NSEC3 records of the authority
+// section and the RRSIGs over them and over the SOA.
+func denialProofs(m *dns.Msg, zone string) []dns.RR {
+	var out []dns.RR
 	for _, rr := range m.Ns {
 		h := rr.Header()
 		if !isSubdomain(h.Name, zone) {
