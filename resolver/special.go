@@ -11,7 +11,7 @@ import (
 //
 // RFC 6761 6.3: localhost. and below resolve to loopback. 6.4: invalid.
 // gives NXDOMAIN. 6.2: test. gives NXDOMAIN by default. RFC 7686: onion.
-// gives NXDOMAIN. RFC 6303: the locally served reverse zones for private,
+// and RFC 6762 22.1: local. (multicast DNS) give NXDOMAIN. RFC 6303: the locally served reverse zones for private,
 // loopback, link-local and documentation addresses exist locally with an
 // SOA and NS at the apex and nothing below.
 
@@ -19,7 +19,7 @@ import (
 const specialTTL = 10800
 
 // nxdomainZones are the special-use zones where nothing exists.
-var nxdomainZones = [...]string{"invalid.", "test.", "onion."}
+var nxdomainZones = [...]string{"invalid.", "test.", "onion.", "local."}
 
 // rfc6303Zones are the locally served zones of RFC 6303 4.
 var rfc6303Zones = func() []string {

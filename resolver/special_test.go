@@ -20,6 +20,7 @@ func TestSpecialNames(t *testing.T) {
 		{"x.invalid.", dns.TypeA, dns.RcodeNameError, 0},
 		{"www.test.", dns.TypeA, dns.RcodeNameError, 0},
 		{"foo.onion.", dns.TypeA, dns.RcodeNameError, 0},
+		{"printer.local.", dns.TypeA, dns.RcodeNameError, 0},
 		{"1.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, 0},
 		{"20.172.in-addr.arpa.", dns.TypeSOA, dns.RcodeSuccess, 1},
 		{"168.192.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, 0},
