@@ -16,10 +16,13 @@ import (
 )
 
 // Signature windows: the lab signs from an hour ago for 30 days; the
-// expired zone's window closed 30 days ago.
+// expired zone's window closed 30 days ago; the future zone's opens in 10
+// days, well past the clock skew validators forgive (Unbound accepts an
+// inception up to a day ahead, val-sig-skew-max).
 const (
 	sigBackdate = time.Hour
 	sigLifetime = 30 * 24 * time.Hour
+	futureStart = 10 * 24 * time.Hour
 )
 
 // builtZone is one zone on its way from definition to served records.
@@ -273,8 +276,8 @@ func (w *world) buildZone(z *builtZone, now time.Time) error {
 			opts.Inception = now.Add(-2 * sigLifetime)
 			opts.Expiration = now.Add(-sigLifetime)
 		case s.future:
-			opts.Inception = now.Add(24 * time.Hour)
-			opts.Expiration = now.Add(24*time.Hour + sigLifetime)
+			opts.Inception = now.Add(futureStart)
+			opts.Expiration = now.Add(futureStart + sigLifetime)
 		}
 		rrs, err = authority.Sign(z.def.origin, rrs, opts)
 		if err != nil {

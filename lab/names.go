@@ -31,7 +31,7 @@ const (
 	HighIterations      = "iter100.test."         // NSEC3 with 100 iterations (RFC 9276 limit)
 	UnknownAlgorithm    = "unknown-alg.test."     // DNSKEY/RRSIG/DS of algorithm 253 (PRIVATEDNS)
 	UnknownDigest       = "unknown-digest.test."  // the only DS has digest type 200
-	Future              = "future.test."          // signatures valid from tomorrow
+	Future              = "future.test."          // signatures valid from 10 days on
 	NoDenial            = "nodenial.test."        // signed, but its NSEC chain removed
 )
 
