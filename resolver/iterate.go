@@ -95,6 +95,18 @@ func (rs *resolution) lookupName(ctx context.Context, q question, depth int) (*s
 			return st, nil
 		}
 	}
+	st, err := rs.lookupUpstream(ctx, q, depth)
+	if rs.r.localhostFallback && isSubdomain(q.name, "localhost.") && err != errNotCached &&
+		(err != nil || st.rcode == dns.RcodeNameError) {
+		// The operator's root does not serve localhost: it is still
+		// loopback (RFC 6761 6.3).
+		return localhostAnswer(q), nil
+	}
+	return st, err
+}
+
+// lookupUpstream answers one name from the cache or by iteration.
+func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int) (*step, error) {
 	if st, err, ok := rs.r.fromCache(q); ok {
 		return st, err
 	}

@@ -24,7 +24,8 @@ type SpecialNames uint8
 const (
 	// SpecialNamesAuto answers them locally with the built-in root hints
 	// and resolves them through the operator's root when hints are given
-	// (a private root may delegate test. or a reverse zone).
+	// (a private root may delegate test. or a reverse zone); localhost. is
+	// still loopback when that root does not have it.
 	SpecialNamesAuto SpecialNames = iota
 	// SpecialNamesLocal always answers them locally.
 	SpecialNamesLocal
@@ -102,8 +103,11 @@ type Resolver struct {
 	roots   rootServers
 	port    uint16
 	special bool
-	log     *slog.Logger
-	flights flightGroup
+	// localhostFallback answers localhost locally when the operator's
+	// root does not (SpecialNamesAuto with own hints).
+	localhostFallback bool
+	log               *slog.Logger
+	flights           flightGroup
 
 	// started is set by Start; priming is set while a priming query runs.
 	started          atomic.Bool
@@ -164,6 +168,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.special = true
 	case SpecialNamesAuto:
 		r.special = builtin
+		r.localhostFallback = !builtin
 	}
 	r.sel = newSelector(&r.limits)
 	r.primeCtx = context.Background()

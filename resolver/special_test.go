@@ -48,10 +48,15 @@ func TestSpecialNamesModes(t *testing.T) {
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(res.Answer) != 1 {
 		t.Fatalf("auto with own hints: %v %v", res.Answer, err)
 	}
+	// localhost is not in the operator's root: still loopback.
+	res, err := r.Resolve(ctxT(t), "localhost.", dns.TypeA)
+	if got := answerAddrs(res); err != nil || len(got) != 1 || got[0] != "127.0.0.1" || h.root.count() == 0 {
+		t.Fatalf("auto localhost: %v %v (root asked %d times)", res.Answer, err, h.root.count())
+	}
 	// Forced local: test. is NXDOMAIN without a query.
 	r = newTestResolver(t, h.hints, func(c *Config) { c.SpecialNames = SpecialNamesLocal })
 	before := h.root.count()
-	res, _ := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+	res, _ = r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if res.Rcode != dns.RcodeNameError || h.root.count() != before {
 		t.Fatalf("local mode: rcode %d, root queries %d -> %d", res.Rcode, before, h.root.count())
 	}
