@@ -41,8 +41,14 @@ func (m *qmin) next(zone, qname string) (string, bool) {
 	if have+add >= total {
 		return "", false
 	}
+	next := ancestorWithLabels(qname, have+add)
+	if next[0] == '_' {
+		// RFC 9156 2.3: underscore labels (_25._tcp...) are not
+		// administrative boundaries: ask the whole name at once.
+		return "", false
+	}
 	m.count++
-	return ancestorWithLabels(qname, have+add), true
+	return next, true
 }
 
 // advance records that asked exists but is not a zone cut.

@@ -20,6 +20,14 @@ func TestQminNext(t *testing.T) {
 	if len(got) == 0 || got[0] != "example." || got[1] != "n.example." || len(got) > maxMinimiseCount {
 		t.Fatalf("minimised names %v", got)
 	}
+	m = newQmin(true)
+	if n, ok := m.next("example.org.", "_25._tcp.mail.example.org."); !ok || n != "mail.example.org." {
+		t.Fatalf("first step %q %v", n, ok)
+	}
+	m.advance("mail.example.org.")
+	if n, ok := m.next("example.org.", "_25._tcp.mail.example.org."); ok {
+		t.Fatalf("underscore label minimised to %q, want the full name", n)
+	}
 	if m := newQmin(true); true {
 		if n, ok := m.next("example.", "www.example."); ok {
 			t.Fatalf("one label below the zone: got %q, want the full name", n)
