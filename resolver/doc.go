@@ -8,9 +8,12 @@
 //
 // Where things are:
 //
-//	resolver.go    Config, New, Resolve, Exchange, Query (the API)
+//	resolver.go    Config, DefaultConfig, New
+//	api.go         Resolve, Exchange, Query: the questions in, Results out
+//	respond.go     the client response (RA, RD, OPT, EDE, DO filtering)
 //	handler.go     the client handler: local zones, answer cache, resolution
-//	iterate.go     one question: cache, iteration, server failover, NS lookups
+//	iterate.go     one question: CNAME restarts, cache, iteration down the tree
+//	servers.go     asking one zone's servers: failover, fallbacks, NS lookups
 //	response.go    what a reply means (answer, referral, NXDOMAIN, lame, ...)
 //	chain.go       CNAME/DNAME chains inside one reply
 //	store.go       what goes into the cache, at which RFC 2181 rank

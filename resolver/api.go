@@ -1,0 +1,190 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/security"
+)
+
+// Result is the outcome of resolving one question.
+type Result struct {
+	// Rcode is NOERROR (data or NODATA), NXDOMAIN or SERVFAIL; REFUSED or
+	// NOTIMP for questions a resolver does not serve (non-IN classes,
+	// zone transfers and other meta-types).
+	Rcode int
+	// Answer is the answer section: any CNAME/DNAME chain, then the data,
+	// with RRSIGs when the upstream servers gave them.
+	Answer []dns.RR
+	// Authority holds the SOA (and denial proofs) of a negative answer.
+	Authority []dns.RR
+	// Security is the DNSSEC status (Indeterminate without a validator).
+	Security security.Status
+	// Err says why, when Rcode is SERVFAIL.
+	Err *Error
+}
+
+// Resolve resolves name/qtype in class IN. The Result is never nil; the
+// error is its Err when the answer is SERVFAIL.
+func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (*Result, error) {
+	res := r.resolve(ctx, dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, false)
+	if res.Err != nil && res.Rcode == dns.RcodeServerFailure {
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// resolve answers one question, sharing the work with identical concurrent
+// questions (unless traced).
+func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result {
+	if _, ok := dns.IsDomainName(q.Name); !ok {
+		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
+	}
+	q.Name = canonical(q.Name)
+	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
+		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
+	}
+	if tracerFrom(ctx) != nil {
+		return r.run(ctx, q, cd)
+	}
+	if r.cfg.Validator == nil || cd {
+		// Fast path: an answer wholly in the cache needs no flight.
+		if res := r.cachedResult(ctx, q); res != nil {
+			return res
+		}
+	}
+	key := flightKey{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, cd: cd}
+	return r.flights.do(ctx, key, r.limits.ClientDeadline, func(ctx context.Context) *Result {
+		return r.run(ctx, q, cd)
+	})
+}
+
+// unservedQuestion refuses what a recursive resolver does not resolve:
+// classes other than IN (CHAOS and HESIOD names live on each server) and
+// the meta-types that are not data (zone transfers, OPT, TSIG, ...).
+func unservedQuestion(q dns.Question) (int, string) {
+	if q.Qclass != dns.ClassINET {
+		return dns.RcodeRefused, "only class IN is resolved"
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeNone:
+		return dns.RcodeNotImplemented, fmt.Sprintf("type %s is not resolved", dns.TypeToString[q.Qtype])
+	}
+	return dns.RcodeSuccess, ""
+}
+
+// run resolves q with a fresh Budget.
+func (r *Resolver) run(ctx context.Context, q dns.Question, cd bool) *Result {
+	return r.runWith(ctx, q, cd, newBudget(&r.limits, time.Now()))
+}
+
+// runWith resolves q drawing from b.
+func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budget) *Result {
+	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
+	defer cancel()
+	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx)}
+	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
+	if err != nil {
+		e := asError(err)
+		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
+		return &Result{Rcode: dns.RcodeServerFailure, Err: e}
+	}
+	res := &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
+	if r.cfg.Validator != nil && !cd {
+		vctx := context.WithValue(ctx, budgetKey{}, b)
+		status, verr := r.cfg.Validator.Validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
+		res.Security = status
+		if status == security.Bogus {
+			if verr == nil {
+				verr = &Error{EDE: dns.ExtendedErrorCodeDNSBogus, Text: "validation failed"}
+			}
+			return &Result{Rcode: dns.RcodeServerFailure, Security: status, Err: verr}
+		}
+	}
+	return res
+}
+
+// Exchange answers a client query message: the response has the query's ID
+// and question as asked, RD echoed, RA set, an OPT record (1232) when the
+// query had one, the DO-dependent RRSIGs, and on SERVFAIL an Extended DNS
+// Error saying why. The Result (rcode, security status, error) comes with
+// it; it is nil only for a query without exactly one question (FORMERR).
+func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result) {
+	if len(q.Question) != 1 {
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeFormatError)
+		return m, nil
+	}
+	opt := q.IsEdns0()
+	do := opt != nil && opt.Do()
+	var res *Result
+	if q.RecursionDesired {
+		res = r.resolve(ctx, q.Question[0], q.CheckingDisabled)
+	} else {
+		res = r.fromCacheOnly(ctx, q.Question[0])
+	}
+	return buildResponse(q, res, do), res
+}
+
+// fromCacheOnly answers a query without RD from local data and the cache
+// (RFC 1034 4.3.1), sending nothing upstream.
+func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question) *Result {
+	if _, ok := dns.IsDomainName(q.Name); !ok {
+		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
+	}
+	q.Name = canonical(q.Name)
+	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
+		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
+	}
+	if res := r.cachedResult(ctx, q); res != nil {
+		return res
+	}
+	return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+}
+
+// cachedResult answers canonical q from local data and the cache alone,
+// CNAME chains included, or returns nil when that needs the network.
+func (r *Resolver) cachedResult(ctx context.Context, q dns.Question) *Result {
+	rs := &resolution{r: r, budget: newBudget(&r.limits, time.Now()), cacheOnly: true}
+	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
+	switch {
+	case err == errNotCached:
+		return nil
+	case err != nil:
+		return &Result{Rcode: dns.RcodeServerFailure, Err: asError(err)}
+	}
+	return &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
+}
+
+// Query resolves name/qtype with validation off and returns the response
+// as a message (answer, authority with the denial proofs, rcode), or an
+// error on SERVFAIL. It is the key source for the validator's DS and DNSKEY
+// fetches: called with the context the Validator was given, it draws from
+// the same client Budget, so validation work cannot reset the limits.
+func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	q := dns.Question{Name: canonical(name), Qtype: qtype, Qclass: dns.ClassINET}
+	if _, ok := dns.IsDomainName(q.Name); !ok {
+		return nil, fmt.Errorf("query %q: not a domain name", name)
+	}
+	var res *Result
+	if b, ok := ctx.Value(budgetKey{}).(*Budget); ok {
+		res = r.runWith(ctx, q, true, b)
+	} else {
+		res = r.resolve(ctx, q, true)
+	}
+	if res.Err != nil {
+		return nil, fmt.Errorf("query %s %s: %w", q.Name, dns.TypeToString[qtype], res.Err)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, qtype)
+	m.Response, m.Authoritative = true, false
+	m.Rcode = res.Rcode
+	m.Answer, m.Ns = res.Answer, res.Authority
+	return m, nil
+}
+
+// budgetKey carries the client Budget to the Validator's key fetches.
+type budgetKey struct{}

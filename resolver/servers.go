@@ -1,0 +1,253 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/cache"
+)
+
+// queryZone asks the servers of d, best first, until one gives a usable
+// reply; glueless name servers are resolved (within the per-delegation and
+// depth limits) only when the known addresses are exhausted.
+func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, error) {
+	if e, ok := rs.r.cache.Get(d.zone, zoneFailureType, q.qclass); ok && e.Failure() {
+		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeCachedError, Text: "cached failure: " + e.EDEText, Cacheable: true}
+	}
+	tried := make(map[netip.Addr]bool)
+	replies := 0
+	lookedUp := make(map[string]bool)
+	lookups := 0
+	var lastErr error
+	// network: every failure so far was a network error other than a
+	// timeout (EDE 23); timeouts and bad replies give EDE 22.
+	network := true
+	for {
+		var cands []netip.Addr
+		for _, ns := range d.ns {
+			addrs, _ := rs.r.knownAddrs(d, ns, q.qclass)
+			for _, a := range addrs {
+				if !tried[a] {
+					tried[a] = true
+					cands = append(cands, a)
+				}
+			}
+		}
+		for _, c := range rs.r.sel.order(d.zone, cands) {
+			resp, ev, err := rs.ask(ctx, d.zone, c, q, depth)
+			if err != nil {
+				rs.emit(ev, "", err)
+				var re *Error
+				if errors.As(err, &re) && !re.Cacheable {
+					return nil, 0, "", err // budget, deadline, cancelled
+				}
+				if errors.Is(err, errTimeout) {
+					network = false
+				}
+				lastErr = err
+				continue
+			}
+			replies++
+			kind, child := classify(resp, d.zone, q.name, q.qtype)
+			outcome := kind.String()
+			if kind == kindReferral {
+				outcome = "referral to " + child
+			}
+			rs.emit(ev, outcome, nil)
+			switch kind {
+			case kindLame, kindRcodeError:
+				rs.r.sel.markLame(d.zone, c.addr)
+				network = false
+				lastErr = fmt.Errorf("%s from %s: %s", kind, c.addr, dns.RcodeToString[resp.Rcode])
+				continue
+			}
+			return resp, kind, child, nil
+		}
+		// Known addresses exhausted: resolve one more glueless name server.
+		ns := rs.nextGlueless(d, lookedUp, q.qclass)
+		if ns == "" {
+			break
+		}
+		if lookups >= rs.r.limits.MaxNSAddrLookups {
+			if len(tried) == 0 {
+				// NXNSAttack: the delegation, not this client, is at
+				// fault, so the failure is cached for the zone too.
+				e := budgetError("more than %d name-server address lookups for %s", rs.r.limits.MaxNSAddrLookups, d.zone)
+				e.EDE, e.Cacheable = dns.ExtendedErrorCodeNoReachableAuthority, true
+				rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
+					Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
+				}, 0)
+				return nil, 0, "", e
+			}
+			break
+		}
+		lookups++
+		lookedUp[ns] = true
+		if err := rs.resolveNSAddrs(ctx, ns, q.qclass, depth); err != nil {
+			var re *Error
+			if errors.As(err, &re) && !re.Cacheable {
+				return nil, 0, "", err
+			}
+			lastErr = err
+		}
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no name server addresses")
+		network = false
+	}
+	var re *Error
+	if errors.As(lastErr, &re) && re.Text != "" && len(tried) == 0 {
+		// Every name server's address lookup failed: pass that reason on.
+		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeNoReachableAuthority,
+			Text: fmt.Sprintf("no reachable name server for %q: %s", d.zone, re.Text), Cacheable: true}
+	}
+	uerr := unreachableError(d.zone, network && len(tried) > 0, lastErr)
+	if replies == 0 && len(tried) > 0 {
+		// RFC 9520 3.1: no server of the zone answered at all. Remember
+		// that for the zone, so that other names in it do not send more
+		// queries to dead servers for a while.
+		rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
+			Rcode: dns.RcodeServerFailure, EDE: uerr.EDE, EDEText: uerr.Text,
+		}, 0)
+	}
+	return nil, 0, "", uerr
+}
+
+// zoneFailureType is the cache type under which a zone whose servers all
+// failed to answer is remembered (type 0 is reserved, RFC 6895, so it never
+// meets real data).
+const zoneFailureType = 0
+
+// nextGlueless returns a name server of d without known addresses that a
+// lookup could find: not looked up yet, and not inside d's zone (such a
+// name needs glue, which the parent did not give).
+func (rs *resolution) nextGlueless(d delegation, lookedUp map[string]bool, qclass uint16) string {
+	for _, ns := range d.ns {
+		if lookedUp[ns] || isSubdomain(ns, d.zone) && d.zone != "." {
+			continue
+		}
+		if _, settled := rs.r.knownAddrs(d, ns, qclass); settled {
+			continue
+		}
+		return ns
+	}
+	return ""
+}
+
+// resolveNSAddrs looks up the addresses of a glueless name server as a
+// sub-resolution (A first; AAAA only when IPv6 is on and A gave nothing).
+func (rs *resolution) resolveNSAddrs(ctx context.Context, ns string, qclass uint16, depth int) error {
+	var firstErr error
+	types := []uint16{}
+	if rs.r.policy.ipv4 {
+		types = append(types, dns.TypeA)
+	}
+	if rs.r.policy.ipv6 {
+		types = append(types, dns.TypeAAAA)
+	}
+	for _, t := range types {
+		out, err := rs.lookup(ctx, question{ns, t, qclass}, depth+1)
+		if err != nil {
+			var re *Error
+			if errors.As(err, &re) && !re.Cacheable {
+				return err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if out.rcode == dns.RcodeNameError {
+			return nil // the name does not exist: no AAAA either
+		}
+		if out.rcode == dns.RcodeSuccess && len(out.answer) > 0 {
+			// The lookup cached the addresses (under the chain's final
+			// name when ns is a CNAME, which RFC 2181 10.3 forbids; we
+			// cache them under ns too so they can be found).
+			rs.r.storeNSAddrs(ns, t, qclass, out.answer)
+			return nil
+		}
+	}
+	return firstErr
+}
+
+// ask sends q to one server, with the per-server fallbacks: no 0x20 for
+// servers that do not echo case, TCP after TC, plain DNS for servers that
+// reject EDNS. Every query is paid from the Budget. It returns the trace
+// event of the last exchange for the caller to complete.
+func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question, depth int) (*dns.Msg, TraceEvent, error) {
+	sel := rs.r.sel
+	oq := outQuery{
+		Name: q.name, Type: q.qtype, Class: q.qclass,
+		Server:  netip.AddrPortFrom(c.addr, rs.r.port),
+		EDNS:    !sel.noEDNS(c.addr),
+		DO:      true,
+		Use0x20: rs.r.cfg.Use0x20 && !sel.no0x20(c.addr),
+	}
+	ev := TraceEvent{Depth: depth, Zone: zone, Server: c.addr, SRTT: c.srtt, SRTTKnown: c.known, QName: q.name, QType: q.qtype, Rcode: -1}
+	for attempt := 0; ; attempt++ {
+		if err := rs.budget.checkTime(ctx); err != nil {
+			return nil, ev, err
+		}
+		if err := rs.budget.spendQuery(); err != nil {
+			return nil, ev, err
+		}
+		oq.Timeout = sel.timeout(c.addr)
+		ev.Timeout, ev.TCP, ev.EDNS, ev.Case0x20 = oq.Timeout, oq.TCP, oq.EDNS, oq.Use0x20 && !oq.TCP
+		resp, rtt, err := rs.r.x.exchange(ctx, oq)
+		ev.RTT = rtt
+		if err != nil {
+			if berr := rs.budget.checkTime(ctx); berr != nil {
+				// The wait ended with the client's deadline.
+				return nil, ev, berr
+			}
+			if ctx.Err() != nil {
+				if berr := rs.budget.checkTime(ctx); berr != nil {
+					return nil, ev, berr
+				}
+				return nil, ev, &Error{EDE: dns.ExtendedErrorCodeOther, Text: "query cancelled", Err: ctx.Err()}
+			}
+			if errors.Is(err, errCaseMismatch) && attempt < 3 {
+				sel.setNo0x20(c.addr)
+				rs.emit(ev, "reply did not echo 0x20 case, retrying without", nil)
+				oq.Use0x20 = false
+				continue
+			}
+			sel.failure(c.addr)
+			return nil, ev, fmt.Errorf("%s: %w", c.addr, err)
+		}
+		sel.success(c.addr, rtt)
+		ev.Rcode = resp.Rcode
+		if resp.Truncated && !oq.TCP && attempt < 3 {
+			rs.emit(ev, "truncated, retrying over TCP", nil)
+			oq.TCP = true
+			continue
+		}
+		if oq.EDNS && resp.IsEdns0() == nil && attempt < 3 &&
+			(resp.Rcode == dns.RcodeFormatError || resp.Rcode == dns.RcodeNotImplemented) {
+			sel.setNoEDNS(c.addr)
+			rs.emit(ev, "EDNS rejected, retrying without", nil)
+			oq.EDNS = false
+			continue
+		}
+		canonicaliseMsg(resp)
+		return resp, ev, nil
+	}
+}
+
+// emit completes and reports a trace event, if tracing.
+func (rs *resolution) emit(ev TraceEvent, outcome string, err error) {
+	if rs.trace == nil {
+		return
+	}
+	ev.Outcome = outcome
+	ev.Err = err
+	if err != nil && outcome == "" {
+		ev.Outcome = err.Error()
+	}
+	rs.trace(ev)
+}
