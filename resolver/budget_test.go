@@ -137,3 +137,34 @@ func TestLimitsDefaults(t *testing.T) {
 		t.Fatalf("defaults outside the anchors: %+v", l)
 	}
 }
+
+func TestCNAMERestartsShareTheBudget(t *testing.T) {
+	p := "127.30.54."
+	mk := func(limit int) (*twoTLDs, *Resolver) {
+		w := startTwoTLDs(t, 54,
+			[]string{"example.test. NS ns.host.org."},
+			[]string{"ns.host.org. A " + p + "3", "www.host.org. A 192.0.2.99"},
+			[]string{"alias.example.test. CNAME www.host.org."}, nil)
+		return w, newTestResolver(t, hintsFor(p+"1"), func(c *Config) {
+			c.QNameMinimisation = false
+			c.Limits.MaxUpstreamQueries = limit
+		})
+	}
+	// root (test.), test. (glueless NS), root (org.), org. (the NS
+	// address), example.test. (the CNAME), then the restart at
+	// www.host.org: org. again. 6 queries in all.
+	w, r := mk(6)
+	res, err := r.Resolve(ctxT(t), "alias.example.test.", dns.TypeA)
+	if err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("with 6 queries: %v %v", res.Answer, err)
+	}
+	for _, s := range []*testServer{w.root, w.test, w.org, w.zone} {
+		s.stop()
+	}
+	_, r = mk(5)
+	res, err = r.Resolve(ctxT(t), "alias.example.test.", dns.TypeA)
+	var re *Error
+	if !errors.As(err, &re) || !strings.Contains(re.Text, "budget exceeded") {
+		t.Fatalf("with 5 queries: rcode %d err %v, want the budget to run out after the restart", res.Rcode, err)
+	}
+}
