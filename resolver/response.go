@@ -67,6 +67,11 @@ func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) 
 		}
 		return kindLame, ""
 	}
+	if m.Authoritative && hasSOA(m.Ns) {
+		// An authoritative negative answer, even with the zone's NS
+		// records beside the SOA.
+		return kindNoData, ""
+	}
 	if child := referralChild(m, zone, qname); child != "" {
 		if qtype == dns.TypeDS && child == qname {
 			// DS lives on the parent side: a referral to the child for
@@ -170,4 +175,14 @@ func negativeSOA(m *dns.Msg, zone, name string) (*dns.SOA, uint32) {
 		}
 	}
 	return nil, 0
+}
+
+// hasSOA reports whether section holds an SOA record.
+func hasSOA(section []dns.RR) bool {
+	for _, rr := range section {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return true
+		}
+	}
+	return false
 }

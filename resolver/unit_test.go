@@ -218,6 +218,7 @@ func TestClassify(t *testing.T) {
 		{"upward referral", msgWith(t, 0, false, nil, []string{"test. 60 NS ns.nic.test."}), "example.test.", "www.example.test.", dns.TypeA, kindLame, ""},
 		{"sideways referral", msgWith(t, 0, false, nil, []string{"other.test. 60 NS ns.other.test."}), "test.", "www.example.test.", dns.TypeA, kindLame, ""},
 		{"referral for DS to the child", msgWith(t, 0, false, nil, []string{"example.test. 60 NS ns1.example.test."}), "test.", "example.test.", dns.TypeDS, kindLame, ""},
+		{"nodata with the child's NS beside the SOA", msgWith(t, 0, true, nil, []string{"example.test. 60 SOA ns. h. 1 2 3 4 60", "example.test. 60 NS ns1.example.test."}), "test.", "www.example.test.", dns.TypeTXT, kindNoData, ""},
 		{"refused", msgWith(t, dns.RcodeRefused, false, nil, nil), "test.", "www.example.test.", dns.TypeA, kindRcodeError, ""},
 		{"empty non-AA", msgWith(t, 0, false, nil, nil), "test.", "www.example.test.", dns.TypeA, kindLame, ""},
 	} {
