@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/security"
 )
 
 func TestNegativeCachingUsesSOATTL(t *testing.T) {
@@ -98,5 +99,33 @@ func TestDeadZoneFailureIsCached(t *testing.T) {
 	h.zone.set(func(s *testServer) { s.drop = false })
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(answerAddrs(res)) != 1 {
 		t.Fatalf("after the failure TTL: %v %v", res.Answer, err)
+	}
+}
+
+func TestNXDOMAINCoversTypesAndNamesBelow(t *testing.T) {
+	h := basicHierarchy(t, 33)
+	r := newTestResolver(t, h.hints, nil)
+	if res, _ := r.Resolve(ctxT(t), "gone.example.test.", dns.TypeA); res.Rcode != dns.RcodeNameError {
+		t.Fatalf("rcode %d, want NXDOMAIN", res.Rcode)
+	}
+	n := h.zone.count()
+	// RFC 8020: other types at the name do not exist either.
+	res, _ := r.Resolve(ctxT(t), "gone.example.test.", dns.TypeMX)
+	if res.Rcode != dns.RcodeNameError || len(res.Authority) == 0 || h.zone.count() != n {
+		t.Fatalf("other type: rcode %d authority %v, zone queries %d -> %d", res.Rcode, res.Authority, n, h.zone.count())
+	}
+	// Names below an unproven NXDOMAIN are still asked (broken servers
+	// deny empty non-terminals) ...
+	if res, _ = r.Resolve(ctxT(t), "a.gone.example.test.", dns.TypeA); res.Rcode != dns.RcodeNameError || h.zone.count() == n {
+		t.Fatalf("below, unproven: rcode %d, zone not asked", res.Rcode)
+	}
+	n = h.zone.count()
+	// ... but not below one DNSSEC proved (as the validator will mark it).
+	e, _ := r.Cache().Get("gone.example.test.", nxdomainType, dns.ClassINET)
+	proven := *e
+	proven.Security = security.Secure
+	r.Cache().Put("gone.example.test.", nxdomainType, dns.ClassINET, &proven, 60)
+	if res, _ = r.Resolve(ctxT(t), "x.y.gone.example.test.", dns.TypeA); res.Rcode != dns.RcodeNameError || h.zone.count() != n {
+		t.Fatalf("below, proven: rcode %d, zone queries %d -> %d", res.Rcode, n, h.zone.count())
 	}
 }

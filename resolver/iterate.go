@@ -108,6 +108,9 @@ func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int)
 	if st, err, ok := rs.r.fromCache(q); ok {
 		return st, err
 	}
+	if st, ok := rs.r.cachedNXDomain(q.name, q.qclass); ok {
+		return st, nil
+	}
 	if rs.cacheOnly {
 		return nil, errNotCached
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/security"
 )
 
 // storeReferral caches a referral from a server of zone to child: the NS
@@ -120,6 +121,11 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 	auth := negativeAuthority(m, zone, soa, ttl)
 	st.authority = auth
 	r.cache.Put(final, q.qtype, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
+	if m.Rcode == dns.RcodeNameError {
+		// RFC 8020: the name does not exist for any type, nor (once
+		// DNSSEC proves it) anything below it.
+		r.cache.Put(final, nxdomainType, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
+	}
 	return st, nil
 }
 
@@ -172,5 +178,26 @@ func (r *Resolver) storeNSAddrs(ns string, t, qclass uint16, answer []dns.RR) {
 	}
 	if aliased && len(addrs) > 0 {
 		r.cache.Put(ns, t, qclass, &cache.Entry{RRs: addrs, Rank: cache.RankAnswerNonAuth}, minTTL(addrs))
+	}
+}
+
+// nxdomainType is the cache type under which a name known not to exist is
+// remembered for every type (RFC 8020). Type 65535 is reserved (RFC 6895),
+// so it never meets real data.
+const nxdomainType = 65535
+
+// cachedNXDomain finds a cached NXDOMAIN at name (for any type) or, when
+// DNSSEC proved it, above name, and returns it as a negative step. Like
+// Unbound's harden-below-nxdomain, an unproven NXDOMAIN does not cover the
+// names below it: some servers wrongly deny empty non-terminals.
+func (r *Resolver) cachedNXDomain(name string, qclass uint16) (*step, bool) {
+	for cur := name; ; cur = parentName(cur) {
+		if e, ok := r.cache.Get(cur, nxdomainType, qclass); ok && e.Rcode == dns.RcodeNameError &&
+			(cur == name || e.Security == security.Secure) {
+			return &step{rcode: dns.RcodeNameError, authority: cache.WithTTL(e.Authority, r.cache.Remaining(e))}, true
+		}
+		if cur == "." {
+			return nil, false
+		}
 	}
 }
