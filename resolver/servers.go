@@ -202,14 +202,9 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		ev.RTT = rtt
 		if err != nil {
 			if berr := rs.budget.checkTime(ctx); berr != nil {
-				// The wait ended with the client's deadline.
+				// The wait ended with the client's deadline or the
+				// caller's cancellation: not the server's fault.
 				return nil, ev, berr
-			}
-			if ctx.Err() != nil {
-				if berr := rs.budget.checkTime(ctx); berr != nil {
-					return nil, ev, berr
-				}
-				return nil, ev, &Error{EDE: dns.ExtendedErrorCodeOther, Text: "query cancelled", Err: ctx.Err()}
 			}
 			if errors.Is(err, errCaseMismatch) && attempt < 3 {
 				sel.setNo0x20(c.addr)
