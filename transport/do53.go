@@ -128,6 +128,7 @@ func NewDo53(cfg Do53Config) (*Do53, error) {
 		writeTimeout: cfg.TCPWriteTimeout,
 		maxConns:     cfg.MaxTCPConns,
 		maxInFlight:  cfg.MaxTCPInFlight,
+		extras:       extras{keepalive: keepaliveUnits(cfg.TCPIdleTimeout)},
 		ctx:          ctx,
 		stopping:     &s.stopping,
 		wg:           &s.wg,

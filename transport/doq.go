@@ -362,6 +362,11 @@ func replaySafe(raw []byte) bool {
 	return t != dns.TypeAXFR && t != dns.TypeIXFR
 }
 
+// doqExtras pads every answer to an EDNS(0) query: RFC 9250 5.4 makes
+// padding a MUST for DoQ, and RFC 7830 4 lets a responder pad any EDNS(0)
+// answer. No keepalive option: RFC 9250 5.5.2 forbids it.
+func doqExtras() extras { return extras{padAll: true} }
+
 func hasTCPKeepalive(m *dns.Msg) bool {
 	opt := m.IsEdns0()
 	if opt == nil {
@@ -385,10 +390,7 @@ func (q *doqQuery) WriteMsg(m *dns.Msg) error {
 	eng := q.s.eng
 	bp := eng.bufs.get()
 	defer eng.bufs.put(bp)
-	b, err := packReply(m, &q.req, eng.ednsSize, (*bp)[2:])
-	if err == nil && wantsPadding(q.req.Msg) {
-		b, err = packPadded(m, q.req.Msg, eng.ednsSize, maxMsgLen, (*bp)[2:])
-	}
+	b, err := packAnswer(m, &q.req, eng.ednsSize, doqExtras(), (*bp)[2:])
 	if err != nil {
 		q.st.CancelWrite(doqRequestCancelled)
 		return err
@@ -396,9 +398,20 @@ func (q *doqQuery) WriteMsg(m *dns.Msg) error {
 	return q.writeFrame(bp, b)
 }
 
+// Write sends b as it is, unless the query has EDNS(0): then b is
+// unpacked and padded the WriteMsg way.
 func (q *doqQuery) Write(b []byte) error {
 	if q.sent {
 		return errAlreadyWritten
+	}
+	if doqExtras().rewrites(q.req.Msg) {
+		m, err := unpackAnswer(b)
+		if err != nil {
+			q.sent = true
+			q.st.CancelWrite(doqRequestCancelled)
+			return err
+		}
+		return q.WriteMsg(m)
 	}
 	q.sent = true
 	bp := q.s.eng.bufs.get()

@@ -99,7 +99,7 @@ func NewDoT(cfg DoTConfig) (*DoT, error) {
 		writeTimeout: cfg.WriteTimeout,
 		maxConns:     cfg.MaxConns,
 		maxInFlight:  cfg.MaxInFlight,
-		pad:          true,
+		extras:       extras{keepalive: keepaliveUnits(cfg.IdleTimeout)},
 		wrap: func(conn net.Conn) (net.Conn, error) {
 			tc := tls.Server(conn, tlsConf)
 			if err := tc.HandshakeContext(ctx); err != nil {

@@ -31,8 +31,8 @@ type streamServer struct {
 	// wrap, when set, turns an accepted connection into the one to serve
 	// (the TLS handshake for DoT); it must honour the deadline on conn.
 	wrap func(conn net.Conn) (net.Conn, error)
-	// pad, when set, pads responses to padded queries (RFC 7830, 8467).
-	pad bool
+	// extras are the options added to answers (keepalive, padding).
+	extras extras
 
 	ctx      context.Context
 	stopping *atomic.Bool
@@ -279,19 +279,26 @@ func (w *streamWriter) WriteMsg(m *dns.Msg) error {
 	eng := w.c.srv.eng
 	bp := eng.bufs.get()
 	defer eng.bufs.put(bp)
-	b, err := packReply(m, &w.req, eng.ednsSize, (*bp)[2:])
-	if err == nil && w.c.srv.pad && wantsPadding(w.req.Msg) {
-		b, err = packPadded(m, w.req.Msg, eng.ednsSize, maxMsgLen, (*bp)[2:])
-	}
+	b, err := packAnswer(m, &w.req, eng.ednsSize, w.c.srv.extras, (*bp)[2:])
 	if err != nil {
 		return err
 	}
 	return w.c.writeFrame(bp, b)
 }
 
+// Write sends b as it is, unless the query asked for an option (keepalive,
+// padding) that b lacks: then b is unpacked and goes the WriteMsg way.
 func (w *streamWriter) Write(b []byte) error {
 	if w.sent {
 		return errAlreadyWritten
+	}
+	if w.c.srv.extras.rewrites(w.req.Msg) {
+		m, err := unpackAnswer(b)
+		if err != nil {
+			w.sent = true
+			return err
+		}
+		return w.WriteMsg(m)
 	}
 	w.sent = true
 	bp := w.c.srv.eng.bufs.get()

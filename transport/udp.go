@@ -191,24 +191,35 @@ func (s *udpSocket) handle(j *udpJob) {
 	}
 }
 
-// WriteMsg packs m into a pooled buffer, truncating it to the client's size.
+// WriteMsg packs m into a pooled buffer, truncating it to the client's
+// size. UDP answers get no keepalive option (RFC 7828 3.3.1 and 3.3.2);
+// padded queries get padded answers within the client's size (RFC 7830 4).
 func (j *udpJob) WriteMsg(m *dns.Msg) error {
 	if j.sent {
 		return errAlreadyWritten
 	}
 	bp := j.sock.eng.bufs.get()
 	defer j.sock.eng.bufs.put(bp)
-	b, err := packReply(m, &j.req, j.sock.eng.ednsSize, *bp)
+	b, err := packAnswer(m, &j.req, j.sock.eng.ednsSize, extras{}, *bp)
 	if err != nil {
 		return err
 	}
 	return j.send(b)
 }
 
-// Write sends b as it is.
+// Write sends b as it is, unless the query was padded: then b is unpacked
+// and padded the WriteMsg way.
 func (j *udpJob) Write(b []byte) error {
 	if j.sent {
 		return errAlreadyWritten
+	}
+	if (extras{}).rewrites(j.req.Msg) {
+		m, err := unpackAnswer(b)
+		if err != nil {
+			j.sent = true
+			return err
+		}
+		return j.WriteMsg(m)
 	}
 	return j.send(b)
 }
