@@ -61,8 +61,7 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 		if err := fe.Start(); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		fes = append(fes, fe)
-		log.Info("listening", "proto", name, "addrs", fmt.Sprint(fe.Addrs()))
+		fes = append(fes, fe) // each front end logs its own addresses
 		return nil
 	}
 	do53, err := transport.NewDo53(transport.Do53Config{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log})
