@@ -14,7 +14,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/net/netutil"
 )
 
 // DoHConfig configures a DNS over HTTPS server (RFC 8484).
@@ -165,7 +164,7 @@ func (s *DoH) Start() error {
 		s.tcpAddrs = append(s.tcpAddrs, l.Addr())
 		srv := s.newHTTPServer()
 		s.servers = append(s.servers, srv)
-		tl := netutil.LimitListener(l, s.cfg.MaxConns)
+		tl := newLimitListener(l, s.cfg.MaxConns)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -213,8 +212,14 @@ func (s *DoH) Start() error {
 	return nil
 }
 
-// maxHeaderBytes bounds request headers (and so a GET's URL).
-const maxHeaderBytes = 16 << 10
+// maxHeaderBytes bounds a request's headers, its URL included. It is set
+// above the longest ?dns= a DNS message can make (base64url of 65535 bytes
+// is 87380 characters), so that any GET carrying a DNS message reaches
+// ServeHTTP, and a ?dns= too long to be one gets 414 URI Too Long from
+// there. Only a request past this bound gets the HTTP library's own
+// answer: 431 Request Header Fields Too Large over HTTP/1.1 and HTTP/2.
+// (Go's own default is 1 MiB.)
+const maxHeaderBytes = 96 << 10
 
 // bind binds TCP on addr and, unless HTTP/3 is off, UDP on the same port;
 // with port 0 it tries again when the UDP port is taken.

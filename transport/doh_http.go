@@ -21,10 +21,14 @@ const (
 
 // ServeHTTP answers RFC 8484 requests on the configured path: GET with
 // ?dns= (base64url, padding optional), POST with a dns-message body, and
-// GET with ?name=&type= for the JSON form. Errors are HTTP errors: 400 for a
-// bad parameter or an unparseable message, 405 for another method, 413 for
-// a body over 65535 bytes, 415 for another content type. A parseable query
-// the server refuses (REFUSED, NOTIMP, BADVERS...) is a DNS answer with 200.
+// GET with ?name=&type= (the JSON API of the public resolvers). Answers are
+// application/dns-message, or application/dns-json when the client asks
+// for it (see wantJSON). Errors are HTTP errors: 400 for a bad parameter or
+// an unparseable message, 405 for another method, 413 for a body over
+// 65535 bytes, 414 for a ?dns= longer than any DNS message, 415 for
+// another content type; a client that asked for JSON gets them as JSON
+// ({"error": "..."}). A parseable query the server refuses (REFUSED,
+// NOTIMP, BADVERS...) is a DNS answer with 200.
 func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.altSvc != "" && r.ProtoMajor < 3 {
 		w.Header().Set("Alt-Svc", s.altSvc)
@@ -33,56 +37,62 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	q := r.URL.Query()
+	asJSON := wantJSON(r, q)
 	var raw []byte
-	asJSON := false
 	switch r.Method {
 	case http.MethodGet:
-		q := r.URL.Query()
 		switch {
 		case q.Has("dns"):
 			var err error
 			if raw, err = decodeDNSParam(q.Get("dns")); err != nil {
-				http.Error(w, "bad dns parameter: "+err.Error(), http.StatusBadRequest)
+				status := http.StatusBadRequest
+				if errors.Is(err, errDNSParamTooLong) {
+					status = http.StatusRequestURITooLong
+				}
+				httpError(w, "bad dns parameter: "+err.Error(), status, asJSON)
 				return
 			}
 		case q.Has("name"):
 			var err error
 			if raw, err = jsonQuery(q, s.eng.ednsSize); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
+				httpError(w, err.Error(), http.StatusBadRequest, asJSON)
 				return
 			}
-			asJSON = true
 		default:
-			http.Error(w, "missing dns or name parameter", http.StatusBadRequest)
+			httpError(w, "missing dns or name parameter", http.StatusBadRequest, asJSON)
 			return
 		}
 	case http.MethodPost:
 		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || ct != mimeDNSMessage {
-			http.Error(w, "content type must be "+mimeDNSMessage, http.StatusUnsupportedMediaType)
+			httpError(w, "content type must be "+mimeDNSMessage, http.StatusUnsupportedMediaType, asJSON)
 			return
 		}
 		if r.ContentLength > maxMsgLen {
-			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			httpError(w, "message too large", http.StatusRequestEntityTooLarge, asJSON)
 			return
 		}
 		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxMsgLen))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+				httpError(w, "message too large", http.StatusRequestEntityTooLarge, asJSON)
 				return
 			}
-			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+			httpError(w, "reading body: "+err.Error(), http.StatusBadRequest, asJSON)
 			return
 		}
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		httpError(w, "method not allowed", http.StatusMethodNotAllowed, asJSON)
 		return
 	}
 	s.answer(w, r, raw, asJSON)
 }
+
+// errDNSParamTooLong marks a ?dns= longer than any DNS message encodes to.
+var errDNSParamTooLong = errors.New("longer than any DNS message")
 
 // decodeDNSParam decodes ?dns=: base64url without padding (RFC 8484 4.1);
 // padded input is accepted too.
@@ -90,8 +100,8 @@ func decodeDNSParam(v string) ([]byte, error) {
 	if v == "" {
 		return nil, errors.New("empty")
 	}
-	if len(v) > base64.RawURLEncoding.EncodedLen(maxMsgLen) {
-		return nil, errors.New("too long")
+	if len(strings.TrimRight(v, "=")) > base64.RawURLEncoding.EncodedLen(maxMsgLen) {
+		return nil, errDNSParamTooLong
 	}
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
 }
@@ -103,10 +113,10 @@ func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON 
 	sc := screen(raw, s.eng.acl.allows(remote.Addr()))
 	switch {
 	case sc.verdict == drop:
-		http.Error(w, "not a DNS query", http.StatusBadRequest)
+		httpError(w, "not a DNS query", http.StatusBadRequest, asJSON)
 		return
 	case sc.verdict == reject && sc.msg == nil:
-		http.Error(w, "malformed DNS message", http.StatusBadRequest)
+		httpError(w, "malformed DNS message", http.StatusBadRequest, asJSON)
 		return
 	}
 	req := Request{Msg: sc.msg, Raw: raw, Remote: remote, Proto: HTTPS, MaxSize: maxMsgLen}
@@ -127,7 +137,7 @@ func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON 
 	s.eng.call(ctx, dw, &req)
 	if !dw.sent {
 		// The handler dropped the query; HTTP has to say something.
-		http.Error(w, "no answer", http.StatusServiceUnavailable)
+		httpError(w, "no answer", http.StatusServiceUnavailable, asJSON)
 	}
 }
 
@@ -153,10 +163,7 @@ func (d *dohWriter) WriteMsg(m *dns.Msg) error {
 	eng := d.s.eng
 	bp := eng.bufs.get()
 	defer eng.bufs.put(bp)
-	b, err := packReply(m, d.req, eng.ednsSize, *bp)
-	if err == nil && wantsPadding(d.req.Msg) {
-		b, err = packPadded(m, d.req.Msg, eng.ednsSize, maxMsgLen, *bp)
-	}
+	b, err := packAnswer(m, d.req, eng.ednsSize, extras{}, *bp)
 	if err != nil {
 		return err
 	}
@@ -164,22 +171,25 @@ func (d *dohWriter) WriteMsg(m *dns.Msg) error {
 	return d.writeWire(b, minTTL(m))
 }
 
+// Write sends b as it is, after parsing it for the Cache-Control lifetime;
+// answers in JSON, or to padded queries, go the WriteMsg way.
 func (d *dohWriter) Write(b []byte) error {
 	if d.sent {
 		return errAlreadyWritten
 	}
-	d.sent = true
 	m := new(dns.Msg)
 	if err := m.Unpack(b); err != nil {
+		d.sent = true
 		if d.json {
-			http.Error(d.w, "handler sent an unparseable answer", http.StatusInternalServerError)
+			httpError(d.w, "handler sent an unparseable answer", http.StatusInternalServerError, true)
 			return err
 		}
 		return d.writeWire(b, -1)
 	}
-	if d.json {
-		return d.writeJSON(m)
+	if d.json || (extras{}).rewrites(d.req.Msg) {
+		return d.WriteMsg(m)
 	}
+	d.sent = true
 	return d.writeWire(b, minTTL(m))
 }
 
@@ -197,17 +207,30 @@ func (d *dohWriter) writeWire(b []byte, ttl int) error {
 	return err
 }
 
-// minTTL is the smallest TTL of the records in m (OPT aside), -1 if none.
+// minTTL is the freshness lifetime of an answer (RFC 8484 5.1): the
+// smallest TTL of its records (OPT aside) and, for a negative answer (no
+// Answer records), no more than the MINIMUM of an SOA in Authority, the
+// negative caching time of RFC 2308 5. -1 means no records, no lifetime.
 func minTTL(m *dns.Msg) int {
 	ttl := -1
+	lower := func(v uint32) {
+		if ttl < 0 || int(v) < ttl {
+			ttl = int(v)
+		}
+	}
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
 			if h.Rrtype == dns.TypeOPT {
 				continue
 			}
-			if ttl < 0 || int(h.Ttl) < ttl {
-				ttl = int(h.Ttl)
+			lower(h.Ttl)
+		}
+	}
+	if len(m.Answer) == 0 {
+		for _, rr := range m.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				lower(soa.Minttl)
 			}
 		}
 	}

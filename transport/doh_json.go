@@ -2,8 +2,8 @@ package transport
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,19 +17,16 @@ import (
 // 0 and RD set, as the public resolvers' JSON APIs do.
 func jsonQuery(q url.Values, ednsSize int) ([]byte, error) {
 	name := q.Get("name")
-	if name == "" || len(name) > 253 {
-		return nil, errors.New("bad name parameter")
+	if name == "" || len(strings.TrimSuffix(name, ".")) > 253 {
+		return nil, fmt.Errorf("bad name parameter %q", name)
 	}
 	if _, ok := dns.IsDomainName(name); !ok {
-		return nil, errors.New("bad name parameter")
+		return nil, fmt.Errorf("bad name parameter %q", name)
 	}
 	qtype := dns.TypeA
 	if t := q.Get("type"); t != "" {
-		if n, err := strconv.ParseUint(t, 10, 16); err == nil {
-			qtype = uint16(n)
-		} else if v, ok := dns.StringToType[strings.ToUpper(t)]; ok {
-			qtype = v
-		} else {
+		var ok bool
+		if qtype, ok = parseQType(t); !ok {
 			return nil, fmt.Errorf("bad type parameter %q", t)
 		}
 	}
@@ -47,6 +44,89 @@ func jsonQuery(q url.Values, ednsSize int) ([]byte, error) {
 	return b, nil
 }
 
+// parseQType reads a query type by mnemonic (AAAA, aaaa, TYPE65) or number
+// (1-65535). Type 0 and OPT are not types one can ask for.
+func parseQType(t string) (uint16, bool) {
+	var v uint16
+	if n, err := strconv.ParseUint(t, 10, 16); err == nil {
+		v = uint16(n)
+	} else if n, ok := dns.StringToType[strings.ToUpper(t)]; ok {
+		v = n
+	} else if rest, ok := strings.CutPrefix(strings.ToUpper(t), "TYPE"); ok {
+		n, err := strconv.ParseUint(rest, 10, 16)
+		if err != nil {
+			return 0, false
+		}
+		v = uint16(n)
+	} else {
+		return 0, false
+	}
+	if v == dns.TypeNone || v == dns.TypeOPT {
+		return 0, false
+	}
+	return v, true
+}
+
+// wantJSON decides the answer's form: the ct parameter first (Google's
+// ?ct=application/dns-message or application/dns-json), then the Accept
+// header (Cloudflare's way: Accept: application/dns-json), and otherwise
+// JSON exactly when the query came as ?name=.
+func wantJSON(r *http.Request, q url.Values) bool {
+	if ct := q.Get("ct"); ct != "" {
+		switch mediaType(ct) {
+		case mimeDNSJSON, "application/json", "application/x-javascript":
+			return true
+		case mimeDNSMessage:
+			return false
+		}
+	}
+	var wire, js bool
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			switch mediaType(part) {
+			case mimeDNSMessage:
+				wire = true
+			case mimeDNSJSON:
+				js = true
+			}
+		}
+	}
+	if wire != js {
+		return js
+	}
+	return q.Has("name") && !q.Has("dns")
+}
+
+func mediaType(v string) string {
+	mt, _, err := mime.ParseMediaType(strings.TrimSpace(v))
+	if err != nil {
+		return ""
+	}
+	return mt
+}
+
+// httpError answers with an HTTP error, as JSON ({"error": msg}) to a
+// client that asked for JSON, as text otherwise.
+func httpError(w http.ResponseWriter, msg string, status int, asJSON bool) {
+	if !asJSON {
+		http.Error(w, msg, status)
+		return
+	}
+	b, err := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	if err != nil {
+		http.Error(w, msg, status)
+		return
+	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", mimeDNSJSON)
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
 func flagParam(v string) bool { return v == "1" || strings.EqualFold(v, "true") }
 
 // jsonAnswer is the JSON form's answer, field for field as the common
@@ -62,6 +142,9 @@ type jsonAnswer struct {
 	Answer     []jsonRR       `json:"Answer,omitempty"`
 	Authority  []jsonRR       `json:"Authority,omitempty"`
 	Additional []jsonRR       `json:"Additional,omitempty"`
+	// Comment explains an error: the Extended DNS Errors (RFC 8914) of
+	// the answer, or the rcode's name when it has none.
+	Comment string `json:"Comment,omitempty"`
 }
 
 type jsonQuestion struct {
@@ -93,6 +176,33 @@ func toJSONRRs(rrs []dns.RR) []jsonRR {
 	return out
 }
 
+// jsonComment is the Comment of the JSON answer to m: its Extended DNS
+// Errors as "EDE(n): name (text)", or for an error rcode without them the
+// rcode's name; empty for a plain success.
+func jsonComment(m *dns.Msg) string {
+	var parts []string
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			ede, ok := o.(*dns.EDNS0_EDE)
+			if !ok {
+				continue
+			}
+			c := fmt.Sprintf("EDE(%d): %s", ede.InfoCode, dns.ExtendedErrorCodeToString[ede.InfoCode])
+			if ede.ExtraText != "" {
+				c += " (" + ede.ExtraText + ")"
+			}
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) == 0 && m.Rcode != dns.RcodeSuccess {
+		if name, ok := dns.RcodeToString[m.Rcode]; ok {
+			return name
+		}
+		return "rcode " + strconv.Itoa(m.Rcode)
+	}
+	return strings.Join(parts, "; ")
+}
+
 func (d *dohWriter) writeJSON(m *dns.Msg) error {
 	a := jsonAnswer{
 		Status:     m.Rcode,
@@ -105,6 +215,7 @@ func (d *dohWriter) writeJSON(m *dns.Msg) error {
 		Answer:     toJSONRRs(m.Answer),
 		Authority:  toJSONRRs(m.Ns),
 		Additional: toJSONRRs(m.Extra),
+		Comment:    jsonComment(m),
 	}
 	for _, q := range m.Question {
 		a.Question = append(a.Question, jsonQuestion{Name: q.Name, Type: q.Qtype})
