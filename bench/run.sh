@@ -67,6 +67,8 @@ server:
   do-not-query-localhost: no
   root-hints: "$work/lab/root.hints"
   trust-anchor-file: "$work/lab/root.ds"
+  # The lab lives under test., which Unbound answers locally by default (RFC 6761).
+  local-zone: "test." nodefault
   access-control: 127.0.0.0/8 allow
   num-threads: 2
   msg-cache-size: 64m
