@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // ED448 (RFC 8080) keys: miekg/dns neither generates, reads, writes nor
@@ -79,7 +80,7 @@ func verifyED448(sig *dns.RRSIG, k *dns.DNSKEY, rrset []dns.RR) error {
 	if err != nil {
 		return fmt.Errorf("bad signature encoding: %w", err)
 	}
-	data, err := signData(sig, rrset)
+	data, err := sigdata.Build(rrset, sig)
 	if err != nil {
 		return err
 	}

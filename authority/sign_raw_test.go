@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // TestSignDataMatchesMiekg checks the hand-built signed data against
 // miekg/dns both ways with Ed25519 (same message-signing scheme as ED448):
 // what signRaw signs, miekg verifies; what miekg signs, verifies over
-// signData. RRsets cover name lower-casing in RDATA, canonical RDATA order
+// sigdata.Build. RRsets cover name lower-casing in RDATA, canonical RDATA order
 // with different lengths, duplicates and wildcard owners.
 func TestSignDataMatchesMiekg(t *testing.T) {
 	const origin = "z.test."
@@ -46,14 +47,14 @@ func TestSignDataMatchesMiekg(t *testing.T) {
 			if theirs.Labels != ours.Labels || theirs.OrigTtl != ours.OrigTtl {
 				t.Errorf("labels/TTL %d/%d, miekg %d/%d", ours.Labels, ours.OrigTtl, theirs.Labels, theirs.OrigTtl)
 			}
-			data, err := signData(theirs, rrset)
+			data, err := sigdata.Build(rrset, theirs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			pub, _ := base64.StdEncoding.DecodeString(key.DNSKEY.PublicKey)
 			raw, _ := base64.StdEncoding.DecodeString(theirs.Signature)
 			if !ed25519.Verify(pub, data, raw) {
-				t.Error("miekg's signature does not verify over signData")
+				t.Error("miekg's signature does not verify over sigdata.Build")
 			}
 		})
 	}

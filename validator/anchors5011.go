@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // KeyState is the RFC 5011 section 4 state of a managed trust-anchor key.
@@ -230,7 +231,7 @@ func selfSigned(set []dns.RR, sigs []*dns.RRSIG, k *dns.DNSKEY, now time.Time, b
 		if sig.KeyTag != tag || sig.Algorithm != k.Algorithm || sig.TypeCovered != dns.TypeDNSKEY || validity(sig, now32) != sigValid {
 			continue
 		}
-		data, err1 := signedData(set, sig)
+		data, err1 := sigdata.Build(set, sig)
 		raw, err2 := signatureBytes(sig)
 		if err1 != nil || err2 != nil || b.spendValidation() != nil {
 			return false

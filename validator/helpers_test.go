@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // testNow is the DNS time every test validates at unless it moves it.
@@ -71,7 +72,7 @@ func (k *testKey) signWindow(t testing.TB, rrset []dns.RR, inception, expiration
 		sig.OrigTtl = h0.Ttl
 		sig.TypeCovered = h0.Rrtype
 		sig.Labels = uint8(ownerLabels(h0.Name))
-		data, err := signedData(rrset, sig)
+		data, err := sigdata.Build(rrset, sig)
 		if err != nil {
 			t.Fatal(err)
 		}

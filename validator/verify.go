@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // VerifyRRset checks that rrset is signed by one of keys, the trusted
@@ -131,7 +132,7 @@ func verifyWithKeys(rrset []dns.RR, sig *dns.RRSIG, keys []*dns.DNSKEY, b *Budge
 		nkeys++
 		if data == nil {
 			var derr error
-			if data, derr = signedData(rrset, sig); derr != nil {
+			if data, derr = sigdata.Build(rrset, sig); derr != nil {
 				return false, nkeys, nil
 			}
 			if sigBytes, derr = signatureBytes(sig); derr != nil {

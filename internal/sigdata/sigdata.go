@@ -1,0 +1,154 @@
+// Package sigdata builds the bytes an RRSIG signs (RFC 4034 3.1.8.1): the
+// one definition shared by the zone signer (authority) and the validator, so
+// that what we sign and what we verify cannot drift apart.
+package sigdata
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// Build builds the data an RRSIG signs (RFC 4034 section 3.1.8.1,
+// RFC 4035 section 5.3.2): the RRSIG RDATA without the signature, then the
+// RRset in canonical form (section 6.2) and canonical order (section 6.3),
+// with duplicates removed. It is computed once per signature and shared by
+// every candidate key.
+func Build(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
+	buf := make([]byte, 0, 512)
+	buf = binary.BigEndian.AppendUint16(buf, sig.TypeCovered)
+	buf = append(buf, sig.Algorithm, sig.Labels)
+	buf = binary.BigEndian.AppendUint32(buf, sig.OrigTtl)
+	buf = binary.BigEndian.AppendUint32(buf, sig.Expiration)
+	buf = binary.BigEndian.AppendUint32(buf, sig.Inception)
+	buf = binary.BigEndian.AppendUint16(buf, sig.KeyTag)
+	var name [256]byte
+	n, err := dns.PackDomainName(dns.CanonicalName(sig.SignerName), name[:], 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("pack signer name: %w", err)
+	}
+	buf = append(buf, name[:n]...)
+
+	wires := make([][]byte, 0, len(rrset))
+	for _, rr := range rrset {
+		w, err := canonicalWire(rr, sig)
+		if err != nil {
+			return nil, err
+		}
+		wires = append(wires, w)
+	}
+	// All owners are equal after canonicalisation, so ordering by RDATA is
+	// ordering by the whole wire form past the fixed owner+header prefix.
+	slices.SortFunc(wires, func(a, b []byte) int { return bytes.Compare(rdataOf(a), rdataOf(b)) })
+	for i, w := range wires {
+		if i > 0 && bytes.Equal(w, wires[i-1]) {
+			continue
+		}
+		buf = append(buf, w...)
+	}
+	return buf, nil
+}
+
+// rdataOf skips the owner name and the 10 fixed header bytes.
+func rdataOf(wire []byte) []byte {
+	_, off, err := dns.UnpackDomainName(wire, 0)
+	if err != nil || off+10 > len(wire) {
+		return wire
+	}
+	return wire[off+10:]
+}
+
+// canonicalWire packs rr in canonical form: owner lower-cased (and replaced
+// by the wildcard owner when the RRSIG Labels say so), TTL set to the
+// original TTL, and the embedded names of the RFC 4034 6.2 list (as amended
+// by RFC 6840 5.1) lower-cased.
+func canonicalWire(rr dns.RR, sig *dns.RRSIG) ([]byte, error) {
+	c := dns.Copy(rr)
+	h := c.Header()
+	h.Ttl = sig.OrigTtl
+	if ownerLabels(h.Name) > int(sig.Labels) {
+		h.Name = "*." + lastLabels(h.Name, int(sig.Labels))
+		if sig.Labels == 0 {
+			h.Name = "*."
+		}
+	}
+	h.Name = dns.CanonicalName(h.Name)
+	switch x := c.(type) {
+	case *dns.NS:
+		x.Ns = dns.CanonicalName(x.Ns)
+	case *dns.MD:
+		x.Md = dns.CanonicalName(x.Md)
+	case *dns.MF:
+		x.Mf = dns.CanonicalName(x.Mf)
+	case *dns.CNAME:
+		x.Target = dns.CanonicalName(x.Target)
+	case *dns.SOA:
+		x.Ns = dns.CanonicalName(x.Ns)
+		x.Mbox = dns.CanonicalName(x.Mbox)
+	case *dns.MB:
+		x.Mb = dns.CanonicalName(x.Mb)
+	case *dns.MG:
+		x.Mg = dns.CanonicalName(x.Mg)
+	case *dns.MR:
+		x.Mr = dns.CanonicalName(x.Mr)
+	case *dns.PTR:
+		x.Ptr = dns.CanonicalName(x.Ptr)
+	case *dns.MINFO:
+		x.Rmail = dns.CanonicalName(x.Rmail)
+		x.Email = dns.CanonicalName(x.Email)
+	case *dns.MX:
+		x.Mx = dns.CanonicalName(x.Mx)
+	case *dns.RP:
+		x.Mbox = dns.CanonicalName(x.Mbox)
+		x.Txt = dns.CanonicalName(x.Txt)
+	case *dns.AFSDB:
+		x.Hostname = dns.CanonicalName(x.Hostname)
+	case *dns.RT:
+		x.Host = dns.CanonicalName(x.Host)
+	case *dns.SIG:
+		x.SignerName = dns.CanonicalName(x.SignerName)
+	case *dns.PX:
+		x.Map822 = dns.CanonicalName(x.Map822)
+		x.Mapx400 = dns.CanonicalName(x.Mapx400)
+	case *dns.NAPTR:
+		x.Replacement = dns.CanonicalName(x.Replacement)
+	case *dns.KX:
+		x.Exchanger = dns.CanonicalName(x.Exchanger)
+	case *dns.SRV:
+		x.Target = dns.CanonicalName(x.Target)
+	case *dns.DNAME:
+		x.Target = dns.CanonicalName(x.Target)
+	}
+	wire := make([]byte, dns.Len(c)+1)
+	off, err := dns.PackRR(c, wire, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("pack %s RR: %w", dns.TypeToString[h.Rrtype], err)
+	}
+	return wire[:off], nil
+}
+
+// ownerLabels counts the labels of name as RRSIG Labels does: without the
+// root and without a leading wildcard label.
+func ownerLabels(name string) int {
+	n := dns.CountLabel(name)
+	if len(name) >= 2 && name[0] == '*' && name[1] == '.' {
+		n--
+	}
+	return n
+}
+
+// lastLabels returns the name made of the last n labels of name.
+func lastLabels(name string, n int) string {
+	total := dns.CountLabel(name)
+	if n >= total {
+		return dns.Fqdn(name)
+	}
+	if n <= 0 {
+		return "."
+	}
+	idx := dns.Split(name)
+	return name[idx[total-n]:]
+}
