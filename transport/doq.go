@@ -325,6 +325,11 @@ func (q *doqQuery) readQuery() ([]byte, bool) {
 		q.protocolError("data after the query on its stream")
 		return nil, false
 	case errors.Is(err, io.EOF):
+	case isTimeout(err):
+		// The whole query came but no FIN within StreamTimeout: RFC 9250
+		// 4.3.3 lists a missing STREAM FIN among the protocol errors.
+		q.protocolError("no STREAM FIN after the query")
+		return nil, false
 	default:
 		q.readFailed(err)
 		return nil, false

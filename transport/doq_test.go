@@ -174,6 +174,22 @@ func TestDoQProtocolErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("whole query without FIN is a protocol error", func(t *testing.T) {
+		c := dialDoQ(t, target, ctls)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		st, err := c.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write(frame(good)) // the whole query, but the stream stays open
+		st.SetReadDeadline(time.Now().Add(3 * time.Second))
+		resp, err := io.ReadAll(st)
+		var aerr *quic.ApplicationError
+		if !errors.As(err, &aerr) || aerr.ErrorCode != doqProtocolError || !aerr.Remote {
+			t.Fatalf("got %x, %v; want the connection closed with DOQ_PROTOCOL_ERROR", resp, err)
+		}
+	})
 	t.Run("stalled stream is cancelled", func(t *testing.T) {
 		c := dialDoQ(t, target, ctls)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -105,6 +105,28 @@ func TestDoTQueries(t *testing.T) {
 					t.Fatal("TLS 1.1 handshake succeeded")
 				}
 			})
+			t.Run("TLS 1.2 AEAD yes, CBC no", func(t *testing.T) {
+				for _, tc := range []struct {
+					suite uint16
+					ok    bool
+				}{
+					{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+					{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+					{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+					{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+				} {
+					conf := ctls.Clone()
+					conf.MaxVersion = tls.VersionTLS12
+					conf.CipherSuites = []uint16{tc.suite}
+					c, err := tls.Dial("tcp", target, conf)
+					if err == nil {
+						c.Close()
+					}
+					if (err == nil) != tc.ok {
+						t.Errorf("%s: handshake error %v, want success %v", tls.CipherSuiteName(tc.suite), err, tc.ok)
+					}
+				}
+			})
 			t.Run("pipelined out of order on one connection", func(t *testing.T) {
 				c, err := (&dns.Client{Net: "tcp-tls", TLSConfig: ctls}).Dial(target)
 				if err != nil {
