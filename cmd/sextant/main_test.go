@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -174,5 +175,63 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("run(%q) = %d, want %d\n%s", tc.args, got, tc.want, out.String())
 			}
 		})
+	}
+}
+
+// TestClockFileMovesTTLs starts serve with --clock-file, then moves DNS time
+// forward in the file mid-run: cached TTLs count down by the file's time and,
+// once expired, the answer is fetched again from the lab.
+func TestClockFileMovesTTLs(t *testing.T) {
+	dir := startLab(t)
+	clockPath := filepath.Join(t.TempDir(), "faketime")
+	setClock := func(ts time.Time) {
+		t.Helper()
+		if err := os.WriteFile(clockPath, []byte(ts.UTC().Format("@2006-01-02 15:04:05")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now().UTC().Truncate(time.Second)
+	setClock(start)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	exit := make(chan int, 1)
+	const listen = "127.51.0.3:53"
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", listen, "--clock-file", clockPath,
+			"--root-hints", filepath.Join(dir, lab.FileRootHints)}, &stderr, &stderr)
+	}()
+	defer func() { cancel(); <-exit }()
+
+	c := &dns.Client{Timeout: 2 * time.Second}
+	ask := func() uint32 {
+		t.Helper()
+		q := new(dns.Msg).SetQuestion("www."+lab.SecureAlg13, dns.TypeA)
+		var resp *dns.Msg
+		var err error
+		for i := 0; i < 100; i++ {
+			if resp, _, err = c.Exchange(q, listen); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil || len(resp.Answer) == 0 {
+			t.Fatalf("no answer: %v %v\n%s", err, resp, stderr.String())
+		}
+		return resp.Answer[0].Header().Ttl
+	}
+	first := ask()
+	if first < 3000 {
+		t.Fatalf("first TTL %d, want the zone's 3600 or close", first)
+	}
+	setClock(start.Add(1000 * time.Second))
+	if got := ask(); got > first-990 || got < first-1010 {
+		t.Fatalf("after 1000 s of DNS time the TTL is %d, want about %d", got, first-1000)
+	}
+	// Past expiry the record is fetched again with a fresh TTL.
+	setClock(start.Add(2 * time.Hour))
+	if got := ask(); got < 3000 {
+		t.Fatalf("after expiry the TTL is %d, want a fresh one near 3600", got)
 	}
 }
