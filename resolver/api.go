@@ -97,6 +97,7 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 		vctx := context.WithValue(ctx, budgetKey{}, b)
 		status, verr := r.cfg.Validator.Validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
 		res.Security = status
+		res.Err = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
 			if verr == nil {
 				verr = &Error{EDE: dns.ExtendedErrorCodeDNSBogus, Text: "validation failed"}

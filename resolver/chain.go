@@ -53,8 +53,23 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 			res.final, res.done = cur, true
 			return res, nil
 		}
+		// A DNAME above cur comes first: the server's CNAME for cur is
+		// synthesised and unsigned (RFC 6672 5.3.1), so the answer carries
+		// the signed DNAME for the validator. The synthesised CNAME is not
+		// cached: from the cache alone it could not be validated.
+		dn, cname, err := synthesiseDNAME(m, zone, cur, qclass)
+		if err != nil {
+			return nil, err
+		}
 		target := ""
-		if qtype != dns.TypeCNAME {
+		if dn != nil {
+			sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
+			res.answer = append(append(res.answer, dn), sigs...)
+			res.answer = append(res.answer, cname)
+			res.sets = append(res.sets, rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs})
+			target = cname.Target
+		}
+		if target == "" && qtype != dns.TypeCNAME {
 			if cn := rrsOf(m.Answer, cur, dns.TypeCNAME, qclass); len(cn) > 0 {
 				target = cn[0].(*dns.CNAME).Target
 				for _, rr := range cn[1:] {
@@ -69,21 +84,8 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 			}
 		}
 		if target == "" {
-			dn, cname, err := synthesiseDNAME(m, zone, cur, qclass)
-			if err != nil {
-				return nil, err
-			}
-			if dn == nil {
-				// Nothing more for cur in this reply.
-				return res, nil
-			}
-			sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
-			res.answer = append(append(res.answer, dn), sigs...)
-			res.answer = append(res.answer, cname)
-			res.sets = append(res.sets,
-				rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs},
-				rrset{cur, dns.TypeCNAME, []dns.RR{cname}, nil})
-			target = cname.Target
+			// Nothing more for cur in this reply.
+			return res, nil
 		}
 		res.hops++
 		if seen[target] {

@@ -111,6 +111,9 @@ func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int)
 	if st, ok := rs.r.cachedNXDomain(q.name, q.qclass); ok {
 		return st, nil
 	}
+	if st, ok := rs.r.aggressiveDenial(q, rs.budget); ok {
+		return st, nil // RFC 8198: inside a validated NSEC range
+	}
 	if rs.cacheOnly {
 		return nil, errNotCached
 	}

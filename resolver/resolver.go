@@ -171,6 +171,9 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	r.sel = newSelector(&r.limits)
 	r.primeCtx = context.Background()
+	if d, ok := cfg.Validator.(*DNSSEC); ok {
+		d.bind(r) // the resolver is the validator's key source
+	}
 	return r, nil
 }
 

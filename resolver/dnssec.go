@@ -1,0 +1,137 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/security"
+	"github.com/sextant-dns/sextant/validator"
+)
+
+// DNSSEC is the resolver's DNSSEC validation: a validator.Validator behind
+// the Validator seam. Give it to Config.Validator; New binds it to the
+// Resolver, which then serves as its key source (DS and DNSKEY fetched
+// with validation off, from the client's own Budget). It also marks the
+// RRset cache with the results (Entry.Security, TTL capped by the
+// signatures) and keeps validated NSEC ranges for RFC 8198 answers.
+type DNSSEC struct {
+	v       *validator.Validator
+	clk     clock.Clock
+	r       *Resolver // set by bind, before the first query
+	src     *resolverKeySource
+	denials *denialStore
+}
+
+var _ Validator = (*DNSSEC)(nil)
+
+// NewDNSSEC makes the validation for trust anchors (DS and/or DNSKEY
+// records) on the DNS clock clk, with the validator's default limits and
+// opts (negative trust anchors, RFC 5011 managed anchors, ...).
+func NewDNSSEC(anchors []dns.RR, clk clock.Clock, opts ...validator.Option) (*DNSSEC, error) {
+	if clk == nil {
+		clk = clock.System{}
+	}
+	d := &DNSSEC{clk: clk, src: &resolverKeySource{}, denials: newDenialStore(clk)}
+	v, err := validator.New(anchors, d.src, clk, validator.DefaultLimits(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: %w", err)
+	}
+	d.v = v
+	return d, nil
+}
+
+// Validator returns the validator behind d.
+func (d *DNSSEC) Validator() *validator.Validator { return d.v }
+
+// bind makes r the key source; New calls it once.
+func (d *DNSSEC) bind(r *Resolver) {
+	d.r = r
+	d.src.r = r
+}
+
+// resolverKeySource answers the validator's DS and DNSKEY questions with
+// Resolver.Query: no validation (the validator checks what it gets), and
+// the client Budget rides in the context.
+type resolverKeySource struct{ r *Resolver }
+
+func (s *resolverKeySource) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if s.r == nil {
+		return nil, errors.New("dnssec: key source used before the resolver was made")
+	}
+	return s.r.Query(ctx, name, qtype)
+}
+
+// validationBudget returns the validator's budget of b, making it on the
+// first validation of the client question: retries and sub-fetches share
+// it, so nothing resets the caps.
+func (d *DNSSEC) validationBudget(b *Budget) *validator.Budget {
+	if vb, ok := b.Validation.(*validator.Budget); ok {
+		return vb
+	}
+	vb := validator.NewBudget(d.v.Limits())
+	b.Validation = vb
+	return vb
+}
+
+// Validate implements Validator: a status for the finished answer, an
+// *Error with the EDE for Bogus (SERVFAIL) and, as information, for
+// Insecure answers the validator attached one to (algorithms, digests,
+// NSEC3 iterations).
+func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
+	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
+		return security.Indeterminate, nil
+	}
+	if st, err, ok := d.cachedStatus(q, rcode, answer); ok {
+		return st, err
+	}
+	vb := d.validationBudget(b)
+	res := d.v.ValidateSections(ctx, q, rcode, answer, authority, vb)
+	d.r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
+		"status", res.Status, "ede", res.EDE, "reason", res.Reason)
+	if res.Err == nil {
+		// Budget exhaustion and fetch failures belong to this client
+		// question; they are not remembered for others.
+		d.remember(q, rcode, answer, authority, res)
+	}
+	return res.Status, resultError(res)
+}
+
+// resultError turns a validator Result into the client's EDE: always for
+// Bogus, and for other states when the validator gave a code.
+func resultError(res validator.Result) *Error {
+	switch {
+	case res.Status == security.Bogus:
+		code := res.EDE
+		if !res.HasEDE() {
+			code = dns.ExtendedErrorCodeDNSBogus
+		}
+		text := res.Reason
+		if errors.Is(res.Err, validator.ErrBudgetExhausted) {
+			text = "validation budget exceeded: " + text
+		}
+		return &Error{EDE: code, Text: text, Err: res.Err}
+	case res.HasEDE():
+		return &Error{EDE: res.EDE, Text: res.Reason}
+	}
+	return nil
+}
+
+// remember records a validation result where later questions find it: the
+// RRset cache's security status and TTL, and the NSEC ranges of secure
+// denials for RFC 8198.
+func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result) {
+	d.markCache(q, rcode, answer, res)
+	if res.Status == security.Secure && (rcode == dns.RcodeNameError || len(answer) == 0 || res.Wildcard != "") {
+		d.denials.add(authority, res.TTL)
+	}
+}
+
+// maxBogusEntryTTL bounds how long a bogus answer's data stays in the
+// cache (marked bogus) before it is fetched and validated again; the
+// cache's own MaxBogusTTL applies too.
+const maxBogusEntryTTL = 60 * time.Second

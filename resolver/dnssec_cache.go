@@ -1,0 +1,191 @@
+package resolver
+
+import (
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/security"
+	"github.com/sextant-dns/sextant/validator"
+)
+
+// answerParts splits a finished answer into its RRsets (RRSIGs left out)
+// and the name its CNAME chain ends at.
+func answerParts(q dns.Question, answer []dns.RR) (sets [][]dns.RR, final string) {
+	index := map[[2]string]int{}
+	for _, rr := range answer {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeRRSIG {
+			continue
+		}
+		k := [2]string{canonical(h.Name), dns.TypeToString[h.Rrtype]}
+		i, ok := index[k]
+		if !ok {
+			i = len(sets)
+			index[k] = i
+			sets = append(sets, nil)
+		}
+		sets[i] = append(sets[i], rr)
+	}
+	final = canonical(q.Name)
+	for range len(sets) + 1 { // bounded by the number of RRsets
+		next := ""
+		for _, set := range sets {
+			if c, ok := set[0].(*dns.CNAME); ok && canonical(c.Hdr.Name) == final && q.Qtype != dns.TypeCNAME {
+				next = canonical(c.Target)
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		final = next
+	}
+	return sets, final
+}
+
+// negativeAt reports whether the answer ends without data at final.
+func negativeAt(q dns.Question, rcode int, sets [][]dns.RR, final string) bool {
+	if rcode == dns.RcodeNameError {
+		return true
+	}
+	for _, set := range sets {
+		h := set[0].Header()
+		if canonical(h.Name) == final && (h.Rrtype == q.Qtype || q.Qtype == dns.TypeANY) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRRs reports whether entry holds exactly the records of set (TTLs
+// aside): the answer was built from this entry.
+func sameRRs(entry, set []dns.RR) bool {
+	if len(entry) != len(set) {
+		return false
+	}
+	for _, rr := range set {
+		found := false
+		for _, e := range entry {
+			if dns.IsDuplicate(rr, e) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// cachedEntries finds the cache entries an answer was built from: one per
+// RRset, and the negative entry at the end of the chain. ok is false when
+// any is missing or holds other data.
+func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR) (entries []*cache.Entry, ok bool) {
+	sets, final := answerParts(q, answer)
+	for _, set := range sets {
+		h := set[0].Header()
+		e, found := r.cache.Get(canonical(h.Name), h.Rrtype, q.Qclass)
+		if !found || e.Negative() || e.Failure() || !sameRRs(e.RRs, set) {
+			return nil, false
+		}
+		entries = append(entries, e)
+	}
+	if negativeAt(q, rcode, sets, final) {
+		e, found := r.cache.Get(final, q.Qtype, q.Qclass)
+		if (!found || e.Rcode != rcode) && rcode == dns.RcodeNameError {
+			e, found = r.cache.Get(final, nxdomainType, q.Qclass)
+		}
+		if !found || !e.Negative() || e.Rcode != rcode {
+			return nil, false
+		}
+		entries = append(entries, e)
+	}
+	return entries, len(entries) > 0
+}
+
+// cachedStatus answers for an answer built wholly from cache entries that
+// a validation already marked: their worst state, without checking a
+// signature again. ok is false when anything is unmarked.
+func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR) (security.Status, *Error, bool) {
+	entries, ok := d.r.cachedEntries(q, rcode, answer)
+	if !ok {
+		return 0, nil, false
+	}
+	worst := entries[0]
+	for _, e := range entries {
+		if e.Security == security.Indeterminate {
+			return 0, nil, false
+		}
+		if statusRank(e.Security) > statusRank(worst.Security) {
+			worst = e
+		}
+	}
+	switch {
+	case worst.Security == security.Bogus:
+		return security.Bogus, &Error{EDE: worst.EDE, Text: "cached bogus: " + worst.EDEText}, true
+	case worst.EDE != 0:
+		return worst.Security, &Error{EDE: worst.EDE, Text: worst.EDEText}, true
+	}
+	return worst.Security, nil, true
+}
+
+// statusRank orders states as the validator combines them: worst wins.
+func statusRank(s security.Status) int {
+	switch s {
+	case security.Secure:
+		return 0
+	case security.Insecure:
+		return 1
+	case security.Indeterminate:
+		return 2
+	}
+	return 3
+}
+
+// markCache stores the result in the cache entries the answer came from:
+// Security (so that cache hits keep it), the EDE of bogus and annotated
+// insecure data, and a TTL no longer than the signatures allow
+// (Result.TTL: RRSIG original TTL, signature expiration) or, for bogus
+// data, the bogus TTL. A mixed chain (secure CNAME to an insecure or bogus
+// target) is not marked: its parts would get the whole chain's state.
+func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res validator.Result) {
+	if res.Status == security.Indeterminate {
+		return
+	}
+	entries, ok := d.r.cachedEntries(q, rcode, answer)
+	if !ok || (len(entries) > 1 && res.Status != security.Secure) {
+		return
+	}
+	c := d.r.cache
+	for _, e := range entries {
+		if e.Security == res.Status {
+			continue
+		}
+		ttl := c.Remaining(e)
+		switch {
+		case res.Status == security.Bogus:
+			ttl = min(ttl, uint32(maxBogusEntryTTL.Seconds()))
+		case res.TTL > 0:
+			ttl = min(ttl, res.TTL)
+		}
+		marked := *e
+		marked.Security = res.Status
+		if res.HasEDE() {
+			marked.EDE, marked.EDEText = res.EDE, res.Reason
+		}
+		name, rtype := canonical(q.Name), q.Qtype
+		switch {
+		case len(e.RRs) > 0:
+			name, rtype = canonical(e.RRs[0].Header().Name), e.RRs[0].Header().Rrtype
+		default:
+			_, name = answerParts(q, answer)
+			if e.Rcode == dns.RcodeNameError {
+				// Mark both the per-type entry and the RFC 8020 one.
+				nx := marked
+				c.Put(name, nxdomainType, q.Qclass, &nx, ttl)
+			}
+		}
+		c.Put(name, rtype, q.Qclass, &marked, ttl)
+	}
+}

@@ -1,0 +1,365 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/lab"
+	"github.com/sextant-dns/sextant/security"
+	"github.com/sextant-dns/sextant/validator"
+)
+
+// dnssecLabBase is the block of this package's DNSSEC lab tests.
+var dnssecLabBase = netip.MustParseAddr("127.36.0.0")
+
+// startDNSSECLab starts a lab dated by labClock.
+func startDNSSECLab(t testing.TB, labClock clock.Clock) *lab.Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Config{AddrBase: dnssecLabBase, Clock: labClock, BulkHosts: 2, SlowDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("lab.Start: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// newValidatingResolver makes a lab resolver that validates with the
+// lab's root anchors on clk.
+func newValidatingResolver(t testing.TB, l *lab.Lab, clk clock.Clock, opts ...validator.Option) (*Resolver, *DNSSEC) {
+	t.Helper()
+	d, err := NewDNSSEC(l.TrustAnchors(), clk, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newLabResolver(t, l, func(c *Config) {
+		c.Clock = clk
+		c.Validator = d
+	})
+	return r, d
+}
+
+// ask sends one client query through Exchange with the given flags.
+func ask(t testing.TB, r *Resolver, name string, qtype uint16, do, cd, ad bool) (*dns.Msg, *Result) {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.SetEdns0(1232, do)
+	q.CheckingDisabled = cd
+	q.AuthenticatedData = ad
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, res := r.Exchange(ctx, q)
+	return m, res
+}
+
+// edeOf returns the Extended DNS Error code of m, or -1.
+func edeOf(m *dns.Msg) int {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return int(e.InfoCode)
+			}
+		}
+	}
+	return -1
+}
+
+func hasType(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}
+
+// wantEDE is the Extended DNS Error each bogus or annotated case gets.
+var wantEDE = map[string]int{
+	"bogus-sig":         int(validator.EDEDNSSECBogus),
+	"bogus-nosig":       int(validator.EDERRSIGsMissing),
+	"expired":           int(validator.EDESignatureExpired),
+	"future":            int(validator.EDESignatureNotYetValid),
+	"bad-ds":            int(validator.EDEDNSKEYMissing),
+	"unsigned-dnskey":   int(validator.EDERRSIGsMissing),
+	"nodenial-nxdomain": int(validator.EDENSECMissing),
+	"cname-bogus":       int(validator.EDEDNSSECBogus),
+	"unknown-alg":       int(validator.EDEUnsupportedDNSKEYAlg),
+	"unknown-digest":    int(validator.EDEUnsupportedDSDigest),
+	"iter100-nxdomain":  int(validator.EDEUnsupportedNSEC3Iterations),
+}
+
+// checkCase checks one DO=1 answer against the lab's expectation.
+func checkCase(t *testing.T, c lab.Case, m *dns.Msg, res *Result) {
+	t.Helper()
+	rc, ad, ede := m.Rcode, m.AuthenticatedData, edeOf(m)
+	data := len(m.Answer) > 0
+	fail := func(what string) {
+		t.Errorf("%s (%s %s): %s; got %s AD=%v EDE=%d answers=%d status=%v err=%v",
+			c.Name, c.QName, dns.TypeToString[c.QType], what, dns.RcodeToString[rc], ad, ede, len(m.Answer), res.Security, res.Err)
+	}
+	switch c.Expect {
+	case lab.ExpectSecure:
+		if rc != dns.RcodeSuccess || !ad || !data || !hasType(m.Answer, dns.TypeRRSIG) {
+			fail("want NOERROR, AD, data with RRSIGs")
+		}
+	case lab.ExpectInsecure:
+		if rc != dns.RcodeSuccess || ad || !data {
+			fail("want NOERROR without AD, with data")
+		}
+	case lab.ExpectBogus:
+		if rc != dns.RcodeServerFailure || ad || data {
+			fail("want SERVFAIL")
+		}
+	case lab.ExpectNXDomainSecure:
+		if rc != dns.RcodeNameError || !ad {
+			fail("want NXDOMAIN with AD")
+		}
+	case lab.ExpectNXDomainInsecure:
+		if rc != dns.RcodeNameError || ad {
+			fail("want NXDOMAIN without AD")
+		}
+	case lab.ExpectNXDomain:
+		if rc != dns.RcodeNameError {
+			fail("want NXDOMAIN")
+		}
+	case lab.ExpectNoDataSecure:
+		if rc != dns.RcodeSuccess || !ad || data || !(hasType(m.Ns, dns.TypeNSEC) || hasType(m.Ns, dns.TypeNSEC3)) {
+			fail("want NODATA with AD and the denial records")
+		}
+	case lab.ExpectServfail:
+		if rc != dns.RcodeServerFailure {
+			fail("want SERVFAIL")
+		}
+	}
+	if want, ok := wantEDE[c.Name]; ok && ede != want {
+		fail("want EDE " + dns.ExtendedErrorCodeToString[uint16(want)])
+	}
+}
+
+// TestDNSSECLabCases runs every case of the lab's table through a
+// validating resolver, twice (the second time from the cache, which must
+// keep the status), and the bogus ones once more with CD=1.
+func TestDNSSECLabCases(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	for _, round := range []string{"cold", "cached"} {
+		for _, c := range lab.Cases() {
+			m, res := ask(t, r, c.QName, c.QType, true, false, false)
+			t.Logf("%s %s: %s %s AD=%v EDE=%d status=%v", round, c.Name, c.QName, dns.RcodeToString[m.Rcode], m.AuthenticatedData, edeOf(m), res.Security)
+			checkCase(t, c, m, res)
+		}
+	}
+	for _, c := range lab.Cases() {
+		if c.Expect != lab.ExpectBogus {
+			continue
+		}
+		m, res := ask(t, r, c.QName, c.QType, true, true, false)
+		if c.Name == "nodenial-nxdomain" {
+			if m.Rcode != dns.RcodeNameError || m.AuthenticatedData {
+				t.Errorf("%s with CD=1: %s AD=%v, want the unvalidated NXDOMAIN", c.Name, dns.RcodeToString[m.Rcode], m.AuthenticatedData)
+			}
+			continue
+		}
+		if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) == 0 || res.Security != security.Indeterminate {
+			t.Errorf("%s with CD=1: %s AD=%v answers=%d status=%v, want the data unvalidated", c.Name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, len(m.Answer), res.Security)
+		}
+	}
+}
+
+// TestDNSSECClientFlags: AD only for DO or AD queries (RFC 6840 5.7),
+// RRSIGs and NSEC only with DO, and the cache entry keeps the status.
+func TestDNSSECClientFlags(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	name := "www." + lab.SecureAlg13
+	for _, tc := range []struct {
+		do, ad       bool
+		wantAD, sigs bool
+	}{
+		{false, false, false, false},
+		{false, true, true, false},
+		{true, false, true, true},
+		{true, true, true, true},
+	} {
+		m, res := ask(t, r, name, dns.TypeA, tc.do, false, tc.ad)
+		if m.Rcode != dns.RcodeSuccess || res.Security != security.Secure || m.AuthenticatedData != tc.wantAD || hasType(m.Answer, dns.TypeRRSIG) != tc.sigs {
+			t.Errorf("DO=%v AD=%v: %s status %v AD=%v RRSIG=%v, want AD=%v RRSIG=%v", tc.do, tc.ad,
+				dns.RcodeToString[m.Rcode], res.Security, m.AuthenticatedData, hasType(m.Answer, dns.TypeRRSIG), tc.wantAD, tc.sigs)
+		}
+	}
+	e, ok := r.Cache().Get(name, dns.TypeA, dns.ClassINET)
+	if !ok || e.Security != security.Secure {
+		t.Fatalf("cache entry %v found=%v, want Security Secure", e, ok)
+	}
+	m, _ := ask(t, r, "nonexistent."+lab.SecureAlg13, dns.TypeA, false, false, false)
+	if m.Rcode != dns.RcodeNameError || hasType(m.Ns, dns.TypeNSEC) || hasType(m.Ns, dns.TypeRRSIG) {
+		t.Errorf("NXDOMAIN without DO: %s with NSEC/RRSIG in authority: %v", dns.RcodeToString[m.Rcode], m.Ns)
+	}
+	// Bogus data is cached briefly, marked: SERVFAIL again without a new
+	// validation, the data for CD=1.
+	bogus := "www." + lab.BogusSig
+	ask(t, r, bogus, dns.TypeA, true, false, false)
+	if e, ok := r.Cache().Get(bogus, dns.TypeA, dns.ClassINET); !ok || e.Security != security.Bogus || r.Cache().Remaining(e) > 60 {
+		t.Fatalf("bogus entry: found=%v %+v", ok, e)
+	}
+	if m, _ := ask(t, r, bogus, dns.TypeA, true, false, false); m.Rcode != dns.RcodeServerFailure || edeOf(m) != int(validator.EDEDNSSECBogus) {
+		t.Errorf("cached bogus: %s EDE %d", dns.RcodeToString[m.Rcode], edeOf(m))
+	}
+}
+
+// TestDNSSECNegativeTrustAnchorAndOff: an NTA turns a bogus zone insecure
+// (RFC 7646); without a validator nothing gets AD or SERVFAIL for DNSSEC.
+func TestDNSSECNegativeTrustAnchorAndOff(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{}, validator.WithNegativeTrustAnchors(lab.BogusSig))
+	m, res := ask(t, r, "www."+lab.BogusSig, dns.TypeA, true, false, false)
+	if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || res.Security != security.Insecure {
+		t.Errorf("under NTA: %s AD=%v %v, want insecure data", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security)
+	}
+	if m, _ := ask(t, r, "www."+lab.SecureAlg13, dns.TypeA, true, false, false); !m.AuthenticatedData {
+		t.Errorf("outside the NTA: no AD")
+	}
+	off := newLabResolver(t, l, nil)
+	for _, name := range []string{"www." + lab.BogusSig, "www." + lab.SecureAlg13} {
+		m, res := ask(t, off, name, dns.TypeA, true, false, false)
+		if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || res.Security != security.Indeterminate {
+			t.Errorf("validation off, %s: %s AD=%v %v", name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security)
+		}
+	}
+}
+
+// TestDNSSECClock moves the resolver's clock across the signature
+// windows of a lab signed at t0: valid, expired (EDE 7), not yet valid
+// (EDE 8); the future zone becomes secure once its window opens; and a
+// re-signed lab is secure again at the later time.
+func TestDNSSECClock(t *testing.T) {
+	t0 := time.Now().UTC().Truncate(time.Second)
+	labClock := clock.NewManual(t0)
+	l := startDNSSECLab(t, labClock)
+	name := "www." + lab.SecureAlg13
+	for _, tc := range []struct {
+		what   string
+		at     time.Time
+		name   string
+		rcode  int
+		ad     bool
+		ede    int
+		resign bool
+	}{
+		{"at signing", t0, name, dns.RcodeSuccess, true, -1, false},
+		{"31 days later", t0.Add(31 * 24 * time.Hour), name, dns.RcodeServerFailure, false, int(validator.EDESignatureExpired), false},
+		{"2 hours before", t0.Add(-2 * time.Hour), name, dns.RcodeServerFailure, false, int(validator.EDESignatureNotYetValid), false},
+		{"future zone, at signing", t0, "www." + lab.Future, dns.RcodeServerFailure, false, int(validator.EDESignatureNotYetValid), false},
+		{"future zone, 11 days later", t0.Add(11 * 24 * time.Hour), "www." + lab.Future, dns.RcodeSuccess, true, -1, false},
+		{"31 days later, lab re-signed", t0.Add(31 * 24 * time.Hour), name, dns.RcodeSuccess, true, -1, true},
+	} {
+		if tc.resign {
+			labClock.Set(tc.at)
+			if err := l.Resign(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, _ := newValidatingResolver(t, l, clock.NewManual(tc.at))
+		m, _ := ask(t, r, tc.name, dns.TypeA, true, false, false)
+		if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad || edeOf(m) != tc.ede {
+			t.Errorf("%s: %s AD=%v EDE=%d, want %s AD=%v EDE=%d", tc.what, dns.RcodeToString[m.Rcode], m.AuthenticatedData, edeOf(m),
+				dns.RcodeToString[tc.rcode], tc.ad, tc.ede)
+		}
+	}
+}
+
+// TestDNSSECTTLCappedBySignature: data whose signatures expire in 100 s is
+// cached for at most 100 s, whatever its TTL.
+func TestDNSSECTTLCappedBySignature(t *testing.T) {
+	t0 := time.Now().UTC().Truncate(time.Second)
+	l := startDNSSECLab(t, clock.NewManual(t0))
+	expiry := t0.Add(30 * 24 * time.Hour) // the lab's signature lifetime
+	clk := clock.NewManual(expiry.Add(-100 * time.Second))
+	r, _ := newValidatingResolver(t, l, clk)
+	name := "www." + lab.SecureAlg13
+	m, _ := ask(t, r, name, dns.TypeA, true, false, false)
+	if !m.AuthenticatedData || len(m.Answer) == 0 || m.Answer[0].Header().Ttl <= 100 {
+		t.Fatalf("want a secure answer whose TTL (%v) exceeds 100 s to show the cap", m.Answer)
+	}
+	e, ok := r.Cache().Get(name, dns.TypeA, dns.ClassINET)
+	if !ok || e.Security != security.Secure {
+		t.Fatalf("cache entry found=%v", ok)
+	}
+	if rem := r.Cache().Remaining(e); rem > 100 {
+		t.Errorf("cached for %d s, beyond the signature expiration in 100 s", rem)
+	}
+}
+
+// labQueryCount sums the queries every lab server received.
+func labQueryCount(l *lab.Lab) uint64 {
+	var n uint64
+	for _, s := range l.Servers() {
+		n += s.Queries()
+	}
+	return n
+}
+
+// TestDNSSECAggressiveNSEC: after one secure NXDOMAIN and one NODATA,
+// other names and types inside the validated NSEC ranges are answered
+// without any upstream query (RFC 8198), still with AD.
+func TestDNSSECAggressiveNSEC(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+	}{{"nonexistent." + lab.SecureAlg13, dns.TypeA}, {"www." + lab.SecureAlg13, dns.TypeTXT}} {
+		if m, _ := ask(t, r, c.name, c.qtype, true, false, false); !m.AuthenticatedData {
+			t.Fatalf("priming %s: %s without AD", c.name, dns.RcodeToString[m.Rcode])
+		}
+	}
+	before := labQueryCount(l)
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"nonexistent2." + lab.SecureAlg13, dns.TypeA, dns.RcodeNameError},
+		{"nonexistent3." + lab.SecureAlg13, dns.TypeAAAA, dns.RcodeNameError},
+		{"www." + lab.SecureAlg13, dns.TypeMX, dns.RcodeSuccess},
+	} {
+		m, res := ask(t, r, c.name, c.qtype, true, false, false)
+		if m.Rcode != c.rcode || !m.AuthenticatedData || len(m.Answer) != 0 || !hasType(m.Ns, dns.TypeNSEC) {
+			t.Errorf("%s %s: %s AD=%v status %v err %v", c.name, dns.TypeToString[c.qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.Err)
+		}
+	}
+	if after := labQueryCount(l); after != before {
+		t.Errorf("lab servers got %d queries for names inside validated NSEC ranges, want 0", after-before)
+	}
+	// A name outside the ranges still goes upstream.
+	if m, _ := ask(t, r, "zzz."+lab.SecureAlg15, dns.TypeA, true, false, false); m.Rcode != dns.RcodeNameError {
+		t.Errorf("zzz.%s: %s", lab.SecureAlg15, dns.RcodeToString[m.Rcode])
+	}
+	if labQueryCount(l) == before {
+		t.Errorf("a name in another zone was answered without asking")
+	}
+}
+
+// TestDNSSECBudgetShared: the validation budget lives in the client's
+// Budget and is spent by the key fetches too.
+func TestDNSSECBudgetShared(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, d := newValidatingResolver(t, l, clock.System{})
+	b := newBudget(&r.limits, time.Now())
+	q := dns.Question{Name: "www." + lab.SecureAlg8, Qtype: dns.TypeA, Qclass: dns.ClassINET}
+	res := r.runWith(ctxT(t), q, false, b)
+	vb, ok := b.Validation.(*validator.Budget)
+	if res.Security != security.Secure || !ok || vb.Validations() == 0 || b.Queries() < 5 {
+		t.Fatalf("status %v, validation budget %v, queries %d", res.Security, b.Validation, b.Queries())
+	}
+	if d.validationBudget(b) != vb {
+		t.Fatal("a second validation of the same question got a new budget")
+	}
+}
