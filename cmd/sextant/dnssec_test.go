@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/lab"
+)
+
+// The DNSSEC tests' loopback block: the lab on 127.52.0.0/16 (offsets
+// .0.x), the servers under test on 127.52.255.x.
+var dnssecLabBase = netip.MustParseAddr("127.52.0.0")
+
+func startDNSSECLab(t *testing.T) string {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Config{AddrBase: dnssecLabBase, BulkHosts: 2})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dir := t.TempDir()
+	if err := l.WriteFiles(dir); err != nil {
+		t.Fatalf("lab files: %v", err)
+	}
+	return dir
+}
+
+// startServe runs `sextant serve` with args on listen until the test ends
+// and waits for it to answer.
+func startServe(t *testing.T, listen string, args ...string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, append([]string{"serve", "--listen", listen}, args...), stderr, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exit:
+		case <-time.After(5 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	})
+	c := &dns.Client{Timeout: time.Second}
+	q := new(dns.Msg).SetQuestion(".", dns.TypeNS)
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+		if _, _, err := c.Exchange(q, listen); err == nil {
+			return stderr
+		}
+	}
+	t.Fatalf("sextant serve on %s does not answer\n%s", listen, stderr.String())
+	return nil
+}
+
+// digDNSSEC asks like `dig +dnssec` (DO=1, AD=1), over TCP when truncated.
+func digDNSSEC(t *testing.T, server, name string, qtype uint16, cd bool) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg).SetQuestion(name, qtype)
+	q.SetEdns0(1232, true)
+	q.AuthenticatedData = true
+	q.CheckingDisabled = cd
+	c := &dns.Client{Timeout: 5 * time.Second}
+	m, _, err := c.Exchange(q, server)
+	if err == nil && m.Truncated {
+		c.Net = "tcp"
+		m, _, err = c.Exchange(q, server)
+	}
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	return m
+}
+
+func ede(m *dns.Msg) int {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return int(e.InfoCode)
+			}
+		}
+	}
+	return -1
+}
+
+// caseEDE is the EDE the cases with one must carry.
+var caseEDE = map[string]int{
+	"bogus-sig": 6, "bogus-nosig": 10, "expired": 7, "future": 8, "bad-ds": 9,
+	"unsigned-dnskey": 10, "nodenial-nxdomain": 12, "cname-bogus": 6,
+	"unknown-alg": 1, "unknown-digest": 2, "iter100-nxdomain": 27,
+}
+
+// TestDNSSECServeLabCases asks a running `sextant serve` every case of the
+// lab's table, as DNSSEC-CASES.md records it, and the bogus cases again
+// with CD=1.
+func TestDNSSECServeLabCases(t *testing.T) {
+	dir := startDNSSECLab(t)
+	const listen = "127.52.255.1:53"
+	startServe(t, listen, "--root-hints", filepath.Join(dir, lab.FileRootHints),
+		"--trust-anchor", filepath.Join(dir, lab.FileRootDS))
+	for _, c := range lab.Cases() {
+		m := digDNSSEC(t, listen, c.QName, c.QType, false)
+		rc, ad, data := m.Rcode, m.AuthenticatedData, len(m.Answer) > 0
+		var ok bool
+		switch c.Expect {
+		case lab.ExpectSecure:
+			ok = rc == dns.RcodeSuccess && ad && data
+		case lab.ExpectInsecure:
+			ok = rc == dns.RcodeSuccess && !ad && data
+		case lab.ExpectBogus, lab.ExpectServfail:
+			ok = rc == dns.RcodeServerFailure && !ad && !data
+		case lab.ExpectNXDomainSecure:
+			ok = rc == dns.RcodeNameError && ad
+		case lab.ExpectNXDomainInsecure:
+			ok = rc == dns.RcodeNameError && !ad
+		case lab.ExpectNXDomain:
+			ok = rc == dns.RcodeNameError
+		case lab.ExpectNoDataSecure:
+			ok = rc == dns.RcodeSuccess && ad && !data
+		}
+		if want, has := caseEDE[c.Name]; has && ede(m) != want {
+			ok = false
+		}
+		if !ok {
+			t.Errorf("%s (%s %s): %s AD=%v EDE=%d answers=%d, want %s (EDE %v)", c.Name, c.QName, dns.TypeToString[c.QType],
+				dns.RcodeToString[rc], ad, ede(m), len(m.Answer), c.Expect, caseEDE[c.Name])
+		}
+		if c.Expect == lab.ExpectBogus && c.Name != "nodenial-nxdomain" {
+			if m := digDNSSEC(t, listen, c.QName, c.QType, true); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) == 0 {
+				t.Errorf("%s with CD=1: %s AD=%v answers=%d, want the data without AD", c.Name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, len(m.Answer))
+			}
+		}
+	}
+}
+
+// TestDNSSECServeSwitches: --negative-trust-anchor, --no-dnssec, and custom
+// root hints without --trust-anchor (validation off, said once).
+func TestDNSSECServeSwitches(t *testing.T) {
+	dir := startDNSSECLab(t)
+	hints := filepath.Join(dir, lab.FileRootHints)
+	anchor := filepath.Join(dir, lab.FileRootDS)
+	bogus, secure := "www."+lab.BogusSig, "www."+lab.SecureAlg13
+	for _, tc := range []struct {
+		name             string
+		listen           string
+		args             []string
+		bogusRcode       int
+		secureAD         bool
+		logWant, logOnce string
+	}{
+		{"negative trust anchor", "127.52.255.2:53", []string{"--trust-anchor", anchor, "--negative-trust-anchor", lab.BogusSig},
+			dns.RcodeSuccess, true, "DNSSEC validation is on", ""},
+		{"no-dnssec", "127.52.255.3:53", []string{"--trust-anchor", anchor, "--no-dnssec"},
+			dns.RcodeSuccess, false, "DNSSEC validation is off (--no-dnssec)", ""},
+		{"own root, no anchor", "127.52.255.4:53", nil,
+			dns.RcodeSuccess, false, "DNSSEC validation is off", "DNSSEC validation is off"},
+		{"validating", "127.52.255.5:53", []string{"--trust-anchor", anchor},
+			dns.RcodeServerFailure, true, "DNSSEC validation is on", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := startServe(t, tc.listen, append([]string{"--root-hints", hints}, tc.args...)...)
+			if m := digDNSSEC(t, tc.listen, bogus, dns.TypeA, false); m.Rcode != tc.bogusRcode || m.AuthenticatedData {
+				t.Errorf("%s: %s AD=%v, want %s without AD", bogus, dns.RcodeToString[m.Rcode], m.AuthenticatedData, dns.RcodeToString[tc.bogusRcode])
+			}
+			if m := digDNSSEC(t, tc.listen, secure, dns.TypeA, false); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData != tc.secureAD {
+				t.Errorf("%s: %s AD=%v, want AD=%v", secure, dns.RcodeToString[m.Rcode], m.AuthenticatedData, tc.secureAD)
+			}
+			out := log.String()
+			if !strings.Contains(out, tc.logWant) {
+				t.Errorf("log lacks %q:\n%s", tc.logWant, out)
+			}
+			if tc.logOnce != "" && strings.Count(out, tc.logOnce) != 1 {
+				t.Errorf("%q logged %d times, want once", tc.logOnce, strings.Count(out, tc.logOnce))
+			}
+		})
+	}
+}
