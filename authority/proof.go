@@ -135,7 +135,9 @@ func (z *Zone) proveNoData(r *responder, name string, n *node) {
 
 // proveWildcardNoData: the name does not exist, the wildcard w at its
 // closest encloser ce does but lacks the type (RFC 4035 3.1.3.4, RFC 5155
-// 7.2.5).
+// 7.2.5). A wildcard that is an empty non-terminal ("*.w" above "a.*.w")
+// owns no NSEC: the NSEC before it, whose next name is below it, proves it
+// empty, so the NSEC matching or covering w is the one to send.
 func (z *Zone) proveWildcardNoData(r *responder, name, ce string, w *node) {
 	switch {
 	case z.nsec3 != nil:
@@ -143,7 +145,7 @@ func (z *Zone) proveWildcardNoData(r *responder, name, ce string, w *node) {
 		r.addProof(z.nsec3Match(w.name))
 	case len(z.nsecIndex) > 0:
 		r.addProof(z.nsecCovering(name))
-		r.addProof(w.nsec)
+		r.addProof(z.nsecCovering(w.name))
 	}
 }
 

@@ -344,3 +344,27 @@ exists TXT "x"
 		checkProof(t, tz, tc.qname, m, expect{kind: tc.kind})
 	}
 }
+
+// A wildcard that only exists as an empty non-terminal ("*.w" above
+// "a.*.w") still matches (RFC 4592 2.2.1): NODATA, whose proof must show
+// the wildcard empty, with NSEC the record that covers it.
+func TestWildcardEmptyNonTerminal(t *testing.T) {
+	for _, mode := range []denialMode{nsecZone, nsec3Zone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tz := makeTestZone(t, "example.", `
+$ORIGIN example.
+$TTL 3600
+@      SOA ns1 hostmaster 1 7200 3600 1209600 300
+@      NS  ns1
+ns1    A   192.0.2.1
+a.*.w  TXT "below the wildcard"
+`, mode)
+			m := NewServer(tz.zone).Answer(query("q.w.example.", dns.TypeA, true))
+			if m.Rcode != dns.RcodeSuccess || !m.Authoritative || len(m.Answer) != 0 {
+				t.Fatalf("want an authoritative NODATA, got %v", m)
+			}
+			verifySignatures(t, tz, m)
+			checkProof(t, tz, "q.w.example.", m, expect{kind: "wildnodata"})
+		})
+	}
+}
