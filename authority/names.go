@@ -2,24 +2,53 @@ package authority
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/miekg/dns"
 )
 
-// canonicalName returns name as a lower-case FQDN, the form every map key
-// and index entry in this package uses. It does not allocate when name is
-// already canonical.
+// canonicalName returns name as a lower-case FQDN in the escaped form
+// miekg/dns unpacks names from the wire in, the form every map key and
+// index entry in this package uses. Only ASCII letters are lowered (RFC 4034
+// 6.2, RFC 4343): other octets keep their value, and a zone file's raw
+// octets ("ÄB") become the \DDD escapes a query for the same name carries.
+// It does not allocate when name is already canonical.
 func canonicalName(name string) string {
 	if !dns.IsFqdn(name) {
 		name += "."
 	}
 	for i := 0; i < len(name); i++ {
-		if c := name[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(name)
+		if c := name[i]; c >= 'A' && c <= 'Z' || c < ' ' || c > '~' || c == '\\' {
+			return lowerASCII(wireForm(name))
 		}
 	}
 	return name
+}
+
+// wireForm rewrites name through its wire form, so that each octet is
+// written the one way miekg/dns's unpacking writes it. Names that do not
+// pack are returned as they are (they match nothing).
+func wireForm(name string) string {
+	var buf [256]byte
+	off, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return name
+	}
+	s, _, err := dns.UnpackDomainName(buf[:off], 0)
+	if err != nil {
+		return name
+	}
+	return s
+}
+
+// lowerASCII lowers the ASCII letters of s and nothing else.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // parentOf returns the name one label up ("a.b." -> "b.", "a." -> ".").
@@ -116,9 +145,20 @@ func labelsCompare(a, b [][]byte) int {
 
 // replaceSuffix rewrites name so that its suffix from (a canonical
 // ancestor) becomes to: the DNAME substitution of RFC 6672 2.2. name may be
-// in any case; the labels it keeps keep their case.
+// in any case or escaping; the labels it keeps keep their form. The suffix
+// is found by counting labels, not bytes, as name and from may spell the
+// same labels with different octet counts.
 func replaceSuffix(name, from, to string) string {
-	prefix := name[:len(name)-len(from)]
+	offs := dns.Split(name)
+	keep := len(offs) - dns.CountLabel(from) // labels of name above from
+	var prefix string
+	switch {
+	case keep <= 0:
+	case keep >= len(offs): // from is the root
+		prefix = dns.Fqdn(name)
+	default:
+		prefix = name[:offs[keep]]
+	}
 	if to == "." {
 		if prefix == "" {
 			return "."

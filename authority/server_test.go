@@ -368,3 +368,44 @@ a.*.w  TXT "below the wildcard"
 		})
 	}
 }
+
+// Zone files may spell octets outside ASCII raw ("ÄB"); queries carry them
+// as \DDD escapes. Both must reach the same node, only ASCII letters are
+// folded (RFC 4343: "ä" is not "Ä"), and a DNAME keeps the query's labels
+// however they are spelt.
+func TestNonASCIIOwnerNames(t *testing.T) {
+	z, err := ParseZone(strings.NewReader(`$TTL 3600
+@      SOA ns1 hostmaster 1 7200 3600 1209600 300
+@      NS  ns1
+ns1    A   192.0.2.1
+ÄB     A   192.0.2.2
+dn     DNAME example.net.
+`), "example.", "utf8.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(z)
+	cases := []struct {
+		qname  string
+		rcode  int
+		answer int
+	}{
+		{"\\195\\132B.example.", dns.RcodeSuccess, 1},   // as unpacked from the wire
+		{"\\195\\132b.example.", dns.RcodeSuccess, 1},   // ASCII case folds
+		{"ÄB.example.", dns.RcodeSuccess, 1},            // raw, from an in-process caller
+		{"\\195\\164b.example.", dns.RcodeNameError, 0}, // "äb": another name
+	}
+	for _, tc := range cases {
+		m := s.Answer(query(tc.qname, dns.TypeA, false))
+		if m.Rcode != tc.rcode || len(m.Answer) != tc.answer {
+			t.Errorf("%q: rcode %s, %d answers; want %s, %d", tc.qname, dns.RcodeToString[m.Rcode], len(m.Answer), dns.RcodeToString[tc.rcode], tc.answer)
+		}
+	}
+	for _, qname := range []string{"Äx.dn.example.", "\\195\\132x.dn.example."} {
+		m := s.Answer(query(qname, dns.TypeA, false))
+		c, _ := findType(m.Answer, dns.TypeCNAME).(*dns.CNAME)
+		if want := strings.TrimSuffix(qname, "dn.example.") + "example.net."; c == nil || c.Target != want {
+			t.Errorf("%q: synthesised CNAME %v, want target %q", qname, c, want)
+		}
+	}
+}
