@@ -42,8 +42,10 @@ type DoHConfig struct {
 	ReadTimeout   time.Duration
 	WriteTimeout  time.Duration
 	// MaxConns bounds connections per address and protocol (TCP, QUIC),
-	// default 1024; MaxStreams the concurrent requests per HTTP/2 or
-	// HTTP/3 connection, default 100.
+	// default 1024: TCP connections past it are reset as soon as they
+	// are accepted, QUIC ones closed with H3_EXCESSIVE_LOAD. MaxStreams
+	// bounds the concurrent requests per HTTP/2 or HTTP/3 connection,
+	// default 100.
 	MaxConns   int
 	MaxStreams int
 	Logger     *slog.Logger
