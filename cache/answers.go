@@ -189,7 +189,7 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 		return dst, false
 	}
 	now := a.cfg.Clock.Now()
-	if !now.Before(ans.expires) {
+	if !now.Before(ans.expires) || now.Before(ans.stored) { // run out, or the clock moved back past Put
 		s.removeIf(h, ans)
 		a.stats.expired.Add(1)
 		a.stats.misses.Add(1)

@@ -419,3 +419,19 @@ func TestAnswersConcurrentUse(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// Moving the DNS clock back to before Put must not raise the TTLs written
+// (elapsed time negative); the answer is dropped instead.
+func TestAnswersClockMovedBack(t *testing.T) {
+	a, clk := newTestAnswers(t, Config{})
+	a.Put(AnswerKey{Name: "www.example.", Type: dns.TypeA, Class: dns.ClassINET}, response(t, "www.example.", dns.TypeA, false, false))
+	clk.Set(epoch.Add(-50 * time.Second))
+	out, ok := a.Write(nil, rawQuery(t, "www.example.", dns.TypeA, 1, false, false, nil))
+	if ok {
+		var m dns.Msg
+		if err := m.Unpack(out); err != nil {
+			t.Fatal(err)
+		}
+		t.Fatalf("answered from the clock's future: %v", m.Answer)
+	}
+}

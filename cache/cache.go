@@ -129,7 +129,11 @@ func (c *Cache) Delete(name string, qtype, qclass uint16) {
 // Remaining is the TTL e has left by the clock, in whole seconds rounded up
 // (a live entry never shows 0); 0 when expired.
 func (c *Cache) Remaining(e *Entry) uint32 {
-	return remaining(e.Expires, c.cfg.Clock.Now())
+	now := c.cfg.Clock.Now()
+	if e.expiredAt(now) {
+		return 0
+	}
+	return remaining(e.Expires, now)
 }
 
 // Now is the cache's DNS clock reading, so callers compute TTLs by the same

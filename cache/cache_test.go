@@ -385,3 +385,25 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d entries > 64", n)
 	}
 }
+
+// A DNS clock moved back to before an entry was stored (--clock-file, a
+// test) must not count its TTL up: the entry is treated as expired, since
+// its TTL and its validation were reckoned at a time that is not now.
+func TestClockMovedBack(t *testing.T) {
+	c, clk := newTestCache(t, Config{})
+	e := positive(t, RankAnswerAuth, "192.0.2.1")
+	if !c.Put("www.example.", dns.TypeA, dns.ClassINET, e, 100) {
+		t.Fatal("Put refused")
+	}
+	clk.Set(epoch.Add(-time.Hour))
+	if r := c.Remaining(e); r != 0 {
+		t.Errorf("Remaining %d after the clock moved back, want 0 (never above the stored 100)", r)
+	}
+	if _, ok := c.Get("www.example.", dns.TypeA, dns.ClassINET); ok {
+		t.Error("Get hit an entry stored in the clock's future")
+	}
+	// A lower-ranked entry may replace it: it no longer counts as live.
+	if !c.Put("www.example.", dns.TypeA, dns.ClassINET, positive(t, RankGlue, "192.0.2.2"), 100) {
+		t.Error("Put refused beside an entry from the clock's future")
+	}
+}

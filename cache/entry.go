@@ -47,9 +47,12 @@ func (e *Entry) Failure() bool {
 	return e.Rcode != dns.RcodeSuccess && e.Rcode != dns.RcodeNameError
 }
 
-// expiredAt reports whether e is no longer usable at now.
+// expiredAt reports whether e is no longer usable at now: its TTL has run
+// out, or the DNS clock has been moved back to before e was stored (its TTL
+// and the validation behind it were reckoned at a time that is not now, and
+// counting down from there would show TTLs above the stored ones).
 func (e *Entry) expiredAt(now time.Time) bool {
-	return !now.Before(e.Expires)
+	return !now.Before(e.Expires) || now.Before(e.Stored)
 }
 
 // WithTTL returns copies of rrs with their TTL set to ttl, for building a
