@@ -104,6 +104,7 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 			}
 			return &Result{Rcode: dns.RcodeServerFailure, Security: status, Err: verr}
 		}
+		res.Answer, res.Authority = validatedTTLs(b, res.Answer, res.Authority)
 	}
 	return res
 }

@@ -66,16 +66,57 @@ func (s *resolverKeySource) Query(ctx context.Context, name string, qtype uint16
 	return s.r.Query(ctx, name, qtype)
 }
 
-// validationBudget returns the validator's budget of b, making it on the
-// first validation of the client question: retries and sub-fetches share
-// it, so nothing resets the caps.
-func (d *DNSSEC) validationBudget(b *Budget) *validator.Budget {
-	if vb, ok := b.Validation.(*validator.Budget); ok {
-		return vb
+// dnssecState is what validation keeps in a client question's Budget
+// (Budget.Validation): the validator's budget, which retries and
+// sub-fetches share so that nothing resets the caps, and the TTL cap of the
+// validated answer for the response.
+type dnssecState struct {
+	budget *validator.Budget
+	ttl    uint32 // 0: no cap
+}
+
+// state returns b's validation state, making it on first use.
+func (d *DNSSEC) state(b *Budget) *dnssecState {
+	if st, ok := b.Validation.(*dnssecState); ok {
+		return st
 	}
-	vb := validator.NewBudget(d.v.Limits())
-	b.Validation = vb
-	return vb
+	st := &dnssecState{budget: validator.NewBudget(d.v.Limits())}
+	b.Validation = st
+	return st
+}
+
+// validationBudget returns the validator's budget of b.
+func (d *DNSSEC) validationBudget(b *Budget) *validator.Budget { return d.state(b).budget }
+
+// validatedTTLs caps the TTLs of a validated answer by what its signatures
+// allow (RRSIG original TTL, time to expiration), copying only the records
+// that change, so that the response and the ready-to-send answer cache do
+// not outlive the signatures. Without a cap it returns the sections as they are.
+func validatedTTLs(b *Budget, answer, authority []dns.RR) ([]dns.RR, []dns.RR) {
+	st, ok := b.Validation.(*dnssecState)
+	if !ok || st.ttl == 0 {
+		return answer, authority
+	}
+	return capTTLs(answer, st.ttl), capTTLs(authority, st.ttl)
+}
+
+func capTTLs(rrs []dns.RR, ttl uint32) []dns.RR {
+	var out []dns.RR
+	for i, rr := range rrs {
+		if rr.Header().Ttl <= ttl {
+			continue
+		}
+		if out == nil {
+			out = append([]dns.RR(nil), rrs...)
+		}
+		c := dns.Copy(rr)
+		c.Header().Ttl = ttl
+		out[i] = c
+	}
+	if out == nil {
+		return rrs
+	}
+	return out
 }
 
 // Validate implements Validator: a status for the finished answer, an
@@ -89,8 +130,11 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 	if st, err, ok := d.cachedStatus(q, rcode, answer); ok {
 		return st, err
 	}
-	vb := d.validationBudget(b)
-	res := d.v.ValidateSections(ctx, q, rcode, answer, authority, vb)
+	st := d.state(b)
+	res := d.v.ValidateSections(ctx, q, rcode, answer, authority, st.budget)
+	if res.Status == security.Secure {
+		st.ttl = res.TTL
+	}
 	d.r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
 		"status", res.Status, "ede", res.EDE, "reason", res.Reason)
 	if res.Err == nil {

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,17 +277,34 @@ func TestDNSSECClock(t *testing.T) {
 }
 
 // TestDNSSECTTLCappedBySignature: data whose signatures expire in 100 s is
-// cached for at most 100 s, whatever its TTL.
+// cached, and answered (also from the ready-to-send answer cache), with a
+// TTL of at most 100 s, whatever its own TTL says.
 func TestDNSSECTTLCappedBySignature(t *testing.T) {
 	t0 := time.Now().UTC().Truncate(time.Second)
 	l := startDNSSECLab(t, clock.NewManual(t0))
+	name := "www." + lab.SecureAlg13
+	for _, rr := range l.ZoneRecords(lab.SecureAlg13) {
+		if rr.Header().Name == name && rr.Header().Rrtype == dns.TypeA && rr.Header().Ttl <= 100 {
+			t.Fatalf("%v: the zone's TTL must exceed 100 s to show the cap", rr)
+		}
+	}
 	expiry := t0.Add(30 * 24 * time.Hour) // the lab's signature lifetime
 	clk := clock.NewManual(expiry.Add(-100 * time.Second))
 	r, _ := newValidatingResolver(t, l, clk)
-	name := "www." + lab.SecureAlg13
-	m, _ := ask(t, r, name, dns.TypeA, true, false, false)
-	if !m.AuthenticatedData || len(m.Answer) == 0 || m.Answer[0].Header().Ttl <= 100 {
-		t.Fatalf("want a secure answer whose TTL (%v) exceeds 100 s to show the cap", m.Answer)
+	h := NewHandler(r, nil)
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	q.SetEdns0(1232, true)
+	for i, from := range []string{"resolution", "answer cache"} {
+		w := serve(t, h, q)
+		if !w.msg.AuthenticatedData || len(w.msg.Answer) == 0 || (i == 1) != (w.raw != nil) {
+			t.Fatalf("%s: %v (raw %v)", from, w.msg, w.raw != nil)
+		}
+		for _, rr := range w.msg.Answer {
+			if rr.Header().Ttl > 100 {
+				t.Errorf("%s: %v, want TTLs capped at 100 s", from, rr)
+			}
+		}
 	}
 	e, ok := r.Cache().Get(name, dns.TypeA, dns.ClassINET)
 	if !ok || e.Security != security.Secure {
@@ -355,11 +373,57 @@ func TestDNSSECBudgetShared(t *testing.T) {
 	b := newBudget(&r.limits, time.Now())
 	q := dns.Question{Name: "www." + lab.SecureAlg8, Qtype: dns.TypeA, Qclass: dns.ClassINET}
 	res := r.runWith(ctxT(t), q, false, b)
-	vb, ok := b.Validation.(*validator.Budget)
-	if res.Security != security.Secure || !ok || vb.Validations() == 0 || b.Queries() < 5 {
+	st, ok := b.Validation.(*dnssecState)
+	if res.Security != security.Secure || !ok || st.budget.Validations() == 0 || b.Queries() < 5 {
 		t.Fatalf("status %v, validation budget %v, queries %d", res.Security, b.Validation, b.Queries())
 	}
-	if d.validationBudget(b) != vb {
+	if d.validationBudget(b) != st.budget {
 		t.Fatal("a second validation of the same question got a new budget")
 	}
+}
+
+// TestDNSSECReferralDSReused: the DS records that came with the referrals
+// (cached with their RRSIGs) serve the chain walk, so a cold secure
+// resolution sends no DS query, only one DNSKEY query per zone.
+func TestDNSSECReferralDSReused(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	byType := map[uint16][]string{}
+	var mu sync.Mutex
+	ctx := WithTrace(ctxT(t), func(e TraceEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		byType[e.QType] = append(byType[e.QType], e.QName)
+	})
+	res, err := r.Resolve(ctx, "www."+lab.SecureAlg13, dns.TypeA)
+	if err != nil || res.Security != security.Secure {
+		t.Fatalf("%v %v", res.Security, err)
+	}
+	t.Logf("upstream queries: DS %v, DNSKEY %v, A %v", byType[dns.TypeDS], byType[dns.TypeDNSKEY], byType[dns.TypeA])
+	if len(byType[dns.TypeDS]) != 0 {
+		t.Errorf("DS queries %v: the referrals' DS were not used", byType[dns.TypeDS])
+	}
+	if len(byType[dns.TypeDNSKEY]) != 3 {
+		t.Errorf("DNSKEY queries %v, want one each for ., test. and %s", byType[dns.TypeDNSKEY], lab.SecureAlg13)
+	}
+}
+
+// TestDNSSECConcurrent: clients asking every case at once through one
+// validating resolver (shared chain walks, cache marking, NSEC ranges)
+// all get the expected answers; run with -race.
+func TestDNSSECConcurrent(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	cases := lab.Cases()
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for i := range cases {
+				c := cases[(i+g*7)%len(cases)]
+				m, res := ask(t, r, c.QName, c.QType, true, false, false)
+				checkCase(t, c, m, res)
+			}
+		})
+	}
+	wg.Wait()
 }
