@@ -14,7 +14,7 @@ import (
 
 // jsonQuery builds the wire query for the JSON form: ?name= (required),
 // &type= (mnemonic or number, default A), &cd= and &do= (1/true). The ID is
-// 0 and RD set, as the public resolvers' JSON APIs do.
+// 0, RD set and EDNS(0) on, as the public resolvers' JSON APIs do.
 func jsonQuery(q url.Values, ednsSize int) ([]byte, error) {
 	name := q.Get("name")
 	if name == "" || len(strings.TrimSuffix(name, ".")) > 253 {
@@ -34,9 +34,9 @@ func jsonQuery(q url.Values, ednsSize int) ([]byte, error) {
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.Id = 0
 	m.CheckingDisabled = flagParam(q.Get("cd"))
-	if flagParam(q.Get("do")) {
-		m.SetEdns0(uint16(ednsSize), true)
-	}
+	// Always EDNS(0), so the handler may explain an error with Extended
+	// DNS Errors (they become the Comment); DO only when asked.
+	m.SetEdns0(uint16(ednsSize), flagParam(q.Get("do")))
 	b, err := m.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("bad name parameter: %w", err)
