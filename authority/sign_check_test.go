@@ -13,20 +13,6 @@ import (
 // code: they rebuild RRsets, verify every RRSIG with miekg/dns and walk the
 // denial chains from the records alone.
 
-// signParseZone reads zone-file text.
-func signParseZone(t *testing.T, origin, text string) []dns.RR {
-	t.Helper()
-	zp := dns.NewZoneParser(strings.NewReader(text), origin, "test")
-	var rrs []dns.RR
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		rrs = append(rrs, rr)
-	}
-	if err := zp.Err(); err != nil {
-		t.Fatalf("parse zone: %v", err)
-	}
-	return rrs
-}
-
 type signSetKey struct {
 	name string
 	typ  uint16

@@ -52,7 +52,7 @@ func TestSignErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Sign(origin, signParseZone(t, origin, tc.zone), tc.opts); err == nil {
+			if _, err := Sign(origin, parseRecords(t, origin, tc.zone), tc.opts); err == nil {
 				t.Error("Sign succeeded")
 			}
 		})
@@ -69,7 +69,7 @@ func TestSignMultiAlgorithm(t *testing.T) {
 		signMustKey(t, origin, dns.ED25519, FlagsZSK),
 		signMustKey(t, origin, dns.ECDSAP256SHA256, FlagsKSK),
 	}
-	rrs := signParseZone(t, origin, "@ 3600 SOA ns1 host 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
+	rrs := parseRecords(t, origin, "@ 3600 SOA ns1 host 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
 	out, err := Sign(origin, rrs, SignOptions{Keys: keys, Inception: now.Add(-time.Hour), Expiration: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -90,11 +90,11 @@ func TestSignDeterministicOrder(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	key := signMustKey(t, origin, dns.ED25519, FlagsKSK)
 	opts := SignOptions{Keys: []*Key{key}, Inception: now.Add(-time.Hour), Expiration: now.Add(time.Hour)}
-	a, err := Sign(origin, signParseZone(t, origin, signTestZone), opts)
+	a, err := Sign(origin, parseRecords(t, origin, signTestZone), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rrs := signParseZone(t, origin, signTestZone)
+	rrs := parseRecords(t, origin, signTestZone)
 	slices.Reverse(rrs)
 	b, err := Sign(origin, rrs, opts)
 	if err != nil {
@@ -119,7 +119,7 @@ func TestSignCDSDelete(t *testing.T) {
 	const origin = "z.test."
 	now := time.Now()
 	key := signMustKey(t, origin, dns.ECDSAP256SHA256, FlagsKSK)
-	rrs := signParseZone(t, origin, "@ 3600 SOA ns1 host 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
+	rrs := parseRecords(t, origin, "@ 3600 SOA ns1 host 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
 	out, err := Sign(origin, rrs, SignOptions{Keys: []*Key{key}, Inception: now.Add(-time.Hour), Expiration: now.Add(time.Hour), CDSDelete: true})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestSignedZoneLoads(t *testing.T) {
 	now := time.Now()
 	key := signMustKey(t, origin, dns.ECDSAP256SHA256, FlagsKSK)
 	for _, n3 := range []*NSEC3Options{nil, {OptOut: true}} {
-		rrs := signParseZone(t, origin, strings.ReplaceAll(signTestZone, "x.d      A    192.0.2.9\n", ""))
+		rrs := parseRecords(t, origin, strings.ReplaceAll(signTestZone, "x.d      A    192.0.2.9\n", ""))
 		rrs = append(rrs, signMustKey(t, "secure.z.test.", dns.ED25519, FlagsKSK).DS(dns.SHA256))
 		out, err := Sign(origin, rrs, SignOptions{Keys: []*Key{key}, Inception: now.Add(-time.Hour), Expiration: now.Add(time.Hour), NSEC3: n3, PublishCDS: true})
 		if err != nil {

@@ -3,7 +3,6 @@ package authority
 import (
 	"bytes"
 	"slices"
-	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -11,51 +10,28 @@ import (
 // This file holds the canonical DNS name order of RFC 4034 6.1, which the
 // NSEC chain follows and which Sign uses to emit records deterministically.
 
-// signLabels returns the labels of name in wire form, lower-cased and
-// most significant first (com, example, www), so that names compare label by
-// label as RFC 4034 6.1 asks. Escapes (\. or \DDD) are resolved.
+// signLabels returns the labels of name as wireLabels does (wire form,
+// lower-cased, most significant first), so that names compare label by
+// label as RFC 4034 6.1 asks.
 func signLabels(name string) [][]byte {
-	var buf [256]byte
-	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
-	if err != nil {
-		// Unpackable names cannot reach here from a parsed record; fall back
-		// to the presentation labels so the order is still total.
-		parts := dns.SplitDomainName(strings.ToLower(name))
-		out := make([][]byte, len(parts))
-		for i, p := range parts {
-			out[len(parts)-1-i] = []byte(p)
-		}
-		return out
+	if labels, ok := wireLabels(dns.Fqdn(name)); ok {
+		return labels
 	}
-	var labels [][]byte
-	for off := 0; off < n; {
-		l := int(buf[off])
-		if l == 0 {
-			break
-		}
-		label := bytes.ToLower(buf[off+1 : off+1+l])
-		labels = append(labels, label)
-		off += 1 + l
+	// Unpackable names cannot reach here from a parsed record; fall back to
+	// the presentation labels so the order is still total.
+	parts := dns.SplitDomainName(lowerASCII(name))
+	out := make([][]byte, len(parts))
+	for i, p := range parts {
+		out[len(parts)-1-i] = []byte(p)
 	}
-	slices.Reverse(labels)
-	return labels
-}
-
-// signCompareLabels compares two names given as signLabels.
-func signCompareLabels(a, b [][]byte) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if c := bytes.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return len(a) - len(b)
+	return out
 }
 
 // signCanonicalCompare orders two domain names as RFC 4034 6.1 does: by labels
 // from the most significant, each compared as lower-cased octets, a name
 // sorting before its own subdomains. It returns <0, 0 or >0.
 func signCanonicalCompare(a, b string) int {
-	return signCompareLabels(signLabels(a), signLabels(b))
+	return labelsCompare(signLabels(a), signLabels(b))
 }
 
 // signNameOrder caches the canonical labels of names so that sorting many
@@ -75,7 +51,7 @@ func (o signNameOrder) compare(a, b string) int {
 	if a == b {
 		return 0
 	}
-	return signCompareLabels(o.labels(a), o.labels(b))
+	return labelsCompare(o.labels(a), o.labels(b))
 }
 
 // signSortNames sorts names in canonical order.

@@ -28,7 +28,7 @@ func TestSignDataMatchesMiekg(t *testing.T) {
 	now := time.Now()
 	for name, text := range sets {
 		t.Run(name, func(t *testing.T) {
-			rrset := signParseZone(t, origin, text)
+			rrset := parseRecords(t, origin, text)
 			mk := func() *dns.RRSIG {
 				return &dns.RRSIG{Algorithm: dns.ED25519, KeyTag: key.Tag(), SignerName: origin,
 					Inception: uint32(now.Unix()), Expiration: uint32(now.Add(time.Hour).Unix())}
@@ -65,7 +65,7 @@ func TestVerifyED448(t *testing.T) {
 	const origin = "z.test."
 	key := signMustKey(t, origin, dns.ED448, FlagsKSK)
 	other := signMustKey(t, origin, dns.ED448, FlagsKSK)
-	rrset := signParseZone(t, origin, "www 300 A 192.0.2.1\n")
+	rrset := parseRecords(t, origin, "www 300 A 192.0.2.1\n")
 	now := time.Now()
 	sig := &dns.RRSIG{Algorithm: dns.ED448, KeyTag: key.Tag(), SignerName: origin,
 		Inception: uint32(now.Unix()), Expiration: uint32(now.Add(time.Hour).Unix())}
@@ -81,7 +81,7 @@ func TestVerifyED448(t *testing.T) {
 	if err := VerifySignature(sig, other.DNSKEY, rrset); err == nil {
 		t.Error("verified with another key")
 	}
-	changed := signParseZone(t, origin, "www 300 A 192.0.2.2\n")
+	changed := parseRecords(t, origin, "www 300 A 192.0.2.2\n")
 	if err := VerifySignature(sig, key.DNSKEY, changed); err == nil {
 		t.Error("verified over changed data")
 	}

@@ -54,7 +54,7 @@ func TestSignRoundTrip(t *testing.T) {
 					if split {
 						keys = append(keys, zsk)
 					}
-					rrs := signParseZone(t, origin, signTestZone)
+					rrs := parseRecords(t, origin, signTestZone)
 					rrs = append(rrs, childDS)
 					opts := SignOptions{Keys: keys, Inception: now.Add(-time.Hour), Expiration: now.Add(30 * 24 * time.Hour), PublishCDS: true}
 					switch denial {

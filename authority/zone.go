@@ -159,13 +159,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 				s = &rrset{}
 				nsec3Sets[h.Name] = s
 			}
-			before := len(s.rrs) + len(s.sigs)
-			if h.Rrtype == dns.TypeRRSIG {
-				s.sigs = appendUnique(s.sigs, rr)
-			} else {
-				s.rrs = appendUnique(s.rrs, rr)
-			}
-			if len(s.rrs)+len(s.sigs) != before {
+			if s.add(rr) {
 				z.records = append(z.records, rr)
 			}
 			continue
@@ -177,13 +171,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 			s = &rrset{}
 			n.sets[covered] = s
 		}
-		before := len(s.rrs) + len(s.sigs)
-		if h.Rrtype == dns.TypeRRSIG {
-			s.sigs = appendUnique(s.sigs, rr)
-		} else {
-			s.rrs = appendUnique(s.rrs, rr)
-		}
-		if len(s.rrs)+len(s.sigs) != before {
+		if s.add(rr) {
 			z.records = append(z.records, rr)
 		}
 	}
@@ -249,13 +237,20 @@ func (z *Zone) nodeFor(name string) *node {
 	return n
 }
 
-func appendUnique(list []dns.RR, rr dns.RR) []dns.RR {
-	for _, have := range list {
+// add puts rr (a record of the set's type, or an RRSIG covering it) into
+// the set unless an identical one is there, and reports whether it did.
+func (s *rrset) add(rr dns.RR) bool {
+	list := &s.rrs
+	if rr.Header().Rrtype == dns.TypeRRSIG {
+		list = &s.sigs
+	}
+	for _, have := range *list {
 		if dns.IsDuplicate(have, rr) {
-			return list
+			return false
 		}
 	}
-	return append(list, rr)
+	*list = append(*list, rr)
+	return true
 }
 
 func hasSigs(n *node) bool {
