@@ -25,6 +25,7 @@ type DNSSEC struct {
 	r       *Resolver // set by bind, before the first query
 	src     *resolverKeySource
 	denials *denialStore
+	anchors *anchorRefresh // RFC 5011 refresh; nil without managed anchors
 }
 
 var _ Validator = (*DNSSEC)(nil)
@@ -127,6 +128,7 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
 		return security.Indeterminate, nil
 	}
+	d.maybeRefreshAnchors()
 	if st, err, ok := d.cachedStatus(q, rcode, answer); ok {
 		return st, err
 	}

@@ -24,6 +24,7 @@ type resolverOptions struct {
 	trustAnchors stringList
 	negAnchors   stringList
 	noDNSSEC     bool
+	anchorState  string // --trust-anchor-state (validation.go)
 	qmin         bool
 	outgoing     addrList
 	upstreamIPv4 bool
@@ -39,6 +40,7 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 	fs.Var(&o.trustAnchors, "trust-anchor", "trust anchor `FILE` with DS and/or DNSKEY records (repeatable; default: built-in root anchors)")
 	fs.Var(&o.negAnchors, "negative-trust-anchor", "`NAME` below which DNSSEC validation is off (repeatable)")
 	fs.BoolVar(&o.noDNSSEC, "no-dnssec", false, "turn DNSSEC validation off")
+	registerValidationFlags(fs, o)
 	fs.BoolVar(&o.qmin, "qname-minimisation", true, "send each server only the labels it needs (RFC 9156)")
 	fs.Var(&o.outgoing, "outgoing-address", "source `ADDR` for upstream queries (repeatable, one per address family)")
 	fs.BoolVar(&o.upstreamIPv4, "upstream-ipv4", true, "query authoritative servers over IPv4")

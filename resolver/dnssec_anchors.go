@@ -1,0 +1,171 @@
+package resolver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/security"
+	"github.com/sextant-dns/sextant/validator"
+)
+
+// RFC 5011 managed trust anchors: the validator reads the anchors of the
+// managed zones from a validator.ManagedAnchors and reports every DNSKEY
+// set it validates with them; on top of that the zones' DNSKEY sets are
+// fetched and applied on RFC 5011's refresh schedule (section 2.3), and the
+// state is saved after each refresh that changed it.
+//
+// The refresh runs in the background when a client question finds it due,
+// so an idle resolver does not refresh (nor need to).
+
+const (
+	// anchorRefreshTimeout bounds one refresh of every managed zone.
+	anchorRefreshTimeout = 10 * time.Second
+	// anchorRetry is the wait after a failed refresh (RFC 5011 2.3: at
+	// least one hour).
+	anchorRetry = time.Hour
+)
+
+// anchorRefresh is the refresh schedule of the managed anchors.
+type anchorRefresh struct {
+	m        *validator.ManagedAnchors
+	save     func(*validator.ManagedAnchors) error
+	next     atomic.Int64 // DNS-clock Unix nanoseconds of the next refresh
+	running  atomic.Bool
+	mu       sync.Mutex // guards lastSave
+	lastSave []byte
+	done     chan struct{} // closed after each refresh, for tests; replaced each time
+}
+
+// ManageAnchors makes d refresh the RFC 5011 anchors m (the same m given to
+// NewDNSSEC with validator.WithManagedAnchors) and call save with them
+// after every refresh that changed them. Call it before the first query.
+func (d *DNSSEC) ManageAnchors(m *validator.ManagedAnchors, save func(*validator.ManagedAnchors) error) {
+	d.anchors = &anchorRefresh{m: m, save: save, done: make(chan struct{})}
+}
+
+// maybeRefreshAnchors starts a background refresh when one is due and
+// none is running.
+func (d *DNSSEC) maybeRefreshAnchors() {
+	a := d.anchors
+	if a == nil || d.r == nil || d.clk.Now().UnixNano() < a.next.Load() || !a.running.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				d.r.log.Error("panic in trust-anchor refresh", "panic", p)
+				a.next.Store(d.clk.Now().Add(anchorRetry).UnixNano())
+			}
+			a.mu.Lock()
+			close(a.done)
+			a.done = make(chan struct{})
+			a.mu.Unlock()
+			a.running.Store(false)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), anchorRefreshTimeout)
+		defer cancel()
+		wait := d.RefreshAnchors(ctx)
+		a.next.Store(d.clk.Now().Add(wait).UnixNano())
+	}()
+}
+
+// anchorRefreshDone returns a channel closed when the refresh in progress
+// (or the next one) ends.
+func (d *DNSSEC) anchorRefreshDone() <-chan struct{} {
+	d.anchors.mu.Lock()
+	defer d.anchors.mu.Unlock()
+	return d.anchors.done
+}
+
+// RefreshAnchors fetches the DNSKEY set of every managed zone, validates it
+// with the zone's current anchors, applies it (RFC 5011 section 4 events)
+// and saves the state if it changed. It returns the time until the next
+// refresh is due: RFC 5011's refresh interval for the zones refreshed, an
+// hour after a failure.
+func (d *DNSSEC) RefreshAnchors(ctx context.Context) time.Duration {
+	a := d.anchors
+	if a == nil {
+		return anchorRetry
+	}
+	wait := time.Duration(0)
+	for _, zone := range a.m.Zones() {
+		w, err := d.refreshZone(ctx, zone)
+		if err != nil {
+			d.r.log.Warn("trust-anchor refresh failed", "zone", zone, "err", err)
+			w = anchorRetry
+		}
+		if wait == 0 || w < wait {
+			wait = w
+		}
+	}
+	if wait == 0 {
+		wait = anchorRetry
+	}
+	var buf bytes.Buffer
+	if err := a.m.Save(&buf); err != nil {
+		d.r.log.Error("trust-anchor state not saved", "err", err)
+		return wait
+	}
+	a.mu.Lock()
+	changed := !bytes.Equal(buf.Bytes(), a.lastSave)
+	a.mu.Unlock()
+	if changed && a.save != nil {
+		if err := a.save(a.m); err != nil {
+			d.r.log.Error("trust-anchor state not saved", "err", err)
+			return min(wait, anchorRetry)
+		}
+		a.mu.Lock()
+		a.lastSave = buf.Bytes()
+		a.mu.Unlock()
+	}
+	return wait
+}
+
+// refreshZone applies one fresh, validated DNSKEY set of zone and returns
+// RFC 5011's refresh interval for it.
+func (d *DNSSEC) refreshZone(ctx context.Context, zone string) (time.Duration, error) {
+	m, err := d.r.Query(ctx, zone, dns.TypeDNSKEY)
+	if err != nil {
+		return 0, err
+	}
+	var set []dns.RR
+	var sigs []*dns.RRSIG
+	for _, rr := range m.Answer {
+		if canonical(rr.Header().Name) != zone {
+			continue
+		}
+		switch x := rr.(type) {
+		case *dns.DNSKEY:
+			set = append(set, x)
+		case *dns.RRSIG:
+			if x.TypeCovered == dns.TypeDNSKEY {
+				sigs = append(sigs, x)
+			}
+		}
+	}
+	now := d.clk.Now()
+	ds, keys := d.anchors.m.Anchors(zone)
+	b := validator.NewBudget(d.v.Limits())
+	res, _ := validator.VerifyDNSKEYs(set, sigs, ds, keys, now, b)
+	if res.Status != security.Secure {
+		return 0, fmt.Errorf("DNSKEY set of %s does not validate with the managed anchors: %s", zone, res.Reason)
+	}
+	d.anchors.m.Observe(zone, set, sigs, now, b)
+	origTTL, expiry := uint32(0), time.Duration(0)
+	for _, s := range sigs {
+		if origTTL == 0 || s.OrigTtl < origTTL {
+			origTTL = s.OrigTtl
+		}
+		left := time.Unix(int64(s.Expiration), 0).Sub(now)
+		if expiry == 0 || left < expiry {
+			expiry = left
+		}
+	}
+	return validator.RefreshInterval(origTTL, expiry), nil
+}
