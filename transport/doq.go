@@ -119,9 +119,12 @@ func (s *DoQ) Start() error {
 		return errors.New("doq: already started")
 	}
 	qconf := &quic.Config{
-		MaxIdleTimeout:        s.cfg.IdleTimeout,
-		MaxIncomingStreams:    int64(s.cfg.MaxStreams),
-		MaxIncomingUniStreams: -1, // DoQ uses none (RFC 9250 4.2)
+		MaxIdleTimeout:     s.cfg.IdleTimeout,
+		MaxIncomingStreams: int64(s.cfg.MaxStreams),
+		// DoQ uses no unidirectional streams; one is allowed only so that
+		// a client opening it can be told DOQ_PROTOCOL_ERROR (RFC 9250
+		// 4.3.3) instead of a bare QUIC STREAM_LIMIT_ERROR.
+		MaxIncomingUniStreams: 1,
 		Allow0RTT:             !s.cfg.Disable0RTT,
 	}
 	tlsConf := s.certs.serverTLSConfig("doq")
@@ -213,6 +216,14 @@ func (s *DoQ) serveConn(c *quic.Conn) {
 	allowed := s.eng.acl.allows(remote.Addr())
 	var streams sync.WaitGroup
 	defer streams.Wait()
+	// Watches for a unidirectional stream; it ends with the connection,
+	// which the acceptor closes as soon as serveConn returns.
+	go func() {
+		if _, err := c.AcceptUniStream(c.Context()); err == nil {
+			s.eng.log.Debug("doq protocol error", "remote", remote, "why", "unidirectional stream")
+			c.CloseWithError(doqProtocolError, "unidirectional stream")
+		}
+	}()
 	for {
 		st, err := c.AcceptStream(s.ctx)
 		if err != nil {

@@ -174,6 +174,26 @@ func TestDoQProtocolErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("unidirectional stream is a protocol error", func(t *testing.T) {
+		c := dialDoQ(t, target, ctls)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		st, err := c.OpenUniStreamSync(ctx)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		st.Write(frame(good))
+		st.Close()
+		select {
+		case <-c.Context().Done():
+		case <-ctx.Done():
+			t.Fatal("connection still open after a unidirectional stream")
+		}
+		var aerr *quic.ApplicationError
+		if err := context.Cause(c.Context()); !errors.As(err, &aerr) || aerr.ErrorCode != doqProtocolError || !aerr.Remote {
+			t.Fatalf("closed with %v, want DOQ_PROTOCOL_ERROR from the server", err)
+		}
+	})
 	t.Run("whole query without FIN is a protocol error", func(t *testing.T) {
 		c := dialDoQ(t, target, ctls)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
