@@ -79,10 +79,10 @@ func answerFlags(do, cd, ad, edns bool) byte {
 }
 
 // NewAnswers makes a ready-to-send answer cache. Of cfg it uses MaxEntries,
-// Shards, MaxTTL and Clock.
+// MaxBytes, Shards, MaxTTL and Clock.
 func NewAnswers(cfg Config) *Answers {
 	cfg = cfg.withDefaults()
-	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg)}
+	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg, (*answer).bytes)}
 }
 
 // hash identifies an answer by its lower-cased wire qname, type, class and
@@ -152,9 +152,16 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 		expires: now.Add(time.Duration(life) * time.Second),
 	}
 	h := a.hash(qname, ans.qtype, ans.qclass, ans.flags)
-	if a.shards.at(h).add(h, ans) {
-		a.stats.evictions.Add(1)
-	}
+	evicted, _ := a.shards.at(h).add(h, ans)
+	a.stats.evictions.Add(uint64(evicted))
+}
+
+// answerOverhead approximates an answer's memory beyond its slices.
+const answerOverhead = 128
+
+// bytes is the memory ans holds, for the byte budget.
+func (ans *answer) bytes() int {
+	return answerOverhead + len(ans.wire) + len(ans.qname) + 6*len(ans.ttlOffs)
 }
 
 // Write answers query, the client's raw wire query, from the cache over UDP:

@@ -435,3 +435,26 @@ func TestAnswersClockMovedBack(t *testing.T) {
 		t.Fatalf("answered from the clock's future: %v", m.Answer)
 	}
 }
+
+func TestAnswersMaxBytes(t *testing.T) {
+	const budget = 32 << 10
+	a, _ := newTestAnswers(t, Config{MaxEntries: 10_000, MaxBytes: budget, Shards: 1})
+	for i := range 50 {
+		name := fmt.Sprintf("h%d.example.", i)
+		resp := response(t, name, dns.TypeTXT, false, false)
+		resp.Answer = nil
+		for j := range 16 {
+			resp.Answer = append(resp.Answer, mustRR(t, fmt.Sprintf(`%s 300 IN TXT "%03d%s"`, name, j, strings.Repeat("x", 252))))
+		}
+		a.Put(AnswerKey{Name: name, Type: dns.TypeTXT, Class: dns.ClassINET}, resp)
+		if held := a.shards.shards[0].bytes.Load(); held > budget {
+			t.Fatalf("after %d puts the shard holds %d bytes > %d", i+1, held, budget)
+		}
+	}
+	if s := a.Stats(); s.Entries == 0 || s.Entries >= 10 || s.Evictions != uint64(50-s.Entries) {
+		t.Fatalf("stats %+v: want a few ~4 KiB answers in 32 KiB", s)
+	}
+	if _, ok := a.WriteSized(nil, rawQuery(t, "h49.example.", dns.TypeTXT, 1, false, false, nil), 65535); !ok {
+		t.Error("the most recent answer was evicted")
+	}
+}

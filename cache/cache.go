@@ -10,7 +10,8 @@
 //     into dns.Msg, no locks beyond one shard's and no allocation.
 //
 // Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
-// chosen by a hash of the lower-cased name), bounded by Config.MaxEntries,
+// chosen by a hash of the lower-cased name), bounded by Config.MaxEntries
+// and Config.MaxBytes,
 // and count TTLs down from insertion by the injected DNS clock.
 package cache
 
@@ -45,7 +46,7 @@ type counters struct {
 // New makes an RRset cache sized by cfg.
 func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
-	return &Cache{cfg: cfg, shards: newShardSet[key, *Entry](cfg)}
+	return &Cache{cfg: cfg, shards: newShardSet[key, *Entry](cfg, (*Entry).bytes)}
 }
 
 func (c *Cache) shard(k key) *shard[key, *Entry] {
@@ -89,9 +90,10 @@ func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
 // e.Expires. Put copies nothing: the caller gives e up and must not touch it
 // afterwards.
 //
-// It returns false, storing nothing, when the clamped TTL is 0 or when an
-// unexpired entry of higher Rank is there (RFC 2181 5.4.1). An entry of
-// equal or higher Rank replaces the old one.
+// It returns false, storing nothing, when the clamped TTL is 0, when an
+// unexpired entry of higher Rank is there (RFC 2181 5.4.1), or when the
+// entry alone is larger than a shard's share of MaxBytes. An entry of equal
+// or higher Rank replaces the old one.
 func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) bool {
 	if e == nil {
 		return false
@@ -110,10 +112,10 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if old, ok := s.lru.Peek(k); ok && old.Rank > e.Rank && !old.expiredAt(now) {
 		return false
 	}
-	if s.lru.Add(k, e) {
-		c.stats.evictions.Add(1)
-	}
-	return true
+	e.size = e.measure()
+	evicted, stored := s.putLocked(k, e)
+	c.stats.evictions.Add(uint64(evicted))
+	return stored
 }
 
 // Delete removes the entry for name/qtype/qclass, if any (for example NS

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -405,5 +406,51 @@ func TestClockMovedBack(t *testing.T) {
 	// A lower-ranked entry may replace it: it no longer counts as live.
 	if !c.Put("www.example.", dns.TypeA, dns.ClassINET, positive(t, RankGlue, "192.0.2.2"), 100) {
 		t.Error("Put refused beside an entry from the clock's future")
+	}
+}
+
+// bigTXT is an entry of n 255-octet TXT strings at name (about n*256 bytes).
+func bigTXT(t testing.TB, name string, n int) *Entry {
+	var rrs []dns.RR
+	for i := range n {
+		rrs = append(rrs, mustRR(t, fmt.Sprintf(`%s 300 IN TXT "%03d%s"`, name, i, strings.Repeat("x", 252))))
+	}
+	return &Entry{RRs: rrs, Rank: RankAnswerAuth}
+}
+
+// Entries differ in size by three orders of magnitude and a client picks
+// which ones get cached: MaxBytes bounds the memory, not just the count.
+func TestMaxBytes(t *testing.T) {
+	const budget = 64 << 10
+	c, _ := newTestCache(t, Config{MaxEntries: 10_000, MaxBytes: budget, Shards: 1})
+	for i := range 100 {
+		c.Put(fmt.Sprintf("h%d.example.", i), dns.TypeTXT, dns.ClassINET, bigTXT(t, fmt.Sprintf("h%d.example.", i), 16), 300)
+		if held := c.shards.shards[0].bytes.Load(); held > budget {
+			t.Fatalf("after %d puts the shard holds %d bytes > %d", i+1, held, budget)
+		}
+	}
+	s := c.Stats()
+	if s.Entries == 0 || s.Entries >= 20 || s.Evictions != uint64(100-s.Entries) {
+		t.Fatalf("stats %+v: want a handful of ~4 KiB entries in 64 KiB, the rest evicted", s)
+	}
+	if _, ok := c.Get("h99.example.", dns.TypeTXT, dns.ClassINET); !ok {
+		t.Error("the most recent entry was evicted")
+	}
+	if c.Put("huge.example.", dns.TypeTXT, dns.ClassINET, bigTXT(t, "huge.example.", 300), 300) {
+		t.Error("an entry larger than the whole budget was stored")
+	}
+
+	// Replacing an entry in place returns its bytes: a key rewritten many
+	// times does not push the others out.
+	c.Put("keep.example.", dns.TypeTXT, dns.ClassINET, bigTXT(t, "keep.example.", 1), 300)
+	for range 200 {
+		c.Put("same.example.", dns.TypeTXT, dns.ClassINET, bigTXT(t, "same.example.", 16), 300)
+	}
+	if _, ok := c.Get("keep.example.", dns.TypeTXT, dns.ClassINET); !ok {
+		t.Error("rewriting one key evicted another: replaced entries' bytes not returned")
+	}
+	c.Purge()
+	if held := c.shards.shards[0].bytes.Load(); held != 0 {
+		t.Errorf("after Purge the shard counts %d bytes", held)
 	}
 }

@@ -12,6 +12,7 @@ import (
 // Defaults for a zero Config field.
 const (
 	DefaultMaxEntries     = 100_000
+	DefaultMaxBytes       = 256 << 20
 	DefaultMaxTTL         = 24 * time.Hour // Unbound's cache-max-ttl
 	DefaultMaxNegativeTTL = time.Hour      // Unbound's cache-max-negative-ttl
 	DefaultFailureTTL     = 5 * time.Second
@@ -27,6 +28,10 @@ type Config struct {
 	// MaxEntries bounds the number of entries (spread evenly over shards;
 	// the total never exceeds it).
 	MaxEntries int
+	// MaxBytes bounds the memory the entries hold (estimated), spread
+	// evenly over shards: past it the least recently used go, and an entry
+	// larger than a shard's share is not stored.
+	MaxBytes int
 	// Shards is the number of independently locked shards, rounded up to a
 	// power of two; 0 means the next power of two >= 4*GOMAXPROCS. It is
 	// lowered when MaxEntries is smaller.
@@ -50,6 +55,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.MaxEntries <= 0 {
 		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.MaxTTL <= 0 {
 		c.MaxTTL = DefaultMaxTTL

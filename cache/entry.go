@@ -35,7 +35,32 @@ type Entry struct {
 	Stored time.Time
 	// Expires is Stored plus the clamped TTL; set by Put.
 	Expires time.Time
+
+	size int // bytes counted against Config.MaxBytes; set by Put
 }
+
+// entryOverhead and rrOverhead approximate the memory of an Entry and of
+// one decoded dns.RR beyond their wire length (struct headers, strings).
+const (
+	entryOverhead = 256
+	rrOverhead    = 64
+)
+
+// measure estimates the bytes e holds, for the cache's byte budget.
+func (e *Entry) measure() int {
+	n := entryOverhead + len(e.EDEText)
+	for _, rrs := range [3][]dns.RR{e.RRs, e.Sigs, e.Authority} {
+		for _, rr := range rrs {
+			if rr != nil {
+				n += rrOverhead + dns.Len(rr)
+			}
+		}
+	}
+	return n
+}
+
+// bytes is the size measured when e was stored.
+func (e *Entry) bytes() int { return e.size }
 
 // Negative reports whether e is a negative entry (NXDOMAIN or NODATA).
 func (e *Entry) Negative() bool {

@@ -2,12 +2,16 @@ package cache
 
 import (
 	"sync"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // shardSet is the sharded LRU under both caches: a power-of-two number of
-// independently locked golang-lru caches, so there is no global lock.
+// independently locked golang-lru caches, so there is no global lock. Each
+// shard is bounded twice: by entries (cfg.MaxEntries) and by the bytes its
+// entries hold (cfg.MaxBytes), since one entry may be a few bytes or 64 KiB
+// and an attacker picks which.
 type shardSet[K comparable, V comparable] struct {
 	mask   uint64
 	shards []shard[K, V]
@@ -15,23 +19,32 @@ type shardSet[K comparable, V comparable] struct {
 
 // shard is one part of a shardSet. The LRU locks itself for reads; mu
 // serialises writers' read-compare-write (rank checks, removal of expired
-// entries) so that they cannot lose a concurrent update.
+// entries, the byte budget) so that they cannot lose a concurrent update.
 type shard[K comparable, V comparable] struct {
-	mu  sync.Mutex
-	lru *lru.Cache[K, V]
+	mu       sync.Mutex
+	lru      *lru.Cache[K, V]
+	size     func(V) int // the bytes an entry holds; fixed once it is stored
+	maxBytes int64
+	bytes    atomic.Int64 // held by the shard's entries now
 }
 
-// newShardSet makes cfg.Shards shards holding cfg.MaxEntries in all (cfg
-// has its defaults filled, so each shard holds at least one entry).
-func newShardSet[K comparable, V comparable](cfg Config) shardSet[K, V] {
+// newShardSet makes cfg.Shards shards holding cfg.MaxEntries entries and
+// cfg.MaxBytes bytes in all (cfg has its defaults filled, so each shard
+// holds at least one entry). size tells the bytes of an entry.
+func newShardSet[K comparable, V comparable](cfg Config, size func(V) int) shardSet[K, V] {
 	ss := shardSet[K, V]{mask: uint64(cfg.Shards - 1), shards: make([]shard[K, V], cfg.Shards)}
 	per := cfg.MaxEntries / cfg.Shards
 	for i := range ss.shards {
-		l, err := lru.New[K, V](per)
+		s := &ss.shards[i]
+		s.size, s.maxBytes = size, int64(cfg.MaxBytes/cfg.Shards)
+		// Every way out of the LRU (eviction, Remove, Purge) returns the
+		// entry's bytes; Add over an existing key does not call this, so
+		// put accounts for that itself.
+		l, err := lru.NewWithEvict[K, V](per, func(_ K, v V) { s.bytes.Add(-int64(size(v))) })
 		if err != nil { // only for size <= 0, which shardCount rules out
 			panic("cache: " + err.Error())
 		}
-		ss.shards[i].lru = l
+		s.lru = l
 	}
 	return ss
 }
@@ -70,10 +83,35 @@ func (s *shard[K, V]) removeIf(k K, v V) {
 	s.mu.Unlock()
 }
 
-// add stores v under k and reports whether that evicted another entry.
-func (s *shard[K, V]) add(k K, v V) (evicted bool) {
+// add stores v under k and reports how many other entries that evicted;
+// stored is false, and nothing changes, when v alone is over the shard's
+// byte budget.
+func (s *shard[K, V]) add(k K, v V) (evicted int, stored bool) {
 	s.mu.Lock()
-	evicted = s.lru.Add(k, v)
-	s.mu.Unlock()
-	return evicted
+	defer s.mu.Unlock()
+	return s.putLocked(k, v)
+}
+
+// putLocked is add for a caller that holds s.mu. Past the entry bound the
+// LRU evicts by itself; past the byte budget the least recently used
+// entries go until the shard fits.
+func (s *shard[K, V]) putLocked(k K, v V) (evicted int, stored bool) {
+	n := int64(s.size(v))
+	if n > s.maxBytes {
+		return 0, false
+	}
+	if old, ok := s.lru.Peek(k); ok {
+		s.bytes.Add(-int64(s.size(old))) // replaced in place, no eviction callback
+	}
+	s.bytes.Add(n)
+	if s.lru.Add(k, v) {
+		evicted++
+	}
+	for s.bytes.Load() > s.maxBytes {
+		if _, _, ok := s.lru.RemoveOldest(); !ok {
+			break
+		}
+		evicted++
+	}
+	return evicted, true
 }
