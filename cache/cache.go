@@ -11,8 +11,8 @@
 //
 // Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
 // chosen by a hash of the lower-cased name), bounded by Config.MaxEntries
-// and Config.MaxBytes,
-// and count TTLs down from insertion by the injected DNS clock.
+// and Config.MaxBytes, and count TTLs down from insertion by the injected
+// DNS clock.
 package cache
 
 import (
