@@ -126,7 +126,7 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result)
 	if q.RecursionDesired {
 		res = r.resolve(ctx, q.Question[0], q.CheckingDisabled)
 	} else {
-		res = r.fromCacheOnly(ctx, q.Question[0])
+		res = r.cacheOnlySecurity(q.Question[0], r.fromCacheOnly(ctx, q.Question[0]), q.CheckingDisabled)
 	}
 	return buildResponse(q, res, do), res
 }

@@ -129,6 +129,11 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 		return security.Indeterminate, nil
 	}
 	d.maybeRefreshAnchors()
+	if d.r.answeredLocally(q) {
+		// RFC 6761 / RFC 6303 names answered by local policy: nothing
+		// signed them, and they are not bogus for it.
+		return security.Indeterminate, nil
+	}
 	if st, err, ok := d.cachedStatus(q, rcode, answer); ok {
 		return st, err
 	}
@@ -145,6 +150,20 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 		d.remember(q, rcode, answer, authority, res)
 	}
 	return res.Status, resultError(res)
+}
+
+// answeredLocally reports whether the resolver answers q itself (special-use
+// names, the localhost fallback under an operator's root).
+func (r *Resolver) answeredLocally(q dns.Question) bool {
+	name := canonical(q.Name)
+	if r.localhostFallback && isSubdomain(name, "localhost.") {
+		return true
+	}
+	if !r.special {
+		return false
+	}
+	_, ok := specialAnswer(question{name, q.Qtype, q.Qclass})
+	return ok
 }
 
 // resultError turns a validator Result into the client's EDE: always for

@@ -189,3 +189,23 @@ func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res valid
 		c.Put(name, rtype, q.Qclass, &marked, ttl)
 	}
 }
+
+// cacheOnlySecurity gives an answer from the cache alone (RD=0, nothing
+// asked upstream) its validation state from the cache marks. With
+// validation on and CD=0, data no validation has marked is not given out
+// (it may be bogus: a CD=1 resolution cached it); bogus data is SERVFAIL.
+func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool) *Result {
+	d, ok := r.cfg.Validator.(*DNSSEC)
+	if !ok || cd || (res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError) || r.answeredLocally(q) {
+		return res
+	}
+	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer)
+	switch {
+	case !ok:
+		return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+	case st == security.Bogus:
+		return &Result{Rcode: dns.RcodeServerFailure, Security: st, Err: verr}
+	}
+	res.Security, res.Err = st, verr
+	return res
+}

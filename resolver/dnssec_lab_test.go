@@ -427,3 +427,71 @@ func TestDNSSECConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// askNoRD sends a query without recursion desired (answered from the
+// cache alone).
+func askNoRD(t testing.TB, r *Resolver, name string, qtype uint16, cd bool) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.RecursionDesired = false
+	q.SetEdns0(1232, true)
+	q.CheckingDisabled = cd
+	m, _ := r.Exchange(ctxT(t), q)
+	return m
+}
+
+// TestDNSSECCacheOnlyQueries: RD=0 answers carry the validation state of
+// the cache marks; unvalidated data (cached by a CD=1 question) is not
+// given to a CD=0 client, and data marked bogus is SERVFAIL.
+func TestDNSSECCacheOnlyQueries(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	secure, bogus := "www."+lab.SecureAlg13, "www."+lab.BogusSig
+	ask(t, r, secure, dns.TypeA, true, false, false)
+	if m := askNoRD(t, r, secure, dns.TypeA, false); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+		t.Errorf("RD=0 secure: %s AD=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
+	}
+	ask(t, r, bogus, dns.TypeA, true, true, false) // CD=1: cached, not validated
+	if m := askNoRD(t, r, bogus, dns.TypeA, false); m.Rcode != dns.RcodeRefused || len(m.Answer) != 0 {
+		t.Errorf("RD=0 CD=0 after a CD=1 fetch: %s with %d answers, want REFUSED", dns.RcodeToString[m.Rcode], len(m.Answer))
+	}
+	if m := askNoRD(t, r, bogus, dns.TypeA, true); m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+		t.Errorf("RD=0 CD=1: %s with %d answers, want the data", dns.RcodeToString[m.Rcode], len(m.Answer))
+	}
+	ask(t, r, bogus, dns.TypeA, true, false, false) // validated: marked bogus
+	if m := askNoRD(t, r, bogus, dns.TypeA, false); m.Rcode != dns.RcodeServerFailure || edeOf(m) != int(validator.EDEDNSSECBogus) {
+		t.Errorf("RD=0 after validation: %s EDE %d, want SERVFAIL EDE 6", dns.RcodeToString[m.Rcode], edeOf(m))
+	}
+}
+
+// TestDNSSECLocalNames: names the resolver answers itself (RFC 6761,
+// RFC 6303, the localhost fallback) are not validated into SERVFAIL.
+func TestDNSSECLocalNames(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	for _, mode := range []SpecialNames{SpecialNamesLocal, SpecialNamesAuto} {
+		d, err := NewDNSSEC(l.TrustAnchors(), clock.System{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newLabResolver(t, l, func(c *Config) { c.Validator = d; c.SpecialNames = mode })
+		for _, c := range []struct {
+			name  string
+			qtype uint16
+			rcode int
+			local bool // only answered locally with SpecialNamesLocal
+		}{
+			{"localhost.", dns.TypeA, dns.RcodeSuccess, false},
+			{"x.invalid.", dns.TypeA, dns.RcodeNameError, true},
+			{"1.0.0.127.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, true},
+		} {
+			if c.local && mode != SpecialNamesLocal {
+				continue
+			}
+			m, res := ask(t, r, c.name, c.qtype, true, false, false)
+			if m.Rcode != c.rcode || m.AuthenticatedData {
+				t.Errorf("mode %d, %s: %s AD=%v %v %v", mode, c.name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.Err)
+			}
+		}
+	}
+}
