@@ -55,6 +55,8 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result
 		if res := r.cachedResult(ctx, q); res != nil {
 			return res
 		}
+	} else if res := r.validatedCachedResult(ctx, q); res != nil {
+		return res // the same, for answers whose validation is marked
 	}
 	key := flightKey{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, cd: cd}
 	return r.flights.do(ctx, key, r.limits.ClientDeadline, func(ctx context.Context) *Result {

@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"context"
+
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
@@ -11,17 +13,19 @@ import (
 // answerParts splits a finished answer into its RRsets (RRSIGs left out)
 // and the name its CNAME chain ends at.
 func answerParts(q dns.Question, answer []dns.RR) (sets [][]dns.RR, final string) {
-	index := map[[2]string]int{}
 	for _, rr := range answer {
 		h := rr.Header()
 		if h.Rrtype == dns.TypeRRSIG {
 			continue
 		}
-		k := [2]string{canonical(h.Name), dns.TypeToString[h.Rrtype]}
-		i, ok := index[k]
-		if !ok {
-			i = len(sets)
-			index[k] = i
+		i := 0
+		for ; i < len(sets); i++ { // answers hold a few RRsets: a scan beats a map
+			s := sets[i][0].Header()
+			if s.Rrtype == h.Rrtype && equalFold(s.Name, h.Name) {
+				break
+			}
+		}
+		if i == len(sets) {
 			sets = append(sets, nil)
 		}
 		sets[i] = append(sets[i], rr)
@@ -208,4 +212,46 @@ func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool) *Resu
 	}
 	res.Security, res.Err = st, verr
 	return res
+}
+
+// validatedCachedResult answers canonical q wholly from the cache when
+// every part of the answer carries a validation mark that is not bogus,
+// without a flight or a signature check; nil otherwise (bogus included:
+// the full path gives its SERVFAIL).
+func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *Result {
+	d, ok := r.cfg.Validator.(*DNSSEC)
+	if !ok {
+		return nil
+	}
+	d.maybeRefreshAnchors()
+	res := r.cachedResult(ctx, q)
+	if res == nil || (res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError) || r.answeredLocally(q) {
+		return nil
+	}
+	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer)
+	if !ok || st == security.Bogus {
+		return nil
+	}
+	res.Security, res.Err = st, verr
+	return res
+}
+
+// equalFold compares two domain names ignoring ASCII case.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
