@@ -35,6 +35,9 @@ type match struct {
 type responder struct {
 	m  *dns.Msg
 	do bool
+	// proofTTL caps the TTL of NSEC and NSEC3 records and their RRSIGs:
+	// the zone's negative TTL (RFC 9077), whatever a pre-signed zone says.
+	proofTTL int64
 	// proofs already placed in the authority section, so that one NSEC or
 	// NSEC3 that proves two things is sent once.
 	proofs []*rrset
@@ -86,6 +89,7 @@ func (z *Zone) lookup(cn string, qtype uint16) match {
 func (z *Zone) answer(r *responder, qname string, qtype uint16) {
 	m := r.m
 	m.Authoritative = true
+	r.proofTTL = int64(z.negTTL)
 	name := qname
 	var visited [maxChain]string
 	for hop := 0; hop < maxChain; hop++ {
@@ -260,10 +264,9 @@ func (z *Zone) addAddresses(r *responder, ns *rrset) {
 // addNegativeSOA adds the SOA for a negative answer, its TTL lowered to
 // the SOA MINIMUM when that is smaller (RFC 2308 3).
 func (z *Zone) addNegativeSOA(r *responder) {
-	ttl := int64(min(z.soa.Hdr.Ttl, z.soa.Minttl))
-	r.addRecords(&r.m.Ns, z.soaSet.rrs, "", ttl)
+	r.addRecords(&r.m.Ns, z.soaSet.rrs, "", int64(z.negTTL))
 	if r.do {
-		r.addRecords(&r.m.Ns, z.soaSet.sigs, "", ttl)
+		r.addRecords(&r.m.Ns, z.soaSet.sigs, "", int64(z.negTTL))
 	}
 }
 
@@ -284,15 +287,17 @@ func (r *responder) addSet(sec *[]dns.RR, s *rrset, owner string) {
 }
 
 // addRecords appends copies of rrs to sec: the zone's records are never
-// handed out, so callers may change the response freely.
-func (r *responder) addRecords(sec *[]dns.RR, rrs []dns.RR, owner string, ttl int64) {
+// handed out, so callers may change the response freely. TTLs above
+// maxTTL are lowered to it, unless it is keepTTL (a lowered TTL does not
+// break a signature: validators use the RRSIG's original TTL).
+func (r *responder) addRecords(sec *[]dns.RR, rrs []dns.RR, owner string, maxTTL int64) {
 	for _, rr := range rrs {
 		c := dns.Copy(rr)
 		if owner != "" {
 			c.Header().Name = owner
 		}
-		if ttl != keepTTL {
-			c.Header().Ttl = uint32(ttl)
+		if maxTTL != keepTTL && int64(c.Header().Ttl) > maxTTL {
+			c.Header().Ttl = uint32(maxTTL)
 		}
 		*sec = append(*sec, c)
 	}
@@ -310,6 +315,6 @@ func (r *responder) addProof(s *rrset) {
 		}
 	}
 	r.proofs = append(r.proofs, s)
-	r.addRecords(&r.m.Ns, s.rrs, "", keepTTL)
-	r.addRecords(&r.m.Ns, s.sigs, "", keepTTL)
+	r.addRecords(&r.m.Ns, s.rrs, "", r.proofTTL)
+	r.addRecords(&r.m.Ns, s.sigs, "", r.proofTTL)
 }

@@ -377,3 +377,45 @@ func n3Cover(n *dns.NSEC3, name string) bool {
 	}
 	return h > owner || h < next // last in the chain wraps
 }
+
+// A zone signed elsewhere may give NSEC/NSEC3 records the SOA MINIMUM as
+// TTL although the SOA's own TTL is lower; RFC 9077 wants the lesser of
+// the two on what is returned, so that aggressive use (RFC 8198) denies no
+// longer than a negative answer is cached. Signatures still verify: they
+// carry the original TTL.
+func TestProofTTLCappedAtNegativeTTL(t *testing.T) {
+	for _, mode := range []denialMode{nsecZone, nsec3Zone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tz := makeTestZone(t, "example.", `
+$ORIGIN example.
+$TTL 3600
+@      SOA ns1 hostmaster 1 7200 3600 1209600 7200
+@      NS  ns1
+ns1    A   192.0.2.1
+*.w    A   192.0.2.2
+`, mode) // proofs get TTL 7200 (the MINIMUM); the SOA's TTL is 3600
+			s := NewServer(tz.zone)
+			for _, qname := range []string{"nope.example.", "x.w.example."} {
+				m := s.Answer(query(qname, dns.TypeA, true))
+				proofs := 0
+				for _, rr := range m.Ns {
+					typ := rr.Header().Rrtype
+					if sig, ok := rr.(*dns.RRSIG); ok {
+						typ = sig.TypeCovered
+					}
+					if typ != dns.TypeNSEC && typ != dns.TypeNSEC3 {
+						continue
+					}
+					proofs++
+					if rr.Header().Ttl != 3600 {
+						t.Errorf("%s: %v: TTL %d, want min(SOA TTL, MINIMUM) = 3600", qname, rr, rr.Header().Ttl)
+					}
+				}
+				if proofs == 0 {
+					t.Errorf("%s: no proofs: %v", qname, m)
+				}
+				verifySignatures(t, tz, m)
+			}
+		})
+	}
+}

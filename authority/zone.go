@@ -61,6 +61,7 @@ type Zone struct {
 	apex      *node
 	soa       *dns.SOA
 	soaSet    *rrset
+	negTTL    uint32 // min(SOA TTL, SOA MINIMUM): negative answers and their proofs (RFC 2308 3, RFC 9077)
 	signed    bool
 
 	nsecIndex []nsecEntry // NSEC owners in canonical order
@@ -213,6 +214,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 	}
 	z.soaSet = z.apex.set(dns.TypeSOA)
 	z.soa = z.soaSet.rrs[0].(*dns.SOA)
+	z.negTTL = min(z.soa.Hdr.Ttl, z.soa.Minttl)
 	z.signed = z.apex.set(dns.TypeDNSKEY) != nil && hasSigs(z.apex)
 
 	z.indexNSEC()
