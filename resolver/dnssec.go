@@ -187,12 +187,12 @@ func resultError(res validator.Result) *Error {
 }
 
 // remember records a validation result where later questions find it: the
-// RRset cache's security status and TTL, and the NSEC ranges of secure
-// denials for RFC 8198.
+// RRset cache's security status and TTL, and the NSEC/NSEC3 ranges of
+// secure denials for RFC 8198.
 func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result) {
 	d.markCache(q, rcode, answer, res)
 	if res.Status == security.Secure && (rcode == dns.RcodeNameError || len(answer) == 0 || res.Wildcard != "") {
-		d.denials.add(authority, res.TTL)
+		d.denials.add(authority, res.TTL, d.v.Limits().MaxNSEC3Iterations)
 	}
 }
 
