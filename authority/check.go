@@ -103,15 +103,11 @@ func (z *Zone) checkNode(n *node, at func(dns.RR, string, ...any) *buildError) *
 		}
 	}
 	// RFC 6672 2.4: one DNAME per name, and no names below it.
-	if s := n.set(dns.TypeDNAME); s != nil {
-		if len(s.rrs) > 1 {
-			return at(s.rrs[1], "more than one DNAME record at %s", n.name)
-		}
-		if !n.cut {
-			if below := z.firstDescendantRecord(n.name); below != nil {
-				return at(below, "data below the DNAME at %s", n.name)
-			}
-		}
+	if s := n.set(dns.TypeDNAME); s != nil && len(s.rrs) > 1 {
+		return at(s.rrs[1], "more than one DNAME record at %s", n.name)
+	}
+	if n.dnameAt != "" && !n.empty() {
+		return at(n.sets[n.types[0]].rrs[0], "data below the DNAME at %s", n.dnameAt)
 	}
 	// RFC 4592 4.2, 4.4: wildcard NS and DNAME are not defined.
 	if firstLabel(n.name) == "*" {
@@ -160,20 +156,4 @@ func (z *Zone) checkNode(n *node, at func(dns.RR, string, ...any) *buildError) *
 		}
 	}
 	return nil
-}
-
-// firstDescendantRecord returns some record owned by a name strictly below
-// name, or nil.
-func (z *Zone) firstDescendantRecord(name string) dns.RR {
-	var found dns.RR
-	var foundName string
-	for other, n := range z.nodes {
-		if !isBelow(other, name) || n.empty() {
-			continue
-		}
-		if found == nil || other < foundName {
-			found, foundName = n.sets[n.types[0]].rrs[0], other
-		}
-	}
-	return found
 }

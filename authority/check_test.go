@@ -1,10 +1,12 @@
 package authority
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -166,5 +168,27 @@ func TestRecordsAreCopies(t *testing.T) {
 		if a, ok := rr.(*dns.A); ok && a.Hdr.Name == "www.example." && a.A.String() != "192.0.2.2" {
 			t.Errorf("Records does not return copies")
 		}
+	}
+}
+
+// The "nothing below a DNAME" rule looks up each name's ancestors, not
+// every name for each DNAME: 4000 DNAMEs beside 4000 hosts took 3 s when
+// it was quadratic, and a zone ten times that size took minutes.
+func TestManyDNAMEsLoadFast(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(zoneHead)
+	for i := range 4000 {
+		fmt.Fprintf(&b, "d%d DNAME example.net.\nh%d A 192.0.2.2\n", i, i)
+	}
+	start := time.Now()
+	if _, err := ParseZone(strings.NewReader(b.String()), "example.", "many.db"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("loading took %v (about 30 ms expected)", d)
+	}
+	_, err := ParseZone(strings.NewReader(b.String()+"a.b.d7 TXT \"below\"\n"), "example.", "many.db")
+	if err == nil || !strings.Contains(err.Error(), ":8006: data below the DNAME at d7.example.") {
+		t.Errorf("got %v, want the record two labels below d7's DNAME named", err)
 	}
 }

@@ -32,8 +32,9 @@ type node struct {
 	sets  map[uint16]*rrset
 	types []uint16 // types with records, ascending (RRSIG excluded)
 
-	cut      bool // NS below the apex: a delegation point
-	belowCut bool // at or below a delegation point's descendants (glue or occluded)
+	cut      bool   // NS below the apex: a delegation point
+	belowCut bool   // at or below a delegation point's descendants (glue or occluded)
+	dnameAt  string // the nearest proper ancestor owning a DNAME, if any (RFC 6672 2.4: nothing may be there)
 	cname    *dns.CNAME
 	dname    *dns.DNAME
 	wildcard *node // the child "*" node, when present
@@ -201,10 +202,14 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		}
 	}
 	for _, n := range z.nodes {
-		for a := parentOf(n.name); a != origin && isBelow(a, origin); a = parentOf(a) {
-			if z.nodes[a].cut {
+		for a := n.name; a != origin; {
+			a = parentOf(a)
+			p := z.nodes[a]
+			if p.cut {
 				n.belowCut = true
-				break
+			}
+			if p.dname != nil && n.dnameAt == "" {
+				n.dnameAt = a
 			}
 		}
 	}
