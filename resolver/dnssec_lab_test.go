@@ -357,6 +357,10 @@ func TestDNSSECAggressiveNSEC(t *testing.T) {
 	if after := labQueryCount(l); after != before {
 		t.Errorf("lab servers got %d queries for names inside validated NSEC ranges, want 0", after-before)
 	}
+	// ANY is not a type any bitmap lists: never "NODATA" from a range.
+	if m, _ := ask(t, r, "www."+lab.SecureAlg13, dns.TypeANY, true, false, false); m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+		t.Errorf("ANY at a name with a kept NSEC: %s with %d answers", dns.RcodeToString[m.Rcode], len(m.Answer))
+	}
 	// A name outside the ranges still goes upstream.
 	if m, _ := ask(t, r, "zzz."+lab.SecureAlg15, dns.TypeA, true, false, false); m.Rcode != dns.RcodeNameError {
 		t.Errorf("zzz.%s: %s", lab.SecureAlg15, dns.RcodeToString[m.Rcode])

@@ -138,11 +138,12 @@ func rrsOf(section []dns.RR, name string, t, class uint16) []dns.RR {
 	return out
 }
 
-// sigsOf returns the RRSIGs in section over name/t.
+// sigsOf returns the RRSIGs in section over name/t (over every type at
+// name for ANY, as rrsOf takes every type: the validator needs them).
 func sigsOf(section []dns.RR, name string, t uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range section {
-		if sig, ok := rr.(*dns.RRSIG); ok && sig.Hdr.Name == name && sig.TypeCovered == t {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.Hdr.Name == name && (sig.TypeCovered == t || t == dns.TypeANY) {
 			out = append(out, rr)
 		}
 	}
