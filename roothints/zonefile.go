@@ -20,10 +20,12 @@ type LineError struct {
 	Err  error // the underlying parse error, if any
 }
 
+// Error reads "file:line: what is wrong".
 func (e *LineError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
 
+// Unwrap returns the zone parser's error, if any.
 func (e *LineError) Unwrap() error { return e.Err }
 
 // lineCounter hands the zone parser one byte at a time (it uses
