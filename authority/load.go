@@ -13,7 +13,8 @@ import (
 )
 
 // LoadZoneFile reads, parses and checks the zone file at path. origin ""
-// means the root. $INCLUDE is allowed (paths relative to the including
+// takes the zone's origin from the owner of its SOA record (names in such a
+// file are then relative to "." unless it sets $ORIGIN). $INCLUDE is allowed (paths relative to the including
 // file). Errors read "file:line: what is wrong".
 func LoadZoneFile(path, origin string) (*Zone, error) {
 	abs, err := filepath.Abs(path)
@@ -28,7 +29,8 @@ func LoadZoneFile(path, origin string) (*Zone, error) {
 	return parseZone(f, origin, path, abs)
 }
 
-// ParseZone parses zone file text from r and checks it. filename names the
+// ParseZone parses zone file text from r and checks it; origin "" is taken
+// from the SOA owner as for LoadZoneFile. filename names the
 // text in errors and anchors relative $INCLUDE paths.
 func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
 	base := filename
@@ -47,7 +49,8 @@ type recordSource struct {
 }
 
 func parseZone(r io.Reader, origin, display, base string) (*Zone, error) {
-	if origin == "" {
+	fromSOA := origin == ""
+	if fromSOA {
 		origin = "."
 	}
 	if display == "" {
@@ -77,6 +80,9 @@ func parseZone(r io.Reader, origin, display, base string) (*Zone, error) {
 		}
 		return nil, fmt.Errorf("%s", msg)
 	}
+	if fromSOA {
+		origin = soaOwner(rrs, origin)
+	}
 	z, berr := buildZone(origin, rrs)
 	if berr != nil {
 		if berr.index >= 0 && berr.index < len(rrs) {
@@ -86,6 +92,16 @@ func parseZone(r io.Reader, origin, display, base string) (*Zone, error) {
 		return nil, fmt.Errorf("%s: %s", display, berr.msg)
 	}
 	return z, nil
+}
+
+// soaOwner is the owner of the first SOA record in rrs, or def if none.
+func soaOwner(rrs []dns.RR, def string) string {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return rr.Header().Name
+		}
+	}
+	return def
 }
 
 // includeFS opens $INCLUDE files for the zone parser, wrapping each in a
