@@ -454,3 +454,20 @@ func TestMaxBytes(t *testing.T) {
 		t.Errorf("after Purge the shard counts %d bytes", held)
 	}
 }
+
+// Names fold case in ASCII only (RFC 4343): a name with other octets keeps
+// its own entry whatever the ASCII case, and never shares one with a name
+// that Unicode would fold it onto.
+func TestNonASCIINamesDoNotFold(t *testing.T) {
+	c, _ := newTestCache(t, Config{})
+	kelvin := "\u212a.Example." // KELVIN SIGN, which strings.ToLower makes "k"
+	if !c.Put(kelvin, dns.TypeA, dns.ClassINET, positive(t, RankAnswerAuth, "192.0.2.1"), 300) {
+		t.Fatal("Put refused")
+	}
+	if _, ok := c.Get("k.example.", dns.TypeA, dns.ClassINET); ok {
+		t.Error("k.example. got the entry of another name")
+	}
+	if _, ok := c.Get("\u212a.EXAMPLE.", dns.TypeA, dns.ClassINET); !ok {
+		t.Error("the same name in another ASCII case missed")
+	}
+}

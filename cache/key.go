@@ -1,7 +1,5 @@
 package cache
 
-import "strings"
-
 // key identifies an RRset cache entry: lower-cased owner name, type, class.
 type key struct {
 	name   string
@@ -9,12 +7,20 @@ type key struct {
 	qclass uint16
 }
 
-// lowerName returns name in lower case (ASCII only, as DNS compares names),
-// without allocating when it already is.
+// lowerName returns name with its ASCII letters in lower case, as DNS
+// compares names (RFC 4343): other octets are left alone, so that no name
+// folds onto another one (strings.ToLower would turn the Kelvin sign into
+// "k"). It does not allocate when name is already lower case.
 func lowerName(name string) string {
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(name)
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
 	return name
