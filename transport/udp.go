@@ -164,7 +164,11 @@ func (s *udpSocket) handle(j *udpJob) {
 		}
 	}()
 	raw := j.in[:j.n]
-	sc := screen(raw, s.eng.acl.allows(j.remote.Addr()))
+	allowed := s.eng.acl.allows(j.remote.Addr())
+	if allowed && s.answerReady(j, raw) {
+		return
+	}
+	sc := screen(raw, allowed)
 	switch sc.verdict {
 	case drop:
 	case reject:

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,5 +234,82 @@ func TestClockFileMovesTTLs(t *testing.T) {
 	setClock(start.Add(2 * time.Hour))
 	if got := ask(); got < 3000 {
 		t.Fatalf("after expiry the TTL is %d, want a fresh one near 3600", got)
+	}
+}
+
+// TestZoneServedLocallyAndReloadedOnSIGHUP serves a --zone file from the
+// co-located authoritative backend (no lab, no network hop), then changes
+// the file and sends SIGHUP: the new data is served, a broken file keeps it.
+func TestZoneServedLocallyAndReloadedOnSIGHUP(t *testing.T) {
+	zonePath := filepath.Join(t.TempDir(), "corp.zone")
+	writeZone := func(addr string) {
+		t.Helper()
+		z := "$ORIGIN corp.internal.\n$TTL 300\n" +
+			"@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 10.0.0.53\nwww A " + addr + "\n"
+		if err := os.WriteFile(zonePath, []byte(z), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeZone("10.0.0.1")
+	hints := filepath.Join(startLab(t), lab.FileRootHints)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	exit := make(chan int, 1)
+	const listen = "127.51.0.4:53"
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", listen, "--zone", zonePath,
+			"--root-hints", hints}, &stderr, &stderr)
+	}()
+	defer func() { cancel(); <-exit }()
+
+	c := &dns.Client{Timeout: 2 * time.Second}
+	ask := func() *dns.Msg {
+		t.Helper()
+		q := new(dns.Msg).SetQuestion("www.corp.internal.", dns.TypeA)
+		for i := 0; i < 100; i++ {
+			if resp, _, err := c.Exchange(q, listen); err == nil {
+				return resp
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no answer\n%s", stderr.String())
+		return nil
+	}
+	answerIs := func(resp *dns.Msg, want string) bool {
+		return resp.Rcode == dns.RcodeSuccess && len(resp.Answer) == 1 && resp.Answer[0].(*dns.A).A.String() == want
+	}
+	resp := ask()
+	if !answerIs(resp, "10.0.0.1") || !resp.Authoritative {
+		t.Fatalf("local zone answer: %v", resp)
+	}
+
+	reload := func() {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeZone("10.0.0.2")
+	reload()
+	deadline := time.Now().Add(2 * time.Second)
+	for !answerIs(ask(), "10.0.0.2") {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the zone\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A broken file is refused and the last good version keeps serving.
+	if err := os.WriteFile(zonePath, []byte("www A 10.0.0.3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload()
+	for !strings.Contains(stderr.String(), "zone reload failed") {
+		if time.Now().After(deadline.Add(2 * time.Second)) {
+			t.Fatalf("no reload failure logged\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp := ask(); !answerIs(resp, "10.0.0.2") {
+		t.Fatalf("after a failed reload: %v", resp)
 	}
 }

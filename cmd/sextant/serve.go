@@ -177,6 +177,12 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	handler := resolver.NewHandler(res, local)
 
+	// SIGHUP is caught before any listener opens, so that a client that
+	// got an answer can rely on it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fes, certs, err := startFrontEnds(&o.frontEndOptions, handler, log)
 	if err != nil {
 		return err
@@ -185,13 +191,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// Priming runs in the background: the listeners are already open.
 	go prime(ctx, res, customHints, log)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
-			reloadZones(zones, o.zones, log)
+			if reloadZones(zones, o.zones, log) {
+				// A reloaded zone may now cover names answered from the
+				// ready-to-send cache, which is consulted before local zones.
+				handler.Answers().Purge()
+			}
 			if certs != nil {
 				if err := certs.Reload(); err != nil {
 					log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
@@ -227,10 +234,10 @@ func prime(ctx context.Context, res *resolver.Resolver, customHints bool, log *s
 }
 
 // reloadZones re-reads every --zone file on SIGHUP; a zone that fails to load
-// keeps its previous version serving.
-func reloadZones(zones *authority.Server, paths []string, log *slog.Logger) {
+// keeps its previous version serving. It reports whether there were zones.
+func reloadZones(zones *authority.Server, paths []string, log *slog.Logger) bool {
 	if zones == nil {
-		return
+		return false
 	}
 	for _, p := range paths {
 		if err := zones.LoadFile(p, ""); err != nil {
@@ -239,4 +246,5 @@ func reloadZones(zones *authority.Server, paths []string, log *slog.Logger) {
 		}
 		log.Info("zone reloaded", "file", p)
 	}
+	return true
 }

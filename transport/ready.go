@@ -1,0 +1,61 @@
+package transport
+
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
+
+// optNoOptionsLen is the wire size of an OPT record for the root with no
+// options: name (1), type (2), class (2), TTL (4), RDLENGTH (2).
+const optNoOptionsLen = 11
+
+// readySize reports whether raw may take the ReadyAnswerer fast path, and
+// the largest response its client takes over UDP (as maxUDPResponse). Only
+// queries with no additional record, or a lone option-less OPT at the very
+// end, qualify: EDNS options (padding, keepalive, cookies) need the full
+// path. Everything else about the query is the ReadyAnswerer's to check.
+func readySize(raw []byte, advertised int) (int, bool) {
+	if len(raw) < headerLen {
+		return 0, false
+	}
+	switch binary.BigEndian.Uint16(raw[10:12]) { // ARCOUNT
+	case 0:
+		return dns.MinMsgSize, true
+	case 1:
+		if len(raw) < headerLen+optNoOptionsLen {
+			return 0, false
+		}
+		opt := raw[len(raw)-optNoOptionsLen:]
+		if opt[0] != 0 || binary.BigEndian.Uint16(opt[1:3]) != dns.TypeOPT || binary.BigEndian.Uint16(opt[9:11]) != 0 {
+			return 0, false
+		}
+		size := int(binary.BigEndian.Uint16(opt[3:5]))
+		return min(max(size, dns.MinMsgSize), advertised), true
+	}
+	return 0, false
+}
+
+// answerReady tries the Handler's ReadyAnswerer on j's query and sends the
+// answer if there is one.
+func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
+	ra, ok := s.eng.handler.(ReadyAnswerer)
+	if !ok {
+		return false
+	}
+	maxSize, ok := readySize(raw, s.eng.ednsSize)
+	if !ok {
+		return false
+	}
+	bp := s.eng.bufs.get()
+	defer s.eng.bufs.put(bp)
+	out, ok := ra.AnswerReady((*bp)[:0], raw, maxSize)
+	if !ok {
+		return false
+	}
+	*bp = out[:0]
+	if err := s.writeTo(j, out); err != nil {
+		s.eng.log.Debug("udp ready answer", "remote", j.remote, "err", err)
+	}
+	return true
+}
