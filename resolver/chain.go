@@ -46,6 +46,22 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 	cur := qname
 	seen := map[string]bool{cur: true}
 	for range maxChainInReply {
+		if qtype == dns.TypeCNAME {
+			// The CNAME for a name below a DNAME is the synthesised one:
+			// answer with the signed DNAME beside it, and cache only the
+			// DNAME (see below).
+			dn, cname, err := synthesiseDNAME(m, zone, cur, qclass)
+			if err != nil {
+				return nil, err
+			}
+			if dn != nil {
+				sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
+				res.answer = append(append(append(res.answer, dn), sigs...), cname)
+				res.sets = append(res.sets, rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs})
+				res.final, res.done = cur, true
+				return res, nil
+			}
+		}
 		if set := rrsOf(m.Answer, cur, qtype, qclass); len(set) > 0 {
 			sigs := sigsOf(m.Answer, cur, qtype)
 			res.answer = append(append(res.answer, set...), sigs...)

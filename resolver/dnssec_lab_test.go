@@ -542,3 +542,18 @@ func TestDNSSECAggressiveNSEC3(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSSECDNAME: the CNAME question for a name below a DNAME is answered
+// secure (signed DNAME, synthesised CNAME), and does not leave an unsigned
+// CNAME in the cache that would break the next question through the DNAME.
+func TestDNSSECDNAME(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	name := "www.dname." + lab.SecureAlg13
+	for _, qtype := range []uint16{dns.TypeCNAME, dns.TypeA, dns.TypeCNAME} {
+		m, res := ask(t, r, name, qtype, true, false, false)
+		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeDNAME) || !hasType(m.Answer, dns.TypeCNAME) {
+			t.Errorf("%s %s: %s AD=%v %v\n%v", name, dns.TypeToString[qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err, m.Answer)
+		}
+	}
+}
