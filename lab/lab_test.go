@@ -713,3 +713,34 @@ func TestResign(t *testing.T) {
 		t.Error("the expired zone is valid after Resign")
 	}
 }
+
+// A lab left running (sextant lab) re-signs on its own, so its signatures
+// do not run out 30 days after Start.
+func TestKeepSigned(t *testing.T) {
+	start := time.Now().Truncate(time.Second)
+	clk := clock.NewManual(start)
+	l, err := Start(context.Background(), Config{AddrBase: netip.MustParseAddr("127.40.0.0"), Clock: clk, BulkHosts: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	later := start.Add(40 * 24 * time.Hour)
+	clk.Set(later)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.keepSigned(ctx, 20*time.Millisecond) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := newChain(t, l, later).secureAnswer(SecureAlg13, "udp", "www."+SecureAlg13, dns.TypeA); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("signatures not renewed 40 days on")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -63,8 +63,27 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "Resolve through the lab:\n  sextant serve --root-hints %s --trust-anchor %s --listen 127.0.0.1:5353\n", hints, ds)
 	fmt.Fprintf(stdout, "Ask a lab server directly:\n  dig @%s www.%s A +dnssec\n", l.Server(HostZones1).Addr(), SecureAlg13)
 	fmt.Fprintln(stdout, "Serving until interrupted.")
-	<-ctx.Done()
-	return nil
+	return l.keepSigned(ctx, resignEvery)
+}
+
+// resignEvery is how often a lab left running re-signs its zones: well
+// inside the signatures' lifetime, so that they never expire under it.
+const resignEvery = sigLifetime / 3
+
+// keepSigned re-signs every zone each period until ctx is done.
+func (l *Lab) keepSigned(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := l.Resign(); err != nil {
+				return fmt.Errorf("lab: re-sign: %w", err)
+			}
+		}
+	}
 }
 
 // PrintServers writes a table of the lab's servers.
