@@ -66,8 +66,8 @@ func loadAnchorFile(path string) (*Anchors, error) {
 // parentheses), origin "." unless $ORIGIN says otherwise, TTL and class
 // optional. name is used in errors, which give name:line. It refuses other
 // record types, classes other than IN, a DS digest of the wrong length or
-// not in hex, and a DNSKEY that is not a zone key (RFC 4034 2.1.1) or has a
-// protocol other than 3.
+// not in hex, and a DNSKEY that is not a zone key (RFC 4034 2.1.1), has a
+// protocol other than 3 or is revoked (RFC 5011).
 func ParseAnchors(r io.Reader, name string) (*Anchors, error) {
 	rrs, err := readZone(r, name, anchorTTL)
 	if err != nil {
@@ -106,6 +106,9 @@ func (a *Anchors) add(rr dns.RR) string {
 		}
 		if rr.Protocol != 3 {
 			return fmt.Sprintf("DNSKEY protocol %d, must be 3", rr.Protocol)
+		}
+		if rr.Flags&dns.REVOKE != 0 {
+			return "DNSKEY has the REVOKE bit (flags 128): a revoked key is no trust anchor (RFC 5011 2.1)"
 		}
 		a.DNSKEY = append(a.DNSKEY, rr)
 	default:

@@ -257,6 +257,7 @@ func TestParseAnchorsErrors(t *testing.T) {
 		{"SHA-1 digest of SHA-256 length", ". DS 20326 8 1 " + digest + "\n", 1, "needs 20 bytes"},
 		{"DNSKEY not a zone key", ". DNSKEY 1 3 8 " + ksk2017 + "\n", 1, "not a zone key"},
 		{"DNSKEY protocol", ". DNSKEY 257 2 8 " + ksk2017 + "\n", 1, "protocol 2"},
+		{"DNSKEY revoked", ". DNSKEY 385 3 8 " + ksk2017 + "\n", 1, "REVOKE"},
 		{"DS missing digest", ". DS 20326 8 2\n", 1, ""},
 		{"unbalanced parenthesis", ". DS 20326 8 2 (\n" + digest + "\n", 0, ""},
 		{"class CH", ". CH DS 20326 8 2 " + digest + "\n", 1, "not IN"},
