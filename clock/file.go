@@ -45,10 +45,13 @@ func NewFile(path string) (*File, error) {
 }
 
 // Now returns the file's time plus the real time elapsed since it was read.
+// The stat happens before the lock is taken, so concurrent callers (every
+// cache lookup asks the clock) do not queue behind one another's syscall.
 func (f *File) Now() time.Time {
+	st, err := os.Stat(f.path)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.refreshLocked()
+	f.refreshLocked(st, err)
 	if !f.valid {
 		return time.Now()
 	}
@@ -63,13 +66,16 @@ func (f *File) Err() error {
 }
 
 func (f *File) refresh() {
+	st, err := os.Stat(f.path)
 	f.mu.Lock()
-	f.refreshLocked()
+	f.refreshLocked(st, err)
 	f.mu.Unlock()
 }
 
-func (f *File) refreshLocked() {
-	st, err := os.Stat(f.path)
+// refreshLocked takes in the file's state as a stat just found it (st, or
+// the error): it reads the file again only when its size or modification
+// time changed.
+func (f *File) refreshLocked(st os.FileInfo, err error) {
 	if err != nil {
 		f.lastErr = err
 		return
