@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/miekg/dns"
@@ -142,8 +143,10 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
-	d.r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
-		"status", res.Status, "ede", res.EDE, "reason", res.Reason)
+	if d.r.log.Enabled(ctx, slog.LevelDebug) {
+		d.r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
+			"status", res.Status, "ede", res.EDE, "reason", res.Reason)
+	}
 	if res.Err == nil {
 		// Budget exhaustion and fetch failures belong to this client
 		// question; they are not remembered for others.
@@ -210,11 +213,7 @@ func resultError(res validator.Result) *Error {
 		if !res.HasEDE() {
 			code = dns.ExtendedErrorCodeDNSBogus
 		}
-		text := res.Reason
-		if errors.Is(res.Err, validator.ErrBudgetExhausted) {
-			text = "validation budget exceeded: " + text
-		}
-		return &Error{EDE: code, Text: text, Err: res.Err}
+		return &Error{EDE: code, Text: res.Reason, Err: res.Err}
 	case res.HasEDE():
 		return &Error{EDE: res.EDE, Text: res.Reason}
 	}
