@@ -20,6 +20,9 @@ import (
 // with validation off, from the client's own Budget). It also marks the
 // RRset cache with the results (Entry.Security, TTL capped by the
 // signatures) and keeps validated NSEC ranges for RFC 8198 answers.
+//
+// One DNSSEC serves one Resolver, on the same DNS clock as the resolver's
+// cache (Config.Clock).
 type DNSSEC struct {
 	v       *validator.Validator
 	clk     clock.Clock

@@ -75,7 +75,8 @@ type Config struct {
 	Limits Limits
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
-	// Validator validates answers; nil turns validation off.
+	// Validator validates answers; nil turns validation off. NewDNSSEC
+	// makes the DNSSEC validator, which New binds to the Resolver.
 	Validator Validator
 }
 
