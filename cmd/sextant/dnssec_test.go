@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -227,5 +228,40 @@ func TestDNSSECServeTrustAnchorState(t *testing.T) {
 		"--trust-anchor-state", filepath.Join(t.TempDir(), "missing")}, &stderr, &stderr); code == 0 ||
 		!strings.Contains(stderr.String(), "give --trust-anchor") {
 		t.Fatalf("missing state without anchors: exit %d\n%s", code, stderr.String())
+	}
+}
+
+// TestDNSSECServeClockFile: the validator follows --clock-file like the
+// cache: the future zone turns secure once its window opens, everything is
+// expired (EDE 7) past the lab's 30-day signatures, and not yet valid
+// (EDE 8) before their inception.
+func TestDNSSECServeClockFile(t *testing.T) {
+	dir := startDNSSECLab(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	for i, tc := range []struct {
+		what  string
+		at    time.Time
+		name  string
+		rcode int
+		ad    bool
+		ede   int
+	}{
+		{"future zone now", now, "www." + lab.Future, dns.RcodeServerFailure, false, 8},
+		{"future zone in 11 days", now.Add(11 * 24 * time.Hour), "www." + lab.Future, dns.RcodeSuccess, true, -1},
+		{"in 31 days", now.Add(31 * 24 * time.Hour), "www." + lab.SecureAlg13, dns.RcodeServerFailure, false, 7},
+		{"2 hours ago", now.Add(-2 * time.Hour), "www." + lab.SecureAlg13, dns.RcodeServerFailure, false, 8},
+	} {
+		clockPath := filepath.Join(t.TempDir(), "faketime")
+		if err := os.WriteFile(clockPath, []byte(tc.at.Format("@2006-01-02 15:04:05")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		listen := fmt.Sprintf("127.52.254.%d:53", i+1)
+		startServe(t, listen, "--root-hints", filepath.Join(dir, lab.FileRootHints),
+			"--trust-anchor", filepath.Join(dir, lab.FileRootDS), "--clock-file", clockPath)
+		m := digDNSSEC(t, listen, tc.name, dns.TypeA, false)
+		if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad || ede(m) != tc.ede {
+			t.Errorf("%s, %s: %s AD=%v EDE=%d, want %s AD=%v EDE=%d", tc.what, tc.name, dns.RcodeToString[m.Rcode],
+				m.AuthenticatedData, ede(m), dns.RcodeToString[tc.rcode], tc.ad, tc.ede)
+		}
 	}
 }
