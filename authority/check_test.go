@@ -42,6 +42,7 @@ func TestZoneFileChecks(t *testing.T) {
 		{"address missing for in-zone NS", "$ORIGIN example.\n@ 60 SOA ns1 h 1 2 3 4 5\n@ 60 NS ns1\n@ 60 NS ns2\nns1 60 A 192.0.2.1\n", "zone.db:4: name server ns2.example. is inside the zone"},
 		{"glue present", zoneHead + "sub NS ns.sub\nns.sub AAAA 2001:db8::1\n", ""},
 		{"data below a DNAME", zoneHead + "dn DNAME example.net.\nx.dn A 192.0.2.9\n", "zone.db:7: data below the DNAME"},
+		{"RDATA the parser lets through but cannot pack", zoneHead + "sub NS ns.other.net.\nsub DS 1 13 2 0\n", "zone.db:7: record cannot be written to the wire"},
 		{"DS not at a delegation", zoneHead + "www DS 1 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n", "zone.db:6: DS record at www.example., which is not a delegation"},
 		{"wildcard NS", zoneHead + "* NS ns1\n", "zone.db:6: NS records at a wildcard"},
 		{"out of zone", zoneHead + "www.example.org. A 192.0.2.9\n", "zone.db:6: owner www.example.org. is outside the zone"},

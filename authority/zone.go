@@ -125,6 +125,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 	}
 	z.apex = z.nodeFor(origin)
 	index := make(map[dns.RR]int, len(in))
+	packBuf := make([]byte, dns.MaxMsgSize)
 	var nsec3Sets = make(map[string]*rrset)
 
 	for i, orig := range in {
@@ -143,6 +144,11 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		switch h.Rrtype {
 		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeNone:
 			return nil, &buildError{i, fmt.Sprintf("type %s cannot appear in a zone", dns.Type(h.Rrtype))}
+		}
+		// The zone parser lets some bad RDATA through (an odd-length hex
+		// digest); such a record would fail every answer that holds it.
+		if _, err := dns.PackRR(rr, packBuf, 0, nil, false); err != nil {
+			return nil, &buildError{i, fmt.Sprintf("record cannot be written to the wire: %v", err)}
 		}
 		index[rr] = i
 
