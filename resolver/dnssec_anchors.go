@@ -20,10 +20,14 @@ import (
 // fetched and applied on RFC 5011's refresh schedule (section 2.3), and the
 // state is saved after each refresh that changed it.
 //
-// The refresh runs in the background when a client question finds it due,
-// so an idle resolver does not refresh (nor need to).
+// The refresh runs in the background when it is due by the DNS clock:
+// checked on every client question and, once Resolver.Start has run, every
+// anchorTick of real time, so that an idle resolver follows rollovers too.
 
 const (
+	// anchorTick is how often a started resolver checks, without traffic,
+	// whether a refresh is due.
+	anchorTick = 10 * time.Minute
 	// anchorRefreshTimeout bounds one refresh of every managed zone.
 	anchorRefreshTimeout = 10 * time.Second
 	// anchorRetry is the wait after a failed refresh (RFC 5011 2.3: at
@@ -37,7 +41,8 @@ type anchorRefresh struct {
 	save     func(*validator.ManagedAnchors) error
 	next     atomic.Int64 // DNS-clock Unix nanoseconds of the next refresh
 	running  atomic.Bool
-	mu       sync.Mutex // guards lastSave
+	ticking  atomic.Bool // the anchorTick loop runs
+	mu       sync.Mutex  // guards lastSave
 	lastSave []byte
 	done     chan struct{} // closed after each refresh, for tests; replaced each time
 }
@@ -47,6 +52,28 @@ type anchorRefresh struct {
 // after every refresh that changed them. Call it before the first query.
 func (d *DNSSEC) ManageAnchors(m *validator.ManagedAnchors, save func(*validator.ManagedAnchors) error) {
 	d.anchors = &anchorRefresh{m: m, save: save, done: make(chan struct{})}
+}
+
+// startAnchorTicker checks every anchorTick, until ctx ends, whether a
+// refresh is due (and once at once). Resolver.Start calls it; later calls
+// do nothing.
+func (d *DNSSEC) startAnchorTicker(ctx context.Context) {
+	a := d.anchors
+	if a == nil || !a.ticking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		t := time.NewTicker(anchorTick)
+		defer t.Stop()
+		for {
+			d.maybeRefreshAnchors()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // maybeRefreshAnchors starts a background refresh when one is due and

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -99,5 +100,38 @@ func TestDNSSECManagedAnchors(t *testing.T) {
 	r2, _ := newResolver(loaded)
 	if m, _ := ask(t, r2, name, dns.TypeA, true, false, false); !m.AuthenticatedData {
 		t.Fatalf("from the saved state: %s without AD", dns.RcodeToString[m.Rcode])
+	}
+}
+
+// TestDNSSECManagedAnchorsWithoutTraffic: once started, the resolver
+// refreshes the managed anchors with no client question at all.
+func TestDNSSECManagedAnchorsWithoutTraffic(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	m, err := validator.NewManagedAnchors(l.RootDS(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDNSSEC(nil, clock.System{}, validator.WithManagedAnchors(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := make(chan string, 4)
+	d.ManageAnchors(m, func(m *validator.ManagedAnchors) error {
+		var b bytes.Buffer
+		err := m.Save(&b)
+		saved <- b.String()
+		return err
+	})
+	r := newLabResolver(t, l, func(c *Config) { c.Validator = d })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	select {
+	case state := <-saved:
+		if !strings.Contains(state, validator.KeyValid.String()) {
+			t.Fatalf("state after the idle refresh:\n%s", state)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no refresh without traffic")
 	}
 }
