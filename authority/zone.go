@@ -358,8 +358,9 @@ func equalFoldHex(a, b string) bool {
 // Origin returns the zone's apex as a canonical lower-case FQDN.
 func (z *Zone) Origin() string { return z.origin }
 
-// Records returns every record of the zone (owner names lower-cased,
-// duplicates removed) as fresh copies the caller may change.
+// Records returns every record of the zone (owner names in canonical form:
+// ASCII lower-cased, other octets as \DDD escapes; duplicates removed) as
+// fresh copies the caller may change.
 func (z *Zone) Records() []dns.RR {
 	out := make([]dns.RR, len(z.records))
 	for i, rr := range z.records {
