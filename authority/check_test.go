@@ -47,8 +47,9 @@ func TestZoneFileChecks(t *testing.T) {
 		{"wildcard NS", zoneHead + "* NS ns1\n", "zone.db:6: NS records at a wildcard"},
 		{"out of zone", zoneHead + "www.example.org. A 192.0.2.9\n", "zone.db:6: owner www.example.org. is outside the zone"},
 		{"class not IN", zoneHead + "www CH A 192.0.2.9\n", "zone.db:6: class CH is not IN"},
-		{"NSEC3 iterations", zoneHead + "@ NSEC3PARAM 1 0 501 -\n", "zone.db:6: NSEC3PARAM iterations 501 exceed"},
-		{"NSEC3 record iterations", zoneHead + "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom NSEC3 1 1 600 - 2vptu5timamqttgl4luu9kg21e0aor3s A\n", "zone.db:6: NSEC3 iterations 600 exceed"},
+		{"NSEC3 iterations", zoneHead + "@ NSEC3PARAM 1 0 151 -\n", "zone.db:6: NSEC3PARAM iterations 151 exceed the limit 150"},
+		{"NSEC3 iterations at the limit", zoneHead + "@ NSEC3PARAM 1 0 150 -\n", ""},
+		{"NSEC3 record iterations", zoneHead + "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom NSEC3 1 1 151 - 2vptu5timamqttgl4luu9kg21e0aor3s A\n", "zone.db:6: NSEC3 iterations 151 exceed"},
 		{"multi-line record reports its first line", zoneHead + "; comment\n\nsub NS (\n  ns.sub ; no glue\n  )\n", "zone.db:8: name server ns.sub.example."},
 		{"syntax error", zoneHead + "www A not-an-address\n", "zone.db: dns: bad A A: \"not-an-address\" at line: 6"},
 	}
