@@ -10,6 +10,10 @@ import (
 // errUsage reports a flag error that the flag package has already printed.
 var errUsage = errors.New("usage")
 
+// errReported is a failure the command has already printed in full; it
+// exits 1 without another message.
+var errReported = errors.New("reported")
+
 // stringList is a repeatable string flag.
 type stringList []string
 

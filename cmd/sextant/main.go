@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == errUsage {
 		return 2
 	}
+	if err == errReported {
+		return 1
+	}
 	fmt.Fprintf(stderr, "sextant %s: %v\n", args[0], err)
 	return 1
 }

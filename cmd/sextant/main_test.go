@@ -313,3 +313,34 @@ func TestZoneServedLocallyAndReloadedOnSIGHUP(t *testing.T) {
 		t.Fatalf("after a failed reload: %v", resp)
 	}
 }
+
+// TestQueryReportsFailures: a bogus answer is printed with its status and
+// reason, exits 1, and an informational EDE on an answer is not an error.
+func TestQueryReportsFailures(t *testing.T) {
+	dir := startLab(t)
+	flags := []string{"query", "--root-hints", filepath.Join(dir, lab.FileRootHints), "--trust-anchor", filepath.Join(dir, lab.FileRootDS)}
+	tests := []struct {
+		name     string
+		args     []string
+		wantExit int
+		want     []string
+	}{
+		{"bogus", []string{"www." + lab.BogusSig, "A"}, 1, []string{"rcode SERVFAIL, security bogus", ";; error:", "EDE 6"}},
+		{"secure", []string{"www." + lab.SecureAlg13, "A"}, 0, []string{"rcode NOERROR, security secure"}},
+		{"insecure with EDE 27", []string{"nonexistent." + lab.HighIterations, "A"}, 0, []string{"rcode NXDOMAIN, security insecure", ";; extended error:", "EDE 27"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out syncBuffer
+			code := run(context.Background(), append(append([]string{}, flags...), tc.args...), &out, &out)
+			if code != tc.wantExit {
+				t.Errorf("exit %d, want %d\n%s", code, tc.wantExit, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}

@@ -69,17 +69,26 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		})
 	}
 	result, err := res.Resolve(ctx, name, qtype)
-	if err != nil {
+	if result == nil {
 		return fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
 	}
 	printResult(stdout, name, qtype, result)
+	if result.Rcode == dns.RcodeServerFailure {
+		return errReported // exit 1: scripts must not take a failure for an answer
+	}
 	return nil
 }
 
 func printResult(w io.Writer, name string, qtype uint16, r *resolver.Result) {
 	fmt.Fprintf(w, ";; %s %s: rcode %s, security %s\n", name, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], r.Security)
 	if r.Err != nil {
-		fmt.Fprintf(w, ";; error: %v\n", r.Err)
+		// On SERVFAIL it says why; on an answer it is information, such as
+		// EDE 27 for an NSEC3 chain treated as insecure.
+		label := "extended error"
+		if r.Rcode == dns.RcodeServerFailure {
+			label = "error"
+		}
+		fmt.Fprintf(w, ";; %s: %v\n", label, r.Err)
 	}
 	for _, rr := range r.Answer {
 		fmt.Fprintln(w, rr.String())
