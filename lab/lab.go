@@ -49,7 +49,8 @@ type Config struct {
 type Lab struct {
 	cfg  Config
 	base netip.Addr
-	// mu guards the zones' records against Resign.
+	// mu guards the zones' records and keys against Resign and the root
+	// KSK rollover (rollover.go).
 	mu      sync.RWMutex
 	world   *world
 	servers []*Server
@@ -274,6 +275,8 @@ func (l *Lab) ZoneRecords(origin string) []dns.RR {
 
 // Keys returns a zone's signing keys (nil for an unsigned zone).
 func (l *Lab) Keys(origin string) []*authority.Key {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	z := l.world.by[dns.CanonicalName(origin)]
 	if z == nil {
 		return nil
@@ -320,6 +323,8 @@ func (l *Lab) TrustAnchors() []dns.RR {
 
 // RootDS returns the DS records of the root's KSK.
 func (l *Lab) RootDS() []dns.RR {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	var out []dns.RR
 	for _, k := range l.world.by[Root].keys {
 		if k.IsSEP() {
@@ -331,6 +336,8 @@ func (l *Lab) RootDS() []dns.RR {
 
 // RootKeys returns the root's KSK DNSKEY records.
 func (l *Lab) RootKeys() []dns.RR {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	var out []dns.RR
 	for _, k := range l.world.by[Root].keys {
 		if k.IsSEP() {
