@@ -158,11 +158,11 @@ func (s *denialStore) snapshot(name string) (zone string, soa []dns.RR, soaTTL u
 
 // aggressiveDenial answers q from validated NSEC ranges, or returns false.
 // DS questions are left alone: a child apex's NSEC does not speak for the
-// parent's DS. So are ANY and the other meta-types (128-255): no type
-// bitmap lists them, so a bitmap would wrongly "prove" NODATA.
+// parent's DS. Which types a range can deny (never ANY at a name with data,
+// nor a meta-type) is validator.AggressiveDenial's call.
 func (r *Resolver) aggressiveDenial(q question, b *Budget) (*step, bool) {
 	d, ok := r.cfg.Validator.(*DNSSEC)
-	if !ok || q.qtype == dns.TypeDS || (q.qtype >= 128 && q.qtype <= 255) || q.qclass != dns.ClassINET {
+	if !ok || q.qtype == dns.TypeDS || q.qclass != dns.ClassINET {
 		return nil, false
 	}
 	zone, soa, soaTTL, recs, ok := d.denials.snapshot(q.name)

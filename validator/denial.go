@@ -2,6 +2,7 @@ package validator
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/miekg/dns"
@@ -231,6 +232,9 @@ func nsecNXDOMAIN(d *denial, qname string) ([]dns.RR, Result) {
 // nsecNODATA: a matching NSEC without the type, an empty non-terminal, or
 // a wildcard NODATA (RFC 4035 3.1.3.1, 3.1.3.2, 3.1.3.4).
 func nsecNODATA(d *denial, qname string, qtype uint16) ([]dns.RR, Result) {
+	if !deniableType(qtype) {
+		return nil, undeniable(qtype)
+	}
 	for _, n := range d.nsec {
 		if equalNames(n.Hdr.Name, qname) {
 			if !nsecMatchDeniesType(n.TypeBitMap, qname, qtype) {
@@ -282,6 +286,12 @@ func nsecNoDS(d *denial, name string) ([]dns.RR, Result, bool) {
 		return []dns.RR{cover}, secure(0), false
 	}
 	return nil, bogus(EDENSECMissing, "no NSEC at "+name+" proves the absence of DS"), false
+}
+
+// undeniable is the result of a NODATA claim for a type no denial proof
+// speaks for (a meta-type or RRSIG; see deniableType).
+func undeniable(qtype uint16) Result {
+	return bogus(EDEDNSSECBogus, "no NSEC or NSEC3 can prove the absence of "+dns.TypeToString[qtype]+" (type "+strconv.Itoa(int(qtype))+")")
 }
 
 func (d *denial) nsecCovering(name string) *dns.NSEC {

@@ -9,6 +9,37 @@ import (
 // hasType reports whether t is in an NSEC/NSEC3 type bitmap.
 func hasType(bitmap []uint16, t uint16) bool { return slices.Contains(bitmap, t) }
 
+// deniableType reports whether a denial proof can say that qtype is absent.
+// A type bitmap lists the RRsets stored at a name, so it speaks only for
+// data types. The meta-types and QTYPEs (RFC 6895 3.1: OPT, and 128-255:
+// TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY), the reserved types 0 and
+// 65535, and RRSIG (no RRset of its own; RFC 4035 3.1.1) are never listed
+// as absent, so a bitmap without them proves nothing about them. ANY is
+// the one exception, handled by bitmapDenies: a name that owns no RRset at
+// all (an empty non-terminal) has nothing for ANY either.
+func deniableType(qtype uint16) bool {
+	switch {
+	case qtype == dns.TypeANY:
+		return true
+	case qtype == dns.TypeNone, qtype == dns.TypeOPT, qtype == dns.TypeRRSIG, qtype == dns.TypeReserved:
+		return false
+	case qtype >= 128 && qtype <= 255:
+		return false
+	}
+	return true
+}
+
+// bitmapDenies reports whether a type bitmap of a record matching a name
+// says qtype is absent there: a data type missing from the bitmap, or ANY
+// at a name with an empty bitmap (an NSEC3 empty non-terminal, RFC 5155
+// 7.2.3; an NSEC bitmap always lists NSEC, so never for NSEC).
+func bitmapDenies(bitmap []uint16, qtype uint16) bool {
+	if qtype == dns.TypeANY {
+		return len(bitmap) == 0
+	}
+	return deniableType(qtype) && !hasType(bitmap, qtype)
+}
+
 // isDelegationBitmap reports a bitmap of a delegation point seen from the
 // parent: NS without SOA. Such a record only speaks for the parent side and
 // must not deny data at or below the child apex (RFC 4035 5.4, RFC 6840 4.1,
@@ -77,8 +108,10 @@ func NSECProvesNXDOMAIN(qname string, cover, wildcard *dns.NSEC) bool {
 // matches qname and lacks qtype and CNAME, or it covers qname and shows it
 // as an empty non-terminal. The parent-side NSEC of a delegation proves
 // nothing except the absence of DS; a child apex NSEC cannot deny DS.
+// Meta-types and RRSIG are never proven absent; ANY only at an empty
+// non-terminal (see deniableType).
 func NSECProvesNODATA(qname string, qtype uint16, nsec *dns.NSEC) bool {
-	if nsec == nil {
+	if nsec == nil || !deniableType(qtype) {
 		return false
 	}
 	if equalNames(nsec.Hdr.Name, qname) {
@@ -90,7 +123,7 @@ func NSECProvesNODATA(qname string, qtype uint16, nsec *dns.NSEC) bool {
 // nsecMatchDeniesType applies the bitmap rules to an NSEC or NSEC3 record
 // that matches qname.
 func nsecMatchDeniesType(bitmap []uint16, qname string, qtype uint16) bool {
-	if hasType(bitmap, qtype) || hasType(bitmap, dns.TypeCNAME) {
+	if !bitmapDenies(bitmap, qtype) || hasType(bitmap, dns.TypeCNAME) {
 		return false
 	}
 	if qtype == dns.TypeDS {
@@ -105,7 +138,7 @@ func nsecMatchDeniesType(bitmap []uint16, qname string, qtype uint16) bool {
 // does not exist and the wildcard that would match it has no qtype
 // (RFC 4035 3.1.3.4).
 func NSECProvesWildcardNODATA(qname string, qtype uint16, cover, wildcard *dns.NSEC) bool {
-	if !NSECCovers(cover, qname) || nsecShowsENT(cover, qname) || wildcard == nil {
+	if !deniableType(qtype) || !NSECCovers(cover, qname) || nsecShowsENT(cover, qname) || wildcard == nil {
 		return false
 	}
 	wc := wildcardOf(nsecClosestEncloser(cover, qname))

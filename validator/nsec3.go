@@ -208,6 +208,9 @@ func nsec3NXDOMAIN(s *nsec3Set, qname string) ([]dns.RR, Result, error) {
 // nsec3NODATA covers RFC 5155 8.5 (match), 8.6 (DS with opt-out) and 8.7
 // (wildcard NODATA).
 func nsec3NODATA(s *nsec3Set, qname string, qtype uint16) ([]dns.RR, Result, error) {
+	if !deniableType(qtype) {
+		return nil, undeniable(qtype), nil
+	}
 	h, err := s.hash(qname)
 	if err != nil {
 		return nil, Result{}, err
