@@ -142,7 +142,7 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 		return st, err
 	}
 	st := d.state(b)
-	res := d.v.ValidateSections(ctx, q, rcode, withoutSynthesisedCNAME(q, answer), authority, st.budget)
+	res := d.v.ValidateSections(ctx, q, rcode, answer, authority, st.budget)
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
@@ -170,41 +170,6 @@ func (r *Resolver) answeredLocally(q dns.Question) bool {
 	}
 	_, ok := specialAnswer(question{name, q.Qtype, q.Qclass})
 	return ok
-}
-
-// withoutSynthesisedCNAME drops, from the answer to a CNAME question, the
-// unsigned CNAME that a DNAME in the answer synthesises for the name (RFC
-// 6672 5.3.1): the validator checks the signed DNAME and the substitution,
-// and would otherwise take the unsigned CNAME for the answer data.
-func withoutSynthesisedCNAME(q dns.Question, answer []dns.RR) []dns.RR {
-	if q.Qtype != dns.TypeCNAME {
-		return answer
-	}
-	name := canonical(q.Name)
-	var dname *dns.DNAME
-	for _, rr := range answer {
-		if d, ok := rr.(*dns.DNAME); ok && strictSubdomain(name, canonical(d.Hdr.Name)) {
-			dname = d
-		}
-		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeCNAME && canonical(s.Hdr.Name) == name {
-			return answer // a signed CNAME is real data
-		}
-	}
-	if dname == nil {
-		return answer
-	}
-	target := name[:len(name)-len(dname.Hdr.Name)]
-	if dname.Target != "." {
-		target += canonical(dname.Target)
-	}
-	out := make([]dns.RR, 0, len(answer))
-	for _, rr := range answer {
-		if c, ok := rr.(*dns.CNAME); ok && canonical(c.Hdr.Name) == name && canonical(c.Target) == target {
-			continue
-		}
-		out = append(out, rr)
-	}
-	return out
 }
 
 // resultError turns a validator Result into the client's EDE: always for

@@ -51,7 +51,7 @@ func FuzzValidateResponse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, tc := range responseCases(f, w) {
+	for _, tc := range append(responseCases(f, w), dnameCases(f, w)...) {
 		tc.resp.SetQuestion(tc.qname, tc.qtype)
 		tc.resp.Response = true
 		// Record the chain the seed needs, then pack it as a seed.

@@ -20,6 +20,10 @@ const maxChainLinks = 16
 // proof of no DS. Keys come from Keys (the chain walk). The result is the
 // worst state of the parts; TTL is the smallest validated TTL.
 //
+// Below a DNAME, the CNAME the server synthesised (unsigned, RFC 6672
+// 5.3.1) is taken as secure as the validated DNAME when it is exactly the
+// substitution, and bogus otherwise; for a CNAME question it is the answer.
+//
 // A referral returns Secure when the child has a validated DS, Insecure
 // when the parent proves there is none. A response whose chain ends in a
 // CNAME the response does not follow (no SOA or denial records) is treated
@@ -47,24 +51,32 @@ func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype ui
 		if link > maxChainLinks {
 			return bogus(EDEDNSSECBogus, "CNAME/DNAME chain longer than the limit")
 		}
-		if data := sets.at(name, qtype); len(data) > 0 {
-			for _, set := range data {
-				out = combine(out, v.validateSet(ctx, set, answerSigs, resp.Ns, now, b))
-			}
-			answered = true
-			break
-		}
+		// A name below a DNAME owns nothing (RFC 6672 2.3): the DNAME
+		// speaks for it, before any data the response claims at name.
 		if dname := sets.dnameAbove(name); dname != nil {
 			out = combine(out, v.validateSet(ctx, []dns.RR{dname}, answerSigs, resp.Ns, now, b))
 			target, ok := substitute(name, dname)
 			if !ok {
 				return bogus(EDEDNSSECBogus, "DNAME substitution of "+name+" is too long")
 			}
-			if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && !equalNames(c[0].(*dns.CNAME).Target, target) {
-				return bogus(EDEDNSSECBogus, "CNAME for "+name+" disagrees with the DNAME")
+			if r := checkSynthesis(sets.get(name, dns.TypeCNAME), name, target); r.Status == security.Bogus {
+				return r
+			}
+			if qtype == dns.TypeCNAME {
+				// The synthesised CNAME is the answer, secure as the
+				// DNAME it follows from.
+				answered = true
+				break
 			}
 			name = target
 			continue
+		}
+		if data := sets.at(name, qtype); len(data) > 0 {
+			for _, set := range data {
+				out = combine(out, v.validateSet(ctx, set, answerSigs, resp.Ns, now, b))
+			}
+			answered = true
+			break
 		}
 		if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && qtype != dns.TypeCNAME {
 			out = combine(out, v.validateSet(ctx, c, answerSigs, resp.Ns, now, b))
@@ -323,6 +335,23 @@ func (g rrsets) dnameAbove(name string) *dns.DNAME {
 		}
 	}
 	return nil
+}
+
+// checkSynthesis checks the CNAME RRset a response carries for name below
+// a DNAME: absent (the resolver may synthesise it) or exactly one CNAME
+// from name to target, the DNAME substitution (RFC 6672 3.2). The server
+// does not sign it, so nothing but this check stands behind it.
+func checkSynthesis(cnames []dns.RR, name, target string) Result {
+	if len(cnames) > 1 {
+		return bogus(EDEDNSSECBogus, strconv.Itoa(len(cnames))+" CNAMEs for "+name+" below a DNAME")
+	}
+	if len(cnames) == 1 {
+		if c, ok := cnames[0].(*dns.CNAME); ok && equalNames(c.Target, target) {
+			return secure(0)
+		}
+		return bogus(EDEDNSSECBogus, "CNAME for "+name+" disagrees with the DNAME (want "+target+")")
+	}
+	return secure(0)
 }
 
 // substitute applies a DNAME to name (RFC 6672 2.2).
