@@ -142,7 +142,7 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 		return st, err
 	}
 	st := d.state(b)
-	res := d.v.ValidateSections(ctx, q, rcode, answer, authority, st.budget)
+	res, parts := d.v.ValidateParts(ctx, q, rcode, answer, authority, st.budget)
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
@@ -153,7 +153,7 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 	if res.Err == nil {
 		// Budget exhaustion and fetch failures belong to this client
 		// question; they are not remembered for others.
-		d.remember(q, rcode, answer, authority, res)
+		d.remember(q, rcode, answer, authority, res, parts)
 	}
 	return res.Status, resultError(res)
 }
@@ -191,8 +191,8 @@ func resultError(res validator.Result) *Error {
 // remember records a validation result where later questions find it: the
 // RRset cache's security status and TTL, and the NSEC/NSEC3 ranges of
 // secure denials for RFC 8198.
-func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result) {
-	d.markCache(q, rcode, answer, res)
+func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result, parts []validator.Part) {
+	d.markCache(q, rcode, answer, res, parts)
 	if res.Status == security.Secure && (rcode == dns.RcodeNameError || len(answer) == 0 || res.Wildcard != "") {
 		d.denials.add(authority, res.TTL, d.v.Limits().MaxNSEC3Iterations)
 	}

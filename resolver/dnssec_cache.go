@@ -151,32 +151,43 @@ func statusRank(s security.Status) int {
 // Security (so that cache hits keep it), the EDE of bogus and annotated
 // insecure data, and a TTL no longer than the signatures allow
 // (Result.TTL: RRSIG original TTL, signature expiration) or, for bogus
-// data, the bogus TTL. A mixed chain (secure CNAME to an insecure or bogus
-// target) is not marked: its parts would get the whole chain's state.
-func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res validator.Result) {
+// data, the bogus TTL. Each entry gets the state of its own piece (parts):
+// in a secure CNAME to an insecure or bogus target, the CNAME stays
+// secure, and the next question through the chain, the worst of the
+// marks, needs no signature check. When the pieces do not add up to the
+// whole (the chain itself is wrong) or one is missing, only a single
+// entry or an all-secure answer is marked, with the whole result.
+func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res validator.Result, parts []validator.Part) {
 	if res.Status == security.Indeterminate {
 		return
 	}
 	entries, ok := d.r.cachedEntries(q, rcode, answer)
-	if !ok || (len(entries) > 1 && res.Status != security.Secure) {
+	if !ok {
+		return
+	}
+	results, byPart := entryResults(entries, res, parts)
+	if !byPart && len(entries) > 1 && res.Status != security.Secure {
 		return
 	}
 	c := d.r.cache
-	for _, e := range entries {
-		if e.Security == res.Status {
+	for i, e := range entries {
+		r := results[i]
+		if r.Status == security.Indeterminate || r.Err != nil || e.Security == r.Status {
+			// A piece cut short by this question's budget or a failed
+			// key fetch is not remembered for others.
 			continue
 		}
 		ttl := c.Remaining(e)
 		switch {
-		case res.Status == security.Bogus:
+		case r.Status == security.Bogus:
 			ttl = min(ttl, uint32(maxBogusEntryTTL.Seconds()))
-		case res.TTL > 0:
-			ttl = min(ttl, res.TTL)
+		case r.TTL > 0:
+			ttl = min(ttl, r.TTL)
 		}
 		marked := *e
-		marked.Security = res.Status
-		if res.HasEDE() {
-			marked.EDE, marked.EDEText = res.EDE, res.Reason
+		marked.Security = r.Status
+		if r.HasEDE() {
+			marked.EDE, marked.EDEText = r.EDE, r.Reason
 		}
 		name, rtype := canonical(q.Name), q.Qtype
 		switch {
@@ -192,6 +203,52 @@ func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res valid
 		}
 		c.Put(name, rtype, q.Qclass, &marked, ttl)
 	}
+}
+
+// entryResults pairs each cache entry with the validation of its piece.
+// byPart is false, and every entry gets the whole result, when an entry
+// has no Part or the worst Part is not the whole result (the chain was
+// judged beyond its pieces).
+func entryResults(entries []*cache.Entry, whole validator.Result, parts []validator.Part) (results []validator.Result, byPart bool) {
+	results = make([]validator.Result, len(entries))
+	worst := security.Secure
+	byPart = true
+	for i, e := range entries {
+		p, ok := partOf(e, parts)
+		if !ok {
+			byPart = false
+			break
+		}
+		results[i] = p.Result
+		if statusRank(p.Result.Status) > statusRank(worst) {
+			worst = p.Result.Status
+		}
+	}
+	if byPart && worst == whole.Status {
+		return results, true
+	}
+	for i := range results {
+		results[i] = whole
+	}
+	return results, false
+}
+
+// partOf finds the Part of a cache entry: an RRset entry's owner and type,
+// or the denial for a negative entry.
+func partOf(e *cache.Entry, parts []validator.Part) (validator.Part, bool) {
+	for _, p := range parts {
+		if len(e.RRs) == 0 {
+			if p.Negative {
+				return p, true
+			}
+			continue
+		}
+		h := e.RRs[0].Header()
+		if !p.Negative && p.Type == h.Rrtype && equalFold(p.Name, h.Name) {
+			return p, true
+		}
+	}
+	return validator.Part{}, false
 }
 
 // cacheOnlySecurity gives an answer from the cache alone (RD=0, nothing

@@ -557,3 +557,42 @@ func TestDNSSECDNAME(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSSECMixedChainCached: a chain whose pieces differ (secure CNAME to
+// insecure or bogus data, insecure CNAME to secure data) is marked piece by
+// piece, so the second question checks no signature and gets the same
+// state as the first.
+func TestDNSSECMixedChainCached(t *testing.T) {
+	l := startDNSSECLab(t, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
+	for _, tc := range []struct {
+		qname string
+		want  security.Status
+	}{
+		{"cname-insecure." + lab.SecureAlg13, security.Insecure},
+		{"cname-bogus." + lab.SecureAlg13, security.Bogus},
+		{"cname-back." + lab.Insecure, security.Insecure},
+		{"cname-secure." + lab.SecureAlg13, security.Secure},
+	} {
+		q := dns.Question{Name: tc.qname, Qtype: dns.TypeA, Qclass: dns.ClassINET}
+		for i, round := range []string{"first", "second"} {
+			b := newBudget(&r.limits, time.Now())
+			res := r.runWith(ctxT(t), q, false, b)
+			st, _ := b.Validation.(*dnssecState)
+			validations := 0
+			if st != nil {
+				validations = st.budget.Validations()
+			}
+			t.Logf("%s %s: %v, %d signature checks, %d queries", tc.qname, round, res.Security, validations, b.Queries())
+			if res.Security != tc.want {
+				t.Errorf("%s %s: %v (%v), want %v", tc.qname, round, res.Security, res.Err, tc.want)
+			}
+			if i == 0 && validations == 0 {
+				t.Errorf("%s first: no signature checked", tc.qname)
+			}
+			if i == 1 && (validations != 0 || b.Queries() != 0) {
+				t.Errorf("%s second: %d signature checks and %d queries, want none (the pieces' marks answer)", tc.qname, validations, b.Queries())
+			}
+		}
+	}
+}

@@ -29,6 +29,12 @@ const maxChainLinks = 16
 // CNAME the response does not follow (no SOA or denial records) is treated
 // as a partial answer: its parts are validated, the rest is the caller's.
 func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype uint16, resp *dns.Msg, b *Budget) Result {
+	return v.validateResponse(ctx, qname, qtype, resp, b, nil)
+}
+
+// validateResponse is ValidateResponse; with parts set it also records the
+// result of each piece (see ValidateParts).
+func (v *Validator) validateResponse(ctx context.Context, qname string, qtype uint16, resp *dns.Msg, b *Budget, parts *[]Part) Result {
 	b = orDefault(b)
 	if resp == nil {
 		return bogus(EDEDNSSECBogus, "no response")
@@ -54,7 +60,7 @@ func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype ui
 		// A name below a DNAME owns nothing (RFC 6672 2.3): the DNAME
 		// speaks for it, before any data the response claims at name.
 		if dname := sets.dnameAbove(name); dname != nil {
-			out = combine(out, v.validateSet(ctx, []dns.RR{dname}, answerSigs, resp.Ns, now, b))
+			out = combine(out, record(parts, dname.Hdr.Name, dns.TypeDNAME, false, v.validateSet(ctx, []dns.RR{dname}, answerSigs, resp.Ns, now, b)))
 			target, ok := substitute(name, dname)
 			if !ok {
 				return bogus(EDEDNSSECBogus, "DNAME substitution of "+name+" is too long")
@@ -73,13 +79,14 @@ func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype ui
 		}
 		if data := sets.at(name, qtype); len(data) > 0 {
 			for _, set := range data {
-				out = combine(out, v.validateSet(ctx, set, answerSigs, resp.Ns, now, b))
+				h := set[0].Header()
+				out = combine(out, record(parts, h.Name, h.Rrtype, false, v.validateSet(ctx, set, answerSigs, resp.Ns, now, b)))
 			}
 			answered = true
 			break
 		}
 		if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && qtype != dns.TypeCNAME {
-			out = combine(out, v.validateSet(ctx, c, answerSigs, resp.Ns, now, b))
+			out = combine(out, record(parts, name, dns.TypeCNAME, false, v.validateSet(ctx, c, answerSigs, resp.Ns, now, b)))
 			name = dns.Fqdn(c[0].(*dns.CNAME).Target)
 			continue
 		}
@@ -91,13 +98,13 @@ func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype ui
 
 	switch {
 	case resp.Rcode == dns.RcodeNameError:
-		return combine(out, v.validateNegative(ctx, name, qtype, true, resp.Ns, now, b))
+		return combine(out, record(parts, name, qtype, true, v.validateNegative(ctx, name, qtype, true, resp.Ns, now, b)))
 	case isReferral(resp, name):
 		return combine(out, v.validateReferral(ctx, name, resp.Ns, now, b))
 	case name != dns.Fqdn(qname) && !hasDenial(resp.Ns):
 		return out // a partial chain; the caller follows it
 	}
-	return combine(out, v.validateNegative(ctx, name, qtype, false, resp.Ns, now, b))
+	return combine(out, record(parts, name, qtype, true, v.validateNegative(ctx, name, qtype, false, resp.Ns, now, b)))
 }
 
 // ValidateSections is ValidateResponse for callers that hold the sections
