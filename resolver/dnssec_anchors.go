@@ -154,7 +154,8 @@ func (d *DNSSEC) RefreshAnchors(ctx context.Context) time.Duration {
 	return wait
 }
 
-// refreshZone applies one fresh, validated DNSKEY set of zone and returns
+// refreshZone applies one fresh DNSKEY set of zone (its self-signed
+// revocations even when the rest does not validate any more) and returns
 // RFC 5011's refresh interval for it.
 func (d *DNSSEC) refreshZone(ctx context.Context, zone string) (time.Duration, error) {
 	m, err := d.r.Query(ctx, zone, dns.TypeDNSKEY)
@@ -177,13 +178,14 @@ func (d *DNSSEC) refreshZone(ctx context.Context, zone string) (time.Duration, e
 		}
 	}
 	now := d.clk.Now()
-	ds, keys := d.anchors.m.Anchors(zone)
+	// Revocations the revoked keys signed count before validation (RFC 5011
+	// 2.1): a revoked only anchor leaves the zone without anchors, and a set
+	// signed by that key's unrevoked form no longer validates.
 	b := validator.NewBudget(d.v.Limits())
-	res, _ := validator.VerifyDNSKEYs(set, sigs, ds, keys, now, b)
+	res, _ := d.anchors.m.VerifyDNSKEYs(zone, set, sigs, now, b)
 	if res.Status != security.Secure {
 		return 0, fmt.Errorf("DNSKEY set of %s does not validate with the managed anchors: %s", zone, res.Reason)
 	}
-	d.anchors.m.Observe(zone, set, sigs, now, b)
 	origTTL, expiry := uint32(0), time.Duration(0)
 	for _, s := range sigs {
 		if origTTL == 0 || s.OrigTtl < origTTL {

@@ -437,15 +437,45 @@ func TestDNSSECRootKSKVanishesDuringHoldDown(t *testing.T) {
 		t.Fatal("the republished key is trusted without a new hold-down")
 	}
 
-	// The old key revokes itself: no anchor is left, and the new key is
-	// not one.
-	if _, err := g.lab.RevokeRootKSK(g.oldKSK); err != nil {
+	// The old key revokes itself: it is Revoked at once although it was
+	// the only anchor and nothing else validates the set (RFC 5011 2.1);
+	// no anchor is left, and the new key is not one.
+	forgedSet, forgedSigs := g.forgedWithOldKey()
+	if !g.validates(g.m, forgedSet, forgedSigs) {
+		t.Fatal("control: a set signed by the old key does not validate while it is the anchor")
+	}
+	revoked, err := g.lab.RevokeRootKSK(g.oldKSK)
+	if err != nil {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
 	g.refresh(g.d)
+	g.wantState("old revoked", g.oldKSK, validator.KeyRevoked)
+	g.wantState("old revoked", newKSK, validator.KeyAddPend)
+	if ds, keys := g.m.Anchors(lab.Root); len(ds)+len(keys) != 0 {
+		t.Fatalf("anchors left after the only one revoked itself: %d DS, %d keys", len(ds), len(keys))
+	}
+	forgedSet, forgedSigs = g.forgedWithOldKey()
+	if g.validates(g.m, forgedSet, forgedSigs) {
+		t.Fatal("a DNSKEY set forged with the revoked key's private half validates")
+	}
+	if set, sigs := g.rootDNSKEYs(revoked.Tag()); len(sigs) != 1 || g.validates(g.m, set, sigs) {
+		t.Fatalf("the DNSKEY set signed by the revoked key alone (%d RRSIGs) validates", len(sigs))
+	}
 	if m, _ := ask(t, g.r, secure, dns.TypeA, true, false, false); m.AuthenticatedData || m.Rcode != dns.RcodeServerFailure {
 		t.Errorf("with no anchor left: %s AD=%v, want SERVFAIL", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
 	}
 	g.settle(g.d)
+
+	// A restart from the state file stays without anchor (fails closed,
+	// see validator.KeyRevoked) and rejects the forged set too.
+	restarted := g.loadState()
+	if trusts(restarted, g.oldKSK) || g.validates(restarted, forgedSet, forgedSigs) {
+		t.Fatal("restarted from the state file, the revoked key is trusted again")
+	}
+	r2, d2 := g.resolver(restarted)
+	if m, _ := ask(t, r2, secure, dns.TypeA, true, false, false); m.AuthenticatedData || m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("restarted with no anchor left: %s AD=%v, want SERVFAIL", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
+	}
+	g.settle(d2)
 }

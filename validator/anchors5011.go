@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/internal/sigdata"
+	"github.com/sextant-dns/sextant/security"
 )
 
 // KeyState is the RFC 5011 section 4 state of a managed trust-anchor key.
@@ -30,12 +31,32 @@ const (
 	KeyRevoked
 )
 
+// A trust point whose keys are all revoked (RFC 5011 6.6, "trust point
+// deletion") keeps its zone but has no anchor left: ManagedAnchors.Anchors
+// returns nothing, VerifyDNSKEYs and the Validator's walk call everything
+// under it bogus. RFC 5011 6.6 (and Unbound, which removes the trust point)
+// would treat the zone as never configured, that is insecure when no
+// superior trust point exists. Sextant fails closed instead, as BIND does
+// when no managed key is left: for the root, the only trust point, deleting
+// it would switch validation off on the word of one key, and that key may
+// be the compromised one. An operator who really means to retire the trust
+// point removes it from the configuration and the state file.
+
 var keyStateNames = map[KeyState]string{KeyAddPend: "ADDPEND", KeyValid: "VALID", KeyMissing: "MISSING", KeyRevoked: "REVOKED"}
 
 func (s KeyState) String() string { return keyStateNames[s] }
 
-// HoldDown is RFC 5011's add and remove hold-down time (section 2.4.1).
+// HoldDown is RFC 5011's remove hold-down and the least add hold-down
+// (section 2.4.1); see AddHoldDown.
 const HoldDown = 30 * 24 * time.Hour
+
+// AddHoldDown is RFC 5011 2.4.1's add hold-down for a key first seen in a
+// DNSKEY RRset with original TTL origTTL: 30 days or that TTL, whichever is
+// greater, so that at least two validated sets with the key are seen
+// before it is trusted.
+func AddHoldDown(origTTL uint32) time.Duration {
+	return max(HoldDown, time.Duration(origTTL)*time.Second)
+}
 
 // ManagedAnchors keeps trust anchors up to date by RFC 5011: keys that a
 // zone introduces in DNSKEY sets validated by the current anchors become
@@ -56,7 +77,9 @@ type managedKey struct {
 	key     *dns.DNSKEY // without the REVOKE bit
 	state   KeyState
 	changed time.Time // when the state last changed (AddPend: first seen)
-	removed time.Time // Revoked: when the remove hold-down ends
+	// until is when the hold-down of the state ends: AddPend, the add
+	// hold-down (AddHoldDown from changed); Revoked, the remove hold-down.
+	until time.Time
 }
 
 // NewManagedAnchors starts from configured anchors (DS or DNSKEY records):
@@ -123,12 +146,7 @@ func (m *ManagedAnchors) Anchors(zone string) (ds []*dns.DS, keys []*dns.DNSKEY)
 	if z == nil {
 		return nil, nil
 	}
-	for _, k := range z.keys {
-		if k.state == KeyValid || k.state == KeyMissing {
-			keys = append(keys, k.key)
-		}
-	}
-	return slices.Clone(z.ds), keys
+	return z.anchors()
 }
 
 // State returns the state of key in zone, 0 when it is not tracked.
@@ -143,18 +161,82 @@ func (m *ManagedAnchors) State(zone string, key *dns.DNSKEY) KeyState {
 	return 0
 }
 
+// VerifyDNSKEYs validates a DNSKEY RRset of the managed zone and applies
+// it, in RFC 5011's order: first the self-signed revocations of tracked
+// keys (section 2.1: a key that signed its own revocation is never trusted
+// again, even when it was the only anchor), then validation with the
+// anchors left (package VerifyDNSKEYs), then, when the set is Secure, the
+// other section 4 events (Observe). A zone whose anchors are all revoked
+// gets a bogus result: see KeyRevoked's note on trust-point deletion. An
+// unmanaged zone is bogus too.
+func (m *ManagedAnchors) VerifyDNSKEYs(zone string, set []dns.RR, sigs []*dns.RRSIG, now time.Time, b *Budget) (Result, []*dns.DNSKEY) {
+	b = orDefault(b)
+	zone = dns.CanonicalName(zone)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	z := m.zones[zone]
+	if z == nil {
+		return bogus(EDEDNSKEYMissing, zone+" is not a managed trust point"), nil
+	}
+	z.revoke(set, sigs, now, b)
+	ds, keys := z.anchors()
+	if len(ds) == 0 && len(keys) == 0 {
+		return bogus(EDEDNSKEYMissing, "every RFC 5011 anchor of "+zone+" is revoked"), nil
+	}
+	res, trusted := VerifyDNSKEYs(set, sigs, ds, keys, now, b)
+	if res.Status == security.Secure {
+		z.observe(set, sigs, now, b)
+	}
+	return res, trusted
+}
+
 // Observe applies a DNSKEY RRset of zone that was validated with the
 // current anchors (RFC 5011 section 4 events). A SEP key with the REVOKE
 // bit counts as revoked only if it signed the set itself; b pays for
-// checking that.
+// checking that. VerifyDNSKEYs validates and observes in one step, and
+// also takes revocations from sets the revoked key alone signed.
 func (m *ManagedAnchors) Observe(zone string, set []dns.RR, sigs []*dns.RRSIG, now time.Time, b *Budget) {
 	b = orDefault(b)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	z := m.zones[dns.CanonicalName(zone)]
-	if z == nil {
-		return
+	if z := m.zones[dns.CanonicalName(zone)]; z != nil {
+		z.revoke(set, sigs, now, b)
+		z.observe(set, sigs, now, b)
 	}
+}
+
+// anchors returns the zone's current anchors: Valid and Missing keys (RFC
+// 5011 4: a Missing key is still a trust anchor) and unresolved DS.
+func (z *managedZone) anchors() (ds []*dns.DS, keys []*dns.DNSKEY) {
+	for _, k := range z.keys {
+		if k.state == KeyValid || k.state == KeyMissing {
+			keys = append(keys, k.key)
+		}
+	}
+	return slices.Clone(z.ds), keys
+}
+
+// revoke applies RFC 5011's RevBit event: a tracked key that appears in set
+// with the REVOKE bit and signed set in that form is Revoked at once. The
+// self-signature is all the proof needed (section 2.1): whoever holds the
+// private key may revoke it, whether or not the rest of the set validates.
+// Section 4 lists RevBit for Valid and Missing keys; a pending key is
+// revoked too, so that it can never become trusted later.
+func (z *managedZone) revoke(set []dns.RR, sigs []*dns.RRSIG, now time.Time, b *Budget) {
+	for _, rr := range set {
+		k, ok := rr.(*dns.DNSKEY)
+		if !ok || k.Flags&dns.REVOKE == 0 || k.Flags&dns.SEP == 0 || k.Flags&dns.ZONE == 0 {
+			continue
+		}
+		mk := z.keys[keyID(k)]
+		if mk != nil && mk.state != KeyRevoked && selfSigned(set, sigs, k, now, b) {
+			mk.state, mk.changed, mk.until = KeyRevoked, now, now.Add(HoldDown)
+		}
+	}
+}
+
+// observe applies the section 4 events other than RevBit to a validated set.
+func (z *managedZone) observe(set []dns.RR, sigs []*dns.RRSIG, now time.Time, b *Budget) {
 	seen := map[string]bool{}
 	for _, rr := range set {
 		k, ok := rr.(*dns.DNSKEY)
@@ -165,18 +247,15 @@ func (m *ManagedAnchors) Observe(zone string, set []dns.RR, sigs []*dns.RRSIG, n
 		seen[id] = true
 		mk := z.keys[id]
 		if k.Flags&dns.REVOKE != 0 {
-			if mk != nil && mk.state != KeyRevoked && selfSigned(set, sigs, k, now, b) {
-				mk.state, mk.changed, mk.removed = KeyRevoked, now, now.Add(HoldDown)
-			}
-			continue
+			continue // revoke handled it
 		}
 		switch {
 		case mk == nil && matchesAnyDS(z.ds, k):
 			z.keys[id] = &managedKey{key: unrevoked(k), state: KeyValid, changed: now}
 		case mk == nil:
-			z.keys[id] = &managedKey{key: unrevoked(k), state: KeyAddPend, changed: now}
-		case mk.state == KeyAddPend && now.Sub(mk.changed) >= HoldDown:
-			mk.state, mk.changed = KeyValid, now
+			z.keys[id] = &managedKey{key: unrevoked(k), state: KeyAddPend, changed: now, until: now.Add(AddHoldDown(dnskeyOrigTTL(sigs)))}
+		case mk.state == KeyAddPend && !now.Before(mk.until):
+			mk.state, mk.changed, mk.until = KeyValid, now, time.Time{}
 		case mk.state == KeyMissing:
 			mk.state, mk.changed = KeyValid, now
 		}
@@ -200,11 +279,24 @@ func (m *ManagedAnchors) Observe(zone string, set []dns.RR, sigs []*dns.RRSIG, n
 		case KeyValid:
 			mk.state, mk.changed = KeyMissing, now
 		case KeyRevoked:
-			if !now.Before(mk.removed) {
+			if !now.Before(mk.until) {
 				delete(z.keys, id) // Removed: forgotten
 			}
 		}
 	}
+}
+
+// dnskeyOrigTTL is the original TTL of the DNSKEY RRset as its RRSIGs give
+// it: the least one, so that a stray RRSIG cannot stretch the add
+// hold-down (AddHoldDown keeps it at 30 days or more). 0 without RRSIGs.
+func dnskeyOrigTTL(sigs []*dns.RRSIG) uint32 {
+	ttl, found := uint32(0), false
+	for _, s := range sigs {
+		if s.TypeCovered == dns.TypeDNSKEY && (!found || s.OrigTtl < ttl) {
+			ttl, found = s.OrigTtl, true
+		}
+	}
+	return ttl
 }
 
 func matchesAnyDS(ds []*dns.DS, k *dns.DNSKEY) bool {
@@ -255,7 +347,8 @@ func RefreshInterval(origTTL uint32, untilExpiry time.Duration) time.Duration {
 }
 
 // Save writes the state, one key a line: zone, state, change time (Unix),
-// remove time (Unix, revoked keys) and the DNSKEY; DS anchors still
+// end of the hold-down (Unix: add hold-down for pending keys, remove
+// hold-down for revoked ones) and the DNSKEY; DS anchors still
 // unresolved are written as DS lines.
 func (m *ManagedAnchors) Save(w io.Writer) error {
 	m.mu.Lock()
@@ -268,7 +361,7 @@ func (m *ManagedAnchors) Save(w io.Writer) error {
 		}
 		for _, id := range sortedKeys(z.keys) {
 			k := z.keys[id]
-			fmt.Fprintf(bw, "%s %s %d %d %s\n", name, k.state, k.changed.Unix(), k.removed.Unix(), k.key.String())
+			fmt.Fprintf(bw, "%s %s %d %d %s\n", name, k.state, k.changed.Unix(), k.until.Unix(), k.key.String())
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -306,7 +399,7 @@ func LoadManagedAnchors(r io.Reader) (*ManagedAnchors, error) {
 			continue
 		}
 		if len(f) != 5 {
-			return nil, fmt.Errorf("managed anchors line %d: want zone state changed removed DNSKEY", line)
+			return nil, fmt.Errorf("managed anchors line %d: want zone state changed hold-down-end DNSKEY", line)
 		}
 		var state KeyState
 		for s, n := range keyStateNames {
@@ -315,14 +408,18 @@ func LoadManagedAnchors(r io.Reader) (*ManagedAnchors, error) {
 			}
 		}
 		changed, err1 := strconv.ParseInt(f[2], 10, 64)
-		removed, err2 := strconv.ParseInt(f[3], 10, 64)
+		until, err2 := strconv.ParseInt(f[3], 10, 64)
 		rr, err3 := dns.NewRR(f[4])
 		key, ok := rr.(*dns.DNSKEY)
 		if state == 0 || err1 != nil || err2 != nil || err3 != nil || !ok {
 			return nil, fmt.Errorf("managed anchors line %d: malformed", line)
 		}
 		k := unrevoked(key)
-		m.zone(f[0]).keys[keyID(k)] = &managedKey{key: k, state: state, changed: time.Unix(changed, 0), removed: time.Unix(removed, 0)}
+		mk := &managedKey{key: k, state: state, changed: time.Unix(changed, 0), until: time.Unix(until, 0)}
+		if least := mk.changed.Add(HoldDown); state == KeyAddPend && mk.until.Before(least) {
+			mk.until = least // files from before per-key add hold-downs
+		}
+		m.zone(f[0]).keys[keyID(k)] = mk
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read managed anchors: %w", err)

@@ -277,19 +277,20 @@ func (v *Validator) anchorState(ctx context.Context, zone string, a *anchor, b *
 	if !a.managed {
 		return v.fetchKeys(ctx, zone, a.ds, a.keys, b, 0, nil)
 	}
-	ds, keys := v.managed.Anchors(zone)
-	if len(ds) == 0 && len(keys) == 0 {
+	if ds, keys := v.managed.Anchors(zone); len(ds) == 0 && len(keys) == 0 {
 		return zoneState{status: security.Bogus, zone: zone, cut: true, res: bogus(EDEDNSKEYMissing, "no trusted RFC 5011 anchor left for "+zone)}
 	}
-	return v.fetchKeys(ctx, zone, ds, keys, b, 0, func(set []dns.RR, sigs []*dns.RRSIG) {
-		v.managed.Observe(zone, set, sigs, v.clk.Now(), b)
+	// The managed anchors take self-signed revocations from the set before
+	// validating it (RFC 5011 2.1), and learn from it when it validates.
+	return v.fetchKeys(ctx, zone, nil, nil, b, 0, func(set []dns.RR, sigs []*dns.RRSIG) (Result, []*dns.DNSKEY) {
+		return v.managed.VerifyDNSKEYs(zone, set, sigs, v.clk.Now(), b)
 	})
 }
 
 // fetchKeys fetches the DNSKEY set of zone and validates it against ds or
 // anchor keys. dsTTL caps the state's lifetime by the DS TTL.
-// observe, if not nil, is told about a DNSKEY set that validated.
-func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, anchorKeys []*dns.DNSKEY, b *Budget, dsTTL uint32, observe func([]dns.RR, []*dns.RRSIG)) zoneState {
+// verify, if not nil, validates the set instead (managed anchors).
+func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, anchorKeys []*dns.DNSKEY, b *Budget, dsTTL uint32, verify func([]dns.RR, []*dns.RRSIG) (Result, []*dns.DNSKEY)) zoneState {
 	m, err := v.src.Query(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
 		return failed(EDEDNSKEYMissing, "DNSKEY fetch for "+zone, err)
@@ -307,9 +308,12 @@ func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, an
 			sigs = append(sigs, x)
 		}
 	}
-	res, trusted := VerifyDNSKEYs(keys, sigs, ds, anchorKeys, v.clk.Now(), b)
-	if res.Status == security.Secure && observe != nil {
-		observe(keys, sigs)
+	var res Result
+	var trusted []*dns.DNSKEY
+	if verify != nil {
+		res, trusted = verify(keys, sigs)
+	} else {
+		res, trusted = VerifyDNSKEYs(keys, sigs, ds, anchorKeys, v.clk.Now(), b)
 	}
 	res.TTL = minTTL(res.TTL, dsTTL)
 	if res.Status == security.Insecure && res.TTL == 0 {
