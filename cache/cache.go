@@ -90,10 +90,11 @@ func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
 // e.Expires. Put copies nothing: the caller gives e up and must not touch it
 // afterwards.
 //
-// It returns false, storing nothing, when the clamped TTL is 0, when an
-// unexpired entry of higher Rank is there (RFC 2181 5.4.1), or when the
-// entry alone is larger than a shard's share of MaxBytes. An entry of equal
-// or higher Rank replaces the old one.
+// It returns false, storing nothing, when the clamped TTL is 0, when the
+// unexpired entry there may not be replaced (higher Rank, RFC 2181 5.4.1;
+// at equal Rank a Secure entry by non-Secure data, a Bogus one by the same
+// data: see replaces), or when the entry alone is larger than a shard's
+// share of MaxBytes.
 func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) bool {
 	if e == nil {
 		return false
@@ -109,7 +110,7 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.lru.Peek(k); ok && old.Rank > e.Rank && !old.expiredAt(now) {
+	if old, ok := s.lru.Peek(k); ok && !old.expiredAt(now) && !replaces(e, old) {
 		return false
 	}
 	e.size = e.measure()

@@ -1,0 +1,32 @@
+package cache
+
+import "github.com/miekg/dns"
+
+// ClosestAbove walks up from the parent of name (a fully qualified name;
+// name itself is not looked at) and returns the closest ancestor holding a
+// live entry of qtype with data, such as the DNAME that rewrites every name
+// below its owner (RFC 6672). owner is lower case. A find counts as a hit;
+// finding nothing counts nothing: the resolver probes for DNAMEs on every
+// lookup, and a miss there is not a cache miss.
+func (c *Cache) ClosestAbove(name string, qtype, qclass uint16) (owner string, e *Entry, ok bool) {
+	name = lowerName(dns.Fqdn(name))
+	if name == "." {
+		return "", nil, false
+	}
+	now := c.cfg.Clock.Now()
+	for off := 0; ; {
+		next, end := dns.NextLabel(name, off)
+		if end {
+			next = len(name) - 1 // the root label
+		}
+		off = next
+		k := key{name: name[off:], qtype: qtype, qclass: qclass}
+		if e, ok := c.live(k, now); ok && len(e.RRs) > 0 {
+			c.stats.hits.Add(1)
+			return k.name, e, true
+		}
+		if k.name == "." {
+			return "", nil, false
+		}
+	}
+}
