@@ -12,6 +12,8 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/security"
+	"github.com/sextant-dns/sextant/validator"
 )
 
 // testBlockRollover is the loopback block of the rollover test.
@@ -172,6 +174,28 @@ func TestRootKSKRollover(t *testing.T) {
 		}
 	}
 	check("after revoke")
+	// The revocation is one an RFC 5011 validator takes: the revoked form
+	// signed the set, so the old key is Revoked even by a validator whose
+	// only anchor it was (the set then validates with nothing), and by one
+	// that also trusts the new key (the set then validates).
+	served := servedRootKeys(t, l)
+	for _, tc := range []struct {
+		name    string
+		anchors []dns.RR
+		want    security.Status
+	}{
+		{"old key only anchor", []dns.RR{old.DNSKEY}, security.Bogus},
+		{"old and new keys anchors", []dns.RR{old.DNSKEY, ksk2.DNSKEY}, security.Secure},
+	} {
+		m, err := validator.NewManagedAnchors(tc.anchors, clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ := m.VerifyDNSKEYs(Root, served.set, served.sigs, clk.Now(), nil)
+		if res.Status != tc.want || m.State(Root, old.DNSKEY) != validator.KeyRevoked {
+			t.Errorf("%s: served revocation set %v (%s), old key %v; want %v and REVOKED", tc.name, res.Status, res.Reason, m.State(Root, old.DNSKEY), tc.want)
+		}
+	}
 	// Resign keeps the keys as rolled.
 	clk.Advance(24 * time.Hour)
 	if err := l.Resign(); err != nil {

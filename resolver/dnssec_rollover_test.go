@@ -479,3 +479,55 @@ func TestDNSSECRootKSKVanishesDuringHoldDown(t *testing.T) {
 	}
 	g.settle(d2)
 }
+
+// TestDNSSECRootKSKMissing: a trusted KSK that the root stops publishing
+// is Missing (RFC 5011 4, KeyRem) and stays a trust anchor, so a DNSKEY set
+// it signs still validates; published again it is Valid at once (KeyPres),
+// with no new hold-down.
+func TestDNSSECRootKSKMissing(t *testing.T) {
+	g := newRolloverRig(t)
+	secure := "www." + lab.SecureAlg13
+	g.askSecure(g.r, g.d, "start", secure, dns.TypeA)
+
+	newKSK, err := g.lab.AddRootKSK(dns.ECDSAP256SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.advance(keyTTL + time.Minute)
+	g.refresh(g.d)
+	firstSeen := g.clk.Now()
+	for g.clk.Now().Before(firstSeen.Add(rfc5011AddHoldDown + time.Hour)) {
+		g.advance(10 * 24 * time.Hour)
+		g.refresh(g.d)
+	}
+	g.wantState("after the hold-down", newKSK, validator.KeyValid)
+
+	// KeyRem: Missing, still an anchor, in memory and in the state file.
+	if err := g.lab.RemoveRootKSK(newKSK); err != nil {
+		t.Fatal(err)
+	}
+	g.advance(keyTTL + time.Minute)
+	g.refresh(g.d)
+	g.wantState("new KSK unpublished", newKSK, validator.KeyMissing)
+	g.wantState("new KSK unpublished", g.oldKSK, validator.KeyValid)
+	g.askSecure(g.r, g.d, "new KSK missing", secure, dns.TypeA)
+	g.advance(20 * 24 * time.Hour)
+	g.refresh(g.d)
+	g.wantState("missing for 20 days", newKSK, validator.KeyMissing)
+	if !trusts(g.m, newKSK) || !trusts(g.loadState(), newKSK) {
+		t.Fatal("the Missing key is no longer a trust anchor")
+	}
+
+	// KeyPres: Valid again at once, and the set it signs validates.
+	if err := g.lab.PublishRootKSK(newKSK); err != nil {
+		t.Fatal(err)
+	}
+	g.advance(keyTTL + time.Minute)
+	g.refresh(g.d)
+	g.wantState("republished", newKSK, validator.KeyValid)
+	set, sigs := g.rootDNSKEYs(newKSK.Tag())
+	if len(sigs) != 1 || !g.validates(g.m, set, sigs) {
+		t.Fatalf("the DNSKEY set signed by the returned key alone (%d RRSIGs) does not validate", len(sigs))
+	}
+	g.askSecure(g.r, g.d, "new KSK back", secure, dns.TypeA)
+}
