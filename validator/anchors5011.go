@@ -28,19 +28,20 @@ const (
 	// trusted (RFC 5011 4: "Missing" keys stay anchors).
 	KeyMissing
 	// KeyRevoked: the key signed its own revocation; never trusted again.
+	//
+	// A trust point whose keys are all revoked (RFC 5011 6.6, "trust point
+	// deletion") keeps its zone but has no anchor left: Anchors returns
+	// nothing, ManagedAnchors.VerifyDNSKEYs and the Validator's walk call
+	// everything under it bogus. RFC 5011 6.6 (and Unbound, which removes
+	// the trust point) would treat the zone as never configured, that is
+	// insecure when no superior trust point exists. Sextant fails closed
+	// instead, as BIND does when no managed key is left: for the root, the
+	// only trust point, deleting it would switch validation off on the
+	// word of one key, and that key may be the compromised one. An
+	// operator who means to retire the trust point removes it from the
+	// configuration and the state file.
 	KeyRevoked
 )
-
-// A trust point whose keys are all revoked (RFC 5011 6.6, "trust point
-// deletion") keeps its zone but has no anchor left: ManagedAnchors.Anchors
-// returns nothing, VerifyDNSKEYs and the Validator's walk call everything
-// under it bogus. RFC 5011 6.6 (and Unbound, which removes the trust point)
-// would treat the zone as never configured, that is insecure when no
-// superior trust point exists. Sextant fails closed instead, as BIND does
-// when no managed key is left: for the root, the only trust point, deleting
-// it would switch validation off on the word of one key, and that key may
-// be the compromised one. An operator who really means to retire the trust
-// point removes it from the configuration and the state file.
 
 var keyStateNames = map[KeyState]string{KeyAddPend: "ADDPEND", KeyValid: "VALID", KeyMissing: "MISSING", KeyRevoked: "REVOKED"}
 
@@ -167,7 +168,7 @@ func (m *ManagedAnchors) State(zone string, key *dns.DNSKEY) KeyState {
 // again, even when it was the only anchor), then validation with the
 // anchors left (package VerifyDNSKEYs), then, when the set is Secure, the
 // other section 4 events (Observe). A zone whose anchors are all revoked
-// gets a bogus result: see KeyRevoked's note on trust-point deletion. An
+// gets a bogus result (fails closed: see KeyRevoked). An
 // unmanaged zone is bogus too.
 func (m *ManagedAnchors) VerifyDNSKEYs(zone string, set []dns.RR, sigs []*dns.RRSIG, now time.Time, b *Budget) (Result, []*dns.DNSKEY) {
 	b = orDefault(b)
