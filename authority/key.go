@@ -54,19 +54,47 @@ func GenerateKey(origin string, alg uint8, flags uint16) (*Key, error) {
 		Algorithm: alg,
 	}
 	var priv crypto.PrivateKey
-	if alg == dns.ED448 {
-		priv, err = generateED448(k)
-	} else {
-		priv, err = k.Generate(bits)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("generate %s key for %s: %w", dns.AlgorithmToString[alg], origin, err)
+	// miekg/dns refuses to sign with key tag 0 (about 1 key in 65536), and a
+	// KSK must also keep a usable tag once its REVOKE bit is set (RFC 5011).
+	for attempt := 0; ; attempt++ {
+		if alg == dns.ED448 {
+			priv, err = generateED448(k)
+		} else {
+			priv, err = k.Generate(bits)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("generate %s key for %s: %w", dns.AlgorithmToString[alg], origin, err)
+		}
+		if usableTags(k) {
+			break
+		}
+		if attempt == maxKeyTagRetries {
+			return nil, fmt.Errorf("generate key for %s: key tag 0 %d times", origin, attempt+1)
+		}
 	}
 	signer, ok := priv.(crypto.Signer)
 	if !ok {
 		return nil, fmt.Errorf("generate key for %s: private key %T cannot sign", origin, priv)
 	}
 	return &Key{DNSKEY: k, Private: signer}, nil
+}
+
+// maxKeyTagRetries bounds the regeneration of keys with tag 0; with odds
+// of 1 in 65536 per key, more than one retry is already a broken generator.
+const maxKeyTagRetries = 8
+
+// usableTags reports whether k's key tag, and for a SEP key also the tag
+// with the REVOKE bit set, are not 0.
+func usableTags(k *dns.DNSKEY) bool {
+	if k.KeyTag() == 0 {
+		return false
+	}
+	if k.Flags&dns.SEP == 0 {
+		return true
+	}
+	revoked := *k
+	revoked.Flags |= dns.REVOKE
+	return revoked.KeyTag() != 0
 }
 
 // signKeyBits is the key size GenerateKey asks for per algorithm.
