@@ -122,6 +122,19 @@ func (a *Anchors) merge(b *Anchors) {
 	a.DNSKEY = append(a.DNSKEY, b.DNSKEY...)
 }
 
+// Records returns every anchor, DS then DNSKEY, as copies: the form the
+// validator (validator.New, resolver.NewDNSSEC) takes.
+func (a *Anchors) Records() []dns.RR {
+	rrs := make([]dns.RR, 0, len(a.DS)+len(a.DNSKEY))
+	for _, ds := range a.DS {
+		rrs = append(rrs, dns.Copy(ds))
+	}
+	for _, k := range a.DNSKEY {
+		rrs = append(rrs, dns.Copy(k))
+	}
+	return rrs
+}
+
 // Zones returns the zones that have anchors, sorted, without repeats.
 func (a *Anchors) Zones() []string {
 	var zones []string

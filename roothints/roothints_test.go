@@ -325,3 +325,26 @@ func TestLoadFiles(t *testing.T) {
 		t.Errorf("bad anchors error %v lacks %s:2:", err, badA)
 	}
 }
+
+func TestAnchorsRecords(t *testing.T) {
+	a := DefaultAnchors()
+	rrs := a.Records()
+	if len(rrs) != len(a.DS)+len(a.DNSKEY) || len(rrs) != 2 {
+		t.Fatalf("Records() = %d records, want the 2 root DS", len(rrs))
+	}
+	tags := map[uint16]bool{}
+	for _, rr := range rrs {
+		ds, ok := rr.(*dns.DS)
+		if !ok {
+			t.Fatalf("unexpected %T", rr)
+		}
+		tags[ds.KeyTag] = true
+		ds.KeyTag = 0 // a copy: the anchors themselves must not change
+	}
+	if !tags[20326] || !tags[38696] {
+		t.Fatalf("tags %v, want 20326 and 38696", tags)
+	}
+	if a.DS[0].KeyTag == 0 {
+		t.Fatal("Records() returned the anchors themselves, not copies")
+	}
+}

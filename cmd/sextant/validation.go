@@ -86,7 +86,7 @@ func loadManagedAnchors(path string, anchors *roothints.Anchors, clk clock.Clock
 		if len(anchors.DS)+len(anchors.DNSKEY) == 0 {
 			return nil, fmt.Errorf("--trust-anchor-state %s does not exist yet and there are no anchors to start it from: give --trust-anchor", path)
 		}
-		m, err := validator.NewManagedAnchors(anchorRecords(anchors), clk.Now())
+		m, err := validator.NewManagedAnchors(anchors.Records(), clk.Now())
 		if err != nil {
 			return nil, fmt.Errorf("--trust-anchor-state: %w", err)
 		}

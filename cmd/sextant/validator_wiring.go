@@ -27,7 +27,7 @@ func enableValidator(cfg *resolver.Config, anchors *roothints.Anchors, nta []str
 	if len(nta) > 0 {
 		opts = append(opts, validator.WithNegativeTrustAnchors(nta...))
 	}
-	rrs := anchorRecords(anchors)
+	rrs := anchors.Records()
 	if managed != nil {
 		// The managed state replaces the static anchors of its zones.
 		zones := managed.m.Zones()
@@ -47,16 +47,4 @@ func enableValidator(cfg *resolver.Config, anchors *roothints.Anchors, nta []str
 	log.Info("DNSSEC validation is on", "anchor_zones", anchors.Zones(), "negative_trust_anchors", nta,
 		"rfc5011_state", managed != nil)
 	return nil
-}
-
-// anchorRecords returns the anchors as the validator takes them.
-func anchorRecords(a *roothints.Anchors) []dns.RR {
-	rrs := make([]dns.RR, 0, len(a.DS)+len(a.DNSKEY))
-	for _, ds := range a.DS {
-		rrs = append(rrs, ds)
-	}
-	for _, k := range a.DNSKEY {
-		rrs = append(rrs, k)
-	}
-	return rrs
 }
