@@ -9,11 +9,13 @@ import "github.com/miekg/dns"
 // finding nothing counts nothing: the resolver probes for DNAMEs on every
 // lookup, and a miss there is not a cache miss.
 func (c *Cache) ClosestAbove(name string, qtype, qclass uint16) (owner string, e *Entry, ok bool) {
+	if qtype == dns.TypeDNAME && c.dnames.Load() == 0 {
+		return "", nil, false
+	}
 	name = lowerName(dns.Fqdn(name))
 	if name == "." {
 		return "", nil, false
 	}
-	now := c.cfg.Clock.Now()
 	for off := 0; ; {
 		next, end := dns.NextLabel(name, off)
 		if end {
@@ -21,9 +23,13 @@ func (c *Cache) ClosestAbove(name string, qtype, qclass uint16) (owner string, e
 		}
 		off = next
 		k := key{name: name[off:], qtype: qtype, qclass: qclass}
-		if e, ok := c.live(k, now); ok && len(e.RRs) > 0 {
-			c.stats.hits.Add(1)
-			return k.name, e, true
+		// Peek first: most names have no such ancestor, and a miss then
+		// costs neither the clock nor the LRU's recency update.
+		if _, ok := c.shard(k).lru.Peek(k); ok {
+			if e, ok := c.live(k, c.cfg.Clock.Now()); ok && len(e.RRs) > 0 {
+				c.stats.hits.Add(1)
+				return k.name, e, true
+			}
 		}
 		if k.name == "." {
 			return "", nil, false

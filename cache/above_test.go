@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -45,4 +46,40 @@ func TestClosestAbove(t *testing.T) {
 	if c.Stats().Misses != misses {
 		t.Error("probing counted misses")
 	}
+}
+
+// TestDNAMECount: the count that lets ClosestAbove skip its walk follows
+// every way a DNAME entry comes and goes.
+func TestDNAMECount(t *testing.T) {
+	c, clk := newTestCache(t, Config{MaxEntries: 64, Shards: 1})
+	dname := func(owner string) *Entry {
+		return &Entry{RRs: []dns.RR{mustRR(t, owner+" 300 IN DNAME example.net.")}, Rank: RankAnswerAuth}
+	}
+	check := func(step string, want int64) {
+		t.Helper()
+		if got := c.dnames.Load(); got != want {
+			t.Fatalf("%s: %d DNAME entries counted, want %d", step, got, want)
+		}
+	}
+	check("empty", 0)
+	c.Put("a.example.", dns.TypeDNAME, dns.ClassINET, dname("a.example."), 300)
+	c.Put("b.example.", dns.TypeDNAME, dns.ClassINET, dname("b.example."), 100)
+	c.Put("a.example.", dns.TypeA, dns.ClassINET, positive(t, RankAnswerAuth, "192.0.2.1"), 300)
+	check("two stored", 2)
+	c.Put("a.example.", dns.TypeDNAME, dns.ClassINET, dname("a.example."), 300)
+	check("replaced in place", 2)
+	c.Delete("a.example.", dns.TypeDNAME, dns.ClassINET)
+	check("deleted", 1)
+	clk.Advance(101 * time.Second)
+	if _, _, ok := c.ClosestAbove("x.b.example.", dns.TypeDNAME, dns.ClassINET); ok {
+		t.Fatal("expired DNAME found")
+	}
+	check("expired and removed", 0)
+	for i := range 100 { // more than MaxEntries: the LRU evicts
+		owner := fmt.Sprintf("d%d.example.", i)
+		c.Put(owner, dns.TypeDNAME, dns.ClassINET, dname(owner), 300)
+	}
+	check("after evictions", int64(c.Stats().Entries))
+	c.Purge()
+	check("purged", 0)
 }

@@ -81,7 +81,7 @@ func answerFlags(do, cd, ad, edns bool) byte {
 // MaxBytes, Shards, MaxTTL and Clock.
 func NewAnswers(cfg Config) *Answers {
 	cfg = cfg.withDefaults()
-	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg, (*answer).bytes)}
+	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg, (*answer).bytes, nil)}
 }
 
 // hash identifies an answer by its lower-cased wire qname, type, class and

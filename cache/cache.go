@@ -28,6 +28,9 @@ type Cache struct {
 	cfg    Config
 	shards shardSet[key, *Entry]
 	stats  counters
+	// dnames counts the DNAME entries held (live or not yet noticed
+	// expired), so that ClosestAbove costs nothing while there are none.
+	dnames atomic.Int64
 }
 
 // Stats are the cache's counters since New.
@@ -46,7 +49,13 @@ type counters struct {
 // New makes an RRset cache sized by cfg.
 func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
-	return &Cache{cfg: cfg, shards: newShardSet[key, *Entry](cfg, (*Entry).bytes)}
+	c := &Cache{cfg: cfg}
+	c.shards = newShardSet[key, *Entry](cfg, (*Entry).bytes, func(k key) {
+		if k.qtype == dns.TypeDNAME {
+			c.dnames.Add(-1)
+		}
+	})
+	return c
 }
 
 func (c *Cache) shard(k key) *shard[key, *Entry] {
@@ -110,11 +119,15 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.lru.Peek(k); ok && !old.expiredAt(now) && !replaces(e, old) {
+	old, had := s.lru.Peek(k)
+	if had && !old.expiredAt(now) && !replaces(e, old) {
 		return false
 	}
 	e.size = e.measure()
 	evicted, stored := s.putLocked(k, e)
+	if stored && !had && qtype == dns.TypeDNAME {
+		c.dnames.Add(1)
+	}
 	c.stats.evictions.Add(uint64(evicted))
 	return stored
 }

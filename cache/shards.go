@@ -30,8 +30,10 @@ type shard[K comparable, V comparable] struct {
 
 // newShardSet makes cfg.Shards shards holding cfg.MaxEntries entries and
 // cfg.MaxBytes bytes in all (cfg has its defaults filled, so each shard
-// holds at least one entry). size tells the bytes of an entry.
-func newShardSet[K comparable, V comparable](cfg Config, size func(V) int) shardSet[K, V] {
+// holds at least one entry). size tells the bytes of an entry; removed,
+// when not nil, hears of every entry that leaves (not of one replaced in
+// place under its key).
+func newShardSet[K comparable, V comparable](cfg Config, size func(V) int, removed func(K)) shardSet[K, V] {
 	ss := shardSet[K, V]{mask: uint64(cfg.Shards - 1), shards: make([]shard[K, V], cfg.Shards)}
 	per := cfg.MaxEntries / cfg.Shards
 	for i := range ss.shards {
@@ -40,7 +42,12 @@ func newShardSet[K comparable, V comparable](cfg Config, size func(V) int) shard
 		// Every way out of the LRU (eviction, Remove, Purge) returns the
 		// entry's bytes; Add over an existing key does not call this, so
 		// put accounts for that itself.
-		l, err := lru.NewWithEvict[K, V](per, func(_ K, v V) { s.bytes.Add(-int64(size(v))) })
+		l, err := lru.NewWithEvict[K, V](per, func(k K, v V) {
+			s.bytes.Add(-int64(size(v)))
+			if removed != nil {
+				removed(k)
+			}
+		})
 		if err != nil { // only for size <= 0, which shardCount rules out
 			panic("cache: " + err.Error())
 		}
