@@ -120,23 +120,17 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 
 // synthesiseDNAME finds a DNAME owned above cur within zone and returns it
 // with the CNAME it implies for cur (RFC 6672 2.2), or nil. A result longer
-// than 255 octets is an error (the server should have said YXDOMAIN).
+// than 255 octets or not a name is an error.
 func synthesiseDNAME(m *dns.Msg, zone, cur string, qclass uint16) (*dns.DNAME, *dns.CNAME, error) {
 	for _, rr := range m.Answer {
 		dn, ok := rr.(*dns.DNAME)
 		if !ok || dn.Hdr.Class != qclass || !strictSubdomain(cur, dn.Hdr.Name) || !isSubdomain(dn.Hdr.Name, zone) {
 			continue
 		}
-		prefix := cur[:len(cur)-len(dn.Hdr.Name)]
-		target := prefix + dn.Target
-		if dn.Target == "." {
-			target = prefix
-		}
-		if len(target) > 255 {
-			return nil, nil, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("DNAME substitution for %s is too long", cur), Cacheable: true}
-		}
-		if _, ok := dns.IsDomainName(target); !ok {
-			return nil, nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Text: fmt.Sprintf("DNAME substitution for %s is not a domain name", cur), Cacheable: true}
+		target, err := substituteDNAME(cur, dn.Hdr.Name, dn.Target)
+		if err != nil {
+			// The server should have said YXDOMAIN (too long).
+			return nil, nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Text: "DNAME substitution: " + err.Error(), Cacheable: true}
 		}
 		cname := &dns.CNAME{
 			Hdr:    dns.RR_Header{Name: cur, Rrtype: dns.TypeCNAME, Class: qclass, Ttl: dn.Hdr.Ttl},

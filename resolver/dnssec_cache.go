@@ -83,11 +83,15 @@ func sameRRs(entry, set []dns.RR) bool {
 }
 
 // cachedEntries finds the cache entries an answer was built from: one per
-// RRset, and the negative entry at the end of the chain. ok is false when
-// any is missing or holds other data.
+// RRset (a CNAME synthesised from a DNAME of the answer has none: the
+// DNAME's stands for it), and the negative entry at the end of the chain.
+// ok is false when any is missing or holds other data.
 func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR) (entries []*cache.Entry, ok bool) {
 	sets, final := answerParts(q, answer)
 	for _, set := range sets {
+		if synthesisedCNAME(set, sets) {
+			continue // the DNAME's entry stands for it
+		}
 		h := set[0].Header()
 		e, found := r.cache.Get(canonical(h.Name), h.Rrtype, q.Qclass)
 		if !found || e.Negative() || e.Failure() || !sameRRs(e.RRs, set) {

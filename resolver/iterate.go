@@ -129,9 +129,13 @@ func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int)
 	return st, nil
 }
 
-// fromCache answers q from the cache: data, negative, a cached failure, or
-// a CNAME to follow.
+// fromCache answers q from the cache: a DNAME above q.name (first: it
+// speaks for every name below its owner), data, negative, a cached
+// failure, or a CNAME to follow.
 func (r *Resolver) fromCache(q question) (*step, error, bool) {
+	if st, ok := r.dnameFromCache(q); ok {
+		return st, nil, true
+	}
 	if e, ok := r.cache.Get(q.name, q.qtype, q.qclass); ok {
 		ttl := r.cache.Remaining(e)
 		switch {
