@@ -16,6 +16,9 @@ var errDNAMETooLong = errors.New("DNAME substitution longer than 255 octets")
 // substituteDNAME replaces the owner suffix of name (strictly below owner,
 // both canonical) by the DNAME target (RFC 6672 2.2).
 func substituteDNAME(name, owner, target string) (string, error) {
+	if !strictSubdomain(name, owner) {
+		return "", fmt.Errorf("%s is not below the DNAME at %s", name, owner)
+	}
 	prefix := name[:len(name)-len(owner)]
 	out := prefix + target
 	if target == "." {
