@@ -16,6 +16,7 @@
 //	servers.go     asking one zone's servers: failover, fallbacks, NS lookups
 //	response.go    what a reply means (answer, referral, NXDOMAIN, lame, ...)
 //	chain.go       CNAME/DNAME chains inside one reply
+//	dname_cache.go RFC 6672 answers built from a cached DNAME (no upstream query)
 //	store.go       what goes into the cache, at which RFC 2181 rank
 //	delegation.go  the closest delegation and its server addresses
 //	qmin.go        QNAME minimisation steps and fallbacks
