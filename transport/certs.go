@@ -208,3 +208,13 @@ func (c *TLSCertificates) serverTLSConfig(alpn ...string) *tls.Config {
 		},
 	}
 }
+
+// certsOrSelfSigned returns certs, or when it is nil a self-signed
+// certificate for the listen addresses: what each encrypted front end does
+// without a configured certificate.
+func certsOrSelfSigned(certs *TLSCertificates, addrs []string, log *slog.Logger) (*TLSCertificates, error) {
+	if certs != nil {
+		return certs, nil
+	}
+	return NewTLSCertificates("", "", addrs, log)
+}

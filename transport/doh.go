@@ -112,12 +112,9 @@ func NewDoH(cfg DoHConfig) (*DoH, error) {
 	case cfg.MaxConns < 1 || cfg.MaxStreams < 1:
 		return nil, errors.New("doh config: limits must be positive")
 	}
-	certs := cfg.Certs
-	if certs == nil {
-		var err error
-		if certs, err = NewTLSCertificates("", "", cfg.Addrs, cfg.Logger); err != nil {
-			return nil, fmt.Errorf("doh: %w", err)
-		}
+	certs, err := certsOrSelfSigned(cfg.Certs, cfg.Addrs, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("doh: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoH{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}

@@ -95,12 +95,9 @@ func NewDoQ(cfg DoQConfig) (*DoQ, error) {
 	case cfg.MaxConns < 1 || cfg.MaxStreams < 1 || cfg.IdleTimeout < 0 || cfg.StreamTimeout < 0:
 		return nil, errors.New("doq config: limits and timeouts must be positive")
 	}
-	certs := cfg.Certs
-	if certs == nil {
-		var err error
-		if certs, err = NewTLSCertificates("", "", cfg.Addrs, cfg.Logger); err != nil {
-			return nil, fmt.Errorf("doq: %w", err)
-		}
+	certs, err := certsOrSelfSigned(cfg.Certs, cfg.Addrs, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("doq: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoQ{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}

@@ -81,12 +81,9 @@ func NewDoT(cfg DoTConfig) (*DoT, error) {
 	case cfg.MaxConns < 1 || cfg.MaxInFlight < 1 || cfg.IdleTimeout < 0 || cfg.WriteTimeout < 0:
 		return nil, errors.New("dot config: limits and timeouts must be positive")
 	}
-	certs := cfg.Certs
-	if certs == nil {
-		var err error
-		if certs, err = NewTLSCertificates("", "", cfg.Addrs, cfg.Logger); err != nil {
-			return nil, fmt.Errorf("dot: %w", err)
-		}
+	certs, err := certsOrSelfSigned(cfg.Certs, cfg.Addrs, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("dot: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoT{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
