@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/miekg/dns"
@@ -30,6 +31,11 @@ type chainResult struct {
 	next string
 	// hops is the number of CNAME/DNAME hops taken.
 	hops int
+	// yxdomain is true when the chain ends below a DNAME whose
+	// substitution is longer than 255 octets and the server said so
+	// (RCODE YXDOMAIN, RFC 6672 2.2): the DNAME, last in answer, is the
+	// final answer.
+	yxdomain bool
 }
 
 // maxChainInReply bounds the hops followed inside one reply; the client's
@@ -54,6 +60,9 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 			if err != nil {
 				return nil, err
 			}
+			if dn != nil && cname == nil {
+				return endYXDomain(res, m, dn, cur)
+			}
 			if dn != nil {
 				sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
 				res.answer = append(append(append(res.answer, dn), sigs...), cname)
@@ -76,6 +85,9 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 		dn, cname, err := synthesiseDNAME(m, zone, cur, qclass)
 		if err != nil {
 			return nil, err
+		}
+		if dn != nil && cname == nil {
+			return endYXDomain(res, m, dn, cur)
 		}
 		target := ""
 		if dn != nil {
@@ -118,9 +130,27 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 	return nil, budgetError("CNAME chain longer than %d in one reply", maxChainInReply)
 }
 
+// endYXDomain ends the chain at cur, below dn, whose substitution is
+// longer than 255 octets: with RCODE YXDOMAIN the DNAME (and its RRSIGs)
+// is the answer, cached like any DNAME; with any other RCODE the server
+// broke RFC 6672 2.2.
+func endYXDomain(res *chainResult, m *dns.Msg, dn *dns.DNAME, cur string) (*chainResult, error) {
+	if m.Rcode != dns.RcodeYXDomain {
+		return nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Cacheable: true,
+			Text: fmt.Sprintf("DNAME substitution of %s via %s is longer than 255 octets, but the RCODE is %s, not YXDOMAIN",
+				cur, dn.Hdr.Name, dns.RcodeToString[m.Rcode])}
+	}
+	sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
+	res.answer = append(append(res.answer, dn), sigs...)
+	res.sets = append(res.sets, rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs})
+	res.final, res.yxdomain = cur, true
+	return res, nil
+}
+
 // synthesiseDNAME finds a DNAME owned above cur within zone and returns it
 // with the CNAME it implies for cur (RFC 6672 2.2), or nil. A result longer
-// than 255 octets or not a name is an error.
+// than 255 octets returns the DNAME without a CNAME (YXDOMAIN); a result
+// that is not a name is an error.
 func synthesiseDNAME(m *dns.Msg, zone, cur string, qclass uint16) (*dns.DNAME, *dns.CNAME, error) {
 	for _, rr := range m.Answer {
 		dn, ok := rr.(*dns.DNAME)
@@ -128,8 +158,10 @@ func synthesiseDNAME(m *dns.Msg, zone, cur string, qclass uint16) (*dns.DNAME, *
 			continue
 		}
 		target, err := substituteDNAME(cur, dn.Hdr.Name, dn.Target)
+		if errors.Is(err, errDNAMETooLong) {
+			return dn, nil, nil
+		}
 		if err != nil {
-			// The server should have said YXDOMAIN (too long).
 			return nil, nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Text: "DNAME substitution: " + err.Error(), Cacheable: true}
 		}
 		cname := &dns.CNAME{

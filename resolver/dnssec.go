@@ -129,7 +129,7 @@ func capTTLs(rrs []dns.RR, ttl uint32) []dns.RR {
 // Insecure answers the validator attached one to (algorithms, digests,
 // NSEC3 iterations).
 func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
-	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
+	if !validatedRcode(rcode) {
 		return security.Indeterminate, nil
 	}
 	d.maybeRefreshAnchors()
@@ -156,6 +156,13 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 		d.remember(q, rcode, answer, authority, res, parts)
 	}
 	return res.Status, resultError(res)
+}
+
+// validatedRcode reports whether answers with rcode are validated:
+// NOERROR, NXDOMAIN, and YXDOMAIN below a DNAME (RFC 6672 2.2, where the
+// signed DNAME is the answer).
+func validatedRcode(rcode int) bool {
+	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError || rcode == dns.RcodeYXDomain
 }
 
 // answeredLocally reports whether the resolver answers q itself (special-use

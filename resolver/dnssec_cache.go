@@ -47,10 +47,14 @@ func answerParts(q dns.Question, answer []dns.RR) (sets [][]dns.RR, final string
 	return sets, final
 }
 
-// negativeAt reports whether the answer ends without data at final.
+// negativeAt reports whether the answer ends without data at final, so
+// that a negative cache entry stands behind it.
 func negativeAt(q dns.Question, rcode int, sets [][]dns.RR, final string) bool {
-	if rcode == dns.RcodeNameError {
+	switch rcode {
+	case dns.RcodeNameError:
 		return true
+	case dns.RcodeYXDomain:
+		return false // the DNAME's entry stands for the answer
 	}
 	for _, set := range sets {
 		h := set[0].Header()
@@ -261,7 +265,7 @@ func partOf(e *cache.Entry, parts []validator.Part) (validator.Part, bool) {
 // (it may be bogus: a CD=1 resolution cached it); bogus data is SERVFAIL.
 func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool) *Result {
 	d, ok := r.cfg.Validator.(*DNSSEC)
-	if !ok || cd || (res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError) || r.answeredLocally(q) {
+	if !ok || cd || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
 		return res
 	}
 	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer)
@@ -286,7 +290,7 @@ func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *R
 	}
 	d.maybeRefreshAnchors()
 	res := r.cachedResult(ctx, q)
-	if res == nil || (res.Rcode != dns.RcodeSuccess && res.Rcode != dns.RcodeNameError) || r.answeredLocally(q) {
+	if res == nil || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
 		return nil
 	}
 	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer)

@@ -197,6 +197,11 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 			// NXDOMAIN for empty non-terminals: ask the full name to be sure.
 			qm.disable()
 			continue
+		case minimised && kind == kindYXDomain:
+			// A DNAME above the minimised name makes every name below it
+			// YXDOMAIN too: ask the full name for its own answer.
+			qm.disable()
+			continue
 		case minimised:
 			// Data, NODATA or a CNAME at a minimised name: no zone cut
 			// there; add labels.

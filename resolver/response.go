@@ -22,6 +22,10 @@ const (
 	// kindReferral: a delegation to a zone below the one asked, above or at
 	// the query name.
 	kindReferral
+	// kindYXDomain: authoritative YXDOMAIN whose chain from the query name
+	// ends below a DNAME of the zone with a substitution longer than 255
+	// octets (RFC 6672 2.2): final, the DNAME is the answer.
+	kindYXDomain
 )
 
 func (k replyKind) String() string {
@@ -38,6 +42,8 @@ func (k replyKind) String() string {
 		return "NODATA"
 	case kindReferral:
 		return "referral"
+	case kindYXDomain:
+		return "YXDOMAIN"
 	}
 	return "unknown"
 }
@@ -48,6 +54,11 @@ func (k replyKind) String() string {
 func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) {
 	switch m.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
+	case dns.RcodeYXDomain:
+		if m.Authoritative && endsInLongDNAME(m, zone, qname, qtype) {
+			return kindYXDomain, ""
+		}
+		return kindRcodeError, ""
 	default:
 		return kindRcodeError, ""
 	}
@@ -84,6 +95,20 @@ func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) 
 		return kindNoData, ""
 	}
 	return kindLame, ""
+}
+
+// endsInLongDNAME reports whether a YXDOMAIN reply is one RFC 6672 2.2
+// allows: its chain from qname, within zone, reaches a name below a DNAME
+// of zone whose substitution is longer than 255 octets. Any other
+// YXDOMAIN (no such DNAME, or one whose substitution fits) is a server
+// error.
+func endsInLongDNAME(m *dns.Msg, zone, qname string, qtype uint16) bool {
+	qclass := uint16(dns.ClassINET)
+	if len(m.Question) == 1 {
+		qclass = m.Question[0].Qclass
+	}
+	ch, err := followChain(m, zone, qname, qtype, qclass)
+	return err == nil && ch.yxdomain
 }
 
 // answersQuestion reports whether the answer section holds data for qname:

@@ -67,15 +67,19 @@ func addrOf(rr dns.RR) netip.Addr {
 }
 
 // storeAnswer caches an authoritative answer (data, CNAME/DNAME chain,
-// NXDOMAIN or NODATA) from a server of zone and turns it into a step.
+// NXDOMAIN, NODATA, or YXDOMAIN below a DNAME) from a server of zone and turns it into a step.
 func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q question) (*step, error) {
 	r := rs.r
 	st := &step{rcode: dns.RcodeSuccess}
 	final := q.name
-	if kind == kindAnswer || kind == kindNXDomain {
+	if kind == kindAnswer || kind == kindNXDomain || kind == kindYXDomain {
 		ch, err := followChain(m, zone, q.name, q.qtype, q.qclass)
 		if err != nil {
 			return nil, err
+		}
+		if ch.yxdomain != (kind == kindYXDomain) {
+			return nil, &Error{EDE: dns.ExtendedErrorCodeInvalidData, Cacheable: true,
+				Text: fmt.Sprintf("%s answer for %s does not end in a DNAME substitution over 255 octets", kind, q)}
 		}
 		for range ch.hops {
 			if err := rs.budget.spendHop(); err != nil {
@@ -96,6 +100,12 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 			r.cache.Put(s.name, s.rtype, q.qclass, e, minTTL(s.rrs))
 		}
 		st.answer = ch.answer
+		if ch.yxdomain {
+			// RFC 6672 2.2: the cached DNAME answers this question (and
+			// every name below it) with YXDOMAIN until it expires.
+			st.rcode = dns.RcodeYXDomain
+			return st, nil
+		}
 		if ch.done {
 			st.authority = proofs
 			return st, nil

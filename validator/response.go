@@ -39,7 +39,7 @@ func (v *Validator) validateResponse(ctx context.Context, qname string, qtype ui
 	if resp == nil {
 		return bogus(EDEDNSSECBogus, "no response")
 	}
-	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError && resp.Rcode != dns.RcodeYXDomain {
 		return indeterminate("rcode " + dns.RcodeToString[resp.Rcode] + " is not validated")
 	}
 	if qtype == dns.TypeRRSIG {
@@ -61,9 +61,13 @@ func (v *Validator) validateResponse(ctx context.Context, qname string, qtype ui
 		// speaks for it, before any data the response claims at name.
 		if dname := sets.dnameAbove(name); dname != nil {
 			out = combine(out, record(parts, dname.Hdr.Name, dns.TypeDNAME, false, v.validateSet(ctx, []dns.RR{dname}, answerSigs, resp.Ns, now, b)))
-			target, ok := substitute(name, dname)
+			target, ok, tooLong := substitute(name, dname)
+			if tooLong && resp.Rcode == dns.RcodeYXDomain {
+				// RFC 6672 2.2: the validated DNAME is the answer.
+				return out
+			}
 			if !ok {
-				return bogus(EDEDNSSECBogus, "DNAME substitution of "+name+" is too long")
+				return bogus(EDEDNSSECBogus, "DNAME substitution of "+name+" is too long or not a name")
 			}
 			if r := checkSynthesis(sets.get(name, dns.TypeCNAME), name, target); r.Status == security.Bogus {
 				return r
@@ -92,7 +96,12 @@ func (v *Validator) validateResponse(ctx context.Context, qname string, qtype ui
 		}
 		break
 	}
-	if out.Status == security.Bogus || answered {
+	switch {
+	case out.Status == security.Bogus:
+		return out
+	case resp.Rcode == dns.RcodeYXDomain:
+		return bogus(EDEDNSSECBogus, "YXDOMAIN for "+name+", which is not below a DNAME whose substitution is longer than 255 octets")
+	case answered:
 		return out
 	}
 
@@ -361,21 +370,29 @@ func checkSynthesis(cnames []dns.RR, name, target string) Result {
 	return secure(0)
 }
 
-// substitute applies a DNAME to name (RFC 6672 2.2).
-func substitute(name string, d *dns.DNAME) (string, bool) {
+// substitute applies a DNAME to name (RFC 6672 2.2). ok is false when
+// name is not below the DNAME owner or the result is not a domain name;
+// tooLong is true (and ok false) when the result would be a name longer
+// than 255 octets, which the server answers with YXDOMAIN.
+func substitute(name string, d *dns.DNAME) (target string, ok, tooLong bool) {
 	if len(d.Hdr.Name) >= len(name) {
-		return "", false
+		return "", false, false
 	}
 	prefix := name[:len(name)-len(d.Hdr.Name)]
-	if !equalNames(name[len(prefix):], d.Hdr.Name) {
-		return "", false
+	if !equalNames(name[len(prefix):], d.Hdr.Name) || prefix[len(prefix)-1] != '.' {
+		return "", false, false
 	}
-	target := prefix + dns.Fqdn(d.Target)
+	target = prefix + dns.Fqdn(d.Target)
 	if d.Target == "." {
 		target = prefix
 	}
-	if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
-		return "", false
+	var buf [2 * 256]byte // wire form of at most 255 + 255 octets
+	n, err := dns.PackDomainName(target, buf[:], 0, nil, false)
+	switch {
+	case err != nil:
+		return "", false, false
+	case n > 255: // packing does not check the RFC 1035 limit
+		return "", false, true
 	}
-	return target, true
+	return target, true, false
 }
