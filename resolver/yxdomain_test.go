@@ -81,7 +81,8 @@ func yxHierarchy(t testing.TB) (*roothints.Hints, []dns.RR, *atomic.Int64) {
 		"dn. 3600 IN SOA ns.dn. h.dn. 1 3600 600 86400 300",
 		"dn. 3600 IN NS ns.dn.", "ns.dn. 3600 IN A "+yxZones,
 		"x.dn. 200 IN DNAME "+yxTarget,
-		"www."+yxTarget+" 300 IN A 192.0.2.7")
+		"www."+yxTarget+" 300 IN A 192.0.2.7",
+		"*."+yxTarget+" 300 IN A 192.0.2.8") // minimised names below x.dn. exist
 	bad := sign("bad.", badKey,
 		"bad. 3600 IN SOA ns.bad. h.bad. 1 3600 600 86400 300",
 		"bad. 3600 IN NS ns.bad.", "ns.bad. 3600 IN A "+yxZones,
@@ -291,5 +292,35 @@ func TestClassifyYXDOMAIN(t *testing.T) {
 	// NOERROR with a substitution over 255 octets: the chain is refused.
 	if _, err := followChain(msgWith(t, 0, true, []string{dname}, nil), "dn.", yxLong, dns.TypeA, dns.ClassINET); err == nil {
 		t.Error("NOERROR with a too-long substitution: no error")
+	}
+}
+
+// TestYXDOMAINQNameMinimisation: a minimised name that is already YXDOMAIN
+// makes the resolver ask the full name at once, which gets its own
+// YXDOMAIN; without minimisation the full name is asked directly.
+func TestYXDOMAINQNameMinimisation(t *testing.T) {
+	h, _, _ := yxHierarchy(t)
+	qname := "a.b." + yxLong // two labels more than a YXDOMAIN name
+	for _, qmin := range []bool{true, false} {
+		r := newTestResolver(t, h, func(c *Config) { c.QNameMinimisation = qmin })
+		var events []TraceEvent
+		ctx := WithTrace(ctxT(t), func(e TraceEvent) { events = append(events, e) })
+		res, _ := r.Resolve(ctx, qname, dns.TypeA)
+		if res.Rcode != dns.RcodeYXDomain {
+			t.Fatalf("qmin %v: %s (%v), want YXDOMAIN", qmin, dns.RcodeToString[res.Rcode], res.Err)
+		}
+		var yx []string
+		for _, e := range events {
+			if e.Outcome == kindYXDomain.String() {
+				yx = append(yx, e.QName)
+			}
+		}
+		want := []string{qname}
+		if qmin {
+			want = []string{yxLong, qname} // the first over 255 octets, then the full name
+		}
+		if len(yx) != len(want) || !strings.EqualFold(yx[0], want[0]) || !strings.EqualFold(yx[len(yx)-1], want[len(want)-1]) {
+			t.Fatalf("qmin %v: YXDOMAIN replies for %v, want %v", qmin, yx, want)
+		}
 	}
 }

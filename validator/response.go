@@ -24,6 +24,10 @@ const maxChainLinks = 16
 // 5.3.1) is taken as secure as the validated DNAME when it is exactly the
 // substitution, and bogus otherwise; for a CNAME question it is the answer.
 //
+// A YXDOMAIN response (RFC 6672 2.2) is as secure as its DNAME when the
+// chain from qname reaches a name below the DNAME whose substitution is
+// longer than 255 octets, and bogus otherwise.
+//
 // A referral returns Secure when the child has a validated DS, Insecure
 // when the parent proves there is none. A response whose chain ends in a
 // CNAME the response does not follow (no SOA or denial records) is treated
