@@ -67,7 +67,8 @@ func addrOf(rr dns.RR) netip.Addr {
 }
 
 // storeAnswer caches an authoritative answer (data, CNAME/DNAME chain,
-// NXDOMAIN, NODATA, or YXDOMAIN below a DNAME) from a server of zone and turns it into a step.
+// NXDOMAIN, NODATA, or YXDOMAIN below a DNAME) from a server of zone and
+// turns it into a step.
 func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q question) (*step, error) {
 	r := rs.r
 	st := &step{rcode: dns.RcodeSuccess}
