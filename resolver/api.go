@@ -12,9 +12,10 @@ import (
 
 // Result is the outcome of resolving one question.
 type Result struct {
-	// Rcode is NOERROR (data or NODATA), NXDOMAIN or SERVFAIL; REFUSED or
-	// NOTIMP for questions a resolver does not serve (non-IN classes,
-	// zone transfers and other meta-types).
+	// Rcode is NOERROR (data or NODATA), NXDOMAIN, YXDOMAIN (a DNAME
+	// substitution longer than 255 octets, RFC 6672 2.2) or SERVFAIL;
+	// REFUSED or NOTIMP for questions a resolver does not serve (non-IN
+	// classes, zone transfers and other meta-types).
 	Rcode int
 	// Answer is the answer section: any CNAME/DNAME chain, then the data,
 	// with RRSIGs when the upstream servers gave them.
