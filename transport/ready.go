@@ -39,17 +39,9 @@ func readySize(raw []byte, advertised int) (int, bool) {
 // answerReady tries the Handler's ReadyAnswerer on j's query and sends the
 // answer if there is one.
 func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
-	ra, ok := s.eng.handler.(ReadyAnswerer)
-	if !ok {
-		return false
-	}
-	maxSize, ok := readySize(raw, s.eng.ednsSize)
-	if !ok {
-		return false
-	}
 	bp := s.eng.bufs.get()
 	defer s.eng.bufs.put(bp)
-	out, ok := ra.AnswerReady((*bp)[:0], raw, maxSize)
+	out, ok := s.readyAnswer(*bp, raw)
 	if !ok {
 		return false
 	}
@@ -58,4 +50,20 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 		s.eng.log.Debug("udp ready answer", "remote", j.remote, "err", err)
 	}
 	return true
+}
+
+// readyAnswer asks the Handler's ReadyAnswerer for the answer to raw,
+// written over dst. It reports false, and the query takes the full path,
+// when there is no ReadyAnswerer, the query does not qualify (readySize)
+// or the answer is not ready.
+func (s *udpSocket) readyAnswer(dst, raw []byte) ([]byte, bool) {
+	ra, ok := s.eng.handler.(ReadyAnswerer)
+	if !ok {
+		return dst, false
+	}
+	maxSize, ok := readySize(raw, s.eng.ednsSize)
+	if !ok {
+		return dst, false
+	}
+	return ra.AnswerReady(dst[:0], raw, maxSize)
 }

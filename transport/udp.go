@@ -48,6 +48,9 @@ type udpJob struct {
 	remote netip.AddrPort
 	req    Request
 	sent   bool
+	// readyTried: the batch reader already asked the ReadyAnswerer, in
+	// vain; the worker goes straight to the full path.
+	readyTried bool
 	// With pktinfo: where the query was sent, and room for control data.
 	local   netip.AddrPort
 	ifindex uint32
@@ -67,13 +70,20 @@ func (s *udpSocket) getJob() *udpJob {
 
 func (s *udpSocket) putJob(j *udpJob) {
 	j.req = Request{}
+	j.readyTried = false
 	s.free.Put(j)
 }
 
-// readLoop reads datagrams until the socket is closed or the server stops.
+// readLoop reads datagrams until the socket is closed or the server stops:
+// many per system call where the platform can (udp_batch_linux.go), else
+// one at a time.
 func (s *udpSocket) readLoop() {
 	defer s.wg.Done()
 	defer close(s.done)
+	if b := newUDPBatch(s); b != nil {
+		b.loop()
+		return
+	}
 	for {
 		j := s.getJob()
 		n, remote, err := s.read(j)
@@ -165,7 +175,7 @@ func (s *udpSocket) handle(j *udpJob) {
 	}()
 	raw := j.in[:j.n]
 	allowed := s.eng.acl.allows(j.remote.Addr())
-	if allowed && s.answerReady(j, raw) {
+	if allowed && !j.readyTried && s.answerReady(j, raw) {
 		return
 	}
 	sc := screen(raw, allowed)
