@@ -163,6 +163,7 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"serve", "extra"}, 2},
 		{"missing hints file", []string{"serve", "--root-hints", "/nonexistent/root.hints", "--listen", "127.51.0.2:53"}, 1},
 		{"bad cache size", []string{"serve", "--cache-size", "0", "--listen", "127.51.0.2:53"}, 1},
+		{"bad cache bytes", []string{"serve", "--cache-max-bytes", "-1", "--listen", "127.51.0.2:53"}, 1},
 		{"tls cert without key", []string{"serve", "--tls-cert", "x.pem", "--dot", "127.51.0.2:853", "--listen", "127.51.0.2:53"}, 1},
 		{"bad log level", []string{"serve", "--log-level", "loud", "--listen", "127.51.0.2:53"}, 1},
 		{"query without name", []string{"query"}, 2},

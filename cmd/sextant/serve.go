@@ -32,6 +32,7 @@ type resolverOptions struct {
 	upstreamLoop bool
 	clockFile    string
 	cacheSize    int
+	cacheBytes   int
 	logLevel     string
 }
 
@@ -48,6 +49,7 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.upstreamLoop, "upstream-loopback", false, "allow upstream queries to loopback addresses (implied by loopback root hints)")
 	fs.StringVar(&o.clockFile, "clock-file", "", "DNS time follows this libfaketime timestamp `FILE` (@YYYY-MM-DD HH:MM:SS, UTC)")
 	fs.IntVar(&o.cacheSize, "cache-size", 100000, "maximum cached `ENTRIES`")
+	fs.IntVar(&o.cacheBytes, "cache-max-bytes", 256<<20, "maximum memory held by cached entries, in `BYTES` (estimated)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -92,6 +94,9 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 	if o.cacheSize <= 0 {
 		return nil, false, fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize)
 	}
+	if o.cacheBytes <= 0 {
+		return nil, false, fmt.Errorf("--cache-max-bytes must be positive, got %d", o.cacheBytes)
+	}
 	clk, err := dnsClock(o.clockFile)
 	if err != nil {
 		return nil, false, err
@@ -111,7 +116,7 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 		}
 		cfg.Hints = h
 	}
-	cfg.Cache = cache.New(cache.Config{MaxEntries: o.cacheSize, Clock: clk})
+	cfg.Cache = cache.New(cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk})
 	if err := configureValidation(&cfg, o, customHints, log); err != nil {
 		return nil, false, err
 	}
