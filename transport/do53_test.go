@@ -44,24 +44,7 @@ func startDo53(t testing.TB, addr string, cfg Do53Config) (udp, tcp string, s *D
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	for _, a := range s.Addrs() {
-		switch a.(type) {
-		case *net.UDPAddr:
-			udp = a.String()
-		case *net.TCPAddr:
-			tcp = a.String()
-		}
-	}
+	udp, tcp = serveForTest(t, s)
 	if udp == "" || tcp == "" {
 		t.Fatalf("addrs %v: want one UDP and one TCP", s.Addrs())
 	}

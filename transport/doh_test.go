@@ -27,24 +27,7 @@ func startDoH(t testing.TB, addr string, cfg DoHConfig) (tcp, udp string, s *DoH
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	for _, a := range s.Addrs() {
-		switch a.(type) {
-		case *net.TCPAddr:
-			tcp = a.String()
-		case *net.UDPAddr:
-			udp = a.String()
-		}
-	}
+	udp, tcp = serveForTest(t, s)
 	return tcp, udp, s
 }
 

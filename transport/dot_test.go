@@ -46,16 +46,7 @@ func startDoT(t testing.TB, addr string, cfg DoTConfig) (string, *DoT) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	serveForTest(t, s)
 	return s.Addrs()[0].String(), s
 }
 
