@@ -129,7 +129,7 @@ func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR) (secur
 		if e.Security == security.Indeterminate {
 			return 0, nil, false
 		}
-		if statusRank(e.Security) > statusRank(worst.Security) {
+		if e.Security.Worse(worst.Security) {
 			worst = e
 		}
 	}
@@ -140,19 +140,6 @@ func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR) (secur
 		return worst.Security, &Error{EDE: worst.EDE, Text: worst.EDEText}, true
 	}
 	return worst.Security, nil, true
-}
-
-// statusRank orders states as the validator combines them: worst wins.
-func statusRank(s security.Status) int {
-	switch s {
-	case security.Secure:
-		return 0
-	case security.Insecure:
-		return 1
-	case security.Indeterminate:
-		return 2
-	}
-	return 3
 }
 
 // markCache stores the result in the cache entries the answer came from:
@@ -228,7 +215,7 @@ func entryResults(entries []*cache.Entry, whole validator.Result, parts []valida
 			break
 		}
 		results[i] = p.Result
-		if statusRank(p.Result.Status) > statusRank(worst) {
+		if p.Result.Status.Worse(worst) {
 			worst = p.Result.Status
 		}
 	}

@@ -33,3 +33,20 @@ func (s Status) String() string {
 		return "indeterminate"
 	}
 }
+
+// Worse reports whether s is a worse state than t, in the order used to
+// combine the parts of one answer (an answer is only as good as its worst
+// part): Secure < Insecure < Indeterminate < Bogus.
+func (s Status) Worse(t Status) bool { return s.severity() > t.severity() }
+
+func (s Status) severity() int {
+	switch s {
+	case Secure:
+		return 0
+	case Insecure:
+		return 1
+	case Indeterminate:
+		return 2
+	}
+	return 3
+}

@@ -65,24 +65,9 @@ func budgetBogus(err error) Result {
 	return Result{Status: security.Bogus, EDE: EDEDNSSECBogus, Reason: err.Error(), Err: err}
 }
 
-// rank orders states for combining parts of one answer: the answer is only
-// as good as its worst part.
-func rank(s security.Status) int {
-	switch s {
-	case security.Secure:
-		return 0
-	case security.Insecure:
-		return 1
-	case security.Indeterminate:
-		return 2
-	default:
-		return 3
-	}
-}
-
 // combine merges the result of another part of the same answer into r.
 func combine(r, other Result) Result {
-	if rank(other.Status) > rank(r.Status) {
+	if other.Status.Worse(r.Status) {
 		ttl := r.TTL
 		other.TTL = minTTL(ttl, other.TTL)
 		return other
