@@ -71,7 +71,7 @@ func (k *testKey) signWindow(t testing.TB, rrset []dns.RR, inception, expiration
 		sig.Hdr = dns.RR_Header{Name: h0.Name, Rrtype: dns.TypeRRSIG, Class: h0.Class, Ttl: h0.Ttl}
 		sig.OrigTtl = h0.Ttl
 		sig.TypeCovered = h0.Rrtype
-		sig.Labels = uint8(ownerLabels(h0.Name))
+		sig.Labels = uint8(sigdata.OwnerLabels(h0.Name))
 		data, err := sigdata.Build(rrset, sig)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // canonicalLabels returns the labels of name in wire form, lower-cased,
@@ -77,39 +78,15 @@ func parentName(name string) string {
 	return name[i:]
 }
 
-// ownerLabels counts the labels of an owner name for the RRSIG Labels
-// comparison: the root is 0 and a leading "*" label is not counted
-// (RFC 4034 section 3.1.3).
-func ownerLabels(name string) int {
-	n := dns.CountLabel(name)
-	if len(name) >= 2 && name[0] == '*' && name[1] == '.' {
-		n--
-	}
-	return n
-}
-
-// lastLabels returns the name made of the last n labels of name.
-func lastLabels(name string, n int) string {
-	total := dns.CountLabel(name)
-	if n >= total {
-		return dns.Fqdn(name)
-	}
-	if n <= 0 {
-		return "."
-	}
-	idx := dns.Split(name)
-	return name[idx[total-n]:]
-}
-
 // childOf returns the ancestor of name (or name itself) that has exactly one
 // label more than ancestor. name must be strictly below ancestor.
 func childOf(name, ancestor string) string {
-	return lastLabels(name, dns.CountLabel(ancestor)+1)
+	return sigdata.LastLabels(name, dns.CountLabel(ancestor)+1)
 }
 
 // commonAncestor returns the longest name that a and b both are at or below.
 func commonAncestor(a, b string) string {
-	return lastLabels(a, dns.CompareDomainName(a, b))
+	return sigdata.LastLabels(a, dns.CompareDomainName(a, b))
 }
 
 // wildcardOf returns the wildcard name directly below ce.

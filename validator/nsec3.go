@@ -5,8 +5,9 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"github.com/sextant-dns/sextant/security"
 	"strings"
+
+	"github.com/sextant-dns/sextant/security"
 
 	"github.com/miekg/dns"
 )

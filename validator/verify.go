@@ -56,7 +56,7 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer s
 		}
 		// RFC 4035 5.3.1: the signer is the zone holding the RRset, and
 		// Labels cannot exceed the owner's label count.
-		if !isSubdomain(owner, sig.SignerName) || int(sig.Labels) > ownerLabels(owner) {
+		if !isSubdomain(owner, sig.SignerName) || int(sig.Labels) > sigdata.OwnerLabels(owner) {
 			continue
 		}
 		if tried == lim.MaxSigsPerRRset {
@@ -81,8 +81,8 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer s
 		}
 		if ok {
 			res := secure(min(ttl, sig.OrigTtl, sig.Expiration-now32))
-			if int(sig.Labels) < ownerLabels(owner) {
-				res.Wildcard = "*." + lastLabels(owner, int(sig.Labels))
+			if int(sig.Labels) < sigdata.OwnerLabels(owner) {
+				res.Wildcard = "*." + sigdata.LastLabels(owner, int(sig.Labels))
 				if sig.Labels == 0 {
 					res.Wildcard = "*."
 				}

@@ -69,8 +69,8 @@ func canonicalWire(rr dns.RR, sig *dns.RRSIG) ([]byte, error) {
 	c := dns.Copy(rr)
 	h := c.Header()
 	h.Ttl = sig.OrigTtl
-	if ownerLabels(h.Name) > int(sig.Labels) {
-		h.Name = "*." + lastLabels(h.Name, int(sig.Labels))
+	if OwnerLabels(h.Name) > int(sig.Labels) {
+		h.Name = "*." + LastLabels(h.Name, int(sig.Labels))
 		if sig.Labels == 0 {
 			h.Name = "*."
 		}
@@ -130,9 +130,10 @@ func canonicalWire(rr dns.RR, sig *dns.RRSIG) ([]byte, error) {
 	return wire[:off], nil
 }
 
-// ownerLabels counts the labels of name as RRSIG Labels does: without the
-// root and without a leading wildcard label.
-func ownerLabels(name string) int {
+// OwnerLabels counts the labels of an owner name as the RRSIG Labels field
+// does: the root is 0 and a leading "*" label is not counted (RFC 4034
+// 3.1.3).
+func OwnerLabels(name string) int {
 	n := dns.CountLabel(name)
 	if len(name) >= 2 && name[0] == '*' && name[1] == '.' {
 		n--
@@ -140,8 +141,9 @@ func ownerLabels(name string) int {
 	return n
 }
 
-// lastLabels returns the name made of the last n labels of name.
-func lastLabels(name string, n int) string {
+// LastLabels returns the name made of the last n labels of name (the
+// wildcard owner's suffix when a signature's Labels is below the owner's).
+func LastLabels(name string, n int) string {
 	total := dns.CountLabel(name)
 	if n >= total {
 		return dns.Fqdn(name)

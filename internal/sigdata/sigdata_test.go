@@ -103,8 +103,8 @@ func TestLastLabels(t *testing.T) {
 	}{
 		{"a.b.c.", 2, "b.c."}, {"a.b.c.", 3, "a.b.c."}, {"a.b.c.", 5, "a.b.c."}, {"a.b.c.", 0, "."}, {"a.b.c", 1, "c"},
 	} {
-		if got := lastLabels(tc.name, tc.n); got != tc.want {
-			t.Errorf("lastLabels(%q, %d) = %q, want %q", tc.name, tc.n, got, tc.want)
+		if got := LastLabels(tc.name, tc.n); got != tc.want {
+			t.Errorf("LastLabels(%q, %d) = %q, want %q", tc.name, tc.n, got, tc.want)
 		}
 	}
 }
