@@ -132,11 +132,18 @@ func (b *udpBatch) read() (int, error) {
 
 // recvmmsg is the RawConn.Read callback; false means "wait until readable".
 func (b *udpBatch) recvmmsg(fd uintptr) bool {
+	return b.mmsg(unix.SYS_RECVMMSG, fd, unsafe.Pointer(&b.rhdrs[0]), len(b.rhdrs))
+}
+
+// mmsg runs recvmmsg or sendmmsg (trap) over n headers at hdrs, retrying on
+// EINTR. It records the count or the error in b and reports false only for
+// EAGAIN, which RawConn takes as "wait until ready".
+func (b *udpBatch) mmsg(trap, fd uintptr, hdrs unsafe.Pointer, n int) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), uintptr(len(b.rhdrs)), 0, 0, 0)
+		r, _, e := unix.Syscall6(trap, fd, uintptr(hdrs), uintptr(n), 0, 0, 0)
 		switch e {
 		case 0:
-			b.n = int(n)
+			b.n = int(r)
 			return true
 		case unix.EINTR:
 			continue
@@ -254,21 +261,7 @@ func (b *udpBatch) flush() {
 
 // sendmmsg is the RawConn.Write callback; false means "wait until writable".
 func (b *udpBatch) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whdrs[b.from])), uintptr(b.nw-b.from), 0, 0, 0)
-		switch e {
-		case 0:
-			b.n = int(n)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			b.errno = e
-			return true
-		}
-	}
+	return b.mmsg(unix.SYS_SENDMMSG, fd, unsafe.Pointer(&b.whdrs[b.from]), b.nw-b.from)
 }
 
 // sockaddrAddrPort decodes a sockaddr_in or sockaddr_in6 as the kernel
