@@ -4,74 +4,18 @@ import (
 	"bytes"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // canonicalName returns name as a lower-case FQDN in the escaped form
 // miekg/dns unpacks names from the wire in, the form every map key and
-// index entry in this package uses. Only ASCII letters are lowered (RFC 4034
-// 6.2, RFC 4343): other octets keep their value, and a zone file's raw
-// octets ("ÄB") become the \DDD escapes a query for the same name carries.
-// It does not allocate when name is already canonical.
-func canonicalName(name string) string {
-	if !dns.IsFqdn(name) {
-		name += "."
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c >= 'A' && c <= 'Z' || c < ' ' || c > '~' || c == '\\' {
-			return lowerASCII(wireForm(name))
-		}
-	}
-	return name
-}
-
-// wireForm rewrites name through its wire form, so that each octet is
-// written the one way miekg/dns's unpacking writes it. Names that do not
-// pack are returned as they are (they match nothing).
-func wireForm(name string) string {
-	var buf [256]byte
-	off, err := dns.PackDomainName(name, buf[:], 0, nil, false)
-	if err != nil {
-		return name
-	}
-	s, _, err := dns.UnpackDomainName(buf[:off], 0)
-	if err != nil {
-		return name
-	}
-	return s
-}
-
-// lowerASCII lowers the ASCII letters of s and nothing else.
-func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
+// index entry in this package uses (see dnsname.Canonical).
+func canonicalName(name string) string { return dnsname.Canonical(name) }
 
 // parentOf returns the name one label up ("a.b." -> "b.", "a." -> ".").
 // The root has no parent: parentOf(".") is ".".
-func parentOf(name string) string {
-	if name == "." || name == "" {
-		return "."
-	}
-	// Skip the first label, honouring backslash escapes ("a\.b.c." has
-	// the first label "a.b").
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case '\\':
-			i++ // skip the escaped byte (or the first digit of \DDD; the rest are digits)
-		case '.':
-			if i+1 >= len(name) {
-				return "."
-			}
-			return name[i+1:]
-		}
-	}
-	return "."
-}
+func parentOf(name string) string { return dnsname.Parent(name) }
 
 // firstLabel returns the first label of name in presentation form.
 func firstLabel(name string) string {
@@ -86,11 +30,8 @@ func firstLabel(name string) string {
 	return name
 }
 
-// isBelow reports whether child is a proper subdomain of parent (both
-// canonical).
-func isBelow(child, parent string) bool {
-	return child != parent && dns.IsSubDomain(parent, child)
-}
+// isBelow reports whether child is a proper subdomain of parent.
+func isBelow(child, parent string) bool { return dnsname.IsBelow(child, parent) }
 
 // wireLabels returns name's labels as raw (unescaped, lower-cased) octet
 // strings from the rightmost to the leftmost: the order RFC 4034 6.1

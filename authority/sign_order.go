@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // This file holds the canonical DNS name order of RFC 4034 6.1, which the
@@ -19,7 +21,7 @@ func signLabels(name string) [][]byte {
 	}
 	// Unpackable names cannot reach here from a parsed record; fall back to
 	// the presentation labels so the order is still total.
-	parts := dns.SplitDomainName(lowerASCII(name))
+	parts := dns.SplitDomainName(dnsname.Lower(name))
 	out := make([][]byte, len(parts))
 	for i, p := range parts {
 		out[len(parts)-1-i] = []byte(p)

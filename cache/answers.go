@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // AnswerKey is the question a ready-to-send answer answers, with the query
@@ -136,7 +138,10 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 	if life == 0 {
 		return
 	}
-	qname := bytes.ToLower(wire[headerLen:lay.nameEnd])
+	// ASCII-only folding, as parseQuestion folds the client's name: names
+	// that differ in other octets must not share an answer.
+	qname := bytes.Clone(wire[headerLen:lay.nameEnd])
+	dnsname.LowerBytes(qname)
 	now := a.cfg.Clock.Now()
 	ans := &answer{
 		wire:    wire,

@@ -458,3 +458,30 @@ func TestAnswersMaxBytes(t *testing.T) {
 		t.Error("the most recent answer was evicted")
 	}
 }
+
+// TestAnswersNonASCIINamesDoNotShare: names that differ only in octets
+// >= 0x80 (here UTF-8 A grave and a grave, and two invalid octets) are
+// different names (RFC 4343 compares ASCII letters only): each keeps its
+// own answer, and a query for one never gets the other's.
+func TestAnswersNonASCIINamesDoNotShare(t *testing.T) {
+	pairs := [][2]string{
+		{`\195\128.example.`, `\195\160.example.`},
+		{`a\200b.example.`, `a\232b.example.`},
+		{`x\128.example.`, `x\255.example.`},
+	}
+	for _, p := range pairs {
+		a, _ := newTestAnswers(t, Config{})
+		a.Put(AnswerKey{Name: p[0], Type: dns.TypeA, Class: dns.ClassINET}, response(t, p[0], dns.TypeA, false, false))
+		if _, ok := a.Write(nil, rawQuery(t, p[1], dns.TypeA, 1, false, false, nil)); ok {
+			t.Errorf("query for %s was answered from %s's entry", p[1], p[0])
+		}
+		out, ok := a.Write(nil, rawQuery(t, p[0], dns.TypeA, 2, false, false, nil))
+		if !ok {
+			t.Fatalf("query for %s missed its own entry", p[0])
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(out); err != nil || m.Question[0].Name != p[0] {
+			t.Fatalf("answer for %s: %v %v", p[0], m.Question, err)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package cache
 
+import "github.com/sextant-dns/sextant/internal/dnsname"
+
 // key identifies an RRset cache entry: lower-cased owner name, type, class.
 type key struct {
 	name   string
@@ -7,24 +9,9 @@ type key struct {
 	qclass uint16
 }
 
-// lowerName returns name with its ASCII letters in lower case, as DNS
-// compares names (RFC 4343): other octets are left alone, so that no name
-// folds onto another one (strings.ToLower would turn the Kelvin sign into
-// "k"). It does not allocate when name is already lower case.
-func lowerName(name string) string {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(name)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; 'A' <= c && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return name
-}
+// lowerName lower-cases the ASCII letters of name only (RFC 4343), so that
+// no two names fold onto one cache key.
+func lowerName(name string) string { return dnsname.Lower(name) }
 
 // FNV-1a, inlined so that hashing allocates nothing.
 const (

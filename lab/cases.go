@@ -38,6 +38,7 @@ func Cases() []Case {
 		{"alg15", "www." + SecureAlg15, a, ExpectSecure, "ED25519 KSK+ZSK"},
 		{"alg16", "www." + SecureAlg16, a, ExpectSecure, "ED448 (RFC 8080) CSK: secure where the validator implements ED448 (Sextant does), insecure otherwise"},
 		{"nxdomain-nsec", "nonexistent." + SecureAlg13, a, ExpectNXDomainSecure, "NSEC proof of non-existence"},
+		{"nxdomain-nsec-octets", `a\200b.` + SecureAlg13, a, ExpectNXDomainSecure, `NSEC proof between a\128 and a\255: names compare octet by octet, only ASCII letters fold (RFC 4343, RFC 4034 6.1)`},
 		{"nodata-nsec", "www." + SecureAlg13, txt, ExpectNoDataSecure, "NSEC proof of no data"},
 		{"ent-nsec", "ent." + SecureAlg13, a, ExpectNoDataSecure, "empty non-terminal (no NSEC owner; proved by the covering NSEC)"},
 		{"nsec3", "www." + NSEC3Zone, a, ExpectSecure, "NSEC3 zone, iterations 0, no salt"},

@@ -163,6 +163,8 @@ cname-bogus CNAME www.bogus-sig.test.
 chain CNAME chain.secure8.test.
 loop CNAME loop.secure15.test.
 dname DNAME secure15.test.
+a\128 TXT "octet 0x80"
+a\255 TXT "octet 0xff"
 `)
 	for i := range BigTXTCount {
 		fmt.Fprintf(&b, "big TXT \"%02d%s\"\n", i, strings.Repeat("x", BigTXTLen-2))

@@ -1,40 +1,24 @@
 package resolver
 
 import (
-	"strings"
-
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
-// canonical returns the lower-case fully qualified form of name.
-func canonical(name string) string {
-	return strings.ToLower(dns.Fqdn(name))
-}
+// canonical returns the lower-case (ASCII only) fully qualified form of name.
+func canonical(name string) string { return dnsname.Canonical(name) }
 
-// isSubdomain reports whether child is parent or below it (both canonical).
-func isSubdomain(child, parent string) bool {
-	if parent == "." || child == parent {
-		return true
-	}
-	return strings.HasSuffix(child, "."+parent) || (len(child) > len(parent) && strings.HasSuffix(child, parent) && child[len(child)-len(parent)-1] == '.')
-}
+// isSubdomain reports whether child is parent or below it. An escaped dot is
+// label content: ns\.attacker.example. is not below attacker.example., so
+// it is never in that zone's bailiwick.
+func isSubdomain(child, parent string) bool { return dnsname.IsAtOrBelow(child, parent) }
 
 // strictSubdomain reports whether child is below parent, not equal.
-func strictSubdomain(child, parent string) bool {
-	return child != parent && isSubdomain(child, parent)
-}
+func strictSubdomain(child, parent string) bool { return dnsname.IsBelow(child, parent) }
 
 // parentName returns the name one label up ("." for a TLD and the root).
-func parentName(name string) string {
-	if name == "." {
-		return "."
-	}
-	off, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[off:]
-}
+func parentName(name string) string { return dnsname.Parent(name) }
 
 // ancestorWithLabels returns the suffix of name with n labels.
 func ancestorWithLabels(name string, n int) string {
@@ -60,22 +44,22 @@ func canonicaliseMsg(m *dns.Msg) {
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
-			h.Name = strings.ToLower(h.Name)
+			h.Name = dnsname.Lower(h.Name)
 			if h.Ttl > maxTTL {
 				h.Ttl = 0 // RFC 2181 8: a TTL with the top bit set is 0
 			}
 			switch v := rr.(type) {
 			case *dns.NS:
-				v.Ns = strings.ToLower(v.Ns)
+				v.Ns = dnsname.Lower(v.Ns)
 			case *dns.CNAME:
-				v.Target = strings.ToLower(v.Target)
+				v.Target = dnsname.Lower(v.Target)
 			case *dns.DNAME:
-				v.Target = strings.ToLower(v.Target)
+				v.Target = dnsname.Lower(v.Target)
 			case *dns.SOA:
-				v.Ns = strings.ToLower(v.Ns)
-				v.Mbox = strings.ToLower(v.Mbox)
+				v.Ns = dnsname.Lower(v.Ns)
+				v.Mbox = dnsname.Lower(v.Mbox)
 			case *dns.RRSIG:
-				v.SignerName = strings.ToLower(v.SignerName)
+				v.SignerName = dnsname.Lower(v.SignerName)
 			}
 		}
 	}

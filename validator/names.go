@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
@@ -16,7 +17,8 @@ func canonicalLabels(name string) (labels [][]byte, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	wire := bytes.ToLower(buf[:n])
+	wire := buf[:n]
+	dnsname.LowerBytes(wire) // ASCII only: RFC 4034 6.1 orders octets as they are
 	for off := 0; off < len(wire); {
 		l := int(wire[off])
 		if l == 0 {
@@ -64,10 +66,12 @@ func compareNames(a, b string) int {
 }
 
 // equalNames reports whether a and b are the same name, ignoring case.
-func equalNames(a, b string) bool { return dns.CanonicalName(a) == dns.CanonicalName(b) }
+func equalNames(a, b string) bool { return dnsname.Equal(dns.Fqdn(a), dns.Fqdn(b)) }
 
 // isSubdomain reports whether child is at or below parent.
-func isSubdomain(child, parent string) bool { return dns.IsSubDomain(parent, child) }
+func isSubdomain(child, parent string) bool {
+	return dnsname.IsAtOrBelow(dns.Fqdn(child), dns.Fqdn(parent))
+}
 
 // parentName returns name without its first label ("." for the root).
 func parentName(name string) string {
