@@ -122,7 +122,7 @@ func TestLab(t *testing.T) {
 					t.Fatalf("err %v, want EDE %d", err, tc.ede)
 				}
 			}
-			if tc.qtype == dns.TypeTXT && len(filterDNSSEC(res.Answer, false)) != lab.BigTXTCount {
+			if tc.qtype == dns.TypeTXT && len(filterDNSSEC(res.Answer, false, 0)) != lab.BigTXTCount {
 				t.Fatalf("%d TXT records, want %d", len(res.Answer), lab.BigTXTCount)
 			}
 		})

@@ -14,8 +14,12 @@ func buildResponse(q *dns.Msg, res *Result, do bool) *dns.Msg {
 	m.SetReply(q)
 	m.RecursionAvailable = true
 	m.Rcode = res.Rcode
-	m.Answer = filterDNSSEC(res.Answer, do)
-	m.Ns = filterDNSSEC(res.Authority, do)
+	var asked uint16
+	if len(q.Question) == 1 {
+		asked = q.Question[0].Qtype
+	}
+	m.Answer = filterDNSSEC(res.Answer, do, asked)
+	m.Ns = filterDNSSEC(res.Authority, do, 0)
 	m.AuthenticatedData = res.Security == security.Secure && (do || q.AuthenticatedData)
 	if opt := q.IsEdns0(); opt != nil {
 		m.SetEdns0(ednsUDPSize, do)
@@ -28,15 +32,19 @@ func buildResponse(q *dns.Msg, res *Result, do bool) *dns.Msg {
 }
 
 // filterDNSSEC drops RRSIG, NSEC and NSEC3 records for clients without DO
-// (RFC 4035 3.2.1), copying only when needed.
-func filterDNSSEC(rrs []dns.RR, do bool) []dns.RR {
+// (RFC 4035 3.2.1), copying only when needed, except those of the type the
+// client asked for (asked; 0 for none): RFC 4035 3.2.1 and RFC 3225 3 keep
+// DNSSEC records "explicitly requested in the query", so a question for
+// NSEC gets its NSEC (but not the RRSIG over it) and one for RRSIG gets
+// the RRSIGs.
+func filterDNSSEC(rrs []dns.RR, do bool, asked uint16) []dns.RR {
 	if do {
 		return rrs
 	}
 	var out []dns.RR
 	for i, rr := range rrs {
-		switch rr.Header().Rrtype {
-		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+		switch t := rr.Header().Rrtype; {
+		case t != asked && (t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3):
 			if out == nil {
 				out = append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
 			}
