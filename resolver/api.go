@@ -39,8 +39,14 @@ func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (*Res
 }
 
 // resolve answers one question, sharing the work with identical concurrent
-// questions (unless traced).
+// questions (unless traced), and applies the root key sentinel.
 func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result {
+	return r.applySentinel(q, r.resolveShared(ctx, q, cd))
+}
+
+// resolveShared answers one question, sharing the work with identical
+// concurrent questions (unless traced).
+func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *Result {
 	if _, ok := dns.IsDomainName(q.Name); !ok {
 		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
 	}
@@ -129,7 +135,7 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result)
 	if q.RecursionDesired {
 		res = r.resolve(ctx, q.Question[0], q.CheckingDisabled)
 	} else {
-		res = r.cacheOnlySecurity(q.Question[0], r.fromCacheOnly(ctx, q.Question[0]), q.CheckingDisabled)
+		res = r.applySentinel(q.Question[0], r.cacheOnlySecurity(q.Question[0], r.fromCacheOnly(ctx, q.Question[0]), q.CheckingDisabled))
 	}
 	return buildResponse(q, res, do), res
 }

@@ -108,6 +108,9 @@ type Resolver struct {
 	localhostFallback bool
 	log               *slog.Logger
 	flights           flightGroup
+	// dnssec is cfg.Validator when it is the resolver's own DNSSEC, for
+	// what needs the trust anchors (the RFC 8509 sentinel).
+	dnssec *DNSSEC
 
 	// started is set by Start; priming is set while a priming query runs.
 	started          atomic.Bool
@@ -174,6 +177,7 @@ func New(cfg Config) (*Resolver, error) {
 	r.primeCtx = context.Background()
 	if d, ok := cfg.Validator.(*DNSSEC); ok {
 		d.bind(r) // the resolver is the validator's key source
+		r.dnssec = d
 	}
 	return r, nil
 }

@@ -159,6 +159,30 @@ func (v *Validator) Keys(ctx context.Context, zone string, b *Budget) ([]*dns.DN
 	return st.keys, security.Secure, st.res
 }
 
+// AnchorKeyTags returns the key tags of the keys trusted as anchors for zone
+// now: the key tags of its DS anchors and of its DNSKEY anchors, or for an
+// RFC 5011 managed zone of its current anchors (Valid and Missing keys, and
+// initial DS records). It is what the root key trust anchor sentinel (RFC
+// 8509) reports for ".". A zone without anchors has none.
+func (v *Validator) AnchorKeyTags(zone string) []uint16 {
+	a, ok := v.anchors[dns.CanonicalName(zone)]
+	if !ok {
+		return nil
+	}
+	ds, keys := a.ds, a.keys
+	if a.managed {
+		ds, keys = v.managed.Anchors(zone)
+	}
+	tags := make([]uint16, 0, len(ds)+len(keys))
+	for _, d := range ds {
+		tags = append(tags, d.KeyTag)
+	}
+	for _, k := range keys {
+		tags = append(tags, k.KeyTag())
+	}
+	return tags
+}
+
 // ntaCovers reports whether name is at or below a negative trust anchor.
 func (v *Validator) ntaCovers(name string) bool {
 	for _, n := range v.ntas {
