@@ -192,6 +192,10 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	sd := newNotifier()
+	if err := sd.ready("answering"); err != nil {
+		log.Warn("could not tell systemd the service is ready", "err", err)
+	}
 
 	// Priming runs in the background: the listeners are already open.
 	go prime(ctx, res, customHints, log)
@@ -199,6 +203,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for {
 		select {
 		case <-hup:
+			_ = sd.reloading()
 			if reloadZones(zones, o.zones, log) {
 				// A reloaded zone may now cover names answered from the
 				// ready-to-send cache, which is consulted before local zones.
@@ -209,8 +214,10 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
 				}
 			}
+			_ = sd.ready("answering")
 		case <-ctx.Done():
 			log.Info("shutting down")
+			_ = sd.stopping()
 			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWithin)
 			defer cancel()
 			if err := shutdownAll(sctx, fes); err != nil {

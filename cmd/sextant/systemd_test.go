@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sextant-dns/sextant/lab"
+)
+
+// requireTool finds a program the test needs. CI (.ci/run) installs them
+// and sets SEXTANT_REQUIRE_TOOLS=1, so there a missing tool fails the test;
+// elsewhere the test is skipped.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("SEXTANT_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s not installed (apt-get install it; .ci/run does)", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return path
+}
+
+// unitFile is the systemd unit shipped beside the command.
+const unitFile = "sextant.service"
+
+// TestSystemdUnitVerifies: systemd-analyze accepts the unit, and the flags
+// of its ExecStart are ones `sextant serve` takes.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze := requireTool(t, "systemd-analyze")
+	unit, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// verify insists that ExecStart's program exists: point it at this
+	// test binary.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	copyPath := filepath.Join(dir, unitFile)
+	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/sextant", self)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+
+	var args []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if rest, ok := strings.CutPrefix(line, "ExecStart=/usr/local/bin/sextant serve "); ok {
+			rest = strings.ReplaceAll(rest, "${STATE_DIRECTORY}", dir)
+			args = strings.Fields(rest)
+		}
+	}
+	if args == nil {
+		t.Fatal("no `ExecStart=/usr/local/bin/sextant serve` line in the unit")
+	}
+	if _, err := parseServeFlags(args, &syncBuffer{}); err != nil {
+		t.Fatalf("ExecStart flags %q: %v", args, err)
+	}
+}
+
+// TestServeNotifiesSystemd: with NOTIFY_SOCKET set (as systemd does for
+// Type=notify), serve sends READY=1 once it answers, RELOADING=1 then
+// READY=1 around a SIGHUP, and STOPPING=1 at shutdown.
+func TestServeNotifiesSystemd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			first, _, _ := strings.Cut(m, "\n")
+			if first != want {
+				t.Fatalf("sd_notify message %q, want %s first", m, want)
+			}
+			sc := bufio.NewScanner(strings.NewReader(m))
+			for sc.Scan() {
+				if !strings.Contains(sc.Text(), "=") {
+					t.Fatalf("sd_notify line %q is not KEY=VALUE", sc.Text())
+				}
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s from serve", want)
+		}
+	}
+
+	dir := startDNSSECLab(t)
+	t.Setenv("NOTIFY_SOCKET", sock)
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	stderr := &syncBuffer{}
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", "127.52.255.23:53",
+			"--root-hints", filepath.Join(dir, lab.FileRootHints), "--trust-anchor", filepath.Join(dir, lab.FileRootDS)}, stderr, stderr)
+	}()
+	next("READY=1")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	next("RELOADING=1")
+	next("READY=1")
+	cancel()
+	next("STOPPING=1")
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("serve exited %d\n%s", code, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
