@@ -34,17 +34,20 @@ func (p *bufPool) put(b *[]byte) { p.p.Put(b) }
 // req.MaxSize. A query with EDNS0 gets an OPT with ednsSize in the answer
 // when the handler left it out (RFC 6891 7). An answer too big is truncated
 // per RFC 2181 9 (records dropped from the end, TC set, OPT kept); m itself
-// is never modified, since handlers may share it (a cache).
+// is never modified, since handlers may share it (a cache). Names are
+// compressed (RFC 1035 4.1.4) whatever m.Compress says: an uncompressed
+// answer is larger than every other server's and truncates sooner.
 func packReply(m *dns.Msg, req *Request, ednsSize int, buf []byte) ([]byte, error) {
+	c := *m
+	c.Compress = true
 	if req.Msg != nil && req.Msg.IsEdns0() != nil && m.IsEdns0() == nil {
-		c := *m
 		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: uint16(ednsSize)}}
 		if req.Msg.IsEdns0().Do() {
 			opt.SetDo()
 		}
 		c.Extra = append(m.Extra[:len(m.Extra):len(m.Extra)], opt)
-		m = &c
 	}
+	m = &c
 	b, err := m.PackBuffer(buf)
 	if err != nil {
 		return nil, fmt.Errorf("pack response: %w", err)
