@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -343,5 +345,91 @@ func TestQueryReportsFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeDeadHints writes root hints naming one loopback server in this
+// test's block where nothing listens: serve starts without a lab, and its
+// priming fails quietly on loopback.
+func writeDeadHints(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "root.hints")
+	if err := os.WriteFile(p, []byte(". 3600000 NS a.root.test.\na.root.test. 3600000 A 127.72.0.99\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitForLog waits until out holds want.
+func waitForLog(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged\n%s", want, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSecondServeOnSameAddressRefused: a second `sextant serve` on the
+// address of a running one exits 1, naming the address, instead of
+// silently sharing the port and taking part of the queries (issue 8). The
+// first keeps answering.
+func TestSecondServeOnSameAddressRefused(t *testing.T) {
+	const listen = "127.72.0.1:53"
+	hints := writeDeadHints(t)
+	args := []string{"serve", "--listen", listen, "--root-hints", hints}
+	ctx, cancel := context.WithCancel(context.Background())
+	var first syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, args, &first, &first) }()
+	defer func() { cancel(); <-exit }()
+	waitForLog(t, &first, "do53 listening")
+
+	for _, second := range [][]string{
+		args,
+		{"serve", "--listen", "127.72.0.1:53", "--listen", "127.72.0.2:53", "--root-hints", hints},
+	} {
+		var out syncBuffer
+		done := make(chan int, 1)
+		go func() { done <- run(context.Background(), second, &out, &out) }()
+		select {
+		case code := <-done:
+			if code != 1 {
+				t.Errorf("second serve %q exited %d, want 1\n%s", second, code, out.String())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("second serve %q did not refuse to start\n%s", second, out.String())
+		}
+		if msg := out.String(); !strings.Contains(msg, listen) || !strings.Contains(msg, "already served") {
+			t.Errorf("second serve's error does not name %s as already served:\n%s", listen, msg)
+		}
+	}
+	// Nothing of the second is left on its other address.
+	for _, proto := range []string{"udp", "tcp"} {
+		var err error
+		if proto == "udp" {
+			var c net.PacketConn
+			if c, err = net.ListenPacket(proto, "127.72.0.2:53"); err == nil {
+				c.Close()
+			}
+		} else {
+			var l net.Listener
+			if l, err = net.Listen(proto, "127.72.0.2:53"); err == nil {
+				l.Close()
+			}
+		}
+		if err != nil {
+			t.Errorf("%s 127.72.0.2:53 still held after the second serve failed: %v", proto, err)
+		}
+	}
+	// The first still answers everything, over UDP and TCP.
+	for _, proto := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+		for i := range 10 {
+			if _, _, err := c.Exchange(new(dns.Msg).SetQuestion(fmt.Sprintf("q%d.example.", i), dns.TypeA), listen); err != nil {
+				t.Fatalf("first serve over %s: %v\n%s", proto, err, first.String())
+			}
+		}
 	}
 }
