@@ -2,7 +2,9 @@ package authority
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 
@@ -17,7 +19,17 @@ import (
 // Set and Remove replace whole.
 type Server struct {
 	zones atomic.Pointer[zoneSet]
-	mu    sync.Mutex // serialises writers
+	mu    sync.Mutex // serialises writers; guards files
+	// files are the zone files loaded with LoadFile, in the order first
+	// loaded, for Reload.
+	files []*zoneFile
+}
+
+// zoneFile is a zone file the Server serves and re-reads on Reload.
+type zoneFile struct {
+	path   string
+	origin string // as given to LoadFile: "" takes it from the SOA
+	zone   *Zone  // the version serving; nil while the file is gone
 }
 
 type zoneSet struct {
@@ -44,6 +56,10 @@ func NewServer(zones ...*Zone) *Server {
 func (s *Server) update(change func(map[string]*Zone)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.updateLocked(change)
+}
+
+func (s *Server) updateLocked(change func(map[string]*Zone)) {
 	old := s.zones.Load()
 	next := make(map[string]*Zone, len(old.byOrigin)+1)
 	for k, v := range old.byOrigin {
@@ -61,10 +77,21 @@ func (s *Server) Set(z *Zone) {
 	s.update(func(m map[string]*Zone) { m[z.origin] = z })
 }
 
-// Remove stops serving the zone with this origin.
+// Remove stops serving the zone with this origin; Reload does not bring it
+// back from a file loaded earlier.
 func (s *Server) Remove(origin string) {
 	origin = canonicalName(dns.Fqdn(origin))
-	s.update(func(m map[string]*Zone) { delete(m, origin) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.files[:0]
+	for _, f := range s.files {
+		if f.zone == nil || f.zone.origin != origin {
+			kept = append(kept, f)
+		}
+	}
+	clear(s.files[len(kept):])
+	s.files = kept
+	s.updateLocked(func(m map[string]*Zone) { delete(m, origin) })
 }
 
 // Zone returns the zone served with this origin, or nil.
@@ -72,15 +99,115 @@ func (s *Server) Zone(origin string) *Zone {
 	return s.zones.Load().byOrigin[canonicalName(dns.Fqdn(origin))]
 }
 
-// LoadFile parses and checks a zone file and then serves it. On any error
-// the previous version of the zone (if any) keeps serving.
+// LoadFile parses and checks a zone file and then serves it; Reload reads
+// it again. On any error the previous version of the zone (if any) keeps
+// serving. Loading again a file that now holds another origin stops serving
+// the old one, as Reload does.
 func (s *Server) LoadFile(path, origin string) error {
 	z, err := LoadZoneFile(path, origin)
 	if err != nil {
 		return fmt.Errorf("load zone: %w", err)
 	}
-	s.Set(z)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fileLocked(path)
+	if f == nil {
+		f = &zoneFile{path: path}
+		s.files = append(s.files, f)
+	}
+	f.origin = origin
+	old := f.zone
+	f.zone = z
+	s.updateLocked(func(m map[string]*Zone) {
+		if old != nil && old.origin != z.origin {
+			s.unserveLocked(m, old.origin)
+		}
+		m[z.origin] = z
+	})
 	return nil
+}
+
+func (s *Server) fileLocked(path string) *zoneFile {
+	for _, f := range s.files {
+		if f.path == path {
+			return f
+		}
+	}
+	return nil
+}
+
+// unserveLocked drops origin from m, unless another loaded file holds it:
+// then that file's zone serves it.
+func (s *Server) unserveLocked(m map[string]*Zone, origin string) {
+	delete(m, origin)
+	for _, f := range s.files {
+		if f.zone != nil && f.zone.origin == origin {
+			m[origin] = f.zone
+		}
+	}
+}
+
+// ZoneChange is what a Reload did with one zone file.
+type ZoneChange struct {
+	File string
+	// Origin is the zone now served from File; "" if none.
+	Origin string
+	// Removed is a zone no longer served from File, and Reason says why:
+	// the file is gone, or it now holds another origin.
+	Removed, Reason string
+	// Err: File failed to load, and its previous version keeps serving.
+	Err error
+}
+
+// Reload reads again every file loaded with LoadFile and publishes the
+// result in one step. A file that loads serves its new version; if its
+// origin changed, the old origin is no longer served from it. A file that
+// is gone stops serving its zone (it is served again once it is back). A
+// file that fails to load keeps its previous version serving (an operator's
+// typo must not take a zone down). A file that was and still is gone
+// reports nothing.
+func (s *Server) Reload() []ZoneChange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changes := make([]ZoneChange, 0, len(s.files))
+	var unserved []string
+	for _, f := range s.files {
+		c := ZoneChange{File: f.path}
+		z, err := LoadZoneFile(f.path, f.origin)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if f.zone == nil {
+				continue
+			}
+			c.Removed, c.Reason = f.zone.origin, "zone file is gone"
+			unserved = append(unserved, f.zone.origin)
+			f.zone = nil
+		case err != nil:
+			c.Err = fmt.Errorf("load zone: %w", err)
+			if f.zone != nil {
+				c.Origin = f.zone.origin
+			}
+		default:
+			if f.zone != nil && f.zone.origin != z.origin {
+				c.Removed, c.Reason = f.zone.origin, "zone file now holds "+z.origin
+				unserved = append(unserved, f.zone.origin)
+			}
+			f.zone = z
+			c.Origin = z.origin
+		}
+		changes = append(changes, c)
+	}
+	s.updateLocked(func(m map[string]*Zone) {
+		for _, origin := range unserved {
+			s.unserveLocked(m, origin)
+		}
+		for _, f := range s.files {
+			if f.zone != nil {
+				m[f.zone.origin] = f.zone
+			}
+		}
+	})
+	return changes
 }
 
 // Covers reports whether one of the zones encloses name.

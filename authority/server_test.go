@@ -409,3 +409,114 @@ dn     DNAME example.net.
 		}
 	}
 }
+
+// TestReloadDropsRemovedZones: Reload serves each file's new version, stops
+// serving a zone whose file is gone or now holds another origin (issue 8:
+// such zones kept answering until a restart), keeps the old version of a
+// file that fails to parse, and serves a file again once it is back.
+func TestReloadDropsRemovedZones(t *testing.T) {
+	dir := t.TempDir()
+	zoneText := func(origin, addr string) string {
+		return "$ORIGIN " + origin + "\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A " + addr + "\n"
+	}
+	write := func(name, text string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	s := NewServer()
+	// served says what www.<origin> gets: its address, or the rcode.
+	served := func(origin string) string {
+		m := s.Answer(query("www."+origin, dns.TypeA, false))
+		if m.Rcode == dns.RcodeSuccess && len(m.Answer) == 1 {
+			return m.Answer[0].(*dns.A).A.String()
+		}
+		return dns.RcodeToString[m.Rcode]
+	}
+	a := write("a.zone", zoneText("a.test.", "192.0.2.1"))
+	b := write("b.zone", zoneText("b.test.", "192.0.2.2"))
+	d1 := write("d1.zone", zoneText("d.test.", "192.0.2.41"))
+	d2 := write("d2.zone", zoneText("d.test.", "192.0.2.42"))
+	for _, p := range []string{a, b, d1, d2} {
+		if err := s.LoadFile(p, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type want struct{ origin, got string }
+	check := func(step string, wants ...want) {
+		t.Helper()
+		for _, w := range wants {
+			if got := served(w.origin); got != w.got {
+				t.Errorf("%s: www.%s gets %s, want %s", step, w.origin, got, w.got)
+			}
+			if covered := s.Covers("www." + w.origin); covered != (w.got != "REFUSED") {
+				t.Errorf("%s: Covers(www.%s) = %v", step, w.origin, covered)
+			}
+		}
+	}
+	change := func(changes []ZoneChange, file string) ZoneChange {
+		t.Helper()
+		for _, c := range changes {
+			if c.File == file {
+				return c
+			}
+		}
+		t.Fatalf("no change reported for %s in %+v", file, changes)
+		return ZoneChange{}
+	}
+	check("loaded", want{"a.test.", "192.0.2.1"}, want{"b.test.", "192.0.2.2"}, want{"d.test.", "192.0.2.42"})
+
+	// a.zone now holds c.test., b.zone is gone, d2.zone now holds e.test.
+	write("a.zone", zoneText("c.test.", "192.0.2.3"))
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	write("d2.zone", zoneText("e.test.", "192.0.2.5"))
+	changes := s.Reload()
+	check("after the reload",
+		want{"a.test.", "REFUSED"}, want{"c.test.", "192.0.2.3"}, want{"b.test.", "REFUSED"},
+		want{"d.test.", "192.0.2.41"}, // still in d1.zone
+		want{"e.test.", "192.0.2.5"})
+	if c := change(changes, a); c.Origin != "c.test." || c.Removed != "a.test." || !strings.Contains(c.Reason, "now holds c.test.") || c.Err != nil {
+		t.Errorf("a.zone: %+v", c)
+	}
+	if c := change(changes, b); c.Origin != "" || c.Removed != "b.test." || !strings.Contains(c.Reason, "gone") || c.Err != nil {
+		t.Errorf("b.zone: %+v", c)
+	}
+
+	// A file that fails to parse keeps its previous version; a gone file
+	// that is still gone reports nothing.
+	write("a.zone", "www A 192.0.2.9\n")
+	changes = s.Reload()
+	check("after a failed reload", want{"c.test.", "192.0.2.3"}, want{"a.test.", "REFUSED"})
+	if c := change(changes, a); c.Err == nil || c.Origin != "c.test." || c.Removed != "" {
+		t.Errorf("a.zone: %+v", c)
+	}
+	for _, c := range changes {
+		if c.File == b {
+			t.Errorf("b.zone, still gone, reported %+v", c)
+		}
+	}
+
+	// A file that is back is served again.
+	write("b.zone", zoneText("b.test.", "192.0.2.22"))
+	if c := change(s.Reload(), b); c.Origin != "b.test." || c.Removed != "" {
+		t.Errorf("b.zone back: %+v", c)
+	}
+	check("file back", want{"b.test.", "192.0.2.22"})
+
+	// LoadFile of a file whose origin changed drops the old origin too.
+	write("b.zone", zoneText("f.test.", "192.0.2.6"))
+	if err := s.LoadFile(b, ""); err != nil {
+		t.Fatal(err)
+	}
+	check("LoadFile with a new origin", want{"b.test.", "REFUSED"}, want{"f.test.", "192.0.2.6"})
+
+	// Remove is not undone by a reload.
+	s.Remove("c.test.")
+	s.Reload()
+	check("removed, then reloaded", want{"c.test.", "REFUSED"})
+}

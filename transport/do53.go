@@ -27,7 +27,8 @@ type Do53Config struct {
 	// UDP; default 1232 (DNS flag day 2020).
 	UDPSize int
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address;
-	// default runtime.GOMAXPROCS(0).
+	// default runtime.GOMAXPROCS(0). They form a group no other program
+	// shares: Start fails if anything else holds the address (bindDo53).
 	UDPSockets int
 	// MaxUDPInFlight bounds the handler calls running per UDP socket;
 	// default 1024. Past it the socket is not read until one finishes.
@@ -195,9 +196,17 @@ func (s *Do53) Start() error {
 	return nil
 }
 
-// bindDo53 binds n SO_REUSEPORT UDP sockets and a TCP listener on addr. With
+// bindDo53 binds n UDP sockets sharing addr and one TCP listener on it. With
 // port 0 the UDP port is chosen first and TCP bound to the same number,
 // trying again with another port if TCP's is taken.
+//
+// Nothing else may serve the address (issue 8: a second instance on the
+// same address used to start silently and take half the queries). The TCP
+// listener is a single socket without SO_REUSEPORT, and the UDP sockets are
+// an SO_REUSEPORT group that only ours can join or receive from (bindUDP).
+// Either bind fails with EADDRINUSE when another socket holds the address,
+// or an overlapping one (0.0.0.0 against 127.0.0.1: Linux refuses both
+// ways), whatever its owner and options.
 //
 // On a wildcard address the UDP sockets report each query's destination
 // (IP_PKTINFO), so that answers leave from the address they were sent to;
@@ -207,64 +216,105 @@ func bindDo53(addr string, n int) ([]*net.UDPConn, net.Listener, bool, error) {
 	if err != nil {
 		return nil, nil, false, err
 	}
-	lc := net.ListenConfig{}
-	if n > 1 {
-		lc.Control = reusePort
-	}
-	ulc := lc
 	ip, _ := netip.ParseAddr(host)
 	wildcard := pktinfoSupported && (host == "" || ip.IsUnspecified())
-	if wildcard {
-		ulc.Control = func(network, address string, c syscall.RawConn) error {
-			if n > 1 {
-				if err := reusePort(network, address, c); err != nil {
-					return err
-				}
-			}
-			return setPktinfo(network, c)
-		}
-	}
 	tries := 1
 	if port == "0" {
 		tries = 20
 	}
 	var lastErr error
 	for range tries {
-		udps, err := bindUDP(ulc, addr, n)
+		udps, err := bindUDP(addr, n, wildcard)
 		if err != nil {
-			return nil, nil, false, err
+			return nil, nil, false, inUseError("UDP", addr, err)
 		}
 		bound := net.JoinHostPort(host, fmt.Sprint(udps[0].LocalAddr().(*net.UDPAddr).Port))
-		tl, err := lc.Listen(context.Background(), "tcp", bound)
+		tl, err := net.Listen("tcp", bound)
 		if err == nil {
 			return udps, tl, wildcard, nil
 		}
 		for _, c := range udps {
 			c.Close()
 		}
-		lastErr = err
+		lastErr = inUseError("TCP", bound, err)
 	}
 	return nil, nil, false, lastErr
 }
 
-// bindUDP binds n sockets on the same address; the first fixes the port.
-func bindUDP(lc net.ListenConfig, addr string, n int) ([]*net.UDPConn, error) {
-	var conns []*net.UDPConn
-	for i := range n {
-		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+// inUseError says plainly that another program serves addr when a bind
+// failed with EADDRINUSE.
+func inUseError(proto, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s %s is already served by another socket (another sextant or DNS server?): %w", proto, addr, err)
+	}
+	return err
+}
+
+// bindUDP binds n sockets on addr as one SO_REUSEPORT group that no other
+// program can share. The first socket is bound without SO_REUSEPORT, so
+// the bind fails if any socket holds the address (with or without
+// SO_REUSEPORT, any user), and nothing can slip in beside it; SO_REUSEPORT
+// is set on it afterwards, which makes it the group's first member, and the
+// other n-1 join. Linux lets any later socket of the same effective user
+// that sets SO_REUSEPORT join too, so a BPF program attached to the group
+// (steerToFirst) hands queries only to the first n members: a latecomer
+// receives nothing.
+//
+// What remains: a program of the same user can replace or detach that BPF
+// program, or bind a more specific address inside a wildcard one of ours
+// with SO_REUSEPORT and take that address's queries; a second sextant does
+// neither, as its own first bind fails.
+func bindUDP(addr string, n int, pktinfo bool) ([]*net.UDPConn, error) {
+	var lc net.ListenConfig
+	if pktinfo {
+		lc.Control = func(network, _ string, c syscall.RawConn) error { return setPktinfo(network, c) }
+	}
+	first, err := listenUDP(lc, addr)
+	if err != nil {
+		return nil, err
+	}
+	conns := []*net.UDPConn{first}
+	fail := func(err error) ([]*net.UDPConn, error) {
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil, err
+	}
+	if n == 1 {
+		return conns, nil
+	}
+	if err := shareBound(first); err != nil {
+		return fail(err)
+	}
+	lc.Control = func(network, address string, c syscall.RawConn) error {
+		if err := reusePort(network, address, c); err != nil {
+			return err
+		}
+		if pktinfo {
+			return setPktinfo(network, c)
+		}
+		return nil
+	}
+	addr = first.LocalAddr().String()
+	for range n - 1 {
+		c, err := listenUDP(lc, addr)
 		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return nil, err
+			return fail(err)
 		}
-		c := pc.(*net.UDPConn)
 		conns = append(conns, c)
-		if i == 0 {
-			addr = c.LocalAddr().String()
-		}
+	}
+	if err := steerToFirst(first, n); err != nil {
+		return fail(err)
 	}
 	return conns, nil
+}
+
+func listenUDP(lc net.ListenConfig, addr string) (*net.UDPConn, error) {
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
 }
 
 // Addrs returns the bound addresses: each UDP address once, then each TCP

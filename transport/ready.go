@@ -12,21 +12,31 @@ const optNoOptionsLen = 11
 
 // readySize reports whether raw may take the ReadyAnswerer fast path, and
 // the largest response its client takes over UDP (as maxUDPResponse). Only
-// queries with no additional record, or a lone option-less OPT at the very
-// end, qualify: EDNS options (padding, keepalive, cookies) need the full
-// path. Everything else about the query is the ReadyAnswerer's to check.
+// queries of one question and no other record, or one question and a lone
+// option-less OPT right after it, qualify: EDNS options (padding,
+// keepalive, cookies, which screening may answer with FORMERR) need the
+// full path. The OPT is found by walking the question, not by looking at
+// the last bytes, so option data shaped like an OPT cannot pass for one.
+// Everything else about the query is the ReadyAnswerer's to check.
 func readySize(raw []byte, advertised int) (int, bool) {
 	if len(raw) < headerLen {
 		return 0, false
 	}
+	if binary.BigEndian.Uint16(raw[4:6]) != 1 || binary.BigEndian.Uint32(raw[6:10]) != 0 { // QDCOUNT 1, ANCOUNT and NSCOUNT 0
+		return 0, false
+	}
+	end, ok := questionEnd(raw)
+	if !ok {
+		return 0, false
+	}
 	switch binary.BigEndian.Uint16(raw[10:12]) { // ARCOUNT
 	case 0:
-		return dns.MinMsgSize, true
+		return dns.MinMsgSize, end == len(raw)
 	case 1:
-		if len(raw) < headerLen+optNoOptionsLen {
+		if len(raw)-end != optNoOptionsLen {
 			return 0, false
 		}
-		opt := raw[len(raw)-optNoOptionsLen:]
+		opt := raw[end:]
 		if opt[0] != 0 || binary.BigEndian.Uint16(opt[1:3]) != dns.TypeOPT || binary.BigEndian.Uint16(opt[9:11]) != 0 {
 			return 0, false
 		}
@@ -34,6 +44,28 @@ func readySize(raw []byte, advertised int) (int, bool) {
 		return min(max(size, dns.MinMsgSize), advertised), true
 	}
 	return 0, false
+}
+
+// questionEnd returns the offset just past raw's first question, whose name
+// must be uncompressed (as in every query). Each step moves forward, so it
+// ends within len(raw) steps.
+func questionEnd(raw []byte) (int, bool) {
+	off := headerLen
+	for {
+		if off >= len(raw) {
+			return 0, false
+		}
+		l := int(raw[off])
+		if l&0xC0 != 0 { // compression pointer or extended label type
+			return 0, false
+		}
+		off += 1 + l
+		if l == 0 {
+			break
+		}
+	}
+	off += 4 // QTYPE, QCLASS
+	return off, off <= len(raw)
 }
 
 // answerReady tries the Handler's ReadyAnswerer on j's query and sends the

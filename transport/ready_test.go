@@ -17,6 +17,10 @@ func TestReadySize(t *testing.T) {
 	smallOPT := plain.Copy().SetEdns0(100, false)
 	withOption := plain.Copy().SetEdns0(1232, false)
 	withOption.IsEdns0().Option = append(withOption.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 8)})
+	disguised := plain.Copy().SetEdns0(1232, false)
+	disguised.IsEdns0().Option = append(disguised.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0}})
+	twoQ := plain.Copy()
+	twoQ.Question = append(twoQ.Question, twoQ.Question[0])
 	pack := func(m *dns.Msg) []byte {
 		b, err := m.Pack()
 		if err != nil {
@@ -36,6 +40,9 @@ func TestReadySize(t *testing.T) {
 		{"EDNS option: full path", pack(withOption), 0, false},
 		{"runt", []byte{1, 2, 3}, 0, false},
 		{"ARCOUNT 1 but no OPT at the end", append(pack(plain)[:10], 0, 1), 0, false},
+		{"ARCOUNT 0 and bytes after the question", append(pack(plain), 0), 0, false},
+		{"option data ending like an option-less OPT", pack(disguised), 0, false},
+		{"two questions", pack(twoQ), 0, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

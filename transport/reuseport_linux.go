@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -11,8 +12,24 @@ import (
 // that the kernel spreads queries over them (one read loop per core).
 const reusePortSupported = true
 
-// reusePort sets SO_REUSEPORT on a socket before it is bound.
+// reusePort sets SO_REUSEPORT on a socket before it is bound, so that it
+// joins the group of the socket bound first (see bindUDP).
 func reusePort(_, _ string, c syscall.RawConn) error {
+	return setReusePort(c)
+}
+
+// shareBound sets SO_REUSEPORT on a socket already bound without it, the
+// first of a group: Linux then lets sockets of the same user join it, and
+// makes it the group's first member (index 0).
+func shareBound(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	return setReusePort(rc)
+}
+
+func setReusePort(c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
@@ -22,6 +39,36 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	}
 	if serr != nil {
 		return fmt.Errorf("SO_REUSEPORT: %w", serr)
+	}
+	return nil
+}
+
+// steerToFirst attaches to c's SO_REUSEPORT group a classic BPF program
+// that picks the socket by the query's DNS ID modulo n: only the group's
+// first n members, ours, get queries, and a socket that joins later (a
+// program of the same user that also sets SO_REUSEPORT) gets none. The
+// program sees the UDP payload; a datagram too short for an ID goes to
+// index 0. Clients pick IDs at random (RFC 5452 4.5), so queries spread evenly.
+func steerToFirst(c *net.UDPConn, n int) error {
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 0},          // A = the DNS ID
+		{Code: unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K, K: uint32(n)}, // A %= n
+		{Code: unix.BPF_RET | unix.BPF_A},                              // the socket index
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("SO_ATTACH_REUSEPORT_CBPF: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("SO_ATTACH_REUSEPORT_CBPF: %w", err)
 	}
 	return nil
 }

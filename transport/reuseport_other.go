@@ -2,9 +2,17 @@
 
 package transport
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// reusePortSupported is false here: one UDP socket per address.
+// reusePortSupported is false here: one UDP socket per address, bound
+// exclusively.
 const reusePortSupported = false
 
 func reusePort(_, _ string, _ syscall.RawConn) error { return nil }
+
+func shareBound(_ *net.UDPConn) error { return nil }
+
+func steerToFirst(_ *net.UDPConn, _ int) error { return nil }

@@ -30,7 +30,8 @@ type screened struct {
 // query reaches the Handler (RFC 1035 4.1.1, RFC 6891 6.1.1 and 6.1.3):
 // responses and runts are dropped, unparseable input gets FORMERR, opcodes
 // other than QUERY get NOTIMP, anything but one question gets FORMERR, a
-// second OPT gets FORMERR, an EDNS version above 0 gets BADVERS, and clients
+// second OPT gets FORMERR, an EDNS version above 0 gets BADVERS, a COOKIE
+// option of a malformed length gets FORMERR (RFC 7873 5.2.2), and clients
 // outside the acl get REFUSED.
 func screen(raw []byte, allowed bool) screened {
 	if len(raw) < headerLen {
@@ -64,7 +65,35 @@ func screen(raw []byte, allowed bool) screened {
 	if opt != nil && opt.Version() != 0 {
 		return screened{verdict: reject, msg: m, rcode: dns.RcodeBadVers}
 	}
+	if opt != nil && malformedCookie(opt) {
+		return screened{verdict: reject, msg: m, rcode: dns.RcodeFormatError}
+	}
 	return screened{verdict: serve, msg: m}
+}
+
+// COOKIE option lengths (RFC 7873 4): a Client Cookie alone is 8 octets; with
+// a Server Cookie (8 to 32 octets) the option is 16 to 40 octets.
+const (
+	clientCookieLen  = 8
+	minServerCookies = clientCookieLen + 8
+	maxServerCookies = clientCookieLen + 32
+)
+
+// malformedCookie reports a COOKIE option of any other length, which RFC
+// 7873 5.2.2 answers with FORMERR. The cookies themselves are not checked:
+// Sextant does not issue Server Cookies yet.
+func malformedCookie(opt *dns.OPT) bool {
+	for _, o := range opt.Option {
+		c, ok := o.(*dns.EDNS0_COOKIE)
+		if !ok {
+			continue
+		}
+		n := len(c.Cookie) / 2 // miekg/dns holds the option's octets as hex
+		if n != clientCookieLen && (n < minServerCookies || n > maxServerCookies) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxUDPResponse is the largest response a UDP client takes: its EDNS0

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -343,5 +345,170 @@ func TestQueryReportsFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeDeadHints writes root hints naming one loopback server in this
+// test's block where nothing listens: serve starts without a lab, and its
+// priming fails quietly on loopback.
+func writeDeadHints(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "root.hints")
+	if err := os.WriteFile(p, []byte(". 3600000 NS a.root.test.\na.root.test. 3600000 A 127.72.0.99\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitForLog waits until out holds want.
+func waitForLog(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged\n%s", want, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSecondServeOnSameAddressRefused: a second `sextant serve` on the
+// address of a running one exits 1, naming the address, instead of
+// silently sharing the port and taking part of the queries (issue 8). The
+// first keeps answering.
+func TestSecondServeOnSameAddressRefused(t *testing.T) {
+	const listen = "127.72.0.1:53"
+	hints := writeDeadHints(t)
+	args := []string{"serve", "--listen", listen, "--root-hints", hints}
+	ctx, cancel := context.WithCancel(context.Background())
+	var first syncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, args, &first, &first) }()
+	defer func() { cancel(); <-exit }()
+	waitForLog(t, &first, "do53 listening")
+
+	for _, second := range [][]string{
+		args,
+		{"serve", "--listen", "127.72.0.1:53", "--listen", "127.72.0.2:53", "--root-hints", hints},
+	} {
+		var out syncBuffer
+		done := make(chan int, 1)
+		go func() { done <- run(context.Background(), second, &out, &out) }()
+		select {
+		case code := <-done:
+			if code != 1 {
+				t.Errorf("second serve %q exited %d, want 1\n%s", second, code, out.String())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("second serve %q did not refuse to start\n%s", second, out.String())
+		}
+		if msg := out.String(); !strings.Contains(msg, listen) || !strings.Contains(msg, "already served") {
+			t.Errorf("second serve's error does not name %s as already served:\n%s", listen, msg)
+		}
+	}
+	// Nothing of the second is left on its other address.
+	for _, proto := range []string{"udp", "tcp"} {
+		var err error
+		if proto == "udp" {
+			var c net.PacketConn
+			if c, err = net.ListenPacket(proto, "127.72.0.2:53"); err == nil {
+				c.Close()
+			}
+		} else {
+			var l net.Listener
+			if l, err = net.Listen(proto, "127.72.0.2:53"); err == nil {
+				l.Close()
+			}
+		}
+		if err != nil {
+			t.Errorf("%s 127.72.0.2:53 still held after the second serve failed: %v", proto, err)
+		}
+	}
+	// The first still answers everything, over UDP and TCP.
+	for _, proto := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+		for i := range 10 {
+			if _, _, err := c.Exchange(new(dns.Msg).SetQuestion(fmt.Sprintf("q%d.example.", i), dns.TypeA), listen); err != nil {
+				t.Fatalf("first serve over %s: %v\n%s", proto, err, first.String())
+			}
+		}
+	}
+}
+
+// TestZoneRemovedByReloadStopsServing: after SIGHUP, a zone whose file is
+// gone, or whose file now holds another origin, is no longer answered
+// locally (issue 8: it kept answering until a restart); its names go to the
+// resolver like any other, and the removal is logged with the reason. The
+// file's new origin is served.
+func TestZoneRemovedByReloadStopsServing(t *testing.T) {
+	dir := t.TempDir()
+	writeZone := func(name, origin, addr string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		z := "$ORIGIN " + origin + "\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 10.0.0.53\nwww A " + addr + "\n"
+		if err := os.WriteFile(p, []byte(z), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	corp := writeZone("corp.zone", "corp.internal.", "10.0.0.1")
+	other := writeZone("other.zone", "other.internal.", "10.0.1.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	exit := make(chan int, 1)
+	const listen = "127.72.0.3:53"
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", listen, "--zone", corp, "--zone", other,
+			"--root-hints", writeDeadHints(t)}, &stderr, &stderr)
+	}()
+	defer func() { cancel(); <-exit }()
+	waitForLog(t, &stderr, "do53 listening")
+
+	c := &dns.Client{Timeout: 3 * time.Second}
+	ask := func(name string) *dns.Msg {
+		t.Helper()
+		resp, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), listen)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, stderr.String())
+		}
+		return resp
+	}
+	local := func(resp *dns.Msg, addr string) bool {
+		return resp.Authoritative && resp.Rcode == dns.RcodeSuccess && len(resp.Answer) == 1 && resp.Answer[0].(*dns.A).A.String() == addr
+	}
+	if r := ask("www.corp.internal."); !local(r, "10.0.0.1") {
+		t.Fatalf("corp.internal before the reload: %v", r)
+	}
+	if r := ask("www.other.internal."); !local(r, "10.0.1.1") {
+		t.Fatalf("other.internal before the reload: %v", r)
+	}
+
+	writeZone("corp.zone", "moved.internal.", "10.0.2.1")
+	if err := os.Remove(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); !local(ask("www.moved.internal."), "10.0.2.1"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file's new origin is not served\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, name := range []string{"www.corp.internal.", "www.other.internal."} {
+		// The resolver has it now: with these hints it cannot reach a root,
+		// so SERVFAIL, and never the zone's authoritative answer.
+		if r := ask(name); r.Authoritative || len(r.Answer) != 0 || r.Rcode == dns.RcodeSuccess {
+			t.Errorf("%s still answered from the removed zone: %v", name, r)
+		}
+	}
+	log := stderr.String()
+	for _, want := range []string{
+		`zone no longer served" zone=corp.internal. file=` + corp + ` reason="zone file now holds moved.internal."`,
+		`zone no longer served" zone=other.internal. file=` + other + ` reason="zone file is gone"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s\n%s", want, log)
+		}
 	}
 }

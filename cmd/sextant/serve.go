@@ -204,7 +204,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-hup:
 			_ = sd.reloading()
-			if reloadZones(zones, o.zones, log) {
+			if reloadZones(zones, log) {
 				// A reloaded zone may now cover names answered from the
 				// ready-to-send cache, which is consulted before local zones.
 				handler.Answers().Purge()
@@ -245,18 +245,25 @@ func prime(ctx context.Context, res *resolver.Resolver, customHints bool, log *s
 	res.Start(ctx)
 }
 
-// reloadZones re-reads every --zone file on SIGHUP; a zone that fails to load
-// keeps its previous version serving. It reports whether there were zones.
-func reloadZones(zones *authority.Server, paths []string, log *slog.Logger) bool {
+// reloadZones re-reads every --zone file on SIGHUP: a zone whose file is
+// gone or now holds another origin stops being served (its names go to the
+// resolver like any other), and a zone that fails to load keeps its previous
+// version serving. It reports whether there were zones.
+func reloadZones(zones *authority.Server, log *slog.Logger) bool {
 	if zones == nil {
 		return false
 	}
-	for _, p := range paths {
-		if err := zones.LoadFile(p, ""); err != nil {
-			log.Error("zone reload failed; the previous version keeps serving", "file", p, "err", err)
+	for _, c := range zones.Reload() {
+		if c.Err != nil {
+			log.Error("zone reload failed; the previous version keeps serving", "file", c.File, "zone", c.Origin, "err", c.Err)
 			continue
 		}
-		log.Info("zone reloaded", "file", p)
+		if c.Removed != "" {
+			log.Warn("zone no longer served", "zone", c.Removed, "file", c.File, "reason", c.Reason)
+		}
+		if c.Origin != "" {
+			log.Info("zone reloaded", "file", c.File, "zone", c.Origin)
+		}
 	}
 	return true
 }
