@@ -26,7 +26,7 @@ import (
 const (
 	DefaultBulkHosts = 10000
 	DefaultSlowDelay = 200 * time.Millisecond
-	// MaxBulkHosts bounds BulkHosts (the addresses of 198.18.0.0/15).
+	// MaxBulkHosts bounds BulkHosts (the addresses of 127.18.0.0/15).
 	MaxBulkHosts = 1 << 17
 )
 

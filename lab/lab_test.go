@@ -48,6 +48,26 @@ func TestLab(t *testing.T) {
 	l := startTestLab(t, testBlockMain, now, bulk)
 	c := newChain(t, l, now)
 
+	t.Run("every data address is loopback", func(t *testing.T) {
+		// A client that follows a lab answer must stay on this machine.
+		for _, origin := range l.Zones() {
+			for _, rr := range l.ZoneRecords(origin) {
+				var a netip.Addr
+				switch v := rr.(type) {
+				case *dns.A:
+					a, _ = netip.AddrFromSlice(v.A.To4())
+				case *dns.AAAA:
+					a, _ = netip.AddrFromSlice(v.AAAA)
+				default:
+					continue
+				}
+				if !a.IsLoopback() {
+					t.Errorf("%s: %s is not a loopback address", origin, rr)
+				}
+			}
+		}
+	})
+
 	t.Run("every server answers over UDP and TCP", func(t *testing.T) {
 		a := asker{t: t, lab: l}
 		for _, s := range l.Servers() {

@@ -104,43 +104,43 @@ func labZones(bulk int) []zoneDef {
 	alg13 := &signDef{alg: dns.ECDSAP256SHA256}
 	return []zoneDef{
 		{origin: Root, ns: rootNS, sign: &signDef{alg: dns.ECDSAP256SHA256, split: true}},
-		{origin: TLDTest, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, split: true}, body: "www A 192.0.2.1\n"},
+		{origin: TLDTest, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, split: true}, body: "www A 127.0.2.1\n"},
 		{origin: TLDExample, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{}},
-			body: "www A 192.0.2.10\n"},
+			body: "www A 127.0.2.10\n"},
 
 		{origin: SecureAlg8, ns: []string{HostSecure8A, HostSecure8B}, sign: &signDef{alg: dns.RSASHA256, split: true},
-			body: "www A 192.0.2.8\nchain CNAME www.nsec3.test.\n"},
+			body: "www A 127.0.2.8\nchain CNAME www.nsec3.test.\n"},
 		{origin: SecureAlg13, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, cds: true}, body: secure13Body()},
 		{origin: SecureAlg15, ns: []string{HostSecure15A, HostSecure15B}, sign: &signDef{alg: dns.ED25519, split: true},
-			body: "www A 192.0.2.15\nloop CNAME loop.secure13.test.\n"},
-		{origin: SecureAlg16, ns: zonesNS, sign: &signDef{alg: dns.ED448}, body: "www A 192.0.2.16\n"},
+			body: "www A 127.0.2.15\nloop CNAME loop.secure13.test.\n"},
+		{origin: SecureAlg16, ns: zonesNS, sign: &signDef{alg: dns.ED448}, body: "www A 127.0.2.16\n"},
 		{origin: NSEC3Zone, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{}},
-			body: "www A 192.0.2.3\n*.wild TXT \"nsec3 wildcard\"\na.b.ent A 192.0.2.33\n"},
+			body: "www A 127.0.2.3\n*.wild TXT \"nsec3 wildcard\"\na.b.ent A 127.0.2.33\n"},
 		{origin: OptOut, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{OptOut: true}},
-			body: "www A 192.0.2.4\n"},
-		{origin: OptOutSecureChild, ns: []string{HostSub}, sign: alg13, body: "www A 192.0.2.41\n"},
-		{origin: OptOutInsecureChild, ns: []string{HostSub}, body: "www A 192.0.2.42\n"},
-		{origin: Insecure, ns: zonesNS, body: "www A 192.0.2.5\ncname-back CNAME www.secure13.test.\n"},
+			body: "www A 127.0.2.4\n"},
+		{origin: OptOutSecureChild, ns: []string{HostSub}, sign: alg13, body: "www A 127.0.2.41\n"},
+		{origin: OptOutInsecureChild, ns: []string{HostSub}, body: "www A 127.0.2.42\n"},
+		{origin: Insecure, ns: zonesNS, body: "www A 127.0.2.5\ncname-back CNAME www.secure13.test.\n"},
 		{origin: BogusSig, ns: zonesNS, sign: alg13, brk: breakSigWWW,
-			body: "www A 192.0.2.6\nok A 192.0.2.61\nnosig A 192.0.2.62\n"},
-		{origin: Expired, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, expired: true}, body: "www A 192.0.2.7\n"},
-		{origin: BadDS, ns: zonesNS, sign: alg13, ds: dsWrong, body: "www A 192.0.2.9\n"},
-		{origin: UnsignedDNSKEY, ns: zonesNS, sign: alg13, brk: breakUnsignedDNSKEY, body: "www A 192.0.2.11\n"},
+			body: "www A 127.0.2.6\nok A 127.0.2.61\nnosig A 127.0.2.62\n"},
+		{origin: Expired, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, expired: true}, body: "www A 127.0.2.7\n"},
+		{origin: BadDS, ns: zonesNS, sign: alg13, ds: dsWrong, body: "www A 127.0.2.9\n"},
+		{origin: UnsignedDNSKEY, ns: zonesNS, sign: alg13, brk: breakUnsignedDNSKEY, body: "www A 127.0.2.11\n"},
 		{origin: Wildcard, ns: zonesNS, sign: alg13,
-			body: "* A 192.0.2.20\n* TXT \"wildcard\"\nexists A 192.0.2.21\n"},
-		{origin: Glueless, ns: []string{HostGlueless1, HostGlueless2}, sign: alg13, body: "www A 192.0.2.22\n"},
-		{origin: DeadNS, ns: []string{HostZones1, HostDead}, sign: alg13, body: "www A 192.0.2.23\n"},
-		{origin: RefusedNS, ns: []string{HostRefused, HostZones1}, sign: alg13, body: "www A 192.0.2.24\n"},
+			body: "* A 127.0.2.20\n* TXT \"wildcard\"\nexists A 127.0.2.21\n"},
+		{origin: Glueless, ns: []string{HostGlueless1, HostGlueless2}, sign: alg13, body: "www A 127.0.2.22\n"},
+		{origin: DeadNS, ns: []string{HostZones1, HostDead}, sign: alg13, body: "www A 127.0.2.23\n"},
+		{origin: RefusedNS, ns: []string{HostRefused, HostZones1}, sign: alg13, body: "www A 127.0.2.24\n"},
 		{origin: Lame, ns: []string{HostRefused}, delegationOnly: true},
-		{origin: SlowNS, ns: []string{HostSlow, HostZones1}, sign: alg13, body: "www A 192.0.2.25\n"},
-		{origin: Bulk, ns: zonesNS, sign: alg13, body: "www A 192.0.2.26\n", bulk: bulk},
+		{origin: SlowNS, ns: []string{HostSlow, HostZones1}, sign: alg13, body: "www A 127.0.2.25\n"},
+		{origin: Bulk, ns: zonesNS, sign: alg13, body: "www A 127.0.2.26\n", bulk: bulk},
 		{origin: HighIterations, ns: zonesNS,
 			sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{Iterations: 100, Salt: "aabbccdd"}},
-			body: "www A 192.0.2.27\n"},
-		{origin: UnknownAlgorithm, ns: zonesNS, sign: alg13, brk: breakUnknownAlg, body: "www A 192.0.2.28\n"},
-		{origin: UnknownDigest, ns: zonesNS, sign: alg13, ds: dsUnknownDigest, body: "www A 192.0.2.29\n"},
-		{origin: Future, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, future: true}, body: "www A 192.0.2.30\n"},
-		{origin: NoDenial, ns: zonesNS, sign: alg13, brk: breakNoDenial, body: "www A 192.0.2.31\n"},
+			body: "www A 127.0.2.27\n"},
+		{origin: UnknownAlgorithm, ns: zonesNS, sign: alg13, brk: breakUnknownAlg, body: "www A 127.0.2.28\n"},
+		{origin: UnknownDigest, ns: zonesNS, sign: alg13, ds: dsUnknownDigest, body: "www A 127.0.2.29\n"},
+		{origin: Future, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, future: true}, body: "www A 127.0.2.30\n"},
+		{origin: NoDenial, ns: zonesNS, sign: alg13, brk: breakNoDenial, body: "www A 127.0.2.31\n"},
 	}
 }
 
@@ -153,9 +153,9 @@ const (
 
 func secure13Body() string {
 	var b strings.Builder
-	b.WriteString(`www A 192.0.2.13
-www AAAA 2001:db8::13
-host.deep.ent A 192.0.2.131
+	b.WriteString(`www A 127.0.2.13
+www AAAA ::1
+host.deep.ent A 127.0.2.131
 cname-secure CNAME www.secure15.test.
 cname-insecure CNAME www.insecure.test.
 cname-example CNAME www.example.
@@ -175,8 +175,8 @@ a\255 TXT "octet 0xff"
 // BulkName is the i-th bulk host name: h<i>.bulk.test.
 func BulkName(i int) string { return fmt.Sprintf("h%d.%s", i, Bulk) }
 
-// bulkAddr is the address of the i-th bulk host, in 198.18.0.0/15
-// (RFC 2544 benchmarking); nothing ever connects to it.
+// bulkAddr is the address of the i-th bulk host, in 127.18.0.0/15:
+// loopback, like every lab data address, and nothing listens there.
 func bulkAddr(i int) string {
-	return fmt.Sprintf("198.%d.%d.%d", 18+(i>>16)&1, (i>>8)&0xff, i&0xff)
+	return fmt.Sprintf("127.%d.%d.%d", 18+(i>>16)&1, (i>>8)&0xff, i&0xff)
 }

@@ -83,21 +83,21 @@ func TestLab(t *testing.T) {
 		addr  string // expected final A, if any
 		ede   int    // expected EDE on SERVFAIL, -1 for any
 	}{
-		{"www.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.13", 0},
-		{"www.secure8.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.8", 0},
-		{"www.glueless.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.22", 0},
-		{"www.deadns.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.23", 0},
-		{"www.refused.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.24", 0},
-		{"www.slow.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.25", 0},
-		{"chain.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.3", 0},
-		{"www.dname.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.15", 0},
-		{"host.deep.ent.secure13.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.131", 0},
-		{"a.b.ent.nsec3.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.33", 0},
-		{"x.wild.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.20", 0},
+		{"www.secure13.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.13", 0},
+		{"www.secure8.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.8", 0},
+		{"www.glueless.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.22", 0},
+		{"www.deadns.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.23", 0},
+		{"www.refused.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.24", 0},
+		{"www.slow.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.25", 0},
+		{"chain.secure13.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.3", 0},
+		{"www.dname.secure13.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.15", 0},
+		{"host.deep.ent.secure13.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.131", 0},
+		{"a.b.ent.nsec3.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.33", 0},
+		{"x.wild.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.20", 0},
 		{"nope.secure13.test.", dns.TypeA, dns.RcodeNameError, "", 0},
 		{"www.secure13.test.", dns.TypeMX, dns.RcodeSuccess, "", 0},
 		{"big.secure13.test.", dns.TypeTXT, dns.RcodeSuccess, "", 0},
-		{"www.insecure.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.5", 0},
+		{"www.insecure.test.", dns.TypeA, dns.RcodeSuccess, "127.0.2.5", 0},
 		{"www.lame.test.", dns.TypeA, dns.RcodeServerFailure, "", int(dns.ExtendedErrorCodeNoReachableAuthority)},
 		{"loop.secure13.test.", dns.TypeA, dns.RcodeServerFailure, "", -1},
 	} {
@@ -154,11 +154,11 @@ func TestLab(t *testing.T) {
 func TestLabConcurrent(t *testing.T) {
 	_, r := startLab(t)
 	names := []struct{ name, addr string }{
-		{"www.secure13.test.", "192.0.2.13"}, {"www.secure8.test.", "192.0.2.8"},
-		{"www.glueless.test.", "192.0.2.22"}, {"www.deadns.test.", "192.0.2.23"},
-		{"www.refused.test.", "192.0.2.24"}, {"chain.secure13.test.", "192.0.2.3"},
-		{"www.dname.secure13.test.", "192.0.2.15"}, {"x.wild.test.", "192.0.2.20"},
-		{"www.nsec3.test.", "192.0.2.3"}, {"www.insecure.test.", "192.0.2.5"},
+		{"www.secure13.test.", "127.0.2.13"}, {"www.secure8.test.", "127.0.2.8"},
+		{"www.glueless.test.", "127.0.2.22"}, {"www.deadns.test.", "127.0.2.23"},
+		{"www.refused.test.", "127.0.2.24"}, {"chain.secure13.test.", "127.0.2.3"},
+		{"www.dname.secure13.test.", "127.0.2.15"}, {"x.wild.test.", "127.0.2.20"},
+		{"www.nsec3.test.", "127.0.2.3"}, {"www.insecure.test.", "127.0.2.5"},
 	}
 	const workers, rounds = 16, 10
 	errs := make(chan error, workers*rounds)
