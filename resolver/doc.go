@@ -6,6 +6,13 @@
 // only in bailiwick) and bounds the work of every client question with one
 // Budget. Handler puts it behind a transport front end.
 //
+// 0x20: a reply whose name differs from the query only in case is dropped
+// and the wait goes on; it is a spoofing signal, not a fact about the
+// server. Only when a server's exchanges for several distinct questions end
+// with nothing but wrong-case replies is the question re-asked over TCP
+// with a random case: if the server echoes it, 0x20 stays on (the UDP
+// replies were forged); if not, 0x20 is off for that server for a while.
+//
 // Where things are:
 //
 //	resolver.go    Config, DefaultConfig, New

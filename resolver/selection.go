@@ -24,6 +24,11 @@ type serverState struct {
 	// rejects EDNS or does not echo case.
 	noEDNSUntil time.Time
 	no0x20Until time.Time
+	// caseMisses are the distinct questions (at most caseMismatchQuestions)
+	// whose exchanges ended with only wrong-case replies since the server
+	// last echoed a 0x20 name exactly: the evidence that it might not
+	// preserve case.
+	caseMisses []question
 }
 
 // Selection tuning. Unknown servers get a small random SRTT so that each is
@@ -45,6 +50,12 @@ const (
 	probePercent = 3
 	// capabilityMemory is how long "no EDNS" / "no 0x20" is remembered.
 	capabilityMemory = 15 * time.Minute
+	// caseMismatchQuestions is how many distinct questions must end with
+	// only wrong-case replies (and no exact echo in between) before a
+	// server's case handling is checked over TCP. One forged reply proves
+	// nothing about the server (issue 8); a server that lower-cases every
+	// name shows it on every question.
+	caseMismatchQuestions = 3
 	// maxTrackedServers bounds the server table (least recently used out).
 	maxTrackedServers = 20000
 	// lameMemory is how long a server that answered a zone's question
@@ -182,10 +193,17 @@ func (s *selector) timeout(a netip.Addr) time.Duration {
 }
 
 // success records a reply after rtt.
-func (s *selector) success(a netip.Addr, rtt time.Duration) {
+func (s *selector) success(a netip.Addr, rtt time.Duration) { s.replied(a, rtt, false) }
+
+// replied records a reply after rtt; caseEchoed says it echoed a randomised
+// 0x20 name exactly, which clears the case-mismatch evidence.
+func (s *selector) replied(a netip.Addr, rtt time.Duration, caseEchoed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stateLocked(a)
+	if caseEchoed {
+		st.caseMisses = nil
+	}
 	if !st.known || st.timeouts > 0 {
 		// First sample, or first after timeouts: the penalty is history.
 		st.srtt = rtt
@@ -244,11 +262,49 @@ func (s *selector) no0x20(a netip.Addr) bool {
 	return ok && s.now().Before(st.no0x20Until)
 }
 
-// setNo0x20 remembers that a does not echo case.
+// setNo0x20 remembers, for capabilityMemory, that a does not echo case
+// (checked over TCP, see resolution.ask); the evidence is spent.
 func (s *selector) setNo0x20(a netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stateLocked(a).no0x20Until = s.now().Add(capabilityMemory)
+	st := s.stateLocked(a)
+	st.no0x20Until = s.now().Add(capabilityMemory)
+	st.caseMisses = nil
+}
+
+// caseMismatch records that an exchange of q with a ended with only
+// wrong-case replies. It reports whether the evidence now reaches
+// caseMismatchQuestions distinct questions, so that the caller checks the
+// server over TCP.
+func (s *selector) caseMismatch(a netip.Addr, q question) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stateLocked(a)
+	if !slices.Contains(st.caseMisses, q) && len(st.caseMisses) < caseMismatchQuestions {
+		st.caseMisses = append(st.caseMisses, q)
+	}
+	return len(st.caseMisses) >= caseMismatchQuestions
+}
+
+// caseEchoed records that a echoed a randomised case exactly: the
+// mismatches seen so far were forged (or chance), not the server's habit.
+func (s *selector) caseEchoed(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok {
+		st.caseMisses = nil
+	}
+}
+
+// caseEvidence returns how many distinct questions count against a's case
+// handling, for tests and traces.
+func (s *selector) caseEvidence(a netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok {
+		return len(st.caseMisses)
+	}
+	return 0
 }
 
 // srtt returns a's SRTT and whether it is known, for traces.

@@ -175,10 +175,10 @@ func (rs *resolution) resolveNSAddrs(ctx context.Context, ns string, qclass uint
 	return firstErr
 }
 
-// ask sends q to one server, with the per-server fallbacks: no 0x20 for
-// servers that do not echo case, TCP after TC, plain DNS for servers that
-// reject EDNS. Every query is paid from the Budget. It returns the trace
-// event of the last exchange for the caller to complete.
+// ask sends q to one server, with the per-server fallbacks: TCP after TC,
+// plain DNS for servers that reject EDNS, and the 0x20 case check. Every
+// query is paid from the Budget. It returns the trace event of the last
+// exchange for the caller to complete.
 func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question, depth int) (*dns.Msg, TraceEvent, error) {
 	sel := rs.r.sel
 	oq := outQuery{
@@ -189,6 +189,7 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		Use0x20: rs.r.cfg.Use0x20 && !sel.no0x20(c.addr),
 	}
 	ev := TraceEvent{Depth: depth, Zone: zone, Server: c.addr, SRTT: c.srtt, SRTTKnown: c.known, QName: q.name, QType: q.qtype, Rcode: -1}
+	caseCheck := false // this query is the TCP check of the server's case handling
 	for attempt := 0; ; attempt++ {
 		if err := rs.budget.checkTime(ctx); err != nil {
 			return nil, ev, err
@@ -197,7 +198,7 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 			return nil, ev, err
 		}
 		oq.Timeout = sel.timeout(c.addr)
-		ev.Timeout, ev.TCP, ev.EDNS, ev.Case0x20 = oq.Timeout, oq.TCP, oq.EDNS, oq.Use0x20 && !oq.TCP
+		ev.Timeout, ev.TCP, ev.EDNS, ev.Case0x20 = oq.Timeout, oq.TCP, oq.EDNS, (oq.Use0x20 && !oq.TCP) || caseCheck
 		resp, rtt, err := rs.r.x.exchange(ctx, oq)
 		ev.RTT = rtt
 		if err != nil {
@@ -206,17 +207,26 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 				// caller's cancellation: not the server's fault.
 				return nil, ev, berr
 			}
-			if errors.Is(err, errCaseMismatch) && attempt < 3 {
-				sel.setNo0x20(c.addr)
-				rs.emit(ev, "reply did not echo 0x20 case, retrying without", nil)
-				oq.Use0x20 = false
+			if errors.Is(err, errCaseMismatch) && !caseCheck && attempt < 3 && sel.caseMismatch(c.addr, q) {
+				// Several questions got only wrong-case replies: forged,
+				// or a server that does not preserve case. TCP tells them
+				// apart (an off-path forger cannot inject into it), so the
+				// question goes there with a random case, and its echo
+				// decides (Unbound's use-caps-for-id fallback compares
+				// the servers' replies instead).
+				rs.emit(ev, "only wrong-case replies from several questions: checking the case over TCP", err)
+				caseCheck, oq.TCP, oq.Name = true, true, randomCase(q.name)
 				continue
 			}
 			sel.failure(c.addr)
 			return nil, ev, fmt.Errorf("%s: %w", c.addr, err)
 		}
-		sel.success(c.addr, rtt)
+		sel.replied(c.addr, rtt, oq.Use0x20 && !oq.TCP)
 		ev.Rcode = resp.Rcode
+		if caseCheck && len(resp.Question) == 1 {
+			rs.judgeCase(c.addr, oq.Name, resp.Question[0].Name)
+			caseCheck, oq.Name = false, q.name
+		}
 		if resp.Truncated && !oq.TCP && attempt < 3 {
 			rs.emit(ev, "truncated, retrying over TCP", nil)
 			oq.TCP = true
@@ -232,6 +242,23 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		canonicaliseMsg(resp)
 		return resp, ev, nil
 	}
+}
+
+// judgeCase concludes the TCP case check of server a: a reply that echoes
+// the random case sent proves the server preserves case, so the wrong-case
+// UDP replies were forged and 0x20 stays on; one that does not proves the
+// server's habit (TCP cannot be forged off-path), and 0x20 is off for it
+// for capabilityMemory.
+func (rs *resolution) judgeCase(a netip.Addr, sent, got string) {
+	if got == sent {
+		rs.r.sel.caseEchoed(a)
+		rs.r.log.Warn("wrong-case UDP replies from a server that preserves case: spoofing attempt",
+			"server", a, "name", canonical(sent))
+		return
+	}
+	rs.r.sel.setNo0x20(a)
+	rs.r.log.Info("server does not preserve case (checked over TCP): 0x20 off for it for a while",
+		"server", a, "for", capabilityMemory)
 }
 
 // emit completes and reports a trace event, if tracing.
