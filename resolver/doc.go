@@ -29,6 +29,7 @@
 //	qmin.go        QNAME minimisation steps and fallbacks
 //	exchange.go    one query to one server (UDP/TCP, spoofing defences)
 //	selection.go   SRTT, back-off, probing, per-server EDNS/0x20 memory
+//	zonefail.go    zones whose servers all failed: back-off, one probe at a time
 //	budget.go      the per-question Budget; limits.go its caps
 //	errors.go      failures with their Extended DNS Error
 //	special.go     RFC 6761 / RFC 6303 names answered locally
@@ -42,6 +43,12 @@
 //	dnssec_anchors.go RFC 5011 managed trust anchors: refresh and save
 //
 // Failures of servers (all unreachable, cyclic delegations) are cached per
-// question and per zone for the cache's FailureTTL (RFC 9520); failures of
-// one client's budget are not.
+// question for the cache's FailureTTL (RFC 9520); failures of one client's
+// budget are not. A zone none of whose servers gives a usable reply (all
+// silent at once; all REFUSED, SERVFAIL or lame for a few distinct names)
+// is cached as failed for 5 s, doubled after each failed re-probe up to
+// 5 minutes (RFC 9520 3.2); when that entry expires one question probes the
+// zone while the others still get the cached failure (zonefail.go). A
+// server that timed out repeatedly is likewise skipped while backed off,
+// then probed by one question at a time.
 package resolver

@@ -27,6 +27,9 @@ var (
 	// does not preserve case; its data is never used. It always comes
 	// wrapped with errTimeout.
 	errCaseMismatch = errors.New("only replies with the wrong 0x20 case")
+	// errServerResting: the server timed out repeatedly and is not asked
+	// now (backed off, or another question probes it); nothing was sent.
+	errServerResting = errors.New("server resting after repeated timeouts")
 	// errMalformed: the server answered, but only with unparseable or
 	// mismatched data.
 	errMalformed = errors.New("malformed or mismatched reply")

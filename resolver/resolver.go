@@ -108,6 +108,9 @@ type Resolver struct {
 	localhostFallback bool
 	log               *slog.Logger
 	flights           flightGroup
+	// zoneFails is the failure history of zones (RFC 9520 back-off and
+	// one probe at a time).
+	zoneFails *zoneFailures
 
 	// started is set by Start; priming is set while a priming query runs.
 	started          atomic.Bool
@@ -140,13 +143,14 @@ func New(cfg Config) (*Resolver, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{
-		cfg:    cfg,
-		limits: cfg.Limits.withDefaults(),
-		cache:  cfg.Cache,
-		roots:  roots,
-		port:   cfg.UpstreamPort,
-		log:    cfg.Logger,
-		x:      newExchanger(),
+		cfg:       cfg,
+		limits:    cfg.Limits.withDefaults(),
+		cache:     cfg.Cache,
+		roots:     roots,
+		port:      cfg.UpstreamPort,
+		log:       cfg.Logger,
+		x:         newExchanger(),
+		zoneFails: newZoneFailures(),
 		policy: addrPolicy{
 			ipv4:          cfg.UpstreamIPv4,
 			ipv6:          cfg.UpstreamIPv6,

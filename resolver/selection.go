@@ -20,6 +20,10 @@ type serverState struct {
 	// is offered again after its last one (exponential back-off).
 	timeouts     int
 	backoffUntil time.Time
+	// probing is set while one question probes a dead server (see admit);
+	// probeSince is when that began, so that a lost probe is taken back.
+	probing    bool
+	probeSince time.Time
 	// noEDNSUntil and no0x20Until remember, for a while, that the server
 	// rejects EDNS or does not echo case.
 	noEDNSUntil time.Time
@@ -45,6 +49,10 @@ const (
 	// the first timeout, doubling, at most 2 minutes.
 	backoffBase = time.Second
 	backoffMax  = 2 * time.Minute
+	// deadAfterTimeouts is how many timeouts in a row make a server dead:
+	// not asked at all while backed off, then by one question at a time
+	// (a probe), so that its recovery is noticed without a stampede.
+	deadAfterTimeouts = 3
 	// probePercent is how often (in percent of choices) a random other
 	// server is put first, so that a recovered or faster server is noticed.
 	probePercent = 3
@@ -230,6 +238,39 @@ func (s *selector) failure(a netip.Addr) {
 	st.timeouts++
 	shift := min(st.timeouts-1, 10)
 	st.backoffUntil = now.Add(min(backoffBase<<shift, backoffMax))
+}
+
+// admit reports whether a may be asked now, and whether the asker is its
+// probe (who must call endProbe when done). A live server always may; a
+// dead one (deadAfterTimeouts) not while backed off, and afterwards only
+// by one question at a time: a timeout backs it off again, a reply revives
+// it.
+func (s *selector) admit(a netip.Addr) (ok, probe bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, found := s.servers.Peek(a)
+	if !found || st.timeouts < deadAfterTimeouts {
+		return true, false
+	}
+	if now.Before(st.backoffUntil) {
+		return false, false
+	}
+	// A probe cannot outlive its question's deadline; one older was lost.
+	if st.probing && now.Sub(st.probeSince) < s.limits.ClientDeadline {
+		return false, false
+	}
+	st.probing, st.probeSince = true, now
+	return true, true
+}
+
+// endProbe ends the probe of a that admit allowed.
+func (s *selector) endProbe(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok {
+		st.probing = false
+	}
 }
 
 // markLame remembers that a answered a question for zone lamely.

@@ -7,17 +7,47 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
-
-	"github.com/sextant-dns/sextant/cache"
 )
 
-// queryZone asks the servers of d, best first, until one gives a usable
-// reply; glueless name servers are resolved (within the per-delegation and
-// depth limits) only when the known addresses are exhausted.
-func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, error) {
-	if e, ok := rs.r.cache.Get(d.zone, zoneFailureType, q.qclass); ok && e.Failure() {
-		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeCachedError, Text: "cached failure: " + e.EDEText, Cacheable: true}
+// queryZone asks the servers of d about q, unless the zone is remembered
+// as failed (RFC 9520: see zonefail.go), and records the outcome for the
+// zone. minimised says q is a QNAME-minimised step: its failure is not
+// held against the zone, since the full name is asked next (RFC 9156 3).
+func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, depth int, minimised bool) (*dns.Msg, replyKind, string, error) {
+	r := rs.r
+	if err := r.admitZone(rs, d.zone, q.qclass); err != nil {
+		return nil, 0, "", err
 	}
+	resp, kind, child, verdict, err := rs.queryServers(ctx, d, q, depth)
+	switch {
+	case err == nil:
+		r.zoneSucceeded(d.zone, q.qclass)
+	case verdict != zoneNoVerdict && !minimised:
+		r.zoneFailed(rs, d.zone, q.qclass, q.name, verdict == zoneSilent, asError(err))
+	}
+	return resp, kind, child, err
+}
+
+// zoneVerdict is what a failed queryServers says about the zone.
+type zoneVerdict uint8
+
+const (
+	// zoneNoVerdict: the failure is not the servers' (budget, deadline,
+	// no address could be found for them).
+	zoneNoVerdict zoneVerdict = iota
+	// zoneSilent: no server replied at all (or too many name-server
+	// lookups, NXNSAttack: the delegation is at fault).
+	zoneSilent
+	// zoneUnusable: servers replied, but only with errors or lame replies.
+	zoneUnusable
+)
+
+// queryServers asks the servers of d, best first, until one gives a usable
+// reply; glueless name servers are resolved (within the per-delegation and
+// depth limits) only when the known addresses are exhausted. A server that
+// timed out repeatedly is skipped while it is backed off, and then asked
+// by one question at a time (selector.admit).
+func (rs *resolution) queryServers(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, zoneVerdict, error) {
 	tried := make(map[netip.Addr]bool)
 	replies := 0
 	lookedUp := make(map[string]bool)
@@ -38,26 +68,19 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 			}
 		}
 		for _, c := range rs.r.sel.order(d.zone, cands) {
-			resp, ev, err := rs.ask(ctx, d.zone, c, q, depth)
+			resp, kind, child, err := rs.askServer(ctx, d.zone, c, q, depth)
 			if err != nil {
-				rs.emit(ev, "", err)
 				var re *Error
 				if errors.As(err, &re) && !re.Cacheable {
-					return nil, 0, "", err // budget, deadline, cancelled
+					return nil, 0, "", zoneNoVerdict, err // budget, deadline, cancelled
 				}
-				if errors.Is(err, errTimeout) {
+				if errors.Is(err, errTimeout) || errors.Is(err, errServerResting) {
 					network = false
 				}
 				lastErr = err
 				continue
 			}
 			replies++
-			kind, child := classify(resp, d.zone, q.name, q.qtype)
-			outcome := kind.String()
-			if kind == kindReferral {
-				outcome = "referral to " + child
-			}
-			rs.emit(ev, outcome, nil)
 			switch kind {
 			case kindLame, kindRcodeError:
 				rs.r.sel.markLame(d.zone, c.addr)
@@ -65,7 +88,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				lastErr = fmt.Errorf("%s from %s: %s", kind, c.addr, dns.RcodeToString[resp.Rcode])
 				continue
 			}
-			return resp, kind, child, nil
+			return resp, kind, child, zoneNoVerdict, nil
 		}
 		// Known addresses exhausted: resolve one more glueless name server.
 		ns := rs.nextGlueless(d, lookedUp, q.qclass)
@@ -78,10 +101,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				// fault, so the failure is cached for the zone too.
 				e := budgetError("more than %d name-server address lookups for %s", rs.r.limits.MaxNSAddrLookups, d.zone)
 				e.EDE, e.Cacheable = dns.ExtendedErrorCodeNoReachableAuthority, true
-				rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
-					Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
-				}, 0)
-				return nil, 0, "", e
+				return nil, 0, "", zoneSilent, e
 			}
 			break
 		}
@@ -90,7 +110,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 		if err := rs.resolveNSAddrs(ctx, ns, q.qclass, depth); err != nil {
 			var re *Error
 			if errors.As(err, &re) && !re.Cacheable {
-				return nil, 0, "", err
+				return nil, 0, "", zoneNoVerdict, err
 			}
 			lastErr = err
 		}
@@ -102,19 +122,45 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 	var re *Error
 	if errors.As(lastErr, &re) && re.Text != "" && len(tried) == 0 {
 		// Every name server's address lookup failed: pass that reason on.
-		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeNoReachableAuthority,
+		return nil, 0, "", zoneNoVerdict, &Error{EDE: dns.ExtendedErrorCodeNoReachableAuthority,
 			Text: fmt.Sprintf("no reachable name server for %q: %s", d.zone, re.Text), Cacheable: true}
 	}
 	uerr := unreachableError(d.zone, network && len(tried) > 0, lastErr)
-	if replies == 0 && len(tried) > 0 {
-		// RFC 9520 3.1: no server of the zone answered at all. Remember
-		// that for the zone, so that other names in it do not send more
-		// queries to dead servers for a while.
-		rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
-			Rcode: dns.RcodeServerFailure, EDE: uerr.EDE, EDEText: uerr.Text,
-		}, 0)
+	switch {
+	case len(tried) == 0:
+		return nil, 0, "", zoneNoVerdict, uerr
+	case replies == 0:
+		// RFC 9520 3.1: no server of the zone answered at all.
+		return nil, 0, "", zoneSilent, uerr
+	default:
+		return nil, 0, "", zoneUnusable, uerr
 	}
-	return nil, 0, "", uerr
+}
+
+// askServer asks one candidate server, unless it is resting after repeated
+// timeouts (another question probes it, or its back-off runs), and traces
+// the outcome.
+func (rs *resolution) askServer(ctx context.Context, zone string, c ranked, q question, depth int) (*dns.Msg, replyKind, string, error) {
+	sel := rs.r.sel
+	ok, probe := sel.admit(c.addr)
+	if !ok {
+		return nil, 0, "", fmt.Errorf("%s: %w", c.addr, errServerResting)
+	}
+	resp, ev, err := rs.ask(ctx, zone, c, q, depth)
+	if probe {
+		sel.endProbe(c.addr)
+	}
+	if err != nil {
+		rs.emit(ev, "", err)
+		return nil, 0, "", err
+	}
+	kind, child := classify(resp, zone, q.name, q.qtype)
+	outcome := kind.String()
+	if kind == kindReferral {
+		outcome = "referral to " + child
+	}
+	rs.emit(ev, outcome, nil)
+	return resp, kind, child, nil
 }
 
 // zoneFailureType is the cache type under which a zone whose servers all
