@@ -143,14 +143,13 @@ func New(cfg Config) (*Resolver, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{
-		cfg:       cfg,
-		limits:    cfg.Limits.withDefaults(),
-		cache:     cfg.Cache,
-		roots:     roots,
-		port:      cfg.UpstreamPort,
-		log:       cfg.Logger,
-		x:         newExchanger(),
-		zoneFails: newZoneFailures(),
+		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
+		cache:  cfg.Cache,
+		roots:  roots,
+		port:   cfg.UpstreamPort,
+		log:    cfg.Logger,
+		x:      newExchanger(),
 		policy: addrPolicy{
 			ipv4:          cfg.UpstreamIPv4,
 			ipv6:          cfg.UpstreamIPv6,
@@ -175,6 +174,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.localhostFallback = !builtin
 	}
 	r.sel = newSelector(&r.limits)
+	r.zoneFails = newZoneFailures()
 	r.primeCtx = context.Background()
 	if d, ok := cfg.Validator.(*DNSSEC); ok {
 		d.bind(r) // the resolver is the validator's key source
