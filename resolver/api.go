@@ -95,6 +95,7 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
 	defer cancel()
 	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx)}
+	defer r.releaseZoneProbes(rs)
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	if err != nil {
 		e := asError(err)

@@ -226,9 +226,9 @@ func TestDNSSECKeyTrap(t *testing.T) {
 	good := newKeytrapResolver(t, h, anchors)
 	wall = time.Now()
 	for range 50 {
-		m, _ := ask(t, good, "www.good.", dns.TypeA, true, false, false)
+		m, res := ask(t, good, "www.good.", dns.TypeA, true, false, false)
 		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
-			t.Fatalf("good client: %s AD=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
+			t.Fatalf("good client: %s AD=%v: %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
 		}
 		good.Cache().Purge() // every answer validated afresh
 	}

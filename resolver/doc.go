@@ -6,6 +6,13 @@
 // only in bailiwick) and bounds the work of every client question with one
 // Budget. Handler puts it behind a transport front end.
 //
+// 0x20: a reply whose name differs from the query only in case is dropped
+// and the wait goes on; it is a spoofing signal, not a fact about the
+// server. Only when a server's exchanges for several distinct questions end
+// with nothing but wrong-case replies is the question re-asked over TCP
+// with a random case: if the server echoes it, 0x20 stays on (the UDP
+// replies were forged); if not, 0x20 is off for that server for a while.
+//
 // Where things are:
 //
 //	resolver.go    Config, DefaultConfig, New
@@ -22,6 +29,7 @@
 //	qmin.go        QNAME minimisation steps and fallbacks
 //	exchange.go    one query to one server (UDP/TCP, spoofing defences)
 //	selection.go   SRTT, back-off, probing, per-server EDNS/0x20 memory
+//	zonefail.go    zones whose servers all failed: back-off, one probe at a time
 //	budget.go      the per-question Budget; limits.go its caps
 //	errors.go      failures with their Extended DNS Error
 //	special.go     RFC 6761 / RFC 6303 names answered locally
@@ -35,6 +43,12 @@
 //	dnssec_anchors.go RFC 5011 managed trust anchors: refresh and save
 //
 // Failures of servers (all unreachable, cyclic delegations) are cached per
-// question and per zone for the cache's FailureTTL (RFC 9520); failures of
-// one client's budget are not.
+// question for the cache's FailureTTL (RFC 9520); failures of one client's
+// budget are not. A zone none of whose servers gives a usable reply (all
+// silent at once; all REFUSED, SERVFAIL or lame for a few distinct names)
+// is cached as failed for 5 s, doubled after each failed re-probe up to
+// 5 minutes (RFC 9520 3.2); when that entry expires one question probes the
+// zone while the others still get the cached failure (zonefail.go). A
+// server that timed out repeatedly is likewise skipped while backed off,
+// then probed by one question at a time.
 package resolver

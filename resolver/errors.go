@@ -20,6 +20,9 @@ type Error struct {
 	Cacheable bool
 	// Err is the underlying cause, if any.
 	Err error
+	// fromCache marks a failure answered from a zone's failure entry: it
+	// is cached already, and a copy per name would outlive it.
+	fromCache bool
 }
 
 func (e *Error) Error() string {

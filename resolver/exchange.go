@@ -21,9 +21,15 @@ import (
 var (
 	// errTimeout: no acceptable reply before the deadline.
 	errTimeout = errors.New("timeout")
-	// errCaseMismatch: a reply matched address, port, ID and question except
-	// for the 0x20 case pattern; the server does not echo case.
-	errCaseMismatch = errors.New("reply did not echo the query name's case")
+	// errCaseMismatch: the wait ended with no acceptable reply, and at
+	// least one reply matched address, port, ID and question except for the
+	// 0x20 case pattern. Such a reply is forged or comes from a server that
+	// does not preserve case; its data is never used. It always comes
+	// wrapped with errTimeout.
+	errCaseMismatch = errors.New("only replies with the wrong 0x20 case")
+	// errServerResting: the server timed out repeatedly and is not asked
+	// now (backed off, or another question probes it); nothing was sent.
+	errServerResting = errors.New("server resting after repeated timeouts")
 	// errMalformed: the server answered, but only with unparseable or
 	// mismatched data.
 	errMalformed = errors.New("malformed or mismatched reply")
@@ -39,13 +45,16 @@ const maxJunkReplies = 256
 
 // outQuery is one query to one server.
 type outQuery struct {
-	Name   string // lower-case query name
+	// Name is the query name, sent as given (lower-case, or a case
+	// pattern the caller chose) unless Use0x20 randomises it.
+	Name   string
 	Type   uint16
 	Class  uint16
 	Server netip.AddrPort
 	// EDNS adds an OPT record (buffer ednsUDPSize); DO sets its DO bit.
 	EDNS, DO bool
-	// Use0x20 randomises the query name's case and demands an exact echo.
+	// Use0x20 randomises the query name's case over UDP and demands an
+	// exact echo.
 	Use0x20 bool
 	// TCP sends the query over TCP instead of UDP.
 	TCP     bool
@@ -160,7 +169,7 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	bp := x.bufs.Get().(*[]byte)
 	defer x.bufs.Put(bp)
 	buf := *bp
-	var sawJunk, sawRefused bool
+	var sawJunk, sawRefused, sawWrongCase bool
 	for junk := 0; junk < maxJunkReplies; junk++ {
 		n, err := c.Read(buf)
 		if err != nil {
@@ -189,13 +198,17 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 		case replyMatches:
 			return reply, rtt, nil
 		case replyCaseMismatch:
-			// Only someone who saw the query (the server itself) can match
-			// the ID on a connected socket, so this is a server that does
-			// not preserve case. Report it at once for the caller's fallback.
-			return nil, rtt, errCaseMismatch
+			// A wrong case is a spoofing signal, not a capability fact: an
+			// attacker who guessed ID and port cannot guess the case. The
+			// reply is dropped and the wait goes on for the real one; the
+			// caller weighs repeated mismatches (see resolution.ask).
+			sawWrongCase = true
 		default:
 			sawJunk = true
 		}
+	}
+	if sawWrongCase {
+		return nil, 0, fmt.Errorf("%s: %w (%w)", q.Server, errTimeout, errCaseMismatch)
 	}
 	if sawRefused {
 		return nil, 0, fmt.Errorf("%s: %w (port unreachable)", q.Server, errTimeout)
@@ -270,8 +283,7 @@ const (
 
 // matchReply checks a reply against the query: QR set, same ID, opcode and
 // one identical question. With exactCase the name must match byte for byte
-// (0x20); a reply that differs only in case is told apart so the caller can
-// fall back.
+// (0x20); a reply that differs only in case is told apart, as evidence.
 func matchReply(q, r *dns.Msg, exactCase bool) replyMatch {
 	if !r.Response || r.Id != q.Id || r.Opcode != q.Opcode {
 		return replyMismatch

@@ -28,6 +28,9 @@ type resolution struct {
 	active []question
 	// cacheOnly answers from local data and the cache only (RD=0).
 	cacheOnly bool
+	// zoneProbes are the failed zones this question was let through to
+	// re-probe (see admitZone); released when it ends.
+	zoneProbes []zoneKey
 }
 
 // outcome is a finished lookup.
@@ -119,7 +122,7 @@ func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int)
 	}
 	st, err := rs.iterate(ctx, q, depth)
 	if err != nil {
-		if e := asError(err); e.Cacheable {
+		if e := asError(err); e.Cacheable && !e.fromCache {
 			rs.r.cache.Put(q.name, q.qtype, q.qclass, &cache.Entry{
 				Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
 			}, 0)
@@ -174,7 +177,7 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 		if n, ok := qm.next(d.zone, q.name); ok {
 			askName, askType, minimised = n, dns.TypeA, true
 		}
-		resp, kind, child, err := rs.queryZone(ctx, d, question{askName, askType, q.qclass}, depth)
+		resp, kind, child, err := rs.queryZone(ctx, d, question{askName, askType, q.qclass}, depth, minimised)
 		if err != nil {
 			if minimised && asError(err).Cacheable {
 				// RFC 9156 3: servers that fail on minimised queries get

@@ -68,8 +68,9 @@ func (r *Resolver) Prime(ctx context.Context) error {
 	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
 	defer cancel()
 	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx)}
+	defer r.releaseZoneProbes(rs)
 	d := delegation{zone: ".", ns: r.roots.ns, hints: r.roots.addrs}
-	resp, kind, _, err := rs.queryZone(ctx, d, question{".", dns.TypeNS, dns.ClassINET}, 0)
+	resp, kind, _, err := rs.queryZone(ctx, d, question{".", dns.TypeNS, dns.ClassINET}, 0, false)
 	if err != nil {
 		return fmt.Errorf("priming query: %w", err)
 	}

@@ -111,6 +111,9 @@ type Resolver struct {
 	// dnssec is cfg.Validator when it is the resolver's own DNSSEC, for
 	// what needs the trust anchors (the RFC 8509 sentinel).
 	dnssec *DNSSEC
+	// zoneFails is the failure history of zones (RFC 9520 back-off and
+	// one probe at a time).
+	zoneFails *zoneFailures
 
 	// started is set by Start; priming is set while a priming query runs.
 	started          atomic.Bool
@@ -174,6 +177,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.localhostFallback = !builtin
 	}
 	r.sel = newSelector(&r.limits)
+	r.zoneFails = newZoneFailures()
 	r.primeCtx = context.Background()
 	if d, ok := cfg.Validator.(*DNSSEC); ok {
 		d.bind(r) // the resolver is the validator's key source

@@ -20,10 +20,19 @@ type serverState struct {
 	// is offered again after its last one (exponential back-off).
 	timeouts     int
 	backoffUntil time.Time
+	// probing is set while one question probes a dead server (see admit);
+	// probeSince is when that began, so that a lost probe is taken back.
+	probing    bool
+	probeSince time.Time
 	// noEDNSUntil and no0x20Until remember, for a while, that the server
 	// rejects EDNS or does not echo case.
 	noEDNSUntil time.Time
 	no0x20Until time.Time
+	// caseMisses are the distinct questions (at most caseMismatchQuestions)
+	// whose exchanges ended with only wrong-case replies since the server
+	// last echoed a 0x20 name exactly: the evidence that it might not
+	// preserve case.
+	caseMisses []question
 }
 
 // Selection tuning. Unknown servers get a small random SRTT so that each is
@@ -40,11 +49,21 @@ const (
 	// the first timeout, doubling, at most 2 minutes.
 	backoffBase = time.Second
 	backoffMax  = 2 * time.Minute
+	// deadAfterTimeouts is how many timeouts in a row make a server dead:
+	// not asked at all while backed off, then by one question at a time
+	// (a probe), so that its recovery is noticed without a stampede.
+	deadAfterTimeouts = 3
 	// probePercent is how often (in percent of choices) a random other
 	// server is put first, so that a recovered or faster server is noticed.
 	probePercent = 3
 	// capabilityMemory is how long "no EDNS" / "no 0x20" is remembered.
 	capabilityMemory = 15 * time.Minute
+	// caseMismatchQuestions is how many distinct questions must end with
+	// only wrong-case replies (and no exact echo in between) before a
+	// server's case handling is checked over TCP. One forged reply proves
+	// nothing about the server (issue 8); a server that lower-cases every
+	// name shows it on every question.
+	caseMismatchQuestions = 3
 	// maxTrackedServers bounds the server table (least recently used out).
 	maxTrackedServers = 20000
 	// lameMemory is how long a server that answered a zone's question
@@ -182,10 +201,17 @@ func (s *selector) timeout(a netip.Addr) time.Duration {
 }
 
 // success records a reply after rtt.
-func (s *selector) success(a netip.Addr, rtt time.Duration) {
+func (s *selector) success(a netip.Addr, rtt time.Duration) { s.replied(a, rtt, false) }
+
+// replied records a reply after rtt; caseEchoed says it echoed a randomised
+// 0x20 name exactly, which clears the case-mismatch evidence.
+func (s *selector) replied(a netip.Addr, rtt time.Duration, caseEchoed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stateLocked(a)
+	if caseEchoed {
+		st.caseMisses = nil
+	}
 	if !st.known || st.timeouts > 0 {
 		// First sample, or first after timeouts: the penalty is history.
 		st.srtt = rtt
@@ -212,6 +238,39 @@ func (s *selector) failure(a netip.Addr) {
 	st.timeouts++
 	shift := min(st.timeouts-1, 10)
 	st.backoffUntil = now.Add(min(backoffBase<<shift, backoffMax))
+}
+
+// admit reports whether a may be asked now, and whether the asker is its
+// probe (who must call endProbe when done). A live server always may; a
+// dead one (deadAfterTimeouts) not while backed off, and afterwards only
+// by one question at a time: a timeout backs it off again, a reply revives
+// it.
+func (s *selector) admit(a netip.Addr) (ok, probe bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, found := s.servers.Peek(a)
+	if !found || st.timeouts < deadAfterTimeouts {
+		return true, false
+	}
+	if now.Before(st.backoffUntil) {
+		return false, false
+	}
+	// A probe cannot outlive its question's deadline; one older was lost.
+	if st.probing && now.Sub(st.probeSince) < s.limits.ClientDeadline {
+		return false, false
+	}
+	st.probing, st.probeSince = true, now
+	return true, true
+}
+
+// endProbe ends the probe of a that admit allowed.
+func (s *selector) endProbe(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok {
+		st.probing = false
+	}
 }
 
 // markLame remembers that a answered a question for zone lamely.
@@ -244,11 +303,49 @@ func (s *selector) no0x20(a netip.Addr) bool {
 	return ok && s.now().Before(st.no0x20Until)
 }
 
-// setNo0x20 remembers that a does not echo case.
+// setNo0x20 remembers, for capabilityMemory, that a does not echo case
+// (checked over TCP, see resolution.ask); the evidence is spent.
 func (s *selector) setNo0x20(a netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stateLocked(a).no0x20Until = s.now().Add(capabilityMemory)
+	st := s.stateLocked(a)
+	st.no0x20Until = s.now().Add(capabilityMemory)
+	st.caseMisses = nil
+}
+
+// caseMismatch records that an exchange of q with a ended with only
+// wrong-case replies. It reports whether the evidence now reaches
+// caseMismatchQuestions distinct questions, so that the caller checks the
+// server over TCP.
+func (s *selector) caseMismatch(a netip.Addr, q question) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stateLocked(a)
+	if !slices.Contains(st.caseMisses, q) && len(st.caseMisses) < caseMismatchQuestions {
+		st.caseMisses = append(st.caseMisses, q)
+	}
+	return len(st.caseMisses) >= caseMismatchQuestions
+}
+
+// caseEchoed records that a echoed a randomised case exactly: the
+// mismatches seen so far were forged (or chance), not the server's habit.
+func (s *selector) caseEchoed(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok {
+		st.caseMisses = nil
+	}
+}
+
+// caseEvidence returns how many distinct questions count against a's case
+// handling, for tests and traces.
+func (s *selector) caseEvidence(a netip.Addr) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok {
+		return len(st.caseMisses)
+	}
+	return 0
 }
 
 // srtt returns a's SRTT and whether it is known, for traces.

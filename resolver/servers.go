@@ -7,17 +7,47 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
-
-	"github.com/sextant-dns/sextant/cache"
 )
 
-// queryZone asks the servers of d, best first, until one gives a usable
-// reply; glueless name servers are resolved (within the per-delegation and
-// depth limits) only when the known addresses are exhausted.
-func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, error) {
-	if e, ok := rs.r.cache.Get(d.zone, zoneFailureType, q.qclass); ok && e.Failure() {
-		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeCachedError, Text: "cached failure: " + e.EDEText, Cacheable: true}
+// queryZone asks the servers of d about q, unless the zone is remembered
+// as failed (RFC 9520: see zonefail.go), and records the outcome for the
+// zone. minimised says q is a QNAME-minimised step: its failure is not
+// held against the zone, since the full name is asked next (RFC 9156 3).
+func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, depth int, minimised bool) (*dns.Msg, replyKind, string, error) {
+	r := rs.r
+	if err := r.admitZone(rs, d.zone, q.qclass); err != nil {
+		return nil, 0, "", err
 	}
+	resp, kind, child, verdict, err := rs.queryServers(ctx, d, q, depth)
+	switch {
+	case err == nil:
+		r.zoneSucceeded(d.zone, q.qclass)
+	case verdict != zoneNoVerdict && !minimised:
+		r.zoneFailed(rs, d.zone, q.qclass, q.name, verdict == zoneSilent, asError(err))
+	}
+	return resp, kind, child, err
+}
+
+// zoneVerdict is what a failed queryServers says about the zone.
+type zoneVerdict uint8
+
+const (
+	// zoneNoVerdict: the failure is not the servers' (budget, deadline,
+	// no address could be found for them).
+	zoneNoVerdict zoneVerdict = iota
+	// zoneSilent: no server replied at all (or too many name-server
+	// lookups, NXNSAttack: the delegation is at fault).
+	zoneSilent
+	// zoneUnusable: servers replied, but only with errors or lame replies.
+	zoneUnusable
+)
+
+// queryServers asks the servers of d, best first, until one gives a usable
+// reply; glueless name servers are resolved (within the per-delegation and
+// depth limits) only when the known addresses are exhausted. A server that
+// timed out repeatedly is skipped while it is backed off, and then asked
+// by one question at a time (selector.admit).
+func (rs *resolution) queryServers(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, zoneVerdict, error) {
 	tried := make(map[netip.Addr]bool)
 	replies := 0
 	lookedUp := make(map[string]bool)
@@ -38,26 +68,19 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 			}
 		}
 		for _, c := range rs.r.sel.order(d.zone, cands) {
-			resp, ev, err := rs.ask(ctx, d.zone, c, q, depth)
+			resp, kind, child, err := rs.askServer(ctx, d.zone, c, q, depth)
 			if err != nil {
-				rs.emit(ev, "", err)
 				var re *Error
 				if errors.As(err, &re) && !re.Cacheable {
-					return nil, 0, "", err // budget, deadline, cancelled
+					return nil, 0, "", zoneNoVerdict, err // budget, deadline, cancelled
 				}
-				if errors.Is(err, errTimeout) {
+				if errors.Is(err, errTimeout) || errors.Is(err, errServerResting) {
 					network = false
 				}
 				lastErr = err
 				continue
 			}
 			replies++
-			kind, child := classify(resp, d.zone, q.name, q.qtype)
-			outcome := kind.String()
-			if kind == kindReferral {
-				outcome = "referral to " + child
-			}
-			rs.emit(ev, outcome, nil)
 			switch kind {
 			case kindLame, kindRcodeError:
 				rs.r.sel.markLame(d.zone, c.addr)
@@ -65,7 +88,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				lastErr = fmt.Errorf("%s from %s: %s", kind, c.addr, dns.RcodeToString[resp.Rcode])
 				continue
 			}
-			return resp, kind, child, nil
+			return resp, kind, child, zoneNoVerdict, nil
 		}
 		// Known addresses exhausted: resolve one more glueless name server.
 		ns := rs.nextGlueless(d, lookedUp, q.qclass)
@@ -78,10 +101,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 				// fault, so the failure is cached for the zone too.
 				e := budgetError("more than %d name-server address lookups for %s", rs.r.limits.MaxNSAddrLookups, d.zone)
 				e.EDE, e.Cacheable = dns.ExtendedErrorCodeNoReachableAuthority, true
-				rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
-					Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
-				}, 0)
-				return nil, 0, "", e
+				return nil, 0, "", zoneSilent, e
 			}
 			break
 		}
@@ -90,7 +110,7 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 		if err := rs.resolveNSAddrs(ctx, ns, q.qclass, depth); err != nil {
 			var re *Error
 			if errors.As(err, &re) && !re.Cacheable {
-				return nil, 0, "", err
+				return nil, 0, "", zoneNoVerdict, err
 			}
 			lastErr = err
 		}
@@ -102,19 +122,45 @@ func (rs *resolution) queryZone(ctx context.Context, d delegation, q question, d
 	var re *Error
 	if errors.As(lastErr, &re) && re.Text != "" && len(tried) == 0 {
 		// Every name server's address lookup failed: pass that reason on.
-		return nil, 0, "", &Error{EDE: dns.ExtendedErrorCodeNoReachableAuthority,
+		return nil, 0, "", zoneNoVerdict, &Error{EDE: dns.ExtendedErrorCodeNoReachableAuthority,
 			Text: fmt.Sprintf("no reachable name server for %q: %s", d.zone, re.Text), Cacheable: true}
 	}
 	uerr := unreachableError(d.zone, network && len(tried) > 0, lastErr)
-	if replies == 0 && len(tried) > 0 {
-		// RFC 9520 3.1: no server of the zone answered at all. Remember
-		// that for the zone, so that other names in it do not send more
-		// queries to dead servers for a while.
-		rs.r.cache.Put(d.zone, zoneFailureType, q.qclass, &cache.Entry{
-			Rcode: dns.RcodeServerFailure, EDE: uerr.EDE, EDEText: uerr.Text,
-		}, 0)
+	switch {
+	case len(tried) == 0:
+		return nil, 0, "", zoneNoVerdict, uerr
+	case replies == 0:
+		// RFC 9520 3.1: no server of the zone answered at all.
+		return nil, 0, "", zoneSilent, uerr
+	default:
+		return nil, 0, "", zoneUnusable, uerr
 	}
-	return nil, 0, "", uerr
+}
+
+// askServer asks one candidate server, unless it is resting after repeated
+// timeouts (another question probes it, or its back-off runs), and traces
+// the outcome.
+func (rs *resolution) askServer(ctx context.Context, zone string, c ranked, q question, depth int) (*dns.Msg, replyKind, string, error) {
+	sel := rs.r.sel
+	ok, probe := sel.admit(c.addr)
+	if !ok {
+		return nil, 0, "", fmt.Errorf("%s: %w", c.addr, errServerResting)
+	}
+	resp, ev, err := rs.ask(ctx, zone, c, q, depth)
+	if probe {
+		sel.endProbe(c.addr)
+	}
+	if err != nil {
+		rs.emit(ev, "", err)
+		return nil, 0, "", err
+	}
+	kind, child := classify(resp, zone, q.name, q.qtype)
+	outcome := kind.String()
+	if kind == kindReferral {
+		outcome = "referral to " + child
+	}
+	rs.emit(ev, outcome, nil)
+	return resp, kind, child, nil
 }
 
 // zoneFailureType is the cache type under which a zone whose servers all
@@ -175,10 +221,10 @@ func (rs *resolution) resolveNSAddrs(ctx context.Context, ns string, qclass uint
 	return firstErr
 }
 
-// ask sends q to one server, with the per-server fallbacks: no 0x20 for
-// servers that do not echo case, TCP after TC, plain DNS for servers that
-// reject EDNS. Every query is paid from the Budget. It returns the trace
-// event of the last exchange for the caller to complete.
+// ask sends q to one server, with the per-server fallbacks: TCP after TC,
+// plain DNS for servers that reject EDNS, and the 0x20 case check. Every
+// query is paid from the Budget. It returns the trace event of the last
+// exchange for the caller to complete.
 func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question, depth int) (*dns.Msg, TraceEvent, error) {
 	sel := rs.r.sel
 	oq := outQuery{
@@ -189,6 +235,7 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		Use0x20: rs.r.cfg.Use0x20 && !sel.no0x20(c.addr),
 	}
 	ev := TraceEvent{Depth: depth, Zone: zone, Server: c.addr, SRTT: c.srtt, SRTTKnown: c.known, QName: q.name, QType: q.qtype, Rcode: -1}
+	caseCheck := false // this query is the TCP check of the server's case handling
 	for attempt := 0; ; attempt++ {
 		if err := rs.budget.checkTime(ctx); err != nil {
 			return nil, ev, err
@@ -197,7 +244,7 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 			return nil, ev, err
 		}
 		oq.Timeout = sel.timeout(c.addr)
-		ev.Timeout, ev.TCP, ev.EDNS, ev.Case0x20 = oq.Timeout, oq.TCP, oq.EDNS, oq.Use0x20 && !oq.TCP
+		ev.Timeout, ev.TCP, ev.EDNS, ev.Case0x20 = oq.Timeout, oq.TCP, oq.EDNS, (oq.Use0x20 && !oq.TCP) || caseCheck
 		resp, rtt, err := rs.r.x.exchange(ctx, oq)
 		ev.RTT = rtt
 		if err != nil {
@@ -206,17 +253,26 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 				// caller's cancellation: not the server's fault.
 				return nil, ev, berr
 			}
-			if errors.Is(err, errCaseMismatch) && attempt < 3 {
-				sel.setNo0x20(c.addr)
-				rs.emit(ev, "reply did not echo 0x20 case, retrying without", nil)
-				oq.Use0x20 = false
+			if errors.Is(err, errCaseMismatch) && !caseCheck && attempt < 3 && sel.caseMismatch(c.addr, q) {
+				// Several questions got only wrong-case replies: forged,
+				// or a server that does not preserve case. TCP tells them
+				// apart (an off-path forger cannot inject into it), so the
+				// question goes there with a random case, and its echo
+				// decides (Unbound's use-caps-for-id fallback compares
+				// the servers' replies instead).
+				rs.emit(ev, "only wrong-case replies from several questions: checking the case over TCP", err)
+				caseCheck, oq.TCP, oq.Name = true, true, randomCase(q.name)
 				continue
 			}
 			sel.failure(c.addr)
 			return nil, ev, fmt.Errorf("%s: %w", c.addr, err)
 		}
-		sel.success(c.addr, rtt)
+		sel.replied(c.addr, rtt, oq.Use0x20 && !oq.TCP)
 		ev.Rcode = resp.Rcode
+		if caseCheck && len(resp.Question) == 1 {
+			rs.judgeCase(c.addr, oq.Name, resp.Question[0].Name)
+			caseCheck, oq.Name = false, q.name
+		}
 		if resp.Truncated && !oq.TCP && attempt < 3 {
 			rs.emit(ev, "truncated, retrying over TCP", nil)
 			oq.TCP = true
@@ -232,6 +288,23 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		canonicaliseMsg(resp)
 		return resp, ev, nil
 	}
+}
+
+// judgeCase concludes the TCP case check of server a: a reply that echoes
+// the random case sent proves the server preserves case, so the wrong-case
+// UDP replies were forged and 0x20 stays on; one that does not proves the
+// server's habit (TCP cannot be forged off-path), and 0x20 is off for it
+// for capabilityMemory.
+func (rs *resolution) judgeCase(a netip.Addr, sent, got string) {
+	if got == sent {
+		rs.r.sel.caseEchoed(a)
+		rs.r.log.Warn("wrong-case UDP replies from a server that preserves case: spoofing attempt",
+			"server", a, "name", canonical(sent))
+		return
+	}
+	rs.r.sel.setNo0x20(a)
+	rs.r.log.Info("server does not preserve case (checked over TCP): 0x20 off for it for a while",
+		"server", a, "for", capabilityMemory)
 }
 
 // emit completes and reports a trace event, if tracing.

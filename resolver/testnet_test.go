@@ -316,7 +316,13 @@ type hierarchy struct {
 
 func basicHierarchy(t testing.TB, n int, zoneLines ...string) *hierarchy {
 	t.Helper()
-	p := "127.30." + itoa(n) + "."
+	return basicHierarchyAt(t, "127.30."+itoa(n)+".", zoneLines...)
+}
+
+// basicHierarchyAt is basicHierarchy on the addresses p+"1", p+"2", p+"3"
+// (p is a /24 prefix such as "127.73.1.").
+func basicHierarchyAt(t testing.TB, p string, zoneLines ...string) *hierarchy {
+	t.Helper()
 	root := startServer(t, p+"1", zone(t, ".",
 		". SOA a.root.test. hostmaster.root.test. 1 3600 600 86400 3600",
 		". NS a.root.test.",
