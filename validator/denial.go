@@ -259,9 +259,11 @@ func nsecNODATA(d *denial, qname string, qtype uint16) ([]dns.RR, Result) {
 	if nsecShowsENT(cover, qname) {
 		return []dns.RR{cover}, secure(0)
 	}
+	// The wildcard NODATA of NSECProvesWildcardNODATA, with the covering
+	// record's part (covers, no empty non-terminal) done once above.
 	wc := wildcardOf(nsecClosestEncloser(cover, qname))
 	for _, n := range d.nsec {
-		if NSECProvesWildcardNODATA(qname, qtype, cover, n) {
+		if equalNames(n.Hdr.Name, wc) && nsecMatchDeniesType(n.TypeBitMap, wc, qtype) {
 			return []dns.RR{cover, n}, secure(0)
 		}
 	}
