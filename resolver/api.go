@@ -136,14 +136,15 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result)
 	if q.RecursionDesired {
 		res = r.resolve(ctx, q.Question[0], q.CheckingDisabled)
 	} else {
-		res = r.applySentinel(q.Question[0], r.cacheOnlySecurity(q.Question[0], r.fromCacheOnly(ctx, q.Question[0]), q.CheckingDisabled))
+		b := newBudget(&r.limits, time.Now())
+		res = r.applySentinel(q.Question[0], r.cacheOnlySecurity(q.Question[0], r.fromCacheOnly(ctx, q.Question[0], b), q.CheckingDisabled, b))
 	}
 	return buildResponse(q, res, do), res
 }
 
 // fromCacheOnly answers a query without RD from local data and the cache
-// (RFC 1034 4.3.1), sending nothing upstream.
-func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question) *Result {
+// (RFC 1034 4.3.1), sending nothing upstream, drawing from b.
+func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, b *Budget) *Result {
 	if _, ok := dns.IsDomainName(q.Name); !ok {
 		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
 	}
@@ -151,7 +152,7 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question) *Result {
 	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
 		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
-	if res := r.cachedResult(ctx, q); res != nil {
+	if res := r.cachedResultWith(ctx, q, b); res != nil {
 		return res
 	}
 	return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
@@ -160,7 +161,13 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question) *Result {
 // cachedResult answers canonical q from local data and the cache alone,
 // CNAME chains included, or returns nil when that needs the network.
 func (r *Resolver) cachedResult(ctx context.Context, q dns.Question) *Result {
-	rs := &resolution{r: r, budget: newBudget(&r.limits, time.Now()), cacheOnly: true}
+	return r.cachedResultWith(ctx, q, newBudget(&r.limits, time.Now()))
+}
+
+// cachedResultWith is cachedResult drawing from b, whose validation state
+// then tells which denials were synthesised from validated records.
+func (r *Resolver) cachedResultWith(ctx context.Context, q dns.Question, b *Budget) *Result {
+	rs := &resolution{r: r, budget: b, cacheOnly: true}
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	switch {
 	case err == errNotCached:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -78,6 +79,51 @@ func (s *resolverKeySource) Query(ctx context.Context, name string, qtype uint16
 type dnssecState struct {
 	budget *validator.Budget
 	ttl    uint32 // 0: no cap
+
+	mu sync.Mutex
+	// denied are the negative answers this question synthesised from
+	// validated NSEC/NSEC3 records (RFC 8198): secure without a
+	// signature check.
+	denied []synthesisedDenial
+}
+
+// synthesisedDenial is one negative answer synthesised from validated
+// denial records.
+type synthesisedDenial struct {
+	q     question
+	rcode int
+}
+
+// synthesised records that q was answered rcode from validated records.
+func (st *dnssecState) synthesised(q question, rcode int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.denied = append(st.denied, synthesisedDenial{q, rcode})
+}
+
+// wasSynthesised reports whether this question answered name/qtype with
+// rcode from validated records. st may be nil (no validation state).
+func (st *dnssecState) wasSynthesised(name string, qtype, qclass uint16, rcode int) bool {
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, s := range st.denied {
+		if s.rcode == rcode && s.q == (question{name, qtype, qclass}) {
+			return true
+		}
+	}
+	return false
+}
+
+// stateOf returns b's validation state, or nil when it has none.
+func stateOf(b *Budget) *dnssecState {
+	if b == nil {
+		return nil
+	}
+	st, _ := b.Validation.(*dnssecState)
+	return st
 }
 
 // state returns b's validation state, making it on first use.
@@ -138,7 +184,7 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 		// signed them, and they are not bogus for it.
 		return security.Indeterminate, nil
 	}
-	if st, err, ok := d.cachedStatus(q, rcode, answer); ok {
+	if st, err, ok := d.cachedStatus(q, rcode, answer, stateOf(b)); ok {
 		return st, err
 	}
 	st := d.state(b)
@@ -196,13 +242,11 @@ func resultError(res validator.Result) *Error {
 }
 
 // remember records a validation result where later questions find it: the
-// RRset cache's security status and TTL, and the NSEC/NSEC3 ranges of
-// secure denials for RFC 8198.
+// RRset cache's security status and TTL, and the NSEC/NSEC3 records that
+// secure denial proofs verified, for RFC 8198.
 func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result, parts []validator.Part) {
 	d.markCache(q, rcode, answer, res, parts)
-	if res.Status == security.Secure && (rcode == dns.RcodeNameError || len(answer) == 0 || res.Wildcard != "") {
-		d.denials.add(authority, res.TTL, d.v.Limits().MaxNSEC3Iterations)
-	}
+	d.keepProofs(parts, authority, q.Qclass)
 }
 
 // maxBogusEntryTTL bounds how long a bogus answer's data stays in the

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -88,9 +89,11 @@ func sameRRs(entry, set []dns.RR) bool {
 
 // cachedEntries finds the cache entries an answer was built from: one per
 // RRset (a CNAME synthesised from a DNAME of the answer has none: the
-// DNAME's stands for it), and the negative entry at the end of the chain.
-// ok is false when any is missing or holds other data.
-func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR) (entries []*cache.Entry, ok bool) {
+// DNAME's stands for it), and the negative entry at the end of the chain,
+// or, when the question synthesised that denial from validated NSEC/NSEC3
+// records (st, may be nil), a Secure entry standing for it. ok is false
+// when any is missing or holds other data.
+func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR, st *dnssecState) (entries []*cache.Entry, ok bool) {
 	sets, final := answerParts(q, answer)
 	for _, set := range sets {
 		if synthesisedCNAME(set, sets) {
@@ -104,6 +107,9 @@ func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR) (en
 		entries = append(entries, e)
 	}
 	if negativeAt(q, rcode, sets, final) {
+		if st.wasSynthesised(final, q.Qtype, q.Qclass, rcode) {
+			return append(entries, &cache.Entry{Rcode: rcode, Security: security.Secure}), true
+		}
 		e, found := r.cache.Get(final, q.Qtype, q.Qclass)
 		if (!found || e.Rcode != rcode) && rcode == dns.RcodeNameError {
 			e, found = r.cache.Get(final, nxdomainType, q.Qclass)
@@ -117,10 +123,11 @@ func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR) (en
 }
 
 // cachedStatus answers for an answer built wholly from cache entries that
-// a validation already marked: their worst state, without checking a
-// signature again. ok is false when anything is unmarked.
-func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR) (security.Status, *Error, bool) {
-	entries, ok := d.r.cachedEntries(q, rcode, answer)
+// a validation already marked (and denials st synthesised from validated
+// records): their worst state, without checking a signature again. ok is
+// false when anything is unmarked.
+func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR, st *dnssecState) (security.Status, *Error, bool) {
+	entries, ok := d.r.cachedEntries(q, rcode, answer, st)
 	if !ok {
 		return 0, nil, false
 	}
@@ -156,7 +163,7 @@ func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res valid
 	if res.Status == security.Indeterminate {
 		return
 	}
-	entries, ok := d.r.cachedEntries(q, rcode, answer)
+	entries, ok := d.r.cachedEntries(q, rcode, answer, nil)
 	if !ok {
 		return
 	}
@@ -250,12 +257,13 @@ func partOf(e *cache.Entry, parts []validator.Part) (validator.Part, bool) {
 // asked upstream) its validation state from the cache marks. With
 // validation on and CD=0, data no validation has marked is not given out
 // (it may be bogus: a CD=1 resolution cached it); bogus data is SERVFAIL.
-func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool) *Result {
+// b is the Budget the cache lookup drew from.
+func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool, b *Budget) *Result {
 	d, ok := r.cfg.Validator.(*DNSSEC)
 	if !ok || cd || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
 		return res
 	}
-	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer)
+	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer, stateOf(b))
 	switch {
 	case !ok:
 		return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
@@ -276,11 +284,12 @@ func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *R
 		return nil
 	}
 	d.maybeRefreshAnchors()
-	res := r.cachedResult(ctx, q)
+	b := newBudget(&r.limits, time.Now())
+	res := r.cachedResultWith(ctx, q, b)
 	if res == nil || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
 		return nil
 	}
-	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer)
+	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer, stateOf(b))
 	if !ok || st == security.Bogus {
 		return nil
 	}

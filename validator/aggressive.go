@@ -28,38 +28,47 @@ const (
 // records never prove anything here (RFC 8198 section 4.3; RFC 9276). NSEC3
 // hashing is charged to b; err wraps ErrBudgetExhausted when it runs out.
 func AggressiveDenial(qname string, qtype uint16, zone string, records []dns.RR, b *Budget) (Denial, error) {
+	d, _, err := AggressiveProof(qname, qtype, zone, records, b)
+	return d, err
+}
+
+// AggressiveProof is AggressiveDenial that also returns the records the
+// proof used (the matching or covering record, the wildcard's, the closest
+// encloser's), for the synthesised answer's authority section and for the
+// caller to check that each is still validated in its cache.
+func AggressiveProof(qname string, qtype uint16, zone string, records []dns.RR, b *Budget) (Denial, []dns.RR, error) {
 	b = orDefault(b)
 	qname = dns.Fqdn(qname)
 	if !isSubdomain(qname, zone) {
-		return DenialNone, nil
+		return DenialNone, nil, nil
 	}
 	d := collectDenial(records, zone)
 	if len(d.nsec) > 0 {
-		if _, res := nsecNODATA(d, qname, qtype); res.Status == security.Secure {
-			return DenialNODATA, nil
+		if used, res := nsecNODATA(d, qname, qtype); res.Status == security.Secure {
+			return DenialNODATA, used, nil
 		}
-		if _, res := nsecNXDOMAIN(d, qname); res.Status == security.Secure {
-			return DenialNXDOMAIN, nil
+		if used, res := nsecNXDOMAIN(d, qname); res.Status == security.Secure {
+			return DenialNXDOMAIN, used, nil
 		}
-		return DenialNone, nil
+		return DenialNone, nil, nil
 	}
 	s, _ := newNSEC3Set(d.nsec3, d.zone, b)
 	if s == nil || s.iter > b.lim.MaxNSEC3Iterations {
-		return DenialNone, nil
+		return DenialNone, nil, nil
 	}
-	_, res, err := nsec3NODATA(s, qname, qtype)
+	used, res, err := nsec3NODATA(s, qname, qtype)
 	if err != nil {
-		return DenialNone, err
+		return DenialNone, nil, err
 	}
 	if res.Status == security.Secure {
-		return DenialNODATA, nil
+		return DenialNODATA, used, nil
 	}
-	_, res, err = nsec3NXDOMAIN(s, qname)
+	used, res, err = nsec3NXDOMAIN(s, qname)
 	if err != nil {
-		return DenialNone, err
+		return DenialNone, nil, err
 	}
 	if res.Status == security.Secure {
-		return DenialNXDOMAIN, nil
+		return DenialNXDOMAIN, used, nil
 	}
-	return DenialNone, nil
+	return DenialNone, nil, nil
 }

@@ -40,8 +40,10 @@ func collectDenial(auth []dns.RR, zone string) *denial {
 
 // verify validates the RRsets of the records a proof used. A denial record
 // that fails, or that was synthesised from a wildcard, makes the proof bogus.
+// A secure result carries the verified RRsets as its Proof.
 func (d *denial) verify(used []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Budget) Result {
 	out := secure(0)
+	var verified []dns.RR
 	seen := make(map[string]bool, len(used))
 	for _, rec := range used {
 		h := rec.Header()
@@ -65,6 +67,10 @@ func (d *denial) verify(used []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Bud
 			return bogus(EDEDNSSECBogus, "denial record "+h.Name+" signed as a wildcard expansion")
 		}
 		out.TTL = minTTL(out.TTL, res.TTL)
+		verified = append(verified, rrset...)
+	}
+	if len(verified) > 0 {
+		out.Proofs = []Proof{{Zone: d.zone, Records: verified}}
 	}
 	return out
 }
@@ -79,6 +85,9 @@ func (d *denial) finish(used []dns.RR, proof Result, keys []*dns.DNSKEY, now tim
 		return v
 	}
 	proof.TTL = v.TTL
+	if proof.Status == security.Secure {
+		proof.Proofs = v.Proofs
+	}
 	return proof
 }
 
@@ -250,9 +259,11 @@ func nsecNODATA(d *denial, qname string, qtype uint16) ([]dns.RR, Result) {
 	if nsecShowsENT(cover, qname) {
 		return []dns.RR{cover}, secure(0)
 	}
+	// The wildcard NODATA of NSECProvesWildcardNODATA, with the covering
+	// record's part (covers, no empty non-terminal) done once above.
 	wc := wildcardOf(nsecClosestEncloser(cover, qname))
 	for _, n := range d.nsec {
-		if NSECProvesWildcardNODATA(qname, qtype, cover, n) {
+		if equalNames(n.Hdr.Name, wc) && nsecMatchDeniesType(n.TypeBitMap, wc, qtype) {
 			return []dns.RR{cover, n}, secure(0)
 		}
 	}

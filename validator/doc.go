@@ -14,8 +14,11 @@
 // cap is exceeded the result is Bogus and Result.Err wraps ErrBudgetExhausted;
 // the resolver answers SERVFAIL.
 //
-// AggressiveDenial answers RFC 8198's question for cached validated NSEC
-// and NSEC3 records; ManagedAnchors follows RFC 5011 trust-anchor rollovers.
+// AggressiveDenial (and AggressiveProof, which also names the records it
+// used) answers RFC 8198's question for cached validated NSEC and NSEC3
+// records, without signatures; Result.Proofs names the records a secure
+// denial verified, for a resolver to keep. ManagedAnchors follows RFC 5011
+// trust-anchor rollovers.
 //
 // All time is the time passed in (or read from the injected clock.Clock), so
 // tests and operators can move it.

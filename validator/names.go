@@ -2,6 +2,7 @@ package validator
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/internal/dnsname"
@@ -41,6 +42,9 @@ func canonicalLabels(name string) (labels [][]byte, ok bool) {
 // -1, 0 or +1. Names that do not pack sort first and compare equal only to
 // each other, so they never prove anything.
 func compareNames(a, b string) int {
+	if c, ok := comparePlainNames(a, b); ok {
+		return c
+	}
 	la, oka := canonicalLabels(a)
 	lb, okb := canonicalLabels(b)
 	switch {
@@ -99,4 +103,95 @@ func wildcardOf(ce string) string {
 		return "*."
 	}
 	return "*." + ce
+}
+
+// maxPlainName is the longest presentation name (trailing dot aside) that
+// always packs: 255 octets of wire form less the length octets.
+const maxPlainName = 253
+
+// comparePlainNames is compareNames for the common names without escapes:
+// their bytes are their wire labels, so they compare in place, with no
+// packing and no allocation (RFC 8198 synthesis compares a name with every
+// kept NSEC record). ok is false, for compareNames' general path, when
+// either name has a backslash, an empty label, a label over 63 octets or
+// is too long to pack.
+func comparePlainNames(a, b string) (c int, ok bool) {
+	if !plainName(a) || !plainName(b) {
+		return 0, false
+	}
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	for a != "" && b != "" {
+		la, ra := lastLabel(a)
+		lb, rb := lastLabel(b)
+		if c := compareFoldASCII(la, lb); c != 0 {
+			return c, true
+		}
+		a, b = ra, rb
+	}
+	switch {
+	case a == b:
+		return 0, true
+	case a == "":
+		return -1, true
+	}
+	return 1, true
+}
+
+// plainName reports a name compareNames may take in place: "." or labels
+// of 1 to 63 octets without escapes, at most maxPlainName octets.
+func plainName(name string) bool {
+	if name == "." {
+		return true
+	}
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > maxPlainName || strings.IndexByte(name, '\\') >= 0 ||
+		name[0] == '.' || strings.Contains(name, "..") {
+		return false
+	}
+	for name != "" {
+		l, rest := lastLabel(name)
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		name = rest
+	}
+	return true
+}
+
+// lastLabel splits off the last label of a name without its trailing dot.
+func lastLabel(name string) (label, rest string) {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return name, ""
+	}
+	return name[i+1:], name[:i]
+}
+
+// compareFoldASCII compares two labels octet by octet, ASCII letters
+// lower-cased (RFC 4034 6.1); a label that is a prefix of the other sorts
+// first.
+func compareFoldASCII(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := lowerASCII(a[i]), lowerASCII(b[i])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

@@ -155,6 +155,7 @@ func (v *Validator) validateSet(ctx context.Context, set []dns.RR, sigs []*dns.R
 			return w
 		}
 		r.TTL = minTTL(r.TTL, w.TTL)
+		r.Proofs = w.Proofs
 	}
 	return r
 }
@@ -175,7 +176,8 @@ func (v *Validator) validateNegative(ctx context.Context, name string, qtype uin
 	}
 	out := secure(0)
 	sigs := rrsigsIn(auth)
-	if soa := groupSets(auth).get(zone, dns.TypeSOA); len(soa) > 0 {
+	soa := groupSets(auth).get(zone, dns.TypeSOA)
+	if len(soa) > 0 {
 		r := VerifyRRset(soa, sigs, keys, zone, now, b)
 		if r.Status != security.Secure {
 			r.Reason = "SOA: " + r.Reason
@@ -189,7 +191,16 @@ func (v *Validator) validateNegative(ctx context.Context, name string, qtype uin
 	} else {
 		proof = ProveNODATA(name, qtype, zone, auth, keys, now, b)
 	}
-	return combine(out, proof)
+	res = combine(out, proof)
+	if res.Status == security.Secure && len(soa) > 0 && len(res.Proofs) == 1 {
+		// The verified SOA belongs to the proof: its MINIMUM and TTL
+		// bound the negative TTL of what is synthesised from it
+		// (RFC 9077 3.4).
+		p := res.Proofs[0]
+		p.Records = append(append(make([]dns.RR, 0, len(soa)+len(p.Records)), soa...), p.Records...)
+		res.Proofs = []Proof{p}
+	}
+	return res
 }
 
 // validateReferral validates a delegation toward name: a signed DS set for

@@ -1,6 +1,8 @@
 package validator
 
 import (
+	"github.com/miekg/dns"
+
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -40,6 +42,20 @@ type Result struct {
 	// Err wraps ErrBudgetExhausted when a Budget cap ended validation, or a
 	// KeySource error. Nil otherwise.
 	Err error
+	// Proofs are the denial proofs (negative answer, wildcard expansion)
+	// the result rests on, each verified Secure; empty unless Status is
+	// Secure. A resolver keeps their records for RFC 8198 synthesis.
+	Proofs []Proof
+}
+
+// Proof is what one secure denial proof verified with the keys of Zone:
+// the NSEC or NSEC3 RRsets the proof used and, in a negative answer, the
+// zone's SOA (records only, no RRSIGs). Their signatures need no second
+// check until they expire (RFC 8198 section 4: "validated" records); the
+// Result's TTL bounds how long that is.
+type Proof struct {
+	Zone    string
+	Records []dns.RR
 }
 
 // HasEDE reports whether r carries an Extended DNS Error code.
@@ -66,15 +82,24 @@ func budgetBogus(err error) Result {
 }
 
 // combine merges the result of another part of the same answer into r.
+// The proofs of both are kept while the whole stays Secure.
 func combine(r, other Result) Result {
 	if other.Status.Worse(r.Status) {
 		ttl := r.TTL
 		other.TTL = minTTL(ttl, other.TTL)
+		other.Proofs = nil
 		return other
 	}
 	r.TTL = minTTL(r.TTL, other.TTL)
 	if r.Wildcard == "" {
 		r.Wildcard = other.Wildcard
+	}
+	switch {
+	case r.Status != security.Secure:
+		r.Proofs = nil
+	case len(other.Proofs) > 0:
+		// A fresh slice: r's may share its array with another Result.
+		r.Proofs = append(append(make([]Proof, 0, len(r.Proofs)+len(other.Proofs)), r.Proofs...), other.Proofs...)
 	}
 	return r
 }
