@@ -7,6 +7,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
+
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/validator"
@@ -32,7 +34,7 @@ func enableValidator(cfg *resolver.Config, anchors *roothints.Anchors, nta []str
 		// The managed state replaces the static anchors of its zones.
 		zones := managed.m.Zones()
 		rrs = slices.DeleteFunc(rrs, func(rr dns.RR) bool {
-			return slices.Contains(zones, dns.CanonicalName(rr.Header().Name))
+			return slices.Contains(zones, dnsname.Canonical(rr.Header().Name))
 		})
 		opts = append(opts, validator.WithManagedAnchors(managed.m))
 	}
