@@ -84,11 +84,31 @@ func (e *soaFrameError) Error() string {
 	return fmt.Sprintf("the %s answer %s (RFC 5936 2.2: it must start and end with the same SOA)", e.op, e.msg)
 }
 
+// incompleteError: the transfer stopped before its closing SOA.
+type incompleteError struct {
+	op      string
+	records int
+	err     error
+}
+
+func (e *incompleteError) Error() string {
+	why := e.err.Error()
+	if isTimeout(e.err) {
+		why = "nothing more came in time"
+	}
+	return fmt.Sprintf("the %s stopped after %d records without its closing SOA (%s)", e.op, e.records, why)
+}
+
+func (e *incompleteError) Unwrap() error { return e.err }
+
 // describe says what went wrong with primary in words an operator can act on.
 func describe(primary netip.AddrPort, err error) string {
 	var rc *rcodeError
 	var te *tsigError
+	var ie *incompleteError
 	switch {
+	case errors.As(err, &ie):
+		return fmt.Sprintf("primary %s: %s", primary, ie.Error())
 	case errors.As(err, &te):
 		return fmt.Sprintf("primary %s: %s", primary, te.Error())
 	case errors.As(err, &rc):

@@ -235,6 +235,9 @@ func (c *client) transfer(ctx context.Context, primary netip.AddrPort, have []dn
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if p.started {
+				return nil, &incompleteError{op: op, records: p.res.records, err: err}
+			}
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		p.res.bytes += n
