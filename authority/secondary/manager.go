@@ -20,9 +20,12 @@ const (
 	// DefaultTimeout bounds each network step (dial, each read) of a
 	// query or transfer: a stalled primary costs this much, not a hang.
 	DefaultTimeout = 5 * time.Second
-	// DefaultFirstRetry is how soon a zone that has never been
-	// transferred is tried again (it has no SOA to take a retry from).
-	DefaultFirstRetry = 10 * time.Second
+	// DefaultFirstRetry is the longest wait between tries of a zone that
+	// has never been transferred (it has no SOA to take a retry from);
+	// the waits start at firstBackoff and double up to it, so that a
+	// primary starting beside us is caught quickly.
+	DefaultFirstRetry = 60 * time.Second
+	firstBackoff      = time.Second
 	// DefaultMinInterval is the floor for the SOA refresh and retry
 	// timers, so that a primary's SOA of refresh 0 cannot make us spin.
 	DefaultMinInterval = time.Second
@@ -75,10 +78,11 @@ type secondaryZone struct {
 	client *client
 	wake   chan struct{} // NOTIFY: refresh now (capacity 1: bursts coalesce)
 
-	mu     sync.Mutex
-	data   *authority.Zone // the last good version (nil: never had one)
-	rrs    []dns.RR        // its records, for applying IXFR differences
-	status Status
+	mu       sync.Mutex
+	failures int             // refreshes failed in a row
+	data     *authority.Zone // the last good version (nil: never had one)
+	rrs      []dns.RR        // its records, for applying IXFR differences
+	status   Status
 }
 
 // New prepares the zones: each is served at once, from its state file
@@ -292,6 +296,7 @@ func (z *secondaryZone) succeeded() time.Duration {
 	defer z.mu.Unlock()
 	z.status.LastSuccess = now
 	z.status.LastError = ""
+	z.failures = 0
 	if z.data == nil {
 		return z.m.opts.FirstRetry
 	}
@@ -314,10 +319,11 @@ func (z *secondaryZone) failed(errs []string) time.Duration {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.status.LastError = joinErrors(errs)
+	z.failures++
 	if z.data == nil {
 		z.m.opts.Server.Set(authority.UnavailableZone(z.cfg.Origin, dns.ExtendedErrorCodeNotReady,
 			"secondary zone not yet transferred: "+z.status.LastError))
-		return z.m.opts.FirstRetry
+		return min(firstBackoff<<min(z.failures-1, 16), z.m.opts.FirstRetry)
 	}
 	soa := z.data.SOA()
 	wait := z.clamp(seconds(soa.Retry))

@@ -57,6 +57,7 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 type serveOptions struct {
 	resolverOptions
 	frontEndOptions
+	secondaryOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -65,7 +66,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o := &serveOptions{}
 	fs := flag.NewFlagSet("sextant serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.register(fs)
+	o.resolverOptions.register(fs)
 	fs.Var(&o.listen, "listen", "`ADDR:PORT` to answer on, UDP and TCP (repeatable; default 127.0.0.1:53 and [::1]:53)")
 	fs.Var(&o.dot, "dot", "`ADDR:PORT` for DNS over TLS, e.g. 127.0.0.1:853 (repeatable)")
 	fs.Var(&o.doh, "doh", "`ADDR:PORT` for DNS over HTTPS: HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on UDP (repeatable)")
@@ -74,6 +75,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
+	o.secondaryOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
@@ -179,6 +181,25 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		local = zones
+	}
+	secondaries, err := o.parseSecondaries(zones)
+	if err != nil {
+		return err
+	}
+	if len(secondaries) > 0 {
+		if zones == nil {
+			zones = authority.NewServer()
+			local = zones
+		}
+		clk, err := dnsClock(o.clockFile)
+		if err != nil {
+			return err
+		}
+		closeNotify, err := startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log)
+		if err != nil {
+			return err
+		}
+		defer closeNotify()
 	}
 	handler := resolver.NewHandler(res, local)
 

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The secondary-zone tests use 127.77.60.0/24 (the secondary) and
+// 127.0.0.1 with a free port (BIND, which binds only interface addresses).
+
+// TestServeSecondaryFlagErrors: mistakes in the secondary-zone flags stop
+// serve at start, with the flag and the reason.
+func TestServeSecondaryFlagErrors(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keyFile, []byte("# keys\nhmac-sha256:good:c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM=\nhmac-md5:bad:c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--secondary", "zone=example.test"}, `--secondary "zone=example.test": zone example.test.: no primary=ADDR[:PORT]`},
+		{[]string{"--secondary", "zone=example.test primary=ns1.example"}, `primary "ns1.example": want ADDR, ADDR:PORT or [IPV6]:PORT`},
+		{[]string{"--secondary", "zone=example.test primary=127.77.60.9 key=k"}, `key "k" is not defined`},
+		{[]string{"--tsig-key", "hmac-sha1:k:c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM=", "--secondary", "zone=a primary=127.77.60.9"}, `--tsig-key: TSIG key "k": algorithm "hmac-sha1" is not hmac-sha256 or hmac-sha512`},
+		{[]string{"--tsig-key-file", keyFile, "--secondary", "zone=a primary=127.77.60.9"}, keyFile + `:3: TSIG key "bad": algorithm`},
+		{[]string{"--secondary", "zone=a primary=127.77.60.9", "--secondary", "zone=A. primary=127.77.60.8"}, "zone a. declared twice"},
+		{[]string{"--notify-listen", "127.77.60.1:5300"}, "--notify-listen without any --secondary zone"},
+	} {
+		var stderr bytes.Buffer
+		args := append([]string{"serve", "--listen", "127.77.60.1:53"}, tc.args...)
+		if code := run(context.Background(), args, &stderr, &stderr); code == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestServeHiddenPrimary: Sextant is the secondary of a BIND 9 primary
+// that is not in the zone's NS set (a hidden primary); the resolver on the
+// same Sextant answers the zone's names from the co-located copy (the NS
+// addresses are not reachable: no network hop is possible), and a change
+// on the primary is answered within 2 s of its NOTIFY.
+func TestServeHiddenPrimary(t *testing.T) {
+	named := requireTool(t, "named")
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	dir := t.TempDir()
+	port := freeLoopbackPort(t)
+	zoneFile := filepath.Join(dir, "hidden.test.zone")
+	writeHiddenZone := func(serial int, addr string) {
+		text := fmt.Sprintf(`$ORIGIN hidden.test.
+$TTL 300
+@ SOA ns1.provider.example. hostmaster %d 3600 600 86400 300
+@ NS ns1.provider.example.
+@ NS ns2.provider.example.
+www A %s
+`, serial, addr)
+		tmp := zoneFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, zoneFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeHiddenZone(1, "192.0.2.10")
+	conf := fmt.Sprintf(`options {
+	directory "%[1]s";
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	managed-keys-directory "%[1]s";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	dnssec-validation no;
+	notify explicit;
+	notify-source 127.0.0.1;
+	also-notify { 127.77.60.1 port 5300 key xfr-key; };
+	notify-delay 0;
+	ixfr-from-differences yes;
+};
+controls { };
+key "xfr-key" { algorithm hmac-sha512; secret "c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM="; };
+zone "hidden.test" { type primary; file "%[3]s"; allow-transfer { key xfr-key; }; };
+`, dir, port, zoneFile)
+	confPath := filepath.Join(dir, "named.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(named, "-g", "-c", confPath, "-n", "1")
+	var namedOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &namedOut, &namedOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("named:\n%s", namedOut.String())
+		}
+	})
+
+	// Root hints that lead nowhere: any name outside the local zones
+	// fails, so an answer can only come from the co-located copy.
+	hints := filepath.Join(dir, "root.hints")
+	if err := os.WriteFile(hints, []byte(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A 127.77.60.9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "tsig.keys")
+	if err := os.WriteFile(keyFile, []byte("hmac-sha512:xfr-key:c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.77.60.1:53"
+	log := startServe(t, listen, "--root-hints", hints, "--no-dnssec", "--log-level", "debug",
+		"--state-dir", filepath.Join(dir, "state"), "--tsig-key-file", keyFile,
+		"--secondary", fmt.Sprintf("zone=hidden.test primary=127.0.0.1:%d key=xfr-key", port),
+		"--notify-listen", "127.77.60.1:5300")
+
+	ask := func() (*dns.Msg, error) {
+		q := new(dns.Msg).SetQuestion("www.hidden.test.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: time.Second}).Exchange(q, listen)
+		return r, err
+	}
+	waitFor := func(addr string, within time.Duration) time.Time {
+		t.Helper()
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if r, err := ask(); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 &&
+				r.Answer[0].(*dns.A).A.String() == addr {
+				if !r.Authoritative {
+					t.Fatalf("answer from the co-located copy without AA: %v", r)
+				}
+				return time.Now()
+			}
+		}
+		r, err := ask()
+		t.Fatalf("www.hidden.test not %s within %v: %v %v\n%s", addr, within, r, err, log.String())
+		return time.Time{}
+	}
+	waitFor("192.0.2.10", 10*time.Second)
+	saved := filepath.Join(dir, "state", "secondary", "hidden.test.zone")
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(saved); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the transferred zone was not saved: %v", err)
+		}
+	}
+
+	writeHiddenZone(2, "192.0.2.20")
+	mark := len(log.String())
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var notified time.Time
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if strings.Contains(log.String()[mark:], "NOTIFY taken") {
+			notified = time.Now()
+			break
+		}
+	}
+	if notified.IsZero() {
+		t.Fatalf("no NOTIFY from BIND\n%s", log.String())
+	}
+	served := waitFor("192.0.2.20", 2*time.Second)
+	t.Logf("NOTIFY to new answer through serve: %v", served.Sub(notified).Round(time.Microsecond))
+}
+
+// freeLoopbackPort is a TCP and UDP port free on 127.0.0.1 a moment ago.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
