@@ -81,7 +81,6 @@ type secondaryZone struct {
 	mu       sync.Mutex
 	failures int             // refreshes failed in a row
 	data     *authority.Zone // the last good version (nil: never had one)
-	rrs      []dns.RR        // its records, for applying IXFR differences
 	status   Status
 }
 
@@ -229,7 +228,7 @@ func (z *secondaryZone) refreshFrom(ctx context.Context, primary netip.AddrPort)
 		return err
 	}
 	z.mu.Lock()
-	have, haveRRs := z.data, z.rrs
+	have := z.data
 	z.mu.Unlock()
 	var haveSOA *dns.SOA
 	if have != nil {
@@ -240,6 +239,13 @@ func (z *secondaryZone) refreshFrom(ctx context.Context, primary netip.AddrPort)
 		}
 	}
 	start := time.Now()
+	var haveRRs []dns.RR
+	if have != nil {
+		// A copy for applying IXFR differences: the zone's own records
+		// stay shared with queries, and no second copy is kept between
+		// refreshes (it would double the memory of a served record).
+		haveRRs = have.Records()
+	}
 	res, err := z.client.transfer(ctx, primary, haveRRs, haveSOA)
 	if err != nil && haveSOA != nil && ctx.Err() == nil && !isTSIG(err) {
 		// RFC 1995 4 and common practice: when IXFR fails, AXFR.
@@ -262,6 +268,7 @@ func isTSIG(err error) bool {
 
 // install checks a transferred version like a zone file and serves it.
 func (z *secondaryZone) install(primary netip.AddrPort, res *transferResult, took time.Duration) error {
+	start := time.Now()
 	nz, err := authority.NewZone(z.cfg.Origin, res.rrs)
 	if err != nil {
 		return fmt.Errorf("the transferred zone fails the zone checks: %w", err)
@@ -271,7 +278,7 @@ func (z *secondaryZone) install(primary netip.AddrPort, res *transferResult, too
 	}
 	now := z.m.opts.Clock.Now()
 	z.mu.Lock()
-	z.data, z.rrs = nz, res.rrs
+	z.data = nz
 	z.status.LastTransfer = now
 	z.status.Transfers++
 	z.mu.Unlock()
@@ -282,7 +289,7 @@ func (z *secondaryZone) install(primary netip.AddrPort, res *transferResult, too
 	}
 	z.m.opts.Log.Info("secondary zone transferred", "zone", z.cfg.Origin, "primary", primary.String(),
 		"serial", res.soa.Serial, "kind", kind, "records", len(res.rrs), "received_records", res.records,
-		"bytes", res.bytes, "took", took.Round(time.Millisecond))
+		"bytes", res.bytes, "took", took.Round(time.Millisecond), "checked_in", time.Since(start).Round(time.Millisecond))
 	if err := z.save(nz, primary, now); err != nil {
 		z.m.opts.Log.Error("secondary zone not saved; it is served but a restart will transfer it again", "zone", z.cfg.Origin, "err", err)
 	}

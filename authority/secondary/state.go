@@ -69,7 +69,7 @@ func (z *secondaryZone) restore() {
 	}
 	soa := nz.SOA()
 	last := z.readRefreshTime()
-	z.data, z.rrs = nz, nz.Records()
+	z.data = nz
 	z.status.Loaded, z.status.Serial = true, soa.Serial
 	z.status.LastSuccess = last
 	if !last.IsZero() {
