@@ -40,6 +40,10 @@ type primarySetup struct {
 
 const notifyPort = 5300
 
+// interopHosts makes the interop zone big enough (about 130 KB) that every
+// primary sends its AXFR in several messages, each TSIG-signed in a chain.
+const interopHosts = 5000
+
 func (s *primarySetup) writeZone(t *testing.T, serial uint32, n int) {
 	t.Helper()
 	tmp := s.zoneFile + ".tmp"
@@ -288,7 +292,7 @@ func TestInteropPrimaries(t *testing.T) {
 			if tc.tsig {
 				s.key = &Key{Name: "xfr-key.", Algorithm: dns.HmacSHA256, Secret: testSecret}
 			}
-			s.writeZone(t, 1, 20)
+			s.writeZone(t, 1, interopHosts)
 			p := tc.make(s)
 			p.start(t)
 			waitAnswers(t, netip.AddrPortFrom(s.addr, s.port).String(), s.zone, 10*time.Second)
@@ -296,25 +300,26 @@ func TestInteropPrimaries(t *testing.T) {
 			zone := &Zone{Origin: s.zone, Primaries: []netip.AddrPort{netip.AddrPortFrom(s.addr, s.port)}, Key: s.key, Source: s.secondary}
 			sut := startSecondary(t, zone, sutOptions{notifyAddr: netip.AddrPortFrom(s.secondary, notifyPort).String()})
 			sut.waitSerial(t, s.zone, 1, 5*time.Second)
-			if r := sut.ask("host19."+s.zone, dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-				t.Fatalf("host19 after the AXFR: %v", r)
+			if r := sut.ask(fmt.Sprintf("host%d.%s", interopHosts-1, s.zone), dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Fatalf("last host after the AXFR: %v", r)
 			}
 
 			// The change: serial 2, www moves, host20..29 appear.
 			since := time.Now()
-			s.writeZone(t, 2, 30)
+			s.writeZone(t, 2, interopHosts+10)
 			p.reload(t)
 			notified := sut.log.waitLog(t, since, 10*time.Second, "NOTIFY taken").at
 			served := sut.waitSerial(t, s.zone, 2, 2*time.Second)
-			if r := sut.ask("host29."+s.zone, dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-				t.Fatalf("host29 after the change: %v", r)
+			if r := sut.ask(fmt.Sprintf("host%d.%s", interopHosts+9, s.zone), dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Fatalf("last new host after the change: %v", r)
 			}
 			kind := "kind=AXFR"
 			if p.incremental() {
 				kind = "kind=IXFR"
 			}
 			sut.log.waitLog(t, since, time.Second, "secondary zone transferred", "serial=2", kind)
-			t.Logf("%s: NOTIFY to new answer %v (%s)", tc.name, served.Sub(notified).Round(time.Millisecond), kind)
+			first, _ := sut.log.find(time.Time{}, "secondary zone transferred", "serial=1")
+			t.Logf("%s: NOTIFY to new answer %v (%s); first: %s", tc.name, served.Sub(notified).Round(time.Millisecond), kind, first.text)
 		})
 	}
 }

@@ -87,8 +87,10 @@ func (c *client) exchange(ctx context.Context, network string, primary netip.Add
 		return nil, err
 	}
 	buf := make([]byte, dns.MaxMsgSize)
+	// One deadline for the whole wait: datagrams that are not the answer
+	// (spoofed, late) must not extend it.
+	_ = conn.SetReadDeadline(time.Now().Add(c.timeout))
 	for {
-		_ = conn.SetReadDeadline(time.Now().Add(c.timeout))
 		n, err := conn.Read(buf)
 		if err != nil {
 			return nil, err
