@@ -45,6 +45,9 @@ type Options struct {
 	Timeout     time.Duration
 	FirstRetry  time.Duration
 	MinInterval time.Duration
+	// OnNewVersion, when set, is called after a transferred version is
+	// served (e.g. to NOTIFY this server's own secondaries).
+	OnNewVersion func(origin string)
 }
 
 // Manager keeps a set of secondary zones current.
@@ -290,6 +293,9 @@ func (z *secondaryZone) install(primary netip.AddrPort, res *transferResult, too
 	z.m.opts.Log.Info("secondary zone transferred", "zone", z.cfg.Origin, "primary", primary.String(),
 		"serial", res.soa.Serial, "kind", kind, "records", len(res.rrs), "received_records", res.records,
 		"bytes", res.bytes, "took", took.Round(time.Millisecond), "checked_in", time.Since(start).Round(time.Millisecond))
+	if f := z.m.opts.OnNewVersion; f != nil {
+		f(z.cfg.Origin)
+	}
 	if err := z.save(nz, primary, now); err != nil {
 		z.m.opts.Log.Error("secondary zone not saved; it is served but a restart will transfer it again", "zone", z.cfg.Origin, "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/authority/secondary"
+	"github.com/sextant-dns/sextant/authority/xfrout"
 	"github.com/sextant-dns/sextant/clock"
 )
 
@@ -25,6 +26,8 @@ type secondaryOptions struct {
 	stateDir     string
 	maxRecords   int
 	maxBytes     int
+	xfrOut       stringList
+	xfrListen    stringList
 }
 
 // defaultStateDir is systemd's StateDirectory=sextant.
@@ -38,20 +41,12 @@ func (o *secondaryOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir, "`DIR` keeping transferred secondary zones (DIR/secondary/NAME.zone), served from there after a restart")
 	fs.IntVar(&o.maxRecords, "xfr-max-records", secondary.DefaultLimits.MaxRecords, "largest zone transfer taken, in `RECORDS`")
 	fs.IntVar(&o.maxBytes, "xfr-max-bytes", secondary.DefaultLimits.MaxBytes, "largest zone transfer taken, in message `BYTES`")
+	fs.Var(&o.xfrOut, "xfr-out", "zone served here that others may transfer, `SPEC`: \"zone=NAME allow=CIDR,... [key=KEYNAME] [notify=ADDR[:PORT],...] [source=ADDR]\" (repeatable)")
+	fs.Var(&o.xfrListen, "xfr-listen", "`ADDR:PORT` answering zone transfers of --xfr-out zones, TCP and UDP (repeatable)")
 }
 
-// parseSecondaries checks the secondary-zone flags; every mistake is an
-// error naming the flag and the reason, before anything starts.
-func (o *secondaryOptions) parseSecondaries(fileZones *authority.Server) ([]*secondary.Zone, error) {
-	if len(o.secondaries) == 0 {
-		if len(o.notifyListen) > 0 {
-			return nil, fmt.Errorf("--notify-listen without any --secondary zone")
-		}
-		return nil, nil
-	}
-	if o.maxRecords <= 0 || o.maxBytes <= 0 {
-		return nil, fmt.Errorf("--xfr-max-records and --xfr-max-bytes must be positive")
-	}
+// parseKeys reads --tsig-key and --tsig-key-file.
+func (o *secondaryOptions) parseKeys() (map[string]*secondary.Key, error) {
 	keys := make(map[string]*secondary.Key)
 	addKey := func(where, spec string) error {
 		k, err := secondary.ParseKey(spec)
@@ -74,6 +69,21 @@ func (o *secondaryOptions) parseSecondaries(fileZones *authority.Server) ([]*sec
 			return nil, err
 		}
 	}
+	return keys, nil
+}
+
+// parseSecondaries checks the secondary-zone flags; every mistake is an
+// error naming the flag and the reason, before anything starts.
+func (o *secondaryOptions) parseSecondaries(fileZones *authority.Server, keys map[string]*secondary.Key) ([]*secondary.Zone, error) {
+	if len(o.secondaries) == 0 {
+		if len(o.notifyListen) > 0 {
+			return nil, fmt.Errorf("--notify-listen without any --secondary zone")
+		}
+		return nil, nil
+	}
+	if o.maxRecords <= 0 || o.maxBytes <= 0 {
+		return nil, fmt.Errorf("--xfr-max-records and --xfr-max-bytes must be positive")
+	}
 	var zones []*secondary.Zone
 	seen := make(map[string]bool)
 	for _, spec := range o.secondaries {
@@ -88,6 +98,36 @@ func (o *secondaryOptions) parseSecondaries(fileZones *authority.Server) ([]*sec
 			return nil, fmt.Errorf("--secondary: zone %s is also served from a --zone file", z.Origin)
 		}
 		seen[z.Origin] = true
+		zones = append(zones, z)
+	}
+	return zones, nil
+}
+
+// parseXfrOut checks --xfr-out and --xfr-listen: each zone must be served
+// here, from a --zone file or as a --secondary.
+func (o *secondaryOptions) parseXfrOut(fileZones *authority.Server, secondaries []*secondary.Zone, keys map[string]*secondary.Key) ([]*xfrout.Zone, error) {
+	if len(o.xfrOut) == 0 {
+		if len(o.xfrListen) > 0 {
+			return nil, fmt.Errorf("--xfr-listen without any --xfr-out zone")
+		}
+		return nil, nil
+	}
+	if len(o.xfrListen) == 0 {
+		return nil, fmt.Errorf("--xfr-out without --xfr-listen: say where secondaries transfer from")
+	}
+	var zones []*xfrout.Zone
+	for _, spec := range o.xfrOut {
+		z, err := xfrout.ParseZone(spec, keys)
+		if err != nil {
+			return nil, fmt.Errorf("--xfr-out %q: %w", spec, err)
+		}
+		served := fileZones != nil && fileZones.Zone(z.Origin) != nil
+		for _, sz := range secondaries {
+			served = served || sz.Origin == z.Origin
+		}
+		if !served {
+			return nil, fmt.Errorf("--xfr-out: zone %s is not served here (no --zone file or --secondary holds it)", z.Origin)
+		}
 		zones = append(zones, z)
 	}
 	return zones, nil
@@ -120,13 +160,14 @@ func readKeyFile(path string, add func(where, spec string) error) error {
 // current until ctx ends; it returns a function closing the NOTIFY
 // listeners.
 func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*secondary.Zone, srv *authority.Server,
-	clk clock.Clock, log *slog.Logger) (func(), error) {
+	clk clock.Clock, log *slog.Logger, onNewVersion func(origin string)) (func(), error) {
 	m, err := secondary.New(zones, secondary.Options{
-		Server:   srv,
-		Clock:    clk,
-		Log:      log,
-		StateDir: filepath.Join(o.stateDir, "secondary"),
-		Limits:   secondary.Limits{MaxRecords: o.maxRecords, MaxBytes: o.maxBytes},
+		Server:       srv,
+		Clock:        clk,
+		Log:          log,
+		StateDir:     filepath.Join(o.stateDir, "secondary"),
+		Limits:       secondary.Limits{MaxRecords: o.maxRecords, MaxBytes: o.maxBytes},
+		OnNewVersion: onNewVersion,
 	})
 	if err != nil {
 		return nil, err
@@ -150,4 +191,29 @@ func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*seconda
 	}
 	m.Start(ctx)
 	return closeAll, nil
+}
+
+// startXfrOut opens the transfer listeners; it returns the server (whose
+// Check sends NOTIFYs for changed zones) and a function closing them.
+func startXfrOut(o *secondaryOptions, zones []*xfrout.Zone, srv *authority.Server, log *slog.Logger) (*xfrout.Server, func(), error) {
+	out, err := xfrout.New(zones, xfrout.Options{Zones: srv, Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	var listeners []*xfrout.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+		out.Wait()
+	}
+	for _, addr := range o.xfrListen {
+		l, err := out.Listen(addr)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("--xfr-listen %s: %w", addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+	return out, closeAll, nil
 }

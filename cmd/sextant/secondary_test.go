@@ -37,6 +37,10 @@ func TestServeSecondaryFlagErrors(t *testing.T) {
 		{[]string{"--tsig-key-file", keyFile, "--secondary", "zone=a primary=127.77.60.9"}, keyFile + `:3: TSIG key "bad": algorithm`},
 		{[]string{"--secondary", "zone=a primary=127.77.60.9", "--secondary", "zone=A. primary=127.77.60.8"}, "zone a. declared twice"},
 		{[]string{"--notify-listen", "127.77.60.1:5300"}, "--notify-listen without any --secondary zone"},
+		{[]string{"--xfr-out", "zone=a allow=127.0.0.1", "--xfr-listen", "127.77.60.1:5353"}, "--xfr-out: zone a. is not served here"},
+		{[]string{"--secondary", "zone=a primary=127.77.60.9", "--xfr-out", "zone=a allow=127.0.0.1"}, "--xfr-out without --xfr-listen"},
+		{[]string{"--secondary", "zone=a primary=127.77.60.9", "--xfr-out", "zone=a", "--xfr-listen", "127.77.60.1:5353"}, "nobody could transfer it"},
+		{[]string{"--xfr-listen", "127.77.60.1:5353"}, "--xfr-listen without any --xfr-out zone"},
 	} {
 		var stderr bytes.Buffer
 		args := append([]string{"serve", "--listen", "127.77.60.1:53"}, tc.args...)
@@ -195,4 +199,97 @@ func freeLoopbackPort(t *testing.T) int {
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// TestServeTransfersOut: a --zone file offered with --xfr-out is
+// transferred to the allowed address only, and a SIGHUP that changes it
+// sends NOTIFY (from the configured source) to the configured secondary.
+func TestServeTransfersOut(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "out.test.zone")
+	writeZone := func(serial int) {
+		text := fmt.Sprintf("$ORIGIN out.test.\n$TTL 300\n@ SOA ns1 hostmaster %d 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.%d\n", serial, serial)
+		if err := os.WriteFile(zoneFile, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeZone(1)
+	// The secondary to be notified: a UDP socket that acknowledges.
+	pc, err := net.ListenPacket("udp", "127.77.61.3:5300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	notified := make(chan string, 4)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil || q.Opcode != dns.OpcodeNotify {
+				continue
+			}
+			notified <- from.(*net.UDPAddr).IP.String() + " " + q.Question[0].Name
+			r := new(dns.Msg).SetReply(q)
+			out, _ := r.Pack()
+			_, _ = pc.WriteTo(out, from)
+		}
+	}()
+	hints := filepath.Join(dir, "root.hints")
+	if err := os.WriteFile(hints, []byte(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A 127.77.61.9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startServe(t, "127.77.61.1:53", "--root-hints", hints, "--no-dnssec", "--zone", zoneFile,
+		"--xfr-out", "zone=out.test allow=127.77.61.2 notify=127.77.61.3:5300 source=127.77.61.1",
+		"--xfr-listen", "127.77.61.1:5353")
+
+	transfer := func(src string) ([]dns.RR, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: time.Second}
+		nc, err := d.Dial("tcp", "127.77.61.1:5353")
+		if err != nil {
+			return nil, err
+		}
+		tr := &dns.Transfer{Conn: &dns.Conn{Conn: nc}}
+		ch, err := tr.In(new(dns.Msg).SetAxfr("out.test."), "127.77.61.1:5353")
+		if err != nil {
+			return nil, err
+		}
+		var rrs []dns.RR
+		for env := range ch {
+			if env.Error != nil {
+				return nil, env.Error
+			}
+			rrs = append(rrs, env.RR...)
+		}
+		return rrs, nil
+	}
+	rrs, err := transfer("127.77.61.2")
+	if err != nil || len(rrs) != 5 || rrs[0].(*dns.SOA).Serial != 1 {
+		t.Fatalf("AXFR from the allowed address: %v %v", rrs, err)
+	}
+	if _, err := transfer("127.77.61.4"); err == nil || !strings.Contains(err.Error(), "rcode: 5") { // 5: REFUSED
+		t.Fatalf("AXFR from another address: %v, want REFUSED", err)
+	}
+
+	writeZone(2)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-notified:
+		if got != "127.77.61.1 out.test." {
+			t.Fatalf("NOTIFY %q, want from 127.77.61.1 for out.test.", got)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no NOTIFY after the reload")
+	}
+	if rrs, err := transfer("127.77.61.2"); err != nil || rrs[0].(*dns.SOA).Serial != 2 {
+		t.Fatalf("AXFR after the reload: %v %v", rrs, err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/authority/xfrout"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/resolver"
@@ -182,20 +183,42 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		local = zones
 	}
-	secondaries, err := o.parseSecondaries(zones)
+	keys, err := o.parseKeys()
 	if err != nil {
 		return err
 	}
-	if len(secondaries) > 0 {
-		if zones == nil {
-			zones = authority.NewServer()
-			local = zones
+	secondaries, err := o.parseSecondaries(zones, keys)
+	if err != nil {
+		return err
+	}
+	outZones, err := o.parseXfrOut(zones, secondaries, keys)
+	if err != nil {
+		return err
+	}
+	if zones == nil && len(secondaries) > 0 {
+		zones = authority.NewServer()
+		local = zones
+	}
+	// out sends NOTIFY when a zone it offers changes: a transfer in (the
+	// secondary's callback) or a SIGHUP reload of a --zone file.
+	var out *xfrout.Server
+	if len(outZones) > 0 {
+		var closeOut func()
+		if out, closeOut, err = startXfrOut(&o.secondaryOptions, outZones, zones, log); err != nil {
+			return err
 		}
+		defer closeOut()
+	}
+	if len(secondaries) > 0 {
 		clk, err := dnsClock(o.clockFile)
 		if err != nil {
 			return err
 		}
-		closeNotify, err := startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log)
+		var onNew func(string)
+		if out != nil {
+			onNew = func(string) { out.Check(ctx) }
+		}
+		closeNotify, err := startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log, onNew)
 		if err != nil {
 			return err
 		}
@@ -229,6 +252,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				// A reloaded zone may now cover names answered from the
 				// ready-to-send cache, which is consulted before local zones.
 				handler.Answers().Purge()
+			}
+			if out != nil {
+				out.Check(ctx)
 			}
 			if certs != nil {
 				if err := certs.Reload(); err != nil {
