@@ -55,7 +55,13 @@ type Manager struct {
 	opts  Options
 	zones map[string]*secondaryZone // by origin
 	keys  map[string]*Key           // every zone's key, by name (NOTIFY checks)
+	// refusedLog limits the log lines of refused NOTIFYs (all are counted
+	// in Status).
+	refusedLog RateLog
 }
+
+// refusedLogInterval: at most one line a second about refused NOTIFYs.
+const refusedLogInterval = time.Second
 
 // Status is what is known about one secondary zone.
 type Status struct {
@@ -115,7 +121,8 @@ func New(zones []*Zone, o Options) (*Manager, error) {
 	if o.MinInterval <= 0 {
 		o.MinInterval = DefaultMinInterval
 	}
-	m := &Manager{opts: o, zones: make(map[string]*secondaryZone), keys: make(map[string]*Key)}
+	m := &Manager{opts: o, zones: make(map[string]*secondaryZone), keys: make(map[string]*Key),
+		refusedLog: RateLog{Interval: refusedLogInterval}}
 	for _, cfg := range zones {
 		if m.zones[cfg.Origin] != nil {
 			return nil, fmt.Errorf("secondary zone %s declared twice", cfg.Origin)

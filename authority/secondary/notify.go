@@ -27,7 +27,9 @@ func (m *Manager) HandleNotify(q *dns.Msg, src netip.Addr, tsigStatus error) *dn
 	origin := dns.CanonicalName(q.Question[0].Name)
 	z := m.zones[origin]
 	if z == nil {
-		m.opts.Log.Warn("NOTIFY refused: not a secondary zone here", "zone", origin, "from", src.String())
+		if ok, n := m.refusedLog.Allow(time.Now()); ok {
+			m.opts.Log.Warn("NOTIFY refused: not a secondary zone here", "zone", origin, "from", src.String(), "not_logged_since", n)
+		}
 		resp.Rcode = dns.RcodeRefused
 		return resp
 	}
@@ -35,7 +37,9 @@ func (m *Manager) HandleNotify(q *dns.Msg, src netip.Addr, tsigStatus error) *dn
 		z.mu.Lock()
 		z.status.NotifiesRefused++
 		z.mu.Unlock()
-		m.opts.Log.Warn("NOTIFY refused", "zone", origin, "from", src.String(), "reason", why)
+		if ok, n := m.refusedLog.Allow(time.Now()); ok {
+			m.opts.Log.Warn("NOTIFY refused", "zone", origin, "from", src.String(), "reason", why, "not_logged_since", n)
+		}
 		resp.Rcode = dns.RcodeRefused
 		if tsigStatus != nil {
 			resp.Rcode = dns.RcodeNotAuth

@@ -122,6 +122,9 @@ type Options struct {
 	// after the interval, doubled each time (RFC 1996 3.6).
 	NotifyRetries  int
 	NotifyInterval time.Duration
+	// RefusedLogInterval: at most one log line per interval about refused
+	// transfers (default a second); the others are counted in the next.
+	RefusedLogInterval time.Duration
 }
 
 // Server answers transfers and sends NOTIFYs.
@@ -129,6 +132,9 @@ type Server struct {
 	opts  Options
 	zones map[string]*Zone
 	keys  map[string]*secondary.Key
+
+	// refusedLog limits the log lines of refused transfers.
+	refusedLog secondary.RateLog
 
 	mu      sync.Mutex
 	serials map[string]uint32 // last serial seen per zone (Check)
@@ -160,7 +166,11 @@ func New(zones []*Zone, o Options) (*Server, error) {
 	if o.NotifyInterval <= 0 {
 		o.NotifyInterval = defaultNotifyInterval
 	}
-	s := &Server{opts: o, zones: make(map[string]*Zone), keys: make(map[string]*secondary.Key), serials: make(map[string]uint32)}
+	if o.RefusedLogInterval <= 0 {
+		o.RefusedLogInterval = time.Second
+	}
+	s := &Server{opts: o, zones: make(map[string]*Zone), keys: make(map[string]*secondary.Key), serials: make(map[string]uint32),
+		refusedLog: secondary.RateLog{Interval: o.RefusedLogInterval}}
 	for _, z := range zones {
 		if s.zones[z.Origin] != nil {
 			return nil, fmt.Errorf("--xfr-out: zone %s declared twice", z.Origin)
@@ -273,7 +283,9 @@ func (z *Zone) refusal(q *dns.Msg, src netip.Addr, tsigStatus error) string {
 }
 
 func (s *Server) refuse(w dns.ResponseWriter, q *dns.Msg, origin string, src netip.Addr, why string) {
-	s.opts.Log.Warn("zone transfer refused", "zone", origin, "from", src.String(), "reason", why)
+	if ok, n := s.refusedLog.Allow(time.Now()); ok {
+		s.opts.Log.Warn("zone transfer refused", "zone", origin, "from", src.String(), "reason", why, "not_logged_since", n)
+	}
 	r := new(dns.Msg)
 	r.SetRcode(q, dns.RcodeRefused)
 	if q.IsTsig() != nil && w.TsigStatus() != nil {

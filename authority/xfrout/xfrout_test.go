@@ -78,7 +78,7 @@ func startPrimary(t *testing.T, zones *authority.Server, z *Zone, listen string)
 	t.Helper()
 	logs := &logBuffer{}
 	s, err := New([]*Zone{z}, Options{Zones: zones, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		NotifyInterval: 200 * time.Millisecond})
+		NotifyInterval: 200 * time.Millisecond, RefusedLogInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
