@@ -431,14 +431,48 @@ func rrKey(rr dns.RR) string {
 	return c.String()
 }
 
-// applyDiffs applies IXFR differences to the zone have (which holds one SOA).
+// ownerType is the cheap part of rrKey, to find the few records of a large
+// zone that a difference can touch without keying all of them.
+type ownerType struct {
+	name  string
+	rtype uint16
+}
+
+func ownerTypeOf(rr dns.RR) ownerType {
+	return ownerType{dns.CanonicalName(rr.Header().Name), rr.Header().Rrtype}
+}
+
+// applyDiffs applies IXFR differences to the zone have (which holds one
+// SOA). Only the records at an owner and type some difference touches are
+// keyed and matched; the rest of the zone is carried over as it is, so a
+// small change to a large zone costs one pass over it.
 func applyDiffs(have []dns.RR, diffs []*ixfrDiff) ([]dns.RR, error) {
-	set := make(map[string]dns.RR, len(have))
+	touched := make(map[ownerType]bool)
+	for _, d := range diffs {
+		for _, rr := range d.del {
+			touched[ownerTypeOf(rr)] = true
+		}
+		for _, rr := range d.add {
+			touched[ownerTypeOf(rr)] = true
+		}
+	}
+	out := make([]dns.RR, 0, len(have)+1)
+	out = append(out, diffs[len(diffs)-1].to)
+	set := make(map[string]dns.RR)
+	var order []string // touched records in a stable order
 	for _, rr := range have {
 		if rr.Header().Rrtype == dns.TypeSOA {
 			continue
 		}
-		set[rrKey(rr)] = rr
+		if !touched[ownerTypeOf(rr)] {
+			out = append(out, rr)
+			continue
+		}
+		k := rrKey(rr)
+		if _, dup := set[k]; !dup {
+			order = append(order, k)
+		}
+		set[k] = rr
 	}
 	for _, d := range diffs {
 		for _, rr := range d.del {
@@ -449,13 +483,18 @@ func applyDiffs(have []dns.RR, diffs []*ixfrDiff) ([]dns.RR, error) {
 			delete(set, k)
 		}
 		for _, rr := range d.add {
-			set[rrKey(rr)] = rr
+			k := rrKey(rr)
+			if _, dup := set[k]; !dup {
+				order = append(order, k)
+			}
+			set[k] = rr
 		}
 	}
-	out := make([]dns.RR, 0, len(set)+1)
-	out = append(out, diffs[len(diffs)-1].to)
-	for _, rr := range set {
-		out = append(out, rr)
+	for _, k := range order {
+		if rr, ok := set[k]; ok {
+			out = append(out, rr)
+			delete(set, k) // a key deleted and added again is listed twice
+		}
 	}
 	return out, nil
 }
