@@ -185,3 +185,21 @@ func TestExpiry(t *testing.T) {
 	sut.m.Refresh(failZone)
 	sut.waitSerial(t, failZone, 2, 3*time.Second)
 }
+
+// TestIXFRRefusedFallsBackToAXFR: a primary that does not do IXFR
+// (NOTIMP) still gets the new version across, by AXFR.
+func TestIXFRRefusedFallsBackToAXFR(t *testing.T) {
+	p := startFakePrimary(t, "127.77.45.1:53", failZone, testZone(failZone, 1, 3))
+	p.listen(t) // noIXFR: IXFR answered NOTIMP
+	sut := startSecondary(t, &Zone{Origin: failZone, Primaries: []netip.AddrPort{p.addr}}, sutOptions{firstRetry: time.Hour})
+	sut.waitSerial(t, failZone, 1, 3*time.Second)
+	p.setZone(t, testZone(failZone, 2, 5))
+	since := time.Now()
+	sut.m.Refresh(failZone)
+	sut.waitSerial(t, failZone, 2, 3*time.Second)
+	sut.log.waitLog(t, since, time.Second, "IXFR failed; trying AXFR", "NOTIMP")
+	sut.log.waitLog(t, since, time.Second, "secondary zone transferred", "serial=2", "kind=AXFR")
+	if r := sut.ask("host4."+failZone, dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("host4 after the AXFR: %v", r)
+	}
+}
