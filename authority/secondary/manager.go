@@ -58,6 +58,7 @@ type Manager struct {
 	// refusedLog limits the log lines of refused NOTIFYs (all are counted
 	// in Status).
 	refusedLog RateLog
+	statusMu   sync.Mutex // serialises status file writes
 }
 
 // refusedLogInterval: at most one line a second about refused NOTIFYs.
@@ -65,19 +66,21 @@ const refusedLogInterval = time.Second
 
 // Status is what is known about one secondary zone.
 type Status struct {
-	Zone      string
-	Primaries []netip.AddrPort
-	Serial    uint32 // of the version served
-	Loaded    bool   // a version is held (served unless Expired)
-	Expired   bool
+	Zone      string           `json:"zone"`
+	Primaries []netip.AddrPort `json:"primaries"`
+	Serial    uint32           `json:"serial"`  // of the version held
+	Loaded    bool             `json:"loaded"`  // a version is held (served unless Expired)
+	Expired   bool             `json:"expired"` // SOA expire passed without a successful refresh
 	// LastAttempt and LastSuccess are DNS-clock times of the last
 	// refresh tried and the last one that succeeded (SOA checked or
 	// zone transferred); LastTransfer of the last new version.
-	LastAttempt, LastSuccess, LastTransfer time.Time
-	ExpiresAt                              time.Time // zero until loaded
-	LastError                              string    // "" after a success
-	NotifiesRefused                        uint64
-	Transfers                              uint64
+	LastAttempt     time.Time `json:"last_attempt"`
+	LastSuccess     time.Time `json:"last_success"`
+	LastTransfer    time.Time `json:"last_transfer"`
+	ExpiresAt       time.Time `json:"expires_at"` // zero until loaded
+	LastError       string    `json:"last_error"` // "" after a success
+	NotifiesRefused uint64    `json:"notifies_refused"`
+	Transfers       uint64    `json:"transfers"`
 }
 
 // secondaryZone is one zone's state and refresh loop.
@@ -198,6 +201,7 @@ func (z *secondaryZone) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		z.m.writeStatus()
 		timer.Stop()
 		select { // drop a tick that fired meanwhile
 		case <-timer.C:

@@ -82,3 +82,37 @@ func TestFileName(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusFile: after a refresh the state directory holds every zone's
+// status, and ReadStatus returns it.
+func TestStatusFile(t *testing.T) {
+	dir := t.TempDir()
+	p := startFakePrimary(t, "127.77.46.1:53", failZone, testZone(failZone, 9, 3))
+	p.listen(t)
+	sut := startSecondary(t, &Zone{Origin: failZone, Primaries: []netip.AddrPort{p.addr}}, sutOptions{stateDir: dir, firstRetry: time.Hour})
+	sut.waitSerial(t, failZone, 9, 3*time.Second)
+	var st []Status
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err := ReadStatus(dir); err == nil && len(got) == 1 && got[0].Serial == 9 {
+			st = got
+			break
+		}
+	}
+	if len(st) != 1 {
+		t.Fatal("no status with serial 9 written")
+	}
+	s := st[0]
+	if s.Zone != failZone || !s.Loaded || s.Expired || s.LastError != "" || s.Transfers != 1 ||
+		len(s.Primaries) != 1 || s.Primaries[0] != p.addr || s.LastSuccess.IsZero() || s.ExpiresAt.Sub(s.LastSuccess) != 86400*time.Second {
+		t.Fatalf("status %+v", s)
+	}
+
+	p.set(func(p *fakePrimary) { p.rrs[0].(*dns.SOA).Serial = 10; p.refuseX = true })
+	sut.m.Refresh(failZone)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err := ReadStatus(dir); err == nil && strings.Contains(got[0].LastError, "REFUSED the AXFR") {
+			return
+		}
+	}
+	t.Fatal("the failed refresh's error is not in the status file")
+}

@@ -180,6 +180,26 @@ zone "hidden.test" { type primary; file "%[3]s"; allow-transfer { key xfr-key; }
 	}
 	served := waitFor("192.0.2.20", 2*time.Second)
 	t.Logf("NOTIFY to new answer through serve: %v", served.Sub(notified).Round(time.Microsecond))
+
+	// `sextant zone status` shows what serve wrote after the refresh.
+	var out bytes.Buffer
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out.Reset()
+		if run(context.Background(), []string{"zone", "status", "--state-dir", filepath.Join(dir, "state"), "hidden.test"}, &out, &out) == 0 &&
+			strings.Contains(out.String(), "serial:          2") {
+			break
+		}
+	}
+	for _, want := range []string{"hidden.test.\n", "secondary, serving", "serial:          2", fmt.Sprintf("primaries:       127.0.0.1:%d", port), ", ok\n", "expires in:      2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("zone status lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"zone", "status", "--state-dir", filepath.Join(dir, "state"), "other.test"}, &out, &out); code == 0 ||
+		!strings.Contains(out.String(), "other.test. is not a secondary zone of that serve") {
+		t.Errorf("zone status for another zone: exit %d, %q", code, out.String())
+	}
 }
 
 // freeLoopbackPort is a TCP and UDP port free on 127.0.0.1 a moment ago.
