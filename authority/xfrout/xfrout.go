@@ -136,9 +136,10 @@ type Server struct {
 	// refusedLog limits the log lines of refused transfers.
 	refusedLog secondary.RateLog
 
-	mu      sync.Mutex
-	serials map[string]uint32 // last serial seen per zone (Check)
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	serials  map[string]uint32 // last serial seen per zone (Check)
+	journals map[string]*journal
+	wg       sync.WaitGroup
 }
 
 // Defaults of Options.
@@ -169,7 +170,7 @@ func New(zones []*Zone, o Options) (*Server, error) {
 	if o.RefusedLogInterval <= 0 {
 		o.RefusedLogInterval = time.Second
 	}
-	s := &Server{opts: o, zones: make(map[string]*Zone), keys: make(map[string]*secondary.Key), serials: make(map[string]uint32),
+	s := &Server{opts: o, zones: make(map[string]*Zone), keys: make(map[string]*secondary.Key), serials: make(map[string]uint32), journals: make(map[string]*journal),
 		refusedLog: secondary.RateLog{Interval: o.RefusedLogInterval}}
 	for _, z := range zones {
 		if s.zones[z.Origin] != nil {
@@ -181,6 +182,7 @@ func New(zones []*Zone, o Options) (*Server, error) {
 		}
 		if cur := o.Zones.Zone(z.Origin); cur != nil && cur.SOA() != nil {
 			s.serials[z.Origin] = cur.SOA().Serial
+			s.journals[z.Origin] = &journal{zone: cur}
 		}
 	}
 	return s, nil
@@ -302,11 +304,12 @@ func (s *Server) reply(w dns.ResponseWriter, q, r *dns.Msg) {
 	_ = w.WriteMsg(r)
 }
 
-// transfer sends the whole zone: its SOA, every other record, the SOA again
-// (RFC 5936 2.2), in messages of about messageBytes, each signed in a chain
-// when the request was (RFC 8945 5.3.1). An IXFR gets the same answer (RFC
-// 1995 4: a server may always answer with the whole zone); over UDP an IXFR
-// gets the SOA alone, which tells the client to come back over TCP.
+// transfer answers an AXFR, or an IXFR: with the differences from the
+// client's serial when the journal holds them (RFC 1995 4), the single SOA
+// when the client is current, else the whole zone (which RFC 1995 4
+// allows). The records go in messages of about messageBytes, each signed
+// in a chain when the request was (RFC 8945 5.3.1). Over UDP an IXFR gets
+// the SOA alone, which tells the client to come back over TCP.
 func (s *Server) transfer(w dns.ResponseWriter, q *dns.Msg, z *Zone, src netip.Addr) {
 	zone := s.opts.Zones.Zone(z.Origin)
 	var soa *dns.SOA
@@ -319,10 +322,11 @@ func (s *Server) transfer(w dns.ResponseWriter, q *dns.Msg, z *Zone, src netip.A
 		s.reply(w, q, r)
 		return
 	}
+	qtype := q.Question[0].Qtype
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		r := new(dns.Msg)
 		r.SetReply(q)
-		if q.Question[0].Qtype == dns.TypeIXFR {
+		if qtype == dns.TypeIXFR {
 			r.Answer = []dns.RR{soa}
 		} else {
 			r.Rcode = dns.RcodeRefused // AXFR is TCP only (RFC 5936 4.2)
@@ -330,51 +334,120 @@ func (s *Server) transfer(w dns.ResponseWriter, q *dns.Msg, z *Zone, src netip.A
 		s.reply(w, q, r)
 		return
 	}
-	start := time.Now()
-	ch := make(chan *dns.Envelope)
-	tr := new(dns.Transfer)
-	done := make(chan error, 1)
-	go func() { done <- tr.Out(w, q, ch) }()
-	records, failed := 0, false
-	send := func(rrs []dns.RR) bool {
-		if failed {
-			return false
+	style, stream := "full", func(emit func(dns.RR) bool) { wholeZone(zone, soa, emit) }
+	if qtype == dns.TypeIXFR {
+		if from, ok := ixfrSerial(q); ok {
+			if from == soa.Serial {
+				style, stream = "up to date", func(emit func(dns.RR) bool) { emit(soa) }
+			} else if diffs := s.diffsFrom(z.Origin, from, soa.Serial); diffs != nil {
+				style, stream = "incremental", func(emit func(dns.RR) bool) { incremental(soa, diffs, emit) }
+			}
 		}
+	}
+	start := time.Now()
+	records, err := s.send(w, q, stream)
+	if err != nil {
+		s.opts.Log.Warn("zone transfer out failed", "zone", z.Origin, "to", src.String(), "err", err)
+		return
+	}
+	s.opts.Log.Info("zone transferred out", "zone", z.Origin, "to", src.String(), "serial", soa.Serial,
+		"kind", dns.TypeToString[qtype], "style", style, "records", records, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// ixfrSerial is the client's serial: the SOA in an IXFR's authority section.
+func ixfrSerial(q *dns.Msg) (uint32, bool) {
+	for _, rr := range q.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa.Serial, true
+		}
+	}
+	return 0, false
+}
+
+// wholeZone emits the SOA, every other record, the SOA again (RFC 5936 2.2).
+func wholeZone(zone *authority.Zone, soa *dns.SOA, emit func(dns.RR) bool) {
+	if !emit(soa) {
+		return
+	}
+	for _, rr := range zone.Records() {
+		if rr.Header().Rrtype != dns.TypeSOA && !emit(rr) {
+			return
+		}
+	}
+	emit(soa)
+}
+
+// incremental emits an IXFR's differences (RFC 1995 4): the new SOA, then
+// for each version step its old SOA, deletions, new SOA, additions, and
+// the new SOA to close.
+func incremental(soa *dns.SOA, diffs []*outDiff, emit func(dns.RR) bool) {
+	if !emit(soa) {
+		return
+	}
+	for _, d := range diffs {
+		if !emit(d.from) {
+			return
+		}
+		for _, rr := range d.del {
+			if !emit(rr) {
+				return
+			}
+		}
+		if !emit(d.to) {
+			return
+		}
+		for _, rr := range d.add {
+			if !emit(rr) {
+				return
+			}
+		}
+	}
+	emit(soa)
+}
+
+// send writes the records stream makes in messages of about messageBytes
+// through dns.Transfer.Out (which signs each in the TSIG chain) and
+// returns how many records went.
+func (s *Server) send(w dns.ResponseWriter, q *dns.Msg, stream func(emit func(dns.RR) bool)) (int, error) {
+	ch := make(chan *dns.Envelope)
+	done := make(chan error, 1)
+	go func() { done <- new(dns.Transfer).Out(w, q, ch) }()
+	var failed error
+	records := 0
+	flush := func(rrs []dns.RR) bool {
 		select {
 		case ch <- &dns.Envelope{RR: rrs}:
 			return true
-		case err := <-done:
-			failed = true
-			s.opts.Log.Warn("zone transfer out failed", "zone", z.Origin, "to", src.String(), "err", err)
+		case failed = <-done:
+			if failed == nil {
+				failed = fmt.Errorf("transfer ended early")
+			}
 			return false
 		}
 	}
-	batch, size := []dns.RR{soa}, dns.Len(soa)
-	for _, rr := range zone.Records() {
-		if rr.Header().Rrtype == dns.TypeSOA {
-			continue
-		}
-		if n := dns.Len(rr); size+n > messageBytes {
-			if !send(batch) {
-				break
+	var batch []dns.RR
+	size := 0
+	stream(func(rr dns.RR) bool {
+		n := dns.Len(rr)
+		if size+n > messageBytes && len(batch) > 0 {
+			if !flush(batch) {
+				return false
 			}
 			batch, size = nil, 0
 		}
 		batch = append(batch, rr)
-		size += dns.Len(rr)
+		size += n
 		records++
+		return true
+	})
+	if failed == nil && len(batch) > 0 {
+		flush(batch)
 	}
-	batch = append(batch, soa)
-	send(batch)
 	close(ch)
-	if !failed {
-		if err := <-done; err != nil {
-			s.opts.Log.Warn("zone transfer out failed", "zone", z.Origin, "to", src.String(), "err", err)
-			return
-		}
+	if failed != nil {
+		return records, failed
 	}
-	s.opts.Log.Info("zone transferred out", "zone", z.Origin, "to", src.String(), "serial", soa.Serial,
-		"kind", dns.TypeToString[q.Question[0].Qtype], "records", records+2, "took", time.Since(start).Round(time.Millisecond))
+	return records, <-done
 }
 
 func remoteAddr(w dns.ResponseWriter) netip.Addr {
@@ -399,6 +472,7 @@ func (s *Server) Check(ctx context.Context) {
 			continue
 		}
 		s.serials[origin] = serial
+		s.record(origin, cur)
 		for _, dst := range z.Notify {
 			s.wg.Add(1)
 			go func() {

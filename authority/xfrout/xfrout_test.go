@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +259,9 @@ func TestSecondariesOfSextant(t *testing.T) {
 			if !strings.Contains(logs.String(), "NOTIFY sent") {
 				t.Fatalf("no NOTIFY logged:\n%s", logs.String())
 			}
+			if !strings.Contains(logs.String(), "serial=2 kind=IXFR style=incremental") {
+				t.Fatalf("the new version did not go by incremental IXFR:\n%s", logs.String())
+			}
 			t.Logf("%s: new version on Sextant to answered by the secondary: %v", tc.name, served.Sub(start).Round(time.Millisecond))
 		})
 	}
@@ -329,4 +333,100 @@ log:
 	runDaemon(t, dir, knotd, "-c", path)
 	addr := listen + ":53"
 	return addr, netip.MustParseAddrPort(addr)
+}
+
+// TestSextantToSextant: a Sextant secondary of a Sextant primary gets the
+// first version by AXFR and the next ones by incremental IXFR, ending with
+// exactly the primary's records; a secondary older than the journal gets
+// the whole zone.
+func TestSextantToSextant(t *testing.T) {
+	origin := "chain.test."
+	zones := authority.NewServer(mustZone(t, origin, 1, 50))
+	notifyAt := netip.MustParseAddrPort("127.77.74.2:5300")
+	z := &Zone{Origin: origin, Allow: []netip.Prefix{netip.MustParsePrefix("127.77.74.2/32")},
+		Notify: []netip.AddrPort{notifyAt}, Source: netip.MustParseAddr("127.77.74.1")}
+	s, logs := startPrimary(t, zones, z, "127.77.74.1:5353")
+
+	copyZones := authority.NewServer()
+	m, err := secondary.New([]*secondary.Zone{{Origin: origin, Primaries: []netip.AddrPort{netip.MustParseAddrPort("127.77.74.1:5353")},
+		Source: netip.MustParseAddr("127.77.74.2")}}, secondary.Options{Server: copyZones, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.ListenNotify(notifyAt.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.Start(ctx)
+	waitCopy := func(serial uint32) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if c := copyZones.Zone(origin); c != nil && c.SOA() != nil && c.SOA().Serial == serial {
+				return
+			}
+		}
+		t.Fatalf("the copy did not reach serial %d:\n%s", serial, logs.String())
+	}
+	waitCopy(1)
+	// Two steps: www changes and hosts are added, then some removed.
+	zones.Set(mustZone(t, origin, 2, 60))
+	s.Check(ctx)
+	waitCopy(2)
+	zones.Set(mustZone(t, origin, 3, 40))
+	s.Check(ctx)
+	waitCopy(3)
+	if n := strings.Count(logs.String(), "kind=IXFR style=incremental"); n != 2 {
+		t.Fatalf("%d incremental IXFRs, want 2:\n%s", n, logs.String())
+	}
+	want, got := texts(zones.Zone(origin).Records()), texts(copyZones.Zone(origin).Records())
+	if want != got {
+		t.Fatalf("the copy differs from the primary:\n%s\nwant:\n%s", got, want)
+	}
+	// A client at serial 1 gets the chain of both steps.
+	if d := s.diffsFrom(origin, 1, 3); len(d) != 2 {
+		t.Fatalf("journal from 1 to 3: %d steps, want 2", len(d))
+	}
+	if d := s.diffsFrom(origin, 0, 3); d != nil {
+		t.Fatal("a serial the journal never saw has differences")
+	}
+}
+
+func texts(rrs []dns.RR) string {
+	out := make([]string, len(rrs))
+	for i, rr := range rrs {
+		out[i] = rr.String()
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// TestJournalBounded: the journal keeps at most maxJournalSteps steps; a
+// client older than that gets no differences (so the whole zone).
+func TestJournalBounded(t *testing.T) {
+	origin := "j.test."
+	zones := authority.NewServer(mustZone(t, origin, 1, 5))
+	s, err := New([]*Zone{{Origin: origin, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}, Options{Zones: zones})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := uint32(maxJournalSteps + 5)
+	for serial := uint32(2); serial <= last; serial++ {
+		zones.Set(mustZone(t, origin, serial, 5))
+		s.Check(context.Background())
+	}
+	if n := len(s.journals[origin].diffs); n != maxJournalSteps {
+		t.Fatalf("%d steps kept, want %d", n, maxJournalSteps)
+	}
+	if d := s.diffsFrom(origin, 1, last); d != nil {
+		t.Fatal("differences from a version older than the journal")
+	}
+	if d := s.diffsFrom(origin, last-maxJournalSteps, last); len(d) != maxJournalSteps {
+		t.Fatalf("from the oldest kept: %d steps", len(d))
+	}
+	if d := s.diffsFrom(origin, last-1, last); len(d) != 1 || len(d[0].del) != 1 || len(d[0].add) != 1 {
+		t.Fatalf("last step: %+v (want www out and in)", d)
+	}
 }
