@@ -3,6 +3,7 @@
 //	sextant serve [flags]        answer clients (Do53 UDP/TCP)
 //	sextant query NAME [TYPE]    one resolution in-process, like delv
 //	sextant lab --out DIR        a simulated DNSSEC-signed internet on loopback
+//	sextant zone status [ZONE]   secondary zones: serial, last refresh, expiry, last error
 //
 // This package only parses flags and wires packages together; the logic lives
 // in the packages, so that Go programs can embed the resolver without it.
@@ -23,6 +24,7 @@ commands:
   serve    run the resolver (Do53 on UDP and TCP)
   query    resolve one name in-process and print the answer and its security status
   lab      start a simulated DNSSEC-signed internet on loopback for testing
+  zone     zone status: the secondary zones of a running serve (serial, refresh, expiry, last error)
 
 Run "sextant <command> -h" for the flags of a command.
 `
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = queryMain(ctx, args[1:], stdout, stderr)
 	case "lab":
 		err = labMain(ctx, args[1:], stdout, stderr)
+	case "zone":
+		err = zoneMain(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/authority/xfrout"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/resolver"
@@ -57,6 +58,7 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 type serveOptions struct {
 	resolverOptions
 	frontEndOptions
+	secondaryOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -65,7 +67,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o := &serveOptions{}
 	fs := flag.NewFlagSet("sextant serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.register(fs)
+	o.resolverOptions.register(fs)
 	fs.Var(&o.listen, "listen", "`ADDR:PORT` to answer on, UDP and TCP (repeatable; default 127.0.0.1:53 and [::1]:53)")
 	fs.Var(&o.dot, "dot", "`ADDR:PORT` for DNS over TLS, e.g. 127.0.0.1:853 (repeatable)")
 	fs.Var(&o.doh, "doh", "`ADDR:PORT` for DNS over HTTPS: HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on UDP (repeatable)")
@@ -74,6 +76,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
+	o.secondaryOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
@@ -180,6 +183,47 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		local = zones
 	}
+	keys, err := o.parseKeys()
+	if err != nil {
+		return err
+	}
+	secondaries, err := o.parseSecondaries(zones, keys)
+	if err != nil {
+		return err
+	}
+	outZones, err := o.parseXfrOut(zones, secondaries, keys)
+	if err != nil {
+		return err
+	}
+	if zones == nil && len(secondaries) > 0 {
+		zones = authority.NewServer()
+		local = zones
+	}
+	// out sends NOTIFY when a zone it offers changes: a transfer in (the
+	// secondary's callback) or a SIGHUP reload of a --zone file.
+	var out *xfrout.Server
+	if len(outZones) > 0 {
+		var closeOut func()
+		if out, closeOut, err = startXfrOut(&o.secondaryOptions, outZones, zones, log); err != nil {
+			return err
+		}
+		defer closeOut()
+	}
+	if len(secondaries) > 0 {
+		clk, err := dnsClock(o.clockFile)
+		if err != nil {
+			return err
+		}
+		var onNew func(string)
+		if out != nil {
+			onNew = func(string) { out.Check(ctx) }
+		}
+		closeNotify, err := startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log, onNew)
+		if err != nil {
+			return err
+		}
+		defer closeNotify()
+	}
 	handler := resolver.NewHandler(res, local)
 
 	// SIGHUP is caught before any listener opens, so that a client that
@@ -208,6 +252,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				// A reloaded zone may now cover names answered from the
 				// ready-to-send cache, which is consulted before local zones.
 				handler.Answers().Purge()
+			}
+			if out != nil {
+				out.Check(ctx)
 			}
 			if certs != nil {
 				if err := certs.Reload(); err != nil {
