@@ -46,18 +46,17 @@ type ConnLimits struct {
 	// default 2s (the normal ones are 10s to 30s).
 	PressureIdle time.Duration
 	// EvictMinIdle: at the cap, a new connection closes the longest-idle
-	// one if it has been idle at least this long, else it is refused;
-	// default 500ms. A connection that has just been opened (its first
-	// query on the way, its handshake running) is thus not closed by a
-	// burst of new ones from a client already connected. A client's first
-	// connection is not held to it (see Reserve).
+	// one of a network bigger than its own if it has been idle at least
+	// this long; default 500ms. A connection that has just been opened
+	// (its first query on the way, its handshake running) is thus not
+	// closed by a burst of new ones, except to make room for a network
+	// holding far fewer connections (see chooseVictimLocked).
 	EvictMinIdle time.Duration
 	// Reserve is the number of slots, under the cap, that only a client
-	// with no connection open may take; at the cap such a client closes
-	// the longest-idle connection, however briefly idle. So a resolver
-	// falling back to TCP after a truncated UDP answer always finds a
-	// slot unless every connection has a query in flight. Default 1/16
-	// of the cap.
+	// with no connection open may take. With the eviction of idle
+	// connections of bigger networks, a resolver falling back to TCP
+	// after a truncated UDP answer finds a slot unless every connection
+	// has a query in flight. Default 1/16 of the cap.
 	Reserve int
 }
 
@@ -240,8 +239,9 @@ func (a *admission) admit(client netip.Addr, close func()) *connSlot {
 	return s
 }
 
-// placeLocked admits s if the shares allow it, evicting the longest-idle
-// connection when above HighWater or at the limit.
+// placeLocked admits s if the shares allow it, closing an idle
+// connection above HighWater or at the limit. At the limit, s is admitted
+// only in exchange for a closed one, so the total does not grow.
 func (a *admission) placeLocked(s *connSlot) (refusal, *connSlot) {
 	switch {
 	case a.perClient[s.client] >= a.limits.PerClient:
@@ -249,30 +249,22 @@ func (a *admission) placeLocked(s *connSlot) (refusal, *connSlot) {
 	case a.perPrefix[s.prefix] >= a.limits.PerPrefix:
 		return refusedPrefix, nil
 	}
-	// A client's first connection may use the reserve and, at the
-	// limit, close an idle connection however briefly idle: a client
-	// reconnecting in a loop cannot then keep every connection too young
-	// to close and so lock newcomers out.
-	newcomer := a.perClient[s.client] == 0
-	limit, minIdle := a.max-a.limits.Reserve, a.limits.EvictMinIdle
-	if newcomer {
-		limit, minIdle = a.max, 0
+	// A client's first connection may use the reserve.
+	limit := a.max - a.limits.Reserve
+	if a.perClient[s.client] == 0 {
+		limit = a.max
 	}
 	now := a.now()
+	full := len(a.slots) >= limit
 	var victim *connSlot
-	if len(a.slots) >= a.limits.HighWater || len(a.slots) >= limit {
-		if v, idle := a.longestIdleLocked(now); v != nil {
-			full := len(a.slots) >= limit
-			if (full && idle >= minIdle) || idle >= a.limits.PressureIdle {
-				if v.busy.CompareAndSwap(0, evictedMark) {
-					a.removeLocked(v)
-					victim = v
-				}
-			}
+	if full || len(a.slots) >= a.limits.HighWater {
+		if v := a.chooseVictimLocked(s, now, full); v != nil && v.busy.CompareAndSwap(0, evictedMark) {
+			a.removeLocked(v)
+			victim = v
 		}
 	}
-	if len(a.slots) >= limit {
-		return refusedTotal, victim
+	if full && victim == nil {
+		return refusedTotal, nil
 	}
 	s.lastActive.Store(int64(now))
 	s.idx = len(a.slots)
@@ -282,23 +274,60 @@ func (a *admission) placeLocked(s *connSlot) (refusal, *connSlot) {
 	return admitted, victim
 }
 
-// longestIdleLocked finds the connection without a query in flight whose
-// last query is the oldest.
-func (a *admission) longestIdleLocked(now time.Duration) (*connSlot, time.Duration) {
-	var best *connSlot
-	var bestAt int64
-	for _, s := range a.slots {
-		if s.busy.Load() != 0 {
+// chooseVictimLocked picks the idle connection (no query in flight) to
+// close for s, or nil: networks keep a fair share, and within that the
+// least recently used goes first, so a busy client keeps its slots.
+//
+// Above HighWater that is the longest-idle connection if idle for
+// PressureIdle. At the limit (full), failing that:
+//   - the longest-idle one of the network holding the most connections,
+//     if it holds at least two more than s's: clients reconnecting in a
+//     loop keep every connection too young to close by age, and would
+//     otherwise lock the others out;
+//   - else the longest-idle one of a network holding more than s's, if
+//     idle for EvictMinIdle;
+//   - else one of s's own client, which trades it for the new one.
+//
+// So a connection of a small network (a client falling back to TCP,
+// still in its handshake) is closed only when idle for PressureIdle, or
+// for a network smaller still.
+func (a *admission) chooseVictimLocked(s *connSlot, now time.Duration, full bool) *connSlot {
+	mine := a.perPrefix[s.prefix]
+	var oldest, fattest, bigger, own *connSlot
+	fatCount := mine + 1
+	for _, c := range a.slots {
+		if c.busy.Load() != 0 {
 			continue
 		}
-		if at := s.lastActive.Load(); best == nil || at < bestAt {
-			best, bestAt = s, at
+		at := c.lastActive.Load()
+		if oldest == nil || at < oldest.lastActive.Load() {
+			oldest = c
+		}
+		n := a.perPrefix[c.prefix]
+		if n > fatCount || (fattest != nil && n == fatCount && at < fattest.lastActive.Load()) {
+			fattest, fatCount = c, n
+		}
+		if n > mine && (bigger == nil || at < bigger.lastActive.Load()) {
+			bigger = c
+		}
+		if c.client == s.client && (own == nil || at < own.lastActive.Load()) {
+			own = c
 		}
 	}
-	if best == nil {
-		return nil, 0
+	idleFor := func(c *connSlot) time.Duration { return now - time.Duration(c.lastActive.Load()) }
+	switch {
+	case oldest == nil:
+		return nil
+	case idleFor(oldest) >= a.limits.PressureIdle:
+		return oldest
+	case !full:
+		return nil
+	case fattest != nil:
+		return fattest
+	case bigger != nil && idleFor(bigger) >= a.limits.EvictMinIdle:
+		return bigger
 	}
-	return best, now - time.Duration(bestAt)
+	return own
 }
 
 func (a *admission) removeLocked(s *connSlot) {

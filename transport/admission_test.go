@@ -115,14 +115,15 @@ func TestAdmissionShares(t *testing.T) {
 // TestAdmissionEvictsLongestIdle: at the cap a new client's connection
 // closes the connection idle the longest; one with a query in flight is
 // never closed, whatever its age, and a recent query resets the clock.
+// (Every client here has a network of its own.)
 func TestAdmissionEvictsLongestIdle(t *testing.T) {
 	a, clock := testAdmission(t, 4, ConnLimits{PerClient: 4, PerPrefix: 4, HighWater: 4, Reserve: 1,
 		EvictMinIdle: time.Second, PressureIdle: time.Hour}, 0)
-	busy := admitFake(a, "busy", "192.0.2.1") // oldest, but has a query in flight
+	busy := admitFake(a, "busy", "10.0.1.1") // oldest, but has a query in flight
 	*clock += time.Second
-	old := admitFake(a, "old", "192.0.2.2")
+	old := admitFake(a, "old", "10.0.2.1")
 	*clock += time.Second
-	refreshed := admitFake(a, "refreshed", "192.0.2.3")
+	refreshed := admitFake(a, "refreshed", "10.0.3.1")
 	*clock += time.Second
 	if !busy.slot.begin() {
 		t.Fatal("begin on an open connection failed")
@@ -131,34 +132,33 @@ func TestAdmissionEvictsLongestIdle(t *testing.T) {
 	refreshed.slot.begin() // a query now: its idle clock restarts
 	refreshed.slot.end()
 	*clock += 2 * time.Second
-	// Three open, Reserve 1: a client already connected is at its limit,
-	// and "old" has been idle for 5s: it is closed for the new one.
-	again := admitFake(a, "again", "192.0.2.2")
-	if again.slot == nil {
-		t.Fatal("a connection was refused though one had been idle for 5s")
-	}
-	if !old.closed || busy.closed || refreshed.closed {
-		t.Fatalf("closed: old %v busy %v refreshed %v; want only old", old.closed, busy.closed, refreshed.closed)
-	}
-	// A newcomer takes the reserved slot without closing anything.
-	first := admitFake(a, "first", "198.51.100.1")
-	if first.slot == nil || refreshed.closed || again.closed {
+	// Three open and a newcomer takes the reserved slot: nothing closed.
+	first := admitFake(a, "first", "10.0.4.1")
+	if first.slot == nil || old.closed || refreshed.closed {
 		t.Fatal("a newcomer did not get the reserved slot, or closed a connection for it")
 	}
-	// Full (4 of 4): another newcomer closes the longest idle, "refreshed"
-	// (2s), not "again" nor "first" (0s), and never "busy".
-	newcomer := admitFake(a, "newcomer", "203.0.113.1")
-	if newcomer.slot == nil || !refreshed.closed || again.closed || first.closed || busy.closed {
-		t.Fatalf("newcomer admitted %v; closed refreshed %v again %v first %v busy %v",
-			newcomer.slot != nil, refreshed.closed, again.closed, first.closed, busy.closed)
+	// Full: another newcomer closes the longest idle, "old" (5s), not
+	// "refreshed" (2s) nor "first" (0s), and never "busy".
+	newcomer := admitFake(a, "newcomer", "10.0.5.1")
+	if newcomer.slot == nil || !old.closed || refreshed.closed || first.closed || busy.closed {
+		t.Fatalf("newcomer admitted %v; closed old %v refreshed %v first %v busy %v",
+			newcomer.slot != nil, old.closed, refreshed.closed, first.closed, busy.closed)
 	}
-	// A connected client's second connection may not close one idle for
-	// less than EvictMinIdle.
-	if c := admitFake(a, "second", "198.51.100.1"); c.slot != nil || again.closed || first.closed || newcomer.closed {
-		t.Fatalf("second connection of a client admitted %v", c.slot != nil)
+	// The next closes "refreshed" (2s); then only connections idle for
+	// less than EvictMinIdle are left, and a newcomer is refused.
+	if c := admitFake(a, "", "10.0.6.1"); c.slot == nil || !refreshed.closed || first.closed || newcomer.closed {
+		t.Fatalf("admitted %v; closed refreshed %v first %v newcomer %v", c.slot != nil, refreshed.closed, first.closed, newcomer.closed)
+	}
+	if c := admitFake(a, "", "10.0.7.1"); c.slot != nil || first.closed || newcomer.closed || busy.closed {
+		t.Fatalf("admitted %v with no connection idle for EvictMinIdle", c.slot != nil)
+	}
+	// A client already connected trades in its own idle connection.
+	*clock += time.Millisecond
+	if c := admitFake(a, "", "10.0.4.1"); c.slot == nil || !first.closed || newcomer.closed || busy.closed {
+		t.Fatalf("a client's second connection: admitted %v, its first closed %v", c.slot != nil, first.closed)
 	}
 	st := a.stats()
-	if st.Evicted != 2 || st.RefusedTotal != 1 || st.Open != 4 {
+	if st.Evicted != 3 || st.RefusedTotal != 1 || st.Open != 4 {
 		t.Errorf("stats %+v", st)
 	}
 	// A query cannot start on a connection chosen for closing.
@@ -188,22 +188,30 @@ func TestAdmissionPressureIdle(t *testing.T) {
 	}
 }
 
-// TestAdmissionReserve: clients with connections stop at cap - Reserve;
+// TestAdmissionReserve: clients with connections stop at cap - Reserve
+// (past it a client can only trade in one of its own idle connections);
 // the rest is for clients with none.
 func TestAdmissionReserve(t *testing.T) {
 	a, _ := testAdmission(t, 6, ConnLimits{PerClient: 6, PerPrefix: 6, Reserve: 2, EvictMinIdle: time.Hour, PressureIdle: time.Hour}, 0)
+	var first []*fakeConn
 	for i := range 4 {
-		if c := admitFake(a, "", "192.0.2.1"); c.slot == nil {
+		c := admitFake(a, "", "192.0.2.1")
+		if c.slot == nil {
 			t.Fatalf("connection %d refused", i)
 		}
+		first = append(first, c)
 	}
-	if c := admitFake(a, "", "192.0.2.1"); c.slot != nil {
-		t.Fatal("a client with 4 connections took the reserve")
+	if c := admitFake(a, "", "192.0.2.1"); c.slot == nil || !first[0].closed || a.stats().Open != 4 {
+		t.Fatalf("a client at cap - Reserve: admitted %v, its longest-idle closed %v, %d open; want a trade",
+			c.slot != nil, first[0].closed, a.stats().Open)
 	}
 	for _, client := range []string{"192.0.2.2", "192.0.2.3"} {
 		if c := admitFake(a, "", client); c.slot == nil {
 			t.Fatalf("first connection of %s refused", client)
 		}
+	}
+	if st := a.stats(); st.Open != 6 || st.Evicted != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
@@ -240,4 +248,30 @@ func TestAdmissionIdleTimer(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	quiet.release() // a second release is harmless
+}
+
+// TestAdmissionFairShare: at the cap, with every connection too recently
+// used to close by age, a client from a network holding fewer
+// connections closes an idle one of the biggest network; a client of the
+// biggest network is refused rather than closing a smaller network's,
+// even one idle for EvictMinIdle.
+func TestAdmissionFairShare(t *testing.T) {
+	a, clock := testAdmission(t, 4, ConnLimits{PerClient: 4, PerPrefix: 4, Reserve: 1, EvictMinIdle: time.Minute, PressureIdle: time.Hour}, 0)
+	var big []*fakeConn
+	for i := range 3 {
+		big = append(big, admitFake(a, "", fmt.Sprintf("192.0.2.%d", i+1)))
+		*clock += time.Second
+	}
+	small := admitFake(a, "small", "198.51.100.1")
+	*clock += 2 * time.Hour / 3 // below PressureIdle, above EvictMinIdle
+	if c := admitFake(a, "", "203.0.113.1"); c.slot == nil || !big[0].closed || small.closed {
+		t.Fatalf("a newcomer's network: admitted %v; closed the biggest network's oldest %v, the small one %v",
+			c.slot != nil, big[0].closed, small.closed)
+	}
+	if c := admitFake(a, "", "192.0.2.200"); c.slot != nil || small.closed {
+		t.Fatalf("the biggest network's newcomer: admitted %v, closed a smaller network's %v", c.slot != nil, small.closed)
+	}
+	if st := a.stats(); st.Evicted != 1 || st.RefusedTotal != 1 || st.Open != 4 {
+		t.Errorf("stats %+v", st)
+	}
 }
