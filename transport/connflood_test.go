@@ -482,3 +482,158 @@ func checkShares(t *testing.T, a *admission) {
 		t.Errorf("%d connections open, cap %d", len(a.slots), a.max)
 	}
 }
+
+// TestDoQPingsDoNotKeepIdle: a DoQ client that sends PINGs but no query
+// is closed with DOQ_NO_ERROR after IdleTimeout (RFC 9250 5.5); one that
+// sends queries stays open. (QUIC's own idle timer counts PINGs as
+// activity, so without the admission's timer the first one would live on.)
+func TestDoQPingsDoNotKeepIdle(t *testing.T) {
+	certs, ctls := testCerts(t)
+	const idle = 400 * time.Millisecond
+	s, err := NewDoQ(DoQConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1), Certs: certs, IdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, _ := serveForTest(t, s)
+	udpAddr, err := net.ResolveUDPAddr("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := ctls.Clone()
+	conf.NextProtos = []string{"doq"}
+	dial := func() *quic.Conn {
+		ctx, cancel := context.WithTimeout(context.Background(), floodTimeout)
+		defer cancel()
+		c, err := quic.DialAddr(ctx, udpAddr.String(), conf, &quic.Config{KeepAlivePeriod: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseWithError(0, "") })
+		return c
+	}
+	q := frame(floodQuery(t))
+	pinger, querier := dial(), dial()
+	start := time.Now()
+	for time.Since(start) < 3*idle {
+		if _, err := doqExchange(querier, q); err != nil {
+			t.Fatalf("the querying connection failed after %v: %v", time.Since(start), err)
+		}
+		time.Sleep(idle / 4)
+	}
+	select {
+	case <-pinger.Context().Done():
+	case <-time.After(2 * time.Second):
+		t.Fatalf("a connection with PINGs only still open %v after its last query", time.Since(start))
+	}
+	var aerr *quic.ApplicationError
+	if err := context.Cause(pinger.Context()); !errors.As(err, &aerr) || aerr.ErrorCode != doqNoError || !aerr.Remote {
+		t.Fatalf("pinging connection ended with %v, want DOQ_NO_ERROR from the server", err)
+	}
+	if querier.Context().Err() != nil {
+		t.Fatal("the querying connection was closed")
+	}
+	if st := s.ConnStats(); st.IdleClosed != 1 {
+		t.Errorf("stats %+v, want one idle close", st)
+	}
+}
+
+// TestTCPEvictsLongestIdle: on real sockets, at the cap, a new client's
+// connection closes the connection idle the longest; the one with a
+// query in flight and the one used recently keep working.
+func TestTCPEvictsLongestIdle(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	h := HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) {
+		if r.Msg.Question[0].Name == "slow." {
+			<-release
+		}
+		answerA(1).ServeDNS(ctx, w, r)
+	})
+	_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h, MaxTCPConns: 3,
+		TCPConns: ConnLimits{Reserve: 1, EvictMinIdle: 200 * time.Millisecond, PressureIdle: time.Hour}})
+	q := floodQuery(t)
+	open := func(host byte) *streamFloodConn {
+		c, err := dialFrom(netip.AddrFrom4([4]byte{127, 71, 10 + host, 1}), tcp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fc := &streamFloodConn{c: c, q: q}
+		if err := fc.query(); err != nil {
+			t.Fatal(err)
+		}
+		return fc
+	}
+	oldest := open(1)
+	time.Sleep(100 * time.Millisecond)
+	busy := open(2)
+	slow := query("slow.", dns.TypeA)
+	if err := writeFramed(busy.c, mustPack(t, slow)); err != nil {
+		t.Fatal(err)
+	}
+	recent := open(3)
+	time.Sleep(300 * time.Millisecond)
+	if err := recent.query(); err != nil { // its idle clock restarts
+		t.Fatal(err)
+	}
+	newcomer := open(4) // at the cap: closes "oldest"
+	oldest.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := readFramed(oldest.c); err == nil || isTimeout(err) {
+		t.Fatalf("the longest-idle connection: %v, want it closed", err)
+	}
+	once.Do(func() { close(release) })
+	busy.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := readFramed(busy.c); err != nil {
+		t.Fatalf("the connection with a query in flight lost its answer: %v", err)
+	}
+	for name, c := range map[string]*streamFloodConn{"busy": busy, "recent": recent, "newcomer": newcomer} {
+		if err := c.query(); err != nil {
+			t.Errorf("%s connection: %v", name, err)
+		}
+	}
+	if st := s.TCPConnStats(); st.Evicted != 1 || st.Open != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestTCPFloodDefaults: with the default limits, one client opening 1100
+// TCP connections and keeping them gets 64; a client of another network
+// then opens a connection per query for 100 queries, all answered.
+func TestTCPFloodDefaults(t *testing.T) {
+	_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(1)})
+	q := floodQuery(t)
+	attacker := netip.AddrFrom4([4]byte{127, 71, 9, 1})
+	var held []*streamFloodConn
+	for range 1100 {
+		c, err := dialFrom(attacker, tcp, nil)
+		if err != nil {
+			continue // reset even before connect returned: refused
+		}
+		defer c.Close()
+		held = append(held, &streamFloodConn{c: c, q: q})
+	}
+	kept := 0
+	for _, c := range held {
+		if c.query() == nil {
+			kept++
+		}
+	}
+	victim := netip.AddrFrom4([4]byte{127, 71, 200, 2})
+	answered := 0
+	for range 100 {
+		c, err := dialFrom(victim, tcp, nil)
+		if err != nil {
+			continue
+		}
+		if (&streamFloodConn{c: c, q: q}).query() == nil {
+			answered++
+		}
+		c.Close()
+	}
+	st := s.TCPConnStats()
+	t.Logf("tcp, defaults: attacker kept %d of 1100 connections; victim answered %d/100; %+v", kept, answered, st)
+	if kept != defaultPerClient || answered != 100 || st.RefusedClient < 1100-defaultPerClient {
+		t.Errorf("attacker kept %d (want %d), victim answered %d/100", kept, defaultPerClient, answered)
+	}
+}
