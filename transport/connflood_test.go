@@ -48,7 +48,9 @@ type floodTarget struct {
 	start         func(t *testing.T, max int, l ConnLimits) (dial func(local netip.Addr) (floodConn, error), adm func() *admission)
 }
 
-const floodTimeout = 3 * time.Second
+// floodTimeout bounds one dial or query: generous, for a machine busy
+// with the attack itself (and the race detector).
+const floodTimeout = 5 * time.Second
 
 func floodQuery(t testing.TB) []byte {
 	q := query("example.", dns.TypeA)
@@ -171,7 +173,7 @@ func (d *doqFloodConn) close() {
 const (
 	floodKeepAlive    = 50 * time.Millisecond
 	floodRedial       = time.Second
-	floodRefusedRetry = time.Second
+	floodRefusedRetry = 2 * time.Second
 )
 
 func quicTransportFrom(local netip.Addr) (*quic.Transport, error) {
@@ -348,7 +350,7 @@ type floodScenario struct {
 var floodScenarios = []floodScenario{
 	{
 		name:   "one client",
-		launch: func(launch func(netip.Addr, int)) { launch(floodSingle, 60) },
+		launch: func(launch func(netip.Addr, int)) { launch(floodSingle, 24) },
 		filled: func(a *admission) bool {
 			return a.stats().RefusedClient > 0 && countOf(a, floodSingle) == a.limits.PerClient
 		},
@@ -361,8 +363,8 @@ var floodScenarios = []floodScenario{
 	{
 		name: "one network",
 		launch: func(launch func(netip.Addr, int)) {
-			for h := range 20 {
-				launch(netip.AddrFrom4([4]byte{127, 71, 2, byte(h + 1)}), 3)
+			for h := range 24 {
+				launch(netip.AddrFrom4([4]byte{127, 71, 2, byte(h + 1)}), 1)
 			}
 		},
 		filled: func(a *admission) bool { return a.stats().RefusedPrefix > 0 },
@@ -373,14 +375,14 @@ var floodScenarios = []floodScenario{
 		},
 	},
 	{
-		// Five networks that together would fill the cap one and a half
-		// times over, plus the two above.
+		// Five networks that together would fill the cap, plus the two
+		// above.
 		name: "many networks",
 		launch: func(launch func(netip.Addr, int)) {
-			launch(floodSingle, 20)
+			launch(floodSingle, 12)
 			for h := range 20 {
 				launch(netip.AddrFrom4([4]byte{127, 71, 2, byte(h + 1)}), 1)
-				launch(netip.AddrFrom4([4]byte{127, 71, byte(3 + h%5), byte(h + 1)}), 3)
+				launch(netip.AddrFrom4([4]byte{127, 71, byte(3 + h%5), byte(h + 1)}), 2)
 			}
 		},
 		filled: func(a *admission) bool { return a.stats().Open >= floodCap-floodLimits.Reserve },
@@ -635,5 +637,53 @@ func TestTCPFloodDefaults(t *testing.T) {
 	t.Logf("tcp, defaults: attacker kept %d of 1100 connections; victim answered %d/100; %+v", kept, answered, st)
 	if kept != defaultPerClient || answered != 100 || st.RefusedClient < 1100-defaultPerClient {
 		t.Errorf("attacker kept %d (want %d), victim answered %d/100", kept, defaultPerClient, answered)
+	}
+}
+
+// TestDoHRequestMarksConnBusy: while a DoH request is being served, its
+// connection (HTTP/2 on TCP, HTTP/3 on QUIC) counts as busy, so it is not
+// evicted as idle; afterwards it is idle again.
+func TestDoHRequestMarksConnBusy(t *testing.T) {
+	certs, ctls := testCerts(t)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) {
+		entered <- struct{}{}
+		<-release
+		answerA(1).ServeDNS(ctx, w, r)
+	})
+	_, _, s := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: h, Certs: certs})
+	tcp, udp := s.Addrs()[0].String(), s.Addrs()[1].String()
+	clients := dohClients(t, ctls)
+	busy := func(a *admission) (n int32) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, sl := range a.slots {
+			n += sl.busy.Load()
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		proto, addr string
+		adm         *admission
+	}{{"HTTP/2.0", tcp, s.tcpAdm}, {"HTTP/3.0", udp, s.quicAdm}} {
+		done := make(chan error, 1)
+		go func() {
+			resp, err := clients[tc.proto].Post("https://"+tc.addr+"/dns-query", mimeDNSMessage, bytes.NewReader(floodQuery(t)))
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		<-entered
+		if n := busy(tc.adm); n != 1 {
+			t.Errorf("%s: %d queries in flight on the admission during a request, want 1", tc.proto, n)
+		}
+		release <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", tc.proto, err)
+		}
+		if n := busy(tc.adm); n != 0 {
+			t.Errorf("%s: %d in flight after the request", tc.proto, n)
+		}
 	}
 }
