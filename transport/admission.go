@@ -183,7 +183,7 @@ func newAdmission(name string, max int, limits ConnLimits, idleTimeout time.Dura
 		perPrefix: make(map[netip.Prefix]int),
 	}
 	a.now = func() time.Duration { return time.Since(a.epoch) }
-	a.lastLog.Store(math.MinInt64)
+	a.lastLog.Store(-int64(limitLogEvery)) // the first refusal is logged
 	return a, nil
 }
 

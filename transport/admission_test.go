@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -272,6 +274,33 @@ func TestAdmissionFairShare(t *testing.T) {
 		t.Fatalf("the biggest network's newcomer: admitted %v, closed a smaller network's %v", c.slot != nil, small.closed)
 	}
 	if st := a.stats(); st.Evicted != 1 || st.RefusedTotal != 1 || st.Open != 4 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestAdmissionLogsRarely: refusals are counted each, but logged at most
+// once per limitLogEvery, with the reason.
+func TestAdmissionLogsRarely(t *testing.T) {
+	var buf bytes.Buffer
+	a, err := newAdmission("test", 1, ConnLimits{}, 0, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := new(time.Duration)
+	a.now = func() time.Duration { return *clock }
+	admitFake(a, "", "192.0.2.1")
+	for range 100 {
+		admitFake(a, "", "192.0.2.1")
+	}
+	*clock += limitLogEvery
+	admitFake(a, "", "192.0.2.1")
+	if n := strings.Count(buf.String(), "connection limit reached"); n != 2 {
+		t.Errorf("%d log lines for 101 refusals over %v, want 2:\n%s", n, limitLogEvery, buf.String())
+	}
+	if !strings.Contains(buf.String(), `why="per-client limit"`) {
+		t.Errorf("log lacks the reason:\n%s", buf.String())
+	}
+	if st := a.stats(); st.RefusedClient != 101 {
 		t.Errorf("stats %+v", st)
 	}
 }
