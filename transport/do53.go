@@ -39,9 +39,11 @@ type Do53Config struct {
 	// TCPWriteTimeout bounds one response write, so a client that does not
 	// read cannot hold a handler; default 5s.
 	TCPWriteTimeout time.Duration
-	// MaxTCPConns bounds open TCP connections; default 1024, then new
-	// connections are closed at once.
+	// MaxTCPConns bounds open TCP connections; default 1024. TCPConns
+	// shares them among clients and evicts idle ones when they run
+	// short; connections refused are reset at once.
 	MaxTCPConns int
+	TCPConns    ConnLimits
 	// MaxTCPInFlight bounds pipelined queries in flight per TCP
 	// connection; default 16. Past it the connection is not read.
 	MaxTCPInFlight int
@@ -122,13 +124,18 @@ func NewDo53(cfg Do53Config) (*Do53, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Do53{cfg: cfg, ctx: ctx, cancel: cancel}
 	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.UDPSize, cfg.Logger)
+	adm, err := newAdmission("tcp", cfg.MaxTCPConns, cfg.TCPConns, 0, s.eng.log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("do53 config: %w", err)
+	}
 	s.tcp = &streamServer{
 		eng:          s.eng,
 		proto:        TCP,
 		idleTimeout:  cfg.TCPIdleTimeout,
 		writeTimeout: cfg.TCPWriteTimeout,
-		maxConns:     cfg.MaxTCPConns,
 		maxInFlight:  cfg.MaxTCPInFlight,
+		adm:          adm,
 		extras:       extras{keepalive: keepaliveUnits(cfg.TCPIdleTimeout)},
 		ctx:          ctx,
 		stopping:     &s.stopping,
@@ -316,6 +323,9 @@ func listenUDP(lc net.ListenConfig, addr string) (*net.UDPConn, error) {
 	}
 	return pc.(*net.UDPConn), nil
 }
+
+// TCPConnStats counts the TCP connections open, refused and evicted.
+func (s *Do53) TCPConnStats() ConnStats { return s.tcp.adm.stats() }
 
 // Addrs returns the bound addresses: each UDP address once, then each TCP
 // listener.

@@ -41,12 +41,15 @@ type DoHConfig struct {
 	HeaderTimeout time.Duration
 	ReadTimeout   time.Duration
 	WriteTimeout  time.Duration
-	// MaxConns bounds connections per address and protocol (TCP, QUIC),
-	// default 1024: TCP connections past it are reset as soon as they
-	// are accepted, QUIC ones closed with H3_EXCESSIVE_LOAD. MaxStreams
-	// bounds the concurrent requests per HTTP/2 or HTTP/3 connection,
-	// default 100.
+	// MaxConns bounds connections per protocol (TCP, QUIC; all
+	// addresses together), default 1024, and Conns shares them among
+	// clients: TCP connections refused are reset as soon as they are
+	// accepted, QUIC ones closed with H3_EXCESSIVE_LOAD. A connection is
+	// busy while a request is served; HTTP/2 and QUIC PINGs do not count.
+	// MaxStreams bounds the concurrent requests per HTTP/2 or HTTP/3
+	// connection, default 100.
 	MaxConns   int
+	Conns      ConnLimits
 	MaxStreams int
 	Logger     *slog.Logger
 }
@@ -70,6 +73,10 @@ type DoH struct {
 	h3       *http3.Server
 	quics    []*quicAcceptor
 	altSvc   string // Alt-Svc header value, set before serving starts
+	// tcpAdm and quicAdm admit the connections of HTTP/1.1 and HTTP/2,
+	// and of HTTP/3.
+	tcpAdm, quicAdm *admission
+	h3Slots         sync.Map // *quic.Conn to its *connSlot, while served
 }
 
 // h3ExcessiveLoad is HTTP/3's H3_EXCESSIVE_LOAD (RFC 9114 8.1).
@@ -119,8 +126,22 @@ func NewDoH(cfg DoHConfig) (*DoH, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoH{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
 	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	// No idle timer of the admission's own: the HTTP/2 and HTTP/3
+	// servers' IdleTimeout already ignores PINGs.
+	if s.tcpAdm, err = newAdmission("doh", cfg.MaxConns, cfg.Conns, 0, s.eng.log); err == nil {
+		s.quicAdm, err = newAdmission("doh3", cfg.MaxConns, cfg.Conns, 0, s.eng.log)
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("doh config: %w", err)
+	}
 	return s, nil
 }
+
+// ConnStats counts the TCP (HTTP/1.1 and HTTP/2) connections open,
+// refused and evicted; H3ConnStats the QUIC ones.
+func (s *DoH) ConnStats() ConnStats   { return s.tcpAdm.stats() }
+func (s *DoH) H3ConnStats() ConnStats { return s.quicAdm.stats() }
 
 // Certs returns the certificate source in use.
 func (s *DoH) Certs() *TLSCertificates { return s.certs }
@@ -163,7 +184,7 @@ func (s *DoH) Start() error {
 		s.tcpAddrs = append(s.tcpAddrs, l.Addr())
 		srv := s.newHTTPServer()
 		s.servers = append(s.servers, srv)
-		tl := newLimitListener(l, s.cfg.MaxConns)
+		tl := newLimitListener(l, s.tcpAdm)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -178,6 +199,7 @@ func (s *DoH) Start() error {
 			IdleTimeout:    s.cfg.IdleTimeout,
 			MaxHeaderBytes: maxHeaderBytes,
 			Logger:         s.eng.log,
+			ConnContext:    s.withQUICSlot,
 		}
 		tlsConf := http3.ConfigureTLSConfig(s.certs.serverTLSConfig())
 		for _, u := range udps {
@@ -193,14 +215,14 @@ func (s *DoH) Start() error {
 			a := &quicAcceptor{
 				pconn:    u,
 				ln:       ln,
-				maxConns: s.cfg.MaxConns,
+				adm:      s.quicAdm,
 				busyCode: h3ExcessiveLoad,
 				doneCode: h3NoError,
-				serve:    func(c *quic.Conn) { s.h3.ServeQUICConn(c) },
+				serve:    s.serveH3,
 				log:      s.eng.log,
 				wg:       &s.wg,
 				stopping: &s.stopping,
-				conns:    make(map[*quic.Conn]struct{}),
+				conns:    make(map[*quic.Conn]*connSlot),
 			}
 			s.quics = append(s.quics, a)
 			s.wg.Add(1)
@@ -260,11 +282,28 @@ func (s *DoH) newHTTPServer() *http.Server {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ConnContext:       withConnSlot,
 		ErrorLog:          slog.NewLogLogger(s.eng.log.Handler(), slog.LevelDebug),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreams},
 	}
 	srv.SetKeepAlivesEnabled(true)
 	return srv
+}
+
+// serveH3 serves one HTTP/3 connection, its slot known to withQUICSlot.
+func (s *DoH) serveH3(c *quic.Conn, slot *connSlot) {
+	s.h3Slots.Store(c, slot)
+	defer s.h3Slots.Delete(c)
+	s.h3.ServeQUICConn(c)
+}
+
+// withQUICSlot is the HTTP/3 server's ConnContext: it makes the
+// connection's slot reachable from its requests.
+func (s *DoH) withQUICSlot(ctx context.Context, c *quic.Conn) context.Context {
+	if slot, ok := s.h3Slots.Load(c); ok {
+		return context.WithValue(ctx, slotKey{}, slot)
+	}
+	return ctx
 }
 
 // Addrs returns the bound TCP addresses, then the UDP (HTTP/3) ones.

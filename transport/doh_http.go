@@ -37,6 +37,13 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	// A request marks its connection busy, so that only idle ones are
+	// evicted when connections run short.
+	slot := connSlotOf(r.Context())
+	if !slot.begin() {
+		return // the connection is being closed as idle
+	}
+	defer slot.end()
 	q := r.URL.Query()
 	asJSON := wantJSON(r, q)
 	var raw []byte

@@ -37,15 +37,18 @@ type DoQConfig struct {
 	Certs *TLSCertificates
 	// EDNSSize is the buffer size put in OPT records we add; default 1232.
 	EDNSSize int
-	// IdleTimeout closes an idle connection (QUIC max_idle_timeout);
-	// default 30s.
+	// IdleTimeout closes a connection with no query for that long, with
+	// DOQ_NO_ERROR (RFC 9250 5.5); QUIC PINGs do not count as activity.
+	// It is also QUIC's max_idle_timeout. Default 30s.
 	IdleTimeout time.Duration
 	// StreamTimeout bounds the arrival of one whole query (with its FIN)
 	// and the write of its answer; default 5s.
 	StreamTimeout time.Duration
-	// MaxConns bounds connections per address, default 1024; MaxStreams
-	// the queries open at once per connection, default 100.
+	// MaxConns bounds connections (all addresses together), default
+	// 1024; Conns shares them among clients. MaxStreams bounds the
+	// queries open at once per connection, default 100.
 	MaxConns   int
+	Conns      ConnLimits
 	MaxStreams int
 	// Disable0RTT refuses 0-RTT. With it on (the default) a query that
 	// arrives as 0-RTT data is answered at once only if it is replay-safe
@@ -64,6 +67,8 @@ type DoQ struct {
 
 	stopping atomic.Bool
 	wg       sync.WaitGroup
+
+	adm *admission
 
 	mu      sync.Mutex
 	started bool
@@ -102,8 +107,17 @@ func NewDoQ(cfg DoQConfig) (*DoQ, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoQ{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
 	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	// The admission's idle timer, not QUIC's, decides when a connection
+	// is idle: a client's PINGs (RFC 9000 19.2) keep QUIC's alive.
+	if s.adm, err = newAdmission("doq", cfg.MaxConns, cfg.Conns, cfg.IdleTimeout, s.eng.log); err != nil {
+		cancel()
+		return nil, fmt.Errorf("doq config: %w", err)
+	}
 	return s, nil
 }
+
+// ConnStats counts the connections open, refused and evicted.
+func (s *DoQ) ConnStats() ConnStats { return s.adm.stats() }
 
 // Certs returns the certificate source in use.
 func (s *DoQ) Certs() *TLSCertificates { return s.certs }
@@ -134,14 +148,14 @@ func (s *DoQ) Start() error {
 				accs = append(accs, &quicAcceptor{
 					pconn:    pc,
 					ln:       ln,
-					maxConns: s.cfg.MaxConns,
+					adm:      s.adm,
 					busyCode: doqExcessiveLoad,
 					doneCode: doqNoError,
 					serve:    s.serveConn,
 					log:      s.eng.log,
 					wg:       &s.wg,
 					stopping: &s.stopping,
-					conns:    make(map[*quic.Conn]struct{}),
+					conns:    make(map[*quic.Conn]*connSlot),
 				})
 				continue
 			}
@@ -206,8 +220,9 @@ func (s *DoQ) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// serveConn accepts the streams of one connection, one query each.
-func (s *DoQ) serveConn(c *quic.Conn) {
+// serveConn accepts the streams of one connection, one query each; each
+// stream marks the connection busy until it is answered.
+func (s *DoQ) serveConn(c *quic.Conn, slot *connSlot) {
 	remote := addrPortOf(c.RemoteAddr())
 	local := addrPortOf(c.LocalAddr())
 	allowed := s.eng.acl.allows(remote.Addr())
@@ -226,9 +241,13 @@ func (s *DoQ) serveConn(c *quic.Conn) {
 		if err != nil {
 			return
 		}
+		if !slot.begin() {
+			return // closed as idle just as this stream came
+		}
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
+			defer slot.end()
 			q := &doqQuery{s: s, conn: c, st: st, remote: remote, local: local}
 			q.serve(allowed)
 		}()

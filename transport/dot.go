@@ -31,9 +31,11 @@ type DoTConfig struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one response write; default 5s.
 	WriteTimeout time.Duration
-	// MaxConns bounds open connections, default 1024; MaxInFlight the
-	// pipelined queries in flight per connection, default 32.
+	// MaxConns bounds open connections, default 1024; Conns shares them
+	// among clients. MaxInFlight bounds the pipelined queries in flight
+	// per connection, default 32.
 	MaxConns    int
+	Conns       ConnLimits
 	MaxInFlight int
 	Logger      *slog.Logger
 }
@@ -88,14 +90,19 @@ func NewDoT(cfg DoTConfig) (*DoT, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoT{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
 	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	adm, err := newAdmission("dot", cfg.MaxConns, cfg.Conns, 0, s.eng.log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("dot config: %w", err)
+	}
 	tlsConf := certs.serverTLSConfig("dot")
 	s.srv = &streamServer{
 		eng:          s.eng,
 		proto:        TLS,
 		idleTimeout:  cfg.IdleTimeout,
 		writeTimeout: cfg.WriteTimeout,
-		maxConns:     cfg.MaxConns,
 		maxInFlight:  cfg.MaxInFlight,
+		adm:          adm,
 		extras:       extras{keepalive: keepaliveUnits(cfg.IdleTimeout)},
 		wrap: func(conn net.Conn) (net.Conn, error) {
 			tc := tls.Server(conn, tlsConf)
@@ -111,6 +118,9 @@ func NewDoT(cfg DoTConfig) (*DoT, error) {
 	}
 	return s, nil
 }
+
+// ConnStats counts the connections open, refused and evicted.
+func (s *DoT) ConnStats() ConnStats { return s.srv.adm.stats() }
 
 // Certs returns the certificate source in use (for its Pin and Reload).
 func (s *DoT) Certs() *TLSCertificates { return s.certs }

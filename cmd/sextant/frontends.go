@@ -27,6 +27,16 @@ type frontEndOptions struct {
 	tlsCert string
 	tlsKey  string
 	allow   prefixList
+	// maxConns caps each stream front end's connections (TCP, DoT, DoH
+	// on TCP, DoH on QUIC, DoQ); connsPerClient and connsPerNetwork share
+	// them among client addresses and /24 (/56) networks. Zero means the
+	// transport package's defaults.
+	maxConns, connsPerClient, connsPerNetwork int
+}
+
+// connLimits are the per-client and per-network shares of the flags.
+func (o *frontEndOptions) connLimits() transport.ConnLimits {
+	return transport.ConnLimits{PerClient: o.connsPerClient, PerPrefix: o.connsPerNetwork}
 }
 
 // encrypted reports whether any encrypted front end was asked for.
@@ -64,24 +74,31 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 		fes = append(fes, fe) // each front end logs its own addresses
 		return nil
 	}
-	do53, err := transport.NewDo53(transport.Do53Config{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log})
+	if o.maxConns < 0 || o.connsPerClient < 0 || o.connsPerNetwork < 0 {
+		return nil, nil, errors.New("--max-conns, --conns-per-client and --conns-per-network must not be negative")
+	}
+	do53, err := transport.NewDo53(transport.Do53Config{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log,
+		MaxTCPConns: o.maxConns, TCPConns: o.connLimits()})
 	if err := start("do53", do53, err); err != nil {
 		return fes, certs, err
 	}
 	if len(o.dot) > 0 {
-		s, err := transport.NewDoT(transport.DoTConfig{Addrs: o.dot, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		s, err := transport.NewDoT(transport.DoTConfig{Addrs: o.dot, Handler: h, Allow: o.allow, Certs: certs, Logger: log,
+			MaxConns: o.maxConns, Conns: o.connLimits()})
 		if err := start("dot", s, err); err != nil {
 			return fes, certs, err
 		}
 	}
 	if len(o.doh) > 0 {
-		s, err := transport.NewDoH(transport.DoHConfig{Addrs: o.doh, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		s, err := transport.NewDoH(transport.DoHConfig{Addrs: o.doh, Handler: h, Allow: o.allow, Certs: certs, Logger: log,
+			MaxConns: o.maxConns, Conns: o.connLimits()})
 		if err := start("doh", s, err); err != nil {
 			return fes, certs, err
 		}
 	}
 	if len(o.doq) > 0 {
-		s, err := transport.NewDoQ(transport.DoQConfig{Addrs: o.doq, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		s, err := transport.NewDoQ(transport.DoQConfig{Addrs: o.doq, Handler: h, Allow: o.allow, Certs: certs, Logger: log,
+			MaxConns: o.maxConns, Conns: o.connLimits()})
 		if err := start("doq", s, err); err != nil {
 			return fes, certs, err
 		}
