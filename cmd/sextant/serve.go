@@ -59,6 +59,7 @@ type serveOptions struct {
 	resolverOptions
 	frontEndOptions
 	secondaryOptions
+	configOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -81,12 +82,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
+	o.configOptions.registerConfigFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "sextant serve: unexpected arguments %q\n", fs.Args())
 		return nil, errUsage
+	}
+	if err := o.applyConfig(fs, args); err != nil {
+		return nil, err
 	}
 	if len(o.listen) == 0 {
 		o.listen = stringList{"127.0.0.1:53", "[::1]:53"}
@@ -251,6 +256,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-hup:
 			_ = sd.reloading()
+			o.reloadConfig(zones, log)
 			if reloadZones(zones, log) {
 				// A reloaded zone may now cover names answered from the
 				// ready-to-send cache, which is consulted before local zones.
