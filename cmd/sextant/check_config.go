@@ -6,14 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/validator"
 )
 
 const checkConfigUsage = `usage: sextant check-config FILE [serve flags]
@@ -34,7 +37,7 @@ func checkConfigMain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkServeOptions(o); err != nil {
+	if err := checkServeOptions(o, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "# sextant serve: effective configuration (defaults, then %s, then the command line)\n", o.configFile)
@@ -47,8 +50,10 @@ func checkConfigMain(args []string, stdout, stderr io.Writer) error {
 
 // checkServeOptions runs the checks serve makes before it starts, without
 // opening a socket or writing a file (the RFC 5011 state file is only
-// read): each file named is loaded, each specification parsed.
-func checkServeOptions(o *serveOptions) error {
+// read): each file named is loaded, each specification parsed. withZones
+// also loads the zone files (a SIGHUP leaves that to reloadZones, which
+// keeps a zone that fails to load serving).
+func checkServeOptions(o *serveOptions, withZones bool) error {
 	var errs []error
 	add := func(err error) {
 		if err != nil {
@@ -75,10 +80,11 @@ func checkServeOptions(o *serveOptions) error {
 			add(fmt.Errorf("--trust-anchor: %w", err))
 		}
 	}
+	add(checkAnchorState(&o.resolverOptions))
 	add(checkFrontEndOptions(&o.frontEndOptions))
 	add(checkListenAddrs(o.flags))
 	var zones *authority.Server
-	if len(o.zones) > 0 {
+	if withZones && len(o.zones) > 0 {
 		zones, err = loadZones(o.zones)
 		add(err)
 	}
@@ -89,6 +95,30 @@ func checkServeOptions(o *serveOptions) error {
 	_, err = o.parseXfrOut(zones, secondaries, keys)
 	add(err)
 	return errors.Join(errs...)
+}
+
+// checkAnchorState reads the --trust-anchor-state file, or checks that it
+// could be started from the configured anchors (without writing it).
+func checkAnchorState(o *resolverOptions) error {
+	if o.anchorState == "" || o.noDNSSEC {
+		return nil
+	}
+	f, err := os.Open(o.anchorState)
+	switch {
+	case err == nil:
+		defer f.Close()
+		if _, err := validator.LoadManagedAnchors(f); err != nil {
+			return fmt.Errorf("--trust-anchor-state: %w", err)
+		}
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		if o.rootHints != "" && len(o.trustAnchors) == 0 {
+			return fmt.Errorf("--trust-anchor-state %s does not exist yet and there are no anchors to start it from: give --trust-anchor", o.anchorState)
+		}
+		return nil
+	default:
+		return fmt.Errorf("--trust-anchor-state: %w", err)
+	}
 }
 
 // checkFrontEndOptions checks the TLS pair and the connection limits.
@@ -107,11 +137,11 @@ func checkFrontEndOptions(o *frontEndOptions) error {
 	return nil
 }
 
-// listenFlags are the flags taking ADDR:PORT values: whatever front end
-// is added, a flag whose usage says ADDR:PORT is checked here too.
-func checkListenAddrs(fs *flag.FlagSet) error {
+// checkListenAddrs checks the flags taking ADDR:PORT values: whatever
+// front end is added, a flag whose usage says ADDR:PORT is checked here too.
+func checkListenAddrs(flags *flag.FlagSet) error {
 	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
+	flags.VisitAll(func(f *flag.Flag) {
 		if name, _ := flag.UnquoteUsage(f); name != "ADDR:PORT" || kindOf(f) != kindList {
 			return
 		}
@@ -173,7 +203,7 @@ func (o *serveOptions) reloadConfig(zones *authority.Server, log *slog.Logger) {
 	}
 	next, err := parseServeFlags(o.args, io.Discard)
 	if err == nil {
-		err = checkServeOptions(next)
+		err = checkServeOptions(next, false)
 	}
 	if err != nil {
 		log.Error("configuration reload failed; the running configuration stays", "file", o.configFile, "err", err)

@@ -137,6 +137,7 @@ func TestCheckConfigFailures(t *testing.T) {
 		{"log level", "log-level = \"loud\"\n", "--log-level \"loud\""},
 		{"root hints missing", "root-hints = \"" + filepath.Join(dir, "none.hints") + "\"\n", "--root-hints"},
 		{"secondary spec", "secondary = [\"zone=example.com\"]\n", "--secondary"},
+		{"anchor state cannot start", "root-hints = \"" + deadHints(t) + "\"\n", "does not exist yet and there are no anchors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, t.TempDir(), "sextant.toml", tc.file+"trust-anchor-state = \""+state+"\"\n", 0o600)
@@ -151,6 +152,10 @@ func TestCheckConfigFailures(t *testing.T) {
 	}
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Errorf("check-config touched the trust-anchor state file: %v", err)
+	}
+	corrupt := writeFile(t, dir, "corrupt.anchors", "not a state file\n", 0o600)
+	if code, _, errOut := checkConfig(t, writeConfig(t, "trust-anchor-state = \""+corrupt+"\"\n")); code != 1 || !strings.Contains(errOut, "--trust-anchor-state") {
+		t.Errorf("corrupt state file: exit %d, %q", code, errOut)
 	}
 	if code, _, _ := checkConfig(t); code != 2 {
 		t.Errorf("no FILE: exit %d, want 2", code)

@@ -113,6 +113,9 @@ func applyConfigFile(fs *flag.FlagSet, path string) (map[string]string, error) {
 	var errs []error
 	for _, e := range entries {
 		f := fs.Lookup(e.name)
+		if sub, ok := e.value.(map[string]any); ok && len(sub) == 0 && f == nil && isFlagGroup(fs, e.name) {
+			continue // an empty [cache] table
+		}
 		if f == nil || e.name == configFlag {
 			errs = append(errs, &configError{path, e.line, e.key, "unknown key (the keys are the flags of `sextant serve -h`, without the dashes)"})
 			continue
@@ -132,6 +135,16 @@ func applyConfigFile(fs *flag.FlagSet, path string) (map[string]string, error) {
 		from[e.name] = fmt.Sprintf("%s:%d", path, e.line)
 	}
 	return from, errors.Join(errs...)
+}
+
+// isFlagGroup reports whether prefix is the first words of a flag's name,
+// as a table name is.
+func isFlagGroup(fs *flag.FlagSet, prefix string) bool {
+	found := false
+	fs.VisitAll(func(f *flag.Flag) {
+		found = found || strings.HasPrefix(f.Name, prefix+keySeparator)
+	})
+	return found
 }
 
 func readConfigFile(path string) ([]byte, error) {
@@ -169,10 +182,12 @@ func configEntries(path string, data []byte) ([]configEntry, error) {
 	flatten = func(prefix []string, m map[string]any) {
 		for k, v := range m {
 			keyPath := append(append([]string(nil), prefix...), k)
-			if sub, ok := v.(map[string]any); ok {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
 				flatten(keyPath, sub)
 				continue
 			}
+			// An empty table stays an entry: "[cache]" alone is harmless
+			// but "[bogus]" is an unknown key, and "listen = {}" a wrong type.
 			entries = append(entries, configEntry{
 				name:  strings.Join(keyPath, keySeparator),
 				key:   strings.Join(keyPath, "."),
@@ -211,7 +226,11 @@ func keyLines(data []byte) map[string]int {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			table, _ = nodeKey(&p, e)
+			var line int
+			table, line = nodeKey(&p, e)
+			if k := strings.Join(table, "\x00"); lines[k] == 0 {
+				lines[k] = line
+			}
 		case unstable.KeyValue:
 			key, line := nodeKey(&p, e)
 			recordKeyLines(&p, lines, append(append([]string(nil), table...), key...), line, e.Value())

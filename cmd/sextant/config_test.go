@@ -188,6 +188,7 @@ func TestConfigTablesGroupKeys(t *testing.T) {
 		"[cache]\nsize = 11\n",
 		"cache.size = 11\n",
 		"cache = { size = 11 }\n",
+		"cache-size = 11\n[upstream]\n[xfr]\n", // empty tables of flag groups
 	} {
 		o := serveFlags(t, "--config", writeConfig(t, text))
 		if o.cacheSize != 11 {
@@ -216,6 +217,10 @@ func TestConfigMistakes(t *testing.T) {
 		{"value the flag rejects", "# clients\nallow = [\"10.0.0.0/8\", \"not-an-address\"]\n", `2: allow: invalid value "not-an-address": "not-an-address" is neither a CIDR prefix nor an address`},
 		{"bad duration", "shutdown-timeout = \"soon\"\n", `1: shutdown-timeout: invalid value "soon"`},
 		{"syntax", "cache-size = 5\nlisten = [\"a\",\n", `2: `},
+		{"empty unknown table", "cache-size = 5\n[bogus]\n", `2: bogus: unknown key`},
+		{"table for a list", "listen = {}\n", `1: listen: wrong type: want an array of strings, got a table`},
+		{"array of tables", "\n[[zone]]\nfile = \"a.zone\"\n", `2: zone: wrong type: want an array of strings, element 1 is a table`},
+		{"date", "clock-file = 2026-01-01\n", `1: clock-file: wrong type: want a string, got a date or time`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeConfig(t, tc.text)
