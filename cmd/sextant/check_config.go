@@ -29,6 +29,10 @@ with the settings that weaken security first. Exit status 1 on any error.
 
 // checkConfigMain is `sextant check-config FILE [serve flags]`.
 func checkConfigMain(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, checkConfigUsage)
+		return nil
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprint(stderr, checkConfigUsage)
 		return errUsage

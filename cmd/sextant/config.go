@@ -117,7 +117,7 @@ func applyConfigFile(fs *flag.FlagSet, path string) (map[string]string, error) {
 			continue // an empty [cache] table
 		}
 		if f == nil || e.name == configFlag {
-			errs = append(errs, &configError{path, e.line, e.key, "unknown key (the keys are the flags of `sextant serve -h`, without the dashes)"})
+			errs = append(errs, &configError{path, e.line, e.key, unknownKey(fs, e.name)})
 			continue
 		}
 		values, err := flagStrings(f, e.value)
@@ -135,6 +135,45 @@ func applyConfigFile(fs *flag.FlagSet, path string) (map[string]string, error) {
 		from[e.name] = fmt.Sprintf("%s:%d", path, e.line)
 	}
 	return from, errors.Join(errs...)
+}
+
+// maxSuggestDistance is how many edits away a misspelt key may be for the
+// error to suggest the flag: two catches a typo or a swapped pair.
+const maxSuggestDistance = 2
+
+// unknownKey says a key is unknown, suggesting the nearest flag name.
+func unknownKey(fs *flag.FlagSet, name string) string {
+	best, bestDist := "", maxSuggestDistance+1
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); f.Name != configFlag && d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	})
+	if best != "" && name != configFlag {
+		return "unknown key (did you mean " + best + "?)"
+	}
+	return "unknown key (the keys are the flags of `sextant serve -h`, without the dashes)"
+}
+
+// editDistance is the Levenshtein distance of a and b (short keys only).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // isFlagGroup reports whether prefix is the first words of a flag's name,

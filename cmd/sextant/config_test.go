@@ -204,7 +204,9 @@ func TestConfigMistakes(t *testing.T) {
 		name, text string
 		want       string // after "FILE:"
 	}{
-		{"unknown key", "cache-size = 5\ncache-sise = 5\n", `2: cache-sise: unknown key`},
+		{"unknown key", "cache-size = 5\ncache-sise = 5\n", `2: cache-sise: unknown key (did you mean cache-size?)`},
+		{"unknown key far from any flag", "\nfrobnicate = true\n", "2: frobnicate: unknown key (the keys are the flags of `sextant serve -h`"},
+		{"underscores", "cache_size = 5\n", `1: cache_size: unknown key (did you mean cache-size?)`},
 		{"unknown key in a table", "[cache]\nsize = 5\nbogus = 1\n", `3: cache.bogus: unknown key`},
 		{"config in the file", "config = \"other.toml\"\n", `1: config: unknown key`},
 		{"wrong type", "\n\ncache-size = \"big\"\n", `3: cache-size: wrong type: want an integer, got a string`},
