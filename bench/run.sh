@@ -36,6 +36,7 @@
 #   BENCH_GO       [1]       0 skips the Go benchmarks
 #   BENCH_GOTIME   [1s]      go test -benchtime
 #   BENCH_UNBOUND  [1]       0 leaves Unbound out
+#   BENCH_ALLOC_SECONDS [3]  length of the one allocation-counting run per workload (bench/allocserve)
 #   BENCH_KEEP     [0]       1 keeps the work directory (logs, every load generator's output)
 # Needs (Debian packages): dnsperf, unbound, nghttp2-client (h2load), openssl, dnsutils (dig).
 set -euo pipefail
@@ -65,6 +66,7 @@ need awk gawk
 [[ $base =~ ^127\.([0-9]+)\.0\.0$ ]] || die "BENCH_BASE=$base: want 127.N.0.0"
 net="127.${BASH_REMATCH[1]}.200"
 dns_port=5300 dot_port=8853 doh_port=8443 # DoQ shares the DoT port number, on UDP
+counter_port=9053                          # allocserve's allocation counters
 clk_tck=$(getconf CLK_TCK)
 local_name=www.local.bench
 
@@ -116,6 +118,7 @@ echo "== building sextant, the floor responder and quicload"
 go build -o "$work/sextant" ./cmd/sextant
 go build -o "$work/floor" ./bench/floor
 go build -o "$work/quicload" ./bench/quicload
+go build -o "$work/allocserve" ./bench/allocserve
 
 echo "== starting the lab on $base/16 ($names bulk names)"
 "$work/sextant" lab --out "$work/lab" --addr-base "$base" --bulk "$names" >"$work/lab.log" 2>&1 &
@@ -243,10 +246,18 @@ echo "== starting the floor responder on $net.3:$dns_port"
 start floor "$work/floor.log" "$work/floor" -listen "$net.3:$dns_port"
 wait_udp floor "$net.3"
 
-addr_of() { case $1 in sextant) echo "$net.1" ;; unbound) echo "$net.2" ;; floor) echo "$net.3" ;; esac; }
+echo "== starting allocserve (Sextant's resolver and front ends in one Go process that reports its allocations) on $net.4"
+start allocserve "$work/allocserve.log" "$work/allocserve" -root-hints "$work/lab/root.hints" \
+  -trust-anchor "$work/lab/root.ds" -zone "$work/local.zone" -tls-cert "$work/cert.pem" -tls-key "$work/key.pem" \
+  -listen "$net.4:$dns_port" -dot "$net.4:$dot_port" -doq "$net.4:$dot_port" -doh "$net.4:$doh_port" -counter "$net.4:$counter_port"
+wait_udp allocserve "$net.4"
+wait_tcp allocserve "$net.4" "$dot_port"
+wait_tcp allocserve "$net.4" "$doh_port"
+
+addr_of() { case $1 in sextant) echo "$net.1" ;; unbound) echo "$net.2" ;; floor) echo "$net.3" ;; allocserve) echo "$net.4" ;; esac; }
 
 echo "== warming the caches ($names names) and checking the answers"
-for s in sextant unbound; do
+for s in sextant unbound allocserve; do
   if [ "$s" = unbound ] && [ "$with_unbound" = 0 ]; then continue; fi
   dnsperf -s "$(addr_of $s)" -p "$dns_port" -d "$work/hits.txt" -n 1 -c 4 -q 100 -t 10 >"$work/warm-$s.txt" 2>&1 || true
   grep -E 'Queries completed|Response codes' "$work/warm-$s.txt" | sed "s/^ */   $s warm-up: /"
@@ -369,6 +380,23 @@ for suite in $suites; do
       { w[NR] = $1; sv[NR] = $2; for (i = 4; i <= 8; i++) f[NR, i] = $i }
       END { printf "%-10s %-8s %-6s %11s %10s %7s %10s %11s\n", suite, s, "median", median(4), median(5), median(6), median(7), median(8) }' "$results"
   done
+done
+
+alloc_secs=${BENCH_ALLOC_SECONDS:-3}
+echo
+echo "== server allocations per answered query (allocserve: Sextant's handler and front ends in one process, counters"
+echo "   from runtime/metrics before and after one ${alloc_secs}s run of the same load generators)"
+printf '%-10s %11s %10s %13s %12s %10s\n' workload answers/s answered allocs/answer bytes/answer GC/s
+for suite in $suites; do
+  kill -0 "$pid_allocserve" 2>/dev/null || { cat "$work/allocserve.log" >&2; die "allocserve has exited (log above)"; }
+  read -r objs0 bytes0 gcs0 <"/dev/tcp/$net.4/$counter_port"
+  line=$(secs=$alloc_secs run_load "$suite" allocserve "$work/out-$suite-allocserve.txt") ||
+    { cat "$work/out-$suite-allocserve.txt" >&2; die "$suite against allocserve: no result (output above)"; }
+  read -r objs1 bytes1 gcs1 <"/dev/tcp/$net.4/$counter_port"
+  read -r answered lost qps _ <<<"$line"
+  [ "$answered" -gt 0 ] || die "$suite against allocserve: no answers"
+  awk -v s="$suite" -v q="$qps" -v n="$answered" -v o=$((objs1 - objs0)) -v b=$((bytes1 - bytes0)) -v g=$((gcs1 - gcs0)) -v t="$alloc_secs" \
+    'BEGIN { printf "%-10s %11s %10d %13.1f %12.0f %10.1f\n", s, q, n, o / n, b / n, g / t }'
 done
 
 echo

@@ -39,6 +39,7 @@ type result struct {
 	errors     uint64 // queries without a usable answer (timeouts, resets, bad status)
 	rcodeOther uint64 // answers whose rcode is not NOERROR
 	firstErr   error
+	latency    time.Duration // sum over answers, for the mean
 	hist       histogram
 }
 
@@ -101,7 +102,9 @@ func work(ctx context.Context, cfg config, c exchanger, id int, r *result) {
 			}
 			continue
 		}
-		r.hist.record(time.Since(t0))
+		took := time.Since(t0)
+		r.latency += took
+		r.hist.record(took)
 		r.answers++
 		if ans[3]&0x0f != 0 {
 			r.rcodeOther++
@@ -113,6 +116,7 @@ func (r *result) add(o *result) {
 	r.answers += o.answers
 	r.errors += o.errors
 	r.rcodeOther += o.rcodeOther
+	r.latency += o.latency
 	if r.firstErr == nil {
 		r.firstErr = o.firstErr
 	}
@@ -127,6 +131,11 @@ func (r *result) line(cfg config) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "quicload mode=%s conns=%d streams=%d seconds=%.2f answers=%d errors=%d rcode_other=%d qps=%.1f",
 		cfg.mode, cfg.conns, cfg.streams, secs, r.answers, r.errors, r.rcodeOther, float64(r.answers)/secs)
+	mean := 0.0
+	if r.answers > 0 {
+		mean = r.latency.Seconds() * 1000 / float64(r.answers)
+	}
+	fmt.Fprintf(&sb, " mean_ms=%.3f", mean)
 	for _, p := range []float64{50, 90, 99, 99.9} {
 		fmt.Fprintf(&sb, " p%g_ms=%.3f", p, r.hist.percentile(p).Seconds()*1000)
 	}
