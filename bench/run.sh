@@ -37,6 +37,8 @@
 #   BENCH_GOTIME   [1s]      go test -benchtime
 #   BENCH_UNBOUND  [1]       0 leaves Unbound out
 #   BENCH_ALLOC_SECONDS [3]  length of the one allocation-counting run per workload (bench/allocserve)
+#   BENCH_PROFILE  [0]       1 adds a CPU profile of allocserve under each workload (go tool pprof -top)
+#   BENCH_PROFILE_SECONDS [10]  length of each profiled run
 #   BENCH_KEEP     [0]       1 keeps the work directory (logs, every load generator's output)
 # Needs (Debian packages): dnsperf, unbound, nghttp2-client (h2load), openssl, dnsutils (dig).
 set -euo pipefail
@@ -67,6 +69,7 @@ need awk gawk
 net="127.${BASH_REMATCH[1]}.200"
 dns_port=5300 dot_port=8853 doh_port=8443 # DoQ shares the DoT port number, on UDP
 counter_port=9053                          # allocserve's allocation counters
+pprof_port=6060                            # allocserve's net/http/pprof
 clk_tck=$(getconf CLK_TCK)
 local_name=www.local.bench
 
@@ -249,7 +252,8 @@ wait_udp floor "$net.3"
 echo "== starting allocserve (Sextant's resolver and front ends in one Go process that reports its allocations) on $net.4"
 start allocserve "$work/allocserve.log" "$work/allocserve" -root-hints "$work/lab/root.hints" \
   -trust-anchor "$work/lab/root.ds" -zone "$work/local.zone" -tls-cert "$work/cert.pem" -tls-key "$work/key.pem" \
-  -listen "$net.4:$dns_port" -dot "$net.4:$dot_port" -doq "$net.4:$dot_port" -doh "$net.4:$doh_port" -counter "$net.4:$counter_port"
+  -listen "$net.4:$dns_port" -dot "$net.4:$dot_port" -doq "$net.4:$dot_port" -doh "$net.4:$doh_port" -counter "$net.4:$counter_port" \
+  -pprof "$net.4:$pprof_port"
 wait_udp allocserve "$net.4"
 wait_tcp allocserve "$net.4" "$dot_port"
 wait_tcp allocserve "$net.4" "$doh_port"
@@ -398,6 +402,21 @@ for suite in $suites; do
   awk -v s="$suite" -v q="$qps" -v n="$answered" -v o=$((objs1 - objs0)) -v b=$((bytes1 - bytes0)) -v g=$((gcs1 - gcs0)) -v t="$alloc_secs" \
     'BEGIN { printf "%-10s %11s %10d %13.1f %12.0f %10.1f\n", s, q, n, o / n, b / n, g / t }'
 done
+
+if [ "${BENCH_PROFILE:-0}" = 1 ]; then
+  prof_secs=${BENCH_PROFILE_SECONDS:-10}
+  echo
+  echo "== CPU profiles of allocserve, one ${prof_secs}s run per workload (flat, top 20; BENCH_KEEP=1 keeps the raw profiles)"
+  for suite in $suites; do
+    (sleep 1 && go tool pprof -proto "http://$net.4:$pprof_port/debug/pprof/profile?seconds=$((prof_secs - 2))" \
+      >"$work/cpu-$suite.pb.gz" 2>"$work/cpu-$suite.log") &
+    prof=$!
+    line=$(secs=$prof_secs run_load "$suite" allocserve "$work/out-$suite-profile.txt") || true
+    wait "$prof" || { cat "$work/cpu-$suite.log" >&2; die "no profile for $suite"; }
+    echo "-- $suite: ${line%% *} answers"
+    go tool pprof -top -nodecount=20 "$work/cpu-$suite.pb.gz" 2>/dev/null | sed -n '/^Showing\|flat%/,$p'
+  done
+fi
 
 echo
 echo "== summary: medians of $runs runs; server CPU (user+system, all threads) per answered query in microseconds"

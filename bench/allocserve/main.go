@@ -8,7 +8,8 @@
 // server alone. The Go benchmarks in transport/ run their client in the same
 // process, so their allocs/op include the client's allocations; the load
 // generators here are separate processes (dnsperf, h2load, quicload).
-// Used only by the bench; it listens only where it is told.
+// With -pprof it also serves net/http/pprof, to profile the hit paths under
+// load. Used only by the bench; it listens only where it is told.
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // -pprof: CPU, heap and allocation profiles of the server under load
 	"os"
 	"os/signal"
 	"runtime/metrics"
@@ -37,6 +40,7 @@ var counterNames = []string{"/gc/heap/allocs:objects", "/gc/heap/allocs:bytes", 
 type options struct {
 	hints, anchors, zone, cert, key string
 	listen, dot, doh, doq, counter  string
+	pprof                           string
 }
 
 func main() {
@@ -51,6 +55,7 @@ func main() {
 	flag.StringVar(&o.doh, "doh", "", "DoH address (TCP and UDP)")
 	flag.StringVar(&o.doq, "doq", "", "DoQ address")
 	flag.StringVar(&o.counter, "counter", "", "TCP address that reports the allocation counters")
+	flag.StringVar(&o.pprof, "pprof", "", "HTTP address for net/http/pprof (go tool pprof http://ADDR/debug/pprof/profile); empty: off")
 	flag.Parse()
 	if o.hints == "" || o.listen == "" || o.counter == "" {
 		log.Fatal("allocserve: -root-hints, -listen and -counter are required")
@@ -113,6 +118,14 @@ func serve(o options) error {
 	}
 	go reportCounters(ln)
 	defer ln.Close()
+	if o.pprof != "" {
+		pl, err := net.Listen("tcp", o.pprof)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
+		go http.Serve(pl, nil) // the default mux holds only the pprof handlers
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
