@@ -63,7 +63,7 @@ need dnsperf dnsperf
 need h2load nghttp2-client
 need openssl openssl
 need dig dnsutils
-need awk gawk
+need awk mawk
 [ "$with_unbound" = 0 ] || need unbound unbound
 [[ $base =~ ^127\.([0-9]+)\.0\.0$ ]] || die "BENCH_BASE=$base: want 127.N.0.0"
 net="127.${BASH_REMATCH[1]}.200"
