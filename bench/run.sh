@@ -33,6 +33,7 @@
 #   BENCH_NAMES    [5000]    distinct cached names (the lab's bulk zone size)
 #   BENCH_BASE     [127.60.0.0] loopback /16: the lab on port 53, the servers on .200.1-3 high ports
 #   BENCH_TASKSET  []        CPU list to pin the servers to (taskset -c), empty: no pinning
+#   BENCH_GOMAXPROCS []      GOMAXPROCS of the Go servers (sextant, floor, allocserve), empty: Go's default
 #   BENCH_GO       [1]       0 skips the Go benchmarks
 #   BENCH_GOTIME   [1s]      go test -benchtime
 #   BENCH_UNBOUND  [1]       0 leaves Unbound out
@@ -55,6 +56,7 @@ streams=${BENCH_STREAMS:-12}
 names=${BENCH_NAMES:-5000}
 base=${BENCH_BASE:-127.60.0.0}
 pin=${BENCH_TASKSET:-}
+gomaxprocs=${BENCH_GOMAXPROCS:-}
 with_unbound=${BENCH_UNBOUND:-1}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -151,6 +153,7 @@ ZONE
 start() { # name logfile command...: start a server in the background, optionally pinned
   local name=$1 log=$2
   shift 2
+  if [ -n "$gomaxprocs" ]; then set -- env GOMAXPROCS="$gomaxprocs" "$@"; fi
   if [ -n "$pin" ]; then set -- taskset -c "$pin" "$@"; fi
   "$@" >"$log" 2>&1 &
   pids+=($!)
@@ -335,12 +338,13 @@ run_load() {
 
 results=$work/results.tsv
 : >"$results"
-header() { printf '%-10s %-8s %-6s %11s %10s %7s %10s %11s  %-15s %s\n' workload server run answers/s answered lost cpu_us/ans latency_ms load1/5/15 note; }
+header() { printf '%-13s %-8s %-6s %11s %10s %7s %10s %11s  %-15s %s\n' workload server run answers/s answered lost cpu_us/ans latency_ms load1/5/15 note; }
 
 echo
 echo "== load tests: $runs interleaved runs of ${secs}s per server; dnsperf -T $threads -c $clients -q $inflight," \
   "h2load -t $threads -c $clients -m $streams, quicload -conns $clients -streams $streams;" \
-  "$(nproc) cores, servers $([ -n "$pin" ] && echo "pinned to CPUs $pin" || echo "not pinned"), the load generator on the same machine"
+  "$(nproc) cores, servers $([ -n "$pin" ] && echo "pinned to CPUs $pin" || echo "not pinned")$([ -n "$gomaxprocs" ] && echo ", GOMAXPROCS=$gomaxprocs")," \
+  "the load generator on the same machine"
 for suite in $suites; do
   mode=${suite%-local}
   case $mode in
@@ -369,7 +373,7 @@ for suite in $suites; do
       [ "$answered" -gt 0 ] || { cat "$work/out-$suite-$s-$r.txt" >&2; die "$suite against $s: no answers (output above)"; }
       cpu=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$answered" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$suite" "$s" "$r" "$qps" "$answered" "$lost" "$cpu" "$lat" "${load// //}" "${note:-}" >>"$results"
-      printf '%-10s %-8s %-6s %11s %10s %7s %10s %11s  %-15s %s\n' "$suite" "$s" "$r" "$qps" "$answered" "$lost" "$cpu" "$lat" "$load" "${note:-}"
+      printf '%-13s %-8s %-6s %11s %10s %7s %10s %11s  %-15s %s\n' "$suite" "$s" "$r" "$qps" "$answered" "$lost" "$cpu" "$lat" "$load" "${note:-}"
     done
   done
   for s in "${who[@]}"; do
@@ -382,7 +386,7 @@ for suite in $suites; do
         return v[int((n + 1) / 2)]
       }
       { w[NR] = $1; sv[NR] = $2; for (i = 4; i <= 8; i++) f[NR, i] = $i }
-      END { printf "%-10s %-8s %-6s %11s %10s %7s %10s %11s\n", suite, s, "median", median(4), median(5), median(6), median(7), median(8) }' "$results"
+      END { printf "%-13s %-8s %-6s %11s %10s %7s %10s %11s\n", suite, s, "median", median(4), median(5), median(6), median(7), median(8) }' "$results"
   done
 done
 
@@ -390,7 +394,7 @@ alloc_secs=${BENCH_ALLOC_SECONDS:-3}
 echo
 echo "== server allocations per answered query (allocserve: Sextant's handler and front ends in one process, counters"
 echo "   from runtime/metrics before and after one ${alloc_secs}s run of the same load generators)"
-printf '%-10s %11s %10s %13s %12s %10s\n' workload answers/s answered allocs/answer bytes/answer GC/s
+printf '%-13s %11s %10s %13s %12s %10s\n' workload answers/s answered allocs/answer bytes/answer GC/s
 for suite in $suites; do
   kill -0 "$pid_allocserve" 2>/dev/null || { cat "$work/allocserve.log" >&2; die "allocserve has exited (log above)"; }
   read -r objs0 bytes0 gcs0 <"/dev/tcp/$net.4/$counter_port"
@@ -400,7 +404,7 @@ for suite in $suites; do
   read -r answered lost qps _ <<<"$line"
   [ "$answered" -gt 0 ] || die "$suite against allocserve: no answers"
   awk -v s="$suite" -v q="$qps" -v n="$answered" -v o=$((objs1 - objs0)) -v b=$((bytes1 - bytes0)) -v g=$((gcs1 - gcs0)) -v t="$alloc_secs" \
-    'BEGIN { printf "%-10s %11s %10d %13.1f %12.0f %10.1f\n", s, q, n, o / n, b / n, g / t }'
+    'BEGIN { printf "%-13s %11s %10d %13.1f %12.0f %10.1f\n", s, q, n, o / n, b / n, g / t }'
 done
 
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
