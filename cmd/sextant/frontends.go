@@ -77,28 +77,24 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 	if o.maxConns < 0 || o.connsPerClient < 0 || o.connsPerNetwork < 0 {
 		return nil, nil, errors.New("--max-conns, --conns-per-client and --conns-per-network must not be negative")
 	}
-	do53, err := transport.NewDo53(transport.Do53Config{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log,
-		MaxTCPConns: o.maxConns, TCPConns: o.connLimits()})
+	do53, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log, MaxConns: o.maxConns, Conns: o.connLimits()}})
 	if err := start("do53", do53, err); err != nil {
 		return fes, certs, err
 	}
 	if len(o.dot) > 0 {
-		s, err := transport.NewDoT(transport.DoTConfig{Addrs: o.dot, Handler: h, Allow: o.allow, Certs: certs, Logger: log,
-			MaxConns: o.maxConns, Conns: o.connLimits()})
+		s, err := transport.NewDoT(transport.DoTConfig{ListenerConfig: transport.ListenerConfig{Addrs: o.dot, Handler: h, Allow: o.allow, Certs: certs, Logger: log, MaxConns: o.maxConns, Conns: o.connLimits()}})
 		if err := start("dot", s, err); err != nil {
 			return fes, certs, err
 		}
 	}
 	if len(o.doh) > 0 {
-		s, err := transport.NewDoH(transport.DoHConfig{Addrs: o.doh, Handler: h, Allow: o.allow, Certs: certs, Logger: log,
-			MaxConns: o.maxConns, Conns: o.connLimits()})
+		s, err := transport.NewDoH(transport.DoHConfig{ListenerConfig: transport.ListenerConfig{Addrs: o.doh, Handler: h, Allow: o.allow, Certs: certs, Logger: log, MaxConns: o.maxConns, Conns: o.connLimits()}})
 		if err := start("doh", s, err); err != nil {
 			return fes, certs, err
 		}
 	}
 	if len(o.doq) > 0 {
-		s, err := transport.NewDoQ(transport.DoQConfig{Addrs: o.doq, Handler: h, Allow: o.allow, Certs: certs, Logger: log,
-			MaxConns: o.maxConns, Conns: o.connLimits()})
+		s, err := transport.NewDoQ(transport.DoQConfig{ListenerConfig: transport.ListenerConfig{Addrs: o.doq, Handler: h, Allow: o.allow, Certs: certs, Logger: log, MaxConns: o.maxConns, Conns: o.connLimits()}})
 		if err := start("doq", s, err); err != nil {
 			return fes, certs, err
 		}
