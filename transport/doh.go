@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,21 @@ const (
 	defaultDoHPath = "/dns-query"
 )
 
+// Validate reports what is wrong with c, zero fields standing for their
+// defaults.
+func (c *DoHConfig) Validate() error {
+	if err := c.ListenerConfig.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.HeaderTimeout < 0 || c.ReadTimeout < 0:
+		return errors.New("timeouts must not be negative")
+	case c.Path != "" && !strings.HasPrefix(c.Path, "/"):
+		return fmt.Errorf("path %q does not start with /", c.Path)
+	}
+	return nil
+}
+
 // DoH is a DNS over HTTPS server: GET ?dns=, POST application/dns-message
 // and the JSON form (?name=&type=), over HTTP/1.1, HTTP/2 and HTTP/3.
 type DoH struct {
@@ -80,9 +96,6 @@ const h3NoError quic.ApplicationErrorCode = 0x0100
 func NewDoH(cfg DoHConfig) (*DoH, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("doh config: %w", err)
-	}
-	if cfg.HeaderTimeout < 0 || cfg.ReadTimeout < 0 {
-		return nil, errors.New("doh config: timeouts must not be negative")
 	}
 	cfg.setDefaults(listenerDefaults{
 		idleTimeout:  defaultQUICIdleTimeout,

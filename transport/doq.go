@@ -45,6 +45,18 @@ type DoQConfig struct {
 // trips, however slow the path.
 const defaultStreamTimeout = 5 * time.Second
 
+// Validate reports what is wrong with c, zero fields standing for their
+// defaults.
+func (c *DoQConfig) Validate() error {
+	if err := c.ListenerConfig.Validate(); err != nil {
+		return err
+	}
+	if c.StreamTimeout < 0 {
+		return errors.New("negative stream timeout")
+	}
+	return nil
+}
+
 // DoQ is a DNS over QUIC server: one query per bidirectional stream.
 type DoQ struct {
 	cfg    DoQConfig
@@ -67,9 +79,6 @@ type DoQ struct {
 func NewDoQ(cfg DoQConfig) (*DoQ, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("doq config: %w", err)
-	}
-	if cfg.StreamTimeout < 0 {
-		return nil, errors.New("doq config: negative stream timeout")
 	}
 	cfg.setDefaults(listenerDefaults{
 		idleTimeout:  defaultQUICIdleTimeout,

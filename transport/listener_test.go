@@ -161,3 +161,28 @@ func TestDoHNoAltSvcWithoutHTTP3(t *testing.T) {
 		t.Errorf("status %d, Alt-Svc %q; want 200 and none", resp.StatusCode, resp.Header.Get("Alt-Svc"))
 	}
 }
+
+// TestFrontEndValidate: each front end's own fields are checked beside the
+// shared ones.
+func TestFrontEndValidate(t *testing.T) {
+	lc := ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1)}
+	cases := []struct {
+		name    string
+		err     error
+		wantErr string
+	}{
+		{"do53 sockets", (&Do53Config{ListenerConfig: lc, UDPSockets: -1}).Validate(), "must not be negative"},
+		{"do53 in flight", (&Do53Config{ListenerConfig: lc, MaxUDPInFlight: -1}).Validate(), "must not be negative"},
+		{"doh header timeout", (&DoHConfig{ListenerConfig: lc, HeaderTimeout: -1}).Validate(), "timeouts"},
+		{"doh read timeout", (&DoHConfig{ListenerConfig: lc, ReadTimeout: -1}).Validate(), "timeouts"},
+		{"doh path", (&DoHConfig{ListenerConfig: lc, Path: "dns-query"}).Validate(), "does not start with /"},
+		{"doq stream timeout", (&DoQConfig{ListenerConfig: lc, StreamTimeout: -1}).Validate(), "stream timeout"},
+		{"shared field through a front end", (&DoQConfig{ListenerConfig: ListenerConfig{Handler: answerA(1)}}).Validate(), "no listen address"},
+		{"doh fine", (&DoHConfig{ListenerConfig: lc, Path: "/q"}).Validate(), ""},
+	}
+	for _, tc := range cases {
+		if tc.wantErr == "" && tc.err != nil || tc.wantErr != "" && (tc.err == nil || !strings.Contains(tc.err.Error(), tc.wantErr)) {
+			t.Errorf("%s: error %v, want %q", tc.name, tc.err, tc.wantErr)
+		}
+	}
+}
