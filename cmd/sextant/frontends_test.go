@@ -55,6 +55,7 @@ func TestFrontEndsDoHAltSvcPerListener(t *testing.T) {
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // self-signed; the header is what counts
 		ForceAttemptHTTP2: true,
 	}}
+	defer client.CloseIdleConnections()
 	for _, addr := range dohTCP {
 		resp, err := client.Get("https://" + addr + "/dns-query?name=www.example&type=A")
 		if err != nil {
