@@ -179,12 +179,12 @@ func (l *Lab) startServers() error {
 		if def.slow {
 			s.SetDelay(l.cfg.SlowDelay)
 		}
-		d, err := transport.NewDo53(transport.Do53Config{
+		d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{
 			Addrs:   []string{s.AddrPort().String()},
 			Handler: s,
 			Allow:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 			Logger:  l.cfg.Logger.With("lab-server", def.host),
-		})
+		}})
 		if err != nil {
 			return fmt.Errorf("lab server %s: %w", def.host, err)
 		}

@@ -63,7 +63,7 @@ func TestConnLimitsDefaults(t *testing.T) {
 		t.Errorf("EvictMinIdle %v above PressureIdle %v", l.EvictMinIdle, l.PressureIdle)
 	}
 	// Each front end takes the defaults when its config leaves them out.
-	s, err := NewDo53(Do53Config{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1)})
+	s, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1)}})
 	if err != nil {
 		t.Fatal(err)
 	}

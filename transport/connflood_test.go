@@ -188,7 +188,7 @@ func floodTargets(t *testing.T) []floodTarget {
 	certs, ctls := testCerts(t)
 	return []floodTarget{
 		{name: "tcp", victimPerConn: 1, start: func(t *testing.T, max int, l ConnLimits) (func(netip.Addr) (floodConn, error), func() *admission) {
-			_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(1), MaxTCPConns: max, TCPConns: l})
+			_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), MaxConns: max, Conns: l}})
 			q := floodQuery(t)
 			return func(local netip.Addr) (floodConn, error) {
 				c, err := dialFrom(local, tcp, nil)
@@ -199,7 +199,7 @@ func floodTargets(t *testing.T) []floodTarget {
 			}, func() *admission { return s.tcp.adm }
 		}},
 		{name: "dot", victimPerConn: 10, start: func(t *testing.T, max int, l ConnLimits) (func(netip.Addr) (floodConn, error), func() *admission) {
-			addr, s := startDoT(t, "127.0.0.1:0", DoTConfig{Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l})
+			addr, s := startDoT(t, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l}})
 			conf := ctls.Clone()
 			conf.NextProtos = []string{"dot"}
 			conf.ServerName = "127.0.0.1"
@@ -213,7 +213,7 @@ func floodTargets(t *testing.T) []floodTarget {
 			}, func() *admission { return s.srv.adm }
 		}},
 		{name: "doh-h2", victimPerConn: 10, start: func(t *testing.T, max int, l ConnLimits) (func(netip.Addr) (floodConn, error), func() *admission) {
-			tcp, _, s := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l, DisableHTTP3: true})
+			tcp, _, s := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l}, DisableHTTP3: true})
 			q := floodQuery(t)
 			return func(local netip.Addr) (floodConn, error) {
 				d := &net.Dialer{Timeout: floodTimeout, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))}
@@ -224,7 +224,7 @@ func floodTargets(t *testing.T) []floodTarget {
 			}, func() *admission { return s.tcpAdm }
 		}},
 		{name: "doh-h3", victimPerConn: 10, start: func(t *testing.T, max int, l ConnLimits) (func(netip.Addr) (floodConn, error), func() *admission) {
-			_, udp, s := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l})
+			_, udp, s := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l}})
 			q := floodQuery(t)
 			udpAddr, err := net.ResolveUDPAddr("udp", udp)
 			if err != nil {
@@ -249,7 +249,7 @@ func floodTargets(t *testing.T) []floodTarget {
 			}, func() *admission { return s.quicAdm }
 		}},
 		{name: "doq", pingOnly: true, victimPerConn: 10, start: func(t *testing.T, max int, l ConnLimits) (func(netip.Addr) (floodConn, error), func() *admission) {
-			cfg := DoQConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l}
+			cfg := DoQConfig{ListenerConfig: ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1), Certs: certs, MaxConns: max, Conns: l}}
 			s, err := NewDoQ(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -492,7 +492,7 @@ func checkShares(t *testing.T, a *admission) {
 func TestDoQPingsDoNotKeepIdle(t *testing.T) {
 	certs, ctls := testCerts(t)
 	const idle = 400 * time.Millisecond
-	s, err := NewDoQ(DoQConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1), Certs: certs, IdleTimeout: idle})
+	s, err := NewDoQ(DoQConfig{ListenerConfig: ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA(1), Certs: certs, IdleTimeout: idle}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,8 +552,7 @@ func TestTCPEvictsLongestIdle(t *testing.T) {
 		}
 		answerA(1).ServeDNS(ctx, w, r)
 	})
-	_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h, MaxTCPConns: 3,
-		TCPConns: ConnLimits{Reserve: 1, EvictMinIdle: 200 * time.Millisecond, PressureIdle: time.Hour}})
+	_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h, MaxConns: 3, Conns: ConnLimits{Reserve: 1, EvictMinIdle: 200 * time.Millisecond, PressureIdle: time.Hour}}})
 	q := floodQuery(t)
 	open := func(host byte) *streamFloodConn {
 		c, err := dialFrom(netip.AddrFrom4([4]byte{127, 71, 10 + host, 1}), tcp, nil)
@@ -603,7 +602,7 @@ func TestTCPEvictsLongestIdle(t *testing.T) {
 // TCP connections and keeping them gets 64; a client of another network
 // then opens a connection per query for 100 queries, all answered.
 func TestTCPFloodDefaults(t *testing.T) {
-	_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(1)})
+	_, tcp, s := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1)}})
 	q := floodQuery(t)
 	attacker := netip.AddrFrom4([4]byte{127, 71, 9, 1})
 	var held []*streamFloodConn
@@ -651,7 +650,7 @@ func TestDoHRequestMarksConnBusy(t *testing.T) {
 		<-release
 		answerA(1).ServeDNS(ctx, w, r)
 	})
-	_, _, s := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: h, Certs: certs})
+	_, _, s := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
 	tcp, udp := s.Addrs()[0].String(), s.Addrs()[1].String()
 	clients := dohClients(t, ctls)
 	busy := func(a *admission) (n int32) {

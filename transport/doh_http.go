@@ -30,9 +30,6 @@ const (
 // ({"error": "..."}). A parseable query the server refuses (REFUSED,
 // NOTIMP, BADVERS...) is a DNS answer with 200.
 func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.altSvc != "" && r.ProtoMajor < 3 {
-		w.Header().Set("Alt-Svc", s.altSvc)
-	}
 	if r.URL.Path != s.cfg.Path {
 		http.NotFound(w, r)
 		return
