@@ -92,15 +92,15 @@ func serve(o options) error {
 		servers = append(servers, s)
 		return nil
 	}
-	err = add(transport.NewDo53(transport.Do53Config{Addrs: []string{o.listen}, Handler: h, Logger: logger}))
+	err = add(transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{o.listen}, Handler: h, Logger: logger}}))
 	if err == nil && o.dot != "" {
-		err = add(transport.NewDoT(transport.DoTConfig{Addrs: []string{o.dot}, Handler: h, Certs: certs, Logger: logger}))
+		err = add(transport.NewDoT(transport.DoTConfig{ListenerConfig: transport.ListenerConfig{Addrs: []string{o.dot}, Handler: h, Certs: certs, Logger: logger}}))
 	}
 	if err == nil && o.doh != "" {
-		err = add(transport.NewDoH(transport.DoHConfig{Addrs: []string{o.doh}, Handler: h, Certs: certs, Logger: logger}))
+		err = add(transport.NewDoH(transport.DoHConfig{ListenerConfig: transport.ListenerConfig{Addrs: []string{o.doh}, Handler: h, Certs: certs, Logger: logger}}))
 	}
 	if err == nil && o.doq != "" {
-		err = add(transport.NewDoQ(transport.DoQConfig{Addrs: []string{o.doq}, Handler: h, Certs: certs, Logger: logger}))
+		err = add(transport.NewDoQ(transport.DoQConfig{ListenerConfig: transport.ListenerConfig{Addrs: []string{o.doq}, Handler: h, Certs: certs, Logger: logger}}))
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

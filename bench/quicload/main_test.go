@@ -51,9 +51,9 @@ func start(t *testing.T, s server, err error) string {
 // errors from Sextant's own QUIC front ends, and verification stays on
 // without -insecure.
 func TestRunAgainstTransport(t *testing.T) {
-	doq, err := transport.NewDoQ(transport.DoQConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA})
+	doq, err := transport.NewDoQ(transport.DoQConfig{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA}})
 	doqAddr := start(t, doq, err)
-	doh, err := transport.NewDoH(transport.DoHConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA})
+	doh, err := transport.NewDoH(transport.DoHConfig{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: answerA}})
 	dohAddr := start(t, doh, err)
 	queries, err := parseQueries(strings.NewReader("a.test A\nb.test AAAA\n"))
 	if err != nil {
