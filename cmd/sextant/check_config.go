@@ -163,8 +163,14 @@ func checkListenAddrs(flags *flag.FlagSet) error {
 
 // securityWarnings are the settings that weaken what the resolver
 // guarantees. check-config prints them before the configuration; serve
-// logs the validation one at every start (configureValidation).
+// logs them at every start (the validation one from configureValidation,
+// the others from otherSecurityWarnings).
 func securityWarnings(o *serveOptions) []string {
+	return append(validationWarnings(o), otherSecurityWarnings(o)...)
+}
+
+// validationWarnings says when DNSSEC validation is off altogether.
+func validationWarnings(o *serveOptions) []string {
 	var w []string
 	switch {
 	case o.noDNSSEC:
@@ -174,6 +180,13 @@ func securityWarnings(o *serveOptions) []string {
 			"and the built-in anchors belong to the IANA root; forged answers reach clients unnoticed. "+
 			"Give the trust anchor of these roots to validate")
 	}
+	return w
+}
+
+// otherSecurityWarnings are the weakening settings other than validation
+// being off.
+func otherSecurityWarnings(o *serveOptions) []string {
+	var w []string
 	if len(o.negAnchors) > 0 && !o.noDNSSEC {
 		w = append(w, "DNSSEC validation is off at and below "+strings.Join(o.negAnchors, ", ")+" (negative-trust-anchor)")
 	}

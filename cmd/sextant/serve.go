@@ -178,6 +178,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	for _, w := range otherSecurityWarnings(o) {
+		log.Warn("security: " + w)
+	}
 	res, customHints, err := newResolver(&o.resolverOptions, log)
 	if err != nil {
 		return err

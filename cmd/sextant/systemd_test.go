@@ -162,3 +162,17 @@ func TestServeNotifiesSystemd(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// TestServeLogsSecurityWarnings: settings that weaken what the resolver
+// guarantees are said at every start, not only by check-config.
+func TestServeLogsSecurityWarnings(t *testing.T) {
+	dir := startDNSSECLab(t)
+	log := startServe(t, "127.52.255.24:53", "--root-hints", filepath.Join(dir, lab.FileRootHints),
+		"--trust-anchor", filepath.Join(dir, lab.FileRootDS), "--negative-trust-anchor", "example.",
+		"--allow", "0.0.0.0/0")
+	for _, want := range []string{"security: DNSSEC validation is off at and below example.", "security: allow admits every address"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, log.String())
+		}
+	}
+}
