@@ -192,6 +192,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	defer reportMemoryOnSignal(log, res.Cache(), handler.Answers())()
 
 	// Priming runs in the background: the listeners are already open.
 	go prime(ctx, res, customHints, log)
