@@ -28,6 +28,7 @@ type Cache struct {
 	cfg    Config
 	shards shardSet[key, *Entry]
 	stats  counters
+	memos  memos // records and entries negative answers share (shared.go)
 	// dnames counts the DNAME entries held (live or not yet noticed
 	// expired), so that ClosestAbove costs nothing while there are none.
 	dnames atomic.Int64
@@ -113,9 +114,12 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if life <= 0 {
 		return false
 	}
-	e.Stored = now
-	e.Expires = now.Add(life)
 	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
+	if shared := c.sharedNX(k.name, e, now, life); shared != nil {
+		e = shared
+	} else {
+		c.prepare(k.name, e, now, life)
+	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,13 +127,37 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if had && !old.expiredAt(now) && !replaces(e, old) {
 		return false
 	}
-	e.size = e.measure()
 	evicted, stored := s.putLocked(k, e)
 	if stored && !had && qtype == dns.TypeDNAME {
 		c.dnames.Add(1)
 	}
 	c.stats.evictions.Add(uint64(evicted))
 	return stored
+}
+
+// sharedNX returns the entry to store instead of e when e is an NXDOMAIN
+// that the one just stored under name for another type already says.
+func (c *Cache) sharedNX(name string, e *Entry, now time.Time, life time.Duration) *Entry {
+	if e.Rcode != dns.RcodeNameError {
+		return nil
+	}
+	return c.memos.sharedNX(name, e, now, life)
+}
+
+// prepare readies e for storing under name: its times, its authority
+// records shared with the zone's other negative entries, its size. It then
+// offers an NXDOMAIN for the next store under name to share.
+func (c *Cache) prepare(name string, e *Entry, now time.Time, life time.Duration) {
+	e.Stored = now
+	e.Expires = now.Add(life)
+	var z *zoneAuth
+	if len(e.Authority) > 0 && len(e.RRs) == 0 {
+		e.Authority, z = c.memos.shareAuthority(e.Authority)
+	}
+	e.size = e.measure(z) + len(name)
+	if e.Rcode == dns.RcodeNameError {
+		c.memos.rememberNX(name, e)
+	}
 }
 
 // Delete removes the entry for name/qtype/qclass, if any (for example NS

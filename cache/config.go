@@ -51,6 +51,35 @@ type Config struct {
 	Clock clock.Clock
 }
 
+// The ready-to-send answer cache's share of one bound given for both caches
+// (Split). An NXDOMAIN takes two RRset entries (the queried type and the
+// name-wide RFC 8020 one, sharing one Entry) and one answer, and an answer
+// is about half the bytes of an RRset entry with its records: a third of
+// the entries and of the bytes keeps both caches full at once.
+const (
+	answersShareNum = 1
+	answersShareDen = 3
+)
+
+// Split divides c's MaxEntries and MaxBytes (defaults filled) between an
+// RRset cache and a ready-to-send answer cache, so that the two together
+// stay within them: the answers get a third, the RRsets the rest. The other
+// fields are copied to both.
+func (c Config) Split() (rrsets, answers Config) {
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	rrsets, answers = c, c
+	answers.MaxEntries = max(1, c.MaxEntries*answersShareNum/answersShareDen)
+	answers.MaxBytes = max(1, c.MaxBytes*answersShareNum/answersShareDen)
+	rrsets.MaxEntries = max(1, c.MaxEntries-answers.MaxEntries)
+	rrsets.MaxBytes = max(1, c.MaxBytes-answers.MaxBytes)
+	return rrsets, answers
+}
+
 // withDefaults fills zero fields.
 func (c Config) withDefaults() Config {
 	if c.MaxEntries <= 0 {

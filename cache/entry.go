@@ -39,19 +39,33 @@ type Entry struct {
 	size int // bytes counted against Config.MaxBytes; set by Put
 }
 
-// entryOverhead and rrOverhead approximate the memory of an Entry and of
-// one decoded dns.RR beyond their wire length (struct headers, strings).
+// Memory of a stored entry beyond its records' wire length, for the byte
+// budget to follow the heap (checked with bench/memory.sh):
+//   - entryOverhead: the Entry (160 bytes) and, per key, the LRU list
+//     element (96) and map slot (about 48);
+//   - rrOverhead: a decoded dns.RR beside its wire length (struct, header,
+//     separately allocated owner name and rdata slices);
+//   - sharedRROverhead: a record shared with other entries (an interned
+//     SOA or its RRSIG): only its slot in the slice.
+//
+// An NXDOMAIN entry shared by two keys is counted under both.
 const (
-	entryOverhead = 256
-	rrOverhead    = 64
+	entryOverhead    = 304
+	rrOverhead       = 64
+	sharedRROverhead = 16
 )
 
-// measure estimates the bytes e holds, for the cache's byte budget.
-func (e *Entry) measure() int {
+// measure estimates the bytes e holds, for the cache's byte budget. The
+// records of z are shared with other entries and cost only their slot.
+func (e *Entry) measure(z *zoneAuth) int {
 	n := entryOverhead + len(e.EDEText)
 	for _, rrs := range [3][]dns.RR{e.RRs, e.Sigs, e.Authority} {
 		for _, rr := range rrs {
-			if rr != nil {
+			switch {
+			case rr == nil:
+			case z != nil && (rr == z.soa || rr == z.soaSig):
+				n += sharedRROverhead
+			default:
 				n += rrOverhead + dns.Len(rr)
 			}
 		}
