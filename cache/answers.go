@@ -96,7 +96,7 @@ func answerFlags(do, cd, ad, edns bool) byte {
 // MaxBytes, Shards, MaxTTL and Clock.
 func NewAnswers(cfg Config) *Answers {
 	cfg = cfg.withDefaults()
-	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg, (*answer).bytes, nil)}
+	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet(cfg, func(_ uint64, ans *answer) int { return ans.bytes() }, nil)}
 }
 
 // hash identifies an answer by its lower-cased wire qname, type, class and
@@ -177,8 +177,8 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 }
 
 // answerOverhead is an answer's memory beside its buf: the struct (64
-// bytes) and its LRU list element and map slot (about 96).
-const answerOverhead = 160
+// bytes) and its LRU list element (80) and map slot (about 32).
+const answerOverhead = 176
 
 // bytes is the memory ans holds, for the byte budget.
 func (ans *answer) bytes() int {

@@ -11,8 +11,11 @@
 //
 // Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
 // chosen by a hash of the lower-cased name), bounded by Config.MaxEntries
-// and Config.MaxBytes, and count TTLs down from insertion by the injected
-// DNS clock.
+// and Config.MaxBytes (Config.Split divides one bound between the two, as
+// `sextant serve` does with --cache-size and --cache-max-bytes), and count
+// TTLs down from insertion by the injected DNS clock. MaxBytes is reckoned
+// to follow the Go heap the entries really hold (bench/memory.sh checks
+// it), so that a memory limit derived from it holds.
 package cache
 
 import (
@@ -51,7 +54,7 @@ type counters struct {
 func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
 	c := &Cache{cfg: cfg}
-	c.shards = newShardSet[key, *Entry](cfg, (*Entry).bytes, func(k key) {
+	c.shards = newShardSet(cfg, keyBytes, func(k key) {
 		if k.qtype == dns.TypeDNAME {
 			c.dnames.Add(-1)
 		}
@@ -118,7 +121,7 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if shared := c.sharedNX(k.name, e, now, life); shared != nil {
 		e = shared
 	} else {
-		c.prepare(k.name, e, now, life)
+		c.prepare(k, e, now, life)
 	}
 	s := c.shard(k)
 	s.mu.Lock()
@@ -144,19 +147,20 @@ func (c *Cache) sharedNX(name string, e *Entry, now time.Time, life time.Duratio
 	return c.memos.sharedNX(name, e, now, life)
 }
 
-// prepare readies e for storing under name: its times, its authority
-// records shared with the zone's other negative entries, its size. It then
-// offers an NXDOMAIN for the next store under name to share.
-func (c *Cache) prepare(name string, e *Entry, now time.Time, life time.Duration) {
+// prepare readies e for storing under k: its times, its authority records
+// shared with the zone's other negative entries, its size. It then offers
+// an NXDOMAIN for the next store under k's name to share.
+func (c *Cache) prepare(k key, e *Entry, now time.Time, life time.Duration) {
 	e.Stored = now
 	e.Expires = now.Add(life)
 	var z *zoneAuth
 	if len(e.Authority) > 0 && len(e.RRs) == 0 {
 		e.Authority, z = c.memos.shareAuthority(e.Authority)
 	}
-	e.size = e.measure(z) + len(name)
+	e.size = e.measure(z) + len(k.name)
+	e.sizedFor = k.qtype
 	if e.Rcode == dns.RcodeNameError {
-		c.memos.rememberNX(name, e)
+		c.memos.rememberNX(k.name, e)
 	}
 }
 

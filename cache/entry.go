@@ -36,22 +36,26 @@ type Entry struct {
 	// Expires is Stored plus the clamped TTL; set by Put.
 	Expires time.Time
 
-	size int // bytes counted against Config.MaxBytes; set by Put
+	size     int    // bytes counted against Config.MaxBytes; set by Put
+	sizedFor uint16 // the type of the key Put measured e for (see keyBytes)
 }
 
 // Memory of a stored entry beyond its records' wire length, for the byte
 // budget to follow the heap (checked with bench/memory.sh):
-//   - entryOverhead: the Entry (160 bytes) and, per key, the LRU list
-//     element (96) and map slot (about 48);
+//   - entryOverhead: the Entry (160 bytes) and keyOverhead;
+//   - keyOverhead: per key, the LRU list element (96 bytes) and map slot
+//     (about 64, for a map whose tables double as it grows);
 //   - rrOverhead: a decoded dns.RR beside its wire length (struct, header,
 //     separately allocated owner name and rdata slices);
 //   - sharedRROverhead: a record shared with other entries (an interned
 //     SOA or its RRSIG): only its slot in the slice.
 //
-// An NXDOMAIN entry shared by two keys is counted under both.
+// An NXDOMAIN entry shared by two keys counts in full under the key it was
+// stored for first and as keyOverhead under the other (keyBytes).
 const (
-	entryOverhead    = 304
-	rrOverhead       = 64
+	keyOverhead      = 160
+	entryOverhead    = 160 + keyOverhead
+	rrOverhead       = 80
 	sharedRROverhead = 16
 )
 
@@ -73,8 +77,14 @@ func (e *Entry) measure(z *zoneAuth) int {
 	return n
 }
 
-// bytes is the size measured when e was stored.
-func (e *Entry) bytes() int { return e.size }
+// keyBytes is what e counts for under k: in full under the key Put
+// measured it for, the key's own overhead under another sharing it.
+func keyBytes(k key, e *Entry) int {
+	if k.qtype == e.sizedFor {
+		return e.size
+	}
+	return keyOverhead + len(k.name)
+}
 
 // Negative reports whether e is a negative entry (NXDOMAIN or NODATA).
 func (e *Entry) Negative() bool {

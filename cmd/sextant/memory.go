@@ -5,12 +5,33 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
 
 	"github.com/sextant-dns/sextant/cache"
 )
+
+// memoryOverhead is the memory `sextant serve` is allowed beyond
+// --cache-max-bytes before the Go runtime collects harder: the runtime
+// itself, goroutine stacks, socket and packet buffers, the validator's and
+// server selection's own tables, resolutions in flight.
+const memoryOverhead = 128 << 20
+
+// setMemoryLimit sets the Go memory limit (runtime/debug.SetMemoryLimit) to
+// the cache bound plus memoryOverhead, so that the process's memory follows
+// --cache-max-bytes instead of growing to twice the live heap (GOGC=100)
+// before each collection. A GOMEMLIMIT in the environment wins: the
+// runtime has applied it already.
+func setMemoryLimit(cacheBytes int, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(cacheBytes) + memoryOverhead
+	debug.SetMemoryLimit(limit)
+	log.Debug("Go memory limit set from --cache-max-bytes", "bytes", limit)
+}
 
 // heapProfileEnv names the file prefix SIGUSR1 writes heap profiles to
 // (PREFIX.1, PREFIX.2, ...). It is a debugging aid for bench/memory.sh (no
