@@ -36,15 +36,16 @@ type Entry struct {
 	// Expires is Stored plus the clamped TTL; set by Put.
 	Expires time.Time
 
-	size     int    // bytes counted against Config.MaxBytes; set by Put
-	sizedFor uint16 // the type of the key Put measured e for (see keyBytes)
+	sizedFor uint16 // the type of the key Put measured e for (see slotBytes)
+	size     int32  // bytes counted against Config.MaxBytes; set by Put
+	name     string // the lower-cased owner of the key(s) e is stored under; set by Put
 }
 
 // Memory of a stored entry beyond its records' wire length, for the byte
 // budget to follow the heap (checked with bench/memory.sh):
-//   - entryOverhead: the Entry (160 bytes) and keyOverhead;
-//   - keyOverhead: per key, the LRU list element (96 bytes) and map slot
-//     (about 64, for a map whose tables double as it grows);
+//   - entryOverhead: the Entry (176 bytes) and keyOverhead;
+//   - keyOverhead: per key, the LRU list element (80 bytes) and map slot
+//     (about 32, for a map whose tables double as it grows);
 //   - rrOverhead: a decoded dns.RR beside its wire length (struct, header,
 //     separately allocated owner name and rdata slices);
 //   - sharedRROverhead: a record shared with other entries (an interned
@@ -53,8 +54,8 @@ type Entry struct {
 // An NXDOMAIN entry shared by two keys counts in full under the key it was
 // stored for first and as keyOverhead under the other (keyBytes).
 const (
-	keyOverhead      = 160
-	entryOverhead    = 160 + keyOverhead
+	keyOverhead      = 112
+	entryOverhead    = 176 + keyOverhead
 	rrOverhead       = 80
 	sharedRROverhead = 16
 )
@@ -77,13 +78,13 @@ func (e *Entry) measure(z *zoneAuth) int {
 	return n
 }
 
-// keyBytes is what e counts for under k: in full under the key Put
-// measured it for, the key's own overhead under another sharing it.
-func keyBytes(k key, e *Entry) int {
-	if k.qtype == e.sizedFor {
-		return e.size
+// slotBytes is what an entry counts for under a key: in full under the key
+// Put measured it for, the key's own overhead under another sharing it.
+func slotBytes(_ uint64, v slot) int {
+	if v.qtype == v.e.sizedFor {
+		return int(v.e.size)
 	}
-	return keyOverhead + len(k.name)
+	return keyOverhead
 }
 
 // Negative reports whether e is a negative entry (NXDOMAIN or NODATA).

@@ -34,7 +34,7 @@ type shard[K comparable, V comparable] struct {
 // (an entry stored under two keys may count in full under one); removed,
 // when not nil, hears of every entry that leaves (not of one replaced in
 // place under its key).
-func newShardSet[K comparable, V comparable](cfg Config, size func(K, V) int, removed func(K)) shardSet[K, V] {
+func newShardSet[K comparable, V comparable](cfg Config, size func(K, V) int, removed func(K, V)) shardSet[K, V] {
 	ss := shardSet[K, V]{mask: uint64(cfg.Shards - 1), shards: make([]shard[K, V], cfg.Shards)}
 	per := cfg.MaxEntries / cfg.Shards
 	for i := range ss.shards {
@@ -46,7 +46,7 @@ func newShardSet[K comparable, V comparable](cfg Config, size func(K, V) int, re
 		l, err := lru.NewWithEvict[K, V](per, func(k K, v V) {
 			s.bytes.Add(-int64(size(k, v)))
 			if removed != nil {
-				removed(k)
+				removed(k, v)
 			}
 		})
 		if err != nil { // only for size <= 0, which shardCount rules out

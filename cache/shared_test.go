@@ -133,10 +133,10 @@ func TestMeasureFollowsSharing(t *testing.T) {
 	c.Put("a.example.", dns.TypeA, dns.ClassINET, first, 300)
 	second := negative(t, dns.RcodeNameError, testSOA)
 	c.Put("b.example.", dns.TypeA, dns.ClassINET, second, 300)
-	if want := entryOverhead + len("a.example.") + rrOverhead + dns.Len(first.Authority[0]); first.size != want {
+	if want := entryOverhead + len("a.example.") + rrOverhead + dns.Len(first.Authority[0]); int(first.size) != want {
 		t.Errorf("first entry measured %d bytes, want %d", first.size, want)
 	}
-	if want := entryOverhead + len("b.example.") + sharedRROverhead; second.size != want {
+	if want := entryOverhead + len("b.example.") + sharedRROverhead; int(second.size) != want {
 		t.Errorf("second entry measured %d bytes, want %d", second.size, want)
 	}
 }
@@ -160,5 +160,36 @@ func TestSplitStaysWithinTheBound(t *testing.T) {
 					rr.MaxEntries, rr.MaxBytes, ans.MaxEntries, ans.MaxBytes, tc.rrEntries, tc.rrBytes, tc.ansEntries, tc.ansBytes)
 			}
 		})
+	}
+}
+
+// TestHashCollisionIsAMiss plants an entry under the LRU key of another
+// name, as a hash collision would, and checks that no lookup of that other
+// name returns it and that a Put for it takes the slot over.
+func TestHashCollisionIsAMiss(t *testing.T) {
+	c, _ := newTestCache(t, Config{})
+	planted := positive(t, RankAnswerAuth, "192.0.2.66")
+	if !c.Put("www.example.", dns.TypeA, dns.ClassINET, planted, 300) {
+		t.Fatal("Put refused")
+	}
+	victim := key{name: "victim.example.", qtype: dns.TypeA, qclass: dns.ClassINET}
+	h := c.hash(victim)
+	c.shards.at(h).lru.Add(h, slot{e: planted, qtype: dns.TypeA, qclass: dns.ClassINET})
+	if e, ok := c.Get("victim.example.", dns.TypeA, dns.ClassINET); ok {
+		t.Fatalf("Get returned another name's entry: %v", e.RRs)
+	}
+	if c.peek(victim) {
+		t.Fatal("peek saw another name's entry")
+	}
+	c.Delete("victim.example.", dns.TypeA, dns.ClassINET)
+	if _, ok := c.shards.at(h).lru.Peek(h); !ok {
+		t.Fatal("Delete removed another name's entry")
+	}
+	own := &Entry{RRs: []dns.RR{mustRR(t, "victim.example. 300 IN A 192.0.2.7")}, Rank: RankAdditional}
+	if !c.Put("victim.example.", dns.TypeA, dns.ClassINET, own, 300) {
+		t.Fatal("Put refused: the colliding entry is not this key's and may not block it")
+	}
+	if e, ok := c.Get("victim.example.", dns.TypeA, dns.ClassINET); !ok || e != own {
+		t.Fatalf("Get after Put: %v, %v", e, ok)
 	}
 }
