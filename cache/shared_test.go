@@ -148,8 +148,8 @@ func TestSplitStaysWithinTheBound(t *testing.T) {
 		rrEntries, ansEntries int
 		rrBytes, ansBytes     int
 	}{
-		{"defaults", Config{}, DefaultMaxEntries - DefaultMaxEntries/3, DefaultMaxEntries / 3, DefaultMaxBytes - DefaultMaxBytes/3, DefaultMaxBytes / 3},
-		{"given", Config{MaxEntries: 3_000_000, MaxBytes: 900 << 20}, 2_000_000, 1_000_000, 600 << 20, 300 << 20},
+		{"defaults", Config{}, DefaultMaxEntries - DefaultMaxEntries*3/8, DefaultMaxEntries * 3 / 8, DefaultMaxBytes - DefaultMaxBytes*3/8, DefaultMaxBytes * 3 / 8},
+		{"given", Config{MaxEntries: 8_000_000, MaxBytes: 800 << 20}, 5_000_000, 3_000_000, 500 << 20, 300 << 20},
 		{"tiny", Config{MaxEntries: 2, MaxBytes: 2}, 1, 1, 1, 1},
 	}
 	for _, tc := range tests {
