@@ -36,8 +36,9 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-// hashKey picks a shard: FNV-1a over the lower-cased name bytes and the type.
-// The name must already be lower case.
+// hashKey picks a slot of the sharing memos (shared.go): FNV-1a over the
+// lower-cased name bytes and the type. The name must already be lower case.
+// A collision there only costs sharing; the LRUs use seeded hashes.
 func hashKey(name string, qtype uint16) uint64 {
 	h := uint64(fnvOffset)
 	for i := 0; i < len(name); i++ {
