@@ -9,7 +9,7 @@
 //     client questions, answered straight from a raw query with no parsing
 //     into dns.Msg, no locks beyond one shard's and no allocation.
 //
-// Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
+// chosen by a seeded hash of the lower-cased name, type and class), bounded by Config.MaxEntries
 // chosen by a hash of the lower-cased name), bounded by Config.MaxEntries
 // and Config.MaxBytes (Config.Split divides one bound between the two, as
 // `sextant serve` does with --cache-size and --cache-max-bytes), and count
