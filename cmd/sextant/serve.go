@@ -49,8 +49,8 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.upstreamIPv6, "upstream-ipv6", true, "query authoritative servers over IPv6")
 	fs.BoolVar(&o.upstreamLoop, "upstream-loopback", false, "allow upstream queries to loopback addresses (implied by loopback root hints)")
 	fs.StringVar(&o.clockFile, "clock-file", "", "DNS time follows this libfaketime timestamp `FILE` (@YYYY-MM-DD HH:MM:SS, UTC)")
-	fs.IntVar(&o.cacheSize, "cache-size", 100000, "maximum cached `ENTRIES`")
-	fs.IntVar(&o.cacheBytes, "cache-max-bytes", 256<<20, "maximum memory held by cached entries, in `BYTES` (estimated)")
+	fs.IntVar(&o.cacheSize, "cache-size", cache.DefaultMaxEntries, "maximum cached `ENTRIES` (RRsets and ready answers together)")
+	fs.IntVar(&o.cacheBytes, "cache-max-bytes", cache.DefaultMaxBytes, "maximum memory held by cached entries, in `BYTES` (estimated; RRsets and ready answers together; sets the Go memory limit unless GOMEMLIMIT is set)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -99,18 +99,20 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	return o, nil
 }
 
-// newResolver builds the resolver (with its cache and validator) from the
-// shared flags. customHints reports whether --root-hints was given.
-func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, customHints bool, err error) {
+// newResolver builds the resolver (with its cache and validator) and the
+// ready-to-send answer cache for its client handler from the shared flags:
+// --cache-size and --cache-max-bytes bound the two caches together
+// (cache.Config.Split). customHints reports whether --root-hints was given.
+func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, answers *cache.Answers, customHints bool, err error) {
 	if o.cacheSize <= 0 {
-		return nil, false, fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize)
+		return nil, nil, false, fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize)
 	}
 	if o.cacheBytes <= 0 {
-		return nil, false, fmt.Errorf("--cache-max-bytes must be positive, got %d", o.cacheBytes)
+		return nil, nil, false, fmt.Errorf("--cache-max-bytes must be positive, got %d", o.cacheBytes)
 	}
 	clk, err := dnsClock(o.clockFile)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	cfg := resolver.DefaultConfig()
 	cfg.Clock = clk
@@ -123,19 +125,20 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 	if customHints {
 		h, err := roothints.LoadHints(o.rootHints)
 		if err != nil {
-			return nil, false, fmt.Errorf("--root-hints: %w", err)
+			return nil, nil, false, fmt.Errorf("--root-hints: %w", err)
 		}
 		cfg.Hints = h
 	}
-	cfg.Cache = cache.New(cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk})
+	rrsets, ready := cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk}.Split()
+	cfg.Cache = cache.New(rrsets)
 	if err := configureValidation(&cfg, o, customHints, log); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	res, err = resolver.New(cfg)
 	if err != nil {
-		return nil, false, fmt.Errorf("resolver: %w", err)
+		return nil, nil, false, fmt.Errorf("resolver: %w", err)
 	}
-	return res, customHints, nil
+	return res, cache.NewAnswers(ready), customHints, nil
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -181,10 +184,11 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, w := range otherSecurityWarnings(o) {
 		log.Warn("security: " + w)
 	}
-	res, customHints, err := newResolver(&o.resolverOptions, log)
+	res, answers, customHints, err := newResolver(&o.resolverOptions, log)
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(o.cacheBytes, log)
 
 	var local resolver.LocalZones
 	var zones *authority.Server
@@ -235,7 +239,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer closeNotify()
 	}
-	handler := resolver.NewHandler(res, local)
+	handler := resolver.NewHandlerWithAnswers(res, local, answers)
 
 	// SIGHUP is caught before any listener opens, so that a client that
 	// got an answer can rely on it.
@@ -247,6 +251,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	defer reportMemoryOnSignal(log, res.Cache(), handler.Answers())()
 	sd := newNotifier()
 	if err := sd.ready("answering"); err != nil {
 		log.Warn("could not tell systemd the service is ready", "err", err)
