@@ -57,7 +57,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *
 	if tracerFrom(ctx) != nil {
 		return r.run(ctx, q, cd)
 	}
-	if r.cfg.Validator == nil || cd {
+	if r.dnssec == nil || cd {
 		// Fast path: an answer wholly in the cache needs no flight.
 		if res := r.cachedResult(ctx, q); res != nil {
 			return res
@@ -103,9 +103,9 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 		return &Result{Rcode: dns.RcodeServerFailure, Err: e}
 	}
 	res := &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
-	if r.cfg.Validator != nil && !cd {
+	if r.dnssec != nil && !cd {
 		vctx := context.WithValue(ctx, budgetKey{}, b)
-		status, verr := r.cfg.Validator.Validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
+		status, verr := r.validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
 		res.Security = status
 		res.Err = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
@@ -205,5 +205,5 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.M
 	return m, nil
 }
 
-// budgetKey carries the client Budget to the Validator's key fetches.
+// budgetKey carries the client Budget to the validator's key fetches.
 type budgetKey struct{}

@@ -2,74 +2,100 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
 )
 
-// DNSSEC is the resolver's DNSSEC validation: a validator.Validator behind
-// the Validator seam. Give it to Config.Validator; New binds it to the
-// Resolver, which then serves as its key source (DS and DNSKEY fetched
-// with validation off, from the client's own Budget). It also marks the
-// RRset cache with the results (Entry.Security, TTL capped by the
-// signatures) and keeps validated NSEC ranges for RFC 8198 answers.
+// DNSSECConfig turns on DNSSEC validation (RFC 4033-4035) when set in
+// Config.DNSSEC. The zero value validates with the built-in IANA root
+// anchors and the validator's default limits: DNSSEC on in one line is
 //
-// One DNSSEC serves one Resolver, on the same DNS clock as the resolver's
-// cache (Config.Clock).
-type DNSSEC struct {
+//	cfg.DNSSEC = &resolver.DNSSECConfig{}
+//
+// New builds the validation on the resolver's own clock (Config.Clock) and
+// makes the resolver its key source: DS and DNSKEY are fetched with
+// validation off, drawing from the client question's own Budget.
+type DNSSECConfig struct {
+	// Anchors are the trust anchors, DS and/or DNSKEY records for one or
+	// more zones; nil means the built-in IANA root anchors
+	// (roothints.DefaultAnchors), which belong to the IANA root only: give
+	// the anchors of a private root with its hints. Anchors of a zone that
+	// Managed holds are left out (the managed state replaces them).
+	Anchors []dns.RR
+	// NegativeTrustAnchors turn validation off at and below these names
+	// (RFC 7646): their data is Insecure with a reason saying so.
+	NegativeTrustAnchors []string
+	// Limits bound the validation work of one client question (KeyTrap,
+	// NSEC3 hashing); the zero value means validator.DefaultLimits().
+	Limits validator.Limits
+	// Options are further validator options (key cache size, bogus TTL,
+	// maximum key TTL).
+	Options []validator.Option
+	// Managed are RFC 5011 managed trust anchors: their zones' DNSKEY sets
+	// are refreshed on RFC 5011's schedule and the state follows
+	// rollovers. SaveManaged, when set, is called with Managed after every
+	// refresh that changed it, to persist it.
+	Managed     *validator.ManagedAnchors
+	SaveManaged func(*validator.ManagedAnchors) error
+}
+
+// dnssec is the resolver's DNSSEC part (nil when validation is off): the
+// validator, whose key source is the resolver, the validated NSEC ranges
+// kept for RFC 8198 answers, and the RFC 5011 refresh of managed anchors.
+// The resolver marks its RRset cache with the results (Entry.Security, TTL
+// capped by the signatures).
+type dnssec struct {
 	v       *validator.Validator
-	clk     clock.Clock
-	r       *Resolver // set by bind, before the first query
-	src     *resolverKeySource
 	denials *denialStore
 	anchors *anchorRefresh // RFC 5011 refresh; nil without managed anchors
 }
 
-var _ Validator = (*DNSSEC)(nil)
-
-// NewDNSSEC makes the validation for trust anchors (DS and/or DNSKEY
-// records) on the DNS clock clk, with the validator's default limits and
-// opts (negative trust anchors, RFC 5011 managed anchors, ...).
-func NewDNSSEC(anchors []dns.RR, clk clock.Clock, opts ...validator.Option) (*DNSSEC, error) {
-	if clk == nil {
-		clk = clock.System{}
+// newDNSSEC builds r's DNSSEC part from c on r's clock, with r as the key
+// source.
+func newDNSSEC(c *DNSSECConfig, r *Resolver) (*dnssec, error) {
+	anchors := c.Anchors
+	if anchors == nil {
+		anchors = roothints.DefaultAnchors().Records()
 	}
-	d := &DNSSEC{clk: clk, src: &resolverKeySource{}, denials: newDenialStore(clk)}
-	v, err := validator.New(anchors, d.src, clk, validator.DefaultLimits(), opts...)
+	opts := slices.Clone(c.Options)
+	if c.Managed != nil {
+		// The managed state replaces the static anchors of its zones.
+		zones := c.Managed.Zones()
+		anchors = slices.DeleteFunc(slices.Clone(anchors), func(rr dns.RR) bool {
+			return slices.Contains(zones, dns.CanonicalName(rr.Header().Name))
+		})
+		opts = append(opts, validator.WithManagedAnchors(c.Managed))
+	}
+	for _, n := range c.NegativeTrustAnchors {
+		if _, ok := dns.IsDomainName(n); !ok {
+			return nil, fmt.Errorf("dnssec: negative trust anchor %q: not a domain name", n)
+		}
+	}
+	if len(c.NegativeTrustAnchors) > 0 {
+		opts = append(opts, validator.WithNegativeTrustAnchors(c.NegativeTrustAnchors...))
+	}
+	lim := c.Limits
+	if lim == (validator.Limits{}) {
+		lim = validator.DefaultLimits()
+	}
+	v, err := validator.New(anchors, r, r.cfg.Clock, lim, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dnssec: %w", err)
 	}
-	d.v = v
-	return d, nil
-}
-
-// Validator returns the validator behind d.
-func (d *DNSSEC) Validator() *validator.Validator { return d.v }
-
-// bind makes r the key source; New calls it once.
-func (d *DNSSEC) bind(r *Resolver) {
-	d.r = r
-	d.src.r = r
-}
-
-// resolverKeySource answers the validator's DS and DNSKEY questions with
-// Resolver.Query: no validation (the validator checks what it gets), and
-// the client Budget rides in the context.
-type resolverKeySource struct{ r *Resolver }
-
-func (s *resolverKeySource) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	if s.r == nil {
-		return nil, errors.New("dnssec: key source used before the resolver was made")
+	d := &dnssec{v: v, denials: newDenialStore(r.cfg.Clock)}
+	if c.Managed != nil {
+		d.anchors = &anchorRefresh{m: c.Managed, save: c.SaveManaged, done: make(chan struct{})}
 	}
-	return s.r.Query(ctx, name, qtype)
+	return d, nil
 }
 
 // dnssecState is what validation keeps in a client question's Budget
@@ -127,7 +153,7 @@ func stateOf(b *Budget) *dnssecState {
 }
 
 // state returns b's validation state, making it on first use.
-func (d *DNSSEC) state(b *Budget) *dnssecState {
+func (d *dnssec) state(b *Budget) *dnssecState {
 	if st, ok := b.Validation.(*dnssecState); ok {
 		return st
 	}
@@ -137,7 +163,7 @@ func (d *DNSSEC) state(b *Budget) *dnssecState {
 }
 
 // validationBudget returns the validator's budget of b.
-func (d *DNSSEC) validationBudget(b *Budget) *validator.Budget { return d.state(b).budget }
+func (d *dnssec) validationBudget(b *Budget) *validator.Budget { return d.state(b).budget }
 
 // validatedTTLs caps the TTLs of a validated answer by what its signatures
 // allow (RRSIG original TTL, time to expiration), copying only the records
@@ -170,21 +196,22 @@ func capTTLs(rrs []dns.RR, ttl uint32) []dns.RR {
 	return out
 }
 
-// Validate implements Validator: a status for the finished answer, an
-// *Error with the EDE for Bogus (SERVFAIL) and, as information, for
-// Insecure answers the validator attached one to (algorithms, digests,
-// NSEC3 iterations).
-func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
+// validate gives the finished answer to q its status, once per client
+// question (never for CD=1), drawing from b: an *Error with the EDE for
+// Bogus (SERVFAIL) and, as information, for Insecure answers the validator
+// attached one to (algorithms, digests, NSEC3 iterations). r.dnssec is set.
+func (r *Resolver) validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
 	if !validatedRcode(rcode) {
 		return security.Indeterminate, nil
 	}
-	d.maybeRefreshAnchors()
-	if d.r.answeredLocally(q) {
+	d := r.dnssec
+	r.maybeRefreshAnchors()
+	if r.answeredLocally(q) {
 		// RFC 6761 / RFC 6303 names answered by local policy: nothing
 		// signed them, and they are not bogus for it.
 		return security.Indeterminate, nil
 	}
-	if st, err, ok := d.cachedStatus(q, rcode, answer, stateOf(b)); ok {
+	if st, err, ok := r.cachedStatus(q, rcode, answer, stateOf(b)); ok {
 		return st, err
 	}
 	st := d.state(b)
@@ -192,14 +219,14 @@ func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
-	if d.r.log.Enabled(ctx, slog.LevelDebug) {
-		d.r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
+	if r.log.Enabled(ctx, slog.LevelDebug) {
+		r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
 			"status", res.Status, "ede", res.EDE, "reason", res.Reason)
 	}
 	if res.Err == nil {
 		// Budget exhaustion and fetch failures belong to this client
 		// question; they are not remembered for others.
-		d.remember(q, rcode, answer, authority, res, parts)
+		r.remember(q, rcode, answer, authority, res, parts)
 	}
 	return res.Status, resultError(res)
 }
@@ -244,9 +271,9 @@ func resultError(res validator.Result) *Error {
 // remember records a validation result where later questions find it: the
 // RRset cache's security status and TTL, and the NSEC/NSEC3 records that
 // secure denial proofs verified, for RFC 8198.
-func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result, parts []validator.Part) {
-	d.markCache(q, rcode, answer, res, parts)
-	d.keepProofs(parts, authority, q.Qclass)
+func (r *Resolver) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result, parts []validator.Part) {
+	r.markCache(q, rcode, answer, res, parts)
+	r.keepProofs(parts, authority, q.Qclass)
 }
 
 // maxBogusEntryTTL bounds how long a bogus answer's data stays in the

@@ -231,11 +231,12 @@ func (snap *denialSnapshot) find(rr dns.RR) (denialRecord, bool) {
 // keepProofs keeps the records of the secure denial proofs among parts
 // (validator.Proof) for RFC 8198: in the denial index and, marked Secure,
 // in the RRset cache, where synthesis checks them.
-func (d *DNSSEC) keepProofs(parts []validator.Part, authority []dns.RR, qclass uint16) {
+func (r *Resolver) keepProofs(parts []validator.Part, authority []dns.RR, qclass uint16) {
 	if qclass != dns.ClassINET {
 		return
 	}
-	now := d.clk.Now()
+	d := r.dnssec
+	now := r.cfg.Clock.Now()
 	for _, part := range parts {
 		if part.Result.Status != security.Secure {
 			continue
@@ -243,7 +244,7 @@ func (d *DNSSEC) keepProofs(parts []validator.Part, authority []dns.RR, qclass u
 		for _, p := range part.Result.Proofs {
 			for _, rec := range d.denials.add(p, authority, part.Result.TTL, d.v.Limits().MaxNSEC3Iterations) {
 				h := rec.rr.Header()
-				d.r.cache.Put(canonical(h.Name), h.Rrtype, qclass, &cache.Entry{
+				r.cache.Put(canonical(h.Name), h.Rrtype, qclass, &cache.Entry{
 					RRs: []dns.RR{rec.rr}, Sigs: rec.sigs, Rank: denialRank, Security: security.Secure,
 				}, secondsLeft(rec.expires, now))
 			}
@@ -290,8 +291,8 @@ func holds(rrs []dns.RR, rr dns.RR) bool {
 // still be Secure in the RRset cache. The answer is remembered in b's
 // validation state as secure, so that its validation checks nothing.
 func (r *Resolver) aggressiveDenial(q question, b *Budget) (*step, bool) {
-	d, ok := r.cfg.Validator.(*DNSSEC)
-	if !ok || q.qtype == dns.TypeDS || q.qclass != dns.ClassINET {
+	d := r.dnssec
+	if d == nil || q.qtype == dns.TypeDS || q.qclass != dns.ClassINET {
 		return nil, false
 	}
 	snap, ok := d.denials.snapshot(q.name)
@@ -303,7 +304,7 @@ func (r *Resolver) aggressiveDenial(q question, b *Budget) (*step, bool) {
 	if err != nil || denial == validator.DenialNone {
 		return nil, false
 	}
-	now := d.clk.Now()
+	now := r.cfg.Clock.Now()
 	ttl := snap.soaTTL
 	proof := make([]denialRecord, 0, len(used))
 	for _, rr := range used {

@@ -126,8 +126,8 @@ func (r *Resolver) cachedEntries(q dns.Question, rcode int, answer []dns.RR, st 
 // a validation already marked (and denials st synthesised from validated
 // records): their worst state, without checking a signature again. ok is
 // false when anything is unmarked.
-func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR, st *dnssecState) (security.Status, *Error, bool) {
-	entries, ok := d.r.cachedEntries(q, rcode, answer, st)
+func (r *Resolver) cachedStatus(q dns.Question, rcode int, answer []dns.RR, st *dnssecState) (security.Status, *Error, bool) {
+	entries, ok := r.cachedEntries(q, rcode, answer, st)
 	if !ok {
 		return 0, nil, false
 	}
@@ -159,11 +159,11 @@ func (d *DNSSEC) cachedStatus(q dns.Question, rcode int, answer []dns.RR, st *dn
 // marks, needs no signature check. When the pieces do not add up to the
 // whole (the chain itself is wrong) or one is missing, only a single
 // entry or an all-secure answer is marked, with the whole result.
-func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res validator.Result, parts []validator.Part) {
+func (r *Resolver) markCache(q dns.Question, rcode int, answer []dns.RR, res validator.Result, parts []validator.Part) {
 	if res.Status == security.Indeterminate {
 		return
 	}
-	entries, ok := d.r.cachedEntries(q, rcode, answer, nil)
+	entries, ok := r.cachedEntries(q, rcode, answer, nil)
 	if !ok {
 		return
 	}
@@ -171,25 +171,25 @@ func (d *DNSSEC) markCache(q dns.Question, rcode int, answer []dns.RR, res valid
 	if !byPart && len(entries) > 1 && res.Status != security.Secure {
 		return
 	}
-	c := d.r.cache
+	c := r.cache
 	for i, e := range entries {
-		r := results[i]
-		if r.Status == security.Indeterminate || r.Err != nil || e.Security == r.Status {
+		part := results[i]
+		if part.Status == security.Indeterminate || part.Err != nil || e.Security == part.Status {
 			// A piece cut short by this question's budget or a failed
 			// key fetch is not remembered for others.
 			continue
 		}
 		ttl := c.Remaining(e)
 		switch {
-		case r.Status == security.Bogus:
+		case part.Status == security.Bogus:
 			ttl = min(ttl, uint32(maxBogusEntryTTL.Seconds()))
-		case r.TTL > 0:
-			ttl = min(ttl, r.TTL)
+		case part.TTL > 0:
+			ttl = min(ttl, part.TTL)
 		}
 		marked := *e
-		marked.Security = r.Status
-		if r.HasEDE() {
-			marked.EDE, marked.EDEText = r.EDE, r.Reason
+		marked.Security = part.Status
+		if part.HasEDE() {
+			marked.EDE, marked.EDEText = part.EDE, part.Reason
 		}
 		name, rtype := canonical(q.Name), q.Qtype
 		switch {
@@ -259,11 +259,10 @@ func partOf(e *cache.Entry, parts []validator.Part) (validator.Part, bool) {
 // (it may be bogus: a CD=1 resolution cached it); bogus data is SERVFAIL.
 // b is the Budget the cache lookup drew from.
 func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool, b *Budget) *Result {
-	d, ok := r.cfg.Validator.(*DNSSEC)
-	if !ok || cd || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
+	if r.dnssec == nil || cd || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
 		return res
 	}
-	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer, stateOf(b))
+	st, verr, ok := r.cachedStatus(q, res.Rcode, res.Answer, stateOf(b))
 	switch {
 	case !ok:
 		return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
@@ -279,17 +278,16 @@ func (r *Resolver) cacheOnlySecurity(q dns.Question, res *Result, cd bool, b *Bu
 // without a flight or a signature check; nil otherwise (bogus included:
 // the full path gives its SERVFAIL).
 func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *Result {
-	d, ok := r.cfg.Validator.(*DNSSEC)
-	if !ok {
+	if r.dnssec == nil {
 		return nil
 	}
-	d.maybeRefreshAnchors()
+	r.maybeRefreshAnchors()
 	b := newBudget(&r.limits, time.Now())
 	res := r.cachedResultWith(ctx, q, b)
 	if res == nil || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
 		return nil
 	}
-	st, verr, ok := d.cachedStatus(q, res.Rcode, res.Answer, stateOf(b))
+	st, verr, ok := r.cachedStatus(q, res.Rcode, res.Answer, stateOf(b))
 	if !ok || st == security.Bogus {
 		return nil
 	}

@@ -171,12 +171,8 @@ func cpuTime() time.Duration {
 
 func newKeytrapResolver(t testing.TB, h *roothints.Hints, anchors []dns.RR) *Resolver {
 	t.Helper()
-	d, err := NewDNSSEC(anchors, clock.System{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return newTestResolver(t, h, func(c *Config) {
-		c.Validator = d
+		c.DNSSEC = &DNSSECConfig{Anchors: anchors}
 		c.Clock = clock.System{} // the signatures are dated now
 	})
 }

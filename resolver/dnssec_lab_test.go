@@ -34,17 +34,13 @@ func startDNSSECLab(t testing.TB, labClock clock.Clock) *lab.Lab {
 
 // newValidatingResolver makes a lab resolver that validates with the
 // lab's root anchors on clk.
-func newValidatingResolver(t testing.TB, l *lab.Lab, clk clock.Clock, opts ...validator.Option) (*Resolver, *DNSSEC) {
+func newValidatingResolver(t testing.TB, l *lab.Lab, clk clock.Clock, opts ...validator.Option) (*Resolver, *dnssec) {
 	t.Helper()
-	d, err := NewDNSSEC(l.TrustAnchors(), clk, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := newLabResolver(t, l, func(c *Config) {
 		c.Clock = clk
-		c.Validator = d
+		c.DNSSEC = &DNSSECConfig{Anchors: l.TrustAnchors(), Options: opts}
 	})
-	return r, d
+	return r, r.dnssec
 }
 
 // ask sends one client query through Exchange with the given flags.
@@ -475,11 +471,11 @@ func TestDNSSECCacheOnlyQueries(t *testing.T) {
 func TestDNSSECLocalNames(t *testing.T) {
 	l := startDNSSECLab(t, clock.System{})
 	for _, mode := range []SpecialNames{SpecialNamesLocal, SpecialNamesAuto} {
-		d, err := NewDNSSEC(l.TrustAnchors(), clock.System{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := newLabResolver(t, l, func(c *Config) { c.Validator = d; c.SpecialNames = mode })
+		r := newLabResolver(t, l, func(c *Config) {
+			c.Clock = clock.System{}
+			c.DNSSEC = &DNSSECConfig{Anchors: l.TrustAnchors()}
+			c.SpecialNames = mode
+		})
 		for _, c := range []struct {
 			name  string
 			qtype uint16

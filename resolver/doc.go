@@ -37,7 +37,7 @@
 //	priming.go     RFC 8109 priming
 //	singleflight.go identical concurrent questions share a resolution
 //	trace.go       per-query trace events (sextant query --trace)
-//	dnssec.go      DNSSEC: the validator behind the Validator seam, key source, EDEs
+//	dnssec.go      DNSSEC: DNSSECConfig, the resolver's validation part, EDEs
 //	dnssec_cache.go validation marks on cache entries (status, TTL cap, bogus briefly)
 //	dnssec_aggressive.go RFC 8198 answers from validated NSEC/NSEC3 ranges
 //	dnssec_anchors.go RFC 5011 managed trust anchors: refresh and save
