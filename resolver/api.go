@@ -104,8 +104,7 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 	}
 	res := &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
 	if r.dnssec != nil && !cd {
-		vctx := context.WithValue(ctx, budgetKey{}, b)
-		status, verr := r.validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
+		status, verr := r.validate(ctx, q, res.Rcode, res.Answer, res.Authority, b)
 		res.Security = status
 		res.Err = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
@@ -180,16 +179,21 @@ func (r *Resolver) cachedResultWith(ctx context.Context, q dns.Question, b *Budg
 
 // Query resolves name/qtype with validation off and returns the response
 // as a message (answer, authority with the denial proofs, rcode), or an
-// error on SERVFAIL. It is the key source for the validator's DS and DNSKEY
-// fetches: called with the context the Validator was given, it draws from
-// the same client Budget, so validation work cannot reset the limits.
+// error on SERVFAIL.
 func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return r.query(ctx, name, qtype, nil)
+}
+
+// query is Query drawing from b, or from a fresh Budget (shared with
+// identical concurrent questions) when b is nil. The validator's key
+// fetches (budgetKeys) pass the client question's Budget.
+func (r *Resolver) query(ctx context.Context, name string, qtype uint16, b *Budget) (*dns.Msg, error) {
 	q := dns.Question{Name: canonical(name), Qtype: qtype, Qclass: dns.ClassINET}
 	if _, ok := dns.IsDomainName(q.Name); !ok {
 		return nil, fmt.Errorf("query %q: not a domain name", name)
 	}
 	var res *Result
-	if b, ok := ctx.Value(budgetKey{}).(*Budget); ok {
+	if b != nil {
 		res = r.runWith(ctx, q, true, b)
 	} else {
 		res = r.resolve(ctx, q, true)
@@ -204,6 +208,3 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.M
 	m.Answer, m.Ns = res.Answer, res.Authority
 	return m, nil
 }
-
-// budgetKey carries the client Budget to the validator's key fetches.
-type budgetKey struct{}

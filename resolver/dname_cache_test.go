@@ -199,7 +199,7 @@ func TestDNAMECachedSecure(t *testing.T) {
 			b := newBudget(&r.limits, time.Now())
 			res := r.runWith(ctxT(t), q, false, b)
 			checks := 0
-			if st, ok := b.Validation.(*dnssecState); ok {
+			if st := b.dnssec.Load(); st != nil {
 				checks = st.budget.Validations()
 			}
 			queries := labQueryCount(l) - before

@@ -87,7 +87,9 @@ func newDNSSEC(c *DNSSECConfig, r *Resolver) (*dnssec, error) {
 	if lim == (validator.Limits{}) {
 		lim = validator.DefaultLimits()
 	}
-	v, err := validator.New(anchors, r, r.cfg.Clock, lim, opts...)
+	// No default key source: every validation fetches through its own
+	// question's Budget (Resolver.dnssecState).
+	v, err := validator.New(anchors, nil, r.cfg.Clock, lim, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dnssec: %w", err)
 	}
@@ -98,13 +100,14 @@ func newDNSSEC(c *DNSSECConfig, r *Resolver) (*dnssec, error) {
 	return d, nil
 }
 
-// dnssecState is what validation keeps in a client question's Budget
-// (Budget.Validation): the validator's budget, which retries and
-// sub-fetches share so that nothing resets the caps, and the TTL cap of the
-// validated answer for the response.
+// dnssecState is what validation keeps in a client question's Budget: the
+// validator's budget, which retries and sub-fetches share so that nothing
+// resets the caps, the key source bound to the question's Budget, and the
+// TTL cap of the validated answer for the response.
 type dnssecState struct {
 	budget *validator.Budget
-	ttl    uint32 // 0: no cap
+	keys   budgetKeys // the budget's KeySource
+	ttl    uint32     // 0: no cap
 
 	mu sync.Mutex
 	// denied are the negative answers this question synthesised from
@@ -148,30 +151,43 @@ func stateOf(b *Budget) *dnssecState {
 	if b == nil {
 		return nil
 	}
-	st, _ := b.Validation.(*dnssecState)
-	return st
+	return b.dnssec.Load()
 }
 
-// state returns b's validation state, making it on first use.
-func (d *dnssec) state(b *Budget) *dnssecState {
-	if st, ok := b.Validation.(*dnssecState); ok {
+// dnssecState returns b's validation state, making it on first use: the
+// validator's budget, fetching keys through r from b. r.dnssec is set.
+func (r *Resolver) dnssecState(b *Budget) *dnssecState {
+	if st := b.dnssec.Load(); st != nil {
 		return st
 	}
-	st := &dnssecState{budget: validator.NewBudget(d.v.Limits())}
-	b.Validation = st
+	st := &dnssecState{keys: budgetKeys{r: r, b: b}}
+	st.budget = validator.NewBudget(r.dnssec.v.Limits()).FetchKeysWith(&st.keys)
+	if !b.dnssec.CompareAndSwap(nil, st) {
+		return b.dnssec.Load() // made meanwhile by a concurrent sub-resolution
+	}
 	return st
 }
 
-// validationBudget returns the validator's budget of b.
-func (d *dnssec) validationBudget(b *Budget) *validator.Budget { return d.state(b).budget }
+// budgetKeys is the validator's key source for one client question: DS
+// and DNSKEY resolved with validation off (the validator checks what it
+// gets), drawing from the question's own Budget, so that validation work
+// cannot reset its limits.
+type budgetKeys struct {
+	r *Resolver
+	b *Budget
+}
+
+func (k *budgetKeys) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return k.r.query(ctx, name, qtype, k.b)
+}
 
 // validatedTTLs caps the TTLs of a validated answer by what its signatures
 // allow (RRSIG original TTL, time to expiration), copying only the records
 // that change, so that the response and the ready-to-send answer cache do
 // not outlive the signatures. Without a cap it returns the sections as they are.
 func validatedTTLs(b *Budget, answer, authority []dns.RR) ([]dns.RR, []dns.RR) {
-	st, ok := b.Validation.(*dnssecState)
-	if !ok || st.ttl == 0 {
+	st := stateOf(b)
+	if st == nil || st.ttl == 0 {
 		return answer, authority
 	}
 	return capTTLs(answer, st.ttl), capTTLs(authority, st.ttl)
@@ -214,7 +230,7 @@ func (r *Resolver) validate(ctx context.Context, q dns.Question, rcode int, answ
 	if st, err, ok := r.cachedStatus(q, rcode, answer, stateOf(b)); ok {
 		return st, err
 	}
-	st := d.state(b)
+	st := r.dnssecState(b)
 	res, parts := d.v.ValidateParts(ctx, q, rcode, answer, authority, st.budget)
 	if res.Status == security.Secure {
 		st.ttl = res.TTL

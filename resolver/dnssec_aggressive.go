@@ -299,7 +299,7 @@ func (r *Resolver) aggressiveDenial(q question, b *Budget) (*step, bool) {
 	if !ok {
 		return nil, false
 	}
-	st := d.state(b)
+	st := r.dnssecState(b)
 	denial, used, err := validator.AggressiveProof(q.name, q.qtype, snap.zone, snap.records, st.budget)
 	if err != nil || denial == validator.DenialNone {
 		return nil, false

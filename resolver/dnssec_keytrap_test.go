@@ -187,7 +187,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 	b := newBudget(&r.limits, time.Now())
 	wall, cpu := time.Now(), cpuTime()
 	res := r.runWith(ctxT(t), dns.Question{Name: "w0.evil.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, false, b)
-	st, _ := b.Validation.(*dnssecState)
+	st := b.dnssec.Load()
 	if st == nil {
 		t.Fatal("no validation budget spent")
 	}

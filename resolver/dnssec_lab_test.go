@@ -370,15 +370,16 @@ func TestDNSSECAggressiveNSEC(t *testing.T) {
 // Budget and is spent by the key fetches too.
 func TestDNSSECBudgetShared(t *testing.T) {
 	l := startDNSSECLab(t, clock.System{})
-	r, d := newValidatingResolver(t, l, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
 	b := newBudget(&r.limits, time.Now())
 	q := dns.Question{Name: "www." + lab.SecureAlg8, Qtype: dns.TypeA, Qclass: dns.ClassINET}
 	res := r.runWith(ctxT(t), q, false, b)
-	st, ok := b.Validation.(*dnssecState)
+	st := b.dnssec.Load()
+	ok := st != nil
 	if res.Security != security.Secure || !ok || st.budget.Validations() == 0 || b.Queries() < 5 {
-		t.Fatalf("status %v, validation budget %v, queries %d", res.Security, b.Validation, b.Queries())
+		t.Fatalf("status %v, validation budget %v, queries %d", res.Security, st, b.Queries())
 	}
-	if d.validationBudget(b) != st.budget {
+	if r.dnssecState(b).budget != st.budget {
 		t.Fatal("a second validation of the same question got a new budget")
 	}
 }
@@ -574,7 +575,7 @@ func TestDNSSECMixedChainCached(t *testing.T) {
 		for i, round := range []string{"first", "second"} {
 			b := newBudget(&r.limits, time.Now())
 			res := r.runWith(ctxT(t), q, false, b)
-			st, _ := b.Validation.(*dnssecState)
+			st := b.dnssec.Load()
 			validations := 0
 			if st != nil {
 				validations = st.budget.Validations()

@@ -194,7 +194,7 @@ func TestYXDOMAINFromSignedZone(t *testing.T) {
 		t.Fatalf("second name: %s %v (%v), want YXDOMAIN secure", dns.RcodeToString[res.Rcode], res.Security, res.Err)
 	}
 	checks := 0
-	if st, ok := b.Validation.(*dnssecState); ok {
+	if st := b.dnssec.Load(); st != nil {
 		checks = st.budget.Validations()
 	}
 	if b.Queries() != 0 || checks != 0 {
