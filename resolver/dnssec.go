@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -108,42 +107,6 @@ type dnssecState struct {
 	budget *validator.Budget
 	keys   budgetKeys // the budget's KeySource
 	ttl    uint32     // 0: no cap
-
-	mu sync.Mutex
-	// denied are the negative answers this question synthesised from
-	// validated NSEC/NSEC3 records (RFC 8198): secure without a
-	// signature check.
-	denied []synthesisedDenial
-}
-
-// synthesisedDenial is one negative answer synthesised from validated
-// denial records.
-type synthesisedDenial struct {
-	q     question
-	rcode int
-}
-
-// synthesised records that q was answered rcode from validated records.
-func (st *dnssecState) synthesised(q question, rcode int) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.denied = append(st.denied, synthesisedDenial{q, rcode})
-}
-
-// wasSynthesised reports whether this question answered name/qtype with
-// rcode from validated records. st may be nil (no validation state).
-func (st *dnssecState) wasSynthesised(name string, qtype, qclass uint16, rcode int) bool {
-	if st == nil {
-		return false
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, s := range st.denied {
-		if s.rcode == rcode && s.q == (question{name, qtype, qclass}) {
-			return true
-		}
-	}
-	return false
 }
 
 // stateOf returns b's validation state, or nil when it has none.
@@ -216,8 +179,8 @@ func capTTLs(rrs []dns.RR, ttl uint32) []dns.RR {
 // question (never for CD=1), drawing from b: an *Error with the EDE for
 // Bogus (SERVFAIL) and, as information, for Insecure answers the validator
 // attached one to (algorithms, digests, NSEC3 iterations). r.dnssec is set.
-func (r *Resolver) validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
-	if !validatedRcode(rcode) {
+func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b *Budget) (security.Status, *Error) {
+	if !validatedRcode(out.rcode) {
 		return security.Indeterminate, nil
 	}
 	d := r.dnssec
@@ -227,11 +190,11 @@ func (r *Resolver) validate(ctx context.Context, q dns.Question, rcode int, answ
 		// signed them, and they are not bogus for it.
 		return security.Indeterminate, nil
 	}
-	if st, err, ok := r.cachedStatus(q, rcode, answer, stateOf(b)); ok {
+	if st, err, ok := markedStatus(out); ok {
 		return st, err
 	}
 	st := r.dnssecState(b)
-	res, parts := d.v.ValidateParts(ctx, q, rcode, answer, authority, st.budget)
+	res := d.v.ValidateAnswer(ctx, q, validatorAnswer(out), st.budget)
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
@@ -242,9 +205,20 @@ func (r *Resolver) validate(ctx context.Context, q dns.Question, rcode int, answ
 	if res.Err == nil {
 		// Budget exhaustion and fetch failures belong to this client
 		// question; they are not remembered for others.
-		r.remember(q, rcode, answer, authority, res, parts)
+		r.markEntries(out, res, q.Qclass)
+		r.keepProofs(res, out.authority, q.Qclass)
 	}
-	return res.Status, resultError(res)
+	return res.Status, resultError(res.Result)
+}
+
+// validatorAnswer is the validator's view of out: its RRsets in chain
+// order with their RRSIGs, and the authority records.
+func validatorAnswer(out *outcome) validator.Answer {
+	a := validator.Answer{Rcode: out.rcode, Sets: make([]validator.RRset, len(out.sets)), Authority: out.authority}
+	for i, s := range out.sets {
+		a.Sets[i] = validator.RRset{RRs: s.rrs, Sigs: s.sigs}
+	}
+	return a
 }
 
 // validatedRcode reports whether answers with rcode are validated:
@@ -282,14 +256,6 @@ func resultError(res validator.Result) *Error {
 		return &Error{EDE: res.EDE, Text: res.Reason}
 	}
 	return nil
-}
-
-// remember records a validation result where later questions find it: the
-// RRset cache's security status and TTL, and the NSEC/NSEC3 records that
-// secure denial proofs verified, for RFC 8198.
-func (r *Resolver) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result, parts []validator.Part) {
-	r.markCache(q, rcode, answer, res, parts)
-	r.keepProofs(parts, authority, q.Qclass)
 }
 
 // maxBogusEntryTTL bounds how long a bogus answer's data stays in the

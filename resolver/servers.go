@@ -210,11 +210,11 @@ func (rs *resolution) resolveNSAddrs(ctx context.Context, ns string, qclass uint
 		if out.rcode == dns.RcodeNameError {
 			return nil // the name does not exist: no AAAA either
 		}
-		if out.rcode == dns.RcodeSuccess && len(out.answer) > 0 {
+		if answer := out.answer(); out.rcode == dns.RcodeSuccess && len(answer) > 0 {
 			// The lookup cached the addresses (under the chain's final
 			// name when ns is a CNAME, which RFC 2181 10.3 forbids; we
 			// cache them under ns too so they can be found).
-			rs.r.storeNSAddrs(ns, t, qclass, out.answer)
+			rs.r.storeNSAddrs(ns, t, qclass, answer)
 			return nil
 		}
 	}

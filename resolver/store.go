@@ -93,14 +93,20 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 			// closer name exists (RFC 4035 3.1.3.3): the validator needs it.
 			proofs = denialProofs(m, zone)
 		}
-		for i, s := range ch.sets {
+		for i := range ch.sets {
+			s := &ch.sets[i]
+			if s.synthesised {
+				continue // the DNAME's entry stands for it
+			}
 			e := &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: cache.RankAnswerAuth}
 			if i == len(ch.sets)-1 {
 				e.Authority = proofs
 			}
-			r.cache.Put(s.name, s.rtype, q.qclass, e, minTTL(s.rrs))
+			if r.cache.Put(s.name, s.rtype, q.qclass, e, minTTL(s.rrs)) {
+				s.entry = e
+			}
 		}
-		st.answer = ch.answer
+		st.sets = ch.sets
 		if ch.yxdomain {
 			// RFC 6672 2.2: the cached DNAME answers this question (and
 			// every name below it) with YXDOMAIN until it expires.
@@ -126,18 +132,36 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 		return st, nil
 	}
 	st.rcode = m.Rcode
+	st.denial = entrylessDenial
 	if soa == nil {
 		return st, nil // RFC 2308 5: no SOA, not cached
 	}
 	auth := negativeAuthority(m, zone, soa, ttl)
 	st.authority = auth
-	r.cache.Put(final, q.qtype, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
-	if m.Rcode == dns.RcodeNameError {
+	st.denial = r.storeNegative(final, q.qtype, q.qclass, m.Rcode, auth, ttl)
+	return st, nil
+}
+
+// storeNegative caches a negative answer for name/qtype and returns the
+// denial behind it: the entries it stored, for validation to mark.
+func (r *Resolver) storeNegative(name string, qtype, qclass uint16, rcode int, auth []dns.RR, ttl uint32) *denial {
+	d := entrylessDenial
+	if r.dnssec != nil {
+		d = &denial{}
+	}
+	put := func(t uint16) {
+		e := &cache.Entry{Rcode: rcode, Authority: auth, Rank: cache.RankAuthorityAuth}
+		if r.cache.Put(name, t, qclass, e, ttl) && d != entrylessDenial {
+			d.entries = append(d.entries, entryRef{name, t, qclass, e})
+		}
+	}
+	put(qtype)
+	if rcode == dns.RcodeNameError {
 		// RFC 8020: the name does not exist for any type, nor (once
 		// DNSSEC proves it) anything below it.
-		r.cache.Put(final, nxdomainType, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
+		put(nxdomainType)
 	}
-	return st, nil
+	return d
 }
 
 // negativeAuthority keeps, of a negative reply's authority section, the SOA
@@ -205,10 +229,20 @@ func (r *Resolver) cachedNXDomain(name string, qclass uint16) (*step, bool) {
 	for cur := name; ; cur = parentName(cur) {
 		if e, ok := r.cache.Get(cur, nxdomainType, qclass); ok && e.Rcode == dns.RcodeNameError &&
 			(cur == name || e.Security == security.Secure) {
-			return &step{rcode: dns.RcodeNameError, authority: cache.WithTTL(e.Authority, r.cache.Remaining(e))}, true
+			return &step{rcode: dns.RcodeNameError, authority: cache.WithTTL(e.Authority, r.cache.Remaining(e)),
+				denial: r.nxDenial(cur, qclass, e)}, true
 		}
 		if cur == "." {
 			return nil, false
 		}
 	}
+}
+
+// nxDenial is the denial behind an NXDOMAIN read from the name-wide entry
+// e at name.
+func (r *Resolver) nxDenial(name string, qclass uint16, e *cache.Entry) *denial {
+	if r.dnssec == nil {
+		return entrylessDenial
+	}
+	return &denial{entries: []entryRef{{name, nxdomainType, qclass, e}}}
 }
