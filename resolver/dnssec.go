@@ -70,7 +70,7 @@ func newDNSSEC(c *DNSSECConfig, r *Resolver) (*dnssec, error) {
 		// The managed state replaces the static anchors of its zones.
 		zones := c.Managed.Zones()
 		anchors = slices.DeleteFunc(slices.Clone(anchors), func(rr dns.RR) bool {
-			return slices.Contains(zones, dns.CanonicalName(rr.Header().Name))
+			return slices.Contains(zones, canonical(rr.Header().Name))
 		})
 		opts = append(opts, validator.WithManagedAnchors(c.Managed))
 	}
