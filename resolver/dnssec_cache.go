@@ -76,21 +76,24 @@ func (r *Resolver) markEntries(out *outcome, res validator.AnswerResult, qclass 
 		return
 	}
 	var targets []markTarget
+	pieces := 0 // with an entry; a denial's entries are one piece
 	for i, s := range out.sets {
 		if s.entry != nil {
 			targets = append(targets, markTarget{entryRef{s.name, s.rtype, qclass, s.entry}, res.Sets[i]})
+			pieces++
 		}
 	}
-	if out.denial != nil {
+	if out.denial != nil && len(out.denial.entries) > 0 {
 		for _, ref := range out.denial.entries {
 			targets = append(targets, markTarget{ref, res.Denial})
 		}
+		pieces++
 	}
-	if len(targets) == 0 {
+	if pieces == 0 {
 		return
 	}
 	if !byPiece(targets, res.Status) {
-		if len(targets) > 1 && res.Status != security.Secure {
+		if pieces > 1 && res.Status != security.Secure {
 			return
 		}
 		for i := range targets {
