@@ -54,10 +54,13 @@ func markedStatus(out *outcome) (security.Status, *Error, bool) {
 }
 
 // markTarget is one cache entry of an answer with the validation of its
-// piece.
+// piece. held are all the entries the piece holds (a denial's two), any
+// of which the cache may keep under ref's key: it may share one entry
+// between an NXDOMAIN's two keys.
 type markTarget struct {
-	ref entryRef
-	res validator.Piece
+	ref  entryRef
+	res  validator.Piece
+	held []entryRef
 }
 
 // markEntries stores the result in the cache entries the answer was read
@@ -79,13 +82,13 @@ func (r *Resolver) markEntries(out *outcome, res validator.AnswerResult, qclass 
 	pieces := 0 // with an entry; a denial's entries are one piece
 	for i, s := range out.sets {
 		if s.entry != nil {
-			targets = append(targets, markTarget{entryRef{s.name, s.rtype, qclass, s.entry}, res.Sets[i]})
+			targets = append(targets, markTarget{ref: entryRef{s.name, s.rtype, qclass, s.entry}, res: res.Sets[i]})
 			pieces++
 		}
 	}
 	if out.denial != nil && len(out.denial.entries) > 0 {
 		for _, ref := range out.denial.entries {
-			targets = append(targets, markTarget{ref, res.Denial})
+			targets = append(targets, markTarget{ref, res.Denial, out.denial.entries})
 		}
 		pieces++
 	}
@@ -123,8 +126,8 @@ func byPiece(targets []markTarget, whole security.Status) bool {
 // mark gives one entry its piece's verdict. A piece cut short by this
 // question's budget or a failed key fetch is not remembered for others.
 func (r *Resolver) mark(t markTarget) {
-	p, e := t.res, t.ref.entry
-	if p.Status == security.Indeterminate || p.Err != nil || e.Security == p.Status {
+	p := t.res
+	if p.Status == security.Indeterminate || p.Err != nil {
 		return
 	}
 	v := cache.Verdict{Security: p.Status, TTL: p.TTL}
@@ -134,7 +137,22 @@ func (r *Resolver) mark(t markTarget) {
 	if p.HasEDE() {
 		v.EDE, v.EDEText = p.EDE, p.Reason
 	}
-	r.cache.Mark(t.ref.name, t.ref.qtype, t.ref.qclass, e, v)
+	if r.markOne(t.ref, t.ref.entry, v) {
+		return
+	}
+	for _, h := range t.held {
+		if h.entry != t.ref.entry && r.markOne(t.ref, h.entry, v) {
+			return
+		}
+	}
+}
+
+// markOne marks old under ref's key with v, if old is the entry there.
+func (r *Resolver) markOne(ref entryRef, old *cache.Entry, v cache.Verdict) bool {
+	if old.Security == v.Security {
+		return false
+	}
+	return r.cache.Mark(ref.name, ref.qtype, ref.qclass, old, v)
 }
 
 // cacheOnlySecurity gives an answer from the cache alone (RD=0, nothing
