@@ -53,18 +53,18 @@ type AnswerResult struct {
 // q, and says what each piece's own state is.
 func (v *Validator) ValidateAnswer(ctx context.Context, q dns.Question, a Answer, b *Budget) AnswerResult {
 	out := AnswerResult{Sets: make([]Piece, len(a.Sets))}
-	rec := &recorder{res: &out, index: make(map[string]int, len(a.Sets))}
 	sets := rrsets{sets: make(map[string][]dns.RR, len(a.Sets))}
+	piece := make(map[string]int, len(a.Sets)) // the piece of each set
 	var sigs []*dns.RRSIG
 	for i, s := range a.Sets {
 		// One set per owner and type: an ANY answer's piece holds several.
 		for _, rr := range s.RRs {
 			h := rr.Header()
 			k := setKey(h.Name, h.Rrtype)
-			j, seen := rec.index[k]
+			j, seen := piece[k]
 			if !seen {
 				j = i
-				rec.index[k] = i
+				piece[k] = i
 				sets.keys = append(sets.keys, k)
 			}
 			if j == i { // a set the chain passes twice is judged once
@@ -77,6 +77,10 @@ func (v *Validator) ValidateAnswer(ctx context.Context, q dns.Question, a Answer
 			}
 		}
 	}
+	rec := &recorder{res: &out, index: make(map[dns.RR]int, len(sets.keys))}
+	for _, k := range sets.keys {
+		rec.index[sets.sets[k][0]] = piece[k]
+	}
 	out.Result = v.validateChain(ctx, q.Name, q.Qtype, a.Rcode, sets, sigs, a.Authority, b, rec)
 	return out
 }
@@ -84,17 +88,19 @@ func (v *Validator) ValidateAnswer(ctx context.Context, q dns.Question, a Answer
 // recorder notes, for ValidateAnswer, the result of each piece; a nil
 // recorder notes nothing.
 type recorder struct {
-	res   *AnswerResult
-	index map[string]int // the Answer.Sets index of each RRset by setKey
+	res *AnswerResult
+	// index is the Answer.Sets index of each RRset, by its first record
+	// (the validator hands back the records it was given).
+	index map[dns.RR]int
 }
 
-// set notes the result of the RRset name/t, with those of the other
-// RRsets of its piece (ANY), and returns it.
-func (rc *recorder) set(name string, t uint16, r Result) Result {
+// set notes the result of the RRset whose first record is first, with
+// those of the other RRsets of its piece (ANY), and returns it.
+func (rc *recorder) set(first dns.RR, r Result) Result {
 	if rc == nil {
 		return r
 	}
-	if i, ok := rc.index[setKey(name, t)]; ok {
+	if i, ok := rc.index[first]; ok {
 		p := &rc.res.Sets[i]
 		if p.Checked {
 			p.Result = combine(p.Result, r)

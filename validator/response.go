@@ -64,7 +64,7 @@ func (v *Validator) validateChain(ctx context.Context, qname string, qtype uint1
 		// A name below a DNAME owns nothing (RFC 6672 2.3): the DNAME
 		// speaks for it, before any data the response claims at name.
 		if dname := sets.dnameAbove(name); dname != nil {
-			out = combine(out, rec.set(dname.Hdr.Name, dns.TypeDNAME, v.validateSet(ctx, []dns.RR{dname}, answerSigs, auth, now, b)))
+			out = combine(out, rec.set(dname, v.validateSet(ctx, []dns.RR{dname}, answerSigs, auth, now, b)))
 			target, ok, tooLong := substitute(name, dname)
 			if tooLong && rcode == dns.RcodeYXDomain {
 				// RFC 6672 2.2: the validated DNAME is the answer.
@@ -87,14 +87,13 @@ func (v *Validator) validateChain(ctx context.Context, qname string, qtype uint1
 		}
 		if data := sets.at(name, qtype); len(data) > 0 {
 			for _, set := range data {
-				h := set[0].Header()
-				out = combine(out, rec.set(h.Name, h.Rrtype, v.validateSet(ctx, set, answerSigs, auth, now, b)))
+				out = combine(out, rec.set(set[0], v.validateSet(ctx, set, answerSigs, auth, now, b)))
 			}
 			answered = true
 			break
 		}
 		if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && qtype != dns.TypeCNAME {
-			out = combine(out, rec.set(name, dns.TypeCNAME, v.validateSet(ctx, c, answerSigs, auth, now, b)))
+			out = combine(out, rec.set(c[0], v.validateSet(ctx, c, answerSigs, auth, now, b)))
 			name = dns.Fqdn(c[0].(*dns.CNAME).Target)
 			continue
 		}
