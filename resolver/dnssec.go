@@ -48,7 +48,8 @@ type DNSSECConfig struct {
 }
 
 // dnssec is the resolver's DNSSEC part (nil when validation is off): the
-// validator, whose key source is the resolver, the validated NSEC ranges
+// validator, which fetches keys through the resolver from each question's
+// own Budget (budgetKeys), the validated NSEC ranges
 // kept for RFC 8198 answers, and the RFC 5011 refresh of managed anchors.
 // The resolver marks its RRset cache with the results (Entry.Security, TTL
 // capped by the signatures).

@@ -33,8 +33,10 @@ const (
 type Config struct {
 	// Hints are the root servers; nil means roothints.Default().
 	Hints *roothints.Hints
-	// Clock is the DNS clock for the cache it makes; nil means the system
-	// clock. Network timeouts use the real clock regardless.
+	// Clock is the DNS clock for the cache it makes and for DNSSEC
+	// (signature validity, RFC 5011 timers); nil means the system clock.
+	// A Cache given here should run on the same clock. Network timeouts
+	// use the real clock regardless.
 	Clock clock.Clock
 	// Cache is the RRset cache; nil makes one with default sizes.
 	Cache *cache.Cache
