@@ -41,6 +41,8 @@ type responder struct {
 	// proofs already placed in the authority section, so that one NSEC or
 	// NSEC3 that proves two things is sent once.
 	proofs []*rrset
+	// ede is the Extended DNS Error to add when the client speaks EDNS.
+	ede *dns.EDNS0_EDE
 }
 
 // lookup walks from the apex down to cn (canonical, inside the zone) as

@@ -16,10 +16,10 @@ import (
 // is truncated over UDP and whole over TCP.
 func TestServeOverDo53(t *testing.T) {
 	tz := makeTestZone(t, testOrigin, testZoneText, nsecZone)
-	srv, err := transport.NewDo53(transport.Do53Config{
+	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{
 		Addrs:   []string{"127.0.0.1:0"},
 		Handler: NewServer(tz.zone),
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

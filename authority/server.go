@@ -261,6 +261,9 @@ func (s *Server) Answer(q *dns.Msg) *dns.Msg {
 		if opt.Do() {
 			o.SetDo()
 		}
+		if r.ede != nil {
+			o.Option = append(o.Option, r.ede)
+		}
 		m.Extra = append(m.Extra, o)
 	}
 	return m
@@ -301,6 +304,10 @@ func (s *Server) answer(r *responder, q *dns.Msg, opt *dns.OPT) {
 	z := s.zoneFor(cn, question.Qtype)
 	if z == nil {
 		m.Rcode = dns.RcodeRefused
+		return
+	}
+	if z.unavailable != nil {
+		z.answerUnavailable(r)
 		return
 	}
 	z.answer(r, name, question.Qtype)

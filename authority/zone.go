@@ -69,6 +69,9 @@ type Zone struct {
 
 	nsecIndex []nsecEntry // NSEC owners in canonical order
 	nsec3     *nsec3Chain // nil unless the zone is signed with NSEC3
+
+	// unavailable is set on an UnavailableZone: no data, every answer SERVFAIL.
+	unavailable *unavailability
 }
 
 type nsecEntry struct {
@@ -375,5 +378,10 @@ func (z *Zone) Records() []dns.RR {
 // RRset and RRSIGs.
 func (z *Zone) Signed() bool { return z.signed }
 
-// SOA returns a copy of the zone's SOA record.
-func (z *Zone) SOA() *dns.SOA { return dns.Copy(z.soa).(*dns.SOA) }
+// SOA returns a copy of the zone's SOA record (nil for an UnavailableZone).
+func (z *Zone) SOA() *dns.SOA {
+	if z.soa == nil {
+		return nil
+	}
+	return dns.Copy(z.soa).(*dns.SOA)
+}

@@ -38,7 +38,7 @@ func startSextant(tb testing.TB, bulk int) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := transport.NewDo53(transport.Do53Config{Addrs: []string{"127.0.0.1:0"}, Handler: resolver.NewHandler(res, nil)})
+	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: resolver.NewHandler(res, nil)}})
 	if err != nil {
 		tb.Fatal(err)
 	}

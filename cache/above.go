@@ -25,7 +25,7 @@ func (c *Cache) ClosestAbove(name string, qtype, qclass uint16) (owner string, e
 		k := key{name: name[off:], qtype: qtype, qclass: qclass}
 		// Peek first: most names have no such ancestor, and a miss then
 		// costs neither the clock nor the LRU's recency update.
-		if _, ok := c.shard(k).lru.Peek(k); ok {
+		if c.peek(k) {
 			if e, ok := c.live(k, c.cfg.Clock.Now()); ok && len(e.RRs) > 0 {
 				c.stats.hits.Add(1)
 				return k.name, e, true

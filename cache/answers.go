@@ -40,19 +40,32 @@ type Answers struct {
 	stats  counters
 }
 
-// answer is one stored response. It is immutable once stored.
+// answer is one stored response. It is immutable once stored. It is kept
+// small (one 64-byte struct and one byte slice) because a busy resolver
+// holds one per cached question: the qname is read from the stored wire
+// (lower-cased there: Write copies the client's own qname over it anyway),
+// and so are the TTLs to count down.
 type answer struct {
-	wire    []byte   // the packed response
-	qname   []byte   // the lower-cased wire qname
-	qtype   uint16   //
-	qclass  uint16   //
-	flags   byte     // answerFlags
-	nameEnd int      // the question's qname is wire[headerLen:nameEnd]
-	ttlOffs []uint16 // offset of every TTL field in wire
-	ttls    []uint32 // the TTL stored at each offset
-	stored  time.Time
-	expires time.Time
+	// buf is the packed response, then the offset of every TTL field in
+	// it (2 bytes each, big endian): one allocation.
+	buf     []byte
+	wireLen uint16 // the response is buf[:wireLen]
+	nameEnd uint16 // the question's qname is buf[headerLen:nameEnd]
+	qtype   uint16
+	qclass  uint16
+	flags   byte  // answerFlags
+	stored  int64 // Put's DNS clock reading, Unix nanoseconds
+	expires int64 // stored plus the smallest TTL, Unix nanoseconds
 }
+
+// wire is the packed response.
+func (ans *answer) wire() []byte { return ans.buf[:ans.wireLen] }
+
+// qname is the lower-cased wire qname of the question.
+func (ans *answer) qname() []byte { return ans.buf[headerLen:ans.nameEnd] }
+
+// ttlOffsets is the offsets of the TTL fields in wire, 2 bytes each.
+func (ans *answer) ttlOffsets() []byte { return ans.buf[ans.wireLen:] }
 
 // Flag bits of an answer's identity beyond name, type and class.
 const (
@@ -83,7 +96,7 @@ func answerFlags(do, cd, ad, edns bool) byte {
 // MaxBytes, Shards, MaxTTL and Clock.
 func NewAnswers(cfg Config) *Answers {
 	cfg = cfg.withDefaults()
-	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet[uint64, *answer](cfg, (*answer).bytes, nil)}
+	return &Answers{cfg: cfg, seed: maphash.MakeSeed(), shards: newShardSet(cfg, func(_ uint64, ans *answer) int { return ans.bytes() }, nil)}
 }
 
 // hash identifies an answer by its lower-cased wire qname, type, class and
@@ -140,32 +153,36 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 	}
 	// ASCII-only folding, as parseQuestion folds the client's name: names
 	// that differ in other octets must not share an answer.
-	qname := bytes.Clone(wire[headerLen:lay.nameEnd])
-	dnsname.LowerBytes(qname)
-	now := a.cfg.Clock.Now()
+	buf := make([]byte, len(wire)+2*len(lay.ttlOffs))
+	copy(buf, wire)
+	dnsname.LowerBytes(buf[headerLen:lay.nameEnd])
+	for i, off := range lay.ttlOffs {
+		binary.BigEndian.PutUint16(buf[len(wire)+2*i:], off)
+	}
+	now := a.cfg.Clock.Now().UnixNano()
 	ans := &answer{
-		wire:    wire,
-		qname:   qname,
+		buf:     buf,
+		wireLen: uint16(len(wire)),
+		nameEnd: uint16(lay.nameEnd),
 		qtype:   k.Type,
 		qclass:  k.Class,
 		flags:   answerFlags(k.DO, k.CD, k.AD, lay.edns),
-		nameEnd: lay.nameEnd,
-		ttlOffs: lay.ttlOffs,
-		ttls:    lay.ttls,
 		stored:  now,
-		expires: now.Add(time.Duration(life) * time.Second),
+		expires: now + int64(life)*int64(time.Second),
 	}
+	qname := ans.qname()
 	h := a.hash(qname, ans.qtype, ans.qclass, ans.flags)
 	evicted, _ := a.shards.at(h).add(h, ans)
 	a.stats.evictions.Add(uint64(evicted))
 }
 
-// answerOverhead approximates an answer's memory beyond its slices.
-const answerOverhead = 128
+// answerOverhead is an answer's memory beside its buf: the struct (64
+// bytes) and its LRU list element (80) and map slot (about 32).
+const answerOverhead = 176
 
 // bytes is the memory ans holds, for the byte budget.
 func (ans *answer) bytes() int {
-	return answerOverhead + len(ans.wire) + len(ans.qname) + 6*len(ans.ttlOffs)
+	return answerOverhead + cap(ans.buf)
 }
 
 // Write answers query, the client's raw wire query, from the cache over UDP:
@@ -195,12 +212,12 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 	h := a.hash(qname, qs.qtype, qs.qclass, flags)
 	s := a.shards.at(h)
 	ans, ok := s.lru.Get(h)
-	if !ok || ans.qtype != qs.qtype || ans.qclass != qs.qclass || ans.flags != flags || !bytes.Equal(ans.qname, qname) {
+	if !ok || ans.qtype != qs.qtype || ans.qclass != qs.qclass || ans.flags != flags || !bytes.Equal(ans.qname(), qname) {
 		a.stats.misses.Add(1)
 		return dst, false
 	}
-	now := a.cfg.Clock.Now()
-	if !now.Before(ans.expires) || now.Before(ans.stored) { // run out, or the clock moved back past Put
+	now := a.cfg.Clock.Now().UnixNano()
+	if now >= ans.expires || now < ans.stored { // run out, or the clock moved back past Put
 		s.removeIf(h, ans)
 		a.stats.expired.Add(1)
 		a.stats.misses.Add(1)
@@ -212,20 +229,22 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 			maxSize = int(qs.udpSize)
 		}
 	}
-	if len(ans.wire) > maxSize {
+	if int(ans.wireLen) > maxSize {
 		a.stats.misses.Add(1)
 		return dst, false
 	}
-	elapsed := uint32(now.Sub(ans.stored) / time.Second)
+	elapsed := uint32((now - ans.stored) / int64(time.Second))
 
 	start := len(dst)
-	dst = append(dst, ans.wire...)
+	dst = append(dst, ans.wire()...)
 	out := dst[start:]
 	out[0], out[1] = query[0], query[1]   // ID
 	out[2] = out[2]&^0x01 | query[2]&0x01 // RD
 	copy(out[headerLen:ans.nameEnd], query[headerLen:qs.nameEnd])
-	for i, off := range ans.ttlOffs {
-		binary.BigEndian.PutUint32(out[off:], ans.ttls[i]-elapsed)
+	offs := ans.ttlOffsets()
+	for i := 0; i+1 < len(offs); i += 2 {
+		off := binary.BigEndian.Uint16(offs[i:])
+		binary.BigEndian.PutUint32(out[off:], binary.BigEndian.Uint32(out[off:])-elapsed)
 	}
 	a.stats.hits.Add(1)
 	return dst, true

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -86,4 +87,72 @@ func BenchmarkAnswersWriteParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkMemoryPerName stores what the resolver stores for each new name
+// (an NXDOMAIN: the per-type and the RFC 8020 name-wide entry and the ready
+// answer; a name with one A record: its RRset and the ready answer), each
+// from its own freshly unpacked reply as from the wire, and reports the live
+// heap per name and what the byte budget counted. bench/memory.sh measures
+// the same through `sextant serve`.
+func BenchmarkMemoryPerName(b *testing.B) {
+	const names = 100_000
+	for _, kind := range []string{"nxdomain", "a"} {
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				heap, counted := memoryPerName(b, kind, names)
+				b.ReportMetric(heap, "heapB/name")
+				b.ReportMetric(counted, "countedB/name")
+			}
+		})
+	}
+}
+
+func memoryPerName(b *testing.B, kind string, names int) (heap, counted float64) {
+	c := New(Config{MaxEntries: 4 * names, MaxBytes: 1 << 40})
+	a := NewAnswers(Config{MaxEntries: 2 * names, MaxBytes: 1 << 40})
+	before := liveHeap()
+	for i := range names {
+		name := fmt.Sprintf("n%d.neg.", i)
+		reply := new(dns.Msg)
+		reply.SetQuestion(name, dns.TypeA)
+		reply.Response = true
+		if kind == "nxdomain" {
+			reply.Rcode = dns.RcodeNameError
+			reply.Ns = []dns.RR{mustRR(b, ". 3600 IN SOA a.root. hostmaster.root. 1 3600 600 604800 3600")}
+		} else {
+			reply.Answer = []dns.RR{mustRR(b, name+" 86400 IN A 192.0.2.1")}
+		}
+		wire, err := reply.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := reply.Unpack(wire); err != nil {
+			b.Fatal(err)
+		}
+		q := reply.Question[0]
+		if kind == "nxdomain" {
+			auth := []dns.RR{dns.Copy(reply.Ns[0])}
+			c.Put(q.Name, dns.TypeA, dns.ClassINET, &Entry{Rcode: dns.RcodeNameError, Authority: auth, Rank: RankAuthorityAuth}, 3600)
+			c.Put(q.Name, 65535, dns.ClassINET, &Entry{Rcode: dns.RcodeNameError, Authority: auth, Rank: RankAuthorityAuth}, 3600)
+		} else {
+			c.Put(q.Name, dns.TypeA, dns.ClassINET, &Entry{RRs: reply.Answer, Rank: RankAnswerAuth}, 86400)
+		}
+		a.Put(AnswerKey{Name: q.Name, Type: q.Qtype, Class: q.Qclass}, reply)
+	}
+	heap = float64(liveHeap()-before) / float64(names)
+	var held int64
+	for _, ss := range []interface{ heldBytes() int64 }{&c.shards, &a.shards} {
+		held += ss.heldBytes()
+	}
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(a)
+	return heap, float64(held) / float64(names)
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

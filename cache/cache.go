@@ -10,12 +10,16 @@
 //     into dns.Msg, no locks beyond one shard's and no allocation.
 //
 // Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
-// chosen by a hash of the lower-cased name), bounded by Config.MaxEntries
-// and Config.MaxBytes, and count TTLs down from insertion by the injected
-// DNS clock.
+// and LRU key a seeded hash of the lower-cased question), bounded by Config.MaxEntries
+// and Config.MaxBytes (Config.Split divides one bound between the two, as
+// `sextant serve` does with --cache-size and --cache-max-bytes), and count
+// TTLs down from insertion by the injected DNS clock. MaxBytes is reckoned
+// to follow the Go heap the entries really hold (bench/memory.sh checks
+// it), so that a memory limit derived from it holds.
 package cache
 
 import (
+	"hash/maphash"
 	"sync/atomic"
 	"time"
 
@@ -26,8 +30,10 @@ import (
 // global lock.
 type Cache struct {
 	cfg    Config
-	shards shardSet[key, *Entry]
+	seed   maphash.Seed // of the LRU keys: unpredictable, so no one can make keys collide
+	shards shardSet[uint64, slot]
 	stats  counters
+	memos  memos // records and entries negative answers share (shared.go)
 	// dnames counts the DNAME entries held (live or not yet noticed
 	// expired), so that ClosestAbove costs nothing while there are none.
 	dnames atomic.Int64
@@ -49,17 +55,24 @@ type counters struct {
 // New makes an RRset cache sized by cfg.
 func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
-	c := &Cache{cfg: cfg}
-	c.shards = newShardSet[key, *Entry](cfg, (*Entry).bytes, func(k key) {
-		if k.qtype == dns.TypeDNAME {
+	c := &Cache{cfg: cfg, seed: maphash.MakeSeed()}
+	c.shards = newShardSet(cfg, slotBytes, func(_ uint64, v slot) {
+		if v.qtype == dns.TypeDNAME {
 			c.dnames.Add(-1)
 		}
 	})
 	return c
 }
 
-func (c *Cache) shard(k key) *shard[key, *Entry] {
-	return c.shards.at(hashKey(k.name, k.qtype))
+// hash is the LRU key of k (its low bits pick the shard).
+func (c *Cache) hash(k key) uint64 { return maphash.Comparable(c.seed, k) }
+
+// peek reports whether k has an entry, live or not, without touching the
+// LRU's order.
+func (c *Cache) peek(k key) bool {
+	h := c.hash(k)
+	v, ok := c.shards.at(h).lru.Peek(h)
+	return ok && v.holds(k)
 }
 
 // Get returns the live entry for name/qtype/qclass. The name is matched
@@ -79,17 +92,18 @@ func (c *Cache) Get(name string, qtype, qclass uint16) (*Entry, bool) {
 // live looks k up, removing it if it has expired by now. It counts
 // expirations, not hits or misses.
 func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
-	s := c.shard(k)
-	e, ok := s.lru.Get(k)
-	if !ok {
+	h := c.hash(k)
+	s := c.shards.at(h)
+	v, ok := s.lru.Get(h)
+	if !ok || !v.holds(k) {
 		return nil, false
 	}
-	if e.expiredAt(now) {
-		s.removeIf(k, e)
+	if v.e.expiredAt(now) {
+		s.removeIf(h, v)
 		c.stats.expired.Add(1)
 		return nil, false
 	}
-	return e, true
+	return v.e, true
 }
 
 // Put stores e under name/qtype/qclass for ttl seconds, clamped by its kind
@@ -113,32 +127,78 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if life <= 0 {
 		return false
 	}
-	e.Stored = now
-	e.Expires = now.Add(life)
 	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
-	s := c.shard(k)
+	if shared := c.sharedNX(k.name, e, now, life); shared != nil {
+		e = shared
+	} else {
+		c.prepare(k, e, now, life)
+	}
+	h := c.hash(k)
+	s := c.shards.at(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, had := s.lru.Peek(k)
-	if had && !old.expiredAt(now) && !replaces(e, old) {
+	old, had := s.lru.Peek(h)
+	had = had && old.holds(k) // else another key's entry with the same hash: it goes
+	if had && !old.e.expiredAt(now) && !replaces(e, old.e) {
 		return false
 	}
-	e.size = e.measure()
-	evicted, stored := s.putLocked(k, e)
-	if stored && !had && qtype == dns.TypeDNAME {
-		c.dnames.Add(1)
+	evicted, stored := s.putLocked(h, slot{e: e, qtype: qtype, qclass: qclass})
+	if stored {
+		c.countDNAMEs(old, qtype)
 	}
 	c.stats.evictions.Add(uint64(evicted))
 	return stored
+}
+
+// countDNAMEs keeps the DNAME count right when a slot holding old (or
+// nothing) now holds an entry of qtype: a replacement in place does not
+// go through the LRU's eviction callback.
+func (c *Cache) countDNAMEs(old slot, qtype uint16) {
+	if old.e != nil && old.qtype == dns.TypeDNAME {
+		c.dnames.Add(-1)
+	}
+	if qtype == dns.TypeDNAME {
+		c.dnames.Add(1)
+	}
+}
+
+// sharedNX returns the entry to store instead of e when e is an NXDOMAIN
+// that the one just stored under name for another type already says.
+func (c *Cache) sharedNX(name string, e *Entry, now time.Time, life time.Duration) *Entry {
+	if e.Rcode != dns.RcodeNameError {
+		return nil
+	}
+	return c.memos.sharedNX(name, e, now, life)
+}
+
+// prepare readies e for storing under k: its times, its authority records
+// shared with the zone's other negative entries, its size. It then offers
+// an NXDOMAIN for the next store under k's name to share.
+func (c *Cache) prepare(k key, e *Entry, now time.Time, life time.Duration) {
+	e.Stored = now
+	e.Expires = now.Add(life)
+	var z *zoneAuth
+	if len(e.Authority) > 0 && len(e.RRs) == 0 {
+		e.Authority, z = c.memos.shareAuthority(e.Authority)
+	}
+	e.name = k.name
+	e.size = int32(e.measure(z) + len(k.name))
+	e.sizedFor = k.qtype
+	if e.Rcode == dns.RcodeNameError {
+		c.memos.rememberNX(k.name, e)
+	}
 }
 
 // Delete removes the entry for name/qtype/qclass, if any (for example NS
 // data found lame or bogus).
 func (c *Cache) Delete(name string, qtype, qclass uint16) {
 	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
-	s := c.shard(k)
+	h := c.hash(k)
+	s := c.shards.at(h)
 	s.mu.Lock()
-	s.lru.Remove(k)
+	if v, ok := s.lru.Peek(h); ok && v.holds(k) {
+		s.lru.Remove(h)
+	}
 	s.mu.Unlock()
 }
 

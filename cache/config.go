@@ -51,6 +51,36 @@ type Config struct {
 	Clock clock.Clock
 }
 
+// The ready-to-send answer cache's share of one bound given for both caches
+// (Split). A name with one A record takes one RRset entry and one answer,
+// an NXDOMAIN two RRset entries (the queried type and the name-wide RFC
+// 8020 one, sharing one Entry) and one answer; an answer holds about 60%
+// of the bytes of either (BenchmarkMemoryPerName). Three eighths of the
+// entries and bytes keep both caches filling at about the same pace.
+const (
+	answersShareNum = 3
+	answersShareDen = 8
+)
+
+// Split divides c's MaxEntries and MaxBytes (defaults filled) between an
+// RRset cache and a ready-to-send answer cache, so that the two together
+// stay within them: the answers get three eighths, the RRsets the rest. The other
+// fields are copied to both.
+func (c Config) Split() (rrsets, answers Config) {
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	rrsets, answers = c, c
+	answers.MaxEntries = max(1, c.MaxEntries*answersShareNum/answersShareDen)
+	answers.MaxBytes = max(1, c.MaxBytes*answersShareNum/answersShareDen)
+	rrsets.MaxEntries = max(1, c.MaxEntries-answers.MaxEntries)
+	rrsets.MaxBytes = max(1, c.MaxBytes-answers.MaxBytes)
+	return rrsets, answers
+}
+
 // withDefaults fills zero fields.
 func (c Config) withDefaults() Config {
 	if c.MaxEntries <= 0 {

@@ -36,22 +36,41 @@ type Entry struct {
 	// Expires is Stored plus the clamped TTL; set by Put.
 	Expires time.Time
 
-	size int // bytes counted against Config.MaxBytes; set by Put
+	sizedFor uint16 // the type of the key Put measured e for (see slotBytes)
+	size     int32  // bytes counted against Config.MaxBytes; set by Put
+	name     string // the lower-cased owner of the key(s) e is stored under; set by Put
 }
 
-// entryOverhead and rrOverhead approximate the memory of an Entry and of
-// one decoded dns.RR beyond their wire length (struct headers, strings).
+// Memory of a stored entry beyond its records' wire length, for the byte
+// budget to follow the heap (checked with bench/memory.sh):
+//   - entryOverhead: the Entry (176 bytes) and keyOverhead;
+//   - keyOverhead: per key, the LRU list element (80 bytes) and map slot
+//     (about 32, for a map whose tables double as it grows);
+//   - rrOverhead: a decoded dns.RR beside its wire length (struct, header,
+//     separately allocated owner name and rdata slices);
+//   - sharedRROverhead: a record shared with other entries (an interned
+//     SOA or its RRSIG): only its slot in the slice.
+//
+// An NXDOMAIN entry shared by two keys counts in full under the key it was
+// stored for first and as keyOverhead under the other (keyBytes).
 const (
-	entryOverhead = 256
-	rrOverhead    = 64
+	keyOverhead      = 112
+	entryOverhead    = 176 + keyOverhead
+	rrOverhead       = 80
+	sharedRROverhead = 16
 )
 
-// measure estimates the bytes e holds, for the cache's byte budget.
-func (e *Entry) measure() int {
+// measure estimates the bytes e holds, for the cache's byte budget. The
+// records of z are shared with other entries and cost only their slot.
+func (e *Entry) measure(z *zoneAuth) int {
 	n := entryOverhead + len(e.EDEText)
 	for _, rrs := range [3][]dns.RR{e.RRs, e.Sigs, e.Authority} {
 		for _, rr := range rrs {
-			if rr != nil {
+			switch {
+			case rr == nil:
+			case z != nil && (rr == z.soa || rr == z.soaSig):
+				n += sharedRROverhead
+			default:
 				n += rrOverhead + dns.Len(rr)
 			}
 		}
@@ -59,8 +78,14 @@ func (e *Entry) measure() int {
 	return n
 }
 
-// bytes is the size measured when e was stored.
-func (e *Entry) bytes() int { return e.size }
+// slotBytes is what an entry counts for under a key: in full under the key
+// Put measured it for, the key's own overhead under another sharing it.
+func slotBytes(_ uint64, v slot) int {
+	if v.qtype == v.e.sizedFor {
+		return int(v.e.size)
+	}
+	return keyOverhead
+}
 
 // Negative reports whether e is a negative entry (NXDOMAIN or NODATA).
 func (e *Entry) Negative() bool {

@@ -24,6 +24,11 @@ type Verdict struct {
 // have replaced old meanwhile. As for Put, a live Secure entry keeps its
 // place against a worse verdict. It reports whether the copy was stored.
 func (c *Cache) Mark(name string, qtype, qclass uint16, old *Entry, v Verdict) bool {
+	return c.mark(key{name: lowerName(name), qtype: qtype, qclass: qclass}, old, v)
+}
+
+// mark is Mark under k.
+func (c *Cache) mark(k key, old *Entry, v Verdict) bool {
 	if old == nil {
 		return false
 	}
@@ -35,6 +40,8 @@ func (c *Cache) Mark(name string, qtype, qclass uint16, old *Entry, v Verdict) b
 	if v.TTL > 0 {
 		ttl = min(ttl, v.TTL)
 	}
+	// The copy keeps old's name, size and shared records: same key, same
+	// data, so the shard's byte count stays right.
 	marked := *old
 	marked.Security = v.Security
 	if v.EDE != 0 {
@@ -45,15 +52,15 @@ func (c *Cache) Mark(name string, qtype, qclass uint16, old *Entry, v Verdict) b
 		return false
 	}
 	marked.Stored, marked.Expires = now, now.Add(life)
-	marked.size = marked.measure()
-	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
-	s := c.shard(k)
+	h := c.hash(k)
+	s := c.shards.at(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.lru.Peek(k); !ok || cur != old || !replaces(&marked, old) {
+	cur, ok := s.lru.Peek(h)
+	if !ok || !cur.holds(k) || cur.e != old || !replaces(&marked, old) {
 		return false
 	}
-	evicted, stored := s.putLocked(k, &marked)
+	evicted, stored := s.putLocked(h, slot{e: &marked, qtype: k.qtype, qclass: k.qclass})
 	c.stats.evictions.Add(uint64(evicted))
 	return stored
 }

@@ -23,17 +23,18 @@ type shardSet[K comparable, V comparable] struct {
 type shard[K comparable, V comparable] struct {
 	mu       sync.Mutex
 	lru      *lru.Cache[K, V]
-	size     func(V) int // the bytes an entry holds; fixed once it is stored
+	size     func(K, V) int // the bytes an entry holds under a key; fixed once it is stored
 	maxBytes int64
 	bytes    atomic.Int64 // held by the shard's entries now
 }
 
 // newShardSet makes cfg.Shards shards holding cfg.MaxEntries entries and
 // cfg.MaxBytes bytes in all (cfg has its defaults filled, so each shard
-// holds at least one entry). size tells the bytes of an entry; removed,
+// holds at least one entry). size tells the bytes of an entry under a key
+// (an entry stored under two keys may count in full under one); removed,
 // when not nil, hears of every entry that leaves (not of one replaced in
 // place under its key).
-func newShardSet[K comparable, V comparable](cfg Config, size func(V) int, removed func(K)) shardSet[K, V] {
+func newShardSet[K comparable, V comparable](cfg Config, size func(K, V) int, removed func(K, V)) shardSet[K, V] {
 	ss := shardSet[K, V]{mask: uint64(cfg.Shards - 1), shards: make([]shard[K, V], cfg.Shards)}
 	per := cfg.MaxEntries / cfg.Shards
 	for i := range ss.shards {
@@ -43,9 +44,9 @@ func newShardSet[K comparable, V comparable](cfg Config, size func(V) int, remov
 		// entry's bytes; Add over an existing key does not call this, so
 		// put accounts for that itself.
 		l, err := lru.NewWithEvict[K, V](per, func(k K, v V) {
-			s.bytes.Add(-int64(size(v)))
+			s.bytes.Add(-int64(size(k, v)))
 			if removed != nil {
-				removed(k)
+				removed(k, v)
 			}
 		})
 		if err != nil { // only for size <= 0, which shardCount rules out
@@ -66,6 +67,15 @@ func (ss *shardSet[K, V]) len() int {
 	n := 0
 	for i := range ss.shards {
 		n += ss.shards[i].lru.Len()
+	}
+	return n
+}
+
+// heldBytes is the bytes the entries of all shards are counted for.
+func (ss *shardSet[K, V]) heldBytes() int64 {
+	var n int64
+	for i := range ss.shards {
+		n += ss.shards[i].bytes.Load()
 	}
 	return n
 }
@@ -103,12 +113,12 @@ func (s *shard[K, V]) add(k K, v V) (evicted int, stored bool) {
 // LRU evicts by itself; past the byte budget the least recently used
 // entries go until the shard fits.
 func (s *shard[K, V]) putLocked(k K, v V) (evicted int, stored bool) {
-	n := int64(s.size(v))
+	n := int64(s.size(k, v))
 	if n > s.maxBytes {
 		return 0, false
 	}
 	if old, ok := s.lru.Peek(k); ok {
-		s.bytes.Add(-int64(s.size(old))) // replaced in place, no eviction callback
+		s.bytes.Add(-int64(s.size(k, old))) // replaced in place, no eviction callback
 	}
 	s.bytes.Add(n)
 	if s.lru.Add(k, v) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
+
 	"github.com/sextant-dns/sextant/authority"
 )
 
@@ -183,7 +185,7 @@ func (w *world) unsignedRecords(z *builtZone) ([]dns.RR, error) {
 	children := w.children(d.origin)
 	under := func(name string) *builtZone {
 		for _, c := range children {
-			if dns.IsSubDomain(c.def.origin, name) {
+			if dnsname.IsAtOrBelow(name, c.def.origin) {
 				return c
 			}
 		}
@@ -195,13 +197,13 @@ func (w *world) unsignedRecords(z *builtZone) ([]dns.RR, error) {
 	}
 	sort.Strings(hosts)
 	for _, h := range hosts {
-		if dns.IsSubDomain(d.origin, h) && under(h) == nil {
+		if dnsname.IsAtOrBelow(h, d.origin) && under(h) == nil {
 			fmt.Fprintf(&b, "%s A %s\n", h, w.addrs[h])
 		}
 	}
 	glue := map[string]bool{}
 	needGlue := func(ns string) {
-		if dns.IsSubDomain(d.origin, ns) && under(ns) != nil && !glue[ns] {
+		if dnsname.IsAtOrBelow(ns, d.origin) && under(ns) != nil && !glue[ns] {
 			glue[ns] = true
 			fmt.Fprintf(&b, "%s A %s\n", ns, w.addrs[ns])
 		}
@@ -300,7 +302,7 @@ func (w *world) buildZone(z *builtZone, now time.Time) error {
 func breakZone(origin string, brk breakage, rrs []dns.RR) ([]dns.RR, error) {
 	sigAt := func(rr dns.RR, name string, covered uint16) bool {
 		s, ok := rr.(*dns.RRSIG)
-		return ok && s.TypeCovered == covered && dns.CanonicalName(s.Hdr.Name) == name
+		return ok && s.TypeCovered == covered && dnsname.Canonical(s.Hdr.Name) == name
 	}
 	switch brk {
 	case breakNone:

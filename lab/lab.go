@@ -17,6 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
+
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/transport"
@@ -177,12 +179,12 @@ func (l *Lab) startServers() error {
 		if def.slow {
 			s.SetDelay(l.cfg.SlowDelay)
 		}
-		d, err := transport.NewDo53(transport.Do53Config{
+		d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{
 			Addrs:   []string{s.AddrPort().String()},
 			Handler: s,
 			Allow:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 			Logger:  l.cfg.Logger.With("lab-server", def.host),
-		})
+		}})
 		if err != nil {
 			return fmt.Errorf("lab server %s: %w", def.host, err)
 		}
@@ -217,7 +219,7 @@ func (l *Lab) Close() error {
 func (l *Lab) AddrBase() netip.Addr { return l.base }
 
 // Server returns the server behind a name-server host name, or nil.
-func (l *Lab) Server(host string) *Server { return l.byHost[dns.CanonicalName(host)] }
+func (l *Lab) Server(host string) *Server { return l.byHost[dnsname.Canonical(host)] }
 
 // Servers lists all servers in address order.
 func (l *Lab) Servers() []*Server { return append([]*Server(nil), l.servers...) }
@@ -225,7 +227,7 @@ func (l *Lab) Servers() []*Server { return append([]*Server(nil), l.servers...) 
 // ServersFor lists the servers authoritative for the zone origin, in the
 // order of its NS records.
 func (l *Lab) ServersFor(origin string) []*Server {
-	z := l.world.by[dns.CanonicalName(origin)]
+	z := l.world.by[dnsname.Canonical(origin)]
 	if z == nil || z.def.delegationOnly {
 		return nil
 	}
@@ -262,7 +264,7 @@ func (l *Lab) Zones() []string {
 func (l *Lab) ZoneRecords(origin string) []dns.RR {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	z := l.world.by[dns.CanonicalName(origin)]
+	z := l.world.by[dnsname.Canonical(origin)]
 	if z == nil {
 		return nil
 	}
@@ -277,7 +279,7 @@ func (l *Lab) ZoneRecords(origin string) []dns.RR {
 func (l *Lab) Keys(origin string) []*authority.Key {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	z := l.world.by[dns.CanonicalName(origin)]
+	z := l.world.by[dnsname.Canonical(origin)]
 	if z == nil {
 		return nil
 	}

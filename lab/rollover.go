@@ -7,6 +7,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
+
 	"github.com/sextant-dns/sextant/authority"
 )
 
@@ -44,7 +46,7 @@ func (l *Lab) PublishRootKSK(k *authority.Key) error {
 	if k == nil || k.DNSKEY == nil || k.Private == nil {
 		return errors.New("lab: publish root KSK: incomplete key")
 	}
-	if dns.CanonicalName(k.DNSKEY.Hdr.Name) != Root || k.DNSKEY.Flags != authority.FlagsKSK {
+	if dnsname.Canonical(k.DNSKEY.Hdr.Name) != Root || k.DNSKEY.Flags != authority.FlagsKSK {
 		return fmt.Errorf("lab: publish root KSK: key %d is %s flags %d, want a root KSK (flags %d)",
 			k.Tag(), k.DNSKEY.Hdr.Name, k.DNSKEY.Flags, authority.FlagsKSK)
 	}

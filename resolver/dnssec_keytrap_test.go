@@ -103,7 +103,7 @@ func keytrapHierarchy(t testing.TB) (*roothints.Hints, []dns.RR) {
 			}
 			srv.Set(z)
 		}
-		d, err := transport.NewDo53(transport.Do53Config{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: srv})
+		d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: srv}})
 		if err != nil {
 			t.Fatal(err)
 		}

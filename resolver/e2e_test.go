@@ -15,7 +15,7 @@ import (
 func TestHandlerBehindDo53(t *testing.T) {
 	h := basicHierarchy(t, 90)
 	r := newTestResolver(t, h.hints, nil)
-	srv, err := transport.NewDo53(transport.Do53Config{Addrs: []string{"127.30.90.100:0"}, Handler: NewHandler(r, nil)})
+	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.30.90.100:0"}, Handler: NewHandler(r, nil)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func yxHierarchy(t testing.TB) (*roothints.Hints, []dns.RR, *atomic.Int64) {
 
 func yxServe(t testing.TB, addr string, h transport.Handler) {
 	t.Helper()
-	d, err := transport.NewDo53(transport.Do53Config{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: h})
+	d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: h}})
 	if err != nil {
 		t.Fatal(err)
 	}

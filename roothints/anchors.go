@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Anchors are DNSSEC trust anchors, as DS and/or DNSKEY records, possibly
@@ -88,7 +90,7 @@ func (a *Anchors) add(rr dns.RR) string {
 	if hdr.Class != dns.ClassINET {
 		return "class " + dns.ClassToString[hdr.Class] + " is not IN"
 	}
-	hdr.Name = strings.ToLower(hdr.Name)
+	hdr.Name = dnsname.Canonical(hdr.Name)
 	switch rr := rr.(type) {
 	case *dns.DS:
 		raw, err := hex.DecodeString(rr.Digest)
@@ -150,7 +152,7 @@ func (a *Anchors) Zones() []string {
 
 // ForZone returns the anchors for one zone (matched case-insensitively).
 func (a *Anchors) ForZone(zone string) (ds []*dns.DS, keys []*dns.DNSKEY) {
-	zone = strings.ToLower(dns.Fqdn(zone))
+	zone = dnsname.Canonical(zone)
 	for _, d := range a.DS {
 		if d.Hdr.Name == zone {
 			ds = append(ds, d)

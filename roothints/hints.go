@@ -10,9 +10,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // hintTTL is the TTL of the records Records builds (named.root uses 3600000).
@@ -55,13 +56,13 @@ func ParseHints(r io.Reader, name string) (*Hints, error) {
 		if hdr.Class != dns.ClassINET {
 			return nil, fmt.Errorf("root hints: %w", &LineError{File: name, Line: p.line, Msg: "class " + dns.ClassToString[hdr.Class] + " is not IN"})
 		}
-		owner := strings.ToLower(hdr.Name)
+		owner := dnsname.Canonical(hdr.Name)
 		switch rr := p.rr.(type) {
 		case *dns.NS:
 			if owner != "." {
 				return nil, fmt.Errorf("root hints: %w", &LineError{File: name, Line: p.line, Msg: "NS for " + hdr.Name + ", not for the root"})
 			}
-			target := strings.ToLower(rr.Ns)
+			target := dnsname.Canonical(rr.Ns)
 			if _, dup := nsLine[target]; dup {
 				continue
 			}

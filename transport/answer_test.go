@@ -75,9 +75,9 @@ func TestKeepaliveOption(t *testing.T) {
 	handlers := map[string]Handler{"WriteMsg": answerA(1), "Write": packedAnswerA(1)}
 	for hname, h := range handlers {
 		t.Run(hname, func(t *testing.T) {
-			udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h, TCPIdleTimeout: 7 * time.Second})
+			udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h, IdleTimeout: 7 * time.Second}})
 			certs, ctls := testCerts(t)
-			dot, _ := startDoT(t, "[::1]:0", DoTConfig{Handler: h, Certs: certs, IdleTimeout: 2500 * time.Millisecond})
+			dot, _ := startDoT(t, "[::1]:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs, IdleTimeout: 2500 * time.Millisecond}})
 			dotExchange := func(q *dns.Msg) *dns.Msg {
 				c, err := tls.Dial("tcp", dot, ctls)
 				if err != nil {
@@ -141,9 +141,9 @@ func TestPaddingEverywhere(t *testing.T) {
 	pad := &dns.EDNS0_PADDING{Padding: make([]byte, 8)}
 	for hname, h := range map[string]Handler{"WriteMsg": answerA(2), "Write": packedAnswerA(2)} {
 		t.Run(hname, func(t *testing.T) {
-			udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h})
+			udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 			certs, ctls := testCerts(t)
-			doq := startDoQ(t, "127.0.0.1:0", DoQConfig{Handler: h, Certs: certs})
+			doq := startDoQ(t, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
 			qc := dialDoQ(t, doq, ctls)
 			viaDoQ := func(q *dns.Msg) []byte {
 				q.Id = 0

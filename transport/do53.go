@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -14,18 +13,12 @@ import (
 	"time"
 )
 
-// Do53Config configures a classic DNS server (UDP and TCP, port 53).
+// Do53Config configures a classic DNS server (UDP and TCP, port 53). Port 0
+// in an address picks a free port, the same for UDP and TCP. EDNSSize is
+// also the most sent over UDP; the idle and write timeouts, the connection
+// limits and MaxInFlight are TCP's.
 type Do53Config struct {
-	// Addrs are the listen addresses, "127.0.0.1:53", "[::1]:53"; port 0
-	// picks a free port, the same for UDP and TCP.
-	Addrs   []string
-	Handler Handler
-	// Allow lists the client networks served; nil means loopback only.
-	// Clients outside get REFUSED.
-	Allow []netip.Prefix
-	// UDPSize is the EDNS0 buffer size advertised and the most sent over
-	// UDP; default 1232 (DNS flag day 2020).
-	UDPSize int
+	ListenerConfig
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address;
 	// default runtime.GOMAXPROCS(0). They form a group no other program
 	// shares: Start fails if anything else holds the address (bindDo53).
@@ -33,25 +26,20 @@ type Do53Config struct {
 	// MaxUDPInFlight bounds the handler calls running per UDP socket;
 	// default 1024. Past it the socket is not read until one finishes.
 	MaxUDPInFlight int
-	// TCPIdleTimeout closes a TCP connection with nothing to do; default
-	// 10s (RFC 7766 6.2.3).
-	TCPIdleTimeout time.Duration
-	// TCPWriteTimeout bounds one response write, so a client that does not
-	// read cannot hold a handler; default 5s.
-	TCPWriteTimeout time.Duration
-	// MaxTCPConns bounds open TCP connections; default 1024, then new
-	// connections are closed at once.
-	MaxTCPConns int
-	// MaxTCPInFlight bounds pipelined queries in flight per TCP
-	// connection; default 16. Past it the connection is not read.
-	MaxTCPInFlight int
-	Logger         *slog.Logger
 }
 
+// defaultMaxUDPInFlight bounds the handler calls per UDP socket: enough
+// for a cache-missing burst waiting on upstreams (each call holds a
+// goroutine, a few KiB), small enough that a flood queues in the kernel's
+// socket buffer, not in our memory.
+const defaultMaxUDPInFlight = 1024
+
 func (c *Do53Config) setDefaults() {
-	if c.UDPSize == 0 {
-		c.UDPSize = 1232
-	}
+	c.ListenerConfig.setDefaults(listenerDefaults{
+		idleTimeout:  defaultStreamIdleTimeout,
+		writeTimeout: defaultWriteTimeout,
+		maxInFlight:  defaultTCPInFlight,
+	})
 	if c.UDPSockets == 0 {
 		c.UDPSockets = runtime.GOMAXPROCS(0)
 	}
@@ -59,34 +47,18 @@ func (c *Do53Config) setDefaults() {
 		c.UDPSockets = 1
 	}
 	if c.MaxUDPInFlight == 0 {
-		c.MaxUDPInFlight = 1024
-	}
-	if c.TCPIdleTimeout == 0 {
-		c.TCPIdleTimeout = 10 * time.Second
-	}
-	if c.TCPWriteTimeout == 0 {
-		c.TCPWriteTimeout = 5 * time.Second
-	}
-	if c.MaxTCPConns == 0 {
-		c.MaxTCPConns = 1024
-	}
-	if c.MaxTCPInFlight == 0 {
-		c.MaxTCPInFlight = 16
+		c.MaxUDPInFlight = defaultMaxUDPInFlight
 	}
 }
 
-func (c *Do53Config) validate() error {
-	switch {
-	case len(c.Addrs) == 0:
-		return errors.New("no listen address")
-	case c.Handler == nil:
-		return errors.New("no handler")
-	case c.UDPSize < 512 || c.UDPSize > 65535:
-		return fmt.Errorf("UDPSize %d outside [512, 65535]", c.UDPSize)
-	case c.UDPSockets < 1 || c.MaxUDPInFlight < 1 || c.MaxTCPConns < 1 || c.MaxTCPInFlight < 1:
-		return errors.New("socket, connection and in-flight limits must be positive")
-	case c.TCPIdleTimeout < 0 || c.TCPWriteTimeout < 0:
-		return errors.New("negative timeout")
+// Validate reports what is wrong with c, zero fields standing for their
+// defaults.
+func (c *Do53Config) Validate() error {
+	if err := c.ListenerConfig.Validate(); err != nil {
+		return err
+	}
+	if c.UDPSockets < 0 || c.MaxUDPInFlight < 0 {
+		return errors.New("socket and in-flight limits must not be negative")
 	}
 	return nil
 }
@@ -110,26 +82,26 @@ type Do53 struct {
 
 // NewDo53 checks cfg and fills in its defaults; Start binds.
 func NewDo53(cfg Do53Config) (*Do53, error) {
-	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("do53 config: %w", err)
 	}
-	for _, a := range cfg.Addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return nil, fmt.Errorf("do53 config: listen address %q: %w", a, err)
-		}
-	}
+	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Do53{cfg: cfg, ctx: ctx, cancel: cancel}
-	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.UDPSize, cfg.Logger)
+	s.eng = cfg.newEngine()
+	adm, err := newAdmission("tcp", cfg.MaxConns, cfg.Conns, 0, s.eng.log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("do53 config: %w", err)
+	}
 	s.tcp = &streamServer{
 		eng:          s.eng,
 		proto:        TCP,
-		idleTimeout:  cfg.TCPIdleTimeout,
-		writeTimeout: cfg.TCPWriteTimeout,
-		maxConns:     cfg.MaxTCPConns,
-		maxInFlight:  cfg.MaxTCPInFlight,
-		extras:       extras{keepalive: keepaliveUnits(cfg.TCPIdleTimeout)},
+		idleTimeout:  cfg.IdleTimeout,
+		writeTimeout: cfg.WriteTimeout,
+		maxInFlight:  cfg.MaxInFlight,
+		adm:          adm,
+		extras:       extras{keepalive: keepaliveUnits(cfg.IdleTimeout)},
 		ctx:          ctx,
 		stopping:     &s.stopping,
 		wg:           &s.wg,
@@ -316,6 +288,9 @@ func listenUDP(lc net.ListenConfig, addr string) (*net.UDPConn, error) {
 	}
 	return pc.(*net.UDPConn), nil
 }
+
+// TCPConnStats counts the TCP connections open, refused and evicted.
+func (s *Do53) TCPConnStats() ConnStats { return s.tcp.adm.stats() }
 
 // Addrs returns the bound addresses: each UDP address once, then each TCP
 // listener.

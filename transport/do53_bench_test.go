@@ -42,7 +42,7 @@ func (h *cannedHandler) ServeDNS(_ context.Context, w ResponseWriter, r *Request
 // the UDP path: parse, screen, handler, write. Client and server share the
 // machine, so the figure is a floor.
 func BenchmarkDo53UDP(b *testing.B) {
-	udp, _, _ := startDo53(b, "127.0.0.1:0", Do53Config{Handler: newCannedHandler(b)})
+	udp, _, _ := startDo53(b, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b)}})
 	q := mustPack(b, query("bench.example.", dns.TypeA))
 	b.ReportAllocs()
 	b.SetParallelism(4)

@@ -156,7 +156,7 @@ func TestDo53Screening(t *testing.T) {
 		{name: "two OPT records", raw: mustPack(t, twoOPT), wantRcode: dns.RcodeFormatError, wantOPT: true},
 	}
 	for _, addr := range loopbacks {
-		udp, tcp, _ := startDo53(t, addr, Do53Config{Handler: answerA(1)})
+		udp, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1)}})
 		for _, net := range []struct{ name, addr string }{{"udp", udp}, {"tcp", tcp}} {
 			for _, tc := range cases {
 				t.Run(fmt.Sprintf("%s/%s/%s", addr, net.name, tc.name), func(t *testing.T) {
@@ -211,7 +211,7 @@ func TestDo53AccessControl(t *testing.T) {
 	for _, tc := range cases {
 		for _, addr := range loopbacks {
 			t.Run(tc.name+"/"+addr, func(t *testing.T) {
-				udp, tcp, _ := startDo53(t, addr, Do53Config{Handler: answerA(1), Allow: tc.allow})
+				udp, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), Allow: tc.allow}})
 				for _, c := range []*dns.Client{{Net: "udp"}, {Net: "tcp"}} {
 					target := udp
 					if c.Net == "tcp" {
@@ -259,7 +259,7 @@ func TestDo53SizeLimits(t *testing.T) {
 			sawMax.Store(int64(r.MaxSize))
 			inner.ServeDNS(ctx, w, r)
 		})
-		udp, tcp, _ := startDo53(t, addr, Do53Config{Handler: h})
+		udp, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 		for _, tc := range cases {
 			t.Run(addr+"/"+tc.name, func(t *testing.T) {
 				q := query("a-rather-long-name-to-fill-the-packet.example.", dns.TypeA)
@@ -318,7 +318,7 @@ func TestDo53TCPPipelining(t *testing.T) {
 	})
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
-			_, tcp, _ := startDo53(t, addr, Do53Config{Handler: h})
+			_, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 			c, err := net.Dial("tcp", tcp)
 			if err != nil {
 				t.Fatal(err)
@@ -358,7 +358,7 @@ func TestDo53TCPPipelining(t *testing.T) {
 func TestDo53TCPConnectionHandling(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr+"/idle timeout closes", func(t *testing.T) {
-			_, tcp, _ := startDo53(t, addr, Do53Config{Handler: answerA(1), TCPIdleTimeout: 200 * time.Millisecond})
+			_, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), IdleTimeout: 200 * time.Millisecond}})
 			c, err := net.Dial("tcp", tcp)
 			if err != nil {
 				t.Fatal(err)
@@ -379,7 +379,7 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 			}
 		})
 		t.Run(addr+"/garbage does not kill the server", func(t *testing.T) {
-			_, tcp, _ := startDo53(t, addr, Do53Config{Handler: answerA(1)})
+			_, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1)}})
 			garbage := [][]byte{
 				{0x00, 0x00},          // zero length
 				{0x00, 0x03, 1, 2, 3}, // runt frame
@@ -401,7 +401,7 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 			}
 		})
 		t.Run(addr+"/connection limit", func(t *testing.T) {
-			_, tcp, _ := startDo53(t, addr, Do53Config{Handler: answerA(1), MaxTCPConns: 2})
+			_, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), MaxConns: 2}})
 			var held []net.Conn
 			for range 2 {
 				c, err := net.Dial("tcp", tcp)
@@ -440,7 +440,7 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 // TestDo53SlowReader: a client that sends queries for big answers and never
 // reads must not stop others being served; its writes time out.
 func TestDo53SlowReader(t *testing.T) {
-	_, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(3000), TCPWriteTimeout: 200 * time.Millisecond})
+	_, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(3000), WriteTimeout: 200 * time.Millisecond}})
 	c, err := net.Dial("tcp", tcp)
 	if err != nil {
 		t.Fatal(err)
@@ -466,7 +466,7 @@ func TestDo53HandlerPanic(t *testing.T) {
 		answerA(1).ServeDNS(ctx, w, r)
 	})
 	for _, addr := range loopbacks {
-		udp, tcp, _ := startDo53(t, addr, Do53Config{Handler: h})
+		udp, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 		for _, c := range []*dns.Client{{Net: "udp"}, {Net: "tcp"}} {
 			target := udp
 			if c.Net == "tcp" {
@@ -496,7 +496,7 @@ func TestDo53WriteOnce(t *testing.T) {
 		w.WriteMsg(m)
 		second <- w.WriteMsg(m)
 	})
-	udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h})
+	udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 	for _, c := range []*dns.Client{{Net: "udp"}, {Net: "tcp"}} {
 		target := udp
 		if c.Net == "tcp" {
@@ -524,7 +524,7 @@ func TestDo53StartAndShutdown(t *testing.T) {
 		}
 		freeAddr := free.LocalAddr().String()
 		free.Close()
-		s, err := NewDo53(Do53Config{Handler: answerA(1), Addrs: []string{freeAddr, busy.LocalAddr().String()}, UDPSockets: 1})
+		s, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), Addrs: []string{freeAddr, busy.LocalAddr().String()}}, UDPSockets: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -539,7 +539,7 @@ func TestDo53StartAndShutdown(t *testing.T) {
 	})
 	for _, addr := range loopbacks {
 		t.Run(addr+"/shutdown", func(t *testing.T) {
-			s, err := NewDo53(Do53Config{Handler: answerA(1), Addrs: []string{addr}})
+			s, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), Addrs: []string{addr}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -584,7 +584,7 @@ func TestDo53StartAndShutdown(t *testing.T) {
 }
 
 func TestDo53ManyUDPSocketsAllServe(t *testing.T) {
-	udp, _, s := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(1), UDPSockets: 4})
+	udp, _, s := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1)}, UDPSockets: 4})
 	if len(s.udp) != 4 {
 		t.Fatalf("%d UDP sockets, want 4", len(s.udp))
 	}

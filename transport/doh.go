@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,37 +18,48 @@ import (
 
 // DoHConfig configures a DNS over HTTPS server (RFC 8484).
 type DoHConfig struct {
-	// Addrs are the listen addresses: HTTP/1.1 and HTTP/2 over TLS on TCP,
-	// HTTP/3 on UDP with the same port. Port 0 picks one free for both.
-	Addrs   []string
-	Handler Handler
-	// Allow lists the client networks served; nil means loopback only.
-	Allow []netip.Prefix
-	// Certs supplies the certificate; nil makes a self-signed one.
-	Certs *TLSCertificates
-	// EDNSSize is the buffer size put in OPT records we add; default 1232.
-	EDNSSize int
+	// ListenerConfig's Addrs serve HTTP/1.1 and HTTP/2 over TLS on TCP,
+	// and HTTP/3 on UDP with the same port (port 0 picks one free for
+	// both), each advertising its own HTTP/3 port in Alt-Svc. MaxConns
+	// bounds TCP and QUIC connections each; a connection is busy while a
+	// request is served (HTTP/2 and QUIC PINGs do not count). MaxInFlight
+	// bounds the concurrent requests per HTTP/2 or HTTP/3 connection.
+	ListenerConfig
 	// Path is the URL path served; default "/dns-query".
 	Path string
 	// DisableHTTP3 serves TCP only (no UDP socket, no Alt-Svc).
 	DisableHTTP3 bool
-	// IdleTimeout closes idle connections; default 30s.
-	IdleTimeout time.Duration
 	// HeaderTimeout bounds the TLS handshake and the arrival of a
 	// request's headers (slowloris); default 5s. ReadTimeout bounds
-	// reading one whole request, WriteTimeout writing one response;
-	// default 10s each.
+	// reading one whole request; default 10s.
 	HeaderTimeout time.Duration
 	ReadTimeout   time.Duration
-	WriteTimeout  time.Duration
-	// MaxConns bounds connections per address and protocol (TCP, QUIC),
-	// default 1024: TCP connections past it are reset as soon as they
-	// are accepted, QUIC ones closed with H3_EXCESSIVE_LOAD. MaxStreams
-	// bounds the concurrent requests per HTTP/2 or HTTP/3 connection,
-	// default 100.
-	MaxConns   int
-	MaxStreams int
-	Logger     *slog.Logger
+}
+
+const (
+	// defaultHeaderTimeout: a browser sends its headers right after the
+	// handshake; a client that takes 5s is holding a slot (slowloris).
+	defaultHeaderTimeout = 5 * time.Second
+	// defaultReadTimeout bounds a whole request, at most a 64 KiB body.
+	defaultReadTimeout = 10 * time.Second
+	// defaultDoHPath is RFC 8484's example path, which every client
+	// defaults to.
+	defaultDoHPath = "/dns-query"
+)
+
+// Validate reports what is wrong with c, zero fields standing for their
+// defaults.
+func (c *DoHConfig) Validate() error {
+	if err := c.ListenerConfig.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.HeaderTimeout < 0 || c.ReadTimeout < 0:
+		return errors.New("timeouts must not be negative")
+	case c.Path != "" && !strings.HasPrefix(c.Path, "/"):
+		return fmt.Errorf("path %q does not start with /", c.Path)
+	}
+	return nil
 }
 
 // DoH is a DNS over HTTPS server: GET ?dns=, POST application/dns-message
@@ -69,7 +80,10 @@ type DoH struct {
 	tcpAddrs []net.Addr
 	h3       *http3.Server
 	quics    []*quicAcceptor
-	altSvc   string // Alt-Svc header value, set before serving starts
+	// tcpAdm and quicAdm admit the connections of HTTP/1.1 and HTTP/2,
+	// and of HTTP/3.
+	tcpAdm, quicAdm *admission
+	h3Slots         sync.Map // *quic.Conn to its *connSlot, while served
 }
 
 // h3ExcessiveLoad is HTTP/3's H3_EXCESSIVE_LOAD (RFC 9114 8.1).
@@ -80,37 +94,22 @@ const h3NoError quic.ApplicationErrorCode = 0x0100
 
 // NewDoH checks cfg, fills in defaults and prepares the certificate.
 func NewDoH(cfg DoHConfig) (*DoH, error) {
-	if cfg.EDNSSize == 0 {
-		cfg.EDNSSize = 1232
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("doh config: %w", err)
 	}
+	cfg.setDefaults(listenerDefaults{
+		idleTimeout:  defaultQUICIdleTimeout,
+		writeTimeout: defaultDoHWriteTimeout,
+		maxInFlight:  defaultStreams,
+	})
 	if cfg.Path == "" {
-		cfg.Path = "/dns-query"
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 30 * time.Second
+		cfg.Path = defaultDoHPath
 	}
 	if cfg.HeaderTimeout == 0 {
-		cfg.HeaderTimeout = 5 * time.Second
+		cfg.HeaderTimeout = defaultHeaderTimeout
 	}
 	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 10 * time.Second
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 10 * time.Second
-	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 1024
-	}
-	if cfg.MaxStreams == 0 {
-		cfg.MaxStreams = 100
-	}
-	switch {
-	case len(cfg.Addrs) == 0:
-		return nil, errors.New("doh config: no listen address")
-	case cfg.Handler == nil:
-		return nil, errors.New("doh config: no handler")
-	case cfg.MaxConns < 1 || cfg.MaxStreams < 1:
-		return nil, errors.New("doh config: limits must be positive")
+		cfg.ReadTimeout = defaultReadTimeout
 	}
 	certs, err := certsOrSelfSigned(cfg.Certs, cfg.Addrs, cfg.Logger)
 	if err != nil {
@@ -118,9 +117,23 @@ func NewDoH(cfg DoHConfig) (*DoH, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoH{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
-	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	s.eng = cfg.newEngine()
+	// No idle timer of the admission's own: the HTTP/2 and HTTP/3
+	// servers' IdleTimeout already ignores PINGs.
+	if s.tcpAdm, err = newAdmission("doh", cfg.MaxConns, cfg.Conns, 0, s.eng.log); err == nil {
+		s.quicAdm, err = newAdmission("doh3", cfg.MaxConns, cfg.Conns, 0, s.eng.log)
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("doh config: %w", err)
+	}
 	return s, nil
 }
+
+// ConnStats counts the TCP (HTTP/1.1 and HTTP/2) connections open,
+// refused and evicted; H3ConnStats the QUIC ones.
+func (s *DoH) ConnStats() ConnStats   { return s.tcpAdm.stats() }
+func (s *DoH) H3ConnStats() ConnStats { return s.quicAdm.stats() }
 
 // Certs returns the certificate source in use.
 func (s *DoH) Certs() *TLSCertificates { return s.certs }
@@ -133,6 +146,8 @@ func (s *DoH) Start() error {
 	if s.started {
 		return errors.New("doh: already started")
 	}
+	// tcps[i] and udps[i] share Addrs[i]'s port; udps[i] is nil without
+	// HTTP/3.
 	var tcps []net.Listener
 	var udps []net.PacketConn
 	fail := func(err error) error {
@@ -140,7 +155,9 @@ func (s *DoH) Start() error {
 			l.Close()
 		}
 		for _, u := range udps {
-			u.Close()
+			if u != nil {
+				u.Close()
+			}
 		}
 		return fmt.Errorf("doh: %w", err)
 	}
@@ -150,20 +167,15 @@ func (s *DoH) Start() error {
 			return fail(err)
 		}
 		tcps = append(tcps, t)
-		if u != nil {
-			udps = append(udps, u)
-		}
-	}
-	if len(udps) > 0 {
-		// One Alt-Svc for all addresses: they normally share a port.
-		s.altSvc = fmt.Sprintf(`h3=":%d"; ma=86400`, udps[0].LocalAddr().(*net.UDPAddr).Port)
+		udps = append(udps, u)
 	}
 	s.started = true
-	for _, l := range tcps {
+	altSvcs := s.serveHTTP3(udps)
+	for i, l := range tcps {
 		s.tcpAddrs = append(s.tcpAddrs, l.Addr())
-		srv := s.newHTTPServer()
+		srv := s.newHTTPServer(altSvcs[i])
 		s.servers = append(s.servers, srv)
-		tl := newLimitListener(l, s.cfg.MaxConns)
+		tl := newLimitListener(l, s.tcpAdm)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -171,41 +183,6 @@ func (s *DoH) Start() error {
 				s.eng.log.Error("doh serve", "addr", l.Addr(), "err", err)
 			}
 		}()
-	}
-	if len(udps) > 0 {
-		s.h3 = &http3.Server{
-			Handler:        s,
-			IdleTimeout:    s.cfg.IdleTimeout,
-			MaxHeaderBytes: maxHeaderBytes,
-			Logger:         s.eng.log,
-		}
-		tlsConf := http3.ConfigureTLSConfig(s.certs.serverTLSConfig())
-		for _, u := range udps {
-			ln, err := quic.Listen(u, tlsConf, &quic.Config{
-				MaxIdleTimeout:     s.cfg.IdleTimeout,
-				MaxIncomingStreams: int64(s.cfg.MaxStreams),
-			})
-			if err != nil { // cannot happen for a bound socket; keep serving TCP
-				s.eng.log.Error("doh http3 listen", "addr", u.LocalAddr(), "err", err)
-				u.Close()
-				continue
-			}
-			a := &quicAcceptor{
-				pconn:    u,
-				ln:       ln,
-				maxConns: s.cfg.MaxConns,
-				busyCode: h3ExcessiveLoad,
-				doneCode: h3NoError,
-				serve:    func(c *quic.Conn) { s.h3.ServeQUICConn(c) },
-				log:      s.eng.log,
-				wg:       &s.wg,
-				stopping: &s.stopping,
-				conns:    make(map[*quic.Conn]struct{}),
-			}
-			s.quics = append(s.quics, a)
-			s.wg.Add(1)
-			go a.acceptLoop(s.ctx)
-		}
 	}
 	s.eng.log.Info("doh listening", "addrs", s.addrsLocked(), "pin", s.certs.Pin())
 	return nil
@@ -250,9 +227,9 @@ func (s *DoH) bind(addr string) (net.Listener, net.PacketConn, error) {
 	return nil, nil, lastErr
 }
 
-func (s *DoH) newHTTPServer() *http.Server {
+func (s *DoH) newHTTPServer(altSvc string) *http.Server {
 	srv := &http.Server{
-		Handler:           s,
+		Handler:           altSvcHandler{doh: s, altSvc: altSvc},
 		TLSConfig:         s.certs.serverTLSConfig("h2", "http/1.1"),
 		ReadHeaderTimeout: s.cfg.HeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
@@ -260,11 +237,28 @@ func (s *DoH) newHTTPServer() *http.Server {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ConnContext:       withConnSlot,
 		ErrorLog:          slog.NewLogLogger(s.eng.log.Handler(), slog.LevelDebug),
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreams},
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxInFlight},
 	}
 	srv.SetKeepAlivesEnabled(true)
 	return srv
+}
+
+// serveH3 serves one HTTP/3 connection, its slot known to withQUICSlot.
+func (s *DoH) serveH3(c *quic.Conn, slot *connSlot) {
+	s.h3Slots.Store(c, slot)
+	defer s.h3Slots.Delete(c)
+	s.h3.ServeQUICConn(c)
+}
+
+// withQUICSlot is the HTTP/3 server's ConnContext: it makes the
+// connection's slot reachable from its requests.
+func (s *DoH) withQUICSlot(ctx context.Context, c *quic.Conn) context.Context {
+	if slot, ok := s.h3Slots.Load(c); ok {
+		return context.WithValue(ctx, slotKey{}, slot)
+	}
+	return ctx
 }
 
 // Addrs returns the bound TCP addresses, then the UDP (HTTP/3) ones.
@@ -323,4 +317,73 @@ func (s *DoH) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("doh shutdown: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// serveHTTP3 serves HTTP/3 on each UDP socket not nil, and returns for each
+// the Alt-Svc value its TCP listener advertises (RFC 7838, RFC 9114 3.1.1):
+// its own port, since listeners on different ports would otherwise send
+// browsers to another listener's port for a day (ma=86400); "" where
+// there is no HTTP/3.
+func (s *DoH) serveHTTP3(udps []net.PacketConn) []string {
+	altSvcs := make([]string, len(udps))
+	if s.cfg.DisableHTTP3 {
+		return altSvcs
+	}
+	s.h3 = &http3.Server{
+		Handler:        s,
+		IdleTimeout:    s.cfg.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		Logger:         s.eng.log,
+		ConnContext:    s.withQUICSlot,
+	}
+	tlsConf := http3.ConfigureTLSConfig(s.certs.serverTLSConfig())
+	for i, u := range udps {
+		if u == nil {
+			continue
+		}
+		ln, err := quic.Listen(u, tlsConf, &quic.Config{
+			MaxIdleTimeout:     s.cfg.IdleTimeout,
+			MaxIncomingStreams: int64(s.cfg.MaxInFlight),
+		})
+		if err != nil { // cannot happen for a bound socket; keep serving TCP
+			s.eng.log.Error("doh http3 listen", "addr", u.LocalAddr(), "err", err)
+			u.Close()
+			continue
+		}
+		a := &quicAcceptor{
+			pconn:    u,
+			ln:       ln,
+			adm:      s.quicAdm,
+			busyCode: h3ExcessiveLoad,
+			doneCode: h3NoError,
+			serve:    s.serveH3,
+			log:      s.eng.log,
+			wg:       &s.wg,
+			stopping: &s.stopping,
+			conns:    make(map[*quic.Conn]*connSlot),
+		}
+		s.quics = append(s.quics, a)
+		s.wg.Add(1)
+		go a.acceptLoop(s.ctx)
+		altSvcs[i] = fmt.Sprintf(`h3=":%d"; ma=%d`, u.LocalAddr().(*net.UDPAddr).Port, altSvcMaxAge)
+	}
+	return altSvcs
+}
+
+// altSvcMaxAge is how long, in seconds, a client may remember our HTTP/3
+// port (RFC 7838 3): a day, the common value (Google's, Cloudflare's).
+const altSvcMaxAge = 86400
+
+// altSvcHandler serves one TCP listener's requests (HTTP/1.1 and HTTP/2),
+// adding that listener's Alt-Svc.
+type altSvcHandler struct {
+	doh    *DoH
+	altSvc string
+}
+
+func (h altSvcHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.altSvc != "" {
+		w.Header().Set("Alt-Svc", h.altSvc)
+	}
+	h.doh.ServeHTTP(w, r)
 }

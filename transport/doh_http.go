@@ -30,13 +30,17 @@ const (
 // ({"error": "..."}). A parseable query the server refuses (REFUSED,
 // NOTIMP, BADVERS...) is a DNS answer with 200.
 func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.altSvc != "" && r.ProtoMajor < 3 {
-		w.Header().Set("Alt-Svc", s.altSvc)
-	}
 	if r.URL.Path != s.cfg.Path {
 		http.NotFound(w, r)
 		return
 	}
+	// A request marks its connection busy, so that only idle ones are
+	// evicted when connections run short.
+	slot := connSlotOf(r.Context())
+	if !slot.begin() {
+		return // the connection is being closed as idle
+	}
+	defer slot.end()
 	q := r.URL.Query()
 	asJSON := wantJSON(r, q)
 	var raw []byte

@@ -88,7 +88,7 @@ type jsonReply struct {
 // resolvers' JSON APIs do; bad input is a 400 with a JSON error.
 func TestDoHJSON(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: jsonTestHandler(), Certs: certs})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: jsonTestHandler(), Certs: certs}})
 	base := "https://" + tcp + "/dns-query"
 	q := query("wire.example.", dns.TypeA)
 	q.Id = 0
@@ -235,7 +235,7 @@ func TestDoHJSON(t *testing.T) {
 // record's own TTL is longer.
 func TestDoHNegativeCacheLifetime(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: jsonTestHandler(), Certs: certs, DisableHTTP3: true})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: jsonTestHandler(), Certs: certs}, DisableHTTP3: true})
 	q := query("gone.example.", dns.TypeA)
 	q.Id = 0
 	client := dohClients(t, ctls)["HTTP/2.0"]

@@ -18,7 +18,7 @@ import (
 // timeout; once a slot frees, new clients are served again.
 func TestDoHMaxConnsRefusesPromptly(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: ttlHandler(), Certs: certs, MaxConns: 2, DisableHTTP3: true})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs, MaxConns: 2}, DisableHTTP3: true})
 	conf := ctls.Clone()
 	conf.NextProtos = []string{"http/1.1"}
 	conf.ServerName = "127.0.0.1"
@@ -76,7 +76,7 @@ func TestDoHMaxConnsRefusesPromptly(t *testing.T) {
 // libraries' own 431 Request Header Fields Too Large.
 func TestDoHLongURL(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: ttlHandler(), Certs: certs})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs}})
 	base := "https://" + tcp + "/dns-query?dns="
 
 	// A real query padded to 60000 bytes: long but legal.

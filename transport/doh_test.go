@@ -69,7 +69,7 @@ func ttlHandler() Handler {
 func TestDoHRequests(t *testing.T) {
 	for _, addr := range loopbacks {
 		certs, ctls := testCerts(t)
-		tcp, udp, _ := startDoH(t, addr, DoHConfig{Handler: ttlHandler(), Certs: certs})
+		tcp, udp, _ := startDoH(t, addr, DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs}})
 		base := "https://" + tcp + "/dns-query"
 		q := query("example.", dns.TypeA)
 		q.Id = 0 // as browsers send it
@@ -234,7 +234,7 @@ func checkJSONAnswer(t *testing.T, resp *http.Response, body []byte) {
 // HTTP/3 connection; the handler finishes them in reverse order.
 func TestDoHManyStreams(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: delayByID(40), Certs: certs})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: delayByID(40), Certs: certs}})
 	for _, proto := range []string{"HTTP/2.0", "HTTP/3.0"} {
 		t.Run(proto, func(t *testing.T) {
 			client := dohClients(t, ctls)[proto]
@@ -270,8 +270,7 @@ func TestDoHManyStreams(t *testing.T) {
 
 func TestDoHAccessControl(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: ttlHandler(), Certs: certs,
-		Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
 	for proto, client := range dohClients(t, ctls) {
 		resp, err := client.Post("https://"+tcp+"/dns-query", mimeDNSMessage, bytes.NewReader(mustPack(t, query("example.", dns.TypeA))))
 		if err != nil {
@@ -290,7 +289,7 @@ func TestDoHAccessControl(t *testing.T) {
 // HeaderTimeout while another client is served.
 func TestDoHSlowloris(t *testing.T) {
 	certs, ctls := testCerts(t)
-	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: ttlHandler(), Certs: certs, HeaderTimeout: 500 * time.Millisecond})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs}, HeaderTimeout: 500 * time.Millisecond})
 	conf := ctls.Clone()
 	conf.NextProtos = []string{"http/1.1"}
 	c, err := tls.Dial("tcp", tcp, conf)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -28,30 +27,34 @@ const (
 
 // DoQConfig configures a DNS over QUIC server (RFC 9250).
 type DoQConfig struct {
-	// Addrs are the UDP listen addresses; port 853 by convention.
-	Addrs   []string
-	Handler Handler
-	// Allow lists the client networks served; nil means loopback only.
-	Allow []netip.Prefix
-	// Certs supplies the certificate; nil makes a self-signed one.
-	Certs *TLSCertificates
-	// EDNSSize is the buffer size put in OPT records we add; default 1232.
-	EDNSSize int
-	// IdleTimeout closes an idle connection (QUIC max_idle_timeout);
-	// default 30s.
-	IdleTimeout time.Duration
-	// StreamTimeout bounds the arrival of one whole query (with its FIN)
-	// and the write of its answer; default 5s.
+	// ListenerConfig's Addrs are UDP addresses, port 853 by convention.
+	// IdleTimeout closes a connection with no query for that long, with
+	// DOQ_NO_ERROR (RFC 9250 5.5); QUIC PINGs do not count as activity.
+	// MaxInFlight bounds the query streams open at once per connection.
+	ListenerConfig
+	// StreamTimeout bounds the arrival of one whole query (with its FIN);
+	// default 5s. WriteTimeout bounds the write of its answer.
 	StreamTimeout time.Duration
-	// MaxConns bounds connections per address, default 1024; MaxStreams
-	// the queries open at once per connection, default 100.
-	MaxConns   int
-	MaxStreams int
 	// Disable0RTT refuses 0-RTT. With it on (the default) a query that
 	// arrives as 0-RTT data is answered at once only if it is replay-safe
 	// (opcode QUERY, not a zone transfer); others wait for the handshake.
 	Disable0RTT bool
-	Logger      *slog.Logger
+}
+
+// defaultStreamTimeout bounds the arrival of one DoQ query: a few round
+// trips, however slow the path.
+const defaultStreamTimeout = 5 * time.Second
+
+// Validate reports what is wrong with c, zero fields standing for their
+// defaults.
+func (c *DoQConfig) Validate() error {
+	if err := c.ListenerConfig.Validate(); err != nil {
+		return err
+	}
+	if c.StreamTimeout < 0 {
+		return errors.New("negative stream timeout")
+	}
+	return nil
 }
 
 // DoQ is a DNS over QUIC server: one query per bidirectional stream.
@@ -65,6 +68,8 @@ type DoQ struct {
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 
+	adm *admission
+
 	mu      sync.Mutex
 	started bool
 	quics   []*quicAcceptor
@@ -72,28 +77,16 @@ type DoQ struct {
 
 // NewDoQ checks cfg, fills in defaults and prepares the certificate.
 func NewDoQ(cfg DoQConfig) (*DoQ, error) {
-	if cfg.EDNSSize == 0 {
-		cfg.EDNSSize = 1232
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("doq config: %w", err)
 	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 30 * time.Second
-	}
+	cfg.setDefaults(listenerDefaults{
+		idleTimeout:  defaultQUICIdleTimeout,
+		writeTimeout: defaultWriteTimeout,
+		maxInFlight:  defaultStreams,
+	})
 	if cfg.StreamTimeout == 0 {
-		cfg.StreamTimeout = 5 * time.Second
-	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 1024
-	}
-	if cfg.MaxStreams == 0 {
-		cfg.MaxStreams = 100
-	}
-	switch {
-	case len(cfg.Addrs) == 0:
-		return nil, errors.New("doq config: no listen address")
-	case cfg.Handler == nil:
-		return nil, errors.New("doq config: no handler")
-	case cfg.MaxConns < 1 || cfg.MaxStreams < 1 || cfg.IdleTimeout < 0 || cfg.StreamTimeout < 0:
-		return nil, errors.New("doq config: limits and timeouts must be positive")
+		cfg.StreamTimeout = defaultStreamTimeout
 	}
 	certs, err := certsOrSelfSigned(cfg.Certs, cfg.Addrs, cfg.Logger)
 	if err != nil {
@@ -101,9 +94,18 @@ func NewDoQ(cfg DoQConfig) (*DoQ, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoQ{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
-	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	s.eng = cfg.newEngine()
+	// The admission's idle timer, not QUIC's, decides when a connection
+	// is idle: a client's PINGs (RFC 9000 19.2) keep QUIC's alive.
+	if s.adm, err = newAdmission("doq", cfg.MaxConns, cfg.Conns, cfg.IdleTimeout, s.eng.log); err != nil {
+		cancel()
+		return nil, fmt.Errorf("doq config: %w", err)
+	}
 	return s, nil
 }
+
+// ConnStats counts the connections open, refused and evicted.
+func (s *DoQ) ConnStats() ConnStats { return s.adm.stats() }
 
 // Certs returns the certificate source in use.
 func (s *DoQ) Certs() *TLSCertificates { return s.certs }
@@ -117,7 +119,7 @@ func (s *DoQ) Start() error {
 	}
 	qconf := &quic.Config{
 		MaxIdleTimeout:     s.cfg.IdleTimeout,
-		MaxIncomingStreams: int64(s.cfg.MaxStreams),
+		MaxIncomingStreams: int64(s.cfg.MaxInFlight),
 		// DoQ uses no unidirectional streams; one is allowed only so that
 		// a client opening it can be told DOQ_PROTOCOL_ERROR (RFC 9250
 		// 4.3.3) instead of a bare QUIC STREAM_LIMIT_ERROR.
@@ -134,14 +136,14 @@ func (s *DoQ) Start() error {
 				accs = append(accs, &quicAcceptor{
 					pconn:    pc,
 					ln:       ln,
-					maxConns: s.cfg.MaxConns,
+					adm:      s.adm,
 					busyCode: doqExcessiveLoad,
 					doneCode: doqNoError,
 					serve:    s.serveConn,
 					log:      s.eng.log,
 					wg:       &s.wg,
 					stopping: &s.stopping,
-					conns:    make(map[*quic.Conn]struct{}),
+					conns:    make(map[*quic.Conn]*connSlot),
 				})
 				continue
 			}
@@ -206,8 +208,9 @@ func (s *DoQ) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// serveConn accepts the streams of one connection, one query each.
-func (s *DoQ) serveConn(c *quic.Conn) {
+// serveConn accepts the streams of one connection, one query each; each
+// stream marks the connection busy until it is answered.
+func (s *DoQ) serveConn(c *quic.Conn, slot *connSlot) {
 	remote := addrPortOf(c.RemoteAddr())
 	local := addrPortOf(c.LocalAddr())
 	allowed := s.eng.acl.allows(remote.Addr())
@@ -226,9 +229,13 @@ func (s *DoQ) serveConn(c *quic.Conn) {
 		if err != nil {
 			return
 		}
+		if !slot.begin() {
+			return // closed as idle just as this stream came
+		}
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
+			defer slot.end()
 			q := &doqQuery{s: s, conn: c, st: st, remote: remote, local: local}
 			q.serve(allowed)
 		}()
@@ -443,7 +450,7 @@ func (q *doqQuery) writeFrame(bp *[]byte, msg []byte) error {
 		copy(buf[2:], msg)
 	}
 	binary.BigEndian.PutUint16(buf, uint16(len(msg)))
-	q.st.SetWriteDeadline(time.Now().Add(q.s.cfg.StreamTimeout))
+	q.st.SetWriteDeadline(time.Now().Add(q.s.cfg.WriteTimeout))
 	if _, err := q.st.Write(buf[:2+len(msg)]); err != nil {
 		q.st.CancelWrite(doqRequestCancelled)
 		return fmt.Errorf("doq write to %s: %w", q.remote, err)

@@ -70,7 +70,7 @@ func TestDoQQueries(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
 			certs, ctls := testCerts(t)
-			target := startDoQ(t, addr, DoQConfig{Handler: answerA(1), Certs: certs})
+			target := startDoQ(t, addr, DoQConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs}})
 			c := dialDoQ(t, target, ctls)
 			if p := c.ConnectionState().TLS.NegotiatedProtocol; p != "doq" {
 				t.Fatalf("ALPN %q", p)
@@ -109,7 +109,7 @@ func TestDoQQueries(t *testing.T) {
 // DOQ_PROTOCOL_ERROR, while another client's connection keeps working.
 func TestDoQProtocolErrors(t *testing.T) {
 	certs, ctls := testCerts(t)
-	target := startDoQ(t, "127.0.0.1:0", DoQConfig{Handler: answerA(1), Certs: certs, StreamTimeout: time.Second})
+	target := startDoQ(t, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs}, StreamTimeout: time.Second})
 	bystander := dialDoQ(t, target, ctls)
 	good := doqQueryBytes(t, "example.", 0)
 	keepalive := query("example.", dns.TypeA)
@@ -221,7 +221,7 @@ func TestDoQProtocolErrors(t *testing.T) {
 
 func TestDoQLimits(t *testing.T) {
 	certs, ctls := testCerts(t)
-	s, err := NewDoQ(DoQConfig{Addrs: []string{"[::1]:0"}, Handler: answerA(1), Certs: certs, MaxConns: 1, IdleTimeout: 300 * time.Millisecond})
+	s, err := NewDoQ(DoQConfig{ListenerConfig: ListenerConfig{Addrs: []string{"[::1]:0"}, Handler: answerA(1), Certs: certs, MaxConns: 1, IdleTimeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestDoQLimits(t *testing.T) {
 // TestDoQ0RTT resumes a session and sends a query in 0-RTT data.
 func TestDoQ0RTT(t *testing.T) {
 	certs, ctls := testCerts(t)
-	target := startDoQ(t, "127.0.0.1:0", DoQConfig{Handler: answerA(1), Certs: certs})
+	target := startDoQ(t, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs}})
 	conf := ctls.Clone()
 	conf.NextProtos = []string{"doq"}
 	tickets := &notifyingSessionCache{ClientSessionCache: tls.NewLRUClientSessionCache(4), put: make(chan struct{}, 1)}

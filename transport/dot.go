@@ -5,37 +5,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
-// DoTConfig configures a DNS over TLS server (RFC 7858, RFC 8310).
+// DoTConfig configures a DNS over TLS server (RFC 7858, RFC 8310): port
+// 853 by convention. IdleTimeout also bounds the TLS handshake and the
+// arrival of one whole query.
 type DoTConfig struct {
-	// Addrs are the listen addresses; port 853 by convention, 0 in tests.
-	Addrs   []string
-	Handler Handler
-	// Allow lists the client networks served; nil means loopback only.
-	Allow []netip.Prefix
-	// Certs supplies the certificate; nil makes a self-signed one for
-	// Addrs (its pin is then in Certs() for the log).
-	Certs *TLSCertificates
-	// EDNSSize is the buffer size put in OPT records we add; default 1232.
-	EDNSSize int
-	// IdleTimeout closes an idle connection (RFC 7766 6.2.3); it also
-	// bounds the TLS handshake and the arrival of one whole query.
-	// Default 10s.
-	IdleTimeout time.Duration
-	// WriteTimeout bounds one response write; default 5s.
-	WriteTimeout time.Duration
-	// MaxConns bounds open connections, default 1024; MaxInFlight the
-	// pipelined queries in flight per connection, default 32.
-	MaxConns    int
-	MaxInFlight int
-	Logger      *slog.Logger
+	ListenerConfig
 }
 
 // DoT is a DNS over TLS server: the RFC 7766 stream server of Do53 behind a
@@ -58,44 +37,34 @@ type DoT struct {
 
 // NewDoT checks cfg, fills in defaults and prepares the certificate.
 func NewDoT(cfg DoTConfig) (*DoT, error) {
-	if cfg.EDNSSize == 0 {
-		cfg.EDNSSize = 1232
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dot config: %w", err)
 	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 10 * time.Second
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 5 * time.Second
-	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 1024
-	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = 32
-	}
-	switch {
-	case len(cfg.Addrs) == 0:
-		return nil, errors.New("dot config: no listen address")
-	case cfg.Handler == nil:
-		return nil, errors.New("dot config: no handler")
-	case cfg.MaxConns < 1 || cfg.MaxInFlight < 1 || cfg.IdleTimeout < 0 || cfg.WriteTimeout < 0:
-		return nil, errors.New("dot config: limits and timeouts must be positive")
-	}
+	cfg.setDefaults(listenerDefaults{
+		idleTimeout:  defaultStreamIdleTimeout,
+		writeTimeout: defaultWriteTimeout,
+		maxInFlight:  defaultDoTInFlight,
+	})
 	certs, err := certsOrSelfSigned(cfg.Certs, cfg.Addrs, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("dot: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &DoT{cfg: cfg, certs: certs, ctx: ctx, cancel: cancel}
-	s.eng = newEngine(cfg.Handler, cfg.Allow, cfg.EDNSSize, cfg.Logger)
+	s.eng = cfg.newEngine()
+	adm, err := newAdmission("dot", cfg.MaxConns, cfg.Conns, 0, s.eng.log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("dot config: %w", err)
+	}
 	tlsConf := certs.serverTLSConfig("dot")
 	s.srv = &streamServer{
 		eng:          s.eng,
 		proto:        TLS,
 		idleTimeout:  cfg.IdleTimeout,
 		writeTimeout: cfg.WriteTimeout,
-		maxConns:     cfg.MaxConns,
 		maxInFlight:  cfg.MaxInFlight,
+		adm:          adm,
 		extras:       extras{keepalive: keepaliveUnits(cfg.IdleTimeout)},
 		wrap: func(conn net.Conn) (net.Conn, error) {
 			tc := tls.Server(conn, tlsConf)
@@ -111,6 +80,9 @@ func NewDoT(cfg DoTConfig) (*DoT, error) {
 	}
 	return s, nil
 }
+
+// ConnStats counts the connections open, refused and evicted.
+func (s *DoT) ConnStats() ConnStats { return s.srv.adm.stats() }
 
 // Certs returns the certificate source in use (for its Pin and Reload).
 func (s *DoT) Certs() *TLSCertificates { return s.certs }

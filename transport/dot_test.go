@@ -65,7 +65,7 @@ func TestDoTQueries(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
 			certs, ctls := testCerts(t)
-			target, _ := startDoT(t, addr, DoTConfig{Handler: delayByID(40), Certs: certs})
+			target, _ := startDoT(t, addr, DoTConfig{ListenerConfig: ListenerConfig{Handler: delayByID(40), Certs: certs}})
 
 			t.Run("miekg tcp-tls client", func(t *testing.T) {
 				c := &dns.Client{Net: "tcp-tls", TLSConfig: ctls}
@@ -156,7 +156,7 @@ func TestDoTQueries(t *testing.T) {
 
 func TestDoTPadding(t *testing.T) {
 	certs, ctls := testCerts(t)
-	target, _ := startDoT(t, "127.0.0.1:0", DoTConfig{Handler: answerA(3), Certs: certs})
+	target, _ := startDoT(t, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: answerA(3), Certs: certs}})
 	cases := []struct {
 		name    string
 		pad     bool
@@ -206,7 +206,7 @@ func TestDoTPadding(t *testing.T) {
 // well-behaved client keeps querying on its own connection.
 func TestDoTMalformed(t *testing.T) {
 	certs, ctls := testCerts(t)
-	target, _ := startDoT(t, "[::1]:0", DoTConfig{Handler: answerA(1), Certs: certs, IdleTimeout: time.Second})
+	target, _ := startDoT(t, "[::1]:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs, IdleTimeout: time.Second}})
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -350,7 +350,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	if certs.Pin() != pinA {
 		t.Fatalf("pin %s, want %s", certs.Pin(), pinA)
 	}
-	target, _ := startDoT(t, "127.0.0.1:0", DoTConfig{Handler: answerA(1), Certs: certs})
+	target, _ := startDoT(t, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs}})
 	served := func() string {
 		c, err := tls.Dial("tcp", target, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {

@@ -2,6 +2,10 @@
 // queries from clients over each protocol (Do53 over UDP and TCP, DoT, DoH
 // over HTTP/1.1, HTTP/2 and HTTP/3, DoQ) and hand them to one Handler. It knows nothing of resolution or
 // zones: the resolver and the authoritative backend are both Handlers.
+// All four take one ListenerConfig (listener.go), embedded in each one's
+// config, with one set of defaults and one Validate. Every stream front
+// end shares its connection slots among clients and networks and closes
+// idle connections first when they run short (admission.go).
 package transport
 
 import (

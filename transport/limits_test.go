@@ -39,9 +39,7 @@ func TestDo53InFlightBounds(t *testing.T) {
 				now.Add(-1)
 				inner.ServeDNS(ctx, w, r)
 			})
-			udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{
-				Handler: h, UDPSockets: 1, MaxUDPInFlight: 3, MaxTCPInFlight: 2,
-			})
+			udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h, MaxInFlight: 2}, UDPSockets: 1, MaxUDPInFlight: 3})
 			target := udp
 			if tc.net == "tcp" {
 				target = tcp

@@ -23,8 +23,8 @@ func paddedQuery(t testing.TB, pad bool) []byte {
 // every EDNS(0) answer (RFC 9250 5.4).
 func TestPaddingDoQAndDoH(t *testing.T) {
 	certs, ctls := testCerts(t)
-	doq := startDoQ(t, "127.0.0.1:0", DoQConfig{Handler: answerA(2), Certs: certs})
-	doh, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{Handler: answerA(2), Certs: certs, DisableHTTP3: true})
+	doq := startDoQ(t, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: answerA(2), Certs: certs}})
+	doh, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: answerA(2), Certs: certs}, DisableHTTP3: true})
 	qc := dialDoQ(t, doq, ctls)
 	h2 := dohClients(t, ctls)["HTTP/2.0"]
 

@@ -40,7 +40,7 @@ func TestDo53WildcardAnswersFromQueriedAddress(t *testing.T) {
 				mu.Unlock()
 				inner.ServeDNS(ctx, w, r)
 			})
-			s, err := NewDo53(Do53Config{Addrs: []string{tc.bind}, Handler: h, UDPSockets: 2})
+			s, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Addrs: []string{tc.bind}, Handler: h}, UDPSockets: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,22 +19,24 @@ type quicListener interface {
 }
 
 // quicAcceptor accepts QUIC connections for one front end (DoQ, DoH over
-// HTTP/3), refuses those past maxConns with the protocol's excessive-load
-// code, and keeps track of the rest so Shutdown can close them.
+// HTTP/3), refuses those its admission refuses with the protocol's
+// excessive-load code, and keeps track of the rest so Shutdown can close
+// them.
 type quicAcceptor struct {
 	pconn    net.PacketConn
 	ln       quicListener
-	maxConns int
+	adm      *admission
 	busyCode quic.ApplicationErrorCode
-	// doneCode closes a connection once serve has returned.
+	// doneCode closes a connection once serve has returned, or when it
+	// is closed as idle (RFC 9250 5.5: DOQ_NO_ERROR for idle ones).
 	doneCode quic.ApplicationErrorCode
-	serve    func(*quic.Conn)
+	serve    func(*quic.Conn, *connSlot)
 	log      *slog.Logger
 	wg       *sync.WaitGroup
 	stopping *atomic.Bool
 
 	mu    sync.Mutex
-	conns map[*quic.Conn]struct{}
+	conns map[*quic.Conn]*connSlot
 }
 
 func (a *quicAcceptor) acceptLoop(ctx context.Context) {
@@ -47,19 +49,20 @@ func (a *quicAcceptor) acceptLoop(ctx context.Context) {
 			}
 			return
 		}
-		if !a.admit(c) {
+		slot := a.admit(c)
+		if slot == nil {
 			go a.refuse(c)
 			continue
 		}
 		go func() {
-			defer a.forget(c)
+			defer a.forget(c, slot)
 			defer func() {
 				if p := recover(); p != nil {
 					a.log.Error("quic connection panic", "panic", fmt.Sprint(p), "remote", c.RemoteAddr())
 					c.CloseWithError(0, "")
 				}
 			}()
-			a.serve(c)
+			a.serve(c, slot)
 			c.CloseWithError(a.doneCode, "")
 		}()
 	}
@@ -77,18 +80,32 @@ func (a *quicAcceptor) refuse(c *quic.Conn) {
 	c.CloseWithError(a.busyCode, "too many connections")
 }
 
-func (a *quicAcceptor) admit(c *quic.Conn) bool {
+// admit takes a slot for c, or returns nil if it must be refused. An
+// evicted connection is closed from its own goroutine: CloseWithError
+// waits for the connection to wind down.
+func (a *quicAcceptor) admit(c *quic.Conn) *connSlot {
+	if a.stopping.Load() {
+		return nil
+	}
+	slot := a.adm.admit(addrPortOf(c.RemoteAddr()).Addr(), func() {
+		go c.CloseWithError(a.doneCode, "idle")
+	})
+	if slot == nil {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.stopping.Load() || len(a.conns) >= a.maxConns {
-		return false
+	if a.stopping.Load() {
+		slot.release()
+		return nil
 	}
-	a.conns[c] = struct{}{}
+	a.conns[c] = slot
 	a.wg.Add(1)
-	return true
+	return slot
 }
 
-func (a *quicAcceptor) forget(c *quic.Conn) {
+func (a *quicAcceptor) forget(c *quic.Conn, slot *connSlot) {
+	slot.release()
 	a.mu.Lock()
 	delete(a.conns, c)
 	a.mu.Unlock()

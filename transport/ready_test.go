@@ -84,7 +84,7 @@ func TestUDPReadyAnswerPath(t *testing.T) {
 	ans.Answer = append(ans.Answer, &dns.A{Hdr: dns.RR_Header{Name: "fast.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)})
 	wire, _ := ans.Pack()
 	h := &readyHandler{answer: wire}
-	srv, err := NewDo53(Do53Config{Addrs: []string{"127.0.0.1:0"}, Handler: h})
+	srv, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: h}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +115,7 @@ func TestUDPReadyAnswerPath(t *testing.T) {
 	}
 
 	// A client outside the allow list never reaches the fast path: REFUSED.
-	denied, err := NewDo53(Do53Config{Addrs: []string{"127.0.0.1:0"}, Handler: h,
-		Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	denied, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: h, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestDo53RefusesAnAddressInUse(t *testing.T) {
 			port, release := tc.hold(t)
 			defer release()
 			addr := net.JoinHostPort(tc.ours, strconv.Itoa(port))
-			s, err := NewDo53(Do53Config{Addrs: []string{addr}, Handler: answerA(1), UDPSockets: 2})
+			s, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Addrs: []string{addr}, Handler: answerA(1)}, UDPSockets: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestDo53ForeignReusePortSocketGetsNoQueries(t *testing.T) {
 	if !reusePortSupported {
 		t.Skip("no SO_REUSEPORT here")
 	}
-	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(1), UDPSockets: 2})
+	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1)}, UDPSockets: 2})
 	pc, err := foreignReusePort.ListenPacket(context.Background(), "udp", udp)
 	if err != nil {
 		t.Logf("the foreign socket could not even join: %v", err)

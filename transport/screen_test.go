@@ -92,7 +92,7 @@ func TestMalformedCookieFormErr(t *testing.T) {
 		{40, dns.RcodeSuccess},
 		{41, dns.RcodeFormatError},
 	}
-	udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: answerA(1)})
+	udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1)}})
 	for _, net := range []struct{ name, addr string }{{"udp", udp}, {"tcp", tcp}} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/%d octets", net.name, tc.octets), func(t *testing.T) {
@@ -142,7 +142,7 @@ func TestMalformedCookieSkipsReadyPath(t *testing.T) {
 		{"8-octet cookie: full path", withCookie("fast.example.", 8), dns.RcodeSuccess},
 	}
 	h := newBurstReady(t)
-	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h})
+	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := mustPack(t, tc.q)

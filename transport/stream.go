@@ -26,8 +26,9 @@ type streamServer struct {
 	proto        Proto
 	idleTimeout  time.Duration
 	writeTimeout time.Duration
-	maxConns     int
 	maxInFlight  int
+	// adm shares the connection slots among clients (admission.go).
+	adm *admission
 	// wrap, when set, turns an accepted connection into the one to serve
 	// (the TLS handshake for DoT); it must honour the deadline on conn.
 	wrap func(conn net.Conn) (net.Conn, error)
@@ -57,19 +58,17 @@ func (s *streamServer) acceptLoop(ln net.Listener) {
 		}
 		c := s.admit(conn)
 		if c == nil {
-			conn.Close()
+			resetClose(conn)
 			continue
 		}
 		go c.serve()
 	}
 }
 
-// admit registers a new connection, or returns nil when the server is at
-// its connection limit or stopping.
+// admit registers a new connection, or returns nil when the admission
+// refuses it or the server is stopping.
 func (s *streamServer) admit(conn net.Conn) *streamConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopping.Load() || len(s.conns) >= s.maxConns {
+	if s.stopping.Load() {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -83,12 +82,25 @@ func (s *streamServer) admit(conn net.Conn) *streamConn {
 		cancel: cancel,
 		sem:    make(chan struct{}, s.maxInFlight),
 	}
+	c.slot = s.adm.admit(c.remote.Addr(), c.abort)
+	if c.slot == nil {
+		cancel()
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		c.slot.release()
+		cancel()
+		return nil
+	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	return c
 }
 
 func (s *streamServer) forget(c *streamConn) {
+	c.slot.release()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -124,6 +136,9 @@ type streamConn struct {
 	remote, local netip.AddrPort
 	ctx           context.Context
 	cancel        context.CancelFunc
+	// slot is the connection's place in the admission: queries mark it
+	// busy, so that only idle connections are evicted.
+	slot *connSlot
 
 	sem      chan struct{} // one token per query in flight
 	inFlight atomic.Int32
@@ -189,6 +204,10 @@ func (c *streamConn) readLoop() {
 		case <-c.ctx.Done():
 			return
 		}
+		if !c.slot.begin() {
+			<-c.sem
+			return // closed as idle just as this query came
+		}
 		c.inFlight.Add(1)
 		c.active.Add(1)
 		go c.handle(raw, allowed)
@@ -204,6 +223,7 @@ func (c *streamConn) handle(raw []byte, allowed bool) {
 		}
 		<-c.sem
 		c.inFlight.Add(-1)
+		c.slot.end()
 		c.active.Done()
 	}()
 	sc := screen(raw, allowed)
@@ -320,6 +340,15 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 		ap, _ = netip.ParseAddrPort(a.String())
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// resetClose closes a refused TCP connection with a reset: the client
+// learns at once, and no TIME_WAIT is left on our side.
+func resetClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 func isTimeout(err error) bool {

@@ -19,7 +19,7 @@ func reportQPS(b *testing.B, start time.Time) {
 }
 
 func BenchmarkDo53TCP(b *testing.B) {
-	_, tcp, _ := startDo53(b, "127.0.0.1:0", Do53Config{Handler: newCannedHandler(b)})
+	_, tcp, _ := startDo53(b, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b)}})
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	start := time.Now()
@@ -47,7 +47,7 @@ func BenchmarkDo53TCP(b *testing.B) {
 
 func BenchmarkDoT(b *testing.B) {
 	certs, ctls := testCerts(b)
-	target, _ := startDoT(b, "127.0.0.1:0", DoTConfig{Handler: newCannedHandler(b), Certs: certs})
+	target, _ := startDoT(b, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b), Certs: certs}})
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	start := time.Now()
@@ -75,7 +75,7 @@ func BenchmarkDoT(b *testing.B) {
 
 func benchDoH(b *testing.B, proto string) {
 	certs, ctls := testCerts(b)
-	tcp, _, _ := startDoH(b, "127.0.0.1:0", DoHConfig{Handler: newCannedHandler(b), Certs: certs})
+	tcp, _, _ := startDoH(b, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b), Certs: certs}})
 	client := dohClients(b, ctls)[proto]
 	wire := mustPack(b, query("bench.example.", dns.TypeA))
 	url := "https://" + tcp + "/dns-query"
@@ -105,7 +105,7 @@ func BenchmarkDoHHTTP3(b *testing.B) { benchDoH(b, "HTTP/3.0") }
 
 func BenchmarkDoQ(b *testing.B) {
 	certs, ctls := testCerts(b)
-	target := startDoQ(b, "127.0.0.1:0", DoQConfig{Handler: newCannedHandler(b), Certs: certs})
+	target := startDoQ(b, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b), Certs: certs}})
 	c := dialDoQ(b, target, ctls)
 	framed := frame(doqQueryBytes(b, "bench.example.", 0))
 	b.ReportAllocs()

@@ -29,9 +29,9 @@ import (
 const udpBatchLen = 32
 
 // udpBatchOutSize is the room first set aside for each answer of a batch:
-// the default UDPSize. A server advertising more grows a slot when an answer
-// needs it, up to its UDPSize, instead of setting aside 32 times 64 KiB.
-const udpBatchOutSize = 1232
+// the default EDNSSize. A server advertising more grows a slot when an answer
+// needs it, up to its EDNSSize, instead of setting aside 32 times 64 KiB.
+const udpBatchOutSize = defaultEDNSSize
 
 // udpBatch is the batch reader of one socket. Only its read loop touches it.
 type udpBatch struct {

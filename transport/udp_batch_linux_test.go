@@ -15,7 +15,7 @@ import (
 // answered with sendmmsg allocates nothing, server and client together.
 func TestUDPBatchReadyPathAllocs(t *testing.T) {
 	h := newBurstReady(t)
-	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h, UDPSockets: 1})
+	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h}, UDPSockets: 1})
 	c, err := net.Dial("udp", udp)
 	if err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func TestUDPBurstMixedPaths(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
 			h := newBurstReady(t)
-			udp, _, _ := startDo53(t, addr, Do53Config{Handler: h, UDPSockets: 1})
+			udp, _, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: h}, UDPSockets: 1})
 			c, err := net.Dial("udp", udp)
 			if err != nil {
 				t.Fatal(err)
@@ -167,8 +167,7 @@ func TestUDPBurstMixedPaths(t *testing.T) {
 // REFUSED in a burst too, and never the fast path.
 func TestUDPBurstAllowList(t *testing.T) {
 	h := newBurstReady(t)
-	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h, UDPSockets: 1,
-		Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, UDPSockets: 1})
 	c, err := net.Dial("udp", udp)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +209,7 @@ func TestUDPWildcardReadyAnswerSource(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.bind+"->"+tc.target, func(t *testing.T) {
 			h := newBurstReady(t)
-			s, err := NewDo53(Do53Config{Addrs: []string{tc.bind}, Handler: h, UDPSockets: 1})
+			s, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Addrs: []string{tc.bind}, Handler: h}, UDPSockets: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +245,7 @@ func TestUDPWildcardReadyAnswerSource(t *testing.T) {
 // fast path (the ReadyAnswerer declines; the full path truncates).
 func TestUDPBurstLargeReadyAnswers(t *testing.T) {
 	h := newBurstReadySized(t, 80) // about 2.3 KB
-	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{Handler: h, UDPSockets: 1, UDPSize: 4096})
+	udp, _, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h, EDNSSize: 4096}, UDPSockets: 1})
 	c, err := net.Dial("udp", udp)
 	if err != nil {
 		t.Fatal(err)

@@ -27,13 +27,37 @@ type frontEndOptions struct {
 	tlsCert string
 	tlsKey  string
 	allow   prefixList
+	// maxConns caps each stream front end's connections (TCP, DoT, DoH
+	// on TCP, DoH on QUIC, DoQ); connsPerClient and connsPerNetwork share
+	// them among client addresses and /24 (/56) networks. Zero means the
+	// transport package's defaults.
+	maxConns, connsPerClient, connsPerNetwork int
+}
+
+// listenerConfig is the configuration all front ends share, from the
+// flags; each front end takes a copy with its own addresses.
+func (o *frontEndOptions) listenerConfig(h transport.Handler, log *slog.Logger) transport.ListenerConfig {
+	return transport.ListenerConfig{
+		Handler:  h,
+		Allow:    o.allow,
+		Logger:   log,
+		MaxConns: o.maxConns,
+		Conns:    transport.ConnLimits{PerClient: o.connsPerClient, PerPrefix: o.connsPerNetwork},
+	}
 }
 
 // encrypted reports whether any encrypted front end was asked for.
 func (o *frontEndOptions) encrypted() bool { return len(o.dot)+len(o.doh)+len(o.doq) > 0 }
 
-// startFrontEnds builds and starts every front end around one handler. On an
-// error, those already started are shut down. certs is nil without
+// listenerFor is the shared configuration with one front end's addresses.
+func listenerFor(base transport.ListenerConfig, addrs []string) transport.ListenerConfig {
+	base.Addrs = addrs
+	return base
+}
+
+// startFrontEnds builds and starts every front end around one handler. The
+// configuration of every front end asked for is checked before any binds.
+// On an error, those already started are shut down. certs is nil without
 // encrypted front ends.
 func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (fes []frontEnd, certs *transport.TLSCertificates, err error) {
 	defer func() {
@@ -45,6 +69,23 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, nil, errors.New("--tls-cert and --tls-key go together")
 	}
+	if o.maxConns < 0 || o.connsPerClient < 0 || o.connsPerNetwork < 0 {
+		return nil, nil, errors.New("--max-conns, --conns-per-client and --conns-per-network must not be negative")
+	}
+	base := o.listenerConfig(h, log)
+	kinds := []struct {
+		name  string
+		addrs []string
+	}{{"do53", o.listen}, {"dot", o.dot}, {"doh", o.doh}, {"doq", o.doq}}
+	for _, k := range kinds {
+		if len(k.addrs) == 0 {
+			continue
+		}
+		lc := listenerFor(base, k.addrs)
+		if err := lc.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", k.name, err)
+		}
+	}
 	if o.encrypted() {
 		certs, err = transport.NewTLSCertificates(o.tlsCert, o.tlsKey, certHosts(o), log)
 		if err != nil {
@@ -53,6 +94,7 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 		if o.tlsCert == "" {
 			log.Warn("no --tls-cert: serving a self-signed certificate for local use", "spki_sha256_pin", certs.Pin())
 		}
+		base.Certs = certs
 	}
 	start := func(name string, fe frontEnd, err error) error {
 		if err != nil {
@@ -64,24 +106,25 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 		fes = append(fes, fe) // each front end logs its own addresses
 		return nil
 	}
-	do53, err := transport.NewDo53(transport.Do53Config{Addrs: o.listen, Handler: h, Allow: o.allow, Logger: log})
+	do53, err := transport.NewDo53(transport.Do53Config{ListenerConfig: listenerFor(base, o.listen)})
 	if err := start("do53", do53, err); err != nil {
 		return fes, certs, err
 	}
 	if len(o.dot) > 0 {
-		s, err := transport.NewDoT(transport.DoTConfig{Addrs: o.dot, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		s, err := transport.NewDoT(transport.DoTConfig{ListenerConfig: listenerFor(base, o.dot)})
 		if err := start("dot", s, err); err != nil {
 			return fes, certs, err
 		}
 	}
 	if len(o.doh) > 0 {
-		s, err := transport.NewDoH(transport.DoHConfig{Addrs: o.doh, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		// Each --doh listener advertises its own HTTP/3 port (Alt-Svc).
+		s, err := transport.NewDoH(transport.DoHConfig{ListenerConfig: listenerFor(base, o.doh)})
 		if err := start("doh", s, err); err != nil {
 			return fes, certs, err
 		}
 	}
 	if len(o.doq) > 0 {
-		s, err := transport.NewDoQ(transport.DoQConfig{Addrs: o.doq, Handler: h, Allow: o.allow, Certs: certs, Logger: log})
+		s, err := transport.NewDoQ(transport.DoQConfig{ListenerConfig: listenerFor(base, o.doq)})
 		if err := start("doq", s, err); err != nil {
 			return fes, certs, err
 		}

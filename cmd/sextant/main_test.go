@@ -168,6 +168,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad cache bytes", []string{"serve", "--cache-max-bytes", "-1", "--listen", "127.51.0.2:53"}, 1},
 		{"tls cert without key", []string{"serve", "--tls-cert", "x.pem", "--dot", "127.51.0.2:853", "--listen", "127.51.0.2:53"}, 1},
 		{"bad log level", []string{"serve", "--log-level", "loud", "--listen", "127.51.0.2:53"}, 1},
+		{"negative connection share", []string{"serve", "--conns-per-client", "-1", "--listen", "127.51.0.2:53"}, 1},
 		{"query without name", []string{"query"}, 2},
 		{"query bad type", []string{"query", "example.", "NOTATYPE"}, 1},
 		{"help", []string{"help"}, 0},

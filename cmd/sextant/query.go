@@ -59,7 +59,7 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, _, err := newResolver(o, log)
+	res, _, _, err := newResolver(o, log)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/authority/xfrout"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/resolver"
@@ -48,8 +49,8 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.upstreamIPv6, "upstream-ipv6", true, "query authoritative servers over IPv6")
 	fs.BoolVar(&o.upstreamLoop, "upstream-loopback", false, "allow upstream queries to loopback addresses (implied by loopback root hints)")
 	fs.StringVar(&o.clockFile, "clock-file", "", "DNS time follows this libfaketime timestamp `FILE` (@YYYY-MM-DD HH:MM:SS, UTC)")
-	fs.IntVar(&o.cacheSize, "cache-size", 100000, "maximum cached `ENTRIES`")
-	fs.IntVar(&o.cacheBytes, "cache-max-bytes", 256<<20, "maximum memory held by cached entries, in `BYTES` (estimated)")
+	fs.IntVar(&o.cacheSize, "cache-size", cache.DefaultMaxEntries, "maximum cached `ENTRIES` (RRsets and ready answers together)")
+	fs.IntVar(&o.cacheBytes, "cache-max-bytes", cache.DefaultMaxBytes, "maximum memory held by cached entries, in `BYTES` (estimated; RRsets and ready answers together; sets the Go memory limit unless GOMEMLIMIT is set)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -57,6 +58,8 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 type serveOptions struct {
 	resolverOptions
 	frontEndOptions
+	secondaryOptions
+	configOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -65,7 +68,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o := &serveOptions{}
 	fs := flag.NewFlagSet("sextant serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.register(fs)
+	o.resolverOptions.register(fs)
 	fs.Var(&o.listen, "listen", "`ADDR:PORT` to answer on, UDP and TCP (repeatable; default 127.0.0.1:53 and [::1]:53)")
 	fs.Var(&o.dot, "dot", "`ADDR:PORT` for DNS over TLS, e.g. 127.0.0.1:853 (repeatable)")
 	fs.Var(&o.doh, "doh", "`ADDR:PORT` for DNS over HTTPS: HTTP/1.1 and HTTP/2 on TCP, HTTP/3 on UDP (repeatable)")
@@ -73,8 +76,13 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate chain `FILE` (PEM) for DoT/DoH/DoQ; reloaded when it changes or on SIGHUP (default: self-signed)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
+	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ), `N`")
+	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address and front end, `N`")
+	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6) and front end, `N`")
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
+	o.secondaryOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
+	o.configOptions.registerConfigFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -82,24 +90,29 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 		fmt.Fprintf(stderr, "sextant serve: unexpected arguments %q\n", fs.Args())
 		return nil, errUsage
 	}
+	if err := o.applyConfig(fs, args); err != nil {
+		return nil, err
+	}
 	if len(o.listen) == 0 {
 		o.listen = stringList{"127.0.0.1:53", "[::1]:53"}
 	}
 	return o, nil
 }
 
-// newResolver builds the resolver (with its cache and validator) from the
-// shared flags. customHints reports whether --root-hints was given.
-func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, customHints bool, err error) {
+// newResolver builds the resolver (with its cache and validator) and the
+// ready-to-send answer cache for its client handler from the shared flags:
+// --cache-size and --cache-max-bytes bound the two caches together
+// (cache.Config.Split). customHints reports whether --root-hints was given.
+func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, answers *cache.Answers, customHints bool, err error) {
 	if o.cacheSize <= 0 {
-		return nil, false, fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize)
+		return nil, nil, false, fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize)
 	}
 	if o.cacheBytes <= 0 {
-		return nil, false, fmt.Errorf("--cache-max-bytes must be positive, got %d", o.cacheBytes)
+		return nil, nil, false, fmt.Errorf("--cache-max-bytes must be positive, got %d", o.cacheBytes)
 	}
 	clk, err := dnsClock(o.clockFile)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	cfg := resolver.DefaultConfig()
 	cfg.Clock = clk
@@ -112,19 +125,20 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 	if customHints {
 		h, err := roothints.LoadHints(o.rootHints)
 		if err != nil {
-			return nil, false, fmt.Errorf("--root-hints: %w", err)
+			return nil, nil, false, fmt.Errorf("--root-hints: %w", err)
 		}
 		cfg.Hints = h
 	}
-	cfg.Cache = cache.New(cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk})
+	rrsets, ready := cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk}.Split()
+	cfg.Cache = cache.New(rrsets)
 	if err := configureValidation(&cfg, o, customHints, log); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	res, err = resolver.New(cfg)
 	if err != nil {
-		return nil, false, fmt.Errorf("resolver: %w", err)
+		return nil, nil, false, fmt.Errorf("resolver: %w", err)
 	}
-	return res, customHints, nil
+	return res, cache.NewAnswers(ready), customHints, nil
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -167,10 +181,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, customHints, err := newResolver(&o.resolverOptions, log)
+	for _, w := range otherSecurityWarnings(o) {
+		log.Warn("security: " + w)
+	}
+	res, answers, customHints, err := newResolver(&o.resolverOptions, log)
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(o.cacheBytes, log)
 
 	var local resolver.LocalZones
 	var zones *authority.Server
@@ -180,7 +198,48 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		local = zones
 	}
-	handler := resolver.NewHandler(res, local)
+	keys, err := o.parseKeys()
+	if err != nil {
+		return err
+	}
+	secondaries, err := o.parseSecondaries(zones, keys)
+	if err != nil {
+		return err
+	}
+	outZones, err := o.parseXfrOut(zones, secondaries, keys)
+	if err != nil {
+		return err
+	}
+	if zones == nil && len(secondaries) > 0 {
+		zones = authority.NewServer()
+		local = zones
+	}
+	// out sends NOTIFY when a zone it offers changes: a transfer in (the
+	// secondary's callback) or a SIGHUP reload of a --zone file.
+	var out *xfrout.Server
+	if len(outZones) > 0 {
+		var closeOut func()
+		if out, closeOut, err = startXfrOut(&o.secondaryOptions, outZones, zones, log); err != nil {
+			return err
+		}
+		defer closeOut()
+	}
+	if len(secondaries) > 0 {
+		clk, err := dnsClock(o.clockFile)
+		if err != nil {
+			return err
+		}
+		var onNew func(string)
+		if out != nil {
+			onNew = func(string) { out.Check(ctx) }
+		}
+		closeNotify, err := startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log, onNew)
+		if err != nil {
+			return err
+		}
+		defer closeNotify()
+	}
+	handler := resolver.NewHandlerWithAnswers(res, local, answers)
 
 	// SIGHUP is caught before any listener opens, so that a client that
 	// got an answer can rely on it.
@@ -192,6 +251,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	defer reportMemoryOnSignal(log, res.Cache(), handler.Answers())()
 	sd := newNotifier()
 	if err := sd.ready("answering"); err != nil {
 		log.Warn("could not tell systemd the service is ready", "err", err)
@@ -204,10 +264,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-hup:
 			_ = sd.reloading()
+			o.reloadConfig(zones, log)
 			if reloadZones(zones, log) {
 				// A reloaded zone may now cover names answered from the
 				// ready-to-send cache, which is consulted before local zones.
 				handler.Answers().Purge()
+			}
+			if out != nil {
+				out.Check(ctx)
 			}
 			if certs != nil {
 				if err := certs.Reload(); err != nil {

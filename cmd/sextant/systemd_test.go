@@ -33,8 +33,13 @@ func requireTool(t *testing.T, name string) string {
 // unitFile is the systemd unit shipped beside the command.
 const unitFile = "sextant.service"
 
+// unitConfigFile is the configuration file the unit reads; the test reads
+// the example file in its place.
+const unitConfigFile = "/etc/sextant/sextant.toml"
+
 // TestSystemdUnitVerifies: systemd-analyze accepts the unit, and the flags
-// of its ExecStart are ones `sextant serve` takes.
+// of its ExecStart are ones `sextant serve` takes (with the example
+// configuration file).
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze := requireTool(t, "systemd-analyze")
 	unit, err := os.ReadFile(unitFile)
@@ -61,6 +66,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	for _, line := range strings.Split(string(unit), "\n") {
 		if rest, ok := strings.CutPrefix(line, "ExecStart=/usr/local/bin/sextant serve "); ok {
 			rest = strings.ReplaceAll(rest, "${STATE_DIRECTORY}", dir)
+			rest = strings.ReplaceAll(rest, unitConfigFile, exampleConfig)
 			args = strings.Fields(rest)
 		}
 	}
@@ -69,6 +75,23 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 	if _, err := parseServeFlags(args, &syncBuffer{}); err != nil {
 		t.Fatalf("ExecStart flags %q: %v", args, err)
+	}
+	if !strings.Contains(string(unit), "serve --config "+unitConfigFile) {
+		t.Errorf("ExecStart does not read %s", unitConfigFile)
+	}
+	// The reload checks the file first, with the same flags.
+	var check []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if rest, ok := strings.CutPrefix(line, "ExecReload=/usr/local/bin/sextant check-config "); ok {
+			rest = strings.ReplaceAll(rest, "${STATE_DIRECTORY}", dir)
+			check = strings.Fields(strings.ReplaceAll(rest, unitConfigFile, exampleConfig))
+		}
+	}
+	var checkOut syncBuffer
+	if check == nil {
+		t.Error("no ExecReload running check-config")
+	} else if code := run(context.Background(), append([]string{"check-config"}, check...), &checkOut, &checkOut); code != 0 {
+		t.Errorf("ExecReload check-config %q: exit %d\n%s", check, code, checkOut.String())
 	}
 }
 
@@ -137,5 +160,19 @@ func TestServeNotifiesSystemd(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestServeLogsSecurityWarnings: settings that weaken what the resolver
+// guarantees are said at every start, not only by check-config.
+func TestServeLogsSecurityWarnings(t *testing.T) {
+	dir := startDNSSECLab(t)
+	log := startServe(t, "127.52.255.24:53", "--root-hints", filepath.Join(dir, lab.FileRootHints),
+		"--trust-anchor", filepath.Join(dir, lab.FileRootDS), "--negative-trust-anchor", "example.",
+		"--allow", "0.0.0.0/0")
+	for _, want := range []string{"security: DNSSEC validation is off at and below example.", "security: allow admits every address"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, log.String())
+		}
 	}
 }

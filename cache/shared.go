@@ -1,0 +1,149 @@
+package cache
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Negative answers repeat themselves: every NXDOMAIN and NODATA from one
+// zone carries the same SOA (and, signed, the same RRSIG over it), and the
+// resolver stores an NXDOMAIN twice, under the queried type and under a
+// name-wide type (RFC 8020). Kept apart, these copies were most of the
+// memory of a negative entry. Put shares them instead, through two small
+// lock-free memos of recent stores: a miss there only costs the sharing,
+// never correctness, since shared records and entries are immutable.
+
+// memoSlots is the number of slots of each memo (a power of two): enough
+// that concurrent resolutions of different zones and names rarely push
+// each other out between the two stores of one answer.
+const memoSlots = 256
+
+// zoneAuth is the SOA and RRSIG over it last stored for a zone, for the
+// negative entries of that zone to share.
+type zoneAuth struct {
+	soa     dns.RR
+	soaSig  dns.RR   // nil for an unsigned zone
+	soaOnly []dns.RR // []dns.RR{soa}: the whole authority section of an unsigned negative entry
+}
+
+// recentNX is the NXDOMAIN entry last stored under a name.
+type recentNX struct {
+	name string // lower case
+	e    *Entry
+}
+
+// memos are the Cache's sharing memos, indexed by a hash of the zone or
+// owner name.
+type memos struct {
+	zones [memoSlots]atomic.Pointer[zoneAuth]
+	nx    [memoSlots]atomic.Pointer[recentNX]
+}
+
+func memoSlot(name string) uint64 { return hashKey(name, 0) & (memoSlots - 1) }
+
+// shareAuthority returns auth with its SOA and the RRSIG over it replaced by
+// the identical records (TTL included) already held for the zone, or
+// remembers them when the zone's are new or different. auth is not
+// modified: readers may hold it. The zoneAuth returned tells which records
+// are taken from the memo (nil when none).
+func (m *memos) shareAuthority(auth []dns.RR) ([]dns.RR, *zoneAuth) {
+	soa, soaSig := soaOf(auth)
+	if soa == nil {
+		return auth, nil
+	}
+	slot := &m.zones[memoSlot(lowerName(soa.Header().Name))]
+	z := slot.Load()
+	if z == nil || !sameRecord(z.soa, soa) || (soaSig != nil && (z.soaSig == nil || !sameRecord(z.soaSig, soaSig))) {
+		z = &zoneAuth{soa: soa, soaSig: soaSig, soaOnly: []dns.RR{soa}}
+		if len(auth) == 1 {
+			z.soaOnly = auth
+		}
+		slot.Store(z)
+		return auth, nil // the first entry holding them pays for them
+	}
+	if len(auth) == 1 {
+		return z.soaOnly, z
+	}
+	out := make([]dns.RR, len(auth))
+	for i, rr := range auth {
+		switch rr {
+		case soa:
+			out[i] = z.soa
+		case soaSig:
+			out[i] = z.soaSig
+		default:
+			out[i] = rr
+		}
+	}
+	return out, z
+}
+
+// soaOf finds the SOA of a negative answer's authority section and the
+// RRSIG over it.
+func soaOf(auth []dns.RR) (soa, sig dns.RR) {
+	for _, rr := range auth {
+		switch v := rr.(type) {
+		case *dns.SOA:
+			if soa == nil {
+				soa = rr
+			}
+		case *dns.RRSIG:
+			if v.TypeCovered == dns.TypeSOA && sig == nil {
+				sig = rr
+			}
+		}
+	}
+	return soa, sig
+}
+
+// sameRecord reports whether a and b are the same record, TTL included.
+func sameRecord(a, b dns.RR) bool {
+	return a == b || (a.Header().Ttl == b.Header().Ttl && dns.IsDuplicate(a, b))
+}
+
+// sharedNX returns the NXDOMAIN entry just stored under name for another
+// type when it holds what e holds and lives as long, so that both keys
+// point to one entry; nil when there is none.
+func (m *memos) sharedNX(name string, e *Entry, now time.Time, life time.Duration) *Entry {
+	r := m.nx[memoSlot(name)].Load()
+	if r != nil && r.name == name && r.e != e && sameNegative(r.e, e) &&
+		r.e.Expires.Sub(r.e.Stored) == life && !now.Before(r.e.Stored) && now.Sub(r.e.Stored) < sharedWithin {
+		return r.e
+	}
+	return nil
+}
+
+// rememberNX offers e, an NXDOMAIN entry ready to store under name (its
+// fields all set: readers of the memo may use it at once), for sharing.
+func (m *memos) rememberNX(name string, e *Entry) {
+	m.nx[memoSlot(name)].Store(&recentNX{name: name, e: e})
+}
+
+// sharedWithin is how soon after the first store a second one may share its
+// entry: the shared entry's TTL counts from the first, so the second key's
+// answers may be this much older than a fresh entry's.
+const sharedWithin = time.Second
+
+// sameNegative reports whether two negative entries say the same thing with
+// the same trust, so that one may stand for the other.
+func sameNegative(a, b *Entry) bool {
+	return a.Rcode == b.Rcode && a.Rank == b.Rank && a.Security == b.Security && a.EDE == b.EDE &&
+		a.EDEText == b.EDEText && len(a.RRs) == 0 && len(b.RRs) == 0 && len(a.Sigs) == 0 && len(b.Sigs) == 0 &&
+		sameRecords(a.Authority, b.Authority)
+}
+
+// sameRecords reports whether a and b hold the same records, TTLs included,
+// in the same order.
+func sameRecords(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameRecord(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
