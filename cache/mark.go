@@ -60,7 +60,7 @@ func (c *Cache) mark(k key, old *Entry, v Verdict) bool {
 	if !ok || !cur.holds(k) || cur.e != old || !replaces(&marked, old) {
 		return false
 	}
-	evicted, stored := s.putLocked(h, slot{e: &marked, qtype: k.qtype, qclass: k.qclass})
+	evicted, stored := s.putLocked(h, slot{e: &marked, qtype: k.qtype, qclass: k.qclass, kind: k.kind})
 	c.stats.evictions.Add(uint64(evicted))
 	return stored
 }

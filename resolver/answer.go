@@ -49,21 +49,24 @@ func flatten(sets []rrset) []dns.RR {
 	return out
 }
 
-// entryRef is a cache entry with the key it is stored under.
+// entryRef is a cache entry with the key it is stored under: an RRset or
+// NODATA entry (name, qtype, qclass), or the NXDOMAIN entry of name
+// (nxdomain, RFC 8020).
 type entryRef struct {
 	name          string
 	qtype, qclass uint16
+	nxdomain      bool
 	entry         *cache.Entry
 }
 
 // denial is what stands behind a negative answer (NXDOMAIN, NODATA); a
 // positive answer has none (nil).
 type denial struct {
-	// entries are the negative cache entries the answer was read from or
-	// stored as: the one for the question's type and, for NXDOMAIN, the
-	// one for the whole name (RFC 8020). Empty when the cache keeps none
-	// (no SOA, RFC 2308 5).
-	entries []entryRef
+	// ref is the negative cache entry the answer was read from or stored
+	// as: NODATA for the question's type, or NXDOMAIN for the name (RFC
+	// 8020). Its entry is nil when the cache keeps none (no SOA, RFC 2308
+	// 5).
+	ref entryRef
 	// secure marks a denial synthesised from validated NSEC/NSEC3 ranges
 	// (RFC 8198), secure without a signature check.
 	secure bool

@@ -38,7 +38,7 @@ func markedStatus(out *outcome) (security.Status, *Error, bool) {
 			if worst == nil {
 				return security.Secure, nil, true
 			}
-		case len(d.entries) == 0 || !consider(d.entries[0].entry):
+		case !consider(d.ref.entry):
 			return 0, nil, false
 		}
 	}
@@ -54,13 +54,10 @@ func markedStatus(out *outcome) (security.Status, *Error, bool) {
 }
 
 // markTarget is one cache entry of an answer with the validation of its
-// piece. held are all the entries the piece holds (a denial's two), any
-// of which the cache may keep under ref's key: it may share one entry
-// between an NXDOMAIN's two keys.
+// piece.
 type markTarget struct {
-	ref  entryRef
-	res  validator.Piece
-	held []entryRef
+	ref entryRef
+	res validator.Piece
 }
 
 // markEntries stores the result in the cache entries the answer was read
@@ -79,24 +76,19 @@ func (r *Resolver) markEntries(out *outcome, res validator.AnswerResult, qclass 
 		return
 	}
 	var targets []markTarget
-	pieces := 0 // with an entry; a denial's entries are one piece
 	for i, s := range out.sets {
 		if s.entry != nil {
-			targets = append(targets, markTarget{ref: entryRef{s.name, s.rtype, qclass, s.entry}, res: res.Sets[i]})
-			pieces++
+			targets = append(targets, markTarget{entryRef{s.name, s.rtype, qclass, false, s.entry}, res.Sets[i]})
 		}
 	}
-	if out.denial != nil && len(out.denial.entries) > 0 {
-		for _, ref := range out.denial.entries {
-			targets = append(targets, markTarget{ref, res.Denial, out.denial.entries})
-		}
-		pieces++
+	if out.denial != nil && out.denial.ref.entry != nil {
+		targets = append(targets, markTarget{out.denial.ref, res.Denial})
 	}
-	if pieces == 0 {
+	if len(targets) == 0 {
 		return
 	}
 	if !byPiece(targets, res.Status) {
-		if pieces > 1 && res.Status != security.Secure {
+		if len(targets) > 1 && res.Status != security.Secure {
 			return
 		}
 		for i := range targets {
@@ -127,7 +119,7 @@ func byPiece(targets []markTarget, whole security.Status) bool {
 // question's budget or a failed key fetch is not remembered for others.
 func (r *Resolver) mark(t markTarget) {
 	p := t.res
-	if p.Status == security.Indeterminate || p.Err != nil {
+	if p.Status == security.Indeterminate || p.Err != nil || t.ref.entry.Security == p.Status {
 		return
 	}
 	v := cache.Verdict{Security: p.Status, TTL: p.TTL}
@@ -137,22 +129,11 @@ func (r *Resolver) mark(t markTarget) {
 	if p.HasEDE() {
 		v.EDE, v.EDEText = p.EDE, p.Reason
 	}
-	if r.markOne(t.ref, t.ref.entry, v) {
-		return
+	if ref := t.ref; ref.nxdomain {
+		r.cache.MarkNXDomain(ref.name, ref.qclass, ref.entry, v)
+	} else {
+		r.cache.Mark(ref.name, ref.qtype, ref.qclass, ref.entry, v)
 	}
-	for _, h := range t.held {
-		if h.entry != t.ref.entry && r.markOne(t.ref, h.entry, v) {
-			return
-		}
-	}
-}
-
-// markOne marks old under ref's key with v, if old is the entry there.
-func (r *Resolver) markOne(ref entryRef, old *cache.Entry, v cache.Verdict) bool {
-	if old.Security == v.Security {
-		return false
-	}
-	return r.cache.Mark(ref.name, ref.qtype, ref.qclass, old, v)
 }
 
 // cacheOnlySecurity gives an answer from the cache alone (RD=0, nothing

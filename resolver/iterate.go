@@ -7,7 +7,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
-	"github.com/sextant-dns/sextant/security"
 )
 
 // question is a canonical question.
@@ -176,7 +175,7 @@ func (r *Resolver) fromCache(q question) (*step, error, bool) {
 			return nil, &Error{EDE: dns.ExtendedErrorCodeCachedError, Text: "cached failure: " + e.EDEText}, true
 		case e.Negative():
 			return &step{rcode: e.Rcode, authority: cache.WithTTL(e.Authority, ttl),
-				denial: r.negativeDenial(q, e)}, nil, true
+				denial: r.cachedDenial(entryRef{q.name, q.qtype, q.qclass, false, e})}, nil, true
 		default:
 			return cachedStep(q.name, q.qtype, e, ttl, ""), nil, true
 		}
@@ -194,21 +193,13 @@ func (r *Resolver) fromCache(q question) (*step, error, bool) {
 	return nil, nil, false
 }
 
-// negativeDenial is the denial behind the cached negative answer e to q:
-// e and, for an NXDOMAIN validation has not marked yet, the entry for the
-// whole name (RFC 8020), so that the mark reaches both.
-func (r *Resolver) negativeDenial(q question, e *cache.Entry) *denial {
+// cachedDenial is the denial behind a negative answer read from (or
+// stored as) the entry of ref.
+func (r *Resolver) cachedDenial(ref entryRef) *denial {
 	if r.dnssec == nil {
-		return entrylessDenial
+		return entrylessDenial // nothing marks it
 	}
-	d := &denial{entries: []entryRef{{q.name, q.qtype, q.qclass, e}}}
-	if e.Rcode != dns.RcodeNameError || e.Security != security.Indeterminate {
-		return d
-	}
-	if nx, ok := r.cache.Get(q.name, nxdomainType, q.qclass); ok && nx.Rcode == dns.RcodeNameError && nx.Security == security.Indeterminate {
-		d.entries = append(d.entries, entryRef{q.name, nxdomainType, q.qclass, nx})
-	}
-	return d
+	return &denial{ref: ref}
 }
 
 // cachedSet is the RRset of entry e, stored under name/rtype, with the

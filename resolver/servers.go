@@ -163,11 +163,6 @@ func (rs *resolution) askServer(ctx context.Context, zone string, c ranked, q qu
 	return resp, kind, child, nil
 }
 
-// zoneFailureType is the cache type under which a zone whose servers all
-// failed to answer is remembered (type 0 is reserved, RFC 6895, so it never
-// meets real data).
-const zoneFailureType = 0
-
 // nextGlueless returns a name server of d without known addresses that a
 // lookup could find: not looked up yet, and not inside d's zone (such a
 // name needs glue, which the parent did not give).

@@ -142,26 +142,22 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 	return st, nil
 }
 
-// storeNegative caches a negative answer for name/qtype and returns the
-// denial behind it: the entries it stored, for validation to mark.
+// storeNegative caches a negative answer for name/qtype: NODATA for the
+// type, NXDOMAIN for the whole name (RFC 8020: the name does not exist for
+// any type, nor, once DNSSEC proves it, anything below it). It returns the
+// denial behind the answer, with the entry stored for validation to mark.
 func (r *Resolver) storeNegative(name string, qtype, qclass uint16, rcode int, auth []dns.RR, ttl uint32) *denial {
-	d := entrylessDenial
-	if r.dnssec != nil {
-		d = &denial{}
-	}
-	put := func(t uint16) {
-		e := &cache.Entry{Rcode: rcode, Authority: auth, Rank: cache.RankAuthorityAuth}
-		if r.cache.Put(name, t, qclass, e, ttl) && d != entrylessDenial {
-			d.entries = append(d.entries, entryRef{name, t, qclass, e})
-		}
-	}
-	put(qtype)
+	e := &cache.Entry{Rcode: rcode, Authority: auth, Rank: cache.RankAuthorityAuth}
+	ref := entryRef{name: name, qtype: qtype, qclass: qclass}
 	if rcode == dns.RcodeNameError {
-		// RFC 8020: the name does not exist for any type, nor (once
-		// DNSSEC proves it) anything below it.
-		put(nxdomainType)
+		ref.qtype, ref.nxdomain = 0, true
+		if r.cache.PutNXDomain(name, qclass, e, ttl) {
+			ref.entry = e
+		}
+	} else if r.cache.Put(name, qtype, qclass, e, ttl) {
+		ref.entry = e
 	}
-	return d
+	return r.cachedDenial(ref)
 }
 
 // negativeAuthority keeps, of a negative reply's authority section, the SOA
@@ -216,33 +212,18 @@ func (r *Resolver) storeNSAddrs(ns string, t, qclass uint16, answer []dns.RR) {
 	}
 }
 
-// nxdomainType is the cache type under which a name known not to exist is
-// remembered for every type (RFC 8020). Type 65535 is reserved (RFC 6895),
-// so it never meets real data.
-const nxdomainType = 65535
-
 // cachedNXDomain finds a cached NXDOMAIN at name (for any type) or, when
 // DNSSEC proved it, above name, and returns it as a negative step. Like
 // Unbound's harden-below-nxdomain, an unproven NXDOMAIN does not cover the
 // names below it: some servers wrongly deny empty non-terminals.
 func (r *Resolver) cachedNXDomain(name string, qclass uint16) (*step, bool) {
 	for cur := name; ; cur = parentName(cur) {
-		if e, ok := r.cache.Get(cur, nxdomainType, qclass); ok && e.Rcode == dns.RcodeNameError &&
-			(cur == name || e.Security == security.Secure) {
+		if e, ok := r.cache.GetNXDomain(cur, qclass); ok && (cur == name || e.Security == security.Secure) {
 			return &step{rcode: dns.RcodeNameError, authority: cache.WithTTL(e.Authority, r.cache.Remaining(e)),
-				denial: r.nxDenial(cur, qclass, e)}, true
+				denial: r.cachedDenial(entryRef{name: cur, qclass: qclass, nxdomain: true, entry: e})}, true
 		}
 		if cur == "." {
 			return nil, false
 		}
 	}
-}
-
-// nxDenial is the denial behind an NXDOMAIN read from the name-wide entry
-// e at name.
-func (r *Resolver) nxDenial(name string, qclass uint16, e *cache.Entry) *denial {
-	if r.dnssec == nil {
-		return entrylessDenial
-	}
-	return &denial{entries: []entryRef{{name, nxdomainType, qclass, e}}}
 }
