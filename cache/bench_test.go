@@ -90,8 +90,8 @@ func BenchmarkAnswersWriteParallel(b *testing.B) {
 }
 
 // BenchmarkMemoryPerName stores what the resolver stores for each new name
-// (an NXDOMAIN: the per-type and the RFC 8020 name-wide entry and the ready
-// answer; a name with one A record: its RRset and the ready answer), each
+// (an NXDOMAIN: the RFC 8020 name-wide entry and the ready answer; a name
+// with one A record: its RRset and the ready answer), each
 // from its own freshly unpacked reply as from the wire, and reports the live
 // heap per name and what the byte budget counted. bench/memory.sh measures
 // the same through `sextant serve`.
@@ -133,8 +133,7 @@ func memoryPerName(b *testing.B, kind string, names int) (heap, counted float64)
 		q := reply.Question[0]
 		if kind == "nxdomain" {
 			auth := []dns.RR{dns.Copy(reply.Ns[0])}
-			c.Put(q.Name, dns.TypeA, dns.ClassINET, &Entry{Rcode: dns.RcodeNameError, Authority: auth, Rank: RankAuthorityAuth}, 3600)
-			c.Put(q.Name, 65535, dns.ClassINET, &Entry{Rcode: dns.RcodeNameError, Authority: auth, Rank: RankAuthorityAuth}, 3600)
+			c.PutNXDomain(q.Name, dns.ClassINET, &Entry{Rcode: dns.RcodeNameError, Authority: auth, Rank: RankAuthorityAuth}, 3600)
 		} else {
 			c.Put(q.Name, dns.TypeA, dns.ClassINET, &Entry{RRs: reply.Answer, Rank: RankAnswerAuth}, 86400)
 		}

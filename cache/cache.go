@@ -2,9 +2,12 @@
 // and message caches:
 //
 //   - Cache, the RRset cache: RRsets with their trust rank and DNSSEC status,
-//     negative answers, failure entries and delegation points (NS, server
+//     NODATA and failure entries per type, names that do not exist
+//     (PutNXDomain, RFC 8020) and zones that failed (PutZoneFailure, RFC
+//     9520) as entries of their own kinds, and delegation points (NS, server
 //     addresses and DS stored as ordinary RRsets), which the resolver builds
-//     answers and iterations from.
+//     answers and iterations from; validation marks the entries it checked
+//     (Mark).
 //   - Answers, the ready-to-send answer cache: whole packed responses to hot
 //     client questions, answered straight from a raw query with no parsing
 //     into dns.Msg, no locks beyond one shard's and no allocation.
@@ -57,7 +60,7 @@ func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
 	c := &Cache{cfg: cfg, seed: maphash.MakeSeed()}
 	c.shards = newShardSet(cfg, slotBytes, func(_ uint64, v slot) {
-		if v.qtype == dns.TypeDNAME {
+		if v.isDNAME() {
 			c.dnames.Add(-1)
 		}
 	})
@@ -80,7 +83,12 @@ func (c *Cache) peek(k key) bool {
 // entry is shared and immutable: callers must not modify it (use WithTTL to
 // build response RRs).
 func (c *Cache) Get(name string, qtype, qclass uint16) (*Entry, bool) {
-	e, ok := c.live(key{name: lowerName(name), qtype: qtype, qclass: qclass}, c.cfg.Clock.Now())
+	return c.get(key{name: lowerName(name), qtype: qtype, qclass: qclass})
+}
+
+// get is Get for k, counting the hit or miss.
+func (c *Cache) get(k key) (*Entry, bool) {
+	e, ok := c.live(k, c.cfg.Clock.Now())
 	if !ok {
 		c.stats.misses.Add(1)
 		return nil, false
@@ -119,6 +127,11 @@ func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
 // data: see replaces), or when the entry alone is larger than a shard's
 // share of MaxBytes.
 func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) bool {
+	return c.put(key{name: lowerName(name), qtype: qtype, qclass: qclass}, e, ttl)
+}
+
+// put is Put under k.
+func (c *Cache) put(k key, e *Entry, ttl uint32) bool {
 	if e == nil {
 		return false
 	}
@@ -127,7 +140,6 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if life <= 0 {
 		return false
 	}
-	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
 	if shared := c.sharedNX(k.name, e, now, life); shared != nil {
 		e = shared
 	} else {
@@ -142,22 +154,22 @@ func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) boo
 	if had && !old.e.expiredAt(now) && !replaces(e, old.e) {
 		return false
 	}
-	evicted, stored := s.putLocked(h, slot{e: e, qtype: qtype, qclass: qclass})
+	evicted, stored := s.putLocked(h, slot{e: e, qtype: k.qtype, qclass: k.qclass, kind: k.kind})
 	if stored {
-		c.countDNAMEs(old, qtype)
+		c.countDNAMEs(old, k)
 	}
 	c.stats.evictions.Add(uint64(evicted))
 	return stored
 }
 
 // countDNAMEs keeps the DNAME count right when a slot holding old (or
-// nothing) now holds an entry of qtype: a replacement in place does not
-// go through the LRU's eviction callback.
-func (c *Cache) countDNAMEs(old slot, qtype uint16) {
-	if old.e != nil && old.qtype == dns.TypeDNAME {
+// nothing) now holds an entry of k: a replacement in place does not go
+// through the LRU's eviction callback.
+func (c *Cache) countDNAMEs(old slot, k key) {
+	if old.e != nil && old.isDNAME() {
 		c.dnames.Add(-1)
 	}
-	if qtype == dns.TypeDNAME {
+	if k.kind == kindRRset && k.qtype == dns.TypeDNAME {
 		c.dnames.Add(1)
 	}
 }
@@ -192,7 +204,11 @@ func (c *Cache) prepare(k key, e *Entry, now time.Time, life time.Duration) {
 // Delete removes the entry for name/qtype/qclass, if any (for example NS
 // data found lame or bogus).
 func (c *Cache) Delete(name string, qtype, qclass uint16) {
-	k := key{name: lowerName(name), qtype: qtype, qclass: qclass}
+	c.delete(key{name: lowerName(name), qtype: qtype, qclass: qclass})
+}
+
+// delete is Delete of k.
+func (c *Cache) delete(k key) {
 	h := c.hash(k)
 	s := c.shards.at(h)
 	s.mu.Lock()

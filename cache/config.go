@@ -53,8 +53,8 @@ type Config struct {
 
 // The ready-to-send answer cache's share of one bound given for both caches
 // (Split). A name with one A record takes one RRset entry and one answer,
-// an NXDOMAIN two RRset entries (the queried type and the name-wide RFC
-// 8020 one, sharing one Entry) and one answer; an answer holds about 60%
+// an NXDOMAIN one entry (the name's, RFC 8020: PutNXDomain) and one
+// answer; an answer holds about 60%
 // of the bytes of either (BenchmarkMemoryPerName). Three eighths of the
 // entries and bytes keep both caches filling at about the same pace.
 const (

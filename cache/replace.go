@@ -23,9 +23,10 @@ import (
 //     Different data, re-signed records included, replaces it (the zone
 //     may have been fixed).
 //
-// The resolver's own flow, "store unvalidated, validate, store again with
-// the state", never meets a live Secure entry with new data: it stores
-// only what no live entry answered.
+// The resolver's own flow, "store unvalidated, validate, mark the entries
+// it holds" (Mark, a compare-and-swap that applies these rules too), never
+// meets a live Secure entry with new data: it stores only what no live
+// entry answered.
 func replaces(e, old *Entry) bool {
 	switch {
 	case e.Rank != old.Rank:

@@ -8,10 +8,10 @@ import (
 )
 
 // Negative answers repeat themselves: every NXDOMAIN and NODATA from one
-// zone carries the same SOA (and, signed, the same RRSIG over it), and the
-// resolver stores an NXDOMAIN twice, under the queried type and under a
-// name-wide type (RFC 8020). Kept apart, these copies were most of the
-// memory of a negative entry. Put shares them instead, through two small
+// zone carries the same SOA (and, signed, the same RRSIG over it), and a
+// caller may store one NXDOMAIN under several keys (the resolver stores it
+// once, as the name's NXDOMAIN entry: PutNXDomain, RFC 8020). Kept apart,
+// these copies were most of the memory of a negative entry. Put shares them instead, through two small
 // lock-free memos of recent stores: a miss there only costs the sharing,
 // never correctness, since shared records and entries are immutable.
 

@@ -57,7 +57,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *
 	if tracerFrom(ctx) != nil {
 		return r.run(ctx, q, cd)
 	}
-	if r.cfg.Validator == nil || cd {
+	if r.dnssec == nil || cd {
 		// Fast path: an answer wholly in the cache needs no flight.
 		if res := r.cachedResult(ctx, q); res != nil {
 			return res
@@ -102,10 +102,9 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
 		return &Result{Rcode: dns.RcodeServerFailure, Err: e}
 	}
-	res := &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
-	if r.cfg.Validator != nil && !cd {
-		vctx := context.WithValue(ctx, budgetKey{}, b)
-		status, verr := r.cfg.Validator.Validate(vctx, q, res.Rcode, res.Answer, res.Authority, b)
+	res := &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
+	if r.dnssec != nil && !cd {
+		status, verr := r.validate(ctx, q, out, b)
 		res.Security = status
 		res.Err = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
@@ -136,15 +135,15 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result)
 	if q.RecursionDesired {
 		res = r.resolve(ctx, q.Question[0], q.CheckingDisabled)
 	} else {
-		b := newBudget(&r.limits, time.Now())
-		res = r.applySentinel(q.Question[0], r.cacheOnlySecurity(q.Question[0], r.fromCacheOnly(ctx, q.Question[0], b), q.CheckingDisabled, b))
+		res = r.applySentinel(q.Question[0], r.fromCacheOnly(ctx, q.Question[0], q.CheckingDisabled))
 	}
 	return buildResponse(q, res, do), res
 }
 
 // fromCacheOnly answers a query without RD from local data and the cache
-// (RFC 1034 4.3.1), sending nothing upstream, drawing from b.
-func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, b *Budget) *Result {
+// (RFC 1034 4.3.1), sending nothing upstream, with the validation state
+// of the cache marks unless cd (see cacheOnlySecurity).
+func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, cd bool) *Result {
 	if _, ok := dns.IsDomainName(q.Name); !ok {
 		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
 	}
@@ -152,8 +151,8 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, b *Budget)
 	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
 		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
-	if res := r.cachedResultWith(ctx, q, b); res != nil {
-		return res
+	if out, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now())); res != nil {
+		return r.cacheOnlySecurity(q, out, res, cd)
 	}
 	return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
 }
@@ -161,35 +160,42 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, b *Budget)
 // cachedResult answers canonical q from local data and the cache alone,
 // CNAME chains included, or returns nil when that needs the network.
 func (r *Resolver) cachedResult(ctx context.Context, q dns.Question) *Result {
-	return r.cachedResultWith(ctx, q, newBudget(&r.limits, time.Now()))
+	_, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
+	return res
 }
 
-// cachedResultWith is cachedResult drawing from b, whose validation state
-// then tells which denials were synthesised from validated records.
-func (r *Resolver) cachedResultWith(ctx context.Context, q dns.Question, b *Budget) *Result {
+// cachedLookup answers canonical q from local data and the cache alone,
+// drawing from b: the structured answer (nil on a failure) and its
+// Result, or nil, nil when that needs the network.
+func (r *Resolver) cachedLookup(ctx context.Context, q dns.Question, b *Budget) (*outcome, *Result) {
 	rs := &resolution{r: r, budget: b, cacheOnly: true}
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	switch {
 	case err == errNotCached:
-		return nil
+		return nil, nil
 	case err != nil:
-		return &Result{Rcode: dns.RcodeServerFailure, Err: asError(err)}
+		return nil, &Result{Rcode: dns.RcodeServerFailure, Err: asError(err)}
 	}
-	return &Result{Rcode: out.rcode, Answer: out.answer, Authority: out.authority}
+	return out, &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 }
 
 // Query resolves name/qtype with validation off and returns the response
 // as a message (answer, authority with the denial proofs, rcode), or an
-// error on SERVFAIL. It is the key source for the validator's DS and DNSKEY
-// fetches: called with the context the Validator was given, it draws from
-// the same client Budget, so validation work cannot reset the limits.
+// error on SERVFAIL.
 func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return r.query(ctx, name, qtype, nil)
+}
+
+// query is Query drawing from b, or from a fresh Budget (shared with
+// identical concurrent questions) when b is nil. The validator's key
+// fetches (budgetKeys) pass the client question's Budget.
+func (r *Resolver) query(ctx context.Context, name string, qtype uint16, b *Budget) (*dns.Msg, error) {
 	q := dns.Question{Name: canonical(name), Qtype: qtype, Qclass: dns.ClassINET}
 	if _, ok := dns.IsDomainName(q.Name); !ok {
 		return nil, fmt.Errorf("query %q: not a domain name", name)
 	}
 	var res *Result
-	if b, ok := ctx.Value(budgetKey{}).(*Budget); ok {
+	if b != nil {
 		res = r.runWith(ctx, q, true, b)
 	} else {
 		res = r.resolve(ctx, q, true)
@@ -204,6 +210,3 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*dns.M
 	m.Answer, m.Ns = res.Answer, res.Authority
 	return m, nil
 }
-
-// budgetKey carries the client Budget to the Validator's key fetches.
-type budgetKey struct{}

@@ -7,19 +7,19 @@ import (
 )
 
 // Budget is the work one client query may still cause. CNAME restarts,
-// sub-resolutions (glueless name servers) and, later, validation all draw
-// from the same Budget, and nothing resets it: that is what keeps NXNSAttack,
-// tsuNAME and CNAME-chain amplification bounded. It is safe for concurrent
+// sub-resolutions (glueless name servers) and validation (the validator's
+// DS and DNSKEY fetches, its signature checks) all draw from the same
+// Budget, and nothing resets it: that is what keeps NXNSAttack, tsuNAME,
+// CNAME-chain amplification and KeyTrap bounded. It is safe for concurrent
 // use.
 type Budget struct {
 	limits   *Limits
 	queries  atomic.Int32 // upstream queries sent
 	hops     atomic.Int32 // CNAME/DNAME hops followed
 	deadline time.Time
-	// Validation is the seam for the validator's own caps (signature
-	// checks, key fetches); nil until a validator is configured. The
-	// validator package defines its type.
-	Validation any
+	// dnssec is the question's validation state (the validator's budget,
+	// RFC 8198 denials); nil until validation first needs it.
+	dnssec atomic.Pointer[dnssecState]
 }
 
 func newBudget(l *Limits, now time.Time) *Budget {

@@ -121,10 +121,10 @@ func TestNXDOMAINCoversTypesAndNamesBelow(t *testing.T) {
 	}
 	n = h.zone.count()
 	// ... but not below one DNSSEC proved (as the validator will mark it).
-	e, _ := r.Cache().Get("gone.example.test.", nxdomainType, dns.ClassINET)
+	e, _ := r.Cache().GetNXDomain("gone.example.test.", dns.ClassINET)
 	proven := *e
 	proven.Security = security.Secure
-	r.Cache().Put("gone.example.test.", nxdomainType, dns.ClassINET, &proven, 60)
+	r.Cache().PutNXDomain("gone.example.test.", dns.ClassINET, &proven, 60)
 	if res, _ = r.Resolve(ctxT(t), "x.y.gone.example.test.", dns.TypeA); res.Rcode != dns.RcodeNameError || h.zone.count() != n {
 		t.Fatalf("below, proven: rcode %d, zone queries %d -> %d", res.Rcode, n, h.zone.count())
 	}

@@ -7,20 +7,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// rrset is one RRset taken from a reply, with its signatures, to cache.
-type rrset struct {
-	name  string
-	rtype uint16
-	rrs   []dns.RR
-	sigs  []dns.RR
-}
-
 // chainResult is what an authoritative answer says about a question.
 type chainResult struct {
-	// answer is the chain in order (CNAMEs, DNAMEs with their synthesised
-	// CNAMEs, then the final RRset), with signatures.
-	answer []dns.RR
-	// sets are the RRsets to cache (all owned within the zone).
+	// sets are the chain in order (CNAMEs, DNAMEs with their synthesised
+	// CNAMEs, then the final RRset), with signatures; all but the
+	// synthesised CNAMEs are owned within the zone and cached.
 	sets []rrset
 	// final is the last name of the chain within the reply.
 	final string
@@ -64,17 +55,13 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 				return endYXDomain(res, m, dn, cur)
 			}
 			if dn != nil {
-				sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
-				res.answer = append(append(append(res.answer, dn), sigs...), cname)
-				res.sets = append(res.sets, rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs})
+				res.addDNAME(m, dn, cname)
 				res.final, res.done = cur, true
 				return res, nil
 			}
 		}
 		if set := rrsOf(m.Answer, cur, qtype, qclass); len(set) > 0 {
-			sigs := sigsOf(m.Answer, cur, qtype)
-			res.answer = append(append(res.answer, set...), sigs...)
-			res.sets = append(res.sets, rrset{cur, qtype, set, sigs})
+			res.sets = append(res.sets, rrset{name: cur, rtype: qtype, rrs: set, sigs: sigsOf(m.Answer, cur, qtype)})
 			res.final, res.done = cur, true
 			return res, nil
 		}
@@ -91,10 +78,7 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 		}
 		target := ""
 		if dn != nil {
-			sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
-			res.answer = append(append(res.answer, dn), sigs...)
-			res.answer = append(res.answer, cname)
-			res.sets = append(res.sets, rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs})
+			res.addDNAME(m, dn, cname)
 			target = cname.Target
 		}
 		if target == "" && qtype != dns.TypeCNAME {
@@ -106,9 +90,7 @@ func followChain(m *dns.Msg, zone, qname string, qtype, qclass uint16) (*chainRe
 					}
 				}
 				cn = cn[:1] // duplicates of one record are one record
-				sigs := sigsOf(m.Answer, cur, dns.TypeCNAME)
-				res.answer = append(append(res.answer, cn...), sigs...)
-				res.sets = append(res.sets, rrset{cur, dns.TypeCNAME, cn, sigs})
+				res.sets = append(res.sets, rrset{name: cur, rtype: dns.TypeCNAME, rrs: cn, sigs: sigsOf(m.Answer, cur, dns.TypeCNAME)})
 			}
 		}
 		if target == "" {
@@ -140,12 +122,22 @@ func endYXDomain(res *chainResult, m *dns.Msg, dn *dns.DNAME, cur string) (*chai
 			Text: fmt.Sprintf("DNAME substitution of %s via %s is longer than 255 octets, but the RCODE is %s, not YXDOMAIN",
 				cur, dn.Hdr.Name, dns.RcodeToString[m.Rcode])}
 	}
-	sigs := sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)
-	res.answer = append(append(res.answer, dn), sigs...)
-	res.sets = append(res.sets, rrset{dn.Hdr.Name, dns.TypeDNAME, []dns.RR{dn}, sigs})
+	res.addDNAME(m, dn, nil)
 	res.final, res.yxdomain = cur, true
 	return res, nil
 }
+
+// addDNAME appends the DNAME dn with its signatures and, unless nil, the
+// CNAME it implies (synthesised: not cached, the DNAME stands for it).
+func (res *chainResult) addDNAME(m *dns.Msg, dn *dns.DNAME, cname *dns.CNAME) {
+	res.sets = append(res.sets, rrset{name: dn.Hdr.Name, rtype: dns.TypeDNAME, rrs: []dns.RR{dn}, sigs: sigsOf(m.Answer, dn.Hdr.Name, dns.TypeDNAME)})
+	if cname != nil {
+		res.sets = append(res.sets, rrset{name: cname.Hdr.Name, rtype: dns.TypeCNAME, rrs: []dns.RR{cname}, synthesised: true})
+	}
+}
+
+// answer is the chain as an answer section.
+func (res *chainResult) answer() []dns.RR { return flatten(res.sets) }
 
 // synthesiseDNAME finds a DNAME owned above cur within zone and returns it
 // with the CNAME it implies for cur (RFC 6672 2.2), or nil. A result longer

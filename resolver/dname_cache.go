@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/miekg/dns"
-
-	"github.com/sextant-dns/sextant/cache"
 )
 
 // errDNAMETooLong is a DNAME substitution longer than 255 octets: the
@@ -42,7 +40,7 @@ func substituteDNAME(name, owner, target string) (string, error) {
 // cached at q.name itself: nothing may exist below a DNAME owner (RFC 6672
 // 2.3), so such data is stale or broke that rule. The synthesised CNAME is
 // never cached: it is as good as the DNAME it came from, whose cache entry
-// carries the validation state (see cachedEntries). A substitution over
+// carries the validation state (rrset.synthesised). A substitution over
 // 255 octets answers YXDOMAIN.
 func (r *Resolver) dnameFromCache(q question) (*step, bool) {
 	owner, e, ok := r.cache.ClosestAbove(q.name, dns.TypeDNAME, q.qclass)
@@ -54,47 +52,20 @@ func (r *Resolver) dnameFromCache(q question) (*step, bool) {
 		return nil, false
 	}
 	ttl := r.cache.Remaining(e)
-	answer := append(cache.WithTTL(e.RRs, ttl), cache.WithTTL(e.Sigs, ttl)...)
+	sets := []rrset{cachedSet(owner, dns.TypeDNAME, e, ttl)}
 	target, err := substituteDNAME(q.name, owner, canonical(dn.Target))
 	switch {
 	case errors.Is(err, errDNAMETooLong):
-		return &step{rcode: dns.RcodeYXDomain, answer: answer}, true
+		return &step{rcode: dns.RcodeYXDomain, sets: sets}, true
 	case err != nil:
 		return nil, false // the servers can say what they make of it
 	}
-	answer = append(answer, &dns.CNAME{
+	sets = append(sets, rrset{name: q.name, rtype: dns.TypeCNAME, synthesised: true, rrs: []dns.RR{&dns.CNAME{
 		Hdr:    dns.RR_Header{Name: q.name, Rrtype: dns.TypeCNAME, Class: q.qclass, Ttl: ttl},
 		Target: target,
-	})
+	}}})
 	if q.qtype == dns.TypeCNAME {
-		return &step{rcode: dns.RcodeSuccess, answer: answer}, true
+		return &step{rcode: dns.RcodeSuccess, sets: sets}, true
 	}
-	return &step{answer: answer, next: target}, true
-}
-
-// synthesisedCNAME reports whether set, an RRset of an answer, is the one
-// CNAME a DNAME among sets implies (RFC 6672 2.2): it has no cache entry of
-// its own, the DNAME's entry stands for it.
-func synthesisedCNAME(set []dns.RR, sets [][]dns.RR) bool {
-	if len(set) != 1 {
-		return false
-	}
-	cn, ok := set[0].(*dns.CNAME)
-	if !ok {
-		return false
-	}
-	name := canonical(cn.Hdr.Name)
-	for _, s := range sets {
-		dn, ok := s[0].(*dns.DNAME)
-		if !ok || len(s) != 1 {
-			continue
-		}
-		owner := canonical(dn.Hdr.Name)
-		if !strictSubdomain(name, owner) {
-			continue
-		}
-		target, err := substituteDNAME(name, owner, canonical(dn.Target))
-		return err == nil && target == canonical(cn.Target)
-	}
-	return false
+	return &step{sets: sets, next: target}, true
 }

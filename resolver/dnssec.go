@@ -2,119 +2,112 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
 )
 
-// DNSSEC is the resolver's DNSSEC validation: a validator.Validator behind
-// the Validator seam. Give it to Config.Validator; New binds it to the
-// Resolver, which then serves as its key source (DS and DNSKEY fetched
-// with validation off, from the client's own Budget). It also marks the
-// RRset cache with the results (Entry.Security, TTL capped by the
-// signatures) and keeps validated NSEC ranges for RFC 8198 answers.
+// DNSSECConfig turns on DNSSEC validation (RFC 4033-4035) when set in
+// Config.DNSSEC. The zero value validates with the built-in IANA root
+// anchors and the validator's default limits: DNSSEC on in one line is
 //
-// One DNSSEC serves one Resolver, on the same DNS clock as the resolver's
-// cache (Config.Clock).
-type DNSSEC struct {
+//	cfg.DNSSEC = &resolver.DNSSECConfig{}
+//
+// New builds the validation on the resolver's own clock (Config.Clock) and
+// makes the resolver its key source: DS and DNSKEY are fetched with
+// validation off, drawing from the client question's own Budget.
+type DNSSECConfig struct {
+	// Anchors are the trust anchors, DS and/or DNSKEY records for one or
+	// more zones; nil means the built-in IANA root anchors
+	// (roothints.DefaultAnchors), which belong to the IANA root only: give
+	// the anchors of a private root with its hints. Anchors of a zone that
+	// Managed holds are left out (the managed state replaces them).
+	Anchors []dns.RR
+	// NegativeTrustAnchors turn validation off at and below these names
+	// (RFC 7646): their data is Insecure with a reason saying so.
+	NegativeTrustAnchors []string
+	// Limits bound the validation work of one client question (KeyTrap,
+	// NSEC3 hashing); the zero value means validator.DefaultLimits().
+	Limits validator.Limits
+	// Options are further validator options (key cache size, bogus TTL,
+	// maximum key TTL).
+	Options []validator.Option
+	// Managed are RFC 5011 managed trust anchors: their zones' DNSKEY sets
+	// are refreshed on RFC 5011's schedule and the state follows
+	// rollovers. SaveManaged, when set, is called with Managed after every
+	// refresh that changed it, to persist it.
+	Managed     *validator.ManagedAnchors
+	SaveManaged func(*validator.ManagedAnchors) error
+}
+
+// dnssec is the resolver's DNSSEC part (nil when validation is off): the
+// validator, which fetches keys through the resolver from each question's
+// own Budget (budgetKeys), the validated NSEC ranges
+// kept for RFC 8198 answers, and the RFC 5011 refresh of managed anchors.
+// The resolver marks its RRset cache with the results (Entry.Security, TTL
+// capped by the signatures).
+type dnssec struct {
 	v       *validator.Validator
-	clk     clock.Clock
-	r       *Resolver // set by bind, before the first query
-	src     *resolverKeySource
 	denials *denialStore
 	anchors *anchorRefresh // RFC 5011 refresh; nil without managed anchors
 }
 
-var _ Validator = (*DNSSEC)(nil)
-
-// NewDNSSEC makes the validation for trust anchors (DS and/or DNSKEY
-// records) on the DNS clock clk, with the validator's default limits and
-// opts (negative trust anchors, RFC 5011 managed anchors, ...).
-func NewDNSSEC(anchors []dns.RR, clk clock.Clock, opts ...validator.Option) (*DNSSEC, error) {
-	if clk == nil {
-		clk = clock.System{}
+// newDNSSEC builds r's DNSSEC part from c on r's clock, with r as the key
+// source.
+func newDNSSEC(c *DNSSECConfig, r *Resolver) (*dnssec, error) {
+	anchors := c.Anchors
+	if anchors == nil {
+		anchors = roothints.DefaultAnchors().Records()
 	}
-	d := &DNSSEC{clk: clk, src: &resolverKeySource{}, denials: newDenialStore(clk)}
-	v, err := validator.New(anchors, d.src, clk, validator.DefaultLimits(), opts...)
+	opts := slices.Clone(c.Options)
+	if c.Managed != nil {
+		// The managed state replaces the static anchors of its zones.
+		zones := c.Managed.Zones()
+		anchors = slices.DeleteFunc(slices.Clone(anchors), func(rr dns.RR) bool {
+			return slices.Contains(zones, canonical(rr.Header().Name))
+		})
+		opts = append(opts, validator.WithManagedAnchors(c.Managed))
+	}
+	for _, n := range c.NegativeTrustAnchors {
+		if _, ok := dns.IsDomainName(n); !ok {
+			return nil, fmt.Errorf("dnssec: negative trust anchor %q: not a domain name", n)
+		}
+	}
+	if len(c.NegativeTrustAnchors) > 0 {
+		opts = append(opts, validator.WithNegativeTrustAnchors(c.NegativeTrustAnchors...))
+	}
+	lim := c.Limits
+	if lim == (validator.Limits{}) {
+		lim = validator.DefaultLimits()
+	}
+	// No default key source: every validation fetches through its own
+	// question's Budget (Resolver.dnssecState).
+	v, err := validator.New(anchors, nil, r.cfg.Clock, lim, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dnssec: %w", err)
 	}
-	d.v = v
+	d := &dnssec{v: v, denials: newDenialStore(r.cfg.Clock)}
+	if c.Managed != nil {
+		d.anchors = &anchorRefresh{m: c.Managed, save: c.SaveManaged, done: make(chan struct{})}
+	}
 	return d, nil
 }
 
-// Validator returns the validator behind d.
-func (d *DNSSEC) Validator() *validator.Validator { return d.v }
-
-// bind makes r the key source; New calls it once.
-func (d *DNSSEC) bind(r *Resolver) {
-	d.r = r
-	d.src.r = r
-}
-
-// resolverKeySource answers the validator's DS and DNSKEY questions with
-// Resolver.Query: no validation (the validator checks what it gets), and
-// the client Budget rides in the context.
-type resolverKeySource struct{ r *Resolver }
-
-func (s *resolverKeySource) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	if s.r == nil {
-		return nil, errors.New("dnssec: key source used before the resolver was made")
-	}
-	return s.r.Query(ctx, name, qtype)
-}
-
-// dnssecState is what validation keeps in a client question's Budget
-// (Budget.Validation): the validator's budget, which retries and
-// sub-fetches share so that nothing resets the caps, and the TTL cap of the
-// validated answer for the response.
+// dnssecState is what validation keeps in a client question's Budget: the
+// validator's budget, which retries and sub-fetches share so that nothing
+// resets the caps, the key source bound to the question's Budget, and the
+// TTL cap of the validated answer for the response.
 type dnssecState struct {
 	budget *validator.Budget
-	ttl    uint32 // 0: no cap
-
-	mu sync.Mutex
-	// denied are the negative answers this question synthesised from
-	// validated NSEC/NSEC3 records (RFC 8198): secure without a
-	// signature check.
-	denied []synthesisedDenial
-}
-
-// synthesisedDenial is one negative answer synthesised from validated
-// denial records.
-type synthesisedDenial struct {
-	q     question
-	rcode int
-}
-
-// synthesised records that q was answered rcode from validated records.
-func (st *dnssecState) synthesised(q question, rcode int) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.denied = append(st.denied, synthesisedDenial{q, rcode})
-}
-
-// wasSynthesised reports whether this question answered name/qtype with
-// rcode from validated records. st may be nil (no validation state).
-func (st *dnssecState) wasSynthesised(name string, qtype, qclass uint16, rcode int) bool {
-	if st == nil {
-		return false
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, s := range st.denied {
-		if s.rcode == rcode && s.q == (question{name, qtype, qclass}) {
-			return true
-		}
-	}
-	return false
+	keys   budgetKeys // the budget's KeySource
+	ttl    uint32     // 0: no cap
 }
 
 // stateOf returns b's validation state, or nil when it has none.
@@ -122,30 +115,43 @@ func stateOf(b *Budget) *dnssecState {
 	if b == nil {
 		return nil
 	}
-	st, _ := b.Validation.(*dnssecState)
-	return st
+	return b.dnssec.Load()
 }
 
-// state returns b's validation state, making it on first use.
-func (d *DNSSEC) state(b *Budget) *dnssecState {
-	if st, ok := b.Validation.(*dnssecState); ok {
+// dnssecState returns b's validation state, making it on first use: the
+// validator's budget, fetching keys through r from b. r.dnssec is set.
+func (r *Resolver) dnssecState(b *Budget) *dnssecState {
+	if st := b.dnssec.Load(); st != nil {
 		return st
 	}
-	st := &dnssecState{budget: validator.NewBudget(d.v.Limits())}
-	b.Validation = st
+	st := &dnssecState{keys: budgetKeys{r: r, b: b}}
+	st.budget = validator.NewBudget(r.dnssec.v.Limits()).FetchKeysWith(&st.keys)
+	if !b.dnssec.CompareAndSwap(nil, st) {
+		return b.dnssec.Load() // made meanwhile by a concurrent sub-resolution
+	}
 	return st
 }
 
-// validationBudget returns the validator's budget of b.
-func (d *DNSSEC) validationBudget(b *Budget) *validator.Budget { return d.state(b).budget }
+// budgetKeys is the validator's key source for one client question: DS
+// and DNSKEY resolved with validation off (the validator checks what it
+// gets), drawing from the question's own Budget, so that validation work
+// cannot reset its limits.
+type budgetKeys struct {
+	r *Resolver
+	b *Budget
+}
+
+func (k *budgetKeys) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return k.r.query(ctx, name, qtype, k.b)
+}
 
 // validatedTTLs caps the TTLs of a validated answer by what its signatures
 // allow (RRSIG original TTL, time to expiration), copying only the records
 // that change, so that the response and the ready-to-send answer cache do
 // not outlive the signatures. Without a cap it returns the sections as they are.
 func validatedTTLs(b *Budget, answer, authority []dns.RR) ([]dns.RR, []dns.RR) {
-	st, ok := b.Validation.(*dnssecState)
-	if !ok || st.ttl == 0 {
+	st := stateOf(b)
+	if st == nil || st.ttl == 0 {
 		return answer, authority
 	}
 	return capTTLs(answer, st.ttl), capTTLs(authority, st.ttl)
@@ -170,38 +176,50 @@ func capTTLs(rrs []dns.RR, ttl uint32) []dns.RR {
 	return out
 }
 
-// Validate implements Validator: a status for the finished answer, an
-// *Error with the EDE for Bogus (SERVFAIL) and, as information, for
-// Insecure answers the validator attached one to (algorithms, digests,
-// NSEC3 iterations).
-func (d *DNSSEC) Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
-	if !validatedRcode(rcode) {
+// validate gives the finished answer to q its status, once per client
+// question (never for CD=1), drawing from b: an *Error with the EDE for
+// Bogus (SERVFAIL) and, as information, for Insecure answers the validator
+// attached one to (algorithms, digests, NSEC3 iterations). r.dnssec is set.
+func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b *Budget) (security.Status, *Error) {
+	if !validatedRcode(out.rcode) {
 		return security.Indeterminate, nil
 	}
-	d.maybeRefreshAnchors()
-	if d.r.answeredLocally(q) {
+	d := r.dnssec
+	r.maybeRefreshAnchors()
+	if r.answeredLocally(q) {
 		// RFC 6761 / RFC 6303 names answered by local policy: nothing
 		// signed them, and they are not bogus for it.
 		return security.Indeterminate, nil
 	}
-	if st, err, ok := d.cachedStatus(q, rcode, answer, stateOf(b)); ok {
+	if st, err, ok := markedStatus(out); ok {
 		return st, err
 	}
-	st := d.state(b)
-	res, parts := d.v.ValidateParts(ctx, q, rcode, answer, authority, st.budget)
+	st := r.dnssecState(b)
+	res := d.v.ValidateAnswer(ctx, q, validatorAnswer(out), st.budget)
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
-	if d.r.log.Enabled(ctx, slog.LevelDebug) {
-		d.r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
+	if r.log.Enabled(ctx, slog.LevelDebug) {
+		r.log.Debug("validated", "name", q.Name, "type", dns.TypeToString[q.Qtype],
 			"status", res.Status, "ede", res.EDE, "reason", res.Reason)
 	}
 	if res.Err == nil {
 		// Budget exhaustion and fetch failures belong to this client
 		// question; they are not remembered for others.
-		d.remember(q, rcode, answer, authority, res, parts)
+		r.markEntries(out, res, q.Qclass)
+		r.keepProofs(res, out.authority, q.Qclass)
 	}
-	return res.Status, resultError(res)
+	return res.Status, resultError(res.Result)
+}
+
+// validatorAnswer is the validator's view of out: its RRsets in chain
+// order with their RRSIGs, and the authority records.
+func validatorAnswer(out *outcome) validator.Answer {
+	a := validator.Answer{Rcode: out.rcode, Sets: make([]validator.RRset, len(out.sets)), Authority: out.authority}
+	for i, s := range out.sets {
+		a.Sets[i] = validator.RRset{RRs: s.rrs, Sigs: s.sigs}
+	}
+	return a
 }
 
 // validatedRcode reports whether answers with rcode are validated:
@@ -239,14 +257,6 @@ func resultError(res validator.Result) *Error {
 		return &Error{EDE: res.EDE, Text: res.Reason}
 	}
 	return nil
-}
-
-// remember records a validation result where later questions find it: the
-// RRset cache's security status and TTL, and the NSEC/NSEC3 records that
-// secure denial proofs verified, for RFC 8198.
-func (d *DNSSEC) remember(q dns.Question, rcode int, answer, authority []dns.RR, res validator.Result, parts []validator.Part) {
-	d.markCache(q, rcode, answer, res, parts)
-	d.keepProofs(parts, authority, q.Qclass)
 }
 
 // maxBogusEntryTTL bounds how long a bogus answer's data stays in the

@@ -228,25 +228,32 @@ func (snap *denialSnapshot) find(rr dns.RR) (denialRecord, bool) {
 	return denialRecord{}, false
 }
 
-// keepProofs keeps the records of the secure denial proofs among parts
-// (validator.Proof) for RFC 8198: in the denial index and, marked Secure,
-// in the RRset cache, where synthesis checks them.
-func (d *DNSSEC) keepProofs(parts []validator.Part, authority []dns.RR, qclass uint16) {
+// keepProofs keeps the records of the secure denial proofs among the
+// pieces of res (validator.Proof) for RFC 8198: in the denial index and,
+// marked Secure, in the RRset cache, where synthesis checks them.
+func (r *Resolver) keepProofs(res validator.AnswerResult, authority []dns.RR, qclass uint16) {
 	if qclass != dns.ClassINET {
 		return
 	}
-	now := d.clk.Now()
-	for _, part := range parts {
-		if part.Result.Status != security.Secure {
-			continue
-		}
-		for _, p := range part.Result.Proofs {
-			for _, rec := range d.denials.add(p, authority, part.Result.TTL, d.v.Limits().MaxNSEC3Iterations) {
-				h := rec.rr.Header()
-				d.r.cache.Put(canonical(h.Name), h.Rrtype, qclass, &cache.Entry{
-					RRs: []dns.RR{rec.rr}, Sigs: rec.sigs, Rank: denialRank, Security: security.Secure,
-				}, secondsLeft(rec.expires, now))
-			}
+	for _, p := range res.Sets {
+		r.keepProofsOf(p, authority, qclass)
+	}
+	r.keepProofsOf(res.Denial, authority, qclass)
+}
+
+// keepProofsOf keeps the proofs of one piece when it is secure.
+func (r *Resolver) keepProofsOf(piece validator.Piece, authority []dns.RR, qclass uint16) {
+	if !piece.Checked || piece.Status != security.Secure {
+		return
+	}
+	d := r.dnssec
+	now := r.cfg.Clock.Now()
+	for _, p := range piece.Proofs {
+		for _, rec := range d.denials.add(p, authority, piece.TTL, d.v.Limits().MaxNSEC3Iterations) {
+			h := rec.rr.Header()
+			r.cache.Put(canonical(h.Name), h.Rrtype, qclass, &cache.Entry{
+				RRs: []dns.RR{rec.rr}, Sigs: rec.sigs, Rank: denialRank, Security: security.Secure,
+			}, secondsLeft(rec.expires, now))
 		}
 	}
 }
@@ -287,23 +294,23 @@ func holds(rrs []dns.RR, rr dns.RR) bool {
 // parent's DS. Which types a range can deny (never ANY at a name with data,
 // nor a meta-type) is validator.AggressiveProof's call. No signature is
 // checked: the records were verified when kept, and each one used must
-// still be Secure in the RRset cache. The answer is remembered in b's
-// validation state as secure, so that its validation checks nothing.
+// still be Secure in the RRset cache. The answer's denial is secure
+// (denial.secure), so that its validation checks nothing.
 func (r *Resolver) aggressiveDenial(q question, b *Budget) (*step, bool) {
-	d, ok := r.cfg.Validator.(*DNSSEC)
-	if !ok || q.qtype == dns.TypeDS || q.qclass != dns.ClassINET {
+	d := r.dnssec
+	if d == nil || q.qtype == dns.TypeDS || q.qclass != dns.ClassINET {
 		return nil, false
 	}
 	snap, ok := d.denials.snapshot(q.name)
 	if !ok {
 		return nil, false
 	}
-	st := d.state(b)
-	denial, used, err := validator.AggressiveProof(q.name, q.qtype, snap.zone, snap.records, st.budget)
-	if err != nil || denial == validator.DenialNone {
+	st := r.dnssecState(b)
+	kind, used, err := validator.AggressiveProof(q.name, q.qtype, snap.zone, snap.records, st.budget)
+	if err != nil || kind == validator.DenialNone {
 		return nil, false
 	}
-	now := d.clk.Now()
+	now := r.cfg.Clock.Now()
 	ttl := snap.soaTTL
 	proof := make([]denialRecord, 0, len(used))
 	for _, rr := range used {
@@ -327,11 +334,10 @@ func (r *Resolver) aggressiveDenial(q question, b *Budget) (*step, bool) {
 		auth = append(auth, cache.WithTTL([]dns.RR{rec.rr}, ttl)...)
 		auth = append(auth, cache.WithTTL(rec.sigs, ttl)...)
 	}
-	out := &step{rcode: dns.RcodeSuccess, authority: auth}
-	if denial == validator.DenialNXDOMAIN {
+	out := &step{rcode: dns.RcodeSuccess, authority: auth, denial: &denial{secure: true}}
+	if kind == validator.DenialNXDOMAIN {
 		out.rcode = dns.RcodeNameError
 	}
-	st.synthesised(q, out.rcode)
 	r.log.Debug("answered from validated NSEC (RFC 8198)", "name", q.name, "type", dns.TypeToString[q.qtype], "zone", snap.zone, "rcode", dns.RcodeToString[out.rcode])
 	return out, true
 }

@@ -47,18 +47,14 @@ type anchorRefresh struct {
 	done     chan struct{} // closed after each refresh, for tests; replaced each time
 }
 
-// ManageAnchors makes d refresh the RFC 5011 anchors m (the same m given to
-// NewDNSSEC with validator.WithManagedAnchors) and call save with them
-// after every refresh that changed them. Call it before the first query.
-func (d *DNSSEC) ManageAnchors(m *validator.ManagedAnchors, save func(*validator.ManagedAnchors) error) {
-	d.anchors = &anchorRefresh{m: m, save: save, done: make(chan struct{})}
-}
-
 // startAnchorTicker checks every anchorTick, until ctx ends, whether a
 // refresh is due (and once at once). Resolver.Start calls it; later calls
 // do nothing.
-func (d *DNSSEC) startAnchorTicker(ctx context.Context) {
-	a := d.anchors
+func (r *Resolver) startAnchorTicker(ctx context.Context) {
+	if r.dnssec == nil {
+		return
+	}
+	a := r.dnssec.anchors
 	if a == nil || !a.ticking.CompareAndSwap(false, true) {
 		return
 	}
@@ -66,7 +62,7 @@ func (d *DNSSEC) startAnchorTicker(ctx context.Context) {
 		t := time.NewTicker(anchorTick)
 		defer t.Stop()
 		for {
-			d.maybeRefreshAnchors()
+			r.maybeRefreshAnchors()
 			select {
 			case <-ctx.Done():
 				return
@@ -77,17 +73,18 @@ func (d *DNSSEC) startAnchorTicker(ctx context.Context) {
 }
 
 // maybeRefreshAnchors starts a background refresh when one is due and
-// none is running.
-func (d *DNSSEC) maybeRefreshAnchors() {
-	a := d.anchors
-	if a == nil || d.r == nil || d.clk.Now().UnixNano() < a.next.Load() || !a.running.CompareAndSwap(false, true) {
+// none is running. r.dnssec is set.
+func (r *Resolver) maybeRefreshAnchors() {
+	a := r.dnssec.anchors
+	clk := r.cfg.Clock
+	if a == nil || clk.Now().UnixNano() < a.next.Load() || !a.running.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				d.r.log.Error("panic in trust-anchor refresh", "panic", p)
-				a.next.Store(d.clk.Now().Add(anchorRetry).UnixNano())
+				r.log.Error("panic in trust-anchor refresh", "panic", p)
+				a.next.Store(clk.Now().Add(anchorRetry).UnixNano())
 			}
 			a.mu.Lock()
 			close(a.done)
@@ -97,34 +94,36 @@ func (d *DNSSEC) maybeRefreshAnchors() {
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), anchorRefreshTimeout)
 		defer cancel()
-		wait := d.RefreshAnchors(ctx)
-		a.next.Store(d.clk.Now().Add(wait).UnixNano())
+		wait := r.RefreshAnchors(ctx)
+		a.next.Store(clk.Now().Add(wait).UnixNano())
 	}()
 }
 
 // anchorRefreshDone returns a channel closed when the refresh in progress
 // (or the next one) ends.
-func (d *DNSSEC) anchorRefreshDone() <-chan struct{} {
+func (d *dnssec) anchorRefreshDone() <-chan struct{} {
 	d.anchors.mu.Lock()
 	defer d.anchors.mu.Unlock()
 	return d.anchors.done
 }
 
-// RefreshAnchors fetches the DNSKEY set of every managed zone, validates it
-// with the zone's current anchors, applies it (RFC 5011 section 4 events)
-// and saves the state if it changed. It returns the time until the next
-// refresh is due: RFC 5011's refresh interval for the zones refreshed, an
-// hour after a failure.
-func (d *DNSSEC) RefreshAnchors(ctx context.Context) time.Duration {
-	a := d.anchors
-	if a == nil {
+// RefreshAnchors fetches the DNSKEY set of every managed zone
+// (DNSSECConfig.Managed), validates it with the zone's current anchors,
+// applies it (RFC 5011 section 4 events) and saves the state if it changed
+// (DNSSECConfig.SaveManaged). It returns the time until the next refresh is
+// due: RFC 5011's refresh interval for the zones refreshed, an hour after a
+// failure or without managed anchors. The resolver runs it on that schedule
+// itself; calling it is only needed to refresh at once.
+func (r *Resolver) RefreshAnchors(ctx context.Context) time.Duration {
+	if r.dnssec == nil || r.dnssec.anchors == nil {
 		return anchorRetry
 	}
+	a := r.dnssec.anchors
 	wait := time.Duration(0)
 	for _, zone := range a.m.Zones() {
-		w, err := d.refreshZone(ctx, zone)
+		w, err := r.refreshZone(ctx, zone)
 		if err != nil {
-			d.r.log.Warn("trust-anchor refresh failed", "zone", zone, "err", err)
+			r.log.Warn("trust-anchor refresh failed", "zone", zone, "err", err)
 			w = anchorRetry
 		}
 		if wait == 0 || w < wait {
@@ -136,7 +135,7 @@ func (d *DNSSEC) RefreshAnchors(ctx context.Context) time.Duration {
 	}
 	var buf bytes.Buffer
 	if err := a.m.Save(&buf); err != nil {
-		d.r.log.Error("trust-anchor state not saved", "err", err)
+		r.log.Error("trust-anchor state not saved", "err", err)
 		return wait
 	}
 	a.mu.Lock()
@@ -144,7 +143,7 @@ func (d *DNSSEC) RefreshAnchors(ctx context.Context) time.Duration {
 	a.mu.Unlock()
 	if changed && a.save != nil {
 		if err := a.save(a.m); err != nil {
-			d.r.log.Error("trust-anchor state not saved", "err", err)
+			r.log.Error("trust-anchor state not saved", "err", err)
 			return min(wait, anchorRetry)
 		}
 		a.mu.Lock()
@@ -157,8 +156,8 @@ func (d *DNSSEC) RefreshAnchors(ctx context.Context) time.Duration {
 // refreshZone applies one fresh DNSKEY set of zone (its self-signed
 // revocations even when the rest does not validate any more) and returns
 // RFC 5011's refresh interval for it.
-func (d *DNSSEC) refreshZone(ctx context.Context, zone string) (time.Duration, error) {
-	m, err := d.r.Query(ctx, zone, dns.TypeDNSKEY)
+func (r *Resolver) refreshZone(ctx context.Context, zone string) (time.Duration, error) {
+	m, err := r.Query(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
 		return 0, err
 	}
@@ -177,7 +176,8 @@ func (d *DNSSEC) refreshZone(ctx context.Context, zone string) (time.Duration, e
 			}
 		}
 	}
-	now := d.clk.Now()
+	now := r.cfg.Clock.Now()
+	d := r.dnssec
 	// Revocations the revoked keys signed count before validation (RFC 5011
 	// 2.1): a revoked only anchor leaves the zone without anchors, and a set
 	// signed by that key's unrevoked form no longer validates.

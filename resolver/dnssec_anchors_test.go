@@ -30,22 +30,19 @@ func TestDNSSECManagedAnchors(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var saved []string
-	newResolver := func(m *validator.ManagedAnchors) (*Resolver, *DNSSEC) {
-		d, err := NewDNSSEC(nil, clk, validator.WithManagedAnchors(m))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.ManageAnchors(m, func(m *validator.ManagedAnchors) error {
+	newResolver := func(m *validator.ManagedAnchors) (*Resolver, *dnssec) {
+		save := func(m *validator.ManagedAnchors) error {
 			var b bytes.Buffer
 			err := m.Save(&b)
 			mu.Lock()
 			saved = append(saved, b.String())
 			mu.Unlock()
 			return err
-		})
-		return newLabResolver(t, l, func(c *Config) { c.Clock = clk; c.Validator = d }), d
+		}
+		r := newLabResolver(t, l, func(c *Config) { c.Clock = clk; c.DNSSEC = &DNSSECConfig{Managed: m, SaveManaged: save} })
+		return r, r.dnssec
 	}
-	waitRefresh := func(d *DNSSEC, ask func()) {
+	waitRefresh := func(d *dnssec, ask func()) {
 		t.Helper()
 		done := d.anchorRefreshDone()
 		ask()
@@ -111,18 +108,17 @@ func TestDNSSECManagedAnchorsWithoutTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDNSSEC(nil, clock.System{}, validator.WithManagedAnchors(m))
-	if err != nil {
-		t.Fatal(err)
-	}
 	saved := make(chan string, 4)
-	d.ManageAnchors(m, func(m *validator.ManagedAnchors) error {
+	save := func(m *validator.ManagedAnchors) error {
 		var b bytes.Buffer
 		err := m.Save(&b)
 		saved <- b.String()
 		return err
+	}
+	r := newLabResolver(t, l, func(c *Config) {
+		c.Clock = clock.System{}
+		c.DNSSEC = &DNSSECConfig{Managed: m, SaveManaged: save}
 	})
-	r := newLabResolver(t, l, func(c *Config) { c.Validator = d })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)

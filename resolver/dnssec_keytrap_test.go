@@ -171,12 +171,8 @@ func cpuTime() time.Duration {
 
 func newKeytrapResolver(t testing.TB, h *roothints.Hints, anchors []dns.RR) *Resolver {
 	t.Helper()
-	d, err := NewDNSSEC(anchors, clock.System{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return newTestResolver(t, h, func(c *Config) {
-		c.Validator = d
+		c.DNSSEC = &DNSSECConfig{Anchors: anchors}
 		c.Clock = clock.System{} // the signatures are dated now
 	})
 }
@@ -191,7 +187,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 	b := newBudget(&r.limits, time.Now())
 	wall, cpu := time.Now(), cpuTime()
 	res := r.runWith(ctxT(t), dns.Question{Name: "w0.evil.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, false, b)
-	st, _ := b.Validation.(*dnssecState)
+	st := b.dnssec.Load()
 	if st == nil {
 		t.Fatal("no validation budget spent")
 	}

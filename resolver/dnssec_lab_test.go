@@ -34,17 +34,13 @@ func startDNSSECLab(t testing.TB, labClock clock.Clock) *lab.Lab {
 
 // newValidatingResolver makes a lab resolver that validates with the
 // lab's root anchors on clk.
-func newValidatingResolver(t testing.TB, l *lab.Lab, clk clock.Clock, opts ...validator.Option) (*Resolver, *DNSSEC) {
+func newValidatingResolver(t testing.TB, l *lab.Lab, clk clock.Clock, opts ...validator.Option) (*Resolver, *dnssec) {
 	t.Helper()
-	d, err := NewDNSSEC(l.TrustAnchors(), clk, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := newLabResolver(t, l, func(c *Config) {
 		c.Clock = clk
-		c.Validator = d
+		c.DNSSEC = &DNSSECConfig{Anchors: l.TrustAnchors(), Options: opts}
 	})
-	return r, d
+	return r, r.dnssec
 }
 
 // ask sends one client query through Exchange with the given flags.
@@ -374,15 +370,16 @@ func TestDNSSECAggressiveNSEC(t *testing.T) {
 // Budget and is spent by the key fetches too.
 func TestDNSSECBudgetShared(t *testing.T) {
 	l := startDNSSECLab(t, clock.System{})
-	r, d := newValidatingResolver(t, l, clock.System{})
+	r, _ := newValidatingResolver(t, l, clock.System{})
 	b := newBudget(&r.limits, time.Now())
 	q := dns.Question{Name: "www." + lab.SecureAlg8, Qtype: dns.TypeA, Qclass: dns.ClassINET}
 	res := r.runWith(ctxT(t), q, false, b)
-	st, ok := b.Validation.(*dnssecState)
+	st := b.dnssec.Load()
+	ok := st != nil
 	if res.Security != security.Secure || !ok || st.budget.Validations() == 0 || b.Queries() < 5 {
-		t.Fatalf("status %v, validation budget %v, queries %d", res.Security, b.Validation, b.Queries())
+		t.Fatalf("status %v, validation budget %v, queries %d", res.Security, st, b.Queries())
 	}
-	if d.validationBudget(b) != st.budget {
+	if r.dnssecState(b).budget != st.budget {
 		t.Fatal("a second validation of the same question got a new budget")
 	}
 }
@@ -475,11 +472,11 @@ func TestDNSSECCacheOnlyQueries(t *testing.T) {
 func TestDNSSECLocalNames(t *testing.T) {
 	l := startDNSSECLab(t, clock.System{})
 	for _, mode := range []SpecialNames{SpecialNamesLocal, SpecialNamesAuto} {
-		d, err := NewDNSSEC(l.TrustAnchors(), clock.System{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := newLabResolver(t, l, func(c *Config) { c.Validator = d; c.SpecialNames = mode })
+		r := newLabResolver(t, l, func(c *Config) {
+			c.Clock = clock.System{}
+			c.DNSSEC = &DNSSECConfig{Anchors: l.TrustAnchors()}
+			c.SpecialNames = mode
+		})
 		for _, c := range []struct {
 			name  string
 			qtype uint16
@@ -578,7 +575,7 @@ func TestDNSSECMixedChainCached(t *testing.T) {
 		for i, round := range []string{"first", "second"} {
 			b := newBudget(&r.limits, time.Now())
 			res := r.runWith(ctxT(t), q, false, b)
-			st, _ := b.Validation.(*dnssecState)
+			st := b.dnssec.Load()
 			validations := 0
 			if st != nil {
 				validations = st.budget.Validations()

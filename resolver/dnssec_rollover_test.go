@@ -50,7 +50,7 @@ type rolloverRig struct {
 	oldDS     []dns.RR
 	stateFile string
 	m         *validator.ManagedAnchors
-	d         *DNSSEC
+	d         *dnssec
 	r         *Resolver
 
 	saveMu sync.Mutex // serialises saves: background and explicit refreshes may overlap
@@ -89,13 +89,12 @@ func newRolloverRig(t *testing.T) *rolloverRig {
 
 // resolver makes a resolver that validates with the managed anchors m and
 // saves them to the state file.
-func (g *rolloverRig) resolver(m *validator.ManagedAnchors) (*Resolver, *DNSSEC) {
-	d, err := NewDNSSEC(nil, g.clk, validator.WithManagedAnchors(m))
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	d.ManageAnchors(m, g.save)
-	return newLabResolver(g.t, g.lab, func(c *Config) { c.Clock = g.clk; c.Validator = d }), d
+func (g *rolloverRig) resolver(m *validator.ManagedAnchors) (*Resolver, *dnssec) {
+	r := newLabResolver(g.t, g.lab, func(c *Config) {
+		c.Clock = g.clk
+		c.DNSSEC = &DNSSECConfig{Managed: m, SaveManaged: g.save}
+	})
+	return r, r.dnssec
 }
 
 // save writes the state whole and renames it into place.
@@ -133,7 +132,7 @@ func (g *rolloverRig) loadState() *validator.ManagedAnchors {
 // raced by a refresh that read the lab before the change. The refresh
 // swaps its done channel a moment before it clears running, so a channel
 // taken in between belongs to the next refresh: hence the short re-checks.
-func (g *rolloverRig) settle(d *DNSSEC) {
+func (g *rolloverRig) settle(d *dnssec) {
 	g.t.Helper()
 	deadline := time.Now().Add(2 * anchorRefreshTimeout)
 	for d.anchors.running.Load() {
@@ -157,20 +156,20 @@ func (g *rolloverRig) advance(d time.Duration) {
 	}
 }
 
-// refresh runs one RFC 5011 refresh of d's managed zones and checks the
+// refresh runs one RFC 5011 refresh of r's managed zones and checks the
 // interval it asks for (RFC 5011 2.3: one hour to 15 days).
-func (g *rolloverRig) refresh(d *DNSSEC) {
+func (g *rolloverRig) refresh(r *Resolver) {
 	g.t.Helper()
-	g.settle(d)
+	g.settle(r.dnssec)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if wait := d.RefreshAnchors(ctx); wait < time.Hour || wait > 15*24*time.Hour {
+	if wait := r.RefreshAnchors(ctx); wait < time.Hour || wait > 15*24*time.Hour {
 		g.t.Errorf("refresh interval %v outside 1 hour .. 15 days", wait)
 	}
 }
 
 // askSecure checks that name resolves to NOERROR with AD through r.
-func (g *rolloverRig) askSecure(r *Resolver, d *DNSSEC, when, name string, qtype uint16) {
+func (g *rolloverRig) askSecure(r *Resolver, d *dnssec, when, name string, qtype uint16) {
 	g.t.Helper()
 	m, res := ask(g.t, r, name, qtype, true, false, false)
 	g.settle(d)
@@ -265,7 +264,7 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 
 	// Start: the old DS resolves to the old KSK.
 	g.askSecure(g.r, g.d, "start", secure, dns.TypeA)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("start", g.oldKSK, validator.KeyValid)
 
 	// Add: the new KSK is published beside the old one.
@@ -274,7 +273,7 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	firstSeen := g.clk.Now()
 	g.wantState("first seen", newKSK, validator.KeyAddPend)
 	if trusts(g.m, newKSK) {
@@ -290,12 +289,12 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 	// up to an hour before the 30 days end.
 	for day := 5; day < 30; day += 5 {
 		g.advance(firstSeen.Add(time.Duration(day) * 24 * time.Hour).Sub(g.clk.Now()))
-		g.refresh(g.d)
+		g.refresh(g.r)
 		g.askSecure(g.r, g.d, "hold-down", secure, dns.TypeA)
 		g.wantState("hold-down", newKSK, validator.KeyAddPend)
 	}
 	g.advance(firstSeen.Add(rfc5011AddHoldDown - time.Hour).Sub(g.clk.Now()))
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("an hour before the hold-down ends", newKSK, validator.KeyAddPend)
 	if trusts(g.m, newKSK) {
 		t.Fatal("the new KSK is trusted before the hold-down ends")
@@ -303,10 +302,10 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 
 	// Past the hold-down, still published: Valid, and stays so.
 	g.advance(2 * time.Hour)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("hold-down over", newKSK, validator.KeyValid)
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("hold-down over, next refresh", newKSK, validator.KeyValid)
 	newOnly, newSigs = g.rootDNSKEYs(newKSK.Tag()) // re-signed since
 	if !trusts(g.m, newKSK) || !g.validates(g.m, newOnly, newSigs) {
@@ -323,7 +322,7 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("revoked", g.oldKSK, validator.KeyRevoked)
 	g.wantState("revoked", newKSK, validator.KeyValid)
 	forgedSet, forgedSigs = g.forgedWithOldKey()
@@ -340,7 +339,7 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("removed", g.oldKSK, validator.KeyRevoked) // remembered until the remove hold-down ends
 	g.wantState("removed", newKSK, validator.KeyValid)
 	if _, sigs := g.rootDNSKEYs(0); len(sigs) != 1 || sigs[0].KeyTag != newKSK.Tag() {
@@ -376,11 +375,7 @@ func TestDNSSECRootKSKRollover(t *testing.T) {
 	}
 
 	// Control: a resolver that kept the old DS cannot validate any more.
-	stale, err := NewDNSSEC(g.oldDS, g.clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r3 := newLabResolver(t, g.lab, func(c *Config) { c.Clock = g.clk; c.Validator = stale })
+	r3 := newLabResolver(t, g.lab, func(c *Config) { c.Clock = g.clk; c.DNSSEC = &DNSSECConfig{Anchors: g.oldDS} })
 	if m, _ := ask(t, r3, secure, dns.TypeA, true, false, false); m.Rcode != dns.RcodeServerFailure {
 		t.Errorf("with the old DS only: %s AD=%v, want SERVFAIL", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
 	}
@@ -401,11 +396,11 @@ func TestDNSSECRootKSKVanishesDuringHoldDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	firstSeen := g.clk.Now()
 	g.wantState("first seen", newKSK, validator.KeyAddPend)
 	g.advance(10 * 24 * time.Hour)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("10 days on", newKSK, validator.KeyAddPend)
 
 	// Gone before the hold-down ends: forgotten.
@@ -413,11 +408,11 @@ func TestDNSSECRootKSKVanishesDuringHoldDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("removed", newKSK, 0)
 	for g.clk.Now().Before(firstSeen.Add(rfc5011AddHoldDown + time.Hour)) {
 		g.advance(5 * 24 * time.Hour)
-		g.refresh(g.d)
+		g.refresh(g.r)
 		g.askSecure(g.r, g.d, "after the key vanished", secure, dns.TypeA)
 		g.wantState("after the key vanished", newKSK, 0)
 	}
@@ -427,10 +422,10 @@ func TestDNSSECRootKSKVanishesDuringHoldDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("republished", newKSK, validator.KeyAddPend)
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("republished, next refresh", newKSK, validator.KeyAddPend)
 	set, sigs := g.rootDNSKEYs(newKSK.Tag())
 	if trusts(g.m, newKSK) || g.validates(g.m, set, sigs) {
@@ -449,7 +444,7 @@ func TestDNSSECRootKSKVanishesDuringHoldDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("old revoked", g.oldKSK, validator.KeyRevoked)
 	g.wantState("old revoked", newKSK, validator.KeyAddPend)
 	if ds, keys := g.m.Anchors(lab.Root); len(ds)+len(keys) != 0 {
@@ -494,11 +489,11 @@ func TestDNSSECRootKSKMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	firstSeen := g.clk.Now()
 	for g.clk.Now().Before(firstSeen.Add(rfc5011AddHoldDown + time.Hour)) {
 		g.advance(10 * 24 * time.Hour)
-		g.refresh(g.d)
+		g.refresh(g.r)
 	}
 	g.wantState("after the hold-down", newKSK, validator.KeyValid)
 
@@ -507,12 +502,12 @@ func TestDNSSECRootKSKMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("new KSK unpublished", newKSK, validator.KeyMissing)
 	g.wantState("new KSK unpublished", g.oldKSK, validator.KeyValid)
 	g.askSecure(g.r, g.d, "new KSK missing", secure, dns.TypeA)
 	g.advance(20 * 24 * time.Hour)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("missing for 20 days", newKSK, validator.KeyMissing)
 	if !trusts(g.m, newKSK) || !trusts(g.loadState(), newKSK) {
 		t.Fatal("the Missing key is no longer a trust anchor")
@@ -523,7 +518,7 @@ func TestDNSSECRootKSKMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.advance(keyTTL + time.Minute)
-	g.refresh(g.d)
+	g.refresh(g.r)
 	g.wantState("republished", newKSK, validator.KeyValid)
 	set, sigs := g.rootDNSKEYs(newKSK.Tag())
 	if len(sigs) != 1 || !g.validates(g.m, set, sigs) {

@@ -20,6 +20,7 @@
 //	respond.go     the client response (RA, RD, OPT, EDE, DO filtering)
 //	handler.go     the client handler: local zones, answer cache, resolution
 //	iterate.go     one question: CNAME restarts, cache, iteration down the tree
+//	answer.go      the structured answer: RRsets with their cache entries, the denial
 //	servers.go     asking one zone's servers: failover, fallbacks, NS lookups
 //	response.go    what a reply means (answer, referral, NXDOMAIN, lame, ...)
 //	chain.go       CNAME/DNAME chains inside one reply
@@ -37,8 +38,9 @@
 //	priming.go     RFC 8109 priming
 //	singleflight.go identical concurrent questions share a resolution
 //	trace.go       per-query trace events (sextant query --trace)
-//	dnssec.go      DNSSEC: the validator behind the Validator seam, key source, EDEs
-//	dnssec_cache.go validation marks on cache entries (status, TTL cap, bogus briefly)
+//	dnssec.go      DNSSEC: DNSSECConfig, the resolver's validation part, EDEs
+//	dnssec_cache.go validation marks on the entries an answer holds (cache.Mark:
+//	               status, TTL cap, bogus briefly); answers from marks alone
 //	dnssec_aggressive.go RFC 8198 answers from validated NSEC/NSEC3 ranges
 //	dnssec_anchors.go RFC 5011 managed trust anchors: refresh and save
 //

@@ -33,21 +33,46 @@ type resolution struct {
 	zoneProbes []zoneKey
 }
 
-// outcome is a finished lookup.
+// outcome is a finished lookup: the structured answer (see answer.go).
 type outcome struct {
-	rcode     int
-	answer    []dns.RR
+	rcode int
+	// sets are the answer's RRsets in chain order, with their entries.
+	sets      []rrset
 	authority []dns.RR
+	// denial stands behind a negative answer at the end of the chain.
+	denial *denial
 }
+
+// answer is the answer section of o.
+func (o *outcome) answer() []dns.RR { return flatten(o.sets) }
 
 // step is one name's lookup: data, a negative answer, or a CNAME/DNAME
 // target (next) to restart at.
 type step struct {
 	rcode     int
-	answer    []dns.RR
+	sets      []rrset
 	authority []dns.RR
+	denial    *denial
 	next      string
+	// one holds the single RRset of a cache hit, so that the step and
+	// its sets are one allocation on the hot path.
+	one [1]rrset
 }
+
+// cachedStep is a step answered by the RRset of entry e (under
+// name/rtype, with ttl left), restarting at next unless it is empty.
+func cachedStep(name string, rtype uint16, e *cache.Entry, ttl uint32, next string) *step {
+	st := &step{next: next}
+	if next == "" {
+		st.authority = cache.WithTTL(e.Authority, ttl)
+	}
+	st.one[0] = cachedSet(name, rtype, e, ttl)
+	st.sets = st.one[:]
+	return st
+}
+
+// answer is the answer section of st.
+func (st *step) answer() []dns.RR { return flatten(st.sets) }
 
 // lookup resolves q, following CNAME/DNAME chains across zones. depth is
 // the sub-resolution nesting.
@@ -72,9 +97,13 @@ func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outco
 		if err != nil {
 			return nil, err
 		}
-		out.answer = append(out.answer, st.answer...)
+		if out.sets == nil {
+			out.sets = st.sets // the common single step: no copy
+		} else {
+			out.sets = append(out.sets, st.sets...)
+		}
 		if st.next == "" {
-			out.rcode, out.authority = st.rcode, st.authority
+			out.rcode, out.authority, out.denial = st.rcode, st.authority, st.denial
 			return out, nil
 		}
 		if err := rs.budget.spendHop(); err != nil {
@@ -145,10 +174,10 @@ func (r *Resolver) fromCache(q question) (*step, error, bool) {
 		case e.Failure():
 			return nil, &Error{EDE: dns.ExtendedErrorCodeCachedError, Text: "cached failure: " + e.EDEText}, true
 		case e.Negative():
-			return &step{rcode: e.Rcode, authority: cache.WithTTL(e.Authority, ttl)}, nil, true
+			return &step{rcode: e.Rcode, authority: cache.WithTTL(e.Authority, ttl),
+				denial: r.cachedDenial(entryRef{q.name, q.qtype, q.qclass, false, e})}, nil, true
 		default:
-			return &step{answer: append(cache.WithTTL(e.RRs, ttl), cache.WithTTL(e.Sigs, ttl)...),
-				authority: cache.WithTTL(e.Authority, ttl)}, nil, true
+			return cachedStep(q.name, q.qtype, e, ttl, ""), nil, true
 		}
 	}
 	if q.qtype == dns.TypeCNAME {
@@ -158,10 +187,25 @@ func (r *Resolver) fromCache(q question) (*step, error, bool) {
 		ttl := r.cache.Remaining(e)
 		cn, _ := e.RRs[0].(*dns.CNAME)
 		if cn != nil {
-			return &step{answer: append(cache.WithTTL(e.RRs, ttl), cache.WithTTL(e.Sigs, ttl)...), next: canonical(cn.Target)}, nil, true
+			return cachedStep(q.name, dns.TypeCNAME, e, ttl, canonical(cn.Target)), nil, true
 		}
 	}
 	return nil, nil, false
+}
+
+// cachedDenial is the denial behind a negative answer read from (or
+// stored as) the entry of ref.
+func (r *Resolver) cachedDenial(ref entryRef) *denial {
+	if r.dnssec == nil {
+		return entrylessDenial // nothing marks it
+	}
+	return &denial{ref: ref}
+}
+
+// cachedSet is the RRset of entry e, stored under name/rtype, with the
+// TTL it has left.
+func cachedSet(name string, rtype uint16, e *cache.Entry, ttl uint32) rrset {
+	return rrset{name: name, rtype: rtype, rrs: cache.WithTTL(e.RRs, ttl), sigs: cache.WithTTL(e.Sigs, ttl), entry: e}
 }
 
 // iterate resolves q from the closest known delegation down.

@@ -26,9 +26,7 @@ func (r *Resolver) Start(ctx context.Context) {
 	if _, ok := r.cache.Get(".", dns.TypeNS, dns.ClassINET); !ok {
 		r.rootMissing()
 	}
-	if d, ok := r.cfg.Validator.(*DNSSEC); ok {
-		d.startAnchorTicker(ctx) // RFC 5011 refreshes without traffic too
-	}
+	r.startAnchorTicker(ctx) // RFC 5011 refreshes without traffic too
 }
 
 // rootMissing is called when iteration starts from the hints because no

@@ -9,12 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/roothints"
-	"github.com/sextant-dns/sextant/security"
 )
 
 // SpecialNames says whether special-use names are answered locally.
@@ -32,23 +29,14 @@ const (
 	SpecialNamesResolve
 )
 
-// Validator is the seam for DNSSEC validation (nil: off, every answer is
-// security.Indeterminate). It is called once per client question (not for
-// CD=1 queries) with the finished answer and the question's Budget, whose
-// Validation field the validator may use for its own caps; it fetches DS
-// and DNSKEY through Resolver.Query with the ctx it was given, which draws
-// from the same Budget. A Bogus result turns the answer into SERVFAIL with
-// the returned error's EDE.
-type Validator interface {
-	Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error)
-}
-
 // Config configures a Resolver. Start from DefaultConfig.
 type Config struct {
 	// Hints are the root servers; nil means roothints.Default().
 	Hints *roothints.Hints
-	// Clock is the DNS clock for the cache it makes; nil means the system
-	// clock. Network timeouts use the real clock regardless.
+	// Clock is the DNS clock for the cache it makes and for DNSSEC
+	// (signature validity, RFC 5011 timers); nil means the system clock.
+	// A Cache given here should run on the same clock. Network timeouts
+	// use the real clock regardless.
 	Clock clock.Clock
 	// Cache is the RRset cache; nil makes one with default sizes.
 	Cache *cache.Cache
@@ -75,9 +63,10 @@ type Config struct {
 	Limits Limits
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
-	// Validator validates answers; nil turns validation off. NewDNSSEC
-	// makes the DNSSEC validator, which New binds to the Resolver.
-	Validator Validator
+	// DNSSEC turns on DNSSEC validation; nil leaves it off (every answer
+	// is security.Indeterminate). &DNSSECConfig{} validates with the
+	// built-in root anchors.
+	DNSSEC *DNSSECConfig
 }
 
 // DefaultConfig returns the defaults: built-in root hints, QNAME
@@ -108,9 +97,8 @@ type Resolver struct {
 	localhostFallback bool
 	log               *slog.Logger
 	flights           flightGroup
-	// dnssec is cfg.Validator when it is the resolver's own DNSSEC, for
-	// what needs the trust anchors (the RFC 8509 sentinel).
-	dnssec *DNSSEC
+	// dnssec is the DNSSEC validation (Config.DNSSEC); nil when off.
+	dnssec *dnssec
 	// zoneFails is the failure history of zones (RFC 9520 back-off and
 	// one probe at a time).
 	zoneFails *zoneFailures
@@ -179,8 +167,11 @@ func New(cfg Config) (*Resolver, error) {
 	r.sel = newSelector(&r.limits)
 	r.zoneFails = newZoneFailures()
 	r.primeCtx = context.Background()
-	if d, ok := cfg.Validator.(*DNSSEC); ok {
-		d.bind(r) // the resolver is the validator's key source
+	if cfg.DNSSEC != nil {
+		d, err := newDNSSEC(cfg.DNSSEC, r)
+		if err != nil {
+			return nil, fmt.Errorf("resolver: %w", err)
+		}
 		r.dnssec = d
 	}
 	return r, nil

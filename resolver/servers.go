@@ -163,11 +163,6 @@ func (rs *resolution) askServer(ctx context.Context, zone string, c ranked, q qu
 	return resp, kind, child, nil
 }
 
-// zoneFailureType is the cache type under which a zone whose servers all
-// failed to answer is remembered (type 0 is reserved, RFC 6895, so it never
-// meets real data).
-const zoneFailureType = 0
-
 // nextGlueless returns a name server of d without known addresses that a
 // lookup could find: not looked up yet, and not inside d's zone (such a
 // name needs glue, which the parent did not give).
@@ -210,11 +205,11 @@ func (rs *resolution) resolveNSAddrs(ctx context.Context, ns string, qclass uint
 		if out.rcode == dns.RcodeNameError {
 			return nil // the name does not exist: no AAAA either
 		}
-		if out.rcode == dns.RcodeSuccess && len(out.answer) > 0 {
+		if answer := out.answer(); out.rcode == dns.RcodeSuccess && len(answer) > 0 {
 			// The lookup cached the addresses (under the chain's final
 			// name when ns is a CNAME, which RFC 2181 10.3 forbids; we
 			// cache them under ns too so they can be found).
-			rs.r.storeNSAddrs(ns, t, qclass, out.answer)
+			rs.r.storeNSAddrs(ns, t, qclass, answer)
 			return nil
 		}
 	}

@@ -55,7 +55,7 @@ func specialAnswer(q question) (*step, bool) {
 	}
 	for _, z := range nxdomainZones {
 		if isSubdomain(q.name, z) {
-			return &step{rcode: dns.RcodeNameError, authority: []dns.RR{localSOA(z)}}, true
+			return localDenial(dns.RcodeNameError, localSOA(z)), true
 		}
 	}
 	if !strings.HasSuffix(q.name, ".arpa.") {
@@ -66,15 +66,15 @@ func specialAnswer(q question) (*step, bool) {
 			continue
 		}
 		if q.name != z {
-			return &step{rcode: dns.RcodeNameError, authority: []dns.RR{localSOA(z)}}, true
+			return localDenial(dns.RcodeNameError, localSOA(z)), true
 		}
 		switch q.qtype {
 		case dns.TypeSOA:
-			return &step{answer: []dns.RR{localSOA(z)}}, true
+			return &step{sets: localSet(localSOA(z))}, true
 		case dns.TypeNS:
-			return &step{answer: []dns.RR{localNS(z)}}, true
+			return &step{sets: localSet(localNS(z))}, true
 		}
-		return &step{authority: []dns.RR{localSOA(z)}}, true
+		return localDenial(dns.RcodeSuccess, localSOA(z)), true
 	}
 	return nil, false
 }
@@ -83,19 +83,19 @@ func localhostAnswer(q question) *step {
 	hdr := dns.RR_Header{Name: q.name, Rrtype: q.qtype, Class: dns.ClassINET, Ttl: specialTTL}
 	switch q.qtype {
 	case dns.TypeA:
-		return &step{answer: []dns.RR{&dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1).To4()}}}
+		return &step{sets: localSet(&dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1).To4()})}
 	case dns.TypeAAAA:
-		return &step{answer: []dns.RR{&dns.AAAA{Hdr: hdr, AAAA: net.IPv6loopback}}}
+		return &step{sets: localSet(&dns.AAAA{Hdr: hdr, AAAA: net.IPv6loopback})}
 	case dns.TypeSOA:
 		if q.name == "localhost." {
-			return &step{answer: []dns.RR{localSOA("localhost.")}}
+			return &step{sets: localSet(localSOA("localhost."))}
 		}
 	case dns.TypeNS:
 		if q.name == "localhost." {
-			return &step{answer: []dns.RR{localNS("localhost.")}}
+			return &step{sets: localSet(localNS("localhost."))}
 		}
 	}
-	return &step{authority: []dns.RR{localSOA("localhost.")}}
+	return localDenial(dns.RcodeSuccess, localSOA("localhost."))
 }
 
 // localSOA is the RFC 6303 4 SOA of a locally served zone.
@@ -109,4 +109,16 @@ func localSOA(zone string) dns.RR {
 
 func localNS(zone string) dns.RR {
 	return &dns.NS{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: specialTTL}, Ns: "localhost."}
+}
+
+// localSet is the one-record RRset of a local answer (no cache entry).
+func localSet(rr dns.RR) []rrset {
+	h := rr.Header()
+	return []rrset{{name: h.Name, rtype: h.Rrtype, rrs: []dns.RR{rr}}}
+}
+
+// localDenial is a local negative answer (NXDOMAIN, or NODATA for
+// RcodeSuccess) with the zone's SOA.
+func localDenial(rcode int, soa dns.RR) *step {
+	return &step{rcode: rcode, authority: []dns.RR{soa}, denial: entrylessDenial}
 }

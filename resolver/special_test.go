@@ -27,8 +27,8 @@ func TestSpecialNames(t *testing.T) {
 		{"8.b.d.0.1.0.0.2.ip6.arpa.", dns.TypeNS, dns.RcodeSuccess, 1},
 	} {
 		st, ok := specialAnswer(question{tc.name, tc.qtype, dns.ClassINET})
-		if !ok || st.rcode != tc.rcode || len(st.answer) != tc.answer {
-			t.Errorf("%s %s: ok %v rcode %d answer %v", tc.name, dns.TypeToString[tc.qtype], ok, st.rcode, st.answer)
+		if !ok || st.rcode != tc.rcode || len(st.answer()) != tc.answer {
+			t.Errorf("%s %s: ok %v rcode %d answer %v", tc.name, dns.TypeToString[tc.qtype], ok, st.rcode, st.answer())
 		}
 		if ok && tc.answer == 0 && len(st.authority) != 1 {
 			t.Errorf("%s: negative answer without SOA", tc.name)

@@ -93,14 +93,20 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 			// closer name exists (RFC 4035 3.1.3.3): the validator needs it.
 			proofs = denialProofs(m, zone)
 		}
-		for i, s := range ch.sets {
+		for i := range ch.sets {
+			s := &ch.sets[i]
+			if s.synthesised {
+				continue // the DNAME's entry stands for it
+			}
 			e := &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: cache.RankAnswerAuth}
 			if i == len(ch.sets)-1 {
 				e.Authority = proofs
 			}
-			r.cache.Put(s.name, s.rtype, q.qclass, e, minTTL(s.rrs))
+			if r.cache.Put(s.name, s.rtype, q.qclass, e, minTTL(s.rrs)) {
+				s.entry = e
+			}
 		}
-		st.answer = ch.answer
+		st.sets = ch.sets
 		if ch.yxdomain {
 			// RFC 6672 2.2: the cached DNAME answers this question (and
 			// every name below it) with YXDOMAIN until it expires.
@@ -126,18 +132,32 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 		return st, nil
 	}
 	st.rcode = m.Rcode
+	st.denial = entrylessDenial
 	if soa == nil {
 		return st, nil // RFC 2308 5: no SOA, not cached
 	}
 	auth := negativeAuthority(m, zone, soa, ttl)
 	st.authority = auth
-	r.cache.Put(final, q.qtype, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
-	if m.Rcode == dns.RcodeNameError {
-		// RFC 8020: the name does not exist for any type, nor (once
-		// DNSSEC proves it) anything below it.
-		r.cache.Put(final, nxdomainType, q.qclass, &cache.Entry{Rcode: m.Rcode, Authority: auth, Rank: cache.RankAuthorityAuth}, ttl)
-	}
+	st.denial = r.storeNegative(final, q.qtype, q.qclass, m.Rcode, auth, ttl)
 	return st, nil
+}
+
+// storeNegative caches a negative answer for name/qtype: NODATA for the
+// type, NXDOMAIN for the whole name (RFC 8020: the name does not exist for
+// any type, nor, once DNSSEC proves it, anything below it). It returns the
+// denial behind the answer, with the entry stored for validation to mark.
+func (r *Resolver) storeNegative(name string, qtype, qclass uint16, rcode int, auth []dns.RR, ttl uint32) *denial {
+	e := &cache.Entry{Rcode: rcode, Authority: auth, Rank: cache.RankAuthorityAuth}
+	ref := entryRef{name: name, qtype: qtype, qclass: qclass}
+	if rcode == dns.RcodeNameError {
+		ref.qtype, ref.nxdomain = 0, true
+		if r.cache.PutNXDomain(name, qclass, e, ttl) {
+			ref.entry = e
+		}
+	} else if r.cache.Put(name, qtype, qclass, e, ttl) {
+		ref.entry = e
+	}
+	return r.cachedDenial(ref)
 }
 
 // negativeAuthority keeps, of a negative reply's authority section, the SOA
@@ -192,20 +212,15 @@ func (r *Resolver) storeNSAddrs(ns string, t, qclass uint16, answer []dns.RR) {
 	}
 }
 
-// nxdomainType is the cache type under which a name known not to exist is
-// remembered for every type (RFC 8020). Type 65535 is reserved (RFC 6895),
-// so it never meets real data.
-const nxdomainType = 65535
-
 // cachedNXDomain finds a cached NXDOMAIN at name (for any type) or, when
 // DNSSEC proved it, above name, and returns it as a negative step. Like
 // Unbound's harden-below-nxdomain, an unproven NXDOMAIN does not cover the
 // names below it: some servers wrongly deny empty non-terminals.
 func (r *Resolver) cachedNXDomain(name string, qclass uint16) (*step, bool) {
 	for cur := name; ; cur = parentName(cur) {
-		if e, ok := r.cache.Get(cur, nxdomainType, qclass); ok && e.Rcode == dns.RcodeNameError &&
-			(cur == name || e.Security == security.Secure) {
-			return &step{rcode: dns.RcodeNameError, authority: cache.WithTTL(e.Authority, r.cache.Remaining(e))}, true
+		if e, ok := r.cache.GetNXDomain(cur, qclass); ok && (cur == name || e.Security == security.Secure) {
+			return &step{rcode: dns.RcodeNameError, authority: cache.WithTTL(e.Authority, r.cache.Remaining(e)),
+				denial: r.cachedDenial(entryRef{name: cur, qclass: qclass, nxdomain: true, entry: e})}, true
 		}
 		if cur == "." {
 			return nil, false

@@ -70,7 +70,7 @@ func TestForgedAnswerKeepsSecureEntry(t *testing.T) {
 			b := newBudget(&r.limits, time.Now())
 			res := r.runWith(ctxT(t), q, false, b)
 			checks := 0
-			if st, ok := b.Validation.(*dnssecState); ok {
+			if st := b.dnssec.Load(); st != nil {
 				checks = st.budget.Validations()
 			}
 			if res.Security != security.Secure || !containsText(res.Answer, tc.wantInAnswer) || containsText(res.Answer, tc.forgedPresent) {

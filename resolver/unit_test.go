@@ -240,13 +240,13 @@ func TestFollowChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.done || res.next != "c.other." || res.hops != 2 || len(res.answer) != 2 || len(res.sets) != 2 {
+	if res.done || res.next != "c.other." || res.hops != 2 || len(res.answer()) != 2 || len(res.sets) != 2 {
 		t.Fatalf("chain %+v", res)
 	}
 	// DNAME synthesis, and a result that is too long.
 	m = msgWith(t, 0, true, []string{"d.example.test. 60 DNAME target.example.test.", "x.target.example.test. 60 A 192.0.2.1"}, nil)
 	res, err = followChain(m, "example.test.", "x.d.example.test.", dns.TypeA, dns.ClassINET)
-	if err != nil || !res.done || res.hops != 1 || res.answer[1].(*dns.CNAME).Target != "x.target.example.test." {
+	if err != nil || !res.done || res.hops != 1 || res.answer()[1].(*dns.CNAME).Target != "x.target.example.test." {
 		t.Fatalf("DNAME chain %+v err %v", res, err)
 	}
 	long := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60) + "." + strings.Repeat("d", 50) + "."
@@ -286,7 +286,7 @@ func TestANYTakesAllTypes(t *testing.T) {
 		t.Fatalf("ANY answer classified %v", k)
 	}
 	res, err := followChain(m, "example.test.", "x.example.test.", dns.TypeANY, dns.ClassINET)
-	if err != nil || !res.done || len(res.answer) != 2 {
+	if err != nil || !res.done || len(res.answer()) != 2 {
 		t.Fatalf("ANY chain %+v %v", res, err)
 	}
 }

@@ -1,62 +1,56 @@
 package resolver
 
 import (
-	"context"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/security"
 )
 
-// fakeValidator fetches the zone's SOA through the key source, as a real
-// validator fetches DNSKEY and DS, and returns a fixed status.
-type fakeValidator struct {
-	r             *Resolver
-	status        security.Status
-	before, after int
-	fetchRcode    int
-	fetchErr      error
-}
-
-func (v *fakeValidator) Validate(ctx context.Context, q dns.Question, rcode int, answer, authority []dns.RR, b *Budget) (security.Status, *Error) {
-	v.before = b.Queries()
-	m, err := v.r.Query(ctx, "example.test.", dns.TypeSOA)
-	v.after = b.Queries()
-	v.fetchErr = err
-	if m != nil {
-		v.fetchRcode = m.Rcode
-	}
-	if v.status == security.Bogus {
-		return v.status, &Error{EDE: dns.ExtendedErrorCodeDNSBogus, Text: "test says bogus"}
-	}
-	return v.status, nil
-}
-
+// TestValidatorSeam: the resolver's DNSSEC part fetches its keys through
+// the resolver, drawing from the client question's Budget; CD=1 questions
+// are not validated; a bogus answer is SERVFAIL with the validator's EDE.
+// The root of the test hierarchy is unsigned, so an anchor for it makes
+// every answer bogus (no DNSKEY).
 func TestValidatorSeam(t *testing.T) {
 	h := basicHierarchy(t, 80, "example.test. SOA ns1.example.test. h.example.test. 1 3600 600 86400 60")
-	fv := &fakeValidator{status: security.Secure}
-	r := newTestResolver(t, h.hints, func(c *Config) { c.Validator = fv })
-	fv.r = r
-	q := query("www.example.test.", dns.TypeA, true)
-	q.IsEdns0().SetDo()
-	m, res := r.Exchange(ctxT(t), q)
-	if res.Security != security.Secure || !m.AuthenticatedData {
-		t.Fatalf("security %v AD %v, want secure with AD", res.Security, m.AuthenticatedData)
+	anchor := mustRR(t, ". 3600 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D")
+	validating := func() *Resolver {
+		return newTestResolver(t, h.hints, func(c *Config) {
+			c.Clock = clock.System{}
+			c.DNSSEC = &DNSSECConfig{Anchors: []dns.RR{anchor}}
+		})
 	}
-	if fv.fetchErr != nil || fv.after != fv.before+1 {
-		t.Fatalf("key fetch: err %v, budget queries %d -> %d: not drawn from the client budget", fv.fetchErr, fv.before, fv.after)
+	q := dns.Question{Name: "www.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}
+
+	// The same question with and without validation, each on a cold
+	// resolver: the key fetches are counted in the client Budget.
+	r := validating()
+	cdBudget := newBudget(&r.limits, time.Now())
+	if res := r.runWith(ctxT(t), q, true, cdBudget); res.Rcode != dns.RcodeSuccess || res.Security != security.Indeterminate {
+		t.Fatalf("CD=1: %s %v, want NOERROR indeterminate", dns.RcodeToString[res.Rcode], res.Security)
 	}
-	// CD=1: no validation.
-	q = query("www.example.test.", dns.TypeA, true)
-	q.CheckingDisabled = true
-	if _, res = r.Exchange(ctxT(t), q); res.Security != security.Indeterminate {
-		t.Fatalf("CD=1 gave %v", res.Security)
+	r = validating()
+	b := newBudget(&r.limits, time.Now())
+	res := r.runWith(ctxT(t), q, false, b)
+	if res.Rcode != dns.RcodeServerFailure || res.Security != security.Bogus || res.Err == nil || res.Err.EDE != dns.ExtendedErrorCodeDNSKEYMissing {
+		t.Fatalf("bogus: %s %v err %v, want SERVFAIL bogus with EDE %d", dns.RcodeToString[res.Rcode], res.Security, res.Err, dns.ExtendedErrorCodeDNSKEYMissing)
 	}
-	// Bogus: SERVFAIL with the validator's EDE.
-	fv.status = security.Bogus
-	m, res = r.Exchange(ctxT(t), query("www.example.test.", dns.TypeA, true))
-	if m.Rcode != dns.RcodeServerFailure || res.Err == nil || res.Err.EDE != dns.ExtendedErrorCodeDNSBogus {
-		t.Fatalf("bogus: rcode %d err %v", m.Rcode, res.Err)
+	if b.Queries() <= cdBudget.Queries() {
+		t.Fatalf("budget queries: %d validated, %d with CD=1: the key fetches were not drawn from the client budget", b.Queries(), cdBudget.Queries())
+	}
+
+	// Through Exchange: SERVFAIL without AD; CD=1 gets the data.
+	m, _ := r.Exchange(ctxT(t), query("www.example.test.", dns.TypeA, true))
+	if m.Rcode != dns.RcodeServerFailure || m.AuthenticatedData {
+		t.Fatalf("bogus via Exchange: %s AD=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
+	}
+	cd := query("www.example.test.", dns.TypeA, true)
+	cd.CheckingDisabled = true
+	if m, res := r.Exchange(ctxT(t), cd); m.Rcode != dns.RcodeSuccess || res.Security != security.Indeterminate {
+		t.Fatalf("CD=1 via Exchange: %s %v", dns.RcodeToString[m.Rcode], res.Security)
 	}
 }

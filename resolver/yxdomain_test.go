@@ -149,11 +149,7 @@ func newYXResolver(t testing.TB, h *roothints.Hints, anchors []dns.RR) *Resolver
 	t.Helper()
 	var mod func(*Config)
 	if anchors != nil {
-		d, err := NewDNSSEC(anchors, clock.System{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mod = func(c *Config) { c.Validator = d }
+		mod = func(c *Config) { c.DNSSEC = &DNSSECConfig{Anchors: anchors} }
 	}
 	return newTestResolver(t, h, func(c *Config) {
 		c.Clock = clock.System{} // the signatures are dated now
@@ -198,7 +194,7 @@ func TestYXDOMAINFromSignedZone(t *testing.T) {
 		t.Fatalf("second name: %s %v (%v), want YXDOMAIN secure", dns.RcodeToString[res.Rcode], res.Security, res.Err)
 	}
 	checks := 0
-	if st, ok := b.Validation.(*dnssecState); ok {
+	if st := b.dnssec.Load(); st != nil {
 		checks = st.budget.Validations()
 	}
 	if b.Queries() != 0 || checks != 0 {

@@ -11,8 +11,8 @@ import (
 )
 
 // Zone failures (RFC 9520 3 and 4). When no server of a zone gives a usable
-// reply, the zone is remembered as failed: a cache entry of type
-// zoneFailureType that every question for the zone meets before sending
+// reply, the zone is remembered as failed: a zone-failure cache entry
+// (cache.PutZoneFailure) that every question for the zone meets before sending
 // anything. It lives zoneFailureBase, doubled after each failed re-probe up
 // to zoneFailureMax. When it expires, one question (the probe) may query the
 // zone again while the others keep getting the cached failure; the probe's
@@ -95,7 +95,7 @@ func cachedZoneFailure(text string) *Error {
 // before and nobody probes it; it stays the probe until zoneSucceeded,
 // zoneFailed or releaseZoneProbes.
 func (r *Resolver) admitZone(rs *resolution, zone string, qclass uint16) error {
-	if e, ok := r.cache.Get(zone, zoneFailureType, qclass); ok && e.Failure() {
+	if e, ok := r.cache.GetZoneFailure(zone, qclass); ok && e.Failure() {
 		return cachedZoneFailure(e.EDEText)
 	}
 	z := r.zoneFails
@@ -107,7 +107,7 @@ func (r *Resolver) admitZone(rs *resolution, zone string, qclass uint16) error {
 		return nil
 	}
 	// Checked again under the lock: a probe may have just failed.
-	if e, ok := r.cache.Get(zone, zoneFailureType, qclass); ok && e.Failure() {
+	if e, ok := r.cache.GetZoneFailure(zone, qclass); ok && e.Failure() {
 		return cachedZoneFailure(e.EDEText)
 	}
 	now := time.Now()
@@ -131,7 +131,7 @@ func (r *Resolver) zoneSucceeded(zone string, qclass uint16) {
 		return
 	}
 	z.zones.Remove(k)
-	r.cache.Delete(zone, zoneFailureType, qclass)
+	r.cache.DeleteZoneFailure(zone, qclass)
 }
 
 // zoneFailed records that rs's question (for name) got no usable reply
@@ -156,7 +156,7 @@ func (r *Resolver) zoneFailed(rs *resolution, zone string, qclass uint16, name s
 		if st.probe != nil {
 			return // another question's probe decides
 		}
-		if e, ok := r.cache.Get(zone, zoneFailureType, qclass); ok && e.Failure() {
+		if e, ok := r.cache.GetZoneFailure(zone, qclass); ok && e.Failure() {
 			return // recorded already by a question that ran alongside
 		}
 		// A question that started before the zone failed and ended
@@ -174,7 +174,7 @@ func (r *Resolver) zoneFailed(rs *resolution, zone string, qclass uint16, name s
 	st.probe = nil
 	st.ede, st.text = e.EDE, e.Text
 	ttl := zoneBackoff(st.failures)
-	r.cache.Put(zone, zoneFailureType, qclass, &cache.Entry{
+	r.cache.PutZoneFailure(zone, qclass, &cache.Entry{
 		Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
 	}, uint32(ttl/time.Second))
 }

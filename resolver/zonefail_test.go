@@ -23,7 +23,7 @@ func refuseAll(s *testServer) {
 // zoneFailureTTL returns how long the zone's failure entry lives, 0 when
 // there is none.
 func zoneFailureTTL(r *Resolver, zone string) time.Duration {
-	e, ok := r.Cache().Get(zone, zoneFailureType, dns.ClassINET)
+	e, ok := r.Cache().GetZoneFailure(zone, dns.ClassINET)
 	if !ok {
 		return 0
 	}
@@ -250,7 +250,7 @@ func TestDeadServerOneProbe(t *testing.T) {
 	}
 	// Back-off over; the zone's failure entry gone too: one probe.
 	off.Store(int64(backoffMax))
-	r.Cache().Delete("example.test.", zoneFailureType, dns.ClassINET)
+	r.Cache().DeleteZoneFailure("example.test.", dns.ClassINET)
 	r.zoneFails.mu.Lock()
 	r.zoneFails.zones.Purge()
 	r.zoneFails.mu.Unlock()
@@ -266,7 +266,7 @@ func TestDeadServerOneProbe(t *testing.T) {
 	// It recovers: after the back-off one probe revives it.
 	h.zone.set(func(s *testServer) { s.drop = false })
 	off.Store(int64(2 * backoffMax))
-	r.Cache().Delete("example.test.", zoneFailureType, dns.ClassINET)
+	r.Cache().DeleteZoneFailure("example.test.", dns.ClassINET)
 	if res, err := r.Resolve(ctxT(t), "revived.example.test.", dns.TypeA); err != nil || res.Rcode != dns.RcodeNameError {
 		t.Fatalf("revived server: rcode %d err %v", res.Rcode, err)
 	}

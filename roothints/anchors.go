@@ -125,7 +125,7 @@ func (a *Anchors) merge(b *Anchors) {
 }
 
 // Records returns every anchor, DS then DNSKEY, as copies: the form the
-// validator (validator.New, resolver.NewDNSSEC) takes.
+// validator (validator.New, resolver.DNSSECConfig) takes.
 func (a *Anchors) Records() []dns.RR {
 	rrs := make([]dns.RR, 0, len(a.DS)+len(a.DNSKEY))
 	for _, ds := range a.DS {

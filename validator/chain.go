@@ -13,8 +13,9 @@ import (
 )
 
 // KeySource answers the DS and DNSKEY questions of the chain walk. The
-// resolver implements it: it resolves the question (DS at the parent side
-// of a cut), with validation disabled for that fetch, and returns the full
+// resolver implements it, one per client query (Budget.FetchKeysWith): it
+// resolves the question (DS at the parent side of a cut) from that query's
+// budget, with validation disabled for that fetch, and returns the full
 // response, authority section included, because the validator checks it
 // itself. Errors are transport failures; a negative answer is a response.
 // Query must not call back into the Validator: concurrent walks share
@@ -98,8 +99,10 @@ type zoneState struct {
 }
 
 // New returns a Validator with trust anchors (DS and/or DNSKEY records, for
-// one or more zones), a KeySource for DS and DNSKEY fetches, the DNS clock
-// and the limits every Budget made by NewBudget(v.Limits()) should carry.
+// one or more zones), a KeySource for DS and DNSKEY fetches (the default for
+// budgets without their own, Budget.FetchKeysWith; may be nil when every
+// budget has one), the DNS clock and the limits every Budget made by
+// NewBudget(v.Limits()) should carry.
 func New(anchors []dns.RR, src KeySource, clk clock.Clock, lim Limits, opts ...Option) (*Validator, error) {
 	v := &Validator{
 		anchors:   map[string]*anchor{},
@@ -315,7 +318,7 @@ func (v *Validator) anchorState(ctx context.Context, zone string, a *anchor, b *
 // anchor keys. dsTTL caps the state's lifetime by the DS TTL.
 // verify, if not nil, validates the set instead (managed anchors).
 func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, anchorKeys []*dns.DNSKEY, b *Budget, dsTTL uint32, verify func([]dns.RR, []*dns.RRSIG) (Result, []*dns.DNSKEY)) zoneState {
-	m, err := v.src.Query(ctx, zone, dns.TypeDNSKEY)
+	m, err := v.keySource(b).Query(ctx, zone, dns.TypeDNSKEY)
 	if err != nil {
 		return failed(EDEDNSKEYMissing, "DNSKEY fetch for "+zone, err)
 	}
@@ -346,6 +349,28 @@ func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, an
 	return zoneState{status: res.Status, zone: zone, cut: true, keys: trusted, res: res}
 }
 
+// keySource is where a walk spending b fetches DS and DNSKEY: b's own
+// KeySource (Budget.FetchKeysWith), else the Validator's.
+func (v *Validator) keySource(b *Budget) KeySource {
+	switch {
+	case b != nil && b.keys != nil:
+		return b.keys
+	case v.src != nil:
+		return v.src
+	}
+	return noKeySource{}
+}
+
+// errNoKeySource: neither the Validator nor the Budget has a KeySource.
+var errNoKeySource = errors.New("no key source: give one to New or Budget.FetchKeysWith")
+
+// noKeySource fails every fetch.
+type noKeySource struct{}
+
+func (noKeySource) Query(context.Context, string, uint16) (*dns.Msg, error) {
+	return nil, errNoKeySource
+}
+
 func failed(ede uint16, what string, err error) zoneState {
 	err = fmt.Errorf("%s: %w", what, err)
 	return zoneState{status: security.Bogus, res: Result{Status: security.Bogus, EDE: ede, Reason: err.Error(), Err: err}}
@@ -354,7 +379,7 @@ func failed(ede uint16, what string, err error) zoneState {
 // step moves the walk from parent (a secure state) one label down to child,
 // by asking for child's DS.
 func (v *Validator) step(ctx context.Context, parent zoneState, child string, b *Budget) zoneState {
-	m, err := v.src.Query(ctx, child, dns.TypeDS)
+	m, err := v.keySource(b).Query(ctx, child, dns.TypeDS)
 	if err != nil {
 		return failed(EDEDNSSECBogus, "DS fetch for "+child, err)
 	}

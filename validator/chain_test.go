@@ -213,3 +213,43 @@ func TestChainWalkStopsAtNXDOMAIN(t *testing.T) {
 		t.Fatalf("%d queries, want 1 (DS nx.example.)", q)
 	}
 }
+
+// countingSource counts the fetches it passes on to a KeySource.
+type countingSource struct {
+	src KeySource
+	n   int
+}
+
+func (c *countingSource) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	c.n++
+	return c.src.Query(ctx, name, qtype)
+}
+
+// TestBudgetKeySource: a walk fetches through its Budget's KeySource
+// (Budget.FetchKeysWith) rather than the Validator's, and fails, without a
+// panic, when neither has one.
+func TestBudgetKeySource(t *testing.T) {
+	w := testWorld(t)
+	v, err := New(rootAnchor(w), nil, clock.NewManual(testNow), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, st, res := v.Keys(context.Background(), "example.", NewBudget(DefaultLimits())); st != security.Bogus || !errors.Is(res.Err, errNoKeySource) {
+		t.Fatalf("without a key source: %v %+v", st, res)
+	}
+	per := &countingSource{src: w}
+	if _, st, res := v.Keys(context.Background(), "example.", NewBudget(DefaultLimits()).FetchKeysWith(per)); st != security.Secure || per.n == 0 {
+		t.Fatalf("with the budget's key source: %v after %d fetches (%s)", st, per.n, res.Reason)
+	}
+
+	// The budget's source wins over the Validator's.
+	def := &countingSource{src: w}
+	v, err = New(rootAnchor(w), def, clock.NewManual(testNow), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	per = &countingSource{src: w}
+	if _, st, _ := v.Keys(context.Background(), "a.b.example.", NewBudget(DefaultLimits()).FetchKeysWith(per)); st != security.Secure || per.n == 0 || def.n != 0 {
+		t.Fatalf("%v: %d fetches through the budget's source, %d through the validator's", st, per.n, def.n)
+	}
+}

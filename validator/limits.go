@@ -72,10 +72,23 @@ type Budget struct {
 	failures    atomic.Int64
 	hashes      atomic.Int64
 	spent       atomic.Bool
+	// keys, when set, answers the DS and DNSKEY questions of the walks
+	// that spend this budget, in place of the Validator's own KeySource.
+	keys KeySource
 }
 
 // NewBudget returns a fresh budget enforcing l.
 func NewBudget(l Limits) *Budget { return &Budget{lim: l} }
+
+// FetchKeysWith makes src the KeySource of the validations that spend b
+// and returns b. A resolver binds it to the client query the budget belongs
+// to, so that the DS and DNSKEY fetches draw from that query's own limits
+// (upstream queries, depth, deadline), whatever the Validator's default
+// KeySource. Call it before b is first spent.
+func (b *Budget) FetchKeysWith(src KeySource) *Budget {
+	b.keys = src
+	return b
+}
 
 // Limits returns the limits the budget enforces.
 func (b *Budget) Limits() Limits { return b.lim }

@@ -33,26 +33,26 @@ const maxChainLinks = 16
 // CNAME the response does not follow (no SOA or denial records) is treated
 // as a partial answer: its parts are validated, the rest is the caller's.
 func (v *Validator) ValidateResponse(ctx context.Context, qname string, qtype uint16, resp *dns.Msg, b *Budget) Result {
-	return v.validateResponse(ctx, qname, qtype, resp, b, nil)
-}
-
-// validateResponse is ValidateResponse; with parts set it also records the
-// result of each piece (see ValidateParts).
-func (v *Validator) validateResponse(ctx context.Context, qname string, qtype uint16, resp *dns.Msg, b *Budget, parts *[]Part) Result {
-	b = orDefault(b)
 	if resp == nil {
 		return bogus(EDEDNSSECBogus, "no response")
 	}
-	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError && resp.Rcode != dns.RcodeYXDomain {
-		return indeterminate("rcode " + dns.RcodeToString[resp.Rcode] + " is not validated")
+	return v.validateChain(ctx, qname, qtype, resp.Rcode, groupSets(resp.Answer), rrsigsIn(resp.Answer), resp.Ns, b, nil)
+}
+
+// validateChain is ValidateResponse on a response's parts: rcode, the
+// answer's RRsets (sets) and RRSIGs (answerSigs), and the authority
+// section (auth). rec, when not nil, notes each piece's own result
+// (ValidateAnswer).
+func (v *Validator) validateChain(ctx context.Context, qname string, qtype uint16, rcode int, sets rrsets, answerSigs []*dns.RRSIG, auth []dns.RR, b *Budget, rec *recorder) Result {
+	b = orDefault(b)
+	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError && rcode != dns.RcodeYXDomain {
+		return indeterminate("rcode " + dns.RcodeToString[rcode] + " is not validated")
 	}
 	if qtype == dns.TypeRRSIG {
 		// RRSIGs are not an RRset that anything signs (RFC 4035 3.1.1).
 		return indeterminate("RRSIG queries are not validated")
 	}
 	now := v.clk.Now()
-	sets := groupSets(resp.Answer)
-	answerSigs := rrsigsIn(resp.Answer)
 
 	out := secure(0)
 	name := dns.Fqdn(qname)
@@ -64,9 +64,9 @@ func (v *Validator) validateResponse(ctx context.Context, qname string, qtype ui
 		// A name below a DNAME owns nothing (RFC 6672 2.3): the DNAME
 		// speaks for it, before any data the response claims at name.
 		if dname := sets.dnameAbove(name); dname != nil {
-			out = combine(out, record(parts, dname.Hdr.Name, dns.TypeDNAME, false, v.validateSet(ctx, []dns.RR{dname}, answerSigs, resp.Ns, now, b)))
+			out = combine(out, rec.set(dname, v.validateSet(ctx, []dns.RR{dname}, answerSigs, auth, now, b)))
 			target, ok, tooLong := substitute(name, dname)
-			if tooLong && resp.Rcode == dns.RcodeYXDomain {
+			if tooLong && rcode == dns.RcodeYXDomain {
 				// RFC 6672 2.2: the validated DNAME is the answer.
 				return out
 			}
@@ -87,14 +87,13 @@ func (v *Validator) validateResponse(ctx context.Context, qname string, qtype ui
 		}
 		if data := sets.at(name, qtype); len(data) > 0 {
 			for _, set := range data {
-				h := set[0].Header()
-				out = combine(out, record(parts, h.Name, h.Rrtype, false, v.validateSet(ctx, set, answerSigs, resp.Ns, now, b)))
+				out = combine(out, rec.set(set[0], v.validateSet(ctx, set, answerSigs, auth, now, b)))
 			}
 			answered = true
 			break
 		}
 		if c := sets.get(name, dns.TypeCNAME); len(c) > 0 && qtype != dns.TypeCNAME {
-			out = combine(out, record(parts, name, dns.TypeCNAME, false, v.validateSet(ctx, c, answerSigs, resp.Ns, now, b)))
+			out = combine(out, rec.set(c[0], v.validateSet(ctx, c, answerSigs, auth, now, b)))
 			name = dns.Fqdn(c[0].(*dns.CNAME).Target)
 			continue
 		}
@@ -103,21 +102,21 @@ func (v *Validator) validateResponse(ctx context.Context, qname string, qtype ui
 	switch {
 	case out.Status == security.Bogus:
 		return out
-	case resp.Rcode == dns.RcodeYXDomain:
+	case rcode == dns.RcodeYXDomain:
 		return bogus(EDEDNSSECBogus, "YXDOMAIN for "+name+", which is not below a DNAME whose substitution is longer than 255 octets")
 	case answered:
 		return out
 	}
 
 	switch {
-	case resp.Rcode == dns.RcodeNameError:
-		return combine(out, record(parts, name, qtype, true, v.validateNegative(ctx, name, qtype, true, resp.Ns, now, b)))
-	case isReferral(resp, name):
-		return combine(out, v.validateReferral(ctx, name, resp.Ns, now, b))
-	case name != dns.Fqdn(qname) && !hasDenial(resp.Ns):
+	case rcode == dns.RcodeNameError:
+		return combine(out, rec.denial(v.validateNegative(ctx, name, qtype, true, auth, now, b)))
+	case isReferral(auth, name):
+		return combine(out, v.validateReferral(ctx, name, auth, now, b))
+	case name != dns.Fqdn(qname) && !hasDenial(auth):
 		return out // a partial chain; the caller follows it
 	}
-	return combine(out, record(parts, name, qtype, true, v.validateNegative(ctx, name, qtype, false, resp.Ns, now, b)))
+	return combine(out, rec.denial(v.validateNegative(ctx, name, qtype, false, auth, now, b)))
 }
 
 // ValidateSections is ValidateResponse for callers that hold the sections
@@ -243,9 +242,9 @@ func (v *Validator) validateReferral(ctx context.Context, name string, auth []dn
 
 // isReferral: no answer for name, an NS RRset for an ancestor of name (or
 // name) below the zone, and no SOA.
-func isReferral(resp *dns.Msg, name string) bool {
+func isReferral(auth []dns.RR, name string) bool {
 	hasNS := false
-	for _, rr := range resp.Ns {
+	for _, rr := range auth {
 		switch rr.Header().Rrtype {
 		case dns.TypeSOA:
 			return false

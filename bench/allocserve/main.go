@@ -146,9 +146,7 @@ func handler(o options) (transport.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		if cfg.Validator, err = resolver.NewDNSSEC(a.Records(), cfg.Clock); err != nil {
-			return nil, err
-		}
+		cfg.DNSSEC = &resolver.DNSSECConfig{Anchors: a.Records()}
 	}
 	res, err := resolver.New(cfg)
 	if err != nil {
