@@ -5,6 +5,7 @@
 //	sextant query NAME [TYPE]    one resolution in-process, like delv
 //	sextant lab --out DIR        a simulated DNSSEC-signed internet on loopback
 //	sextant zone status [ZONE]   secondary zones: serial, last refresh, expiry, last error
+//	sextant ctl COMMAND          control a running serve over its --control-socket
 //
 // This package only parses flags and wires packages together; the logic lives
 // in the packages, so that Go programs can embed the resolver without it.
@@ -29,6 +30,7 @@ commands:
   query    resolve one name in-process and print the answer and its security status
   lab      start a simulated DNSSEC-signed internet on loopback for testing
   zone     zone status: the secondary zones of a running serve (serial, refresh, expiry, last error)
+  ctl      control a running serve over its --control-socket: stats, flush, reload, zone status, trace
 
 Run "sextant <command> -h" for the flags of a command.
 `
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = labMain(ctx, args[1:], stdout, stderr)
 	case "zone":
 		err = zoneMain(args[1:], stdout, stderr)
+	case "ctl":
+		err = ctlMain(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

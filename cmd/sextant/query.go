@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/resolver"
@@ -19,6 +20,7 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	o.register(fs)
 	trace := fs.Bool("trace", false, "print each server asked, why it was chosen, its RTT and what it returned")
+	asJSON := fs.Bool("json", false, "print one JSON object (schema in README: \"sextant query --json\") instead of dig-like text")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sextant query [flags] NAME [TYPE]")
 		fs.PrintDefaults()
@@ -63,39 +65,32 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	var traced []string
 	if *trace {
 		ctx = resolver.WithTrace(ctx, func(e resolver.TraceEvent) {
-			fmt.Fprintf(stdout, ";; %s\n", e)
+			if *asJSON {
+				traced = append(traced, e.String())
+			} else {
+				fmt.Fprintf(stdout, ";; %s\n", e)
+			}
 		})
 	}
+	began := time.Now()
 	result, err := res.Resolve(ctx, name, qtype)
 	if result == nil {
 		return fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
 	}
-	printResult(stdout, name, qtype, result)
+	report := newQueryReport(name, qtype, result, time.Since(began), inProcessServer)
+	report.Trace = traced
+	if *asJSON {
+		if err := report.writeJSON(stdout); err != nil {
+			return err
+		}
+	} else {
+		report.writeText(stdout)
+	}
 	if result.Rcode == dns.RcodeServerFailure {
 		return errReported // exit 1: scripts must not take a failure for an answer
 	}
 	return nil
-}
-
-func printResult(w io.Writer, name string, qtype uint16, r *resolver.Result) {
-	fmt.Fprintf(w, ";; %s %s: rcode %s, security %s\n", name, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], r.Security)
-	if r.Err != nil {
-		// On SERVFAIL it says why; on an answer it is information, such as
-		// EDE 27 for an NSEC3 chain treated as insecure.
-		label := "extended error"
-		if r.Rcode == dns.RcodeServerFailure {
-			label = "error"
-		}
-		fmt.Fprintf(w, ";; %s: %v\n", label, r.Err)
-	}
-	for _, rr := range r.Answer {
-		fmt.Fprintln(w, rr.String())
-	}
-	if len(r.Answer) == 0 {
-		for _, rr := range r.Authority {
-			fmt.Fprintln(w, rr.String())
-		}
-	}
 }

@@ -60,6 +60,8 @@ type serveOptions struct {
 	frontEndOptions
 	secondaryOptions
 	configOptions
+	ddrOptions
+	controlOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -83,6 +85,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o.secondaryOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
 	o.configOptions.registerConfigFlag(fs)
+	o.ddrOptions.register(fs)
+	o.controlOptions.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -247,10 +251,18 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	fes, certs, err := startFrontEnds(&o.frontEndOptions, handler, log)
+	ddr := newDDRHandler(handler)
+	fes, certs, err := startFrontEnds(&o.frontEndOptions, ddr, log)
 	if err != nil {
 		return err
 	}
+	ddr.update(&o.ddrOptions, o.tlsCert, fes, certs, log)
+	ctl, err := startControl(&o.controlOptions, res, handler.Answers(), fes, o.stateDir, hup, log)
+	if err != nil {
+		_ = shutdownAll(context.Background(), fes)
+		return err
+	}
+	defer ctl.Close()
 	defer reportMemoryOnSignal(log, res.Cache(), handler.Answers())()
 	sd := newNotifier()
 	if err := sd.ready("answering"); err != nil {
@@ -278,6 +290,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
 				}
 			}
+			ddr.update(&o.ddrOptions, o.tlsCert, fes, certs, log)
 			_ = sd.ready("answering")
 		case <-ctx.Done():
 			log.Info("shutting down")
