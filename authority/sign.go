@@ -55,6 +55,12 @@ type SignOptions struct {
 	CDSDelete bool
 	// KeyTTL is the TTL of DNSKEY, CDS and CDNSKEY; 0 means the SOA TTL.
 	KeyTTL uint32
+	// Cache, when set, keeps this signing's RRSIGs for the next, which
+	// reuses those whose RRset and keys are unchanged and that stay valid
+	// past ReuseUntil (a zero ReuseUntil signs everything anew). Sign
+	// replaces the cache's contents.
+	Cache      *SignatureCache
+	ReuseUntil time.Time
 }
 
 // Sign signs a zone. rrs are the zone's unsigned records (any RRSIG, NSEC,

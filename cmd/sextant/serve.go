@@ -59,6 +59,7 @@ type serveOptions struct {
 	resolverOptions
 	frontEndOptions
 	secondaryOptions
+	signOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -77,6 +78,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
+	o.signOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
@@ -198,6 +200,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if zones == nil && len(secondaries) > 0 {
 		zones = authority.NewServer()
 		local = zones
+	}
+	if err := startSigners(ctx, &o.signOptions, o.stateDir, zones, secondaries, o.clockFile, log); err != nil {
+		return err
 	}
 	// out sends NOTIFY when a zone it offers changes: a transfer in (the
 	// secondary's callback) or a SIGHUP reload of a --zone file.

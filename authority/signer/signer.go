@@ -1,0 +1,372 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/clock"
+)
+
+// checkInterval is how often the re-signing loop reads the DNS clock. The
+// clock may jump (--clock-file), so the loop polls rather than sleeping
+// until the computed refresh time; a clock read is cheap.
+const checkInterval = time.Second
+
+// Options configure a Signer.
+type Options struct {
+	KeyDir string      // keys live in KeyDir/<zone>/ (ZoneDir)
+	Clock  clock.Clock // DNS time: signature inception and expiration
+	Log    *slog.Logger
+}
+
+// Signer signs one zone online.
+type Signer struct {
+	policy *Policy
+	clock  clock.Clock
+	log    *slog.Logger
+	keys   *keyStore
+
+	mu       sync.Mutex
+	cache    authority.SignatureCache
+	unsigned *authority.Zone // the last unsigned version published
+	digest   [sha256.Size]byte
+	signed   *authority.Zone // the signed version made from it
+	refresh  time.Time       // DNS time at which the oldest signature needs renewing
+	status   Status
+}
+
+// Status is what the signer last did, for logs and `sextant zone status`.
+type Status struct {
+	Zone         string    `json:"zone"`
+	Policy       string    `json:"policy"`
+	Keys         []KeyInfo `json:"keys"`
+	DS           []string  `json:"ds"` // DS records of the SEP keys, for a registrar
+	Serial       uint32    `json:"serial"`
+	UnsignedSer  uint32    `json:"unsigned_serial"`
+	LastSigned   time.Time `json:"last_signed"`
+	NextRefresh  time.Time `json:"next_refresh"`
+	SignedRRsets int       `json:"signed_rrsets"` // signed anew at the last signing
+	ReusedRRsets int       `json:"reused_rrsets"` // signatures kept at the last signing
+	Took         string    `json:"took"`
+	LastError    string    `json:"last_error"`
+}
+
+// New loads (or, on first use, makes) the zone's keys: a problem with
+// the key directory or the keys is an error here, before anything is
+// served.
+func New(p *Policy, o Options) (*Signer, error) {
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.KeyDir == "" {
+		return nil, fmt.Errorf("signer: no key directory")
+	}
+	ks, err := openKeyStore(o.KeyDir, p, o.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks}
+	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings()}
+	return s, nil
+}
+
+// Zone is the signed zone's origin.
+func (s *Signer) Zone() string { return s.policy.Zone }
+
+// DS returns the DS records (SHA-256) the parent should hold.
+func (s *Signer) DS() []*dns.DS {
+	var out []*dns.DS
+	for _, k := range s.keys.sepKeys() {
+		out = append(out, k.DNSKEY.ToDS(dns.SHA256))
+	}
+	return out
+}
+
+func (s *Signer) dsStrings() []string {
+	var out []string
+	for _, ds := range s.DS() {
+		out = append(out, ds.String())
+	}
+	return out
+}
+
+// Status reports the signer's state.
+func (s *Signer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Publish is the zone's authority.PublishHook: it returns the signed
+// version of z, signing only what changed since the last version. An
+// unchanged z (a SIGHUP that changed nothing) gets the version already
+// made. On failure it logs and returns nil: the previous version keeps
+// serving.
+func (s *Signer) Publish(z *authority.Zone) *authority.Zone {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if z.Origin() != s.policy.Zone {
+		return nil
+	}
+	rrs := unsignedRecords(z)
+	digest := recordsDigest(rrs)
+	if s.signed != nil && digest == s.digest && s.clock.Now().Before(s.refresh) {
+		s.unsigned = z
+		return s.signed
+	}
+	out, err := s.signLocked(rrs, true)
+	if err != nil {
+		s.status.LastError = err.Error()
+		s.writeStatusLocked()
+		s.log.Error("zone signing failed; the previous version keeps serving", "zone", s.policy.Zone, "err", err)
+		return nil
+	}
+	s.unsigned, s.digest, s.signed = z, digest, out
+	return out
+}
+
+// Err is the last signing error ("" after a success).
+func (s *Signer) Err() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status.LastError
+}
+
+// Run re-signs the zone before signatures reach their refresh point until
+// ctx ends, publishing through srv.Replace (a version published meanwhile
+// wins).
+func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
+	t := time.NewTicker(checkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.resignIfDue(srv)
+	}
+}
+
+// resignIfDue signs the current version again when its refresh time has
+// come.
+func (s *Signer) resignIfDue(srv *authority.Server) {
+	s.mu.Lock()
+	if s.unsigned == nil || s.signed == nil || s.clock.Now().Before(s.refresh) {
+		s.mu.Unlock()
+		return
+	}
+	old := s.signed
+	out, err := s.signLocked(unsignedRecords(s.unsigned), false)
+	if err != nil {
+		s.status.LastError = err.Error()
+		s.writeStatusLocked()
+		s.mu.Unlock()
+		s.log.Error("zone re-signing failed; the signatures served keep ageing", "zone", s.policy.Zone, "err", err)
+		return
+	}
+	s.signed = out
+	s.mu.Unlock()
+	if !srv.Replace(old, out) {
+		s.log.Debug("re-signed version not served: a newer version came first", "zone", s.policy.Zone)
+	}
+}
+
+// signLocked signs rrs (the unsigned records) with the zone's keys and
+// builds the zone to serve. changed says the unsigned data changed (for
+// the log).
+func (s *Signer) signLocked(rrs []dns.RR, changed bool) (*authority.Zone, error) {
+	start := time.Now()
+	now := s.clock.Now()
+	soa := findSOA(rrs)
+	if soa == nil {
+		return nil, fmt.Errorf("no SOA")
+	}
+	unsignedSerial := soa.Serial
+	serial := s.nextSerial(unsignedSerial)
+	soa.Serial = serial
+	opts := authority.SignOptions{
+		Keys:       s.keys.keys,
+		Inception:  now.Add(-inceptionSkew),
+		Expiration: now.Add(s.policy.Validity),
+		PublishCDS: true,
+		Cache:      &s.cache,
+		ReuseUntil: now.Add(s.policy.Refresh),
+	}
+	if s.policy.NSEC3 {
+		// RFC 9276 3.1: no extra iterations, no salt.
+		opts.NSEC3 = &authority.NSEC3Options{OptOut: s.policy.OptOut}
+	}
+	signed, err := authority.Sign(s.policy.Zone, rrs, opts)
+	if err != nil {
+		return nil, err
+	}
+	z, err := authority.NewZone(s.policy.Zone, signed)
+	if err != nil {
+		return nil, fmt.Errorf("the signed zone fails the zone checks: %w", err)
+	}
+	if s.policy.Serial == SerialIncrement && s.keys.state.Serial != serial {
+		s.keys.state.Serial = serial
+		if err := s.keys.save(); err != nil {
+			// Served anyway: a lost serial only matters across a restart.
+			s.log.Error("signed serial not saved", "zone", s.policy.Zone, "err", err)
+		}
+	}
+	s.refresh = earliestExpiration(signed).Add(-s.policy.Refresh)
+	st := s.cache.Stats()
+	took := time.Since(start)
+	s.status.Serial, s.status.UnsignedSer = serial, unsignedSerial
+	s.status.LastSigned, s.status.NextRefresh = now, s.refresh
+	s.status.SignedRRsets, s.status.ReusedRRsets = st.Signed, st.Reused
+	s.status.Took = took.Round(time.Millisecond).String()
+	s.status.LastError = ""
+	s.writeStatusLocked()
+	what := "zone signed"
+	if !changed {
+		what = "zone re-signed before its signatures' refresh point"
+	}
+	s.log.Info(what, "zone", s.policy.Zone, "serial", serial, "unsigned_serial", unsignedSerial,
+		"signed_rrsets", st.Signed, "reused_rrsets", st.Reused, "records", len(signed),
+		"next_refresh", s.refresh.UTC().Format(time.RFC3339), "took", took.Round(time.Millisecond))
+	return z, nil
+}
+
+// nextSerial is the serial of the next signed version.
+func (s *Signer) nextSerial(unsigned uint32) uint32 {
+	if s.policy.Serial == SerialKeep {
+		return unsigned
+	}
+	last := s.keys.state.Serial
+	if last == 0 && s.signed == nil {
+		return unsigned
+	}
+	next := last + 1
+	// RFC 1982: follow the unsigned serial when it is ahead.
+	if int32(unsigned-next) > 0 {
+		next = unsigned
+	}
+	return next
+}
+
+// unsignedRecords are z's records without any DNSSEC data of its own
+// (signatures, denial chains, keys): the signer makes all of those.
+func unsignedRecords(z *authority.Zone) []dns.RR {
+	in := z.Records()
+	out := in[:0]
+	for _, rr := range in {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY:
+			continue
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// recordsDigest fingerprints a set of records independently of order.
+func recordsDigest(rrs []dns.RR) [sha256.Size]byte {
+	sums := make([][sha256.Size]byte, len(rrs))
+	buf := make([]byte, 0, 1024)
+	for i, rr := range rrs {
+		buf = buf[:cap(buf)]
+		off, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			sums[i] = sha256.Sum256([]byte(rr.String()))
+			continue
+		}
+		sums[i] = sha256.Sum256(buf[:off])
+	}
+	slices.SortFunc(sums, func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) })
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func findSOA(rrs []dns.RR) *dns.SOA {
+	for _, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa
+		}
+	}
+	return nil
+}
+
+// earliestExpiration is the soonest RRSIG expiration in rrs.
+func earliestExpiration(rrs []dns.RR) time.Time {
+	var first uint32
+	found := false
+	for _, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok && (!found || sig.Expiration < first) {
+			first, found = sig.Expiration, true
+		}
+	}
+	return time.Unix(int64(first), 0).UTC()
+}
+
+// StatusFile is the per-zone file, beside the keys, where the signer
+// writes its Status after each signing for `sextant zone status`.
+const StatusFile = "status.json"
+
+func (s *Signer) writeStatusLocked() {
+	b, err := json.MarshalIndent(s.status, "", "  ")
+	if err == nil {
+		err = authority.WriteFileAtomic(filepath.Join(s.keys.dir, StatusFile), append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		s.log.Warn("signing status not written", "zone", s.policy.Zone, "err", err)
+	}
+}
+
+// ReadStatus reads the status the signer of zone last wrote under keyDir.
+func ReadStatus(keyDir, zone string) (Status, error) {
+	var st Status
+	b, err := readLimited(filepath.Join(ZoneDir(keyDir, zone), StatusFile))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", StatusFile, err)
+	}
+	return st, nil
+}
+
+// ReadAllStatus reads every zone's status under keyDir, by zone name.
+func ReadAllStatus(keyDir string) ([]Status, error) {
+	dirs, err := os.ReadDir(keyDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, d := range dirs {
+		b, err := readLimited(filepath.Join(keyDir, d.Name(), StatusFile))
+		if err != nil {
+			continue
+		}
+		var st Status
+		if json.Unmarshal(b, &st) == nil {
+			out = append(out, st)
+		}
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Zone, b.Zone) })
+	return out, nil
+}
