@@ -1,0 +1,282 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/authority/signer"
+)
+
+// The online-signing tests' loopback block, 127.80.0.0/16: the root on
+// .0.1, the signing server on .0.2, Sextant's resolver on .0.3, Unbound on
+// .0.4 (.1.x for the flag tests).
+const (
+	signRootAddr     = "127.80.0.1"
+	signAuthAddr     = "127.80.0.2"
+	signResolverAddr = "127.80.0.3"
+	signUnboundAddr  = "127.80.0.4"
+	signXfrListen    = "127.80.0.2:5300"
+)
+
+// signedZoneText is the zone the signing server serves, unsigned.
+func signedZoneText(serial int, extra string) string {
+	return fmt.Sprintf(`$ORIGIN signed.test.
+$TTL 300
+@ SOA ns1 hostmaster %d 3600 600 86400 60
+@ NS ns1
+ns1 A %s
+www A 192.0.2.1
+www AAAA 2001:db8::1
+mail MX 10 www
+insecure NS ns.insecure
+ns.insecure A 192.0.2.9
+%s`, serial, signAuthAddr, extra)
+}
+
+// writeAtomically replaces path with text, as an editor saving a zone would.
+func writeAtomically(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startSignedRoot signs a root zone that delegates signed.test. to the
+// signing server with ds, serves it with `sextant serve` and returns the
+// hints and trust anchor files that lead to it.
+func startSignedRoot(t *testing.T, dir string, ds []string) (hints, anchor string) {
+	t.Helper()
+	ksk, err := authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsKSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zsk, err := authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsZSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf(`. 86400 IN SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 300
+. 86400 IN NS a.root.test.
+a.root.test. 86400 IN A %s
+signed.test. 3600 IN NS ns1.signed.test.
+ns1.signed.test. 3600 IN A %s
+%s
+`, signRootAddr, signAuthAddr, strings.Join(ds, "\n"))
+	var rrs []dns.RR
+	zp := dns.NewZoneParser(strings.NewReader(text), ".", "")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	signed, err := authority.Sign(".", rrs, authority.SignOptions{Keys: []*authority.Key{ksk, zsk},
+		Inception: now.Add(-time.Hour), Expiration: now.Add(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, rr := range signed {
+		b.WriteString(rr.String() + "\n")
+	}
+	rootZone := filepath.Join(dir, "root.zone")
+	writeAtomically(t, rootZone, b.String())
+	hints = filepath.Join(dir, "root.hints")
+	writeAtomically(t, hints, fmt.Sprintf(". 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n", signRootAddr))
+	anchor = filepath.Join(dir, "root.ds")
+	writeAtomically(t, anchor, ksk.DS(dns.SHA256).String()+"\n")
+	startServe(t, signRootAddr+":53", "--root-hints", hints, "--no-dnssec", "--zone", rootZone,
+		"--state-dir", filepath.Join(dir, "root-state"))
+	return hints, anchor
+}
+
+// startUnbound runs Unbound validating from anchor, with hints, on addr:53.
+func startUnbound(t *testing.T, dir, hints, anchor, addr string) {
+	t.Helper()
+	bin := requireTool(t, "unbound")
+	conf := fmt.Sprintf(`server:
+	interface: %[1]s
+	port: 53
+	do-ip6: no
+	do-not-query-localhost: no
+	chroot: ""
+	username: ""
+	directory: "%[2]s"
+	pidfile: "%[2]s/unbound.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 1
+	val-log-level: 2
+	root-hints: "%[3]s"
+	trust-anchor-file: "%[4]s"
+	aggressive-nsec: no
+	module-config: "validator iterator"
+	access-control: 127.0.0.0/8 allow
+	local-zone: "test." nodefault
+remote-control:
+	control-enable: no
+`, addr, dir, hints, anchor)
+	confPath := filepath.Join(dir, "unbound.conf")
+	writeAtomically(t, confPath, conf)
+	cmd := exec.Command(bin, "-d", "-c", confPath)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("unbound:\n%s", out.String())
+		}
+	})
+	c := &dns.Client{Timeout: time.Second}
+	q := new(dns.Msg).SetQuestion("a.root.test.", dns.TypeA)
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(50 * time.Millisecond) {
+		if _, _, err := c.Exchange(q, addr+":53"); err == nil {
+			return
+		}
+	}
+	t.Fatalf("unbound does not answer\n%s", out.String())
+}
+
+// wantSecure asks server and wants a validated (AD) answer with rcode.
+func wantSecure(t *testing.T, who, server, name string, qtype uint16, rcode int, answers int) {
+	t.Helper()
+	var m *dns.Msg
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(100 * time.Millisecond) {
+		m = digDNSSEC(t, server, name, qtype, false)
+		if m.Rcode == rcode && m.AuthenticatedData && countRR(m.Answer, qtype) == answers {
+			return
+		}
+		if m.Rcode != dns.RcodeServerFailure {
+			break // a definite wrong answer: no point waiting
+		}
+	}
+	t.Errorf("%s: %s %s: want %s with AD and %d answers, got:\n%v", who, name, dns.TypeToString[qtype], dns.RcodeToString[rcode], answers, m)
+}
+
+func countRR(rrs []dns.RR, qtype uint16) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == qtype {
+			n++
+		}
+	}
+	return n
+}
+
+// axfrToFile transfers zone from addr and writes it as a zone file.
+func axfrToFile(t *testing.T, zone, addr, path string) []dns.RR {
+	t.Helper()
+	tr := &dns.Transfer{DialTimeout: time.Second, ReadTimeout: 5 * time.Second}
+	ch, err := tr.In(new(dns.Msg).SetAxfr(zone), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rrs []dns.RR
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatal(env.Error)
+		}
+		rrs = append(rrs, env.RR...)
+	}
+	var b strings.Builder
+	for _, rr := range rrs[:len(rrs)-1] { // the closing SOA repeats the first
+		b.WriteString(rr.String() + "\n")
+	}
+	writeAtomically(t, path, b.String())
+	return rrs
+}
+
+// verifyWithBIND runs dnssec-verify on a zone file.
+func verifyWithBIND(t *testing.T, zone, path string) {
+	t.Helper()
+	bin := requireTool(t, "dnssec-verify")
+	out, err := exec.Command(bin, "-o", zone, path).CombinedOutput()
+	if err != nil {
+		t.Errorf("dnssec-verify rejects the AXFR of %s: %v\n%s", zone, err, out)
+	}
+}
+
+// TestServeSignsZoneOnline: a zone file served with --sign validates
+// through Sextant's resolver and through Unbound (positive, NXDOMAIN,
+// NODATA, an insecure delegation), its AXFR passes BIND's dnssec-verify,
+// and after a SIGHUP that changes it the new name validates too, with a
+// higher serial.
+func TestServeSignsZoneOnline(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "signed.test.zone")
+	writeAtomically(t, zoneFile, signedZoneText(1, ""))
+	deadHints := filepath.Join(dir, "dead.hints")
+	writeAtomically(t, deadHints, ". 3600 IN NS a.root.test.\na.root.test. 3600 IN A 127.80.0.9\n")
+	stateDir := filepath.Join(dir, "state")
+	authLog := startServe(t, signAuthAddr+":53", "--root-hints", deadHints, "--no-dnssec", "--zone", zoneFile,
+		"--state-dir", stateDir, "--sign", "zone=signed.test",
+		"--xfr-out", "zone=signed.test allow=127.0.0.0/8", "--xfr-listen", signXfrListen)
+
+	st, err := signer.ReadStatus(filepath.Join(stateDir, "keys"), "signed.test.")
+	if err != nil {
+		t.Fatalf("signing status: %v\n%s", err, authLog.String())
+	}
+	if len(st.DS) != 1 || st.Serial != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	hints, anchor := startSignedRoot(t, dir, st.DS)
+	startServe(t, signResolverAddr+":53", "--root-hints", hints, "--trust-anchor", anchor, "--upstream-loopback")
+	unboundDir := filepath.Join(dir, "unbound")
+	if err := os.Mkdir(unboundDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startUnbound(t, unboundDir, hints, anchor, signUnboundAddr)
+
+	resolvers := []struct{ name, addr string }{{"sextant", signResolverAddr + ":53"}, {"unbound", signUnboundAddr + ":53"}}
+	for _, r := range resolvers {
+		wantSecure(t, r.name, r.addr, "www.signed.test.", dns.TypeA, dns.RcodeSuccess, 1)
+		wantSecure(t, r.name, r.addr, "mail.signed.test.", dns.TypeMX, dns.RcodeSuccess, 1)
+		wantSecure(t, r.name, r.addr, "nope.signed.test.", dns.TypeA, dns.RcodeNameError, 0)
+		wantSecure(t, r.name, r.addr, "ns1.signed.test.", dns.TypeTXT, dns.RcodeSuccess, 0)
+		// The insecure delegation's DS is denied securely (NSEC at the cut).
+		wantSecure(t, r.name, r.addr, "insecure.signed.test.", dns.TypeDS, dns.RcodeSuccess, 0)
+	}
+	axfr := filepath.Join(dir, "axfr1.zone")
+	if rrs := axfrToFile(t, "signed.test.", signXfrListen, axfr); rrs[0].(*dns.SOA).Serial != 1 {
+		t.Errorf("AXFR serial %d, want 1", rrs[0].(*dns.SOA).Serial)
+	}
+	verifyWithBIND(t, "signed.test.", axfr)
+
+	// A change by SIGHUP: a new name, same unsigned serial (serial=increment
+	// serves 2 anyway). The new name was never denied to either resolver,
+	// and no NSEC they hold covers it ("zz" sorts after www, whose NSEC
+	// was not asked for).
+	writeAtomically(t, zoneFile, signedZoneText(1, "zz TXT \"new\"\n"))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, authLog, "serial=2")
+	for _, r := range resolvers {
+		wantSecure(t, r.name, r.addr, "zz.signed.test.", dns.TypeTXT, dns.RcodeSuccess, 1)
+	}
+	axfr = filepath.Join(dir, "axfr2.zone")
+	if rrs := axfrToFile(t, "signed.test.", signXfrListen, axfr); rrs[0].(*dns.SOA).Serial != 2 {
+		t.Errorf("AXFR serial after the change %d, want 2", rrs[0].(*dns.SOA).Serial)
+	}
+	verifyWithBIND(t, "signed.test.", axfr)
+}
