@@ -83,6 +83,7 @@ func New(p *Policy, o Options) (*Signer, error) {
 	}
 	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks}
 	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings()}
+	s.writeStatusLocked()
 	return s, nil
 }
 

@@ -54,10 +54,16 @@ func writeAtomically(t *testing.T, path, text string) {
 	}
 }
 
-// startSignedRoot signs a root zone that delegates signed.test. to the
-// signing server with ds, serves it with `sextant serve` and returns the
+// signedDelegation is the root's delegation of zone to the signing server
+// at addr, with the DS records ds.
+func signedDelegation(zone, addr string, ds []string) string {
+	return fmt.Sprintf("%[1]s 3600 IN NS ns1.%[1]s\nns1.%[1]s 3600 IN A %[2]s\n%[3]s\n", zone, addr, strings.Join(ds, "\n"))
+}
+
+// startSignedRoot signs a root zone with the delegations (signedDelegation)
+// to the signing servers, serves it with `sextant serve` and returns the
 // hints and trust anchor files that lead to it.
-func startSignedRoot(t *testing.T, dir string, ds []string) (hints, anchor string) {
+func startSignedRoot(t *testing.T, dir string, delegations string) (hints, anchor string) {
 	t.Helper()
 	ksk, err := authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsKSK)
 	if err != nil {
@@ -70,10 +76,7 @@ func startSignedRoot(t *testing.T, dir string, ds []string) (hints, anchor strin
 	text := fmt.Sprintf(`. 86400 IN SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 300
 . 86400 IN NS a.root.test.
 a.root.test. 86400 IN A %s
-signed.test. 3600 IN NS ns1.signed.test.
-ns1.signed.test. 3600 IN A %s
-%s
-`, signRootAddr, signAuthAddr, strings.Join(ds, "\n"))
+%s`, signRootAddr, delegations)
 	var rrs []dns.RR
 	zp := dns.NewZoneParser(strings.NewReader(text), ".", "")
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -203,11 +206,17 @@ func axfrToFile(t *testing.T, zone, addr, path string) []dns.RR {
 	return rrs
 }
 
-// verifyWithBIND runs dnssec-verify on a zone file.
-func verifyWithBIND(t *testing.T, zone, path string) {
+// verifyWithBIND runs dnssec-verify on a zone file; csk: the zone is
+// signed by a key with the KSK flag alone (-z: without it dnssec-verify
+// wants a separate ZSK).
+func verifyWithBIND(t *testing.T, zone, path string, csk bool) {
 	t.Helper()
 	bin := requireTool(t, "dnssec-verify")
-	out, err := exec.Command(bin, "-o", zone, path).CombinedOutput()
+	args := []string{"-o", zone, path}
+	if csk {
+		args = append([]string{"-z"}, args...)
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		t.Errorf("dnssec-verify rejects the AXFR of %s: %v\n%s", zone, err, out)
 	}
@@ -239,7 +248,7 @@ func TestServeSignsZoneOnline(t *testing.T) {
 	if len(st.DS) != 1 || st.Serial != 1 {
 		t.Fatalf("status %+v", st)
 	}
-	hints, anchor := startSignedRoot(t, dir, st.DS)
+	hints, anchor := startSignedRoot(t, dir, signedDelegation("signed.test.", signAuthAddr, st.DS))
 	startServe(t, signResolverAddr+":53", "--root-hints", hints, "--trust-anchor", anchor, "--upstream-loopback")
 	unboundDir := filepath.Join(dir, "unbound")
 	if err := os.Mkdir(unboundDir, 0o755); err != nil {
@@ -260,7 +269,7 @@ func TestServeSignsZoneOnline(t *testing.T) {
 	if rrs := axfrToFile(t, "signed.test.", signXfrListen, axfr); rrs[0].(*dns.SOA).Serial != 1 {
 		t.Errorf("AXFR serial %d, want 1", rrs[0].(*dns.SOA).Serial)
 	}
-	verifyWithBIND(t, "signed.test.", axfr)
+	verifyWithBIND(t, "signed.test.", axfr, false)
 
 	// A change by SIGHUP: a new name, same unsigned serial (serial=increment
 	// serves 2 anyway). The new name was never denied to either resolver,
@@ -278,5 +287,74 @@ func TestServeSignsZoneOnline(t *testing.T) {
 	if rrs := axfrToFile(t, "signed.test.", signXfrListen, axfr); rrs[0].(*dns.SOA).Serial != 2 {
 		t.Errorf("AXFR serial after the change %d, want 2", rrs[0].(*dns.SOA).Serial)
 	}
-	verifyWithBIND(t, "signed.test.", axfr)
+	verifyWithBIND(t, "signed.test.", axfr, false)
+}
+
+// TestServeSignsSecondaryZone: a --secondary zone transferred from an
+// unsigned primary (a Sextant serving a file with --xfr-out) is served
+// signed (CSK, NSEC3), validates through Sextant's resolver and Unbound,
+// and after the primary changes (NOTIFY, IXFR) the change validates too;
+// dnssec-verify accepts the signed zone's AXFR before and after.
+func TestServeSignsSecondaryZone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	const (
+		primary   = "127.80.1.1"
+		secondary = "127.80.1.2"
+		resolverA = "127.80.1.3:53"
+		unboundA  = "127.80.1.4"
+	)
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "sec.test.zone")
+	zoneText := func(serial int, extra string) string {
+		return fmt.Sprintf("$ORIGIN sec.test.\n$TTL 300\n@ SOA ns1 hostmaster %d 3600 600 86400 60\n@ NS ns1\nns1 A %s\nwww A 192.0.2.7\n%s",
+			serial, secondary, extra)
+	}
+	writeAtomically(t, zoneFile, zoneText(1, ""))
+	deadHints := filepath.Join(dir, "dead.hints")
+	writeAtomically(t, deadHints, ". 3600 IN NS a.root.test.\na.root.test. 3600 IN A 127.80.1.9\n")
+	startServe(t, primary+":53", "--root-hints", deadHints, "--no-dnssec", "--zone", zoneFile,
+		"--state-dir", filepath.Join(dir, "primary-state"),
+		"--xfr-out", "zone=sec.test allow=127.80.1.2 notify="+secondary+":5301 source="+primary, "--xfr-listen", primary+":5300")
+	stateDir := filepath.Join(dir, "state")
+	secLog := startServe(t, secondary+":53", "--root-hints", deadHints, "--no-dnssec",
+		"--secondary", "zone=sec.test primary="+primary+":5300 source="+secondary, "--notify-listen", secondary+":5301",
+		"--state-dir", stateDir, "--sign", "zone=sec.test keys=csk denial=nsec3 alg=15",
+		"--xfr-out", "zone=sec.test allow=127.0.0.0/8", "--xfr-listen", secondary+":5300")
+	waitForLog(t, secLog, `msg="zone signed"`)
+	st, err := signer.ReadStatus(filepath.Join(stateDir, "keys"), "sec.test.")
+	if err != nil || len(st.DS) != 1 || len(st.Keys) != 1 || st.Keys[0].Role != signer.RoleCSK {
+		t.Fatalf("signing status %+v %v\n%s", st, err, secLog.String())
+	}
+	hints, anchor := startSignedRoot(t, dir, signedDelegation("sec.test.", secondary, st.DS))
+	startServe(t, resolverA, "--root-hints", hints, "--trust-anchor", anchor, "--upstream-loopback")
+	unboundDir := filepath.Join(dir, "unbound")
+	if err := os.Mkdir(unboundDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startUnbound(t, unboundDir, hints, anchor, unboundA)
+	resolvers := []struct{ name, addr string }{{"sextant", resolverA}, {"unbound", unboundA + ":53"}}
+	for _, r := range resolvers {
+		wantSecure(t, r.name, r.addr, "www.sec.test.", dns.TypeA, dns.RcodeSuccess, 1)
+		wantSecure(t, r.name, r.addr, "www.sec.test.", dns.TypeTXT, dns.RcodeSuccess, 0)
+	}
+	axfr := filepath.Join(dir, "axfr1.zone")
+	axfrToFile(t, "sec.test.", secondary+":5300", axfr)
+	verifyWithBIND(t, "sec.test.", axfr, true)
+
+	// The primary changes; its NOTIFY brings the change by IXFR, signed.
+	writeAtomically(t, zoneFile, zoneText(2, "new TXT \"after IXFR\"\n"))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, secLog, "kind=IXFR")
+	for _, r := range resolvers {
+		wantSecure(t, r.name, r.addr, "new.sec.test.", dns.TypeTXT, dns.RcodeSuccess, 1)
+	}
+	axfr = filepath.Join(dir, "axfr2.zone")
+	if rrs := axfrToFile(t, "sec.test.", secondary+":5300", axfr); countRR(rrs, dns.TypeNSEC3) == 0 {
+		t.Error("no NSEC3 in the signed zone")
+	}
+	verifyWithBIND(t, "sec.test.", axfr, true)
 }
