@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -282,6 +283,18 @@ func TestServeSignsZoneOnline(t *testing.T) {
 	waitForLog(t, authLog, "serial=2")
 	for _, r := range resolvers {
 		wantSecure(t, r.name, r.addr, "zz.signed.test.", dns.TypeTXT, dns.RcodeSuccess, 1)
+	}
+	// `sextant zone status` shows the policy, the keys and the DS to give
+	// the parent.
+	var out syncBuffer
+	if code := run(context.Background(), []string{"zone", "status", "--state-dir", stateDir, "signed.test"}, &out, &out); code != 0 {
+		t.Fatalf("zone status: exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{"signed.test.\n  role:            primary (zone file)", "signing:         zone=signed.test. alg=13 keys=ksk+zsk denial=nsec",
+		"key:             ksk tag ", "key:             zsk tag ", "DS for parent:   " + st.DS[0], "signed serial:   2 (unsigned 1)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("zone status lacks %q:\n%s", want, out.String())
+		}
 	}
 	axfr = filepath.Join(dir, "axfr2.zone")
 	if rrs := axfrToFile(t, "signed.test.", signXfrListen, axfr); rrs[0].(*dns.SOA).Serial != 2 {
