@@ -61,6 +61,10 @@ type SignOptions struct {
 	// replaces the cache's contents.
 	Cache      *SignatureCache
 	ReuseUntil time.Time
+	// Unordered skips the final sort into canonical order, for callers
+	// that build a Zone from the output (which indexes records itself):
+	// on a large zone the sort costs more than a re-signing's crypto.
+	Unordered bool
 }
 
 // Sign signs a zone. rrs are the zone's unsigned records (any RRSIG, NSEC,
@@ -95,7 +99,9 @@ func Sign(origin string, rrs []dns.RR, opts SignOptions) ([]dns.RR, error) {
 	}
 	out := z.records()
 	out = append(out, sigs...)
-	signSortRecords(out)
+	if !opts.Unordered {
+		signSortRecords(out)
+	}
 	return out, nil
 }
 

@@ -209,6 +209,7 @@ func (s *Signer) signLocked(rrs []dns.RR, changed bool) (*authority.Zone, error)
 		PublishCDS: true,
 		Cache:      &s.cache,
 		ReuseUntil: now.Add(s.policy.Refresh),
+		Unordered:  true,
 	}
 	if s.policy.NSEC3 {
 		// RFC 9276 3.1: no extra iterations, no salt.
