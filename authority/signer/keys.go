@@ -32,6 +32,21 @@ const (
 	RoleCSK Role = "csk" // signs everything; its DS is at the parent
 )
 
+// KeyState is where a key is in its life (RFC 7583 terms, simplified).
+type KeyState string
+
+const (
+	// StatePublished: in the DNSKEY RRset, not signing yet (a ZSK
+	// pre-published before a rollover, RFC 6781 4.1.1.1).
+	StatePublished KeyState = "published"
+	// StateActive: in the DNSKEY RRset and signing. "" in a state file
+	// means active.
+	StateActive KeyState = "active"
+	// StateRetired: in the DNSKEY RRset, no longer signing, until the
+	// signatures it made have left every cache.
+	StateRetired KeyState = "retired"
+)
+
 // KeyInfo is one key of the state file.
 type KeyInfo struct {
 	File      string    `json:"file"` // K<zone>+<alg>+<tag>, without .key/.private
@@ -39,6 +54,20 @@ type KeyInfo struct {
 	Algorithm uint8     `json:"algorithm"`
 	Tag       uint16    `json:"tag"`
 	Created   time.Time `json:"created"`
+	State     KeyState  `json:"state,omitempty"`
+	// Published, Active and Retired are the DNS times the key entered
+	// each state.
+	Published time.Time `json:"published,omitzero"`
+	Active    time.Time `json:"active,omitzero"`
+	Retired   time.Time `json:"retired,omitzero"`
+}
+
+// state returns the key's state, "" read as active.
+func (k *KeyInfo) state() KeyState {
+	if k.State == "" {
+		return StateActive
+	}
+	return k.State
 }
 
 // state is the state file's content.
@@ -135,9 +164,48 @@ func (ks *keyStore) generate(p *Policy, now time.Time) error {
 			return fmt.Errorf("zone %s: %w", p.Zone, err)
 		}
 		ks.keys = append(ks.keys, k)
-		ks.state.Keys = append(ks.state.Keys, KeyInfo{File: k.FileBase(), Role: role, Algorithm: p.Algorithm, Tag: k.Tag(), Created: now.UTC()})
+		ks.state.Keys = append(ks.state.Keys, KeyInfo{File: k.FileBase(), Role: role, Algorithm: p.Algorithm, Tag: k.Tag(),
+			Created: now.UTC(), State: StateActive, Published: now.UTC(), Active: now.UTC()})
 	}
 	return ks.save()
+}
+
+// addKey makes a new key of role in state st and records it (not saved).
+func (ks *keyStore) addKey(p *Policy, role Role, st KeyState, now time.Time) (*KeyInfo, error) {
+	flags := authority.FlagsKSK
+	if role == RoleZSK {
+		flags = authority.FlagsZSK
+	}
+	k, err := authority.GenerateKey(p.Zone, p.Algorithm, flags)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := k.Save(ks.dir); err != nil {
+		return nil, fmt.Errorf("zone %s: %w", p.Zone, err)
+	}
+	ks.keys = append(ks.keys, k)
+	ks.state.Keys = append(ks.state.Keys, KeyInfo{File: k.FileBase(), Role: role, Algorithm: p.Algorithm, Tag: k.Tag(),
+		Created: now.UTC(), State: st, Published: now.UTC()})
+	return &ks.state.Keys[len(ks.state.Keys)-1], nil
+}
+
+// remove drops key i from the state (its files stay, for the record).
+func (ks *keyStore) remove(i int) {
+	ks.keys = append(ks.keys[:i], ks.keys[i+1:]...)
+	ks.state.Keys = append(ks.state.Keys[:i], ks.state.Keys[i+1:]...)
+}
+
+// signing returns the active keys (they sign) and the DNSKEY records of
+// the others (published before use or kept after it).
+func (ks *keyStore) signing() (active []*authority.Key, others []dns.RR) {
+	for i, k := range ks.keys {
+		if ks.state.Keys[i].state() == StateActive {
+			active = append(active, k)
+		} else {
+			others = append(others, dns.Copy(k.DNSKEY))
+		}
+	}
+	return active, others
 }
 
 // load reads the keys the state file lists and checks them against it
@@ -164,14 +232,20 @@ func (ks *keyStore) load(p *Policy) error {
 			return fmt.Errorf("zone %s: %s.private is readable by others (mode %o): chmod 600 it", p.Zone, base, st.Mode().Perm())
 		}
 		ks.keys = append(ks.keys, k)
-		roles = append(roles, info.Role)
+		switch info.state() {
+		case StateActive:
+			roles = append(roles, info.Role)
+		case StatePublished, StateRetired:
+		default:
+			return fmt.Errorf("zone %s: key %s: unknown state %q", p.Zone, info.File, info.State)
+		}
 	}
 	want := "ksk+zsk"
 	if p.CSK {
 		want = "csk"
 	}
 	if got := layout(roles); got != want {
-		return fmt.Errorf("zone %s: %s holds keys %s, the policy asks for %s (changing the key layout or algorithm needs a rollover, which this version does not do)",
+		return fmt.Errorf("zone %s: %s holds active keys %s, the policy asks for %s (changing the key layout or algorithm needs a rollover, which this version does not do)",
 			p.Zone, where, got, want)
 	}
 	return nil

@@ -27,6 +27,10 @@ const (
 	// minValidity: shorter signatures would expire between two refresh
 	// checks of a busy host or within a resolver's cache lifetime.
 	minValidity = time.Hour
+	// minZSKLifetime: a rollover takes the DNSKEY TTL plus the zone's
+	// largest TTL plus two safety margins; a shorter lifetime would start
+	// the next rollover before the last one ended.
+	minZSKLifetime = 24 * time.Hour
 	// inceptionSkew backdates every signature's inception so that
 	// validators whose clocks run a little slow accept it (RFC 6781 4.4.2.2).
 	inceptionSkew = time.Hour
@@ -60,6 +64,9 @@ type Policy struct {
 	// less than Refresh of it remains.
 	Validity, Refresh time.Duration
 	Serial            SerialMode
+	// ZSKLifetime is how long a ZSK signs before a pre-publish rollover
+	// replaces it (0: never).
+	ZSKLifetime time.Duration
 }
 
 // allowedAlgorithms are the algorithms a policy may name (RFC 8624 3.1:
@@ -70,7 +77,7 @@ var allowedAlgorithms = map[uint8]bool{
 
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
-// [serial=increment|keep]". Every mistake is an error saying what is wrong.
+// [serial=increment|keep] [zsk-lifetime=DUR]". Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
 	seen := make(map[string]bool)
@@ -95,6 +102,14 @@ func ParsePolicy(spec string) (*Policy, error) {
 	}
 	if p.Validity < minValidity {
 		return nil, fmt.Errorf("validity %s is under the minimum %s", p.Validity, minValidity)
+	}
+	if p.ZSKLifetime != 0 {
+		if p.CSK {
+			return nil, fmt.Errorf("zsk-lifetime with keys=csk: a CSK rollover is a KSK rollover, which this version does not do")
+		}
+		if p.ZSKLifetime < minZSKLifetime {
+			return nil, fmt.Errorf("zsk-lifetime %s is under the minimum %s", p.ZSKLifetime, minZSKLifetime)
+		}
 	}
 	if p.Refresh <= 0 || p.Refresh >= p.Validity {
 		return nil, fmt.Errorf("refresh %s must be positive and under the validity %s", p.Refresh, p.Validity)
@@ -142,6 +157,12 @@ func (p *Policy) set(key, val string) error {
 		default:
 			return fmt.Errorf("optout=%s: want yes or no", val)
 		}
+	case "zsk-lifetime":
+		d, err := ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", key, val, err)
+		}
+		p.ZSKLifetime = d
 	case "validity", "refresh":
 		d, err := ParseDuration(val)
 		if err != nil {
@@ -162,7 +183,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh or serial)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial or zsk-lifetime)", key)
 	}
 	return nil
 }
@@ -199,5 +220,9 @@ func (p *Policy) String() string {
 	if p.OptOut {
 		s += " optout=yes"
 	}
-	return s + fmt.Sprintf(" validity=%s refresh=%s serial=%s", p.Validity, p.Refresh, serial)
+	s += fmt.Sprintf(" validity=%s refresh=%s serial=%s", p.Validity, p.Refresh, serial)
+	if p.ZSKLifetime != 0 {
+		s += fmt.Sprintf(" zsk-lifetime=%s", p.ZSKLifetime)
+	}
+	return s
 }

@@ -45,7 +45,10 @@ type Signer struct {
 	digest   [sha256.Size]byte
 	signed   *authority.Zone // the signed version made from it
 	refresh  time.Time       // DNS time at which the oldest signature needs renewing
-	status   Status
+	// keyTTL and maxTTL are the DNSKEY TTL and the largest TTL of the
+	// last signed version (rollover waits).
+	keyTTL, maxTTL uint32
+	status         Status
 }
 
 // Status is what the signer last did, for logs and `sextant zone status`.
@@ -149,7 +152,8 @@ func (s *Signer) Err() string {
 	return s.status.LastError
 }
 
-// Run re-signs the zone before signatures reach their refresh point until
+// Run re-signs the zone before signatures reach their refresh point, and
+// moves key rollovers on, until
 // ctx ends, publishing through srv.Replace (a version published meanwhile
 // wins).
 func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
@@ -169,7 +173,12 @@ func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
 // come.
 func (s *Signer) resignIfDue(srv *authority.Server) {
 	s.mu.Lock()
-	if s.unsigned == nil || s.signed == nil || s.clock.Now().Before(s.refresh) {
+	if s.unsigned == nil || s.signed == nil {
+		s.mu.Unlock()
+		return
+	}
+	now := s.clock.Now()
+	if keysChanged := s.rolloverLocked(now); !keysChanged && now.Before(s.refresh) {
 		s.mu.Unlock()
 		return
 	}
@@ -202,8 +211,12 @@ func (s *Signer) signLocked(rrs []dns.RR, changed bool) (*authority.Zone, error)
 	unsignedSerial := soa.Serial
 	serial := s.nextSerial(unsignedSerial)
 	soa.Serial = serial
+	active, others := s.keys.signing()
+	// Keys published before use or kept after it are in the DNSKEY
+	// RRset without signing (Sign keeps input DNSKEYs).
+	rrs = append(rrs, others...)
 	opts := authority.SignOptions{
-		Keys:       s.keys.keys,
+		Keys:       active,
 		Inception:  now.Add(-inceptionSkew),
 		Expiration: now.Add(s.policy.Validity),
 		PublishCDS: true,
@@ -231,6 +244,7 @@ func (s *Signer) signLocked(rrs []dns.RR, changed bool) (*authority.Zone, error)
 		}
 	}
 	s.refresh = earliestExpiration(signed).Add(-s.policy.Refresh)
+	s.recordTTLs(signed)
 	st := s.cache.Stats()
 	took := time.Since(start)
 	s.status.Serial, s.status.UnsignedSer = serial, unsignedSerial

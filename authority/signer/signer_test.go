@@ -266,7 +266,7 @@ func TestKeyDirectoryProblemsAreErrors(t *testing.T) {
 		want   string
 	}{
 		{"algorithm changed", "zone=signed.test alg=15", nil, "algorithm 13, the policy asks for 15"},
-		{"layout changed", "zone=signed.test keys=csk", nil, "holds keys ksk+zsk, the policy asks for csk"},
+		{"layout changed", "zone=signed.test keys=csk", nil, "holds active keys ksk+zsk, the policy asks for csk"},
 		{"private key corrupt", "zone=signed.test", func(t *testing.T, zdir string, s *Signer) {
 			writeFile(t, filepath.Join(zdir, s.keys.state.Keys[0].File+".private"), "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n", 0o600)
 		}, ".private"},
