@@ -56,11 +56,17 @@ func TestZSKPrePublishRollover(t *testing.T) {
 	ipub := 300*time.Second + publishSafety // DNSKEY TTL (the SOA TTL) + safety
 	iret := 300*time.Second + retireSafety  // largest TTL + safety
 	// inSetSince: when each key joined the DNSKEY RRset; lastSigned: the
-	// last time each key's signatures were served.
+	// last time each key's signatures were served (until the version
+	// without them replaced the one with them).
 	inSetSince := map[uint16]time.Time{}
 	lastSigned := map[uint16]time.Time{}
+	var prevSigners []uint16
 	record := func(z *authority.Zone, at time.Time) {
 		dnskeys, signers := keysOf(z)
+		for _, k := range prevSigners {
+			lastSigned[k] = at
+		}
+		prevSigners = signers
 		for _, k := range dnskeys {
 			if _, ok := inSetSince[k]; !ok {
 				inSetSince[k] = at
