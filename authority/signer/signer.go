@@ -134,7 +134,7 @@ func (s *Signer) Publish(z *authority.Zone) *authority.Zone {
 		s.unsigned = z
 		return s.signed
 	}
-	out, err := s.signLocked(rrs, true)
+	out, err := s.signLocked(rrs, "zone signed")
 	if err != nil {
 		s.status.LastError = err.Error()
 		s.writeStatusLocked()
@@ -178,12 +178,17 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		return
 	}
 	now := s.clock.Now()
-	if keysChanged := s.rolloverLocked(now); !keysChanged && now.Before(s.refresh) {
+	keysChanged := s.rolloverLocked(now)
+	if !keysChanged && now.Before(s.refresh) {
 		s.mu.Unlock()
 		return
 	}
+	why := "zone re-signed before its signatures' refresh point"
+	if keysChanged {
+		why = "zone re-signed for a key change"
+	}
 	old := s.signed
-	out, err := s.signLocked(unsignedRecords(s.unsigned), false)
+	out, err := s.signLocked(unsignedRecords(s.unsigned), why)
 	if err != nil {
 		s.status.LastError = err.Error()
 		s.writeStatusLocked()
@@ -199,9 +204,8 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 }
 
 // signLocked signs rrs (the unsigned records) with the zone's keys and
-// builds the zone to serve. changed says the unsigned data changed (for
-// the log).
-func (s *Signer) signLocked(rrs []dns.RR, changed bool) (*authority.Zone, error) {
+// builds the zone to serve; why is the log message.
+func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	start := time.Now()
 	now := s.clock.Now()
 	soa := findSOA(rrs)
@@ -253,11 +257,7 @@ func (s *Signer) signLocked(rrs []dns.RR, changed bool) (*authority.Zone, error)
 	s.status.Took = took.Round(time.Millisecond).String()
 	s.status.LastError = ""
 	s.writeStatusLocked()
-	what := "zone signed"
-	if !changed {
-		what = "zone re-signed before its signatures' refresh point"
-	}
-	s.log.Info(what, "zone", s.policy.Zone, "serial", serial, "unsigned_serial", unsignedSerial,
+	s.log.Info(why, "zone", s.policy.Zone, "serial", serial, "unsigned_serial", unsignedSerial,
 		"signed_rrsets", st.Signed, "reused_rrsets", st.Reused, "records", len(signed),
 		"next_refresh", s.refresh.UTC().Format(time.RFC3339), "took", took.Round(time.Millisecond))
 	return z, nil

@@ -64,7 +64,7 @@ func signedDelegation(zone, addr string, ds []string) string {
 // startSignedRoot signs a root zone with the delegations (signedDelegation)
 // to the signing servers, serves it with `sextant serve` and returns the
 // hints and trust anchor files that lead to it.
-func startSignedRoot(t *testing.T, dir string, delegations string) (hints, anchor string) {
+func startSignedRoot(t *testing.T, dir, rootAddr, delegations string) (hints, anchor string) {
 	t.Helper()
 	ksk, err := authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsKSK)
 	if err != nil {
@@ -77,7 +77,7 @@ func startSignedRoot(t *testing.T, dir string, delegations string) (hints, ancho
 	text := fmt.Sprintf(`. 86400 IN SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 300
 . 86400 IN NS a.root.test.
 a.root.test. 86400 IN A %s
-%s`, signRootAddr, delegations)
+%s`, rootAddr, delegations)
 	var rrs []dns.RR
 	zp := dns.NewZoneParser(strings.NewReader(text), ".", "")
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -87,8 +87,9 @@ a.root.test. 86400 IN A %s
 		t.Fatal(err)
 	}
 	now := time.Now()
+	// Valid long enough for the rollover tests' moves of the DNS clock.
 	signed, err := authority.Sign(".", rrs, authority.SignOptions{Keys: []*authority.Key{ksk, zsk},
-		Inception: now.Add(-time.Hour), Expiration: now.Add(30 * 24 * time.Hour)})
+		Inception: now.Add(-time.Hour), Expiration: now.Add(60 * 24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +100,10 @@ a.root.test. 86400 IN A %s
 	rootZone := filepath.Join(dir, "root.zone")
 	writeAtomically(t, rootZone, b.String())
 	hints = filepath.Join(dir, "root.hints")
-	writeAtomically(t, hints, fmt.Sprintf(". 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n", signRootAddr))
+	writeAtomically(t, hints, fmt.Sprintf(". 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n", rootAddr))
 	anchor = filepath.Join(dir, "root.ds")
 	writeAtomically(t, anchor, ksk.DS(dns.SHA256).String()+"\n")
-	startServe(t, signRootAddr+":53", "--root-hints", hints, "--no-dnssec", "--zone", rootZone,
+	startServe(t, rootAddr+":53", "--root-hints", hints, "--no-dnssec", "--zone", rootZone,
 		"--state-dir", filepath.Join(dir, "root-state"))
 	return hints, anchor
 }
@@ -249,7 +250,7 @@ func TestServeSignsZoneOnline(t *testing.T) {
 	if len(st.DS) != 1 || st.Serial != 1 {
 		t.Fatalf("status %+v", st)
 	}
-	hints, anchor := startSignedRoot(t, dir, signedDelegation("signed.test.", signAuthAddr, st.DS))
+	hints, anchor := startSignedRoot(t, dir, signRootAddr, signedDelegation("signed.test.", signAuthAddr, st.DS))
 	startServe(t, signResolverAddr+":53", "--root-hints", hints, "--trust-anchor", anchor, "--upstream-loopback")
 	unboundDir := filepath.Join(dir, "unbound")
 	if err := os.Mkdir(unboundDir, 0o755); err != nil {
@@ -340,7 +341,7 @@ func TestServeSignsSecondaryZone(t *testing.T) {
 	if err != nil || len(st.DS) != 1 || len(st.Keys) != 1 || st.Keys[0].Role != signer.RoleCSK {
 		t.Fatalf("signing status %+v %v\n%s", st, err, secLog.String())
 	}
-	hints, anchor := startSignedRoot(t, dir, signedDelegation("sec.test.", secondary, st.DS))
+	hints, anchor := startSignedRoot(t, dir, signRootAddr, signedDelegation("sec.test.", secondary, st.DS))
 	startServe(t, resolverA, "--root-hints", hints, "--trust-anchor", anchor, "--upstream-loopback")
 	unboundDir := filepath.Join(dir, "unbound")
 	if err := os.Mkdir(unboundDir, 0o755); err != nil {
@@ -370,4 +371,70 @@ func TestServeSignsSecondaryZone(t *testing.T) {
 		t.Error("no NSEC3 in the signed zone")
 	}
 	verifyWithBIND(t, "sec.test.", axfr, true)
+}
+
+// TestServeZSKRollover moves the DNS clock (--clock-file, shared by the
+// signing serve and the resolver) through a ZSK pre-publish rollover:
+// the successor published, then signing, then the old ZSK removed; at
+// every step Sextant's resolver validates the zone's answers (no
+// SERVFAIL), and the DNSKEY RRset holds the keys each step should.
+func TestServeZSKRollover(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	const (
+		rootAddr = "127.80.2.1"
+		authAddr = "127.80.2.2"
+		resolver = "127.80.2.3:53"
+	)
+	dir := t.TempDir()
+	t0 := time.Now().UTC().Truncate(time.Second)
+	clockFile := filepath.Join(dir, "clock")
+	setClockFile(t, clockFile, t0)
+	zoneFile := filepath.Join(dir, "signed.test.zone")
+	writeAtomically(t, zoneFile, strings.ReplaceAll(signedZoneText(1, ""), signAuthAddr, authAddr))
+	deadHints := filepath.Join(dir, "dead.hints")
+	writeAtomically(t, deadHints, ". 3600 IN NS a.root.test.\na.root.test. 3600 IN A 127.80.2.9\n")
+	stateDir := filepath.Join(dir, "state")
+	authLog := startServe(t, authAddr+":53", "--root-hints", deadHints, "--no-dnssec", "--zone", zoneFile,
+		"--state-dir", stateDir, "--clock-file", clockFile, "--sign", "zone=signed.test zsk-lifetime=2d")
+	st, err := signer.ReadStatus(filepath.Join(stateDir, "keys"), "signed.test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hints, anchor := startSignedRoot(t, dir, rootAddr, signedDelegation("signed.test.", authAddr, st.DS))
+	startServe(t, resolver, "--root-hints", hints, "--trust-anchor", anchor, "--upstream-loopback", "--clock-file", clockFile)
+
+	dnskeys := func() int {
+		return countRR(digDNSSEC(t, authAddr+":53", "signed.test.", dns.TypeDNSKEY, false).Answer, dns.TypeDNSKEY)
+	}
+	check := func(step string, wantKeys int) {
+		t.Helper()
+		// The step is logged before the new version is signed and served.
+		for start := time.Now(); dnskeys() != wantKeys && time.Since(start) < 5*time.Second; {
+			time.Sleep(20 * time.Millisecond)
+		}
+		wantSecure(t, "sextant "+step, resolver, "www.signed.test.", dns.TypeA, dns.RcodeSuccess, 1)
+		wantSecure(t, "sextant "+step, resolver, "nope.signed.test.", dns.TypeA, dns.RcodeNameError, 0)
+		wantSecure(t, "sextant "+step, resolver, "signed.test.", dns.TypeDNSKEY, dns.RcodeSuccess, wantKeys)
+		if got := dnskeys(); got != wantKeys {
+			t.Errorf("%s: %d DNSKEYs served, want %d", step, got, wantKeys)
+		}
+	}
+	check("before", 2)
+	// The waits: Ipub = DNSKEY TTL (300 s, the SOA TTL) + 1 h, Iret = the
+	// largest TTL (300 s) + 1 h.
+	const ipub, iret = 65 * time.Minute, 65 * time.Minute
+	at := t0.Add(2*24*time.Hour - ipub + time.Minute)
+	setClockFile(t, clockFile, at)
+	waitForLog(t, authLog, "successor ZSK published")
+	check("successor published", 3)
+	at = at.Add(ipub + time.Minute)
+	setClockFile(t, clockFile, at)
+	waitForLog(t, authLog, "successor ZSK now signs")
+	check("successor signing", 3)
+	at = at.Add(iret + time.Minute)
+	setClockFile(t, clockFile, at)
+	waitForLog(t, authLog, "old ZSK removed")
+	check("old ZSK removed", 2)
 }

@@ -13,7 +13,20 @@ import (
 func printSigningStatus(w io.Writer, st signer.Status, now time.Time) {
 	fmt.Fprintf(w, "  signing:         %s\n", st.Policy)
 	for _, k := range st.Keys {
-		fmt.Fprintf(w, "  key:             %s tag %d algorithm %d (%s), created %s\n", k.Role, k.Tag, k.Algorithm, k.File, k.Created.UTC().Format(time.RFC3339))
+		state := string(k.State)
+		if state == "" {
+			state = string(signer.StateActive)
+		}
+		fmt.Fprintf(w, "  key:             %s tag %d algorithm %d, %s", k.Role, k.Tag, k.Algorithm, state)
+		for _, t := range []struct {
+			what string
+			at   time.Time
+		}{{"published", k.Published}, {"active", k.Active}, {"retired", k.Retired}} {
+			if !t.at.IsZero() {
+				fmt.Fprintf(w, ", %s %s", t.what, t.at.UTC().Format(time.RFC3339))
+			}
+		}
+		fmt.Fprintf(w, " (%s)\n", k.File)
 	}
 	for _, ds := range st.DS {
 		fmt.Fprintf(w, "  DS for parent:   %s\n", ds)
