@@ -75,6 +75,8 @@ type state struct {
 	Zone   string    `json:"zone"`
 	Keys   []KeyInfo `json:"keys"`
 	Serial uint32    `json:"serial"` // last served (SerialIncrement); 0 before the first signing
+	// Unsign is the progress of turning signing off (unsign.go).
+	Unsign *unsignState `json:"unsign,omitempty"`
 }
 
 // keyStore is one zone's directory of keys.

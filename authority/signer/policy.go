@@ -67,6 +67,10 @@ type Policy struct {
 	// ZSKLifetime is how long a ZSK signs before a pre-publish rollover
 	// replaces it (0: never).
 	ZSKLifetime time.Duration
+	// Unsign turns signing off safely: delete CDS/CDNSKEY, then unsigned
+	// once the parent's DS is gone, or after UnsignWait (0: no limit).
+	Unsign     bool
+	UnsignWait time.Duration
 }
 
 // allowedAlgorithms are the algorithms a policy may name (RFC 8624 3.1:
@@ -77,7 +81,7 @@ var allowedAlgorithms = map[uint8]bool{
 
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
-// [serial=increment|keep] [zsk-lifetime=DUR]". Every mistake is an error saying what is wrong.
+// [serial=increment|keep] [zsk-lifetime=DUR] [unsign=yes [unsign-wait=DUR]]". Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
 	seen := make(map[string]bool)
@@ -102,6 +106,9 @@ func ParsePolicy(spec string) (*Policy, error) {
 	}
 	if p.Validity < minValidity {
 		return nil, fmt.Errorf("validity %s is under the minimum %s", p.Validity, minValidity)
+	}
+	if p.UnsignWait != 0 && (!p.Unsign || p.UnsignWait < 0) {
+		return nil, fmt.Errorf("unsign-wait needs unsign=yes and a positive duration")
 	}
 	if p.ZSKLifetime != 0 {
 		if p.CSK {
@@ -157,6 +164,21 @@ func (p *Policy) set(key, val string) error {
 		default:
 			return fmt.Errorf("optout=%s: want yes or no", val)
 		}
+	case "unsign":
+		switch val {
+		case "yes":
+			p.Unsign = true
+		case "no":
+			p.Unsign = false
+		default:
+			return fmt.Errorf("unsign=%s: want yes or no", val)
+		}
+	case "unsign-wait":
+		d, err := ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", key, val, err)
+		}
+		p.UnsignWait = d
 	case "zsk-lifetime":
 		d, err := ParseDuration(val)
 		if err != nil {
@@ -183,7 +205,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial or zsk-lifetime)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, unsign or unsign-wait)", key)
 	}
 	return nil
 }
@@ -223,6 +245,12 @@ func (p *Policy) String() string {
 	s += fmt.Sprintf(" validity=%s refresh=%s serial=%s", p.Validity, p.Refresh, serial)
 	if p.ZSKLifetime != 0 {
 		s += fmt.Sprintf(" zsk-lifetime=%s", p.ZSKLifetime)
+	}
+	if p.Unsign {
+		s += " unsign=yes"
+		if p.UnsignWait != 0 {
+			s += fmt.Sprintf(" unsign-wait=%s", p.UnsignWait)
+		}
 	}
 	return s
 }

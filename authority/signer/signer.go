@@ -30,6 +30,9 @@ type Options struct {
 	KeyDir string      // keys live in KeyDir/<zone>/ (ZoneDir)
 	Clock  clock.Clock // DNS time: signature inception and expiration
 	Log    *slog.Logger
+	// ParentDS checks the parent's DS while signing is turned off
+	// (unsign=yes); nil: only unsign-wait ends it.
+	ParentDS ParentDSFunc
 }
 
 // Signer signs one zone online.
@@ -47,8 +50,10 @@ type Signer struct {
 	refresh  time.Time       // DNS time at which the oldest signature needs renewing
 	// keyTTL and maxTTL are the DNSKEY TTL and the largest TTL of the
 	// last signed version (rollover waits).
-	keyTTL, maxTTL uint32
-	status         Status
+	keyTTL, maxTTL  uint32
+	parentDS        ParentDSFunc
+	lastParentCheck time.Time // wall clock
+	status          Status
 }
 
 // Status is what the signer last did, for logs and `sextant zone status`.
@@ -65,6 +70,9 @@ type Status struct {
 	ReusedRRsets int       `json:"reused_rrsets"` // signatures kept at the last signing
 	Took         string    `json:"took"`
 	LastError    string    `json:"last_error"`
+	// Unsigned: signing was turned off (unsign=yes) and the zone is
+	// served unsigned.
+	Unsigned bool `json:"unsigned,omitempty"`
 }
 
 // New loads (or, on first use, makes) the zone's keys: a problem with
@@ -84,8 +92,12 @@ func New(p *Policy, o Options) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks}
-	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings()}
+	if p.Unsign && o.ParentDS == nil && p.UnsignWait == 0 {
+		return nil, fmt.Errorf("zone %s: unsign=yes needs a way to see the parent's DS go (the co-located resolver) or unsign-wait", p.Zone)
+	}
+	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks, parentDS: o.ParentDS}
+	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings(),
+		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero()}
 	s.writeStatusLocked()
 	return s, nil
 }
@@ -128,6 +140,20 @@ func (s *Signer) Publish(z *authority.Zone) *authority.Zone {
 	if z.Origin() != s.policy.Zone {
 		return nil
 	}
+	if u := s.keys.state.Unsign; s.policy.Unsign && u != nil && !u.Done.IsZero() {
+		s.unsigned, s.signed = z, z
+		return z // signing is off
+	}
+	if !s.policy.Unsign && s.keys.state.Unsign != nil {
+		// Signing turned back on: start afresh.
+		s.keys.state.Unsign = nil
+		if err := s.keys.save(); err != nil {
+			s.log.Error("key state not saved", "zone", s.policy.Zone, "err", err)
+		}
+	}
+	if s.policy.Unsign && s.keys.state.Unsign == nil {
+		s.unsignLocked(s.clock.Now()) // records the start
+	}
 	rrs := unsignedRecords(z)
 	digest := recordsDigest(rrs)
 	if s.signed != nil && digest == s.digest && s.clock.Now().Before(s.refresh) {
@@ -165,6 +191,9 @@ func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
 			return
 		case <-t.C:
 		}
+		if s.unsignDue() {
+			s.checkParent(ctx)
+		}
 		s.resignIfDue(srv)
 	}
 }
@@ -178,6 +207,17 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		return
 	}
 	now := s.clock.Now()
+	if u := s.keys.state.Unsign; s.policy.Unsign && u != nil && !u.Done.IsZero() {
+		s.mu.Unlock()
+		return // signing is off
+	}
+	if plain := s.unsignLocked(now); plain != nil {
+		old := s.signed
+		s.signed = plain
+		s.mu.Unlock()
+		srv.Replace(old, plain)
+		return
+	}
 	keysChanged := s.rolloverLocked(now)
 	if !keysChanged && now.Before(s.refresh) {
 		s.mu.Unlock()
@@ -223,7 +263,8 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 		Keys:       active,
 		Inception:  now.Add(-inceptionSkew),
 		Expiration: now.Add(s.policy.Validity),
-		PublishCDS: true,
+		PublishCDS: !s.policy.Unsign,
+		CDSDelete:  s.policy.Unsign,
 		Cache:      &s.cache,
 		ReuseUntil: now.Add(s.policy.Refresh),
 		Unordered:  true,

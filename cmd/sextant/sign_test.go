@@ -61,23 +61,39 @@ func signedDelegation(zone, addr string, ds []string) string {
 	return fmt.Sprintf("%[1]s 3600 IN NS ns1.%[1]s\nns1.%[1]s 3600 IN A %[2]s\n%[3]s\n", zone, addr, strings.Join(ds, "\n"))
 }
 
-// startSignedRoot signs a root zone with the delegations (signedDelegation)
-// to the signing servers, serves it with `sextant serve` and returns the
-// hints and trust anchor files that lead to it.
-func startSignedRoot(t *testing.T, dir, rootAddr, delegations string) (hints, anchor string) {
+// testRoot is a signed root zone, served by a `sextant serve`, that
+// delegates to the signing servers under test.
+type testRoot struct {
+	ksk, zsk            *authority.Key
+	addr                string
+	zone, hints, anchor string
+}
+
+// newTestRoot makes the root's keys and files in dir; write puts the
+// delegations in.
+func newTestRoot(t *testing.T, dir, rootAddr string) *testRoot {
 	t.Helper()
-	ksk, err := authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsKSK)
-	if err != nil {
+	r := &testRoot{addr: rootAddr, zone: filepath.Join(dir, "root.zone"), hints: filepath.Join(dir, "root.hints"), anchor: filepath.Join(dir, "root.ds")}
+	var err error
+	if r.ksk, err = authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsKSK); err != nil {
 		t.Fatal(err)
 	}
-	zsk, err := authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsZSK)
-	if err != nil {
+	if r.zsk, err = authority.GenerateKey(".", dns.ECDSAP256SHA256, authority.FlagsZSK); err != nil {
 		t.Fatal(err)
 	}
+	writeAtomically(t, r.hints, fmt.Sprintf(". 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n", rootAddr))
+	writeAtomically(t, r.anchor, r.ksk.DS(dns.SHA256).String()+"\n")
+	return r
+}
+
+// write signs the root zone with the delegations (signedDelegation) and
+// writes it (a SIGHUP makes its serve reload it).
+func (r *testRoot) write(t *testing.T, delegations string) {
+	t.Helper()
 	text := fmt.Sprintf(`. 86400 IN SOA a.root.test. hostmaster.root.test. 1 1800 900 604800 300
 . 86400 IN NS a.root.test.
 a.root.test. 86400 IN A %s
-%s`, rootAddr, delegations)
+%s`, r.addr, delegations)
 	var rrs []dns.RR
 	zp := dns.NewZoneParser(strings.NewReader(text), ".", "")
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -88,7 +104,7 @@ a.root.test. 86400 IN A %s
 	}
 	now := time.Now()
 	// Valid long enough for the rollover tests' moves of the DNS clock.
-	signed, err := authority.Sign(".", rrs, authority.SignOptions{Keys: []*authority.Key{ksk, zsk},
+	signed, err := authority.Sign(".", rrs, authority.SignOptions{Keys: []*authority.Key{r.ksk, r.zsk},
 		Inception: now.Add(-time.Hour), Expiration: now.Add(60 * 24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -97,15 +113,25 @@ a.root.test. 86400 IN A %s
 	for _, rr := range signed {
 		b.WriteString(rr.String() + "\n")
 	}
-	rootZone := filepath.Join(dir, "root.zone")
-	writeAtomically(t, rootZone, b.String())
-	hints = filepath.Join(dir, "root.hints")
-	writeAtomically(t, hints, fmt.Sprintf(". 3600000 IN NS a.root.test.\na.root.test. 3600000 IN A %s\n", rootAddr))
-	anchor = filepath.Join(dir, "root.ds")
-	writeAtomically(t, anchor, ksk.DS(dns.SHA256).String()+"\n")
-	startServe(t, rootAddr+":53", "--root-hints", hints, "--no-dnssec", "--zone", rootZone,
+	writeAtomically(t, r.zone, b.String())
+}
+
+// serve starts the root's `sextant serve`.
+func (r *testRoot) serve(t *testing.T, dir string) {
+	t.Helper()
+	startServe(t, r.addr+":53", "--root-hints", r.hints, "--no-dnssec", "--zone", r.zone,
 		"--state-dir", filepath.Join(dir, "root-state"))
-	return hints, anchor
+}
+
+// startSignedRoot signs a root zone with the delegations (signedDelegation)
+// to the signing servers, serves it with `sextant serve` and returns the
+// hints and trust anchor files that lead to it.
+func startSignedRoot(t *testing.T, dir, rootAddr, delegations string) (hints, anchor string) {
+	t.Helper()
+	r := newTestRoot(t, dir, rootAddr)
+	r.write(t, delegations)
+	r.serve(t, dir)
+	return r.hints, r.anchor
 }
 
 // startUnbound runs Unbound validating from anchor, with hints, on addr:53.
@@ -437,4 +463,98 @@ func TestServeZSKRollover(t *testing.T) {
 	setClockFile(t, clockFile, at)
 	waitForLog(t, authLog, "old ZSK removed")
 	check("old ZSK removed", 2)
+}
+
+// waitForLogWithin waits up to d until out holds want.
+func waitForLogWithin(t *testing.T, out *syncBuffer, want string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !strings.Contains(out.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged\n%s", want, out.String())
+		}
+	}
+}
+
+// TestServeTurnsSigningOff: with unsign=yes the zone keeps validating
+// while it publishes the delete CDS (RFC 8078) and the parent still has a
+// DS; once the parent's DS is gone (seen through the serve's own
+// resolver) and its TTL has passed on the DNS clock, the zone is served
+// unsigned, and Sextant's resolver answers it as insecure, never SERVFAIL.
+func TestServeTurnsSigningOff(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	const (
+		rootAddr = "127.80.3.1"
+		authAddr = "127.80.3.2"
+		resolver = "127.80.3.3:53"
+	)
+	dir := t.TempDir()
+	t0 := time.Now().UTC().Truncate(time.Second)
+	clockFile := filepath.Join(dir, "clock")
+	setClockFile(t, clockFile, t0)
+	stateDir := filepath.Join(dir, "state")
+	keyDir := filepath.Join(stateDir, "keys")
+	// The zone was signed before: its keys exist and the parent has its DS.
+	p, err := signer.ParsePolicy("zone=signed.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	was, err := signer.New(p, signer.Options{KeyDir: keyDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []string
+	for _, d := range was.DS() {
+		ds = append(ds, d.String())
+	}
+	root := newTestRoot(t, dir, rootAddr)
+	root.write(t, signedDelegation("signed.test.", authAddr, ds))
+	root.serve(t, dir)
+
+	zoneFile := filepath.Join(dir, "signed.test.zone")
+	writeAtomically(t, zoneFile, strings.ReplaceAll(signedZoneText(1, ""), signAuthAddr, authAddr))
+	authLog := startServe(t, authAddr+":53", "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback",
+		"--zone", zoneFile, "--state-dir", stateDir, "--clock-file", clockFile, "--sign", "zone=signed.test unsign=yes")
+	startServe(t, resolver, "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback", "--clock-file", clockFile)
+
+	wantSecure(t, "sextant", resolver, "www.signed.test.", dns.TypeA, dns.RcodeSuccess, 1)
+	cds := digDNSSEC(t, authAddr+":53", "signed.test.", dns.TypeCDS, false)
+	if len(cds.Answer) == 0 || !strings.HasSuffix(cds.Answer[0].String(), "0 0 0 00") {
+		t.Fatalf("CDS while turning off: %v, want the delete form", cds.Answer)
+	}
+	// The parent keeps the DS for a day: the zone stays signed.
+	setClockFile(t, clockFile, t0.Add(24*time.Hour))
+	time.Sleep(6 * time.Second) // a parent check
+	wantSecure(t, "sextant with the DS still at the parent", resolver, "www.signed.test.", dns.TypeA, dns.RcodeSuccess, 1)
+
+	// The parent removes the DS (the delegation stays).
+	root.write(t, signedDelegation("signed.test.", authAddr, nil))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	setClockFile(t, clockFile, t0.Add(26*time.Hour)) // the DS cached before expires
+	waitForLogWithin(t, authLog, "the parent no longer has a DS", 15*time.Second)
+	// Without a DS the still-signed zone is insecure, not bogus.
+	if m := digDNSSEC(t, resolver, "www.signed.test.", dns.TypeA, false); m.Rcode != dns.RcodeSuccess || countRR(m.Answer, dns.TypeA) != 1 {
+		t.Errorf("with the DS gone, still signed: %v", m)
+	}
+	setClockFile(t, clockFile, t0.Add(28*time.Hour)) // the DS TTL (1 h) + 1 h later
+	waitForLogWithin(t, authLog, "the zone is now served unsigned", 5*time.Second)
+	// The step is logged just before the unsigned version is served.
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+		if countRR(digDNSSEC(t, authAddr+":53", "signed.test.", dns.TypeDNSKEY, false).Answer, dns.TypeDNSKEY) == 0 {
+			break
+		}
+	}
+	var m *dns.Msg
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(50 * time.Millisecond) {
+		m = digDNSSEC(t, resolver, "www.signed.test.", dns.TypeA, false)
+		if m.Rcode == dns.RcodeSuccess && countRR(m.Answer, dns.TypeA) == 1 && !m.AuthenticatedData && countRR(m.Answer, dns.TypeRRSIG) == 0 {
+			break
+		}
+	}
+	if m.Rcode != dns.RcodeSuccess || countRR(m.Answer, dns.TypeA) != 1 || m.AuthenticatedData || countRR(m.Answer, dns.TypeRRSIG) != 0 {
+		t.Errorf("after turning signing off: want an insecure answer, got\n%v", m)
+	}
 }

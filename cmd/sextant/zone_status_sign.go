@@ -12,6 +12,9 @@ import (
 // the DS records to hand to a registrar that does not read CDS.
 func printSigningStatus(w io.Writer, st signer.Status, now time.Time) {
 	fmt.Fprintf(w, "  signing:         %s\n", st.Policy)
+	if st.Unsigned {
+		fmt.Fprintf(w, "  signing off:     served unsigned since signing was turned off\n")
+	}
 	for _, k := range st.Keys {
 		state := string(k.State)
 		if state == "" {
