@@ -45,6 +45,10 @@ const (
 	// StateRetired: in the DNSKEY RRset, no longer signing, until the
 	// signatures it made have left every cache.
 	StateRetired KeyState = "retired"
+	// StateDSPending: a KSK of a double-DS rollover (RFC 6781 4.1.2) whose
+	// DS is offered to the parent (CDS/CDNSKEY) but that is not yet in
+	// the DNSKEY RRset.
+	StateDSPending KeyState = "ds-pending"
 )
 
 // KeyInfo is one key of the state file.
@@ -60,6 +64,9 @@ type KeyInfo struct {
 	Published time.Time `json:"published,omitzero"`
 	Active    time.Time `json:"active,omitzero"`
 	Retired   time.Time `json:"retired,omitzero"`
+	// DSSeen: when the parent was first seen with this key's DS (or the
+	// configured wait passed), in a KSK rollover.
+	DSSeen time.Time `json:"ds_seen,omitzero"`
 }
 
 // state returns the key's state, "" read as active.
@@ -201,13 +208,31 @@ func (ks *keyStore) remove(i int) {
 // the others (published before use or kept after it).
 func (ks *keyStore) signing() (active []*authority.Key, others []dns.RR) {
 	for i, k := range ks.keys {
-		if ks.state.Keys[i].state() == StateActive {
+		switch ks.state.Keys[i].state() {
+		case StateActive:
 			active = append(active, k)
-		} else {
+		case StateDSPending: // only its CDS/CDNSKEY are published
+		default:
 			others = append(others, dns.Copy(k.DNSKEY))
 		}
 	}
 	return active, others
+}
+
+// cdsKeys are the KSKs the parent should have a DS for: the active ones
+// and, during a double-DS rollover, the successor.
+func (ks *keyStore) cdsKeys() (keys []*dns.DNSKEY, pending bool) {
+	for i, k := range ks.keys {
+		switch st := ks.state.Keys[i].state(); {
+		case !k.IsSEP():
+		case st == StateActive:
+			keys = append(keys, k.DNSKEY)
+		case st == StateDSPending:
+			keys = append(keys, k.DNSKEY)
+			pending = true
+		}
+	}
+	return keys, pending
 }
 
 // load reads the keys the state file lists and checks them against it
@@ -237,7 +262,7 @@ func (ks *keyStore) load(p *Policy) error {
 		switch info.state() {
 		case StateActive:
 			roles = append(roles, info.Role)
-		case StatePublished, StateRetired:
+		case StatePublished, StateRetired, StateDSPending:
 		default:
 			return fmt.Errorf("zone %s: key %s: unknown state %q", p.Zone, info.File, info.State)
 		}

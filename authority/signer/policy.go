@@ -67,6 +67,10 @@ type Policy struct {
 	// ZSKLifetime is how long a ZSK signs before a pre-publish rollover
 	// replaces it (0: never).
 	ZSKLifetime time.Duration
+	// KSKLifetime is how long a KSK serves before a double-DS rollover
+	// replaces it (0: never); KSKWait, if set, ends the wait for the
+	// parent's new DS without seeing it.
+	KSKLifetime, KSKWait time.Duration
 	// Unsign turns signing off safely: delete CDS/CDNSKEY, then unsigned
 	// once the parent's DS is gone, or after UnsignWait (0: no limit).
 	Unsign     bool
@@ -81,7 +85,8 @@ var allowedAlgorithms = map[uint8]bool{
 
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
-// [serial=increment|keep] [zsk-lifetime=DUR] [unsign=yes [unsign-wait=DUR]]". Every mistake is an error saying what is wrong.
+// [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR
+// [ksk-wait=DUR]] [unsign=yes [unsign-wait=DUR]]". Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
 	seen := make(map[string]bool)
@@ -109,6 +114,17 @@ func ParsePolicy(spec string) (*Policy, error) {
 	}
 	if p.UnsignWait != 0 && (!p.Unsign || p.UnsignWait < 0) {
 		return nil, fmt.Errorf("unsign-wait needs unsign=yes and a positive duration")
+	}
+	if p.KSKLifetime != 0 {
+		if p.CSK {
+			return nil, fmt.Errorf("ksk-lifetime with keys=csk: a CSK cannot be rolled by double-DS (its successor would sign data before caches know it); not supported yet")
+		}
+		if p.KSKLifetime < minZSKLifetime {
+			return nil, fmt.Errorf("ksk-lifetime %s is under the minimum %s", p.KSKLifetime, minZSKLifetime)
+		}
+	}
+	if p.KSKWait != 0 && p.KSKLifetime == 0 {
+		return nil, fmt.Errorf("ksk-wait needs ksk-lifetime")
 	}
 	if p.ZSKLifetime != 0 {
 		if p.CSK {
@@ -179,6 +195,16 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("%s=%s: %w", key, val, err)
 		}
 		p.UnsignWait = d
+	case "ksk-lifetime", "ksk-wait":
+		d, err := ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", key, val, err)
+		}
+		if key == "ksk-lifetime" {
+			p.KSKLifetime = d
+		} else {
+			p.KSKWait = d
+		}
 	case "zsk-lifetime":
 		d, err := ParseDuration(val)
 		if err != nil {
@@ -205,7 +231,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, unsign or unsign-wait)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, ksk-wait, unsign or unsign-wait)", key)
 	}
 	return nil
 }
@@ -245,6 +271,12 @@ func (p *Policy) String() string {
 	s += fmt.Sprintf(" validity=%s refresh=%s serial=%s", p.Validity, p.Refresh, serial)
 	if p.ZSKLifetime != 0 {
 		s += fmt.Sprintf(" zsk-lifetime=%s", p.ZSKLifetime)
+	}
+	if p.KSKLifetime != 0 {
+		s += fmt.Sprintf(" ksk-lifetime=%s", p.KSKLifetime)
+		if p.KSKWait != 0 {
+			s += fmt.Sprintf(" ksk-wait=%s", p.KSKWait)
+		}
 	}
 	if p.Unsign {
 		s += " unsign=yes"

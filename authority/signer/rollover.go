@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -108,4 +109,102 @@ func (s *Signer) recordTTLs(rrs []dns.RR) {
 			s.keyTTL = max(s.keyTTL, h.Ttl)
 		}
 	}
+}
+
+// kskRolloverLocked moves a double-DS KSK rollover (RFC 6781 4.1.2, RFC
+// 7583 3.3.2) on at now and reports whether the keys changed:
+//
+//	ds-pending: a successor KSK is made and its DS offered to the parent
+//	(CDS/CDNSKEY for both KSKs), while the old KSK keeps signing; once the
+//	parent has the new DS (seen through the co-located resolver, or
+//	ksk-wait has passed) and the parent's DS TTL plus publishSafety later
+//	(every cache holds both DS), the successor replaces the old KSK in
+//	the DNSKEY RRset at once; the old DS can then leave the parent.
+func (s *Signer) kskRolloverLocked(now time.Time) bool {
+	if s.policy.KSKLifetime == 0 || s.signed == nil || s.policy.Unsign {
+		return false
+	}
+	ks := s.keys
+	active, next := -1, -1
+	for i := range ks.state.Keys {
+		k := &ks.state.Keys[i]
+		if k.Role != RoleKSK {
+			continue
+		}
+		switch k.state() {
+		case StateActive:
+			active = i
+		case StateDSPending:
+			next = i
+		}
+	}
+	if active < 0 {
+		return false
+	}
+	changed, save := false, false
+	switch {
+	case next < 0:
+		if now.Before(ks.state.Keys[active].Active.Add(s.policy.KSKLifetime)) {
+			return false
+		}
+		info, err := ks.addKey(s.policy, RoleKSK, StateDSPending, now)
+		if err != nil {
+			s.status.LastError = "KSK rollover: " + err.Error()
+			s.log.Error("KSK rollover: cannot make the successor KSK; the current one keeps serving", "zone", s.policy.Zone, "err", err)
+			return false
+		}
+		ds := ks.keys[len(ks.keys)-1].DNSKEY.ToDS(dns.SHA256)
+		s.log.Info("KSK rollover: successor KSK made; the parent needs its DS (offered as CDS/CDNSKEY)",
+			"zone", s.policy.Zone, "key", info.Tag, "ds", ds.String())
+		changed, save = true, true
+	case ks.state.Keys[next].DSSeen.IsZero():
+		k := &ks.state.Keys[next]
+		switch {
+		case s.parentHas(ks.keys[next].DNSKEY):
+			s.logKey("KSK rollover: the parent has the successor's DS", *k)
+		case s.policy.KSKWait > 0 && !now.Before(k.Published.Add(s.policy.KSKWait)):
+			s.logKey("KSK rollover: ksk-wait has passed without the successor's DS seen at the parent; going on", *k)
+		default:
+			return false
+		}
+		k.DSSeen = now.UTC()
+		save = true
+	default:
+		k := &ks.state.Keys[next]
+		ttl := s.parentDSTTL
+		if ttl == 0 {
+			ttl = defaultDSTTL
+		}
+		if now.Before(k.DSSeen.Add(time.Duration(ttl)*time.Second + publishSafety)) {
+			return false
+		}
+		old := ks.state.Keys[active]
+		k.State, k.Active = StateActive, now.UTC()
+		s.logKey("KSK rollover: successor KSK now signs the DNSKEY RRset", *k)
+		s.logKey("KSK rollover: old KSK removed; its DS can leave the parent", old)
+		ks.remove(active)
+		changed, save = true, true
+	}
+	if save {
+		if err := ks.save(); err != nil {
+			s.log.Error("key state not saved", "zone", s.policy.Zone, "err", err)
+		}
+		s.status.Keys = append(s.status.Keys[:0], ks.state.Keys...)
+		s.status.DS = s.dsStrings()
+	}
+	return changed
+}
+
+// parentHas reports whether the parent's DS RRset, at the last check,
+// names key.
+func (s *Signer) parentHas(key *dns.DNSKEY) bool {
+	for _, d := range s.parentSeen {
+		if d.KeyTag != key.KeyTag() || d.Algorithm != key.Algorithm {
+			continue
+		}
+		if want := key.ToDS(d.DigestType); want != nil && strings.EqualFold(want.Digest, d.Digest) {
+			return true
+		}
+	}
+	return false
 }

@@ -53,6 +53,8 @@ type Signer struct {
 	keyTTL, maxTTL  uint32
 	parentDS        ParentDSFunc
 	lastParentCheck time.Time // wall clock
+	parentSeen      []*dns.DS // the parent's DS at the last good check
+	parentDSTTL     uint32    // the largest DS TTL seen at the parent
 	status          Status
 }
 
@@ -219,6 +221,7 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		return
 	}
 	keysChanged := s.rolloverLocked(now)
+	keysChanged = s.kskRolloverLocked(now) || keysChanged
 	if !keysChanged && now.Before(s.refresh) {
 		s.mu.Unlock()
 		return
@@ -259,11 +262,19 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	// Keys published before use or kept after it are in the DNSKEY
 	// RRset without signing (Sign keeps input DNSKEYs).
 	rrs = append(rrs, others...)
+	cdsKeys, pending := s.keys.cdsKeys()
+	publishCDS := !s.policy.Unsign
+	if pending && publishCDS {
+		// The successor KSK's DS is offered before the key is in the
+		// DNSKEY RRset (double-DS): CDS/CDNSKEY made here, not by Sign.
+		rrs = append(rrs, authority.CDSRecords(cdsKeys, soa.Hdr.Ttl)...)
+		publishCDS = false
+	}
 	opts := authority.SignOptions{
 		Keys:       active,
 		Inception:  now.Add(-inceptionSkew),
 		Expiration: now.Add(s.policy.Validity),
-		PublishCDS: !s.policy.Unsign,
+		PublishCDS: publishCDS,
 		CDSDelete:  s.policy.Unsign,
 		Cache:      &s.cache,
 		ReuseUntil: now.Add(s.policy.Refresh),

@@ -40,13 +40,19 @@ type unsignState struct {
 	Done    time.Time `json:"unsigned,omitzero"` // served unsigned since
 }
 
-// unsignDue reports whether the parent should be asked now.
+// unsignDue reports whether the parent should be asked now: while
+// signing is turned off, or a KSK rollover waits for the parent's DS.
 func (s *Signer) unsignDue() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.parentDS == nil || s.signed == nil || time.Since(s.lastParentCheck) < parentCheckInterval {
+		return false
+	}
+	if _, pending := s.keys.cdsKeys(); pending {
+		return true
+	}
 	u := s.keys.state.Unsign
-	return s.policy.Unsign && s.parentDS != nil && s.signed != nil && (u == nil || u.Done.IsZero()) &&
-		time.Since(s.lastParentCheck) >= parentCheckInterval
+	return s.policy.Unsign && (u == nil || u.Done.IsZero())
 }
 
 // checkParent asks the parent for the DS (outside the lock: it is I/O).
@@ -55,12 +61,16 @@ func (s *Signer) checkParent(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastParentCheck = time.Now()
-	u := s.keys.state.Unsign
-	if u == nil || !u.Done.IsZero() {
-		return
-	}
 	if err != nil {
 		s.log.Debug("parent DS check failed; asking again later", "zone", s.policy.Zone, "err", err)
+		return
+	}
+	s.parentSeen = ds
+	for _, d := range ds {
+		s.parentDSTTL = max(s.parentDSTTL, d.Hdr.Ttl)
+	}
+	u := s.keys.state.Unsign
+	if u == nil || !u.Done.IsZero() {
 		return
 	}
 	now := s.clock.Now()
