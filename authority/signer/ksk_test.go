@@ -86,8 +86,10 @@ func TestKSKDoubleDSRollover(t *testing.T) {
 		t.Fatalf("status DS %v, want both", ds)
 	}
 	// The parent takes its time: nothing moves.
-	if z = step(30 * 24 * time.Hour); dnskeySigner(z) != oldKSK {
-		t.Fatal("swapped before the parent had the new DS")
+	for range 3 {
+		if z = step(10 * 24 * time.Hour); dnskeySigner(z) != oldKSK {
+			t.Fatal("swapped before the parent had the new DS")
+		}
 	}
 	for _, d := range ds {
 		d.Hdr.Ttl = 3600
