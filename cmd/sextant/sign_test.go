@@ -15,6 +15,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/authority/signer"
+	"github.com/sextant-dns/sextant/clock"
 )
 
 // The online-signing tests' loopback block, 127.80.0.0/16: the root on
@@ -558,3 +559,113 @@ func TestServeTurnsSigningOff(t *testing.T) {
 		t.Errorf("after turning signing off: want an insecure answer, got\n%v", m)
 	}
 }
+
+// TestServeKSKRollover moves the DNS clock through a double-DS KSK
+// rollover of a `sextant serve --sign ... ksk-lifetime=2d`: the
+// successor's DS is offered as CDS, the test's parent (the root) adds it,
+// the serve sees it through its own resolver and, the DS TTL later, swaps
+// the KSKs; the parent then drops the old DS. Sextant's resolver validates
+// the zone at every step, and `sextant zone status` names the DS to hand
+// to a registrar.
+func TestServeKSKRollover(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("serve listens on port 53: run as root")
+	}
+	const (
+		rootAddr = "127.80.4.1"
+		authAddr = "127.80.4.2"
+		resolver = "127.80.4.3:53"
+	)
+	dir := t.TempDir()
+	t0 := time.Now().UTC().Truncate(time.Second)
+	clockFile := filepath.Join(dir, "clock")
+	setClockFile(t, clockFile, t0)
+	stateDir := filepath.Join(dir, "state")
+	keyDir := filepath.Join(stateDir, "keys")
+	p, err := signer.ParsePolicy("zone=signed.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	was, err := signer.New(p, signer.Options{KeyDir: keyDir, Clock: clockAt(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsStrings := func(ds []*dns.DS) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.String())
+		}
+		return out
+	}
+	oldDS := dsStrings(was.DS())
+	root := newTestRoot(t, dir, rootAddr)
+	root.write(t, signedDelegation("signed.test.", authAddr, oldDS))
+	root.serve(t, dir)
+	zoneFile := filepath.Join(dir, "signed.test.zone")
+	writeAtomically(t, zoneFile, strings.ReplaceAll(signedZoneText(1, ""), signAuthAddr, authAddr))
+	authLog := startServe(t, authAddr+":53", "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback",
+		"--zone", zoneFile, "--state-dir", stateDir, "--clock-file", clockFile, "--sign", "zone=signed.test ksk-lifetime=2d")
+	startServe(t, resolver, "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback", "--clock-file", clockFile)
+	cdsCount := func() int {
+		return countRR(digDNSSEC(t, authAddr+":53", "signed.test.", dns.TypeCDS, false).Answer, dns.TypeCDS)
+	}
+	check := func(step string) {
+		t.Helper()
+		wantSecure(t, "sextant "+step, resolver, "www.signed.test.", dns.TypeA, dns.RcodeSuccess, 1)
+		wantSecure(t, "sextant "+step, resolver, "nope.signed.test.", dns.TypeA, dns.RcodeNameError, 0)
+	}
+	check("before")
+	// Each move of the clock passes every TTL (the DS's is 1 h), so the
+	// resolver asks again.
+	at := t0.Add(2*24*time.Hour + time.Minute)
+	setClockFile(t, clockFile, at)
+	waitForLogWithin(t, authLog, "KSK rollover: successor KSK made", 5*time.Second)
+	for start := time.Now(); cdsCount() != 2 && time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+	}
+	if n := cdsCount(); n != 2 {
+		t.Fatalf("%d CDS while the successor's DS is offered, want 2", n)
+	}
+	check("successor offered")
+	var out syncBuffer
+	if code := run(context.Background(), []string{"zone", "status", "--state-dir", stateDir, "signed.test"}, &out, &out); code != 0 ||
+		strings.Count(out.String(), "DS for parent:") != 2 || !strings.Contains(out.String(), "ksk tag") || !strings.Contains(out.String(), "ds-pending") {
+		t.Errorf("zone status during the rollover:\n%s", out.String())
+	}
+	st, err := signer.ReadStatus(keyDir, "signed.test.")
+	if err != nil || len(st.DS) != 2 {
+		t.Fatalf("status DS %v %v", st.DS, err)
+	}
+
+	// The parent adds the new DS.
+	root.write(t, signedDelegation("signed.test.", authAddr, st.DS))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(2 * time.Hour)
+	setClockFile(t, clockFile, at)
+	waitForLogWithin(t, authLog, "KSK rollover: the parent has the successor's DS", 15*time.Second)
+	check("both DS at the parent")
+	at = at.Add(2*time.Hour + time.Minute) // the DS TTL + 1 h
+	setClockFile(t, clockFile, at)
+	waitForLogWithin(t, authLog, "KSK rollover: successor KSK now signs", 5*time.Second)
+	for start := time.Now(); cdsCount() != 1 && time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+	}
+	check("successor signing")
+
+	// The parent drops the old DS.
+	st, err = signer.ReadStatus(keyDir, "signed.test.")
+	if err != nil || len(st.DS) != 1 || st.DS[0] == oldDS[0] {
+		t.Fatalf("status DS after the swap %v %v", st.DS, err)
+	}
+	root.write(t, signedDelegation("signed.test.", authAddr, st.DS))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(2 * time.Hour)
+	setClockFile(t, clockFile, at)
+	time.Sleep(time.Second) // the root reloads
+	check("old DS gone")
+}
+
+// clockAt is a DNS clock stopped at t.
+func clockAt(t time.Time) clock.Clock { return clock.NewManual(t) }
