@@ -114,3 +114,38 @@ func TestKSKDoubleDSRollover(t *testing.T) {
 		t.Errorf("DS for the registrar after the swap: %v", got)
 	}
 }
+
+// TestKSKRolloverNeedsAParentCheckOrAWait: without a way to see the
+// parent's DS, ksk-lifetime needs ksk-wait, and with it the swap happens
+// once the wait (and the default DS TTL) has passed.
+func TestKSKRolloverNeedsAParentCheckOrAWait(t *testing.T) {
+	clk := clock.NewManual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	p, _ := ParsePolicy("zone=signed.test ksk-lifetime=2d")
+	if _, err := New(p, Options{KeyDir: t.TempDir(), Clock: clk}); err == nil {
+		t.Fatal("ksk-lifetime without a parent check nor ksk-wait accepted")
+	}
+	p, _ = ParsePolicy("zone=signed.test ksk-lifetime=2d ksk-wait=3d")
+	s, err := New(p, Options{KeyDir: t.TempDir(), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := authority.NewServer(mustZone(t, zoneText(1, "192.0.2.1", "")))
+	srv.SetPublishHook(testZone, s.Publish)
+	oldKSK := dnskeySigner(srv.Zone(testZone))
+	for _, d := range []time.Duration{2 * 24 * time.Hour, 3*24*time.Hour - time.Minute} {
+		clk.Advance(d)
+		s.resignIfDue(srv)
+		if dnskeySigner(srv.Zone(testZone)) != oldKSK {
+			t.Fatal("swapped before ksk-wait")
+		}
+	}
+	clk.Advance(2 * time.Minute)
+	s.resignIfDue(srv) // ksk-wait passed: the DS counts as seen
+	clk.Advance(25*time.Hour + time.Minute)
+	s.resignIfDue(srv) // the default DS TTL (1 day) + 1 h later
+	if z := srv.Zone(testZone); dnskeySigner(z) == oldKSK {
+		t.Fatal("not swapped after ksk-wait and the default DS TTL")
+	} else {
+		verifyZone(t, z, clk.Now())
+	}
+}

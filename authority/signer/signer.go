@@ -95,7 +95,10 @@ func New(p *Policy, o Options) (*Signer, error) {
 		return nil, err
 	}
 	if p.Unsign && o.ParentDS == nil && p.UnsignWait == 0 {
-		return nil, fmt.Errorf("zone %s: unsign=yes needs a way to see the parent's DS go (the co-located resolver) or unsign-wait", p.Zone)
+		return nil, fmt.Errorf("zone %s: unsign=yes needs a way to see the parent's DS go (the co-located validating resolver) or unsign-wait", p.Zone)
+	}
+	if p.KSKLifetime != 0 && o.ParentDS == nil && p.KSKWait == 0 {
+		return nil, fmt.Errorf("zone %s: ksk-lifetime needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait", p.Zone)
 	}
 	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks, parentDS: o.ParentDS}
 	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings(),

@@ -201,7 +201,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		zones = authority.NewServer()
 		local = zones
 	}
-	if err := startSigners(ctx, &o.signOptions, o.stateDir, zones, secondaries, o.clockFile, res, log); err != nil {
+	if err := startSigners(ctx, &o.signOptions, o.stateDir, zones, secondaries, o.clockFile, res, !o.noDNSSEC, log); err != nil {
 		return err
 	}
 	// out sends NOTIFY when a zone it offers changes: a transfer in (the

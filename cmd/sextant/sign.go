@@ -43,7 +43,7 @@ func (o *signOptions) keyDirectory(stateDir string) string {
 // zones are signed when their first version is published, so this must
 // run before the secondaries start. Every problem is an error here.
 func startSigners(ctx context.Context, o *signOptions, stateDir string, srv *authority.Server,
-	secondaries []*secondary.Zone, clockFile string, res *resolver.Resolver, log *slog.Logger) error {
+	secondaries []*secondary.Zone, clockFile string, res *resolver.Resolver, validating bool, log *slog.Logger) error {
 	if len(o.sign) == 0 {
 		if o.keyDir != "" {
 			return fmt.Errorf("--key-dir without any --sign zone")
@@ -55,6 +55,12 @@ func startSigners(ctx context.Context, o *signOptions, stateDir string, srv *aut
 		return err
 	}
 	keyDir := o.keyDirectory(stateDir)
+	// Without validation the parent's DS cannot be trusted, so it is not
+	// asked: rollovers and unsigning then need their configured waits.
+	var ask signer.ParentDSFunc
+	if validating {
+		ask = parentDS(res)
+	}
 	seen := make(map[string]bool)
 	var signers []*signer.Signer
 	for _, spec := range o.sign {
@@ -73,7 +79,7 @@ func startSigners(ctx context.Context, o *signOptions, stateDir string, srv *aut
 		if !served {
 			return fmt.Errorf("--sign: zone %s is not served here (no --zone file or --secondary holds it)", p.Zone)
 		}
-		s, err := signer.New(p, signer.Options{KeyDir: keyDir, Clock: clk, Log: log, ParentDS: parentDS(res)})
+		s, err := signer.New(p, signer.Options{KeyDir: keyDir, Clock: clk, Log: log, ParentDS: ask})
 		if err != nil {
 			return fmt.Errorf("--sign %s: %w", p.Zone, err)
 		}
