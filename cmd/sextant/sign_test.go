@@ -671,3 +671,43 @@ func TestServeKSKRollover(t *testing.T) {
 
 // clockAt is a DNS clock stopped at t.
 func clockAt(t time.Time) clock.Clock { return clock.NewManual(t) }
+
+// TestServeSignFlagErrors: a bad --sign policy, a zone not served here, a
+// key directory with a broken key, or --key-dir alone stop serve at start
+// with the reason.
+func TestServeSignFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "signed.test.zone")
+	writeAtomically(t, zoneFile, signedZoneText(1, ""))
+	brokenKeys := filepath.Join(dir, "broken")
+	p, _ := signer.ParsePolicy("zone=signed.test")
+	if _, err := signer.New(p, signer.Options{KeyDir: brokenKeys}); err != nil {
+		t.Fatal(err)
+	}
+	privs, _ := filepath.Glob(filepath.Join(signer.ZoneDir(brokenKeys, "signed.test."), "K*.private"))
+	if len(privs) == 0 {
+		t.Fatal("no private keys made")
+	}
+	writeAtomically(t, privs[0], "Private-key-format: v1.3\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: AAAA\n")
+	if err := os.Chmod(privs[0], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test alg=5"}, "want 8, 13, 14, 15 or 16"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=other.test"}, "zone other.test. is not served here"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test", "--sign", "zone=signed.test keys=csk"}, "given twice"},
+		{[]string{"--zone", zoneFile, "--key-dir", dir}, "--key-dir without any --sign"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test", "--key-dir", brokenKeys}, ".private"},
+		{[]string{"--zone", zoneFile, "--no-dnssec", "--sign", "zone=signed.test unsign=yes", "--key-dir", filepath.Join(dir, "k2")}, "unsign-wait"},
+	}
+	for _, c := range cases {
+		var out syncBuffer
+		args := append([]string{"serve", "--listen", "127.80.5.1:53", "--state-dir", filepath.Join(dir, "state")}, c.args...)
+		if code := run(context.Background(), args, &out, &out); code == 0 || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%q: exit %d, output %q; want an error saying %q", c.args, code, out.String(), c.want)
+		}
+	}
+}
