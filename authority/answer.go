@@ -204,8 +204,11 @@ func (z *Zone) answerNode(r *responder, n *node, name string, qtype uint16) bool
 		return false
 	}
 	r.addSet(&m.Answer, s, name)
-	if qtype == dns.TypeNS {
+	switch qtype {
+	case dns.TypeNS:
 		z.addAddresses(r, s)
+	case dns.TypeSVCB, dns.TypeHTTPS:
+		z.addServiceHints(r, s, canonicalName(name))
 	}
 	return true
 }

@@ -208,21 +208,63 @@ func (k *Key) FileBase() string {
 }
 
 // Save writes the key as BIND .key and .private files into dir, the private
-// one readable by the owner only, and returns their paths.
+// one readable by the owner only, and returns their paths. Each file is
+// written atomically (WriteFileAtomic): a crash leaves the old file or the
+// new one, never half a key.
 func (k *Key) Save(dir string) (pubFile, privFile string, err error) {
 	base := filepath.Join(dir, k.FileBase())
 	pubFile, privFile = base+".key", base+".private"
-	if err := os.WriteFile(pubFile, []byte(k.DNSKEY.String()+"\n"), 0o644); err != nil {
-		return "", "", fmt.Errorf("save key: %w", err)
-	}
 	text := k.DNSKEY.PrivateKeyString(k.Private)
 	if p, ok := k.Private.(ed448.PrivateKey); ok {
 		text = ed448PrivateString(p)
 	}
-	if err := os.WriteFile(privFile, []byte(text), 0o600); err != nil {
+	// The private half first: a .key file alone is harmless, a DNSKEY
+	// published without its private key would be a key nobody can use.
+	if err := WriteFileAtomic(privFile, []byte(text), 0o600); err != nil {
+		return "", "", fmt.Errorf("save key: %w", err)
+	}
+	if err := WriteFileAtomic(pubFile, []byte(k.DNSKEY.String()+"\n"), 0o644); err != nil {
 		return "", "", fmt.Errorf("save key: %w", err)
 	}
 	return pubFile, privFile, nil
+}
+
+// WriteFileAtomic replaces path with data: it writes a temporary file in
+// the same directory with mode perm, syncs it, renames it over path and
+// syncs the directory, so that readers and a crash see the old content or
+// the new, never a mix.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // signWith signs rrset into sig (whose algorithm, key tag, signer and

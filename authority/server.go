@@ -23,6 +23,9 @@ type Server struct {
 	// files are the zone files loaded with LoadFile, in the order first
 	// loaded, for Reload.
 	files []*zoneFile
+	// hooks transform new versions of some zones before they are served
+	// (publish.go).
+	hooks map[string]PublishHook
 }
 
 // zoneFile is a zone file the Server serves and re-reads on Reload.
@@ -66,6 +69,7 @@ func (s *Server) updateLocked(change func(map[string]*Zone)) {
 		next[k] = v
 	}
 	change(next)
+	s.applyHooksLocked(old.byOrigin, next)
 	s.zones.Store(&zoneSet{byOrigin: next})
 }
 

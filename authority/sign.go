@@ -55,6 +55,16 @@ type SignOptions struct {
 	CDSDelete bool
 	// KeyTTL is the TTL of DNSKEY, CDS and CDNSKEY; 0 means the SOA TTL.
 	KeyTTL uint32
+	// Cache, when set, keeps this signing's RRSIGs for the next, which
+	// reuses those whose RRset and keys are unchanged and that stay valid
+	// past ReuseUntil (a zero ReuseUntil signs everything anew). Sign
+	// replaces the cache's contents.
+	Cache      *SignatureCache
+	ReuseUntil time.Time
+	// Unordered skips the final sort into canonical order, for callers
+	// that build a Zone from the output (which indexes records itself):
+	// on a large zone the sort costs more than a re-signing's crypto.
+	Unordered bool
 }
 
 // Sign signs a zone. rrs are the zone's unsigned records (any RRSIG, NSEC,
@@ -89,7 +99,9 @@ func Sign(origin string, rrs []dns.RR, opts SignOptions) ([]dns.RR, error) {
 	}
 	out := z.records()
 	out = append(out, sigs...)
-	signSortRecords(out)
+	if !opts.Unordered {
+		signSortRecords(out)
+	}
 	return out, nil
 }
 

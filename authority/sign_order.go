@@ -49,17 +49,21 @@ func (o signNameOrder) labels(name string) [][]byte {
 	return l
 }
 
-func (o signNameOrder) compare(a, b string) int {
-	if a == b {
-		return 0
-	}
-	return labelsCompare(o.labels(a), o.labels(b))
-}
-
-// signSortNames sorts names in canonical order.
+// signSortNames sorts names in canonical order. Each name's labels are
+// computed once, beside it, so that comparisons do no map lookups.
 func signSortNames(names []string) {
-	o := make(signNameOrder, len(names))
-	slices.SortFunc(names, o.compare)
+	type keyed struct {
+		name   string
+		labels [][]byte
+	}
+	ks := make([]keyed, len(names))
+	for i, n := range names {
+		ks[i] = keyed{n, signLabels(n)}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return labelsCompare(a.labels, b.labels) })
+	for i := range ks {
+		names[i] = ks[i].name
+	}
 }
 
 // signSortRecords puts records in a deterministic canonical order: by owner
@@ -68,23 +72,24 @@ func signSortNames(names []string) {
 func signSortRecords(rrs []dns.RR) {
 	type keyed struct {
 		rr      dns.RR
+		labels  [][]byte
 		typ     uint16
 		covered uint16
 		rdata   []byte
 	}
 	ks := make([]keyed, len(rrs))
 	buf := make([]byte, 0, 512)
+	o := make(signNameOrder)
 	for i, rr := range rrs {
-		k := keyed{rr: rr, typ: rr.Header().Rrtype}
+		k := keyed{rr: rr, labels: o.labels(rr.Header().Name), typ: rr.Header().Rrtype}
 		if sig, ok := rr.(*dns.RRSIG); ok {
 			k.covered = sig.TypeCovered
 		}
 		k.rdata, buf = signRdataBytes(rr, buf)
 		ks[i] = k
 	}
-	o := make(signNameOrder)
-	slices.SortStableFunc(ks, func(a, b keyed) int {
-		if c := o.compare(a.rr.Header().Name, b.rr.Header().Name); c != 0 {
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := labelsCompare(a.labels, b.labels); c != 0 {
 			return c
 		}
 		if a.typ != b.typ {

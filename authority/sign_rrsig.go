@@ -87,6 +87,8 @@ func (z *signZone) signAll(opts SignOptions) ([]dns.RR, error) {
 	inception := uint32(opts.Inception.Unix())
 	expiration := uint32(opts.Expiration.Unix())
 	results := make([][]dns.RR, len(jobs))
+	digests := make([][32]byte, len(jobs))
+	reused := make([]bool, len(jobs))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64+1))
 	var (
 		wg       sync.WaitGroup
@@ -99,6 +101,13 @@ func (z *signZone) signAll(opts SignOptions) ([]dns.RR, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if opts.Cache != nil {
+					digests[i] = rrsetDigest(jobs[i].rrset)
+					if sigs := opts.Cache.reusable(jobs[i], digests[i], inception, opts.ReuseUntil); sigs != nil {
+						results[i], reused[i] = sigs, true
+						continue
+					}
+				}
 				sigs, err := signRRset(jobs[i], z.origin, inception, expiration)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
@@ -116,9 +125,19 @@ func (z *signZone) signAll(opts SignOptions) ([]dns.RR, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	if opts.Cache != nil {
+		opts.Cache.replace(jobs, digests, results, reused)
+	}
 	var out []dns.RR
 	for _, r := range results {
-		out = append(out, r...)
+		if opts.Cache == nil {
+			out = append(out, r...)
+			continue
+		}
+		for _, sig := range r {
+			// The caller owns the output; the cache keeps its own.
+			out = append(out, dns.Copy(sig))
+		}
 	}
 	return out, nil
 }

@@ -62,6 +62,7 @@ type serveOptions struct {
 	configOptions
 	ddrOptions
 	controlOptions
+	signOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -83,6 +84,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6) and front end, `N`")
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
+	o.signOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
 	o.configOptions.registerConfigFlag(fs)
 	o.ddrOptions.register(fs)
@@ -217,6 +219,9 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if zones == nil && len(secondaries) > 0 {
 		zones = authority.NewServer()
 		local = zones
+	}
+	if err := startSigners(ctx, &o.signOptions, o.stateDir, zones, secondaries, o.clockFile, res, !o.noDNSSEC, log); err != nil {
+		return err
 	}
 	// out sends NOTIFY when a zone it offers changes: a transfer in (the
 	// secondary's callback) or a SIGHUP reload of a --zone file.

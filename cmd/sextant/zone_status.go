@@ -11,19 +11,22 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/authority/secondary"
+	"github.com/sextant-dns/sextant/authority/signer"
 )
 
-// zoneMain runs `sextant zone status [--state-dir DIR] [ZONE]`: what a
-// running `sextant serve` last wrote about its secondary zones (after each
-// refresh) in its state directory.
+// zoneMain runs `sextant zone status [--state-dir DIR] [--key-dir DIR]
+// [ZONE]`: what a running `sextant serve` last wrote about its secondary
+// zones (after each refresh) in its state directory, and about the zones it
+// signs (after each signing) in its key directory.
 func zoneMain(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "status" {
-		fmt.Fprintln(stderr, "usage: sextant zone status [--state-dir DIR] [ZONE]")
+		fmt.Fprintln(stderr, "usage: sextant zone status [--state-dir DIR] [--key-dir DIR] [ZONE]")
 		return errUsage
 	}
 	fs := flag.NewFlagSet("sextant zone status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stateDir := fs.String("state-dir", defaultStateDir, "the --state-dir of the serve to report on")
+	keyDir := fs.String("key-dir", "", "the --key-dir of the serve to report on (default: --state-dir/keys)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return errUsage
 	}
@@ -31,24 +34,45 @@ func zoneMain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "sextant zone status: unexpected arguments %q\n", fs.Args()[1:])
 		return errUsage
 	}
+	if *keyDir == "" {
+		*keyDir = filepath.Join(*stateDir, "keys")
+	}
 	st, err := secondary.ReadStatus(filepath.Join(*stateDir, "secondary"))
-	if err != nil {
-		return fmt.Errorf("%w (is a serve with --secondary zones running with --state-dir %s?)", err, *stateDir)
+	signing, serr := signer.ReadAllStatus(*keyDir)
+	if err != nil && serr != nil {
+		return fmt.Errorf("%w (is a serve with --secondary or --sign zones running with --state-dir %s?)", err, *stateDir)
 	}
 	var want string
 	if fs.NArg() == 1 {
 		want = dns.CanonicalName(fs.Arg(0))
 	}
+	signed := make(map[string]signer.Status, len(signing))
+	for _, s := range signing {
+		signed[s.Zone] = s
+	}
 	found := false
+	now := time.Now()
 	for _, z := range st {
 		if want != "" && z.Zone != want {
 			continue
 		}
 		found = true
-		printZoneStatus(stdout, z, time.Now())
+		printZoneStatus(stdout, z, now)
+		if s, ok := signed[z.Zone]; ok {
+			printSigningStatus(stdout, s, now)
+			delete(signed, z.Zone)
+		}
+	}
+	for _, s := range signing {
+		if _, ok := signed[s.Zone]; !ok || (want != "" && s.Zone != want) {
+			continue
+		}
+		found = true
+		fmt.Fprintf(stdout, "%s\n  role:            primary (zone file)\n", s.Zone)
+		printSigningStatus(stdout, s, now)
 	}
 	if !found && want != "" {
-		return fmt.Errorf("%s is not a secondary zone of that serve", want)
+		return fmt.Errorf("%s is not a secondary zone of that serve, nor one it signs", want)
 	}
 	return nil
 }

@@ -1,0 +1,443 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/clock"
+)
+
+// checkInterval is how often the re-signing loop reads the DNS clock. The
+// clock may jump (--clock-file), so the loop polls rather than sleeping
+// until the computed refresh time; a clock read is cheap.
+const checkInterval = time.Second
+
+// Options configure a Signer.
+type Options struct {
+	KeyDir string      // keys live in KeyDir/<zone>/ (ZoneDir)
+	Clock  clock.Clock // DNS time: signature inception and expiration
+	Log    *slog.Logger
+	// ParentDS checks the parent's DS while signing is turned off
+	// (unsign=yes); nil: only unsign-wait ends it.
+	ParentDS ParentDSFunc
+}
+
+// Signer signs one zone online.
+type Signer struct {
+	policy *Policy
+	clock  clock.Clock
+	log    *slog.Logger
+	keys   *keyStore
+
+	mu       sync.Mutex
+	cache    authority.SignatureCache
+	unsigned *authority.Zone // the last unsigned version published
+	digest   [sha256.Size]byte
+	signed   *authority.Zone // the signed version made from it
+	refresh  time.Time       // DNS time at which the oldest signature needs renewing
+	// keyTTL and maxTTL are the DNSKEY TTL and the largest TTL of the
+	// last signed version (rollover waits).
+	keyTTL, maxTTL  uint32
+	parentDS        ParentDSFunc
+	lastParentCheck time.Time // wall clock
+	parentSeen      []*dns.DS // the parent's DS at the last good check
+	parentDSTTL     uint32    // the largest DS TTL seen at the parent
+	status          Status
+}
+
+// Status is what the signer last did, for logs and `sextant zone status`.
+type Status struct {
+	Zone         string    `json:"zone"`
+	Policy       string    `json:"policy"`
+	Keys         []KeyInfo `json:"keys"`
+	DS           []string  `json:"ds"` // DS records of the SEP keys, for a registrar
+	Serial       uint32    `json:"serial"`
+	UnsignedSer  uint32    `json:"unsigned_serial"`
+	LastSigned   time.Time `json:"last_signed"`
+	NextRefresh  time.Time `json:"next_refresh"`
+	SignedRRsets int       `json:"signed_rrsets"` // signed anew at the last signing
+	ReusedRRsets int       `json:"reused_rrsets"` // signatures kept at the last signing
+	Took         string    `json:"took"`
+	LastError    string    `json:"last_error"`
+	// Unsigned: signing was turned off (unsign=yes) and the zone is
+	// served unsigned.
+	Unsigned bool `json:"unsigned,omitempty"`
+}
+
+// New loads (or, on first use, makes) the zone's keys: a problem with
+// the key directory or the keys is an error here, before anything is
+// served.
+func New(p *Policy, o Options) (*Signer, error) {
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.KeyDir == "" {
+		return nil, fmt.Errorf("signer: no key directory")
+	}
+	ks, err := openKeyStore(o.KeyDir, p, o.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if p.Unsign && o.ParentDS == nil && p.UnsignWait == 0 {
+		return nil, fmt.Errorf("zone %s: unsign=yes needs a way to see the parent's DS go (the co-located validating resolver) or unsign-wait", p.Zone)
+	}
+	if p.KSKLifetime != 0 && o.ParentDS == nil && p.KSKWait == 0 {
+		return nil, fmt.Errorf("zone %s: ksk-lifetime needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait", p.Zone)
+	}
+	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks, parentDS: o.ParentDS}
+	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings(),
+		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero()}
+	s.writeStatusLocked()
+	return s, nil
+}
+
+// Zone is the signed zone's origin.
+func (s *Signer) Zone() string { return s.policy.Zone }
+
+// DS returns the DS records (SHA-256) the parent should hold.
+func (s *Signer) DS() []*dns.DS {
+	var out []*dns.DS
+	for _, k := range s.keys.sepKeys() {
+		out = append(out, k.DNSKEY.ToDS(dns.SHA256))
+	}
+	return out
+}
+
+func (s *Signer) dsStrings() []string {
+	var out []string
+	for _, ds := range s.DS() {
+		out = append(out, ds.String())
+	}
+	return out
+}
+
+// Status reports the signer's state.
+func (s *Signer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Publish is the zone's authority.PublishHook: it returns the signed
+// version of z, signing only what changed since the last version. An
+// unchanged z (a SIGHUP that changed nothing) gets the version already
+// made. On failure it logs and returns nil: the previous version keeps
+// serving.
+func (s *Signer) Publish(z *authority.Zone) *authority.Zone {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if z.Origin() != s.policy.Zone {
+		return nil
+	}
+	if u := s.keys.state.Unsign; s.policy.Unsign && u != nil && !u.Done.IsZero() {
+		s.unsigned, s.signed = z, z
+		return z // signing is off
+	}
+	if !s.policy.Unsign && s.keys.state.Unsign != nil {
+		// Signing turned back on: start afresh.
+		s.keys.state.Unsign = nil
+		if err := s.keys.save(); err != nil {
+			s.log.Error("key state not saved", "zone", s.policy.Zone, "err", err)
+		}
+	}
+	if s.policy.Unsign && s.keys.state.Unsign == nil {
+		s.unsignLocked(s.clock.Now()) // records the start
+	}
+	rrs := unsignedRecords(z)
+	digest := recordsDigest(rrs)
+	if s.signed != nil && digest == s.digest && s.clock.Now().Before(s.refresh) {
+		s.unsigned = z
+		return s.signed
+	}
+	out, err := s.signLocked(rrs, "zone signed")
+	if err != nil {
+		s.status.LastError = err.Error()
+		s.writeStatusLocked()
+		s.log.Error("zone signing failed; the previous version keeps serving", "zone", s.policy.Zone, "err", err)
+		return nil
+	}
+	s.unsigned, s.digest, s.signed = z, digest, out
+	return out
+}
+
+// Err is the last signing error ("" after a success).
+func (s *Signer) Err() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status.LastError
+}
+
+// Run re-signs the zone before signatures reach their refresh point, and
+// moves key rollovers on, until
+// ctx ends, publishing through srv.Replace (a version published meanwhile
+// wins).
+func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
+	t := time.NewTicker(checkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.unsignDue() {
+			s.checkParent(ctx)
+		}
+		s.resignIfDue(srv)
+	}
+}
+
+// resignIfDue signs the current version again when its refresh time has
+// come.
+func (s *Signer) resignIfDue(srv *authority.Server) {
+	s.mu.Lock()
+	if s.unsigned == nil || s.signed == nil {
+		s.mu.Unlock()
+		return
+	}
+	now := s.clock.Now()
+	if u := s.keys.state.Unsign; s.policy.Unsign && u != nil && !u.Done.IsZero() {
+		s.mu.Unlock()
+		return // signing is off
+	}
+	if plain := s.unsignLocked(now); plain != nil {
+		old := s.signed
+		s.signed = plain
+		s.mu.Unlock()
+		srv.Replace(old, plain)
+		return
+	}
+	keysChanged := s.rolloverLocked(now)
+	keysChanged = s.kskRolloverLocked(now) || keysChanged
+	if !keysChanged && now.Before(s.refresh) {
+		s.mu.Unlock()
+		return
+	}
+	why := "zone re-signed before its signatures' refresh point"
+	if keysChanged {
+		why = "zone re-signed for a key change"
+	}
+	old := s.signed
+	out, err := s.signLocked(unsignedRecords(s.unsigned), why)
+	if err != nil {
+		s.status.LastError = err.Error()
+		s.writeStatusLocked()
+		s.mu.Unlock()
+		s.log.Error("zone re-signing failed; the signatures served keep ageing", "zone", s.policy.Zone, "err", err)
+		return
+	}
+	s.signed = out
+	s.mu.Unlock()
+	if !srv.Replace(old, out) {
+		s.log.Debug("re-signed version not served: a newer version came first", "zone", s.policy.Zone)
+	}
+}
+
+// signLocked signs rrs (the unsigned records) with the zone's keys and
+// builds the zone to serve; why is the log message.
+func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
+	start := time.Now()
+	now := s.clock.Now()
+	soa := findSOA(rrs)
+	if soa == nil {
+		return nil, fmt.Errorf("no SOA")
+	}
+	unsignedSerial := soa.Serial
+	serial := s.nextSerial(unsignedSerial)
+	soa.Serial = serial
+	active, others := s.keys.signing()
+	// Keys published before use or kept after it are in the DNSKEY
+	// RRset without signing (Sign keeps input DNSKEYs).
+	rrs = append(rrs, others...)
+	cdsKeys, pending := s.keys.cdsKeys()
+	publishCDS := !s.policy.Unsign
+	if pending && publishCDS {
+		// The successor KSK's DS is offered before the key is in the
+		// DNSKEY RRset (double-DS): CDS/CDNSKEY made here, not by Sign.
+		rrs = append(rrs, authority.CDSRecords(cdsKeys, soa.Hdr.Ttl)...)
+		publishCDS = false
+	}
+	opts := authority.SignOptions{
+		Keys:       active,
+		Inception:  now.Add(-inceptionSkew),
+		Expiration: now.Add(s.policy.Validity),
+		PublishCDS: publishCDS,
+		CDSDelete:  s.policy.Unsign,
+		Cache:      &s.cache,
+		ReuseUntil: now.Add(s.policy.Refresh),
+		Unordered:  true,
+	}
+	if s.policy.NSEC3 {
+		// RFC 9276 3.1: no extra iterations, no salt.
+		opts.NSEC3 = &authority.NSEC3Options{OptOut: s.policy.OptOut}
+	}
+	signed, err := authority.Sign(s.policy.Zone, rrs, opts)
+	if err != nil {
+		return nil, err
+	}
+	z, err := authority.NewZone(s.policy.Zone, signed)
+	if err != nil {
+		return nil, fmt.Errorf("the signed zone fails the zone checks: %w", err)
+	}
+	if s.policy.Serial == SerialIncrement && s.keys.state.Serial != serial {
+		s.keys.state.Serial = serial
+		if err := s.keys.save(); err != nil {
+			// Served anyway: a lost serial only matters across a restart.
+			s.log.Error("signed serial not saved", "zone", s.policy.Zone, "err", err)
+		}
+	}
+	s.refresh = earliestExpiration(signed).Add(-s.policy.Refresh)
+	s.recordTTLs(signed)
+	st := s.cache.Stats()
+	took := time.Since(start)
+	s.status.Serial, s.status.UnsignedSer = serial, unsignedSerial
+	s.status.LastSigned, s.status.NextRefresh = now, s.refresh
+	s.status.SignedRRsets, s.status.ReusedRRsets = st.Signed, st.Reused
+	s.status.Took = took.Round(time.Millisecond).String()
+	s.status.LastError = ""
+	s.writeStatusLocked()
+	s.log.Info(why, "zone", s.policy.Zone, "serial", serial, "unsigned_serial", unsignedSerial,
+		"signed_rrsets", st.Signed, "reused_rrsets", st.Reused, "records", len(signed),
+		"next_refresh", s.refresh.UTC().Format(time.RFC3339), "took", took.Round(time.Millisecond))
+	return z, nil
+}
+
+// nextSerial is the serial of the next signed version.
+func (s *Signer) nextSerial(unsigned uint32) uint32 {
+	if s.policy.Serial == SerialKeep {
+		return unsigned
+	}
+	last := s.keys.state.Serial
+	if last == 0 && s.signed == nil {
+		return unsigned
+	}
+	next := last + 1
+	// RFC 1982: follow the unsigned serial when it is ahead.
+	if int32(unsigned-next) > 0 {
+		next = unsigned
+	}
+	return next
+}
+
+// unsignedRecords are z's records without any DNSSEC data of its own
+// (signatures, denial chains, keys): the signer makes all of those.
+func unsignedRecords(z *authority.Zone) []dns.RR {
+	in := z.Records()
+	out := in[:0]
+	for _, rr := range in {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY:
+			continue
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// recordsDigest fingerprints a set of records independently of order.
+func recordsDigest(rrs []dns.RR) [sha256.Size]byte {
+	sums := make([][sha256.Size]byte, len(rrs))
+	buf := make([]byte, 0, 1024)
+	for i, rr := range rrs {
+		buf = buf[:cap(buf)]
+		off, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			sums[i] = sha256.Sum256([]byte(rr.String()))
+			continue
+		}
+		sums[i] = sha256.Sum256(buf[:off])
+	}
+	slices.SortFunc(sums, func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) })
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func findSOA(rrs []dns.RR) *dns.SOA {
+	for _, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa
+		}
+	}
+	return nil
+}
+
+// earliestExpiration is the soonest RRSIG expiration in rrs.
+func earliestExpiration(rrs []dns.RR) time.Time {
+	var first uint32
+	found := false
+	for _, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok && (!found || sig.Expiration < first) {
+			first, found = sig.Expiration, true
+		}
+	}
+	return time.Unix(int64(first), 0).UTC()
+}
+
+// StatusFile is the per-zone file, beside the keys, where the signer
+// writes its Status after each signing for `sextant zone status`.
+const StatusFile = "status.json"
+
+func (s *Signer) writeStatusLocked() {
+	b, err := json.MarshalIndent(s.status, "", "  ")
+	if err == nil {
+		err = authority.WriteFileAtomic(filepath.Join(s.keys.dir, StatusFile), append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		s.log.Warn("signing status not written", "zone", s.policy.Zone, "err", err)
+	}
+}
+
+// ReadStatus reads the status the signer of zone last wrote under keyDir.
+func ReadStatus(keyDir, zone string) (Status, error) {
+	var st Status
+	b, err := readLimited(filepath.Join(ZoneDir(keyDir, zone), StatusFile))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", StatusFile, err)
+	}
+	return st, nil
+}
+
+// ReadAllStatus reads every zone's status under keyDir, by zone name.
+func ReadAllStatus(keyDir string) ([]Status, error) {
+	dirs, err := os.ReadDir(keyDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, d := range dirs {
+		b, err := readLimited(filepath.Join(keyDir, d.Name(), StatusFile))
+		if err != nil {
+			continue
+		}
+		var st Status
+		if json.Unmarshal(b, &st) == nil {
+			out = append(out, st)
+		}
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Zone, b.Zone) })
+	return out, nil
+}
