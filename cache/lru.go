@@ -50,6 +50,11 @@ const (
 	// most a fifth of it is unused, and never past the entry bound.
 	lruMinNodes = 16
 	lruMinIndex = 32
+	// lruKeyBytes is a key's memory in an lru beside its node, for the
+	// byte budget: 2 to 4 index slots of 4 bytes (the index is a quarter
+	// to half full) and its share of the slab's unused end (at most a
+	// fifth of it while growing).
+	lruKeyBytes = 16
 	// maxLRUEntries keeps node numbers, and the index's size, in int32.
 	maxLRUEntries = 1 << 29
 )

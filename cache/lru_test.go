@@ -343,3 +343,30 @@ func TestLRUHitsDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per hit", allocs)
 	}
 }
+
+// BenchmarkLRUGet and BenchmarkLRUPeek, run in parallel on one shard-sized
+// lru, bound what a hit could save by not moving the entry to the front
+// (as CLOCK's reference bit would): Peek is Get without the move.
+func BenchmarkLRUGet(b *testing.B)  { benchLRU(b, (*lru[uint64, string]).Get) }
+func BenchmarkLRUPeek(b *testing.B) { benchLRU(b, (*lru[uint64, string]).Peek) }
+
+func benchLRU(b *testing.B, look func(*lru[uint64, string], uint64) (string, bool)) {
+	const keys = 1024
+	l := newLRU[uint64, string](keys, nil)
+	r := rand.New(rand.NewPCG(1, 1))
+	ks := make([]uint64, keys)
+	for i := range ks {
+		ks[i] = r.Uint64()
+		l.Add(ks[i], "x")
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, ok := look(l, ks[i%keys]); !ok {
+				b.Fatal("miss")
+			}
+			i++
+		}
+	})
+}
