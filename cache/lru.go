@@ -13,7 +13,14 @@ import (
 // fields never used here, plus a map slot of key and pointer); this costs
 // 24 or 32 bytes of slab node with int32 links plus 8 to 16 bytes of an
 // open-addressing index of int32s, and has no pointers of its own for the
-// garbage collector to follow.
+// garbage collector to follow. Through `sextant serve` a million cached
+// names take 483 B of live heap each as NXDOMAINs (708 B with golang-lru)
+// and 492 B with one A record (654 B) (bench/memory.sh). A hit is also
+// cheaper: 11 to 34 ns against 44 to 122 ns for golang-lru's Get, two
+// goroutines on one LRU of 1024 keys on a loaded 2-core machine. Moving the
+// entry to the front is about 7 of those ns (BenchmarkLRUGet against
+// BenchmarkLRUPeek), so a CLOCK reference bit would save little and give up
+// exact LRU order.
 //
 // The keys are seeded 64-bit hashes already, so the index takes their top
 // bits as they are (the shard was picked by the low ones). It is safe for
