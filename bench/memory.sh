@@ -19,6 +19,13 @@
 # default 4000: faster loses answers on a shared 2-core machine), MEM_PROFILE_DIR (keep heap profiles there), MEM_EXTRA
 # (more flags for the resolver), MEM_OUTSTANDING (dnsperf -q per client,
 # default 20), MEM_BIN (a prebuilt sextant instead of building this tree).
+#
+# Reading the figures: `sextant serve` sets the Go memory limit to
+# --cache-max-bytes plus 128 MiB. While twice the live heap (GOGC=100) is
+# above that limit, the collector holds RSS near the limit, so RSS per name
+# then tells the limit, not the cache; the live heap per name is what the
+# cache costs, and the smallest MEM_CACHE_BYTES that still keeps every name
+# (entries +N below) is the RSS a million names need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -115,12 +122,14 @@ for kind in $kinds; do
   heap0=$(echo "$line0" | field heap_alloc) heap1=$(echo "$line1" | field heap_alloc)
   e0=$(echo "$line0" | field rrset_entries) e1=$(echo "$line1" | field rrset_entries)
   a0=$(echo "$line0" | field answer_entries) a1=$(echo "$line1" | field answer_entries)
-  awk -v k="$kind" -v n="${answered:-0}" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" -v h0="$heap0" -v h1="$heap1" \
+  limit=$((cache_bytes + (128 << 20)))
+  awk -v k="$kind" -v n="${answered:-0}" -v lim="$limit" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" -v h0="$heap0" -v h1="$heap1" \
     -v e0="$e0" -v e1="$e1" -v a0="$a0" -v a1="$a1" 'BEGIN {
       if (n == 0) { print k ": no answers counted"; exit 1 }
       printf "%s: %d names answered (%s); rrset entries +%d, ready answers +%d\n", k, n, k, e1 - e0, a1 - a0
       printf "%s: RSS %.1f MiB -> %.1f MiB (%.1f MiB after a forced GC)\n", k, r0 / 1024, r1 / 1024, r2 / 1024
       printf "%s: RSS per cached name %.0f B; live heap per cached name %.0f B\n", k, (r1 - r0) * 1024 / n, (h1 - h0) / n
+      printf "%s: Go memory limit %.0f MiB, %.0f B per name (unless GOMEMLIMIT is set)\n", k, lim / 1048576, lim / n
     }'
   kill "$pid"
   wait "$pid" 2>/dev/null || true

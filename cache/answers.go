@@ -177,8 +177,8 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 }
 
 // answerOverhead is an answer's memory beside its buf: the struct (64
-// bytes) and its LRU list element (80) and map slot (about 32).
-const answerOverhead = 176
+// bytes), its LRU slab node (24) and lruKeyBytes.
+const answerOverhead = 64 + 24 + lruKeyBytes
 
 // bytes is the memory ans holds, for the byte budget.
 func (ans *answer) bytes() int {

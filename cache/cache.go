@@ -12,8 +12,8 @@
 //     client questions, answered straight from a raw query with no parsing
 //     into dns.Msg, no locks beyond one shard's and no allocation.
 //
-// Both are sharded LRUs (hashicorp/golang-lru/v2, one lock per shard, shard
-// and LRU key a seeded hash of the lower-cased question), bounded by Config.MaxEntries
+// Both are sharded LRUs (our own compact one, lru.go; one lock per shard,
+// shard and LRU key a seeded hash of the lower-cased question), bounded by Config.MaxEntries
 // and Config.MaxBytes (Config.Split divides one bound between the two, as
 // `sextant serve` does with --cache-size and --cache-max-bytes), and count
 // TTLs down from insertion by the injected DNS clock. MaxBytes is reckoned

@@ -44,8 +44,7 @@ type Entry struct {
 // Memory of a stored entry beyond its records' wire length, for the byte
 // budget to follow the heap (checked with bench/memory.sh):
 //   - entryOverhead: the Entry (176 bytes) and keyOverhead;
-//   - keyOverhead: per key, the LRU list element (80 bytes) and map slot
-//     (about 32, for a map whose tables double as it grows);
+//   - keyOverhead: per key, the LRU's slab node (32 bytes) and lruKeyBytes;
 //   - rrOverhead: a decoded dns.RR beside its wire length (struct, header,
 //     separately allocated owner name and rdata slices);
 //   - sharedRROverhead: a record shared with other entries (an interned
@@ -54,7 +53,7 @@ type Entry struct {
 // An NXDOMAIN entry shared by two keys counts in full under the key it was
 // stored for first and as keyOverhead under the other (keyBytes).
 const (
-	keyOverhead      = 112
+	keyOverhead      = 32 + lruKeyBytes
 	entryOverhead    = 176 + keyOverhead
 	rrOverhead       = 80
 	sharedRROverhead = 16

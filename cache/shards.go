@@ -3,16 +3,14 @@ package cache
 import (
 	"sync"
 	"sync/atomic"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // shardSet is the sharded LRU under both caches: a power-of-two number of
-// independently locked golang-lru caches, so there is no global lock. Each
+// independently locked LRUs (lru.go), so there is no global lock. Each
 // shard is bounded twice: by entries (cfg.MaxEntries) and by the bytes its
 // entries hold (cfg.MaxBytes), since one entry may be a few bytes or 64 KiB
 // and an attacker picks which.
-type shardSet[K comparable, V comparable] struct {
+type shardSet[K ~uint64, V comparable] struct {
 	mask   uint64
 	shards []shard[K, V]
 }
@@ -20,9 +18,9 @@ type shardSet[K comparable, V comparable] struct {
 // shard is one part of a shardSet. The LRU locks itself for reads; mu
 // serialises writers' read-compare-write (rank checks, removal of expired
 // entries, the byte budget) so that they cannot lose a concurrent update.
-type shard[K comparable, V comparable] struct {
+type shard[K ~uint64, V comparable] struct {
 	mu       sync.Mutex
-	lru      *lru.Cache[K, V]
+	lru      *lru[K, V]
 	size     func(K, V) int // the bytes an entry holds under a key; fixed once it is stored
 	maxBytes int64
 	bytes    atomic.Int64 // held by the shard's entries now
@@ -34,7 +32,7 @@ type shard[K comparable, V comparable] struct {
 // (an entry stored under two keys may count in full under one); removed,
 // when not nil, hears of every entry that leaves (not of one replaced in
 // place under its key).
-func newShardSet[K comparable, V comparable](cfg Config, size func(K, V) int, removed func(K, V)) shardSet[K, V] {
+func newShardSet[K ~uint64, V comparable](cfg Config, size func(K, V) int, removed func(K, V)) shardSet[K, V] {
 	ss := shardSet[K, V]{mask: uint64(cfg.Shards - 1), shards: make([]shard[K, V], cfg.Shards)}
 	per := cfg.MaxEntries / cfg.Shards
 	for i := range ss.shards {
@@ -43,16 +41,12 @@ func newShardSet[K comparable, V comparable](cfg Config, size func(K, V) int, re
 		// Every way out of the LRU (eviction, Remove, Purge) returns the
 		// entry's bytes; Add over an existing key does not call this, so
 		// put accounts for that itself.
-		l, err := lru.NewWithEvict[K, V](per, func(k K, v V) {
+		s.lru = newLRU(per, func(k K, v V) {
 			s.bytes.Add(-int64(size(k, v)))
 			if removed != nil {
 				removed(k, v)
 			}
 		})
-		if err != nil { // only for size <= 0, which shardCount rules out
-			panic("cache: " + err.Error())
-		}
-		s.lru = l
 	}
 	return ss
 }
