@@ -73,9 +73,12 @@ func questionEnd(raw []byte) (int, bool) {
 func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 	bp := s.eng.bufs.get()
 	defer s.eng.bufs.put(bp)
-	out, ok := s.readyAnswer(*bp, raw)
+	out, ok := s.readyAnswer(j, *bp, raw)
 	if !ok {
 		return false
+	}
+	if len(out) == 0 {
+		return true // rate limited: dropped
 	}
 	*bp = out[:0]
 	if err := s.writeTo(j, out); err != nil {
@@ -84,11 +87,15 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 	return true
 }
 
-// readyAnswer asks the Handler's ReadyAnswerer for the answer to raw,
-// written over dst. It reports false, and the query takes the full path,
-// when there is no ReadyAnswerer, the query does not qualify (readySize)
-// or the answer is not ready.
-func (s *udpSocket) readyAnswer(dst, raw []byte) ([]byte, bool) {
+// readyAnswer asks the Handler's ReadyAnswerer for the answer to raw, j's
+// query, written over dst. It reports false, and the query takes the full
+// path, when there is no ReadyAnswerer, the query does not qualify
+// (readySize), the answer is not ready, or the rate limiter slips it (the
+// full path sends the truncated answer). A query the rate limiter drops is
+// reported answered with nothing to send. Queries that qualify carry no
+// COOKIE option, so none is exempt by a Server Cookie: the limiter's
+// verdict is kept in j for the full path.
+func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 	ra, ok := s.eng.handler.(ReadyAnswerer)
 	if !ok {
 		return dst, false
@@ -96,6 +103,15 @@ func (s *udpSocket) readyAnswer(dst, raw []byte) ([]byte, bool) {
 	maxSize, ok := readySize(raw, s.eng.ednsSize)
 	if !ok {
 		return dst, false
+	}
+	if l := s.eng.limiter; l != nil {
+		j.rate, j.rated = l.admit(j.remote.Addr()), true
+		switch j.rate {
+		case rateDrop:
+			return dst[:0], true
+		case rateSlip:
+			return dst, false
+		}
 	}
 	return ra.AnswerReady(dst[:0], raw, maxSize)
 }
