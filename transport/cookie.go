@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/siphash"
 )
 
 // Server cookies (RFC 7873, in the interoperable form of RFC 9018): a
@@ -234,7 +235,7 @@ func cookieHash(secret *[CookieSecretLen]byte, cookie []byte, client netip.Addr)
 		a := client.As16()
 		n += copy(in[n:], a[:])
 	}
-	return sipHash24(secret, in[:n])
+	return siphash.Sum64(secret, in[:n])
 }
 
 // cookieUsable reports whether a cookie stamped ts is within RFC 9018
