@@ -159,6 +159,17 @@ func (c *ServerCookies) check(q *dns.Msg, client netip.Addr) cookieCheck {
 
 // checkRaw is check on the option's octets.
 func (c *ServerCookies) checkRaw(cookie []byte, client netip.Addr) cookieCheck {
+	var out [fullCookieLen]byte
+	state := c.peek(cookie, client, &out)
+	c.count(state)
+	return cookieCheck{state: state, reply: hex.EncodeToString(out[:])}
+}
+
+// peek finds the state of cookie (the option's 8, or 16 to 40, octets)
+// from client and writes the cookie of the answer into out: the query's
+// own when valid and under half an hour old, else a fresh one. It counts
+// nothing and allocates nothing (the ready path uses it, ready.go).
+func (c *ServerCookies) peek(cookie []byte, client netip.Addr, out *[fullCookieLen]byte) cookieState {
 	now := uint32(c.clock.Now().Unix())
 	cc := cookie[:clientCookieLen]
 	state := cookieClientOnly
@@ -167,11 +178,18 @@ func (c *ServerCookies) checkRaw(cookie []byte, client netip.Addr) cookieCheck {
 		if ts, ok := c.verify(cookie, client, now); ok {
 			state = cookieValid
 			if !cookieWorn(ts, now) {
-				c.valid.Add(1)
-				return cookieCheck{state: state, reply: hex.EncodeToString(cookie)}
+				copy(out[:], cookie)
+				return state
 			}
 		}
 	}
+	copy(out[:], cc)
+	c.issue(out[clientCookieLen:], cc, client, now, &c.secrets.Load().current)
+	return state
+}
+
+// count adds a query's cookie state to the counters.
+func (c *ServerCookies) count(state cookieState) {
 	switch state {
 	case cookieClientOnly:
 		c.clientOnly.Add(1)
@@ -180,10 +198,6 @@ func (c *ServerCookies) checkRaw(cookie []byte, client netip.Addr) cookieCheck {
 	case cookieValid:
 		c.valid.Add(1)
 	}
-	var out [fullCookieLen]byte
-	copy(out[:], cc)
-	c.issue(out[clientCookieLen:], cc, client, now, &c.secrets.Load().current)
-	return cookieCheck{state: state, reply: hex.EncodeToString(out[:])}
 }
 
 // verify reports whether cookie (Client Cookie and Server Cookie) holds a

@@ -11,8 +11,10 @@ import (
 // BenchmarkDo53UDPReady measures the UDP cache-hit path (a ReadyAnswerer
 // answering from raw bytes): bare; with server cookies and the rate
 // limiter on, for a query without a cookie (still the fast path, plus the
-// limiter's bucket); and for a query returning a valid server cookie,
-// which takes the full path (parse, check, repack with the cookie).
+// limiter's bucket); for a query returning a valid server cookie on the
+// ready path (the cookie checked and appended to the ready answer's OPT);
+// and the same query on the full path, as when the ready answer has no
+// OPT (parse, check, repack with the cookie): the two designs compared.
 func BenchmarkDo53UDPReady(b *testing.B) {
 	ck := NewServerCookies(RandomCookieSecret(), nil)
 	cases := []struct {
@@ -20,14 +22,24 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 		cookies *ServerCookies
 		limit   bool
 		cookie  bool
+		edns    bool // the ready answer has an OPT
 	}{
-		{"bare", nil, false, false},
-		{"limited", ck, true, false},
-		{"limited+cookie", ck, true, true},
+		{"bare", nil, false, false, false},
+		{"limited", ck, true, false, false},
+		{"limited+cookie/ready", ck, true, true, true},
+		{"limited+cookie/full", ck, true, true, false},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			lc := ListenerConfig{Handler: cannedReady{newCannedHandler(b)}, Cookies: c.cookies}
+			h := newCannedHandler(b)
+			if c.edns {
+				m := new(dns.Msg)
+				if err := m.Unpack(h.answer); err != nil {
+					b.Fatal(err)
+				}
+				h.answer = mustPack(b, m.SetEdns0(1232, false))
+			}
+			lc := ListenerConfig{Handler: cannedReady{h}, Cookies: c.cookies}
 			if c.limit {
 				// Far above what the benchmark sends: it measures the cost, not the limit.
 				l, err := NewRateLimiter(RateLimitConfig{Rate: 1 << 30})

@@ -18,25 +18,29 @@ func cookieQuery(name, hexCookie string) *dns.Msg {
 	return q
 }
 
-// TestServerCookiesServed: over UDP (full and fast-path handlers) and TCP,
-// a Client Cookie gets a Server Cookie; returning it gets it back as it
-// is; a forged one is answered normally with a fresh one (no rate limit
-// to slip); a query without a cookie gets none, and on the fast path
-// stays on it.
+// TestServerCookiesServed: over UDP (on the ready path, and on the full
+// path when the ready answer has no OPT to put the cookie in) and TCP, a
+// Client Cookie gets a Server Cookie; returning it gets it back as it is;
+// a forged one is answered normally with a fresh one (no rate limit to
+// slip); a query without a cookie gets none.
 func TestServerCookiesServed(t *testing.T) {
 	ck := NewServerCookies(RandomCookieSecret(), nil)
-	h := &readyHandler{}
 	ans := new(dns.Msg).SetQuestion("fast.example.", dns.TypeA)
 	ans.Response = true
 	ans.Answer = append(ans.Answer, &dns.A{Hdr: dns.RR_Header{Name: "fast.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)})
-	h.answer = mustPack(t, ans)
-	udp, tcp, _ := startDo53(t, "127.83.0.4:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h, Cookies: ck}})
-	for _, network := range []string{"udp", "tcp"} {
+	noOPT := &readyHandler{answer: mustPack(t, ans)}
+	withOPT := &readyHandler{answer: mustPack(t, ans.Copy().SetEdns0(1232, false))}
+	udp, tcp, _ := startDo53(t, "127.83.0.4:0", Do53Config{ListenerConfig: ListenerConfig{Handler: withOPT, Cookies: ck}})
+	udpNoOPT, _, _ := startDo53(t, "127.83.0.9:0", Do53Config{ListenerConfig: ListenerConfig{Handler: noOPT, Cookies: ck}})
+	for _, network := range []string{"udp", "tcp", "udp without OPT"} {
 		addr := udp
-		if network == "tcp" {
+		switch network {
+		case "tcp":
 			addr = tcp
+		case "udp without OPT":
+			addr = udpNoOPT
 		}
-		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+		c := &dns.Client{Net: strings.Fields(network)[0], Timeout: 2 * time.Second}
 		ask := func(q *dns.Msg) *dns.Msg {
 			t.Helper()
 			r, _, err := c.Exchange(q, addr)
@@ -63,12 +67,63 @@ func TestServerCookiesServed(t *testing.T) {
 			t.Errorf("%s: query without a cookie got %q", network, none)
 		}
 	}
-	if s := ck.Stats(); s.ClientOnly != 2 || s.Valid != 2 || s.Invalid != 2 {
-		t.Errorf("stats %+v, want 2 of each", s)
+	if s := ck.Stats(); s.ClientOnly != 3 || s.Valid != 3 || s.Invalid != 3 {
+		t.Errorf("stats %+v, want 3 of each", s)
 	}
-	// Only the UDP query without a cookie took the fast path.
-	if r := h.ready.Load(); r != 1 {
-		t.Errorf("fast path answered %d, want 1", r)
+	// Every UDP query took the ready path; the answers without an OPT went
+	// on to the full path, which answered them.
+	if r, f := withOPT.ready.Load(), withOPT.full.Load(); r != 4 || f != 4 {
+		t.Errorf("ready path %d, full path %d (TCP); want 4 and 4", r, f)
+	}
+	if f := noOPT.full.Load(); f != 3 {
+		t.Errorf("without an OPT: full path %d, want the 3 cookie queries", f)
+	}
+}
+
+// TestReadyCookie: which queries with a COOKIE option the ready path
+// takes, and the option appended to a ready answer parses.
+func TestReadyCookie(t *testing.T) {
+	withOpts := func(opts ...dns.EDNS0) []byte {
+		q := query("example.", dns.TypeA).SetEdns0(1232, false)
+		q.IsEdns0().Option = opts
+		return mustPack(t, q)
+	}
+	cookie := func(n int) dns.EDNS0 { return cookieOption(strings.Repeat("ab", n)) }
+	cases := []struct {
+		name string
+		raw  []byte
+		ok   bool
+	}{
+		{"client cookie", withOpts(cookie(8)), true},
+		{"client and 16-octet server cookie", withOpts(cookie(24)), true},
+		{"a 32-octet server cookie: not ours", withOpts(cookie(40)), false},
+		{"cookie and padding", withOpts(cookie(8), &dns.EDNS0_PADDING{Padding: make([]byte, 4)}), false},
+		{"padding only", withOpts(&dns.EDNS0_PADDING{Padding: make([]byte, 4)}), false},
+		{"no option", withOpts(), false},
+	}
+	for _, c := range cases {
+		if _, _, ok := readyCookie(c.raw); ok != c.ok {
+			t.Errorf("%s: ok %v, want %v", c.name, ok, c.ok)
+		}
+	}
+	ans := new(dns.Msg).SetQuestion("example.", dns.TypeA)
+	ans.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)}}
+	ans.Ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 60}, Ns: "ns.example."}}
+	ans.Compress = true
+	var ck [fullCookieLen]byte
+	for i := range ck {
+		ck[i] = byte(i)
+	}
+	got, ok := appendCookieOption(mustPack(t, ans.Copy().SetEdns0(1232, true)), &ck)
+	m := new(dns.Msg)
+	if !ok || m.Unpack(got) != nil || replyCookie(m) != "000102030405060708090a0b0c0d0e0f1011121314151617" || !m.IsEdns0().Do() || len(m.Ns) != 1 {
+		t.Fatalf("appended: ok %v, %v", ok, m)
+	}
+	if _, ok := appendCookieOption(mustPack(t, ans), &ck); ok {
+		t.Fatal("appended a cookie to an answer without an OPT")
+	}
+	if _, ok := appendCookieOption(append(mustPack(t, ans.Copy().SetEdns0(1232, false)), 0), &ck); ok {
+		t.Fatal("appended a cookie to an answer with trailing bytes")
 	}
 }
 

@@ -268,21 +268,24 @@ func TestRateLimitFlood(t *testing.T) {
 			}
 			// Burst 100 + 100/s over about a second (the flood takes a
 			// little longer than its nominal second on a loaded machine).
-			if res.answered < 150 || res.answered > 320 {
-				t.Errorf("flooder answered %d of %d, want about 200", res.answered, res.sent)
+			if passed := int(l.Stats().Passed) - 50; passed < 150 || passed > 320 || res.answered > passed {
+				t.Errorf("flooder answered %d (server: %d) of %d, want about 200", res.answered, passed, res.sent)
 			}
-			limited := res.sent - res.answered
-			if d := res.truncated - limited/2; d < -5 || d > 5 {
-				t.Errorf("flooder got %d truncated of %d limited, want half (slip 2)", res.truncated, limited)
-			}
+			// Of the limited answers every second one slipped. The
+			// counts are the server's: on a loaded machine the kernel may
+			// drop a few datagrams either way.
 			s := l.Stats()
-			if int(s.Slipped) != res.truncated || int(s.Passed) < res.answered {
+			if d := int(s.Dropped) - int(s.Slipped); d < 0 || d > 1 {
+				t.Errorf("stats %+v: want as many slipped as dropped (slip 2)", s)
+			}
+			if res.truncated > int(s.Slipped) || int(s.Passed) < res.answered {
 				t.Errorf("stats %+v disagree with what the flooder got %+v", s, res)
 			}
 
 			exempt := flood(t, "127.83.9.1:0", udp, query("bench.example.", dns.TypeA), 1000, time.Second)
-			if exempt.answered != exempt.sent {
-				t.Errorf("exempt /24: %+v, want every query answered", exempt)
+			after := l.Stats()
+			if exempt.truncated != 0 || after.Slipped != s.Slipped || after.Dropped != s.Dropped || int(after.Exempt) < exempt.answered || after.Exempt < 100 {
+				t.Errorf("exempt /24: %+v, stats %+v: want none limited", exempt, after)
 			}
 
 			// TCP proves the source: not limited, right after the flood.
@@ -342,19 +345,19 @@ func TestRateLimitCookies(t *testing.T) {
 	}
 	c.Close()
 
+	// The counts are the server's: on a loaded machine the kernel may
+	// drop a few datagrams either way.
 	good := flood(t, "127.83.3.1:0", udp, withCookie(full), 1000, time.Second)
-	if good.answered != good.sent {
-		t.Errorf("client with a valid server cookie: %+v, want all answered", good)
+	if s := l.Stats(); good.truncated != 0 || good.badCookie != 0 || s.Slipped != 0 || s.Dropped != 0 || int(s.Exempt) < good.answered || s.Exempt < 100 {
+		t.Errorf("client with a valid server cookie: %+v, stats %+v, want none limited", good, s)
 	}
 	bad := flood(t, "127.83.4.1:0", udp, withCookie("0102030405060708"), 1000, time.Second)
-	if bad.truncated != 0 || bad.badCookie < 300 || bad.answered > 320 {
-		t.Errorf("client cookie only: %+v, want about 400 BADCOOKIE, no TC", bad)
+	s := ck.Stats()
+	if bad.truncated != 0 || bad.badCookie == 0 || bad.badCookie > int(s.BadCookie) || s.BadCookie < 50 || bad.answered > 320 {
+		t.Errorf("client cookie only: %+v, cookie stats %+v: want about 400 BADCOOKIE, no TC", bad, s)
 	}
-	if s := ck.Stats(); int(s.BadCookie) != bad.badCookie || s.Valid < 1000 {
-		t.Errorf("cookie stats %+v", s)
-	}
-	if s := l.Stats(); s.Exempt < 1000 {
-		t.Errorf("limiter stats %+v: want the cookie client's 1000 exempt", s)
+	if ls := l.Stats(); ls.Slipped != s.BadCookie || ls.Dropped < ls.Slipped || ls.Dropped > ls.Slipped+1 {
+		t.Errorf("limiter stats %+v, cookie stats %+v: every slip a BADCOOKIE", ls, s)
 	}
 }
 
