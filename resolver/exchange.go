@@ -2,7 +2,9 @@ package resolver
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/siphash"
 )
 
 // Errors an exchange reports; the iterator uses them to update server
@@ -33,6 +37,12 @@ var (
 	// errMalformed: the server answered, but only with unparseable or
 	// mismatched data.
 	errMalformed = errors.New("malformed or mismatched reply")
+	// errCookieMismatch: the wait ended with no acceptable reply, and at
+	// least one reply lacked our DNS Client Cookie, from a server that
+	// had sent us a Server Cookie before (RFC 7873 5.3): forged, or the
+	// server stopped doing cookies (then it is forgotten, and the next
+	// query accepts its replies). Always wrapped with errTimeout.
+	errCookieMismatch = errors.New("only replies without our DNS cookie")
 )
 
 // ednsUDPSize is the EDNS buffer size we advertise upstream (DNS Flag Day
@@ -71,18 +81,30 @@ type exchanger struct {
 	// bufs are receive buffers big enough for any datagram. Unpack copies
 	// what it keeps, so a buffer goes back when the exchange ends.
 	bufs sync.Pool
+	// cookies are the DNS cookies sent with EDNS queries.
+	cookies *upstreamCookies
 }
 
 func newExchanger() *exchanger {
-	x := &exchanger{}
+	x := &exchanger{cookies: newUpstreamCookies()}
 	x.bufs.New = func() any { b := make([]byte, dns.MaxMsgSize); return &b }
 	return x
 }
 
 // exchange sends q and returns the matching reply and the round-trip time.
 // A truncated UDP reply is returned as is (TC set) for the caller to retry
-// over TCP.
+// over TCP. A BADCOOKIE reply (the server wants the fresh Server Cookie it
+// just sent) is retried once with it, then over TCP (RFC 7873 5.3).
 func (x *exchanger) exchange(ctx context.Context, q outQuery) (*dns.Msg, time.Duration, error) {
+	reply, rtt, err := x.exchangeOnce(ctx, q)
+	for retry := 0; err == nil && reply.Rcode == dns.RcodeBadCookie && q.EDNS && !q.TCP && retry < 2; retry++ {
+		q.TCP = retry == 1
+		reply, rtt, err = x.exchangeOnce(ctx, q)
+	}
+	return reply, rtt, err
+}
+
+func (x *exchanger) exchangeOnce(ctx context.Context, q outQuery) (*dns.Msg, time.Duration, error) {
 	m := new(dns.Msg)
 	m.Id = randUint16()
 	m.Opcode = dns.OpcodeQuery
@@ -93,6 +115,7 @@ func (x *exchanger) exchange(ctx context.Context, q outQuery) (*dns.Msg, time.Du
 	m.Question = []dns.Question{{Name: wireName, Qtype: q.Type, Qclass: q.Class}}
 	if q.EDNS {
 		m.SetEdns0(ednsUDPSize, q.DO)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, x.cookies.option(q.Server.Addr()))
 	}
 	wire, err := m.Pack()
 	if err != nil {
@@ -169,7 +192,7 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	bp := x.bufs.Get().(*[]byte)
 	defer x.bufs.Put(bp)
 	buf := *bp
-	var sawJunk, sawRefused, sawWrongCase bool
+	var sawJunk, sawRefused, sawWrongCase, sawNoCookie bool
 	for junk := 0; junk < maxJunkReplies; junk++ {
 		n, err := c.Read(buf)
 		if err != nil {
@@ -196,6 +219,11 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 		}
 		switch matchReply(m, reply, q.Use0x20) {
 		case replyMatches:
+			if q.EDNS && !x.cookies.accept(q.Server.Addr(), reply, false) {
+				// Like a wrong case: dropped, and the wait goes on.
+				sawNoCookie = true
+				continue
+			}
 			return reply, rtt, nil
 		case replyCaseMismatch:
 			// A wrong case is a spoofing signal, not a capability fact: an
@@ -209,6 +237,10 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	}
 	if sawWrongCase {
 		return nil, 0, fmt.Errorf("%s: %w (%w)", q.Server, errTimeout, errCaseMismatch)
+	}
+	if sawNoCookie {
+		x.cookies.forget(q.Server.Addr())
+		return nil, 0, fmt.Errorf("%s: %w (%w)", q.Server, errTimeout, errCookieMismatch)
 	}
 	if sawRefused {
 		return nil, 0, fmt.Errorf("%s: %w (port unreachable)", q.Server, errTimeout)
@@ -256,10 +288,96 @@ func (x *exchanger) exchangeTCP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	if err := reply.Unpack(buf); err != nil {
 		return nil, rtt, fmt.Errorf("tcp reply from %s: %w: %w", q.Server, errMalformed, err)
 	}
-	if matchReply(m, reply, false) != replyMatches {
+	if matchReply(m, reply, false) != replyMatches || (q.EDNS && !x.cookies.accept(q.Server.Addr(), reply, true)) {
 		return nil, rtt, fmt.Errorf("tcp reply from %s: %w", q.Server, errMalformed)
 	}
 	return reply, rtt, nil
+}
+
+// upstreamCookies are the DNS cookies (RFC 7873) sent to authoritative
+// servers: a Client Cookie per server address, SipHash-2-4 of the address
+// under a secret of this process (RFC 9018 Appendix A's derivation; no
+// client address in it, so it does not follow the resolver across
+// networks in a way the secret does not), and the Server Cookie each server
+// last returned, sent back to it. A server that gave us a cookie proves
+// its replies with it: one without our Client Cookie is forged, off-path
+// spoofing that had to guess ID, port and case before and now 64 more bits.
+type upstreamCookies struct {
+	secret [16]byte
+	mu     sync.Mutex
+	server map[netip.Addr]string // hex Server Cookie per server address
+}
+
+// maxCookieServers bounds the Server Cookies remembered; past it they are
+// all forgotten (each server's next reply teaches its cookie again), which
+// a resolver asking fewer servers than that never sees.
+const maxCookieServers = 16384
+
+func newUpstreamCookies() *upstreamCookies {
+	u := &upstreamCookies{server: make(map[netip.Addr]string)}
+	_, _ = crand.Read(u.secret[:]) // crypto/rand never fails
+	return u
+}
+
+// clientCookie is our Client Cookie for server, in hex.
+func (u *upstreamCookies) clientCookie(server netip.Addr) string {
+	var cc [8]byte
+	binary.LittleEndian.PutUint64(cc[:], siphash.Sum64(&u.secret, server.Unmap().AsSlice()))
+	return hex.EncodeToString(cc[:])
+}
+
+// option is the COOKIE option of a query to server.
+func (u *upstreamCookies) option(server netip.Addr) *dns.EDNS0_COOKIE {
+	u.mu.Lock()
+	sc := u.server[server.Unmap()]
+	u.mu.Unlock()
+	return &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: u.clientCookie(server) + sc}
+}
+
+// accept checks the cookie of a reply from server and learns its Server
+// Cookie. It refuses a reply whose COOKIE option does not carry our
+// Client Cookie, or is malformed (RFC 7873 5.3), and, over UDP, a reply
+// without one from a server that sent us a Server Cookie before.
+func (u *upstreamCookies) accept(server netip.Addr, reply *dns.Msg, tcp bool) bool {
+	server = server.Unmap()
+	var got *dns.EDNS0_COOKIE
+	if opt := reply.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+				got = c
+				break
+			}
+		}
+	}
+	if got == nil {
+		if tcp {
+			return true
+		}
+		u.mu.Lock()
+		_, known := u.server[server]
+		u.mu.Unlock()
+		return !known
+	}
+	cookie := strings.ToLower(got.Cookie)
+	cc := u.clientCookie(server)
+	// 8 to 32 octets of Server Cookie (RFC 7873 4), in hex.
+	if !strings.HasPrefix(cookie, cc) || len(cookie) < len(cc)+16 || len(cookie) > len(cc)+64 {
+		return false
+	}
+	u.mu.Lock()
+	if len(u.server) >= maxCookieServers {
+		clear(u.server)
+	}
+	u.server[server] = cookie[len(cc):]
+	u.mu.Unlock()
+	return true
+}
+
+// forget drops server's Server Cookie: it stopped sending cookies.
+func (u *upstreamCookies) forget(server netip.Addr) {
+	u.mu.Lock()
+	delete(u.server, server.Unmap())
+	u.mu.Unlock()
 }
 
 func tcpReadErr(ctx context.Context, server netip.AddrPort, err error) error {

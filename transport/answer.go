@@ -45,8 +45,9 @@ func (x extras) pads(q *dns.Msg) bool {
 
 // rewrites reports whether an answer to q needs more than packing: an
 // option added or padding. Write([]byte) answers then take the WriteMsg way.
-func (x extras) rewrites(q *dns.Msg) bool {
-	return x.pads(q) || (x.keepalive != 0 && hasTCPKeepalive(q))
+func (x extras) rewrites(req *Request) bool {
+	q := req.Msg
+	return req.cookie != "" || x.pads(q) || (x.keepalive != 0 && hasTCPKeepalive(q))
 }
 
 // packAnswer packs m, the answer to req, the way every front end sends it:
@@ -56,7 +57,10 @@ func (x extras) rewrites(q *dns.Msg) bool {
 // exception RFC 7830 4 makes. m is never modified.
 func packAnswer(m *dns.Msg, req *Request, ednsSize int, x extras, buf []byte) ([]byte, error) {
 	if x.keepalive != 0 && req.Msg != nil && hasTCPKeepalive(req.Msg) {
-		m = withKeepalive(m, req.Msg, ednsSize, x.keepalive)
+		m = withOption(m, req.Msg, ednsSize, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: x.keepalive})
+	}
+	if req.cookie != "" {
+		m = withOption(m, req.Msg, ednsSize, cookieOption(req.cookie))
 	}
 	if !x.pads(req.Msg) {
 		return packReply(m, req, ednsSize, buf)
@@ -78,10 +82,10 @@ func unpackAnswer(b []byte) (*dns.Msg, error) {
 	return m, nil
 }
 
-// withKeepalive returns a copy of m whose OPT carries an edns-tcp-keepalive
-// option with timeout units (any the handler put there is replaced). An
-// OPT is added when m has none, as packReply would.
-func withKeepalive(m *dns.Msg, q *dns.Msg, ednsSize int, units uint16) *dns.Msg {
+// withOption returns a copy of m whose OPT carries option o (an
+// edns-tcp-keepalive or COOKIE option: any of that code the handler put
+// there is replaced). An OPT is added when m has none, as packReply would.
+func withOption(m *dns.Msg, q *dns.Msg, ednsSize int, add dns.EDNS0) *dns.Msg {
 	c := *m
 	c.Extra = make([]dns.RR, 0, len(m.Extra)+1)
 	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: uint16(ednsSize)}}
@@ -92,7 +96,7 @@ func withKeepalive(m *dns.Msg, q *dns.Msg, ednsSize int, units uint16) *dns.Msg 
 		if o, ok := rr.(*dns.OPT); ok {
 			opt.Hdr = o.Hdr
 			for _, e := range o.Option {
-				if e.Option() != dns.EDNS0TCPKEEPALIVE {
+				if e.Option() != add.Option() {
 					opt.Option = append(opt.Option, e)
 				}
 			}
@@ -100,7 +104,7 @@ func withKeepalive(m *dns.Msg, q *dns.Msg, ednsSize int, units uint16) *dns.Msg 
 		}
 		c.Extra = append(c.Extra, rr)
 	}
-	opt.Option = append(opt.Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: units})
+	opt.Option = append(opt.Option, add)
 	c.Extra = append(c.Extra, opt)
 	return &c
 }

@@ -190,7 +190,7 @@ func (d *dohWriter) Write(b []byte) error {
 		}
 		return d.writeWire(b, -1)
 	}
-	if d.json || (extras{}).rewrites(d.req.Msg) {
+	if d.json || (extras{}).rewrites(d.req) {
 		return d.WriteMsg(m)
 	}
 	d.sent = true

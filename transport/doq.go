@@ -424,7 +424,7 @@ func (q *doqQuery) Write(b []byte) error {
 	if q.sent {
 		return errAlreadyWritten
 	}
-	if doqExtras().rewrites(q.req.Msg) {
+	if doqExtras().rewrites(&q.req) {
 		m, err := unpackAnswer(b)
 		if err != nil {
 			q.sent = true

@@ -17,6 +17,9 @@ type engine struct {
 	ednsSize int
 	log      *slog.Logger
 	bufs     *bufPool
+	// cookies and limiter are nil when off (cookie.go, ratelimit.go).
+	cookies *ServerCookies
+	limiter *RateLimiter
 }
 
 func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) *engine {
@@ -53,5 +56,8 @@ func (e *engine) call(ctx context.Context, w replyWriter, req *Request) {
 			}
 		}
 	}()
+	if e.cookies != nil && (req.Proto == TCP || req.Proto == TLS) {
+		req.cookie = e.cookies.check(req.Msg, req.Remote.Addr()).reply
+	}
 	e.handler.ServeDNS(ctx, w, req)
 }

@@ -61,6 +61,9 @@ type Request struct {
 	// buffer size clamped to [512, server's advertised size] (512 without
 	// EDNS0); over stream protocols 65535.
 	MaxSize int
+	// cookie is the COOKIE option (hex) the front end adds to the answer,
+	// empty for none (cookie.go).
+	cookie string
 }
 
 // ResponseWriter sends the one response to a Request.

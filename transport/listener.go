@@ -54,7 +54,15 @@ type ListenerConfig struct {
 	// on HTTP/2, HTTP/3 and DoQ (default 100). Past it the connection is
 	// not read, or the client may open no more streams.
 	MaxInFlight int
-	Logger      *slog.Logger
+	// Cookies, when set, gives DNS Server Cookies (RFC 7873, RFC 9018) to
+	// clients that send a Client Cookie, on Do53 (UDP and TCP) and DoT;
+	// share one between front ends so a cookie from one is valid on all.
+	Cookies *ServerCookies
+	// RateLimit, when set, limits Do53 UDP answers per client prefix
+	// (ratelimit.go); stream protocols and clients with a valid Server
+	// Cookie are not limited. Share one between front ends.
+	RateLimit *RateLimiter
+	Logger    *slog.Logger
 }
 
 // Defaults of ListenerConfig, the same on every front end unless named for
@@ -155,5 +163,7 @@ func (c *ListenerConfig) Validate() error {
 
 // newEngine makes the engine of a front end whose defaults are set.
 func (c *ListenerConfig) newEngine() *engine {
-	return newEngine(c.Handler, c.Allow, c.EDNSSize, c.Logger)
+	e := newEngine(c.Handler, c.Allow, c.EDNSSize, c.Logger)
+	e.cookies, e.limiter = c.Cookies, c.RateLimit
+	return e
 }

@@ -312,7 +312,7 @@ func (w *streamWriter) Write(b []byte) error {
 	if w.sent {
 		return errAlreadyWritten
 	}
-	if w.c.srv.extras.rewrites(w.req.Msg) {
+	if w.c.srv.extras.rewrites(&w.req) {
 		m, err := unpackAnswer(b)
 		if err != nil {
 			w.sent = true

@@ -51,6 +51,10 @@ type udpJob struct {
 	// readyTried: the batch reader already asked the ReadyAnswerer, in
 	// vain; the worker goes straight to the full path.
 	readyTried bool
+	// rated: the fast path already asked the rate limiter, whose verdict
+	// is rate.
+	rated bool
+	rate  rateVerdict
 	// With pktinfo: where the query was sent, and room for control data.
 	local   netip.AddrPort
 	ifindex uint32
@@ -71,6 +75,7 @@ func (s *udpSocket) getJob() *udpJob {
 func (s *udpSocket) putJob(j *udpJob) {
 	j.req = Request{}
 	j.readyTried = false
+	j.rated = false
 	s.free.Put(j)
 }
 
@@ -201,8 +206,54 @@ func (s *udpSocket) handle(j *udpJob) {
 			Proto:   UDP,
 			MaxSize: maxUDPResponse(sc.msg, s.eng.ednsSize),
 		}
-		s.eng.call(s.ctx, j, &j.req)
+		if s.admit(j) {
+			s.eng.call(s.ctx, j, &j.req)
+		}
 	}
+}
+
+// admit checks the query's cookie and applies the rate limit to a parsed
+// query in j.req, and reports whether the Handler answers it. A query with
+// a valid Server Cookie is not limited (its source is proven). A limited
+// query is dropped, or on its slip turn answered here: with BADCOOKIE and
+// a fresh cookie when it carried a Client Cookie (RFC 7873 5.2.3 allows
+// it; BIND does this), else truncated (TC=1, no records).
+func (s *udpSocket) admit(j *udpJob) bool {
+	var ck cookieCheck
+	if c := s.eng.cookies; c != nil {
+		ck = c.check(j.req.Msg, j.remote.Addr())
+		j.req.cookie = ck.reply
+	}
+	l := s.eng.limiter
+	if l == nil {
+		return true
+	}
+	v := j.rate
+	if !j.rated {
+		if ck.state == cookieValid {
+			l.exempted(j.remote.Addr())
+			return true
+		}
+		v = l.admit(j.remote.Addr())
+	}
+	switch v {
+	case ratePass:
+		return true
+	case rateDrop:
+		return false
+	}
+	var r *dns.Msg
+	if ck.state == cookieClientOnly || ck.state == cookieInvalid {
+		r = errorReply(j.req.Msg, dns.RcodeBadCookie, s.eng.ednsSize)
+		s.eng.cookies.badCookie.Add(1)
+	} else {
+		r = errorReply(j.req.Msg, dns.RcodeSuccess, s.eng.ednsSize)
+		r.Truncated = true
+	}
+	if err := j.WriteMsg(r); err != nil {
+		s.eng.log.Debug("udp rate-limited reply", "remote", j.remote, "err", err)
+	}
+	return false
 }
 
 // WriteMsg packs m into a pooled buffer, truncating it to the client's
@@ -227,7 +278,7 @@ func (j *udpJob) Write(b []byte) error {
 	if j.sent {
 		return errAlreadyWritten
 	}
-	if (extras{}).rewrites(j.req.Msg) {
+	if (extras{}).rewrites(&j.req) {
 		m, err := unpackAnswer(b)
 		if err != nil {
 			j.sent = true

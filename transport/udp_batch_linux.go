@@ -205,7 +205,7 @@ func (b *udpBatch) answerReady(i int, j *udpJob) (answered bool) {
 		}
 	}()
 	k := b.nw
-	out, ok := s.readyAnswer(b.outs[k], j.in[:j.n])
+	out, ok := s.readyAnswer(j, b.outs[k], j.in[:j.n])
 	if !ok {
 		return false
 	}

@@ -86,6 +86,7 @@ func checkServeOptions(o *serveOptions, withZones bool) error {
 	}
 	add(checkAnchorState(&o.resolverOptions))
 	add(checkFrontEndOptions(&o.frontEndOptions))
+	add(o.abuse.validate())
 	add(checkListenAddrs(o.flags))
 	var zones *authority.Server
 	if withZones && len(o.zones) > 0 {

@@ -32,6 +32,7 @@ type frontEndOptions struct {
 	// them among client addresses and /24 (/56) networks. Zero means the
 	// transport package's defaults.
 	maxConns, connsPerClient, connsPerNetwork int
+	abuse                                     abuseOptions // cookies and rate limiting (ratelimit.go)
 }
 
 // listenerConfig is the configuration all front ends share, from the
@@ -73,6 +74,9 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 		return nil, nil, errors.New("--max-conns, --conns-per-client and --conns-per-network must not be negative")
 	}
 	base := o.listenerConfig(h, log)
+	if err := o.abuse.attach(&base); err != nil {
+		return nil, nil, err
+	}
 	kinds := []struct {
 		name  string
 		addrs []string

@@ -82,6 +82,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ), `N`")
 	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address and front end, `N`")
 	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6) and front end, `N`")
+	o.abuse.register(fs)
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
 	o.signOptions.register(fs)
