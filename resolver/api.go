@@ -17,8 +17,9 @@ type Result struct {
 	// REFUSED or NOTIMP for questions a resolver does not serve (non-IN
 	// classes, zone transfers and other meta-types).
 	Rcode int
-	// Answer is the answer section: any CNAME/DNAME chain, then the data,
-	// with RRSIGs when the upstream servers gave them.
+	// Answer is the answer section as a server sends it: any CNAME/DNAME
+	// chain, then the data, with RRSIGs when the upstream servers gave
+	// them. Records and Signatures take it apart for programs.
 	Answer []dns.RR
 	// Authority holds the SOA (and denial proofs) of a negative answer.
 	Authority []dns.RR
@@ -26,6 +27,35 @@ type Result struct {
 	Security security.Status
 	// Err says why, when Rcode is SERVFAIL.
 	Err *Error
+}
+
+// Records returns the answer's records of type rtype (for an A question,
+// the A records at the end of any CNAME chain), without the chain and
+// without signatures, so that a loop may assert their type:
+//
+//	for _, rr := range res.Records(dns.TypeA) {
+//		fmt.Println(rr.(*dns.A).A)
+//	}
+func (res *Result) Records(rtype uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range res.Answer {
+		if rr.Header().Rrtype == rtype {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// Signatures returns the RRSIGs of the answer section, over the data and
+// over any CNAME/DNAME chain, for programs that check or keep them.
+func (res *Result) Signatures() []*dns.RRSIG {
+	var out []*dns.RRSIG
+	for _, rr := range res.Answer {
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			out = append(out, sig)
+		}
+	}
+	return out
 }
 
 // Resolve resolves name/qtype in class IN. The Result is never nil; the
