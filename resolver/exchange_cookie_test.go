@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // Upstream-cookie tests use 127.83.5.0/24 (ARCHITECTURE.md) for their
@@ -161,20 +163,6 @@ func TestUpstreamCookies(t *testing.T) {
 	}
 }
 
-// requireTool finds a program the test needs (as in cmd/sextant): with
-// SEXTANT_REQUIRE_TOOLS=1 (CI) a missing one fails the test.
-func requireCookieTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SEXTANT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not installed", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
-
 // freeCookiePort returns a port free on 127.0.0.1 for both UDP and TCP.
 func freeCookiePort(t *testing.T) int {
 	t.Helper()
@@ -236,7 +224,7 @@ func TestUpstreamCookiesInterop(t *testing.T) {
 		start func(t *testing.T, dir string, port int)
 	}{
 		{"bind", func(t *testing.T, dir string, port int) {
-			named := requireCookieTool(t, "named")
+			named := dnstest.RequireTool(t, "named")
 			conf := fmt.Sprintf(`options {
 	directory "%[1]s";
 	pid-file "%[1]s/named.pid";
@@ -256,7 +244,7 @@ zone "cookie.example" { type primary; file "%[1]s/zone"; };
 			startDaemon(t, dir, named, "-g", "-c", filepath.Join(dir, "named.conf"), "-n", "1")
 		}},
 		{"knot", func(t *testing.T, dir string, port int) {
-			knotd := requireCookieTool(t, "knotd")
+			knotd := dnstest.RequireTool(t, "knotd")
 			conf := fmt.Sprintf(`server:
     rundir: "%[1]s"
     listen: 127.0.0.1@%[2]d

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestBINDForwarderCookies: BIND 9 as a resolver forwarding to Sextant
@@ -17,7 +19,7 @@ import (
 // returns it on later queries, which Sextant finds valid. BIND listens on
 // 127.0.0.1 with a free port (it binds only interface addresses).
 func TestBINDForwarderCookies(t *testing.T) {
-	named := requireTool(t, "named")
+	named := dnstest.RequireTool(t, "named")
 	ck := NewServerCookies(RandomCookieSecret(), nil)
 	udp, _, _ := startDo53(t, "127.83.0.8:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), Cookies: ck}})
 	host, port, _ := net.SplitHostPort(udp)

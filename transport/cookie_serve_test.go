@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // cookieQuery is a query for name with a COOKIE option of hexCookie.
@@ -134,8 +136,8 @@ var cookieRE = regexp.MustCompile(`COOKIE: ([0-9a-fA-F]+)`)
 // from Sextant, dig says it is "good" (our Client Cookie came back), and
 // the cookie they get is accepted when sent back (returned unchanged).
 func TestDigKdigCookies(t *testing.T) {
-	dig := requireTool(t, "dig")
-	kdig := requireTool(t, "kdig")
+	dig := dnstest.RequireTool(t, "dig")
+	kdig := dnstest.RequireTool(t, "kdig")
 	ck := NewServerCookies(RandomCookieSecret(), nil)
 	udp, tcp, _ := startDo53(t, "127.83.0.5:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), Cookies: ck}})
 	host, port, _ := net.SplitHostPort(udp)
@@ -176,7 +178,7 @@ func TestDigKdigCookies(t *testing.T) {
 // a stale Server Cookie while its /24 is over the limit gets BADCOOKIE
 // with a fresh cookie (dig +nobadcookie shows it instead of retrying).
 func TestDigBadCookie(t *testing.T) {
-	dig := requireTool(t, "dig")
+	dig := dnstest.RequireTool(t, "dig")
 	l, err := NewRateLimiter(RateLimitConfig{Rate: 1, Burst: 1, Slip: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -18,22 +18,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-)
 
-// requireTool finds a program the test needs. CI (.ci/run) installs them
-// and sets SEXTANT_REQUIRE_TOOLS=1, so there a missing tool fails the test;
-// elsewhere the test is skipped. (cmd/sextant has the same helper.)
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SEXTANT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not installed (apt-get install it; .ci/run does)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
+	"github.com/sextant-dns/sextant/internal/dnstest"
+)
 
 // protoRecorder answers like answerA(1) and remembers the protocols its
 // queries came over, so a test knows which front end a client reached.
@@ -102,7 +89,7 @@ const clientTimeout = 20 * time.Second
 // its pin. Each answer must be NOERROR with the record, over the
 // transport asked for, and reach the handler over the matching protocol.
 func TestKdigInterop(t *testing.T) {
-	kdig := requireTool(t, "kdig")
+	kdig := dnstest.RequireTool(t, "kdig")
 	s := startInteropServers(t)
 	pin := "+tls-pin=" + s.certs.Pin()
 	port := func(addr string) string {
@@ -162,7 +149,7 @@ func TestKdigInterop(t *testing.T) {
 // HTTP/3 stack independent of quic-go) GETs a wire-format and a JSON query
 // over HTTP/3 from the DoH front end's UDP port.
 func TestNgtcp2HTTP3Interop(t *testing.T) {
-	client := requireTool(t, "gtlsclient")
+	client := dnstest.RequireTool(t, "gtlsclient")
 	s := startInteropServers(t)
 	host, port, _ := net.SplitHostPort(s.doh)
 	b64 := base64.RawURLEncoding.EncodeToString(mustPack(t, query("www.example.", dns.TypeA)))
@@ -243,7 +230,7 @@ run().catch(e => { document.body.textContent = 'ERROR ' + e; });
 // to the DoH front end, trusting our certificate by its pin. Its network
 // log must show the answers came over HTTP/3.
 func TestChromiumHTTP3Interop(t *testing.T) {
-	chromium := requireTool(t, "chromium")
+	chromium := dnstest.RequireTool(t, "chromium")
 	s := startInteropServers(t)
 	dir := t.TempDir()
 	wireQuery := query("www.example.", dns.TypeA)

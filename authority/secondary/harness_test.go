@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -17,20 +15,6 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
 )
-
-// requireTool finds a program a test needs: skipped when missing, unless
-// SEXTANT_REQUIRE_TOOLS=1 (CI) makes that a failure.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SEXTANT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not installed (apt-get install it; .ci/run does)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
 
 // logRecorder keeps every log record, so tests can see what was reported
 // and when.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // A primary is a real DNS server from a Debian package, run as a child
@@ -96,7 +98,7 @@ type bindPrimary struct {
 func (b *bindPrimary) incremental() bool { return true }
 
 func (b *bindPrimary) start(t *testing.T) {
-	named := requireTool(t, "named")
+	named := dnstest.RequireTool(t, "named")
 	allow := fmt.Sprintf("%s;", b.secondary)
 	keys := ""
 	if b.key != nil {
@@ -152,8 +154,8 @@ type knotPrimary struct {
 func (k *knotPrimary) incremental() bool { return true }
 
 func (k *knotPrimary) start(t *testing.T) {
-	knotd := requireTool(t, "knotd")
-	requireTool(t, "knotc")
+	knotd := dnstest.RequireTool(t, "knotd")
+	dnstest.RequireTool(t, "knotc")
 	keyRef, keySec, notifyKey := "", "", ""
 	if k.key != nil {
 		keySec = fmt.Sprintf("key:\n  - id: %s\n    algorithm: %s\n    secret: %s\n", k.key.Name,
@@ -214,7 +216,7 @@ type nsdPrimary struct {
 func (n *nsdPrimary) incremental() bool { return false }
 
 func (n *nsdPrimary) start(t *testing.T) {
-	nsd := requireTool(t, "nsd")
+	nsd := dnstest.RequireTool(t, "nsd")
 	keyName, keySec := "NOKEY", ""
 	if n.key != nil {
 		keyName = n.key.Name

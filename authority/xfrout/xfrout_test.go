@@ -19,22 +19,11 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/authority/secondary"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // The tests use 127.77.70.0/24 to 127.77.75.0/24 (BIND itself on
 // 127.0.0.1 with a free port: it binds only interface addresses).
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SEXTANT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not installed (apt-get install it; .ci/run does)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
 
 const testSecret = "c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM="
 
@@ -268,7 +257,7 @@ func TestSecondariesOfSextant(t *testing.T) {
 }
 
 func startBINDSecondary(t *testing.T, dir, primary string) (string, netip.AddrPort) {
-	named := requireTool(t, "named")
+	named := dnstest.RequireTool(t, "named")
 	port := freePort(t)
 	conf := fmt.Sprintf(`options {
 	directory "%[1]s";
@@ -295,7 +284,7 @@ zone "out.test" { type secondary; primaries { %[4]s port 5353 key xfr-key; }; fi
 }
 
 func startKnotSecondary(t *testing.T, dir, primary string) (string, netip.AddrPort) {
-	knotd := requireTool(t, "knotd")
+	knotd := dnstest.RequireTool(t, "knotd")
 	listen := strings.TrimSuffix(primary, ".1") + ".2"
 	conf := fmt.Sprintf(`server:
     rundir: "%[1]s"

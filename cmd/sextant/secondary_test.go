@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // The secondary-zone tests use 127.77.60.0/24 (the secondary) and
@@ -56,7 +58,7 @@ func TestServeSecondaryFlagErrors(t *testing.T) {
 // addresses are not reachable: no network hop is possible), and a change
 // on the primary is answered within 2 s of its NOTIFY.
 func TestServeHiddenPrimary(t *testing.T) {
-	named := requireTool(t, "named")
+	named := dnstest.RequireTool(t, "named")
 	if os.Geteuid() != 0 {
 		t.Skip("serve listens on port 53: run as root")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/authority/signer"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // The online-signing tests' loopback block, 127.80.0.0/16: the root on
@@ -138,7 +139,7 @@ func startSignedRoot(t *testing.T, dir, rootAddr, delegations string) (hints, an
 // startUnbound runs Unbound validating from anchor, with hints, on addr:53.
 func startUnbound(t *testing.T, dir, hints, anchor, addr string) {
 	t.Helper()
-	bin := requireTool(t, "unbound")
+	bin := dnstest.RequireTool(t, "unbound")
 	conf := fmt.Sprintf(`server:
 	interface: %[1]s
 	port: 53
@@ -240,7 +241,7 @@ func axfrToFile(t *testing.T, zone, addr, path string) []dns.RR {
 // wants a separate ZSK).
 func verifyWithBIND(t *testing.T, zone, path string, csk bool) {
 	t.Helper()
-	bin := requireTool(t, "dnssec-verify")
+	bin := dnstest.RequireTool(t, "dnssec-verify")
 	args := []string{"-o", zone, path}
 	if csk {
 		args = append([]string{"-z"}, args...)

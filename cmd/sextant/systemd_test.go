@@ -12,23 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/lab"
 )
-
-// requireTool finds a program the test needs. CI (.ci/run) installs them
-// and sets SEXTANT_REQUIRE_TOOLS=1, so there a missing tool fails the test;
-// elsewhere the test is skipped.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("SEXTANT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s not installed (apt-get install it; .ci/run does)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
 
 // unitFile is the systemd unit shipped beside the command.
 const unitFile = "sextant.service"
@@ -41,7 +27,7 @@ const unitConfigFile = "/etc/sextant/sextant.toml"
 // of its ExecStart are ones `sextant serve` takes (with the example
 // configuration file).
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze := requireTool(t, "systemd-analyze")
+	analyze := dnstest.RequireTool(t, "systemd-analyze")
 	unit, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
