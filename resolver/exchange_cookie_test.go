@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -163,49 +162,6 @@ func TestUpstreamCookies(t *testing.T) {
 	}
 }
 
-// freeCookiePort returns a port free on 127.0.0.1 for both UDP and TCP.
-func freeCookiePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// startDaemon runs a server in dir, killed when the test ends.
-func startDaemon(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	log, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr, cmd.Dir = log, log, dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("%s output:\n%s", name, b)
-		}
-	})
-}
-
 const cookieZone = `$TTL 60
 @ IN SOA ns.cookie.example. hostmaster.cookie.example. 1 3600 600 86400 60
 @ IN NS ns.cookie.example.
@@ -241,7 +197,7 @@ controls { };
 zone "cookie.example" { type primary; file "%[1]s/zone"; };
 `, dir, port)
 			os.WriteFile(filepath.Join(dir, "named.conf"), []byte(conf), 0o644)
-			startDaemon(t, dir, named, "-g", "-c", filepath.Join(dir, "named.conf"), "-n", "1")
+			dnstest.StartDaemon(t, dir, named, "-g", "-c", filepath.Join(dir, "named.conf"), "-n", "1")
 		}},
 		{"knot", func(t *testing.T, dir string, port int) {
 			knotd := dnstest.RequireTool(t, "knotd")
@@ -267,7 +223,7 @@ log:
     any: info
 `, dir, port)
 			os.WriteFile(filepath.Join(dir, "knot.conf"), []byte(conf), 0o644)
-			startDaemon(t, dir, knotd, "-c", filepath.Join(dir, "knot.conf"))
+			dnstest.StartDaemon(t, dir, knotd, "-c", filepath.Join(dir, "knot.conf"))
 		}},
 	}
 	for _, s := range servers {
@@ -276,7 +232,7 @@ log:
 			if err := os.WriteFile(filepath.Join(dir, "zone"), []byte(cookieZone), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			port := freeCookiePort(t)
+			port := dnstest.FreeLoopbackPort(t)
 			s.start(t, dir, port)
 			server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 			waitForServer(t, server)

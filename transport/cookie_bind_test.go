@@ -24,7 +24,7 @@ func TestBINDForwarderCookies(t *testing.T) {
 	udp, _, _ := startDo53(t, "127.83.0.8:0", Do53Config{ListenerConfig: ListenerConfig{Handler: answerA(1), Cookies: ck}})
 	host, port, _ := net.SplitHostPort(udp)
 	dir := t.TempDir()
-	bindPort := freeLoopbackPort(t)
+	bindPort := dnstest.FreeLoopbackPort(t)
 	conf := fmt.Sprintf(`options {
 	directory "%[1]s";
 	pid-file "%[1]s/named.pid";
@@ -81,24 +81,4 @@ controls { };
 	if s := ck.Stats(); s.Invalid != 0 {
 		t.Errorf("BIND sent %d invalid server cookies: %+v", s.Invalid, s)
 	}
-}
-
-// freeLoopbackPort returns a port free on 127.0.0.1 for UDP and TCP.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		l.Close()
-		if err == nil {
-			pc.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }

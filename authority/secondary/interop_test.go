@@ -2,7 +2,6 @@ package secondary
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -63,31 +62,6 @@ func (s *primarySetup) writeZone(t *testing.T, serial uint32, n int) {
 	}
 }
 
-// run starts a daemon in the foreground and kills it at cleanup.
-func run(t *testing.T, dir string, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	out, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		out.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("%s output:\n%s", name, b)
-		}
-	})
-	return cmd
-}
-
 // --- BIND 9 ---
 
 type bindPrimary struct {
@@ -135,7 +109,7 @@ zone %[7]q { type primary; file %[8]q; allow-transfer { %[9]s }; };
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b.cmd = run(t, b.dir, named, "-g", "-c", path, "-n", "1")
+	b.cmd = dnstest.StartDaemon(t, b.dir, named, "-g", "-c", path, "-n", "1")
 }
 
 func (b *bindPrimary) reload(t *testing.T) {
@@ -196,7 +170,7 @@ log:
 	if err := os.WriteFile(k.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, k.dir, knotd, "-c", k.conf)
+	dnstest.StartDaemon(t, k.dir, knotd, "-c", k.conf)
 }
 
 func (k *knotPrimary) reload(t *testing.T) {
@@ -247,7 +221,7 @@ remote-control:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = run(t, n.dir, nsd, "-d", "-c", path)
+	n.cmd = dnstest.StartDaemon(t, n.dir, nsd, "-d", "-c", path)
 }
 
 func (n *nsdPrimary) reload(t *testing.T) {
@@ -289,7 +263,7 @@ func TestInteropPrimaries(t *testing.T) {
 				secondary: netip.MustParseAddr(fmt.Sprintf("127.77.%d.2", tc.net)),
 			}
 			if tc.loopbackOnly {
-				s.addr, s.port = netip.MustParseAddr("127.0.0.1"), freePort(t)
+				s.addr, s.port = netip.MustParseAddr("127.0.0.1"), uint16(dnstest.FreeLoopbackPort(t))
 			}
 			if tc.tsig {
 				s.key = &Key{Name: "xfr-key.", Algorithm: dns.HmacSHA256, Secret: testSecret}
@@ -324,23 +298,4 @@ func TestInteropPrimaries(t *testing.T) {
 			t.Logf("%s: NOTIFY to new answer %v (%s); first: %s", tc.name, served.Sub(notified).Round(time.Millisecond), kind, first.text)
 		})
 	}
-}
-
-// freePort is a TCP and UDP port free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) uint16 {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			pc.Close()
-			return uint16(port)
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -148,46 +147,6 @@ func TestTransferOutACL(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-func runDaemon(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	out, err := os.Create(filepath.Join(dir, filepath.Base(name)+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		out.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("%s output:\n%s", name, b)
-		}
-	})
-}
-
 // serialAt is the SOA serial a server answers for zone, or -1.
 func serialAt(addr, zone string) int64 {
 	q := new(dns.Msg).SetQuestion(zone, dns.TypeSOA)
@@ -258,7 +217,7 @@ func TestSecondariesOfSextant(t *testing.T) {
 
 func startBINDSecondary(t *testing.T, dir, primary string) (string, netip.AddrPort) {
 	named := dnstest.RequireTool(t, "named")
-	port := freePort(t)
+	port := dnstest.FreeLoopbackPort(t)
 	conf := fmt.Sprintf(`options {
 	directory "%[1]s";
 	pid-file "%[1]s/named.pid";
@@ -278,7 +237,7 @@ zone "out.test" { type secondary; primaries { %[4]s port 5353 key xfr-key; }; fi
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runDaemon(t, dir, named, "-g", "-c", path, "-n", "1")
+	dnstest.StartDaemon(t, dir, named, "-g", "-c", path, "-n", "1")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	return addr, netip.MustParseAddrPort(addr)
 }
@@ -319,7 +278,7 @@ log:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runDaemon(t, dir, knotd, "-c", path)
+	dnstest.StartDaemon(t, dir, knotd, "-c", path)
 	addr := listen + ":53"
 	return addr, netip.MustParseAddrPort(addr)
 }

@@ -63,7 +63,7 @@ func TestServeHiddenPrimary(t *testing.T) {
 		t.Skip("serve listens on port 53: run as root")
 	}
 	dir := t.TempDir()
-	port := freeLoopbackPort(t)
+	port := dnstest.FreeLoopbackPort(t)
 	zoneFile := filepath.Join(dir, "hidden.test.zone")
 	writeHiddenZone := func(serial int, addr string) {
 		text := fmt.Sprintf(`$ORIGIN hidden.test.
@@ -202,25 +202,6 @@ zone "hidden.test" { type primary; file "%[3]s"; allow-transfer { key xfr-key; }
 		!strings.Contains(out.String(), "other.test. is not a secondary zone of that serve") {
 		t.Errorf("zone status for another zone: exit %d, %q", code, out.String())
 	}
-}
-
-// freeLoopbackPort is a TCP and UDP port free on 127.0.0.1 a moment ago.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }
 
 // TestServeTransfersOut: a --zone file offered with --xfr-out is
