@@ -36,7 +36,7 @@ func ExampleResult_Records() {
 	if cfg.Hints, err = roothints.ParseHints(strings.NewReader(hints.String()), "lab"); err != nil {
 		log.Fatal(err)
 	}
-	cfg.UpstreamIPv6 = false                                           // the lab is IPv4
+	cfg.DisableUpstreamIPv6 = true                                     // the lab is IPv4
 	cfg.DNSSEC = &resolver.DNSSECConfig{Anchors: world.TrustAnchors()} // nil Anchors: the IANA root's
 	r, err := resolver.New(cfg)
 	if err != nil {

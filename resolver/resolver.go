@@ -29,7 +29,11 @@ const (
 	SpecialNamesResolve
 )
 
-// Config configures a Resolver. Start from DefaultConfig.
+// Config configures a Resolver. Start from DefaultConfig, or use the zero
+// Config, which works too: built-in root hints, both IPv4 and IPv6
+// upstream, default limits, the system clock, a default cache, DNSSEC
+// validation off, and QNAME minimisation and 0x20 off (DefaultConfig turns
+// those two on).
 type Config struct {
 	// Hints are the root servers; nil means roothints.Default().
 	Hints *roothints.Hints
@@ -46,9 +50,10 @@ type Config struct {
 	// Use0x20 randomises the case of upstream query names and requires the
 	// reply to echo it, falling back for servers that do not.
 	Use0x20 bool
-	// UpstreamIPv4 and UpstreamIPv6 choose the address families of the
-	// servers queried.
-	UpstreamIPv4, UpstreamIPv6 bool
+	// DisableUpstreamIPv4 and DisableUpstreamIPv6 keep the resolver from
+	// querying servers of that address family; the zero value queries
+	// both. Disabling both is an error.
+	DisableUpstreamIPv4, DisableUpstreamIPv6 bool
 	// OutgoingAddrs are source addresses for upstream queries (one is
 	// picked per query, per family); empty lets the kernel choose.
 	OutgoingAddrs []netip.Addr
@@ -75,8 +80,6 @@ func DefaultConfig() Config {
 	return Config{
 		QNameMinimisation: true,
 		Use0x20:           true,
-		UpstreamIPv4:      true,
-		UpstreamIPv6:      true,
 		Limits:            DefaultLimits(),
 	}
 }
@@ -113,7 +116,7 @@ type Resolver struct {
 
 // New makes a Resolver from cfg.
 func New(cfg Config) (*Resolver, error) {
-	if !cfg.UpstreamIPv4 && !cfg.UpstreamIPv6 {
+	if cfg.DisableUpstreamIPv4 && cfg.DisableUpstreamIPv6 {
 		return nil, fmt.Errorf("resolver: neither IPv4 nor IPv6 upstream is enabled")
 	}
 	builtin := cfg.Hints == nil
@@ -142,8 +145,8 @@ func New(cfg Config) (*Resolver, error) {
 		log:    cfg.Logger,
 		x:      newExchanger(),
 		policy: addrPolicy{
-			ipv4:          cfg.UpstreamIPv4,
-			ipv6:          cfg.UpstreamIPv6,
+			ipv4:          !cfg.DisableUpstreamIPv4,
+			ipv6:          !cfg.DisableUpstreamIPv6,
 			allowLoopback: cfg.UpstreamLoopback || cfg.Hints.AllLoopback(),
 		},
 	}
