@@ -42,6 +42,7 @@ func ExampleResult_Records() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close() // ends the background work (re-priming, RFC 5011 refreshes)
 	res, err := r.Resolve(ctx, "www.secure13.test.", dns.TypeA)
 	if err != nil {
 		log.Fatal(err)

@@ -110,8 +110,12 @@ type Resolver struct {
 	started          atomic.Bool
 	priming          atomic.Bool
 	primeMu          sync.Mutex
-	primeCtx         context.Context
+	primeCtx         context.Context // ends when Start's ctx or bgCtx ends
 	lastPrimeFailure time.Time
+
+	// bg is the background work (priming, RFC 5011 refreshes and their
+	// ticker); Close ends it.
+	bg background
 }
 
 // New makes a Resolver from cfg.
@@ -169,7 +173,8 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	r.sel = newSelector(&r.limits)
 	r.zoneFails = newZoneFailures()
-	r.primeCtx = context.Background()
+	r.bg.ctx, r.bg.cancel = context.WithCancel(context.Background())
+	r.primeCtx = r.bg.ctx
 	if cfg.DNSSEC != nil {
 		d, err := newDNSSEC(cfg.DNSSEC, r)
 		if err != nil {

@@ -195,6 +195,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	defer res.Close() // after the front ends: ends re-priming and RFC 5011 refreshes
 	setMemoryLimit(o.cacheBytes, log)
 
 	var local resolver.LocalZones
