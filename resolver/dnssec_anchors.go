@@ -58,7 +58,7 @@ func (r *Resolver) startAnchorTicker(ctx context.Context) {
 	if a == nil || !a.ticking.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	r.bg.spawn(func() {
 		t := time.NewTicker(anchorTick)
 		defer t.Stop()
 		for {
@@ -69,7 +69,7 @@ func (r *Resolver) startAnchorTicker(ctx context.Context) {
 			case <-t.C:
 			}
 		}
-	}()
+	})
 }
 
 // maybeRefreshAnchors starts a background refresh when one is due and
@@ -80,7 +80,7 @@ func (r *Resolver) maybeRefreshAnchors() {
 	if a == nil || clk.Now().UnixNano() < a.next.Load() || !a.running.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	refresh := func() {
 		defer func() {
 			if p := recover(); p != nil {
 				r.log.Error("panic in trust-anchor refresh", "panic", p)
@@ -92,11 +92,14 @@ func (r *Resolver) maybeRefreshAnchors() {
 			a.mu.Unlock()
 			a.running.Store(false)
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), anchorRefreshTimeout)
+		ctx, cancel := context.WithTimeout(r.bg.ctx, anchorRefreshTimeout)
 		defer cancel()
 		wait := r.RefreshAnchors(ctx)
 		a.next.Store(clk.Now().Add(wait).UnixNano())
-	}()
+	}
+	if !r.bg.spawn(refresh) {
+		a.running.Store(false) // closed: no refresh any more
+	}
 }
 
 // anchorRefreshDone returns a channel closed when the refresh in progress

@@ -36,12 +36,13 @@ func ExampleResult_Records() {
 	if cfg.Hints, err = roothints.ParseHints(strings.NewReader(hints.String()), "lab"); err != nil {
 		log.Fatal(err)
 	}
-	cfg.UpstreamIPv6 = false                                           // the lab is IPv4
+	cfg.DisableUpstreamIPv6 = true                                     // the lab is IPv4
 	cfg.DNSSEC = &resolver.DNSSECConfig{Anchors: world.TrustAnchors()} // nil Anchors: the IANA root's
 	r, err := resolver.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close() // ends the background work (re-priming, RFC 5011 refreshes)
 	res, err := r.Resolve(ctx, "www.secure13.test.", dns.TypeA)
 	if err != nil {
 		log.Fatal(err)

@@ -71,7 +71,7 @@ func ExampleResolver_Resolve() {
 		NS:    []*dns.NS{{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600}, Ns: "root."}},
 		Addrs: map[string][]netip.Addr{"root.": {netip.MustParseAddr("127.30.200.1")}},
 	}
-	cfg.UpstreamIPv6 = false
+	cfg.DisableUpstreamIPv6 = true
 	r, err := resolver.New(cfg)
 	if err != nil {
 		log.Fatal(err)

@@ -38,7 +38,7 @@ func TestIPv6Servers(t *testing.T) {
 	pn, _ := strconv.Atoi(port)
 	for _, v6 := range []bool{true, false} {
 		r := newTestResolver(t, hintsFor(p+"1"), func(c *Config) {
-			c.UpstreamIPv6 = v6
+			c.DisableUpstreamIPv6 = !v6
 			c.UpstreamPort = uint16(pn)
 		})
 		tld.reset()

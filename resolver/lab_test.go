@@ -63,7 +63,7 @@ func newLabResolver(t testing.TB, l *lab.Lab, mod func(*Config)) *Resolver {
 	}
 	cfg := DefaultConfig()
 	cfg.Hints = h
-	cfg.UpstreamIPv6 = false
+	cfg.DisableUpstreamIPv6 = true
 	if mod != nil {
 		mod(&cfg)
 	}

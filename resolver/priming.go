@@ -17,8 +17,11 @@ const primeRetry = 5 * time.Second
 // Start primes the root NS set in the background (RFC 8109) unless it is
 // cached already (after a Prime), and arranges for it to be primed again
 // whenever the cached root NS set has expired. Until priming succeeds the
-// hints are used. It never blocks.
+// hints are used. It never blocks. The background work ends when ctx
+// ends or at Close, whichever comes first; Close waits for it.
 func (r *Resolver) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	context.AfterFunc(r.bg.ctx, cancel) // Close ends it too
 	r.primeMu.Lock()
 	r.primeCtx = ctx
 	r.primeMu.Unlock()
@@ -43,7 +46,7 @@ func (r *Resolver) rootMissing() {
 		return
 	}
 	r.primeMu.Unlock()
-	go func() {
+	started := r.bg.spawn(func() {
 		defer r.priming.Store(false)
 		defer func() {
 			if p := recover(); p != nil {
@@ -56,7 +59,10 @@ func (r *Resolver) rootMissing() {
 			r.lastPrimeFailure = time.Now()
 			r.primeMu.Unlock()
 		}
-	}()
+	})
+	if !started {
+		r.priming.Store(false)
+	}
 }
 
 // Prime asks the root servers of the hints for the root NS set and caches

@@ -29,7 +29,11 @@ const (
 	SpecialNamesResolve
 )
 
-// Config configures a Resolver. Start from DefaultConfig.
+// Config configures a Resolver. Start from DefaultConfig, or use the zero
+// Config, which works too: built-in root hints, both IPv4 and IPv6
+// upstream, default limits, the system clock, a default cache, DNSSEC
+// validation off, and QNAME minimisation and 0x20 off (DefaultConfig turns
+// those two on).
 type Config struct {
 	// Hints are the root servers; nil means roothints.Default().
 	Hints *roothints.Hints
@@ -46,9 +50,10 @@ type Config struct {
 	// Use0x20 randomises the case of upstream query names and requires the
 	// reply to echo it, falling back for servers that do not.
 	Use0x20 bool
-	// UpstreamIPv4 and UpstreamIPv6 choose the address families of the
-	// servers queried.
-	UpstreamIPv4, UpstreamIPv6 bool
+	// DisableUpstreamIPv4 and DisableUpstreamIPv6 keep the resolver from
+	// querying servers of that address family; the zero value queries
+	// both. Disabling both is an error.
+	DisableUpstreamIPv4, DisableUpstreamIPv6 bool
 	// OutgoingAddrs are source addresses for upstream queries (one is
 	// picked per query, per family); empty lets the kernel choose.
 	OutgoingAddrs []netip.Addr
@@ -75,8 +80,6 @@ func DefaultConfig() Config {
 	return Config{
 		QNameMinimisation: true,
 		Use0x20:           true,
-		UpstreamIPv4:      true,
-		UpstreamIPv6:      true,
 		Limits:            DefaultLimits(),
 	}
 }
@@ -107,13 +110,17 @@ type Resolver struct {
 	started          atomic.Bool
 	priming          atomic.Bool
 	primeMu          sync.Mutex
-	primeCtx         context.Context
+	primeCtx         context.Context // ends when Start's ctx or bgCtx ends
 	lastPrimeFailure time.Time
+
+	// bg is the background work (priming, RFC 5011 refreshes and their
+	// ticker); Close ends it.
+	bg background
 }
 
 // New makes a Resolver from cfg.
 func New(cfg Config) (*Resolver, error) {
-	if !cfg.UpstreamIPv4 && !cfg.UpstreamIPv6 {
+	if cfg.DisableUpstreamIPv4 && cfg.DisableUpstreamIPv6 {
 		return nil, fmt.Errorf("resolver: neither IPv4 nor IPv6 upstream is enabled")
 	}
 	builtin := cfg.Hints == nil
@@ -142,8 +149,8 @@ func New(cfg Config) (*Resolver, error) {
 		log:    cfg.Logger,
 		x:      newExchanger(),
 		policy: addrPolicy{
-			ipv4:          cfg.UpstreamIPv4,
-			ipv6:          cfg.UpstreamIPv6,
+			ipv4:          !cfg.DisableUpstreamIPv4,
+			ipv6:          !cfg.DisableUpstreamIPv6,
 			allowLoopback: cfg.UpstreamLoopback || cfg.Hints.AllLoopback(),
 		},
 	}
@@ -166,7 +173,8 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	r.sel = newSelector(&r.limits)
 	r.zoneFails = newZoneFailures()
-	r.primeCtx = context.Background()
+	r.bg.ctx, r.bg.cancel = context.WithCancel(context.Background())
+	r.primeCtx = r.bg.ctx
 	if cfg.DNSSEC != nil {
 		d, err := newDNSSEC(cfg.DNSSEC, r)
 		if err != nil {

@@ -289,7 +289,7 @@ func newTestResolver(t testing.TB, h *roothints.Hints, mod func(*Config)) *Resol
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Hints = h
-	cfg.UpstreamIPv6 = false
+	cfg.DisableUpstreamIPv6 = true
 	cfg.Clock = clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if mod != nil {
 		mod(&cfg)

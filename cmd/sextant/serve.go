@@ -125,7 +125,7 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 	cfg.Clock = clk
 	cfg.Logger = log
 	cfg.QNameMinimisation = o.qmin
-	cfg.UpstreamIPv4, cfg.UpstreamIPv6 = o.upstreamIPv4, o.upstreamIPv6
+	cfg.DisableUpstreamIPv4, cfg.DisableUpstreamIPv6 = !o.upstreamIPv4, !o.upstreamIPv6
 	cfg.OutgoingAddrs = o.outgoing
 	cfg.UpstreamLoopback = o.upstreamLoop
 	customHints = o.rootHints != ""
@@ -195,6 +195,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	defer res.Close() // after the front ends: ends re-priming and RFC 5011 refreshes
 	setMemoryLimit(o.cacheBytes, log)
 
 	var local resolver.LocalZones
