@@ -82,7 +82,7 @@ func (r *Resolver) Prime(ctx context.Context) error {
 	if kind != kindAnswer || len(ns) == 0 {
 		return fmt.Errorf("priming query: %s without a root NS set", kind)
 	}
-	r.cache.Put(".", dns.TypeNS, dns.ClassINET, &cache.Entry{RRs: ns, Sigs: sigsOf(resp.Answer, ".", dns.TypeNS), Rank: cache.RankAnswerAuth}, minTTL(ns))
+	r.cache.Put(".", dns.TypeNS, dns.ClassINET, &cache.Entry{RRs: ns, Sigs: sigsOf(resp.Answer, ".", dns.TypeNS), Rank: answerRank(resp)}, minTTL(ns))
 	for _, rr := range ns {
 		name := rr.(*dns.NS).Ns
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {

@@ -2,22 +2,26 @@ package resolver
 
 import (
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/cache"
 )
 
 // replyKind is what an upstream reply means for the question asked.
 type replyKind uint8
 
 const (
-	// kindLame: no AA and no referral, an upward or sideways referral, or
-	// data that does not answer the question. Try another server.
+	// kindLame: an upward or sideways referral, a reply without AA that
+	// neither answers nor denies with an SOA, or data that does not answer
+	// the question. Try another server.
 	kindLame replyKind = iota
 	// kindRcodeError: SERVFAIL, REFUSED, FORMERR, NOTIMP, ... Try another.
 	kindRcodeError
-	// kindAnswer: authoritative data (possibly a CNAME/DNAME chain).
+	// kindAnswer: data (possibly a CNAME/DNAME chain), with or without AA.
 	kindAnswer
-	// kindNXDomain: authoritative name error.
+	// kindNXDomain: name error, authoritative or with the zone's SOA.
 	kindNXDomain
-	// kindNoData: authoritative NOERROR without the data.
+	// kindNoData: NOERROR without the data, authoritative or with the
+	// zone's SOA.
 	kindNoData
 	// kindReferral: a delegation to a zone below the one asked, above or at
 	// the query name.
@@ -63,9 +67,11 @@ func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) 
 		return kindRcodeError, ""
 	}
 	if answersQuestion(m, zone, qname, qtype) {
-		if !m.Authoritative {
-			return kindLame, ""
-		}
+		// With or without AA: a reply from a server we were sent to that
+		// answers the question is the answer, as in Unbound and Knot
+		// Resolver. Without AA it ranks below authoritative data
+		// (RFC 2181 5.4.1, answerRank) and DNSSEC still decides its
+		// security.
 		if m.Rcode == dns.RcodeNameError {
 			// A CNAME chain ending in a name that does not exist.
 			return kindNXDomain, ""
@@ -73,7 +79,7 @@ func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) 
 		return kindAnswer, ""
 	}
 	if m.Rcode == dns.RcodeNameError {
-		if m.Authoritative {
+		if m.Authoritative || nonAuthDenial(m, zone, qname) {
 			return kindNXDomain, ""
 		}
 		return kindLame, ""
@@ -91,10 +97,44 @@ func classify(m *dns.Msg, zone, qname string, qtype uint16) (replyKind, string) 
 		}
 		return kindReferral, child
 	}
-	if m.Authoritative {
+	if m.Authoritative || nonAuthDenial(m, zone, qname) {
 		return kindNoData, ""
 	}
+	// No AA and neither data, a denial with its SOA nor a referral
+	// below zone: an upward or sideways referral, or an empty reply.
 	return kindLame, ""
+}
+
+// nonAuthDenial reports whether a reply without AA and without an answer
+// is a negative answer all the same: it carries the SOA of zone (or below
+// it, at or above qname) that makes a denial cacheable (RFC 2308 5), as
+// Unbound and Knot Resolver accept. Without that SOA (an upward or
+// sideways referral, an empty reply) the server is lame.
+func nonAuthDenial(m *dns.Msg, zone, qname string) bool {
+	if len(m.Answer) != 0 {
+		return false
+	}
+	soa, _ := negativeSOA(m, zone, qname)
+	return soa != nil
+}
+
+// answerRank is the cache rank of a reply's answer-section data
+// (RFC 2181 5.4.1): below authoritative data without AA, so an
+// authoritative copy replaces it and it never replaces one.
+func answerRank(m *dns.Msg) cache.Rank {
+	if m.Authoritative {
+		return cache.RankAnswerAuth
+	}
+	return cache.RankAnswerNonAuth
+}
+
+// negativeRank is the cache rank of a negative answer: the authority
+// section of an AA reply, or below every authoritative rank without AA.
+func negativeRank(m *dns.Msg) cache.Rank {
+	if m.Authoritative {
+		return cache.RankAuthorityAuth
+	}
+	return cache.RankAnswerNonAuth
 }
 
 // endsInLongDNAME reports whether a YXDOMAIN reply is one RFC 6672 2.2

@@ -66,9 +66,9 @@ func addrOf(rr dns.RR) netip.Addr {
 	return a.Unmap()
 }
 
-// storeAnswer caches an authoritative answer (data, CNAME/DNAME chain,
-// NXDOMAIN, NODATA, or YXDOMAIN below a DNAME) from a server of zone and
-// turns it into a step.
+// storeAnswer caches an answer (data, CNAME/DNAME chain, NXDOMAIN, NODATA,
+// or YXDOMAIN below a DNAME) from a server of zone, at the rank its AA flag
+// gives it, and turns it into a step.
 func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q question) (*step, error) {
 	r := rs.r
 	st := &step{rcode: dns.RcodeSuccess}
@@ -98,7 +98,7 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 			if s.synthesised {
 				continue // the DNAME's entry stands for it
 			}
-			e := &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: cache.RankAnswerAuth}
+			e := &cache.Entry{RRs: s.rrs, Sigs: s.sigs, Rank: answerRank(m)}
 			if i == len(ch.sets)-1 {
 				e.Authority = proofs
 			}
@@ -138,16 +138,17 @@ func (rs *resolution) storeAnswer(m *dns.Msg, kind replyKind, zone string, q que
 	}
 	auth := negativeAuthority(m, zone, soa, ttl)
 	st.authority = auth
-	st.denial = r.storeNegative(final, q.qtype, q.qclass, m.Rcode, auth, ttl)
+	st.denial = r.storeNegative(final, q.qtype, q.qclass, m.Rcode, auth, ttl, negativeRank(m))
 	return st, nil
 }
 
 // storeNegative caches a negative answer for name/qtype: NODATA for the
 // type, NXDOMAIN for the whole name (RFC 8020: the name does not exist for
-// any type, nor, once DNSSEC proves it, anything below it). It returns the
-// denial behind the answer, with the entry stored for validation to mark.
-func (r *Resolver) storeNegative(name string, qtype, qclass uint16, rcode int, auth []dns.RR, ttl uint32) *denial {
-	e := &cache.Entry{Rcode: rcode, Authority: auth, Rank: cache.RankAuthorityAuth}
+// any type, nor, once DNSSEC proves it, anything below it) at rank. It
+// returns the denial behind the answer, with the entry stored for
+// validation to mark.
+func (r *Resolver) storeNegative(name string, qtype, qclass uint16, rcode int, auth []dns.RR, ttl uint32, rank cache.Rank) *denial {
+	e := &cache.Entry{Rcode: rcode, Authority: auth, Rank: rank}
 	ref := entryRef{name: name, qtype: qtype, qclass: qclass}
 	if rcode == dns.RcodeNameError {
 		ref.qtype, ref.nxdomain = 0, true

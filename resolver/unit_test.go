@@ -209,10 +209,15 @@ func TestClassify(t *testing.T) {
 		child string
 	}{
 		{"answer", msgWith(t, 0, true, []string{"www.example.test. 60 A 192.0.2.1"}, nil), "example.test.", "www.example.test.", dns.TypeA, kindAnswer, ""},
-		{"answer without AA", msgWith(t, 0, false, []string{"www.example.test. 60 A 192.0.2.1"}, nil), "example.test.", "www.example.test.", dns.TypeA, kindLame, ""},
+		{"answer without AA", msgWith(t, 0, false, []string{"www.example.test. 60 A 192.0.2.1"}, nil), "example.test.", "www.example.test.", dns.TypeA, kindAnswer, ""},
+		{"cname without AA", msgWith(t, 0, false, []string{"www.example.test. 60 CNAME x.other."}, nil), "example.test.", "www.example.test.", dns.TypeA, kindAnswer, ""},
 		{"cname", msgWith(t, 0, true, []string{"www.example.test. 60 CNAME x.other."}, nil), "example.test.", "www.example.test.", dns.TypeA, kindAnswer, ""},
 		{"nxdomain", msgWith(t, 3, true, nil, []string{soa}), "example.test.", "x.example.test.", dns.TypeA, kindNXDomain, ""},
-		{"nxdomain without AA", msgWith(t, 3, false, nil, []string{soa}), "example.test.", "x.example.test.", dns.TypeA, kindLame, ""},
+		{"nxdomain without AA", msgWith(t, 3, false, nil, []string{soa}), "example.test.", "x.example.test.", dns.TypeA, kindNXDomain, ""},
+		{"nxdomain without AA or SOA", msgWith(t, 3, false, nil, nil), "example.test.", "x.example.test.", dns.TypeA, kindLame, ""},
+		{"nxdomain without AA, SOA of another zone", msgWith(t, 3, false, nil, []string{"bank.test. 60 SOA ns. h. 1 2 3 4 60"}), "example.test.", "x.example.test.", dns.TypeA, kindLame, ""},
+		{"nodata without AA", msgWith(t, 0, false, nil, []string{soa}), "example.test.", "www.example.test.", dns.TypeTXT, kindNoData, ""},
+		{"referral to the zone asked without AA", msgWith(t, 0, false, nil, []string{"example.test. 60 NS ns1.example.test."}), "example.test.", "www.example.test.", dns.TypeA, kindLame, ""},
 		{"nodata", msgWith(t, 0, true, nil, []string{soa}), "example.test.", "www.example.test.", dns.TypeTXT, kindNoData, ""},
 		{"referral", msgWith(t, 0, false, nil, []string{"example.test. 60 NS ns1.example.test."}), "test.", "www.example.test.", dns.TypeA, kindReferral, "example.test."},
 		{"upward referral", msgWith(t, 0, false, nil, []string{"test. 60 NS ns.nic.test."}), "example.test.", "www.example.test.", dns.TypeA, kindLame, ""},
