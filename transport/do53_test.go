@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -594,5 +595,63 @@ func TestDo53ManyUDPSocketsAllServe(t *testing.T) {
 		if err != nil || r.Rcode != dns.RcodeSuccess {
 			t.Fatalf("query %d: %v %v", i, r, err)
 		}
+	}
+}
+
+// notifyTaker is a NotifyHandler: it answers every message it is given
+// with NOERROR, so a NOTIFY that reaches it is told from one the front end
+// answered NOTIMP.
+type notifyTaker struct{ Handler }
+
+func (notifyTaker) TakesNotify() bool { return true }
+
+// TestNotifyHandler: a NotifyHandler is given NOTIFY over Do53 UDP and TCP
+// but not over DoT (NOTIMP); UPDATE stays NOTIMP everywhere.
+func TestNotifyHandler(t *testing.T) {
+	h := notifyTaker{answerA(0)}
+	udp, tcp, _ := startDo53(t, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
+	certs, ctls := testCerts(t)
+	dot, _ := startDoT(t, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
+	notify := mustPack(t, new(dns.Msg).SetNotify("example."))
+	update := mustPack(t, new(dns.Msg).SetUpdate("example."))
+	dotExchange := func(raw []byte) []byte {
+		c, err := tls.Dial("tcp", dot, ctls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if err := writeFramed(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		b, err := readFramed(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		name      string
+		exchange  func(raw []byte) []byte
+		raw       []byte
+		wantRcode int
+	}{
+		{"NOTIFY over UDP", func(raw []byte) []byte { return exchangeRaw(t, "udp", udp, raw, 2*time.Second) }, notify, dns.RcodeSuccess},
+		{"NOTIFY over TCP", func(raw []byte) []byte { return exchangeRaw(t, "tcp", tcp, raw, 2*time.Second) }, notify, dns.RcodeSuccess},
+		{"NOTIFY over DoT", dotExchange, notify, dns.RcodeNotImplemented},
+		{"UPDATE over UDP", func(raw []byte) []byte { return exchangeRaw(t, "udp", udp, raw, 2*time.Second) }, update, dns.RcodeNotImplemented},
+		{"UPDATE over TCP", func(raw []byte) []byte { return exchangeRaw(t, "tcp", tcp, raw, 2*time.Second) }, update, dns.RcodeNotImplemented},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := tc.exchange(tc.raw)
+			m := new(dns.Msg)
+			if resp == nil || m.Unpack(resp) != nil {
+				t.Fatalf("no answer that parses: %x", resp)
+			}
+			if m.Rcode != tc.wantRcode {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[m.Rcode], dns.RcodeToString[tc.wantRcode])
+			}
+		})
 	}
 }

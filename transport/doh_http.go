@@ -114,7 +114,7 @@ func decodeDNSParam(v string) ([]byte, error) {
 func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON bool) {
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	sc := screen(raw, s.eng.acl.allows(remote.Addr()))
+	sc := screen(raw, s.eng.acl.allows(remote.Addr()), false)
 	switch {
 	case sc.verdict == drop:
 		httpError(w, "not a DNS query", http.StatusBadRequest, asJSON)

@@ -282,7 +282,7 @@ func (q *doqQuery) serve(allowed bool) {
 			}
 		}
 	}
-	sc := screen(raw, allowed)
+	sc := screen(raw, allowed, false)
 	switch sc.verdict {
 	case drop:
 		q.protocolError("not a query")

@@ -20,6 +20,8 @@ type engine struct {
 	// cookies and limiter are nil when off (cookie.go, ratelimit.go).
 	cookies *ServerCookies
 	limiter *RateLimiter
+	// notify is whether handler takes NOTIFY (NotifyHandler).
+	notify bool
 }
 
 func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) *engine {
@@ -30,7 +32,9 @@ func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &engine{handler: h, acl: a, ednsSize: ednsSize, log: log, bufs: newBufPool()}
+	nh, ok := h.(NotifyHandler)
+	notify := ok && nh.TakesNotify()
+	return &engine{handler: h, acl: a, ednsSize: ednsSize, log: log, bufs: newBufPool(), notify: notify}
 }
 
 // replyWriter is a ResponseWriter that can tell whether it already sent

@@ -106,3 +106,13 @@ func (f HandlerFunc) ServeDNS(ctx context.Context, w ResponseWriter, r *Request)
 type ReadyAnswerer interface {
 	AnswerReady(dst, query []byte, maxSize int) ([]byte, bool)
 }
+
+// NotifyHandler is a Handler that answers opcode NOTIFY (RFC 1996) itself
+// when TakesNotify reports true: the Do53 front ends (UDP and TCP, where
+// primaries send it) then pass NOTIFY to ServeDNS with the same screening
+// as QUERY. To any other Handler, and over DoT, DoH and DoQ, the front ends
+// answer NOTIFY with NOTIMP, as every opcode but QUERY.
+type NotifyHandler interface {
+	Handler
+	TakesNotify() bool
+}

@@ -32,8 +32,10 @@ type screened struct {
 // other than QUERY get NOTIMP, anything but one question gets FORMERR, a
 // second OPT gets FORMERR, an EDNS version above 0 gets BADVERS, a COOKIE
 // option of a malformed length gets FORMERR (RFC 7873 5.2.2), and clients
-// outside the acl get REFUSED.
-func screen(raw []byte, allowed bool) screened {
+// outside the acl get REFUSED. With notify (a NotifyHandler on Do53) opcode
+// NOTIFY (RFC 1996) is let through to the Handler like QUERY: primaries send
+// it to a secondary's port 53.
+func screen(raw []byte, allowed, notify bool) screened {
 	if len(raw) < headerLen {
 		return screened{verdict: drop}
 	}
@@ -47,7 +49,7 @@ func screen(raw []byte, allowed bool) screened {
 	if !allowed {
 		return screened{verdict: reject, msg: m, rcode: dns.RcodeRefused}
 	}
-	if m.Opcode != dns.OpcodeQuery {
+	if m.Opcode != dns.OpcodeQuery && (m.Opcode != dns.OpcodeNotify || !notify) {
 		return screened{verdict: reject, msg: m, rcode: dns.RcodeNotImplemented}
 	}
 	if len(m.Question) != 1 {

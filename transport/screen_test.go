@@ -21,7 +21,7 @@ func FuzzScreen(f *testing.F) {
 	f.Add([]byte{0, 1, 0x78, 0, 0, 1, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, allowed := range []bool{true, false} {
-			sc := screen(raw, allowed)
+			sc := screen(raw, allowed, allowed)
 			if sc.verdict != reject {
 				continue
 			}
@@ -165,5 +165,38 @@ func TestMalformedCookieSkipsReadyPath(t *testing.T) {
 	// The same name without options does take it: the handler is not broken.
 	if resp := exchangeRaw(t, "udp", udp, mustPack(t, query("fast.example.", dns.TypeA)), 2*time.Second); resp == nil || h.ready.Load() != 1 {
 		t.Fatalf("plain query: response %v, ready path %d times; want 1", resp != nil, h.ready.Load())
+	}
+}
+
+// TestScreenOpcodes: NOTIFY reaches the Handler only when it takes NOTIFY;
+// every other opcode but QUERY is NOTIMP either way.
+func TestScreenOpcodes(t *testing.T) {
+	cases := []struct {
+		opcode      int
+		notify      bool
+		wantVerdict verdict
+	}{
+		{dns.OpcodeQuery, false, serve},
+		{dns.OpcodeQuery, true, serve},
+		{dns.OpcodeNotify, false, reject},
+		{dns.OpcodeNotify, true, serve},
+		{dns.OpcodeUpdate, true, reject},
+		{dns.OpcodeStatus, true, reject},
+		{dns.OpcodeIQuery, true, reject},
+	}
+	for _, tc := range cases {
+		q := query("example.", dns.TypeSOA)
+		q.Opcode = tc.opcode
+		raw, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := screen(raw, true, tc.notify)
+		if sc.verdict != tc.wantVerdict {
+			t.Errorf("opcode %s notify %v: verdict %d, want %d", dns.OpcodeToString[tc.opcode], tc.notify, sc.verdict, tc.wantVerdict)
+		}
+		if sc.verdict == reject && sc.rcode != dns.RcodeNotImplemented {
+			t.Errorf("opcode %s notify %v: rcode %s, want NOTIMP", dns.OpcodeToString[tc.opcode], tc.notify, dns.RcodeToString[sc.rcode])
+		}
 	}
 }

@@ -226,7 +226,7 @@ func (c *streamConn) handle(raw []byte, allowed bool) {
 		c.slot.end()
 		c.active.Done()
 	}()
-	sc := screen(raw, allowed)
+	sc := screen(raw, allowed, c.srv.eng.notify && c.srv.proto == TCP)
 	switch sc.verdict {
 	case drop:
 	case reject:

@@ -183,7 +183,7 @@ func (s *udpSocket) handle(j *udpJob) {
 	if allowed && !j.readyTried && s.answerReady(j, raw) {
 		return
 	}
-	sc := screen(raw, allowed)
+	sc := screen(raw, allowed, s.eng.notify)
 	switch sc.verdict {
 	case drop:
 	case reject:

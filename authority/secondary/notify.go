@@ -153,3 +153,31 @@ func (m *Manager) serveNotify(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	_ = w.WriteMsg(resp)
 }
+
+// AnswerNotify answers one NOTIFY received by another server's listener
+// (sextant serve's Do53 front ends, where primaries send it to port 53):
+// raw is the message as received, for the TSIG check (RFC 8945 5.2), which
+// the NotifyListener's dns.Server makes itself. It returns the packed
+// answer, signed when the NOTIFY was signed with a known key and verified
+// (RFC 8945 5.3).
+func (m *Manager) AnswerNotify(q *dns.Msg, raw []byte, src netip.Addr) ([]byte, error) {
+	t := q.IsTsig()
+	if t == nil {
+		return m.HandleNotify(q, src, nil).Pack()
+	}
+	key := m.keys[dns.CanonicalName(t.Hdr.Name)]
+	status := dns.ErrSecret
+	if key != nil {
+		status = dns.TsigVerify(raw, key.Secret, "", false)
+	}
+	resp := m.HandleNotify(q, src, status)
+	if status != nil {
+		return resp.Pack()
+	}
+	resp.SetTsig(t.Hdr.Name, t.Algorithm, tsigFudge, time.Now().Unix())
+	out, _, err := dns.TsigGenerate(resp, key.Secret, t.MAC, false)
+	if err != nil {
+		return nil, fmt.Errorf("signing the NOTIFY answer: %w", err)
+	}
+	return out, nil
+}

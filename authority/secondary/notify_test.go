@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/authority"
 )
 
 // sendNotify sends a NOTIFY for zone from src to dst, signed with key when
@@ -97,4 +99,73 @@ func TestNotifyTSIG(t *testing.T) {
 		t.Fatalf("signed NOTIFY: %v", r)
 	}
 	sut.waitSerial(t, failZone, 2, time.Second)
+}
+
+// TestAnswerNotify: the per-message entry point checks TSIG on the raw
+// bytes as the NotifyListener does: a NOTIFY signed with the zone's key is
+// taken and answered signed, an unsigned one is REFUSED, one signed with
+// another secret or an unknown key is NOTAUTH, and a stranger is REFUSED.
+func TestAnswerNotify(t *testing.T) {
+	key := &Key{Name: "xfr-key.", Algorithm: dns.HmacSHA512, Secret: testSecret}
+	wrong := &Key{Name: key.Name, Algorithm: key.Algorithm, Secret: "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC0zMg=="}
+	unknown := &Key{Name: "other-key.", Algorithm: key.Algorithm, Secret: testSecret}
+	primary := netip.MustParseAddrPort("127.88.1.1:53")
+	m, err := New([]*Zone{{Origin: failZone, Primaries: []netip.AddrPort{primary}, Key: key}},
+		Options{Server: authority.NewServer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		src        string
+		sign       *Key
+		wantRcode  int
+		wantSigned bool
+	}{
+		{"signed by the primary", "127.88.1.1", key, dns.RcodeSuccess, true},
+		{"unsigned", "127.88.1.1", nil, dns.RcodeRefused, false},
+		{"another secret", "127.88.1.1", wrong, dns.RcodeNotAuth, false},
+		{"unknown key", "127.88.1.1", unknown, dns.RcodeNotAuth, false},
+		{"signed by a stranger", "127.88.1.9", key, dns.RcodeRefused, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			q := new(dns.Msg)
+			q.SetNotify(failZone)
+			var raw []byte
+			var err error
+			if tc.sign != nil {
+				q.SetTsig(tc.sign.Name, tc.sign.Algorithm, 300, time.Now().Unix())
+				raw, _, err = dns.TsigGenerate(q, tc.sign.Secret, "", false)
+			} else {
+				raw, err = q.Pack()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed := new(dns.Msg)
+			if err := parsed.Unpack(raw); err != nil {
+				t.Fatal(err)
+			}
+			out, err := m.AnswerNotify(parsed, raw, netip.MustParseAddr(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(out); err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tc.wantRcode || r.Id != q.Id || !r.Response {
+				t.Fatalf("answer %v, want rcode %s", r, dns.RcodeToString[tc.wantRcode])
+			}
+			if (r.IsTsig() != nil) != tc.wantSigned {
+				t.Fatalf("answer signed %v, want %v", r.IsTsig() != nil, tc.wantSigned)
+			}
+			if tc.wantSigned {
+				if err := dns.TsigVerify(out, key.Secret, parsed.IsTsig().MAC, false); err != nil {
+					t.Fatalf("signed answer does not verify: %v", err)
+				}
+			}
+		})
+	}
 }

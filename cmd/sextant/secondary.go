@@ -157,10 +157,11 @@ func readKeyFile(path string, add func(where, spec string) error) error {
 }
 
 // startSecondaries serves the secondary zones in srv and keeps them
-// current until ctx ends; it returns a function closing the NOTIFY
-// listeners.
+// current until ctx ends; it returns the manager (which also answers
+// NOTIFYs arriving on --listen, notify.go) and a function closing the
+// NOTIFY listeners.
 func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*secondary.Zone, srv *authority.Server,
-	clk clock.Clock, log *slog.Logger, onNewVersion func(origin string)) (func(), error) {
+	clk clock.Clock, log *slog.Logger, onNewVersion func(origin string)) (*secondary.Manager, func(), error) {
 	m, err := secondary.New(zones, secondary.Options{
 		Server:       srv,
 		Clock:        clk,
@@ -170,7 +171,7 @@ func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*seconda
 		OnNewVersion: onNewVersion,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var listeners []*secondary.NotifyListener
 	closeAll := func() {
@@ -182,15 +183,12 @@ func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*seconda
 		l, err := m.ListenNotify(addr)
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("--notify-listen %s: %w", addr, err)
+			return nil, nil, fmt.Errorf("--notify-listen %s: %w", addr, err)
 		}
 		listeners = append(listeners, l)
 	}
-	if len(listeners) == 0 {
-		log.Warn("no --notify-listen: secondary zones are refreshed on their SOA timers only")
-	}
 	m.Start(ctx)
-	return closeAll, nil
+	return m, closeAll, nil
 }
 
 // startXfrOut opens the transfer listeners; it returns the server (whose

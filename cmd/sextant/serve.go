@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/authority/secondary"
 	"github.com/sextant-dns/sextant/authority/xfrout"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
@@ -235,6 +236,8 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer closeOut()
 	}
+	// notifyTo answers NOTIFYs arriving on --listen (notify.go).
+	var notifyTo *secondary.Manager
 	if len(secondaries) > 0 {
 		clk, err := dnsClock(o.clockFile)
 		if err != nil {
@@ -244,7 +247,8 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if out != nil {
 			onNew = func(string) { out.Check(ctx) }
 		}
-		closeNotify, err := startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log, onNew)
+		var closeNotify func()
+		notifyTo, closeNotify, err = startSecondaries(ctx, &o.secondaryOptions, secondaries, zones, clk, log, onNew)
 		if err != nil {
 			return err
 		}
@@ -259,7 +263,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer signal.Stop(hup)
 
 	ddr := newDDRHandler(handler)
-	fes, certs, err := startFrontEnds(&o.frontEndOptions, ddr, log)
+	fes, certs, err := startFrontEnds(&o.frontEndOptions, withNotify(ddr, notifyTo), log)
 	if err != nil {
 		return err
 	}
