@@ -131,7 +131,10 @@ func startSecondary(t *testing.T, zone *Zone, o sutOptions) *secondaryUnderTest 
 		t.Cleanup(l.Close)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		cancel()
+		m.Wait() // before t.TempDir's removal: the loops write the state directory
+	})
 	m.Start(ctx)
 	return s
 }

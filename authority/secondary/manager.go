@@ -59,6 +59,9 @@ type Manager struct {
 	// in Status).
 	refusedLog RateLog
 	statusMu   sync.Mutex // serialises status file writes
+	// running counts the zones' refresh loops, so that Wait can tell when
+	// nothing writes to the state directory any more.
+	running sync.WaitGroup
 }
 
 // refusedLogInterval: at most one line a second about refused NOTIFYs.
@@ -150,12 +153,20 @@ func New(zones []*Zone, o Options) (*Manager, error) {
 }
 
 // Start runs each zone's refresh loop until ctx ends: a refresh at once,
-// then on the SOA timers and on NOTIFY.
+// then on the SOA timers and on NOTIFY. Wait waits for the loops to end.
 func (m *Manager) Start(ctx context.Context) {
 	for _, z := range m.zones {
-		go z.run(ctx)
+		m.running.Add(1)
+		go func() {
+			defer m.running.Done()
+			z.run(ctx)
+		}()
 	}
 }
+
+// Wait returns when every refresh loop Start began has ended (after its
+// context ended), so that the state directory is no longer written.
+func (m *Manager) Wait() { m.running.Wait() }
 
 // Status reports every zone, by name.
 func (m *Manager) Status() []Status {

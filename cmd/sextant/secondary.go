@@ -158,8 +158,8 @@ func readKeyFile(path string, add func(where, spec string) error) error {
 
 // startSecondaries serves the secondary zones in srv and keeps them
 // current until ctx ends; it returns the manager (which also answers
-// NOTIFYs arriving on --listen, notify.go) and a function closing the
-// NOTIFY listeners.
+// NOTIFYs arriving on --listen, notify.go) and a function that closes the
+// NOTIFY listeners and stops the refresh loops.
 func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*secondary.Zone, srv *authority.Server,
 	clk clock.Clock, log *slog.Logger, onNewVersion func(origin string)) (*secondary.Manager, func(), error) {
 	m, err := secondary.New(zones, secondary.Options{
@@ -187,8 +187,16 @@ func startSecondaries(ctx context.Context, o *secondaryOptions, zones []*seconda
 		}
 		listeners = append(listeners, l)
 	}
+	// The refresh loops end with serve, or when serve returns early (a
+	// front end that does not start): close cancels them either way and
+	// waits, so nothing writes the state directory afterwards.
+	ctx, cancel := context.WithCancel(ctx)
 	m.Start(ctx)
-	return m, closeAll, nil
+	return m, func() {
+		closeAll()
+		cancel()
+		m.Wait()
+	}, nil
 }
 
 // startXfrOut opens the transfer listeners; it returns the server (whose
