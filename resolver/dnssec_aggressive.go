@@ -9,6 +9,7 @@ import (
 
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
 )
@@ -132,7 +133,7 @@ func sigsFor(rrs []dns.RR, owner string, rrtype uint16, signer string) []dns.RR 
 	var out []dns.RR
 	for _, rr := range rrs {
 		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == rrtype &&
-			equalFold(sig.Hdr.Name, owner) && equalFold(sig.SignerName, signer) {
+			dnsname.Equal(sig.Hdr.Name, owner) && dnsname.Equal(sig.SignerName, signer) {
 			out = append(out, sig)
 		}
 	}

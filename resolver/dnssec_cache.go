@@ -176,23 +176,3 @@ func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *R
 	res.Security, res.Err = st, verr
 	return res
 }
-
-// equalFold compares two domain names ignoring ASCII case.
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}

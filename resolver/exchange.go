@@ -17,6 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
+
 	"github.com/sextant-dns/sextant/internal/siphash"
 )
 
@@ -421,7 +423,7 @@ func matchReply(q, r *dns.Msg, exactCase bool) replyMatch {
 	if got.Name == want.Name {
 		return replyMatches
 	}
-	if !strings.EqualFold(got.Name, want.Name) {
+	if !dnsname.Equal(got.Name, want.Name) {
 		return replyMismatch
 	}
 	if exactCase {
