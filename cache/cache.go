@@ -140,11 +140,7 @@ func (c *Cache) put(k key, e *Entry, ttl uint32) bool {
 	if life <= 0 {
 		return false
 	}
-	if shared := c.sharedNX(k.name, e, now, life); shared != nil {
-		e = shared
-	} else {
-		c.prepare(k, e, now, life)
-	}
+	c.prepare(k, e, now, life)
 	h := c.hash(k)
 	s := c.shards.at(h)
 	s.mu.Lock()
@@ -174,18 +170,8 @@ func (c *Cache) countDNAMEs(old slot, k key) {
 	}
 }
 
-// sharedNX returns the entry to store instead of e when e is an NXDOMAIN
-// that the one just stored under name for another type already says.
-func (c *Cache) sharedNX(name string, e *Entry, now time.Time, life time.Duration) *Entry {
-	if e.Rcode != dns.RcodeNameError {
-		return nil
-	}
-	return c.memos.sharedNX(name, e, now, life)
-}
-
 // prepare readies e for storing under k: its times, its authority records
-// shared with the zone's other negative entries, its size. It then offers
-// an NXDOMAIN for the next store under k's name to share.
+// shared with the zone's other negative entries, its size.
 func (c *Cache) prepare(k key, e *Entry, now time.Time, life time.Duration) {
 	e.Stored = now
 	e.Expires = now.Add(life)
@@ -195,10 +181,6 @@ func (c *Cache) prepare(k key, e *Entry, now time.Time, life time.Duration) {
 	}
 	e.name = k.name
 	e.size = int32(e.measure(z) + len(k.name))
-	e.sizedFor = k.qtype
-	if e.Rcode == dns.RcodeNameError {
-		c.memos.rememberNX(k.name, e)
-	}
 }
 
 // Delete removes the entry for name/qtype/qclass, if any (for example NS

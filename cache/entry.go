@@ -36,9 +36,8 @@ type Entry struct {
 	// Expires is Stored plus the clamped TTL; set by Put.
 	Expires time.Time
 
-	sizedFor uint16 // the type of the key Put measured e for (see slotBytes)
-	size     int32  // bytes counted against Config.MaxBytes; set by Put
-	name     string // the lower-cased owner of the key(s) e is stored under; set by Put
+	size int32  // bytes counted against Config.MaxBytes; set by Put
+	name string // the lower-cased owner of the key(s) e is stored under; set by Put
 }
 
 // Memory of a stored entry beyond its records' wire length, for the byte
@@ -77,14 +76,8 @@ func (e *Entry) measure(z *zoneAuth) int {
 	return n
 }
 
-// slotBytes is what an entry counts for under a key: in full under the key
-// Put measured it for, the key's own overhead under another sharing it.
-func slotBytes(_ uint64, v slot) int {
-	if v.qtype == v.e.sizedFor {
-		return int(v.e.size)
-	}
-	return keyOverhead
-}
+// slotBytes is what an entry counts for under its key.
+func slotBytes(_ uint64, v slot) int { return int(v.e.size) }
 
 // Negative reports whether e is a negative entry (NXDOMAIN or NODATA).
 func (e *Entry) Negative() bool {

@@ -2,18 +2,16 @@ package cache
 
 import (
 	"sync/atomic"
-	"time"
 
 	"github.com/miekg/dns"
 )
 
 // Negative answers repeat themselves: every NXDOMAIN and NODATA from one
-// zone carries the same SOA (and, signed, the same RRSIG over it), and a
-// caller may store one NXDOMAIN under several keys (the resolver stores it
-// once, as the name's NXDOMAIN entry: PutNXDomain, RFC 8020). Kept apart,
-// these copies were most of the memory of a negative entry. Put shares them instead, through two small
-// lock-free memos of recent stores: a miss there only costs the sharing,
-// never correctness, since shared records and entries are immutable.
+// zone carries the same SOA (and, signed, the same RRSIG over it). Kept
+// apart, these copies were most of the memory of a negative entry. Put
+// shares them instead, through a small lock-free memo of recent stores per
+// zone: a miss there only costs the sharing, never correctness, since
+// shared records are immutable.
 
 // memoSlots is the number of slots of each memo (a power of two): enough
 // that concurrent resolutions of different zones and names rarely push
@@ -28,17 +26,10 @@ type zoneAuth struct {
 	soaOnly []dns.RR // []dns.RR{soa}: the whole authority section of an unsigned negative entry
 }
 
-// recentNX is the NXDOMAIN entry last stored under a name.
-type recentNX struct {
-	name string // lower case
-	e    *Entry
-}
-
 // memos are the Cache's sharing memos, indexed by a hash of the zone or
 // owner name.
 type memos struct {
 	zones [memoSlots]atomic.Pointer[zoneAuth]
-	nx    [memoSlots]atomic.Pointer[recentNX]
 }
 
 func memoSlot(name string) uint64 { return hashKey(name, 0) & (memoSlots - 1) }
@@ -101,49 +92,4 @@ func soaOf(auth []dns.RR) (soa, sig dns.RR) {
 // sameRecord reports whether a and b are the same record, TTL included.
 func sameRecord(a, b dns.RR) bool {
 	return a == b || (a.Header().Ttl == b.Header().Ttl && dns.IsDuplicate(a, b))
-}
-
-// sharedNX returns the NXDOMAIN entry just stored under name for another
-// type when it holds what e holds and lives as long, so that both keys
-// point to one entry; nil when there is none.
-func (m *memos) sharedNX(name string, e *Entry, now time.Time, life time.Duration) *Entry {
-	r := m.nx[memoSlot(name)].Load()
-	if r != nil && r.name == name && r.e != e && sameNegative(r.e, e) &&
-		r.e.Expires.Sub(r.e.Stored) == life && !now.Before(r.e.Stored) && now.Sub(r.e.Stored) < sharedWithin {
-		return r.e
-	}
-	return nil
-}
-
-// rememberNX offers e, an NXDOMAIN entry ready to store under name (its
-// fields all set: readers of the memo may use it at once), for sharing.
-func (m *memos) rememberNX(name string, e *Entry) {
-	m.nx[memoSlot(name)].Store(&recentNX{name: name, e: e})
-}
-
-// sharedWithin is how soon after the first store a second one may share its
-// entry: the shared entry's TTL counts from the first, so the second key's
-// answers may be this much older than a fresh entry's.
-const sharedWithin = time.Second
-
-// sameNegative reports whether two negative entries say the same thing with
-// the same trust, so that one may stand for the other.
-func sameNegative(a, b *Entry) bool {
-	return a.Rcode == b.Rcode && a.Rank == b.Rank && a.Security == b.Security && a.EDE == b.EDE &&
-		a.EDEText == b.EDEText && len(a.RRs) == 0 && len(b.RRs) == 0 && len(a.Sigs) == 0 && len(b.Sigs) == 0 &&
-		sameRecords(a.Authority, b.Authority)
-}
-
-// sameRecords reports whether a and b hold the same records, TTLs included,
-// in the same order.
-func sameRecords(a, b []dns.RR) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !sameRecord(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }

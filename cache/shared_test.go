@@ -2,11 +2,8 @@ package cache
 
 import (
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/sextant-dns/sextant/security"
 )
 
 const (
@@ -75,51 +72,6 @@ func TestNegativeEntriesShareTheZoneSOA(t *testing.T) {
 			}
 			if got := &b.Authority[0] == &a.Authority[0]; got != tc.sameSlice {
 				t.Errorf("authority slice shared = %v, want %v", got, tc.sameSlice)
-			}
-		})
-	}
-}
-
-func TestNXDomainSharedAcrossTypes(t *testing.T) {
-	const name = "gone.example."
-	tests := []struct {
-		name   string
-		change func(*Entry) // applied to the second entry
-		ttl    uint32       // the second entry's TTL
-		wait   time.Duration
-		shared bool
-	}{
-		{"same answer", func(*Entry) {}, 300, 0, true},
-		{"other TTL", func(*Entry) {}, 200, 0, false},
-		{"other security", func(e *Entry) { e.Security = security.Secure }, 300, 0, false},
-		{"other rank", func(e *Entry) { e.Rank = RankAnswerAuth }, 300, 0, false},
-		{"other proof", func(e *Entry) { e.Authority = append(e.Authority, e.Authority[0]) }, 300, 0, false},
-		{"stored later", func(*Entry) {}, 300, 2 * time.Second, false},
-		{"NODATA is not shared", func(e *Entry) { e.Rcode = dns.RcodeSuccess }, 300, 0, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, clk := newTestCache(t, Config{})
-			c.Put(name, dns.TypeA, dns.ClassINET, negative(t, dns.RcodeNameError, testSOA), 300)
-			clk.Advance(tc.wait)
-			second := negative(t, dns.RcodeNameError, testSOA)
-			tc.change(second)
-			if !c.Put(name, 65535, dns.ClassINET, second, tc.ttl) {
-				t.Fatal("second Put refused")
-			}
-			a, okA := c.Get(name, dns.TypeA, dns.ClassINET)
-			b, okB := c.Get(name, 65535, dns.ClassINET)
-			if !okA || !okB {
-				t.Fatalf("entries missing: %v %v", okA, okB)
-			}
-			if got := a == b; got != tc.shared {
-				t.Fatalf("one entry for both types = %v, want %v", got, tc.shared)
-			}
-			if b.Rcode != second.Rcode || b.Security != second.Security || b.Rank != second.Rank || len(b.Authority) != len(second.Authority) {
-				t.Errorf("second key holds %+v, want what was given: %+v", b, second)
-			}
-			if rem := c.Remaining(b); rem != tc.ttl {
-				t.Errorf("second key's TTL %d, want %d", rem, tc.ttl)
 			}
 		})
 	}
