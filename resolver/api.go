@@ -25,8 +25,25 @@ type Result struct {
 	Authority []dns.RR
 	// Security is the DNSSEC status (Indeterminate without a validator).
 	Security security.Status
-	// Err says why, when Rcode is SERVFAIL.
-	Err *Error
+	// ede is the Extended DNS Error (RFC 8914) sent with the response: why,
+	// on a failure; information such as EDE 27 on an answer.
+	ede *Error
+}
+
+// ExtendedError returns the Extended DNS Error (RFC 8914) that goes with
+// the response, or nil: why the question failed (Exchange's SERVFAIL,
+// REFUSED or NOTIMP), or information attached to an answer, such as
+// EDE 27 (Unsupported NSEC3 Iterations Value) on an insecure one.
+func (res *Result) ExtendedError() *Error { return res.ede }
+
+// failed reports whether res is a failure rather than an answer: SERVFAIL,
+// REFUSED or NOTIMP. NXDOMAIN and NODATA are answers.
+func (res *Result) failed() bool {
+	switch res.Rcode {
+	case dns.RcodeServerFailure, dns.RcodeRefused, dns.RcodeNotImplemented:
+		return true
+	}
+	return false
 }
 
 // Records returns the answer's records of type rtype (for an A question,
@@ -58,14 +75,27 @@ func (res *Result) Signatures() []*dns.RRSIG {
 	return out
 }
 
-// Resolve resolves name/qtype in class IN. The Result is never nil; the
-// error is its Err when the answer is SERVFAIL.
+// Resolve resolves name/qtype in class IN. A question that gets no answer
+// (SERVFAIL, or REFUSED/NOTIMP for types a resolver does not resolve)
+// returns a nil Result and an *Error saying why, with that Rcode and an
+// Extended DNS Error code; NXDOMAIN and NODATA are answers, not errors.
 func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) (*Result, error) {
 	res := r.resolve(ctx, dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}, false)
-	if res.Err != nil && res.Rcode == dns.RcodeServerFailure {
-		return res, res.Err
+	if res.failed() {
+		return nil, res.failure()
 	}
 	return res, nil
+}
+
+// failure is the error of a failed res, carrying its Rcode (a copy: the
+// Error may be shared with other questions through a cache entry).
+func (res *Result) failure() *Error {
+	e := Error{EDE: dns.ExtendedErrorCodeOther, Text: "no answer"}
+	if res.ede != nil {
+		e = *res.ede
+	}
+	e.Rcode, e.Security = res.Rcode, res.Security
+	return &e
 }
 
 // resolve answers one question, sharing the work with identical concurrent
@@ -78,11 +108,11 @@ func (r *Resolver) resolve(ctx context.Context, q dns.Question, cd bool) *Result
 // concurrent questions (unless traced).
 func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *Result {
 	if _, ok := dns.IsDomainName(q.Name); !ok {
-		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
+		return &Result{Rcode: dns.RcodeServerFailure, ede: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
 	}
 	q.Name = canonical(q.Name)
 	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
-		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
+		return &Result{Rcode: rcode, ede: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
 	if tracerFrom(ctx) != nil {
 		return r.run(ctx, q, cd)
@@ -130,18 +160,18 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 	if err != nil {
 		e := asError(err)
 		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
-		return &Result{Rcode: dns.RcodeServerFailure, Err: e}
+		return &Result{Rcode: dns.RcodeServerFailure, ede: e}
 	}
 	res := &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 	if r.dnssec != nil && !cd {
 		status, verr := r.validate(ctx, q, out, b)
 		res.Security = status
-		res.Err = verr // on an answer: information such as EDE 27
+		res.ede = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
 			if verr == nil {
 				verr = &Error{EDE: dns.ExtendedErrorCodeDNSBogus, Text: "validation failed"}
 			}
-			return &Result{Rcode: dns.RcodeServerFailure, Security: status, Err: verr}
+			return &Result{Rcode: dns.RcodeServerFailure, Security: status, ede: verr}
 		}
 		res.Answer, res.Authority = validatedTTLs(b, res.Answer, res.Authority)
 	}
@@ -175,16 +205,16 @@ func (r *Resolver) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, *Result)
 // of the cache marks unless cd (see cacheOnlySecurity).
 func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, cd bool) *Result {
 	if _, ok := dns.IsDomainName(q.Name); !ok {
-		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
+		return &Result{Rcode: dns.RcodeServerFailure, ede: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("invalid name %q", q.Name)}}
 	}
 	q.Name = canonical(q.Name)
 	if rcode, why := unservedQuestion(q); rcode != dns.RcodeSuccess {
-		return &Result{Rcode: rcode, Err: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
+		return &Result{Rcode: rcode, ede: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
 	if out, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now())); res != nil {
 		return r.cacheOnlySecurity(q, out, res, cd)
 	}
-	return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+	return &Result{Rcode: dns.RcodeRefused, ede: errNotCached}
 }
 
 // cachedResult answers canonical q from local data and the cache alone,
@@ -204,7 +234,7 @@ func (r *Resolver) cachedLookup(ctx context.Context, q dns.Question, b *Budget) 
 	case err == errNotCached:
 		return nil, nil
 	case err != nil:
-		return nil, &Result{Rcode: dns.RcodeServerFailure, Err: asError(err)}
+		return nil, &Result{Rcode: dns.RcodeServerFailure, ede: asError(err)}
 	}
 	return out, &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 }
@@ -230,8 +260,8 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16, b *Budg
 	} else {
 		res = r.resolve(ctx, q, true)
 	}
-	if res.Err != nil {
-		return nil, fmt.Errorf("query %s %s: %w", q.Name, dns.TypeToString[qtype], res.Err)
+	if res.failed() {
+		return nil, fmt.Errorf("query %s %s: %w", q.Name, dns.TypeToString[qtype], res.failure())
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, qtype)

@@ -244,7 +244,7 @@ func TestCaseLosingServerFallsBack(t *testing.T) {
 			continue
 		}
 		if err != nil || len(answerAddrs(res)) != 1 {
-			t.Fatalf("after the TCP check: answer %v err %v", res.Answer, err)
+			t.Fatalf("after the TCP check: answer %v err %v", res, err)
 		}
 	}
 	if !r.sel.no0x20(h.zone.addr) {

@@ -223,7 +223,7 @@ func TestDNAMECachedSecure(t *testing.T) {
 			queries := labQueryCount(l) - before
 			t.Logf("%s %s round %d: %s %v, %d lab queries, %d signature checks", tc.qname, dns.TypeToString[tc.qtype], round+1, dns.RcodeToString[res.Rcode], res.Security, queries, checks)
 			if res.Rcode != tc.rcode || res.Security != security.Secure || !hasType(res.Answer, dns.TypeDNAME) || !hasType(res.Answer, dns.TypeCNAME) || !hasType(res.Answer, dns.TypeRRSIG) {
-				t.Fatalf("round %d: %s %v %v\n%v", round+1, dns.RcodeToString[res.Rcode], res.Security, res.Err, res.Answer)
+				t.Fatalf("round %d: %s %v %v\n%v", round+1, dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError(), res.Answer)
 			}
 			if tc.final != 0 && !hasType(res.Answer, tc.final) {
 				t.Fatalf("round %d: no %s record: %v", round+1, dns.TypeToString[tc.final], res.Answer)
@@ -237,7 +237,7 @@ func TestDNAMECachedSecure(t *testing.T) {
 	before := labQueryCount(l)
 	m, res := ask(t, r, name, dns.TypeA, true, false, false)
 	if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeA) {
-		t.Errorf("client query: %s AD=%v %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+		t.Errorf("client query: %s AD=%v %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 	}
 	if n := labQueryCount(l) - before; n != 0 {
 		t.Errorf("client query: %d lab queries, want 0", n)
@@ -248,7 +248,7 @@ func TestDNAMECachedSecure(t *testing.T) {
 	q.RecursionDesired = false
 	q.SetEdns0(1232, true)
 	if m, res := r.Exchange(ctxT(t), q); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeA) {
-		t.Errorf("RD=0: %s AD=%v %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+		t.Errorf("RD=0: %s AD=%v %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 	}
 }
 

@@ -70,7 +70,7 @@ func TestAggressiveSynthesisChecksNoSignature(t *testing.T) {
 				res, queries, checks = synthesisCost(t, r, l, tc.qname, tc.qtype)
 				t.Logf("%s %s %s: %s %v, %d queries, %d signature checks", round, tc.qname, dns.TypeToString[tc.qtype], dns.RcodeToString[res.Rcode], res.Security, queries, checks)
 				if res.Rcode != tc.rcode || res.Security != security.Secure || len(res.Answer) != 0 || !hasType(res.Authority, tc.denialRRType) || !hasType(res.Authority, dns.TypeRRSIG) || !hasType(res.Authority, dns.TypeSOA) {
-					t.Fatalf("%s: %s %v %v\n%v", round, dns.RcodeToString[res.Rcode], res.Security, res.Err, res.Authority)
+					t.Fatalf("%s: %s %v %v\n%v", round, dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError(), res.Authority)
 				}
 				if queries != 0 || checks != 0 {
 					t.Errorf("%s: %d upstream queries, %d signature checks; want none", round, queries, checks)
@@ -79,7 +79,7 @@ func TestAggressiveSynthesisChecksNoSignature(t *testing.T) {
 			// The client path (the cache-only fast path): AD, no query.
 			before := labQueryCount(l)
 			if m, res := ask(t, r, tc.qname, tc.qtype, true, false, false); m.Rcode != tc.rcode || !m.AuthenticatedData || !hasType(m.Ns, tc.denialRRType) {
-				t.Errorf("client: %s AD=%v %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+				t.Errorf("client: %s AD=%v %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 			}
 			// Without RD the cache alone answers, secure.
 			if m := askNoRD(t, r, tc.qname, tc.qtype, false); m.Rcode != tc.rcode || !m.AuthenticatedData {
@@ -97,7 +97,7 @@ func TestAggressiveSynthesisChecksNoSignature(t *testing.T) {
 		name := fmt.Sprintf("n%d.%s", i, lab.NSEC3Zone)
 		res, queries, checks := synthesisCost(t, r, l, name, dns.TypeA)
 		if res.Rcode != dns.RcodeNameError || res.Security != security.Secure {
-			t.Fatalf("%s: %s %v %v", name, dns.RcodeToString[res.Rcode], res.Security, res.Err)
+			t.Fatalf("%s: %s %v %v", name, dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError())
 		}
 		if queries == 0 {
 			synthesised++
@@ -167,7 +167,7 @@ func TestAggressiveUsesOnlySecureEntries(t *testing.T) {
 			res, queries, checks := synthesisCost(t, r, l, fresh, dns.TypeA)
 			t.Logf("%s: %s %v, %d queries, %d signature checks", fresh, dns.RcodeToString[res.Rcode], res.Security, queries, checks)
 			if res.Rcode != dns.RcodeNameError || res.Security != security.Secure {
-				t.Fatalf("%s %v %v", dns.RcodeToString[res.Rcode], res.Security, res.Err)
+				t.Fatalf("%s %v %v", dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError())
 			}
 			if queries == 0 || checks == 0 {
 				t.Errorf("answered from an NSEC whose cache entry is %s: %d queries, %d checks", tc.name, queries, checks)
@@ -222,7 +222,7 @@ func TestAggressiveExpires(t *testing.T) {
 		t.Errorf("synthesised from an expired range: %d queries, %d checks", queries, checks)
 	}
 	if res.Rcode != dns.RcodeNameError || res.Security != security.Secure {
-		t.Errorf("after expiry: %s %v %v", dns.RcodeToString[res.Rcode], res.Security, res.Err)
+		t.Errorf("after expiry: %s %v %v", dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError())
 	}
 }
 

@@ -148,11 +148,11 @@ func (r *Resolver) cacheOnlySecurity(q dns.Question, out *outcome, res *Result, 
 	st, verr, ok := markedStatus(out)
 	switch {
 	case !ok:
-		return &Result{Rcode: dns.RcodeRefused, Err: errNotCached}
+		return &Result{Rcode: dns.RcodeRefused, ede: errNotCached}
 	case st == security.Bogus:
-		return &Result{Rcode: dns.RcodeServerFailure, Security: st, Err: verr}
+		return &Result{Rcode: dns.RcodeServerFailure, Security: st, ede: verr}
 	}
-	res.Security, res.Err = st, verr
+	res.Security, res.ede = st, verr
 	return res
 }
 
@@ -173,6 +173,6 @@ func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *R
 	if !ok || st == security.Bogus {
 		return nil
 	}
-	res.Security, res.Err = st, verr
+	res.Security, res.ede = st, verr
 	return res
 }

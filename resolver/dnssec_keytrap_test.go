@@ -193,7 +193,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 	}
 	vb := st.budget
 	t.Logf("KeyTrap resolution: %s %v in %v wall, %v CPU; %d signature checks, %d failed, %d upstream queries; %v",
-		dns.RcodeToString[res.Rcode], res.Security, time.Since(wall), cpuTime()-cpu, vb.Validations(), vb.Failures(), b.Queries(), res.Err)
+		dns.RcodeToString[res.Rcode], res.Security, time.Since(wall), cpuTime()-cpu, vb.Validations(), vb.Failures(), b.Queries(), res.ExtendedError())
 	if res.Rcode != dns.RcodeServerFailure || res.Security != security.Bogus {
 		t.Fatalf("evil: %s %v, want SERVFAIL bogus", dns.RcodeToString[res.Rcode], res.Security)
 	}
@@ -224,7 +224,7 @@ func TestDNSSECKeyTrap(t *testing.T) {
 	for range 50 {
 		m, res := ask(t, good, "www.good.", dns.TypeA, true, false, false)
 		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
-			t.Fatalf("good client: %s AD=%v: %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+			t.Fatalf("good client: %s AD=%v: %v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 		}
 		good.Cache().Purge() // every answer validated afresh
 	}

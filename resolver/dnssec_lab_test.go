@@ -100,7 +100,7 @@ func checkCase(t *testing.T, c lab.Case, m *dns.Msg, res *Result) {
 	data := len(m.Answer) > 0
 	fail := func(what string) {
 		t.Errorf("%s (%s %s): %s; got %s AD=%v EDE=%d answers=%d status=%v err=%v",
-			c.Name, c.QName, dns.TypeToString[c.QType], what, dns.RcodeToString[rc], ad, ede, len(m.Answer), res.Security, res.Err)
+			c.Name, c.QName, dns.TypeToString[c.QType], what, dns.RcodeToString[rc], ad, ede, len(m.Answer), res.Security, res.ExtendedError())
 	}
 	switch c.Expect {
 	case lab.ExpectSecure:
@@ -347,7 +347,7 @@ func TestDNSSECAggressiveNSEC(t *testing.T) {
 	} {
 		m, res := ask(t, r, c.name, c.qtype, true, false, false)
 		if m.Rcode != c.rcode || !m.AuthenticatedData || len(m.Answer) != 0 || !hasType(m.Ns, dns.TypeNSEC) {
-			t.Errorf("%s %s: %s AD=%v status %v err %v", c.name, dns.TypeToString[c.qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.Err)
+			t.Errorf("%s %s: %s AD=%v status %v err %v", c.name, dns.TypeToString[c.qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.ExtendedError())
 		}
 	}
 	if after := labQueryCount(l); after != before {
@@ -492,7 +492,7 @@ func TestDNSSECLocalNames(t *testing.T) {
 			}
 			m, res := ask(t, r, c.name, c.qtype, true, false, false)
 			if m.Rcode != c.rcode || m.AuthenticatedData {
-				t.Errorf("mode %d, %s: %s AD=%v %v %v", mode, c.name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.Err)
+				t.Errorf("mode %d, %s: %s AD=%v %v %v", mode, c.name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.ExtendedError())
 			}
 		}
 	}
@@ -519,7 +519,7 @@ func TestDNSSECAggressiveNSEC3(t *testing.T) {
 		name := fmt.Sprintf("n%d.%s", i, lab.NSEC3Zone)
 		m, res := ask(t, r, name, dns.TypeA, true, false, false)
 		if m.Rcode != dns.RcodeNameError || !m.AuthenticatedData {
-			t.Fatalf("%s: %s AD=%v %v", name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+			t.Fatalf("%s: %s AD=%v %v", name, dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 		}
 		if labQueryCount(l) == before {
 			aggressive++
@@ -550,7 +550,7 @@ func TestDNSSECDNAME(t *testing.T) {
 	for _, qtype := range []uint16{dns.TypeCNAME, dns.TypeA, dns.TypeCNAME} {
 		m, res := ask(t, r, name, qtype, true, false, false)
 		if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeDNAME) || !hasType(m.Answer, dns.TypeCNAME) {
-			t.Errorf("%s %s: %s AD=%v %v\n%v", name, dns.TypeToString[qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err, m.Answer)
+			t.Errorf("%s %s: %s AD=%v %v\n%v", name, dns.TypeToString[qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError(), m.Answer)
 		}
 	}
 }
@@ -582,7 +582,7 @@ func TestDNSSECMixedChainCached(t *testing.T) {
 			}
 			t.Logf("%s %s: %v, %d signature checks, %d queries", tc.qname, round, res.Security, validations, b.Queries())
 			if res.Security != tc.want {
-				t.Errorf("%s %s: %v (%v), want %v", tc.qname, round, res.Security, res.Err, tc.want)
+				t.Errorf("%s %s: %v (%v), want %v", tc.qname, round, res.Security, res.ExtendedError(), tc.want)
 			}
 			if i == 0 && validations == 0 {
 				t.Errorf("%s first: no signature checked", tc.qname)

@@ -174,7 +174,7 @@ func (g *rolloverRig) askSecure(r *Resolver, d *dnssec, when, name string, qtype
 	m, res := ask(g.t, r, name, qtype, true, false, false)
 	g.settle(d)
 	if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
-		g.t.Fatalf("%s: %s %s: %s AD=%v (%v)", when, name, dns.TypeToString[qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+		g.t.Fatalf("%s: %s %s: %s AD=%v (%v)", when, name, dns.TypeToString[qtype], dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 	}
 }
 

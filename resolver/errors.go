@@ -5,11 +5,20 @@ import (
 	"fmt"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/security"
 )
 
 // Error is a resolution failure as the client will see it: SERVFAIL with an
 // Extended DNS Error (RFC 8914) info-code and text that say why.
 type Error struct {
+	// Rcode is the response code of the failure as Resolve returns it:
+	// SERVFAIL, or REFUSED/NOTIMP for questions a resolver does not serve
+	// (0 inside the resolver, where every Error is a SERVFAIL until then).
+	Rcode int
+	// Security is Bogus for a validation failure as Resolve returns it
+	// (Indeterminate for the others).
+	Security security.Status
 	// EDE is the RFC 8914 info-code.
 	EDE uint16
 	// Text is the EDE extra text.

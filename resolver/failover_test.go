@@ -175,7 +175,7 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 	ctx := WithTrace(ctxT(t), func(e TraceEvent) { events = append(events, e) })
 	res, err := r.Resolve(ctx, "www.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
-		t.Fatalf("answer %v err %v", res.Answer, err)
+		t.Fatalf("answer %v err %v", res, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -204,7 +204,7 @@ func TestEDNSFallback(t *testing.T) {
 	r := newTestResolver(t, h.hints, nil)
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
-		t.Fatalf("answer %v err %v", res.Answer, err)
+		t.Fatalf("answer %v err %v", res, err)
 	}
 	if !r.sel.noEDNS(h.zone.addr) {
 		t.Fatal("server not remembered as rejecting EDNS")
@@ -248,7 +248,7 @@ func Test0x20(t *testing.T) {
 	}
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
-		t.Fatalf("answer %v err %v", res.Answer, err)
+		t.Fatalf("answer %v err %v", res, err)
 	}
 	if !r.sel.no0x20(h.zone.addr) {
 		t.Fatal("server not remembered as not echoing case")

@@ -57,7 +57,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 		if p := recover(); p != nil {
 			h.r.log.Error("panic while answering", "panic", p)
 			m := buildResponse(q, &Result{Rcode: dns.RcodeServerFailure,
-				Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("internal error: %v", p)}}, false)
+				ede: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("internal error: %v", p)}}, false)
 			_ = w.WriteMsg(m)
 		}
 	}()

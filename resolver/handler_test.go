@@ -130,8 +130,8 @@ func TestNoRecursionDesiredAnswersFromCacheOnly(t *testing.T) {
 	q := query("www.example.test.", dns.TypeA, true)
 	q.RecursionDesired = false
 	m, res := r.Exchange(ctxT(t), q)
-	if m.Rcode != dns.RcodeRefused || res.Err == nil || res.Err.EDE != dns.ExtendedErrorCodeNotAuthoritative || hier.root.count() != 0 {
-		t.Fatalf("RD=0 miss: rcode %s err %v, root queries %d", dns.RcodeToString[m.Rcode], res.Err, hier.root.count())
+	if m.Rcode != dns.RcodeRefused || res.ExtendedError() == nil || res.ExtendedError().EDE != dns.ExtendedErrorCodeNotAuthoritative || hier.root.count() != 0 {
+		t.Fatalf("RD=0 miss: rcode %s err %v, root queries %d", dns.RcodeToString[m.Rcode], res.ExtendedError(), hier.root.count())
 	}
 	if _, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil {
 		t.Fatal(err)

@@ -98,6 +98,6 @@ func TestQNameMinimisationFallbackOnREFUSED(t *testing.T) {
 	r := newTestResolver(t, h.hints, func(c *Config) { c.QNameMinimisation = true })
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
-		t.Fatalf("answer %v err %v", res.Answer, err)
+		t.Fatalf("answer %v err %v", res, err)
 	}
 }

@@ -7,6 +7,9 @@ import (
 )
 
 func answerAddrs(res *Result) []string {
+	if res == nil {
+		return nil
+	}
 	var out []string
 	for _, rr := range res.Answer {
 		switch v := rr.(type) {

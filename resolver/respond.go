@@ -23,9 +23,9 @@ func buildResponse(q *dns.Msg, res *Result, do bool) *dns.Msg {
 	m.AuthenticatedData = res.Security == security.Secure && (do || q.AuthenticatedData)
 	if opt := q.IsEdns0(); opt != nil {
 		m.SetEdns0(ednsUDPSize, do)
-		if res.Err != nil {
+		if res.ede != nil {
 			o := m.IsEdns0()
-			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: res.Err.EDE, ExtraText: truncateText(res.Err.Text, 200)})
+			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: res.ede.EDE, ExtraText: truncateText(res.ede.Text, 200)})
 		}
 	}
 	return m

@@ -88,5 +88,5 @@ func (r *Resolver) applySentinel(q dns.Question, res *Result) *Result {
 	if trusted {
 		text = fmt.Sprintf("root key sentinel: key %05d is a trust anchor of this resolver", tag)
 	}
-	return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: text}}
+	return &Result{Rcode: dns.RcodeServerFailure, ede: &Error{EDE: dns.ExtendedErrorCodeOther, Text: text}}
 }

@@ -54,7 +54,7 @@ func (g *flightGroup) do(ctx context.Context, key flightKey, deadline time.Durat
 	case <-f.done:
 		return f.res
 	case <-ctx.Done():
-		return &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: "query cancelled", Err: ctx.Err()}}
+		return &Result{Rcode: dns.RcodeServerFailure, ede: &Error{EDE: dns.ExtendedErrorCodeOther, Text: "query cancelled", Err: ctx.Err()}}
 	}
 }
 
@@ -62,7 +62,7 @@ func (g *flightGroup) run(ctx context.Context, key flightKey, f *flight, deadlin
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	defer func() {
 		if p := recover(); p != nil {
-			f.res = &Result{Rcode: dns.RcodeServerFailure, Err: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("internal error: %v", p)}}
+			f.res = &Result{Rcode: dns.RcodeServerFailure, ede: &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("internal error: %v", p)}}
 		}
 		cancel()
 		g.mu.Lock()

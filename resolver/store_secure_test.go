@@ -48,7 +48,7 @@ func TestForgedAnswerKeepsSecureEntry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := dns.Question{Name: tc.qname, Qtype: dns.TypeA, Qclass: dns.ClassINET}
 			if res := r.runWith(ctxT(t), q, false, newBudget(&r.limits, time.Now())); res.Security != security.Secure {
-				t.Fatalf("first answer %v %v", res.Security, res.Err)
+				t.Fatalf("first answer %v %v", res.Security, res.ExtendedError())
 			}
 			if e, ok := r.cache.Get(tc.owner, tc.rtype, dns.ClassINET); !ok || e.Security != security.Secure {
 				t.Fatalf("%s %s not cached secure", tc.owner, dns.TypeToString[tc.rtype])
@@ -74,7 +74,7 @@ func TestForgedAnswerKeepsSecureEntry(t *testing.T) {
 				checks = st.budget.Validations()
 			}
 			if res.Security != security.Secure || !containsText(res.Answer, tc.wantInAnswer) || containsText(res.Answer, tc.forgedPresent) {
-				t.Fatalf("second answer %v %v\n%v", res.Security, res.Err, res.Answer)
+				t.Fatalf("second answer %v %v\n%v", res.Security, res.ExtendedError(), res.Answer)
 			}
 			if n := labQueryCount(l) - before; n != 0 || checks != 0 {
 				t.Errorf("second answer: %d lab queries, %d signature checks, want none", n, checks)

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -299,6 +300,30 @@ func newTestResolver(t testing.TB, h *roothints.Hints, mod func(*Config)) *Resol
 		t.Fatalf("New: %v", err)
 	}
 	return r
+}
+
+// mustFail resolves name/qtype expecting SERVFAIL and returns why; it
+// fails the test when the question was answered or got another rcode.
+func mustFail(t testing.TB, r *Resolver, name string, qtype uint16) *Error {
+	t.Helper()
+	res, err := r.Resolve(ctxT(t), name, qtype)
+	var re *Error
+	if !errors.As(err, &re) || res != nil || re.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("%s %s: result %v, err %v; want a SERVFAIL error and no result", name, dns.TypeToString[qtype], res, err)
+	}
+	return re
+}
+
+// rcodeOf is the rcode a client would see for Resolve's res, err.
+func rcodeOf(res *Result, err error) int {
+	var re *Error
+	switch {
+	case res != nil:
+		return res.Rcode
+	case errors.As(err, &re):
+		return re.Rcode
+	}
+	return -1
 }
 
 func ctxT(t testing.TB) context.Context {

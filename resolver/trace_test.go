@@ -129,7 +129,7 @@ func TestPrimingFailureFallsBackToHints(t *testing.T) {
 		t.Fatal("priming against a failing root succeeded")
 	}
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(res.Answer) != 1 {
-		t.Fatalf("resolution with the hints: %v %v", res.Answer, err)
+		t.Fatalf("resolution with the hints: %v %v", res, err)
 	}
 }
 
@@ -140,6 +140,6 @@ func TestPrimedRootWithoutAddressesFallsBackToHints(t *testing.T) {
 	r.Cache().Put(".", dns.TypeNS, dns.ClassINET, &cache.Entry{RRs: []dns.RR{mustRR(t, ". 3600 NS x.unknown-root.")}, Rank: cache.RankAnswerAuth}, 3600)
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(res.Answer) != 1 {
-		t.Fatalf("answer %v err %v", res.Answer, err)
+		t.Fatalf("answer %v err %v", res, err)
 	}
 }

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -276,9 +277,16 @@ func TestUnservedQuestions(t *testing.T) {
 		q.Question = []dns.Question{tc.q}
 		q.SetEdns0(1232, false)
 		m, res := r.Exchange(ctxT(t), q)
-		if m.Rcode != tc.rcode || res.Err == nil || res.Err.EDE != dns.ExtendedErrorCodeNotSupported {
-			t.Errorf("%v: rcode %s err %v", tc.q, dns.RcodeToString[m.Rcode], res.Err)
+		if m.Rcode != tc.rcode || res.ExtendedError() == nil || res.ExtendedError().EDE != dns.ExtendedErrorCodeNotSupported {
+			t.Errorf("%v: rcode %s err %v", tc.q, dns.RcodeToString[m.Rcode], res.ExtendedError())
 		}
+	}
+	// Resolve says the same in one place: no Result, an *Error with the
+	// rcode and the EDE.
+	res, err := r.Resolve(ctxT(t), "example.test.", dns.TypeAXFR)
+	var re *Error
+	if res != nil || !errors.As(err, &re) || re.Rcode != dns.RcodeNotImplemented || re.EDE != dns.ExtendedErrorCodeNotSupported {
+		t.Errorf("Resolve AXFR: %v, %v; want no result and a NOTIMP error", res, err)
 	}
 	if n := h.root.count(); n != 0 {
 		t.Fatalf("unserved questions sent %d queries", n)

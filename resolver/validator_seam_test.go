@@ -36,8 +36,8 @@ func TestValidatorSeam(t *testing.T) {
 	r = validating()
 	b := newBudget(&r.limits, time.Now())
 	res := r.runWith(ctxT(t), q, false, b)
-	if res.Rcode != dns.RcodeServerFailure || res.Security != security.Bogus || res.Err == nil || res.Err.EDE != dns.ExtendedErrorCodeDNSKEYMissing {
-		t.Fatalf("bogus: %s %v err %v, want SERVFAIL bogus with EDE %d", dns.RcodeToString[res.Rcode], res.Security, res.Err, dns.ExtendedErrorCodeDNSKEYMissing)
+	if res.Rcode != dns.RcodeServerFailure || res.Security != security.Bogus || res.ExtendedError() == nil || res.ExtendedError().EDE != dns.ExtendedErrorCodeDNSKEYMissing {
+		t.Fatalf("bogus: %s %v err %v, want SERVFAIL bogus with EDE %d", dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError(), dns.ExtendedErrorCodeDNSKEYMissing)
 	}
 	if b.Queries() <= cdBudget.Queries() {
 		t.Fatalf("budget queries: %d validated, %d with CD=1: the key fetches were not drawn from the client budget", b.Queries(), cdBudget.Queries())

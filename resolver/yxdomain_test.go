@@ -169,7 +169,7 @@ func TestYXDOMAINFromSignedZone(t *testing.T) {
 
 	m, res := ask(t, r, yxLong, dns.TypeA, true, false, false)
 	if m.Rcode != dns.RcodeYXDomain || !m.AuthenticatedData || res.Security != security.Secure {
-		t.Fatalf("long name: %s AD=%v %v (%v), want YXDOMAIN AD secure", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.Err)
+		t.Fatalf("long name: %s AD=%v %v (%v), want YXDOMAIN AD secure", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.ExtendedError())
 	}
 	if len(m.Answer) != 2 || m.Answer[0].Header().Rrtype != dns.TypeDNAME || m.Answer[0].Header().Name != "x.dn." || !hasType(m.Answer, dns.TypeRRSIG) {
 		t.Fatalf("answer %v, want the DNAME at x.dn. and its RRSIG", m.Answer)
@@ -191,7 +191,7 @@ func TestYXDOMAINFromSignedZone(t *testing.T) {
 	b := newBudget(&r.limits, time.Now())
 	res = r.runWith(ctxT(t), dns.Question{Name: other, Qtype: dns.TypeTXT, Qclass: dns.ClassINET}, false, b)
 	if res.Rcode != dns.RcodeYXDomain || res.Security != security.Secure {
-		t.Fatalf("second name: %s %v (%v), want YXDOMAIN secure", dns.RcodeToString[res.Rcode], res.Security, res.Err)
+		t.Fatalf("second name: %s %v (%v), want YXDOMAIN secure", dns.RcodeToString[res.Rcode], res.Security, res.ExtendedError())
 	}
 	checks := 0
 	if st := b.dnssec.Load(); st != nil {
@@ -207,13 +207,13 @@ func TestYXDOMAINFromSignedZone(t *testing.T) {
 	q.RecursionDesired = false
 	q.SetEdns0(1232, true)
 	if m, res := r.Exchange(ctxT(t), q); m.Rcode != dns.RcodeYXDomain || !m.AuthenticatedData {
-		t.Fatalf("RD=0: %s AD=%v (%v), want YXDOMAIN AD", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Err)
+		t.Fatalf("RD=0: %s AD=%v (%v), want YXDOMAIN AD", dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.ExtendedError())
 	}
 
 	// A name whose substitution fits still follows the DNAME.
 	m, res = ask(t, r, "www.x.dn.", dns.TypeA, true, false, false)
 	if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || !hasType(m.Answer, dns.TypeA) {
-		t.Fatalf("www.x.dn.: %s AD=%v %v (%v), want the A through the DNAME, secure", dns.RcodeToString[m.Rcode], m.AuthenticatedData, m.Answer, res.Err)
+		t.Fatalf("www.x.dn.: %s AD=%v %v (%v), want the A through the DNAME, secure", dns.RcodeToString[m.Rcode], m.AuthenticatedData, m.Answer, res.ExtendedError())
 	}
 }
 
@@ -251,7 +251,7 @@ func TestYXDOMAINWithoutCause(t *testing.T) {
 			r := newYXResolver(t, h, nil)
 			m, res := ask(t, r, tc.qname, dns.TypeA, true, false, false)
 			if m.Rcode != tc.rcode || res.Security != security.Indeterminate {
-				t.Fatalf("%s %v (%v), want %s", dns.RcodeToString[m.Rcode], res.Security, res.Err, dns.RcodeToString[tc.rcode])
+				t.Fatalf("%s %v (%v), want %s", dns.RcodeToString[m.Rcode], res.Security, res.ExtendedError(), dns.RcodeToString[tc.rcode])
 			}
 			if tc.rcode == dns.RcodeServerFailure && liarQueries.Load() == before {
 				t.Fatal("the liar was never asked")
@@ -303,7 +303,7 @@ func TestYXDOMAINQNameMinimisation(t *testing.T) {
 		ctx := WithTrace(ctxT(t), func(e TraceEvent) { events = append(events, e) })
 		res, _ := r.Resolve(ctx, qname, dns.TypeA)
 		if res.Rcode != dns.RcodeYXDomain {
-			t.Fatalf("qmin %v: %s (%v), want YXDOMAIN", qmin, dns.RcodeToString[res.Rcode], res.Err)
+			t.Fatalf("qmin %v: %s (%v), want YXDOMAIN", qmin, dns.RcodeToString[res.Rcode], res.ExtendedError())
 		}
 		var yx []string
 		for _, e := range events {

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -30,28 +31,29 @@ func zoneFailureTTL(r *Resolver, zone string) time.Duration {
 	return e.Expires.Sub(e.Stored)
 }
 
-// flood resolves n distinct names under zone at once and returns the
-// results.
-func flood(t *testing.T, r *Resolver, prefix string, n int) []*Result {
+// flood resolves n distinct names under zone at once and returns their
+// errors.
+func flood(t *testing.T, r *Resolver, prefix string, n int) []error {
 	t.Helper()
-	out := make([]*Result, n)
+	out := make([]error, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], _ = r.Resolve(ctxT(t), prefix+itoa(i)+".example.test.", dns.TypeA)
+			_, out[i] = r.Resolve(ctxT(t), prefix+itoa(i)+".example.test.", dns.TypeA)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-// cachedErrors counts SERVFAIL results with EDE 13 Cached Error (RFC 8914).
-func cachedErrors(res []*Result) int {
+// cachedErrors counts SERVFAIL failures with EDE 13 Cached Error (RFC 8914).
+func cachedErrors(errs []error) int {
 	n := 0
-	for _, r := range res {
-		if r.Rcode == dns.RcodeServerFailure && r.Err != nil && r.Err.EDE == dns.ExtendedErrorCodeCachedError {
+	for _, err := range errs {
+		var re *Error
+		if errors.As(err, &re) && re.Rcode == dns.RcodeServerFailure && re.EDE == dns.ExtendedErrorCodeCachedError {
 			n++
 		}
 	}
@@ -183,7 +185,7 @@ func TestZoneFailureBackoff(t *testing.T) {
 	clk.Advance(ttl + time.Second)
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
-		t.Fatalf("recovered zone: answer %v err %v", res.Answer, err)
+		t.Fatalf("recovered zone: answer %v err %v", res, err)
 	}
 	if ttl := zoneFailureTTL(r, "example.test."); ttl != 0 {
 		t.Fatalf("failure entry %v after a success", ttl)
@@ -219,7 +221,7 @@ func TestOneBrokenNameKeepsZone(t *testing.T) {
 		t.Fatalf("one broken name failed the zone for %v", ttl)
 	}
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(answerAddrs(res)) != 1 {
-		t.Fatalf("answer %v err %v", res.Answer, err)
+		t.Fatalf("answer %v err %v", res, err)
 	}
 }
 
@@ -243,9 +245,9 @@ func TestDeadServerOneProbe(t *testing.T) {
 	if n := h.zone.count(); n != 0 {
 		t.Fatalf("a dead server in back-off got %d queries", n)
 	}
-	for _, x := range res {
-		if x.Rcode != dns.RcodeServerFailure {
-			t.Fatalf("rcode %s from a dead zone", dns.RcodeToString[x.Rcode])
+	for _, err := range res {
+		if rc := rcodeOf(nil, err); rc != dns.RcodeServerFailure {
+			t.Fatalf("rcode %d (%v) from a dead zone", rc, err)
 		}
 	}
 	// Back-off over; the zone's failure entry gone too: one probe.

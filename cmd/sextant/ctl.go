@@ -388,16 +388,16 @@ func (s *controlServer) trace(args []string) (string, error) {
 		}
 	})
 	began := time.Now()
-	result, err := s.res.Resolve(ctx, name, qtype)
-	if result == nil {
-		return "", fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+	result, failure, err := resolveForReport(ctx, s.res, name, qtype)
+	if err != nil {
+		return "", err
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if lines > maxTraceLines {
 		fmt.Fprintf(&b, ";; (%d more trace lines left out)\n", lines-maxTraceLines)
 	}
-	newQueryReport(name, qtype, result, time.Since(began), "sextant serve (control socket)").writeText(&b)
+	newQueryReport(name, qtype, result, failure, time.Since(began), "sextant serve (control socket)").writeText(&b)
 	return b.String(), nil
 }
 

@@ -76,11 +76,11 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		})
 	}
 	began := time.Now()
-	result, err := res.Resolve(ctx, name, qtype)
-	if result == nil {
-		return fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+	result, failure, err := resolveForReport(ctx, res, name, qtype)
+	if err != nil {
+		return err
 	}
-	report := newQueryReport(name, qtype, result, time.Since(began), inProcessServer)
+	report := newQueryReport(name, qtype, result, failure, time.Since(began), inProcessServer)
 	report.Trace = traced
 	if *asJSON {
 		if err := report.writeJSON(stdout); err != nil {
@@ -89,7 +89,7 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else {
 		report.writeText(stdout)
 	}
-	if result.Rcode == dns.RcodeServerFailure {
+	if failure != nil {
 		return errReported // exit 1: scripts must not take a failure for an answer
 	}
 	return nil

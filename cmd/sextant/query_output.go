@@ -5,7 +5,9 @@ package main
 // the README and kept stable for scripts.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -60,8 +62,24 @@ type jsonEDE struct {
 	Text string `json:"text"`
 }
 
-// newQueryReport describes r, the result of name/qtype that took took.
-func newQueryReport(name string, qtype uint16, r *resolver.Result, took time.Duration, server string) *queryReport {
+// resolveForReport resolves name/qtype for a report: an answer, or a
+// failure as a client would see it (its rcode and nothing else) and why.
+// Only an error that is no resolution failure is returned as err.
+func resolveForReport(ctx context.Context, res *resolver.Resolver, name string, qtype uint16) (*resolver.Result, *resolver.Error, error) {
+	result, err := res.Resolve(ctx, name, qtype)
+	if err == nil {
+		return result, nil, nil
+	}
+	var failure *resolver.Error
+	if !errors.As(err, &failure) {
+		return nil, nil, fmt.Errorf("resolve %s %s: %w", name, dns.TypeToString[qtype], err)
+	}
+	return &resolver.Result{Rcode: failure.Rcode, Security: failure.Security}, failure, nil
+}
+
+// newQueryReport describes r, the result of name/qtype that took took, and
+// failure, why it failed (nil for an answer).
+func newQueryReport(name string, qtype uint16, r *resolver.Result, failure *resolver.Error, took time.Duration, server string) *queryReport {
 	rep := &queryReport{
 		Question: jsonQuestion{Name: name, Type: typeString(qtype), Class: "IN"},
 		Rcode:    rcodeString(r.Rcode),
@@ -76,9 +94,13 @@ func newQueryReport(name string, qtype uint16, r *resolver.Result, took time.Dur
 		ans:       r.Answer,
 		ns:        r.Authority,
 	}
-	if r.Err != nil {
-		rep.EDE = &jsonEDE{Code: r.Err.EDE, Name: dns.ExtendedErrorCodeToString[r.Err.EDE], Text: r.Err.Text}
-		rep.Error = r.Err.Error()
+	ede := r.ExtendedError()
+	if failure != nil {
+		ede = failure
+	}
+	if ede != nil {
+		rep.EDE = &jsonEDE{Code: ede.EDE, Name: dns.ExtendedErrorCodeToString[ede.EDE], Text: ede.Text}
+		rep.Error = ede.Error()
 	}
 	return rep
 }
