@@ -13,6 +13,7 @@ import (
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/server"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -38,7 +39,7 @@ func startSextant(tb testing.TB, bulk int) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: resolver.NewHandler(res, nil)}})
+	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: server.New(res, server.Config{})}})
 	if err != nil {
 		tb.Fatal(err)
 	}

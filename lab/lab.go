@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -347,4 +349,18 @@ func (l *Lab) RootKeys() []dns.RR {
 		}
 	}
 	return out
+}
+
+// Hints returns the lab's root hints (RootHints) as a resolver takes them.
+func (l *Lab) Hints() *roothints.Hints {
+	var b strings.Builder
+	for _, rr := range l.RootHints() {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	h, err := roothints.ParseHints(strings.NewReader(b.String()), "lab root hints")
+	if err != nil {
+		panic(fmt.Sprintf("lab: its own root hints do not parse: %v", err)) // a bug in RootHints
+	}
+	return h
 }

@@ -273,45 +273,6 @@ func TestDNSSECClock(t *testing.T) {
 	}
 }
 
-// TestDNSSECTTLCappedBySignature: data whose signatures expire in 100 s is
-// cached, and answered (also from the ready-to-send answer cache), with a
-// TTL of at most 100 s, whatever its own TTL says.
-func TestDNSSECTTLCappedBySignature(t *testing.T) {
-	t0 := time.Now().UTC().Truncate(time.Second)
-	l := startDNSSECLab(t, clock.NewManual(t0))
-	name := "www." + lab.SecureAlg13
-	for _, rr := range l.ZoneRecords(lab.SecureAlg13) {
-		if rr.Header().Name == name && rr.Header().Rrtype == dns.TypeA && rr.Header().Ttl <= 100 {
-			t.Fatalf("%v: the zone's TTL must exceed 100 s to show the cap", rr)
-		}
-	}
-	expiry := t0.Add(30 * 24 * time.Hour) // the lab's signature lifetime
-	clk := clock.NewManual(expiry.Add(-100 * time.Second))
-	r, _ := newValidatingResolver(t, l, clk)
-	h := NewHandler(r, nil)
-	q := new(dns.Msg)
-	q.SetQuestion(name, dns.TypeA)
-	q.SetEdns0(1232, true)
-	for i, from := range []string{"resolution", "answer cache"} {
-		w := serve(t, h, q)
-		if !w.msg.AuthenticatedData || len(w.msg.Answer) == 0 || (i == 1) != (w.raw != nil) {
-			t.Fatalf("%s: %v (raw %v)", from, w.msg, w.raw != nil)
-		}
-		for _, rr := range w.msg.Answer {
-			if rr.Header().Ttl > 100 {
-				t.Errorf("%s: %v, want TTLs capped at 100 s", from, rr)
-			}
-		}
-	}
-	e, ok := r.Cache().Get(name, dns.TypeA, dns.ClassINET)
-	if !ok || e.Security != security.Secure {
-		t.Fatalf("cache entry found=%v", ok)
-	}
-	if rem := r.Cache().Remaining(e); rem > 100 {
-		t.Errorf("cached for %d s, beyond the signature expiration in 100 s", rem)
-	}
-}
-
 // labQueryCount sums the queries every lab server received.
 func labQueryCount(l *lab.Lab) uint64 {
 	var n uint64

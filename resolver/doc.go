@@ -4,7 +4,7 @@
 // query names (RFC 9156), picks servers by smoothed RTT, defends against
 // spoofing (random IDs, ports and 0x20 case; strict reply matching; glue
 // only in bailiwick) and bounds the work of every client question with one
-// Budget. Handler puts it behind a transport front end.
+// Budget. Package server puts it behind the transport front ends.
 //
 // 0x20: a reply whose name differs from the query only in case is dropped
 // and the wait goes on; it is a spoofing signal, not a fact about the
@@ -18,7 +18,6 @@
 //	resolver.go    Config, DefaultConfig, New
 //	api.go         Resolve, Exchange, Query: the questions in, Results out
 //	respond.go     the client response (RA, RD, OPT, EDE, DO filtering)
-//	handler.go     the client handler: local zones, answer cache, resolution
 //	iterate.go     one question: CNAME restarts, cache, iteration down the tree
 //	answer.go      the structured answer: RRsets with their cache entries, the denial
 //	servers.go     asking one zone's servers: failover, fallbacks, NS lookups

@@ -190,3 +190,7 @@ func (r *Resolver) Cache() *cache.Cache { return r.cache }
 
 // Limits returns the limits in force (defaults filled in).
 func (r *Resolver) Limits() Limits { return r.limits }
+
+// Clock returns the DNS clock the resolver runs on (the one its cache and
+// DNSSEC use), for the caches built beside it.
+func (r *Resolver) Clock() clock.Clock { return r.cfg.Clock }

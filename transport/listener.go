@@ -68,9 +68,9 @@ type ListenerConfig struct {
 // Defaults of ListenerConfig, the same on every front end unless named for
 // one.
 const (
-	// defaultEDNSSize is DNS Flag Day 2020's buffer size: answers that fit
+	// DefaultEDNSSize is DNS Flag Day 2020's buffer size: answers that fit
 	// in 1232 bytes cross a 1280-byte IPv6 path unfragmented.
-	defaultEDNSSize = 1232
+	DefaultEDNSSize = 1232
 	// defaultMaxConns caps each front end's connections: far above what
 	// the clients of one resolver keep open, and small enough that each
 	// connection's buffers (tens of KiB with TLS) stay within tens of MiB.
@@ -112,7 +112,7 @@ type listenerDefaults struct {
 // setDefaults fills in the zero fields.
 func (c *ListenerConfig) setDefaults(d listenerDefaults) {
 	if c.EDNSSize == 0 {
-		c.EDNSSize = defaultEDNSSize
+		c.EDNSSize = DefaultEDNSSize
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = d.idleTimeout

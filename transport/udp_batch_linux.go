@@ -31,7 +31,7 @@ const udpBatchLen = 32
 // udpBatchOutSize is the room first set aside for each answer of a batch:
 // the default EDNSSize. A server advertising more grows a slot when an answer
 // needs it, up to its EDNSSize, instead of setting aside 32 times 64 KiB.
-const udpBatchOutSize = defaultEDNSSize
+const udpBatchOutSize = DefaultEDNSSize
 
 // udpBatch is the batch reader of one socket. Only its read loop touches it.
 type udpBatch struct {

@@ -31,6 +31,7 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/server"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -65,8 +66,8 @@ func main() {
 	}
 }
 
-// server is what every transport front end has.
-type server interface {
+// frontEnd is what every transport front end has.
+type frontEnd interface {
 	Start() error
 	Shutdown(context.Context) error
 }
@@ -81,8 +82,8 @@ func serve(o options) error {
 	if err != nil {
 		return err
 	}
-	var servers []server
-	add := func(s server, err error) error {
+	var servers []frontEnd
+	add := func(s frontEnd, err error) error {
 		if err != nil {
 			return err
 		}
@@ -152,7 +153,7 @@ func handler(o options) (transport.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	var local resolver.LocalZones
+	var local server.LocalZones
 	if o.zone != "" {
 		zones := authority.NewServer()
 		if err := zones.LoadFile(o.zone, ""); err != nil {
@@ -160,7 +161,7 @@ func handler(o options) (transport.Handler, error) {
 		}
 		local = zones
 	}
-	return resolver.NewHandler(res, local), nil
+	return server.New(res, server.Config{Local: local}), nil
 }
 
 // reportCounters writes one line of counters to each connection.

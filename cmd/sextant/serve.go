@@ -18,6 +18,7 @@ import (
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/server"
 )
 
 // resolverOptions are the flags shared by `sextant serve` and `sextant query`.
@@ -199,7 +200,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer res.Close() // after the front ends: ends re-priming and RFC 5011 refreshes
 	setMemoryLimit(o.cacheBytes, log)
 
-	var local resolver.LocalZones
+	var local server.LocalZones
 	var zones *authority.Server
 	if len(o.zones) > 0 {
 		if zones, err = loadZones(o.zones); err != nil {
@@ -254,7 +255,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer closeNotify()
 	}
-	handler := resolver.NewHandlerWithAnswers(res, local, answers)
+	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log})
 
 	// SIGHUP is caught before any listener opens, so that a client that
 	// got an answer can rely on it.

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/resolver"
+	"github.com/sextant-dns/sextant/transport"
+)
+
+// LocalZones is the co-located authoritative backend as the handler sees
+// it (authority.Server satisfies it): zones answered without a network hop.
+type LocalZones interface {
+	// Covers reports whether name is at or below one of the local zones.
+	Covers(name string) bool
+	// Answer answers q authoritatively (nil to let the resolver answer).
+	Answer(q *dns.Msg) *dns.Msg
+}
+
+// Config is what a Handler serves from. Only the resolver is required.
+type Config struct {
+	// Local is the co-located authoritative backend; nil for none.
+	Local LocalZones
+	// Answers is the ready-to-send answer cache; nil makes one of default
+	// size on the resolver's clock. Pass one to size it from the cache
+	// bound, or to purge it from outside (zone reloads, flushes).
+	Answers *cache.Answers
+	// Logger receives internal errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is the client-facing query router: local zones first, then the
+// ready-to-send answer cache straight from the raw query (no unpacking, no
+// locks held across I/O), then resolution, whose response is stored in
+// the answer cache.
+type Handler struct {
+	r       *resolver.Resolver
+	local   LocalZones
+	answers *cache.Answers
+	log     *slog.Logger
+	bufs    sync.Pool
+}
+
+// New makes the client handler for r.
+func New(r *resolver.Resolver, cfg Config) *Handler {
+	h := &Handler{r: r, local: cfg.Local, answers: cfg.Answers, log: cfg.Logger}
+	if h.answers == nil {
+		h.answers = cache.NewAnswers(cache.Config{Clock: r.Clock()})
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.bufs.New = func() any { b := make([]byte, 0, 1500); return &b }
+	return h
+}
+
+// Answers returns the handler's ready-to-send answer cache.
+func (h *Handler) Answers() *cache.Answers { return h.answers }
+
+var (
+	_ transport.Handler       = (*Handler)(nil)
+	_ transport.ReadyAnswerer = (*Handler)(nil)
+)
+
+// ServeDNS answers one client query.
+func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req *transport.Request) {
+	q := req.Msg
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic while answering", "panic", p)
+			_ = w.WriteMsg(serverFailure(q, fmt.Sprintf("internal error: %v", p)))
+		}
+	}()
+	if len(q.Question) != 1 {
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeFormatError)
+		_ = w.WriteMsg(m)
+		return
+	}
+	question := q.Question[0]
+	if h.local != nil && h.local.Covers(question.Name) {
+		if m := h.local.Answer(q); m != nil {
+			m.RecursionDesired = q.RecursionDesired
+			m.RecursionAvailable = true
+			_ = w.WriteMsg(m)
+			return
+		}
+	}
+	if len(req.Raw) > 0 {
+		bp := h.bufs.Get().(*[]byte)
+		out, ok := h.answers.WriteSized((*bp)[:0], req.Raw, req.MaxSize)
+		if ok {
+			_ = w.Write(out)
+			*bp = out[:0]
+			h.bufs.Put(bp)
+			return
+		}
+		h.bufs.Put(bp)
+	}
+	resp, _ := h.r.Exchange(ctx, q)
+	if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
+		opt := q.IsEdns0()
+		h.answers.Put(cache.AnswerKey{
+			Name: question.Name, Type: question.Qtype, Class: question.Qclass,
+			DO: opt != nil && opt.Do(), CD: q.CheckingDisabled, AD: q.AuthenticatedData,
+		}, resp)
+	}
+	_ = w.WriteMsg(resp)
+}
+
+// AnswerReady is the front ends' fast path (transport.ReadyAnswerer): a
+// repeated question answered from the ready-to-send answer cache straight
+// from the raw query, before the query is parsed. Local zones need no check
+// first: their answers never enter the answer cache (and the command purges
+// it when zones are reloaded).
+func (h *Handler) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool) {
+	return h.answers.WriteSized(dst, query, maxSize)
+}
+
+// serverFailure is SERVFAIL for q with an Extended DNS Error saying why
+// (RFC 8914), for clients that sent EDNS.
+func serverFailure(q *dns.Msg, why string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(q, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	if q.IsEdns0() != nil {
+		m.SetEdns0(transport.DefaultEDNSSize, false)
+		o := m.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: strings.ToValidUTF8(why, "?")})
+	}
+	return m
+}
