@@ -46,7 +46,7 @@ func (s *Server) storeLocked(origin string, z *Zone) {
 		m[k] = v
 	}
 	m[origin] = z
-	s.zones.Store(&zoneSet{byOrigin: m})
+	s.publishLocked(&zoneSet{byOrigin: m})
 }
 
 // Replace serves next in place of old, if old is still what is served for

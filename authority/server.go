@@ -26,6 +26,8 @@ type Server struct {
 	// hooks transform new versions of some zones before they are served
 	// (publish.go).
 	hooks map[string]PublishHook
+	// onChange are told after each change of what is served (OnChange).
+	onChange []func(zonesAdded bool)
 }
 
 // zoneFile is a zone file the Server serves and re-reads on Reload.
@@ -70,7 +72,34 @@ func (s *Server) updateLocked(change func(map[string]*Zone)) {
 	}
 	change(next)
 	s.applyHooksLocked(old.byOrigin, next)
-	s.zones.Store(&zoneSet{byOrigin: next})
+	s.publishLocked(&zoneSet{byOrigin: next})
+}
+
+// publishLocked serves set, then tells OnChange's functions.
+func (s *Server) publishLocked(set *zoneSet) {
+	old := s.zones.Swap(set)
+	added := false
+	for origin := range set.byOrigin {
+		if _, ok := old.byOrigin[origin]; !ok {
+			added = true
+			break
+		}
+	}
+	for _, f := range s.onChange {
+		f(added)
+	}
+}
+
+// OnChange has f called after every change of the served zones (Set,
+// Remove, Reload, Replace and transfers in), once the new data answers:
+// for those that keep answers made from it, such as a ready-to-send answer
+// cache. zonesAdded says a zone is served that was not before: names it
+// covers were answered by others until now. f runs with the Server's
+// writers held off, so it must be quick and must not change the Server.
+func (s *Server) OnChange(f func(zonesAdded bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = append(s.onChange, f)
 }
 
 // Set adds z, or atomically replaces the zone with the same origin.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -38,6 +39,10 @@ type Answers struct {
 	seed   maphash.Seed
 	shards shardSet[uint64, *answer]
 	stats  counters
+	// localGen is the generation of the local data that static answers
+	// (PutStatic) were made from; InvalidateStatic moves it on, and a
+	// static answer of another generation is a miss.
+	localGen atomic.Uint64
 }
 
 // answer is one stored response. It is immutable once stored. It is kept
@@ -54,8 +59,10 @@ type answer struct {
 	qtype   uint16
 	qclass  uint16
 	flags   byte  // answerFlags
+	static  bool  // PutStatic's: TTLs as stored, valid while gen is current
 	stored  int64 // Put's DNS clock reading, Unix nanoseconds
 	expires int64 // stored plus the smallest TTL, Unix nanoseconds
+	gen     uint64
 }
 
 // wire is the packed response.
@@ -120,23 +127,7 @@ func (a *Answers) hash(lowerQname []byte, qtype, qclass uint16, flags byte) uint
 // truncated, has no records with a TTL, has a TTL of 0, does not pack, or
 // whose question is not k's.
 func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
-	if resp == nil || resp.Truncated || (resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError) {
-		return
-	}
-	if len(resp.Question) != 1 {
-		return
-	}
-	q := resp.Question[0]
-	if q.Qtype != k.Type || q.Qclass != k.Class || lowerName(dns.Fqdn(q.Name)) != lowerName(dns.Fqdn(k.Name)) {
-		return
-	}
-	packed := *resp // a shallow copy, so as not to change the caller's Compress
-	packed.Compress = true
-	wire, err := packed.Pack()
-	if err != nil {
-		return
-	}
-	lay, ok := layoutResponse(wire)
+	wire, lay, ok := packAnswer(k, resp)
 	if !ok || lay.minTTL == 0 {
 		return
 	}
@@ -151,27 +142,84 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 	if life == 0 {
 		return
 	}
+	now := a.cfg.Clock.Now().UnixNano()
+	a.add(newAnswer(k, wire, lay, lay.ttlOffs), func(ans *answer) {
+		ans.stored, ans.expires = now, now+int64(life)*int64(time.Second)
+	})
+}
+
+// PutStatic stores resp, an authoritative answer from local data, as the
+// answer to k with its TTLs as they are (an authoritative server does not
+// count them down) until the local data changes: gen is StaticGeneration
+// read before resp was made, and InvalidateStatic, called once a change is
+// served, makes every answer of an older generation a miss. Otherwise it
+// stores what Put stores, TTL 0 included.
+func (a *Answers) PutStatic(k AnswerKey, resp *dns.Msg, gen uint64) {
+	wire, lay, ok := packAnswer(k, resp)
+	if !ok {
+		return
+	}
+	a.add(newAnswer(k, wire, lay, nil), func(ans *answer) {
+		ans.static, ans.gen = true, gen
+	})
+}
+
+// StaticGeneration is the generation of local data PutStatic's answers
+// must be made from to be served.
+func (a *Answers) StaticGeneration() uint64 { return a.localGen.Load() }
+
+// InvalidateStatic retires every answer stored with PutStatic so far: the
+// local data they came from has changed.
+func (a *Answers) InvalidateStatic() { a.localGen.Add(1) }
+
+// packAnswer packs resp, a response to k, compressed, and lays it out;
+// false for what the cache never stores (see Put).
+func packAnswer(k AnswerKey, resp *dns.Msg) ([]byte, responseLayout, bool) {
+	if resp == nil || resp.Truncated || (resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError) {
+		return nil, responseLayout{}, false
+	}
+	if len(resp.Question) != 1 {
+		return nil, responseLayout{}, false
+	}
+	q := resp.Question[0]
+	if q.Qtype != k.Type || q.Qclass != k.Class || lowerName(dns.Fqdn(q.Name)) != lowerName(dns.Fqdn(k.Name)) {
+		return nil, responseLayout{}, false
+	}
+	packed := *resp // a shallow copy, so as not to change the caller's Compress
+	packed.Compress = true
+	wire, err := packed.Pack()
+	if err != nil {
+		return nil, responseLayout{}, false
+	}
+	lay, ok := layoutResponse(wire)
+	return wire, lay, ok
+}
+
+// newAnswer makes the stored form of wire: the response with its qname
+// lower-cased, then the offsets of the TTLs to count down (ttlOffs).
+func newAnswer(k AnswerKey, wire []byte, lay responseLayout, ttlOffs []uint16) *answer {
 	// ASCII-only folding, as parseQuestion folds the client's name: names
 	// that differ in other octets must not share an answer.
-	buf := make([]byte, len(wire)+2*len(lay.ttlOffs))
+	buf := make([]byte, len(wire)+2*len(ttlOffs))
 	copy(buf, wire)
 	dnsname.LowerBytes(buf[headerLen:lay.nameEnd])
-	for i, off := range lay.ttlOffs {
+	for i, off := range ttlOffs {
 		binary.BigEndian.PutUint16(buf[len(wire)+2*i:], off)
 	}
-	now := a.cfg.Clock.Now().UnixNano()
-	ans := &answer{
+	return &answer{
 		buf:     buf,
 		wireLen: uint16(len(wire)),
 		nameEnd: uint16(lay.nameEnd),
 		qtype:   k.Type,
 		qclass:  k.Class,
 		flags:   answerFlags(k.DO, k.CD, k.AD, lay.edns),
-		stored:  now,
-		expires: now + int64(life)*int64(time.Second),
 	}
-	qname := ans.qname()
-	h := a.hash(qname, ans.qtype, ans.qclass, ans.flags)
+}
+
+// add completes ans with set and stores it.
+func (a *Answers) add(ans *answer, set func(*answer)) {
+	set(ans)
+	h := a.hash(ans.qname(), ans.qtype, ans.qclass, ans.flags)
 	evicted, _ := a.shards.at(h).add(h, ans)
 	a.stats.evictions.Add(uint64(evicted))
 }
@@ -216,8 +264,15 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 		a.stats.misses.Add(1)
 		return dst, false
 	}
-	now := a.cfg.Clock.Now().UnixNano()
-	if now >= ans.expires || now < ans.stored { // run out, or the clock moved back past Put
+	var now int64
+	if ans.static {
+		if ans.gen != a.localGen.Load() { // the local data changed
+			s.removeIf(h, ans)
+			a.stats.expired.Add(1)
+			a.stats.misses.Add(1)
+			return dst, false
+		}
+	} else if now = a.cfg.Clock.Now().UnixNano(); now >= ans.expires || now < ans.stored { // run out, or the clock moved back past Put
 		s.removeIf(h, ans)
 		a.stats.expired.Add(1)
 		a.stats.misses.Add(1)
@@ -233,7 +288,7 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 		a.stats.misses.Add(1)
 		return dst, false
 	}
-	elapsed := uint32((now - ans.stored) / int64(time.Second))
+	elapsed := uint32((now - ans.stored) / int64(time.Second)) // 0 for static answers: no TTL offsets
 
 	start := len(dst)
 	dst = append(dst, ans.wire()...)

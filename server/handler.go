@@ -23,6 +23,16 @@ type LocalZones interface {
 	Answer(q *dns.Msg) *dns.Msg
 }
 
+// ChangeNotifier is implemented by LocalZones that say when their data
+// changes (authority.Server does). Their answers then take the ready-to-
+// send path too, kept until the next change; other LocalZones are asked
+// every time.
+type ChangeNotifier interface {
+	// OnChange has f called after each change, once the new data answers;
+	// zonesAdded says names are now local that were not before.
+	OnChange(f func(zonesAdded bool))
+}
+
 // Config is what a Handler serves from. Only the resolver is required.
 type Config struct {
 	// Local is the co-located authoritative backend; nil for none.
@@ -35,16 +45,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Handler is the client-facing query router: local zones first, then the
-// ready-to-send answer cache straight from the raw query (no unpacking, no
-// locks held across I/O), then resolution, whose response is stored in
-// the answer cache.
+// Handler is the client-facing query router: the ready-to-send answer
+// cache straight from the raw query (no unpacking, no locks held across
+// I/O), then local zones, then resolution; the responses of both are
+// stored in the answer cache.
 type Handler struct {
 	r       *resolver.Resolver
 	local   LocalZones
 	answers *cache.Answers
-	log     *slog.Logger
-	bufs    sync.Pool
+	// localReady is whether local answers go into answers (PutStatic):
+	// only when local tells of its changes.
+	localReady bool
+	log        *slog.Logger
+	bufs       sync.Pool
 }
 
 // New makes the client handler for r.
@@ -55,6 +68,10 @@ func New(r *resolver.Resolver, cfg Config) *Handler {
 	}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if n, ok := h.local.(ChangeNotifier); ok {
+		n.OnChange(h.localChanged)
+		h.localReady = true
 	}
 	h.bufs.New = func() any { b := make([]byte, 0, 1500); return &b }
 	return h
@@ -84,14 +101,6 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 		return
 	}
 	question := q.Question[0]
-	if h.local != nil && h.local.Covers(question.Name) {
-		if m := h.local.Answer(q); m != nil {
-			m.RecursionDesired = q.RecursionDesired
-			m.RecursionAvailable = true
-			_ = w.WriteMsg(m)
-			return
-		}
-	}
 	if len(req.Raw) > 0 {
 		bp := h.bufs.Get().(*[]byte)
 		out, ok := h.answers.WriteSized((*bp)[:0], req.Raw, req.MaxSize)
@@ -103,22 +112,51 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 		}
 		h.bufs.Put(bp)
 	}
+	if h.local != nil && h.local.Covers(question.Name) {
+		gen := h.answers.StaticGeneration() // before the answer: a change after it retires the answer
+		if m := h.local.Answer(q); m != nil {
+			m.RecursionDesired = q.RecursionDesired
+			m.RecursionAvailable = true
+			if h.localReady {
+				h.answers.PutStatic(answerKey(q), m, gen)
+			}
+			_ = w.WriteMsg(m)
+			return
+		}
+	}
 	resp, _ := h.r.Exchange(ctx, q)
 	if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
-		opt := q.IsEdns0()
-		h.answers.Put(cache.AnswerKey{
-			Name: question.Name, Type: question.Qtype, Class: question.Qclass,
-			DO: opt != nil && opt.Do(), CD: q.CheckingDisabled, AD: q.AuthenticatedData,
-		}, resp)
+		h.answers.Put(answerKey(q), resp)
 	}
 	_ = w.WriteMsg(resp)
+}
+
+// localChanged retires the local answers of the ready-to-send cache; when a
+// zone was added, every answer, since the resolver's answers for names now
+// local must not be served either.
+func (h *Handler) localChanged(zonesAdded bool) {
+	h.answers.InvalidateStatic()
+	if zonesAdded {
+		h.answers.Purge()
+	}
+}
+
+// answerKey is what the answer to q depends on besides the data.
+func answerKey(q *dns.Msg) cache.AnswerKey {
+	question := q.Question[0]
+	opt := q.IsEdns0()
+	return cache.AnswerKey{
+		Name: question.Name, Type: question.Qtype, Class: question.Qclass,
+		DO: opt != nil && opt.Do(), CD: q.CheckingDisabled, AD: q.AuthenticatedData,
+	}
 }
 
 // AnswerReady is the front ends' fast path (transport.ReadyAnswerer): a
 // repeated question answered from the ready-to-send answer cache straight
 // from the raw query, before the query is parsed. Local zones need no check
-// first: their answers never enter the answer cache (and the command purges
-// it when zones are reloaded).
+// first: the resolver's answers for their names never enter the cache (the
+// local zones answer those first), and their own answers there are retired
+// on every change of the zones.
 func (h *Handler) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool) {
 	return h.answers.WriteSized(dst, query, maxSize)
 }
