@@ -58,11 +58,15 @@ type answer struct {
 	nameEnd uint16 // the question's qname is buf[headerLen:nameEnd]
 	qtype   uint16
 	qclass  uint16
-	flags   byte  // answerFlags
-	static  bool  // PutStatic's: TTLs as stored, valid while gen is current
-	stored  int64 // Put's DNS clock reading, Unix nanoseconds
-	expires int64 // stored plus the smallest TTL, Unix nanoseconds
-	gen     uint64
+	flags   byte // answerFlags
+	static  bool // PutStatic's: TTLs as stored, valid while gen is current
+	// refreshing is set when one query in the answer's last tenth of life
+	// was let through as a miss, so that the resolver sees the question
+	// and prefetches its data (nearExpiry); the others keep the answer.
+	refreshing atomic.Bool
+	stored     int64 // Put's DNS clock reading, Unix nanoseconds
+	expires    int64 // stored plus the smallest TTL, Unix nanoseconds
+	gen        uint64
 }
 
 // wire is the packed response.
@@ -276,6 +280,9 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 		s.removeIf(h, ans)
 		a.stats.expired.Add(1)
 		a.stats.misses.Add(1)
+		return dst, false
+	} else if a.cfg.Prefetch && now >= ans.expires-(ans.expires-ans.stored)/10 && ans.refreshing.CompareAndSwap(false, true) {
+		a.stats.misses.Add(1) // this one goes to the resolver, which prefetches
 		return dst, false
 	}
 	if maxSize <= 0 {

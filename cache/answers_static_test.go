@@ -58,3 +58,27 @@ func TestAnswersStatic(t *testing.T) {
 		t.Fatal("answer of the current generation missed")
 	}
 }
+
+// TestAnswersNearExpiryLetsOneThrough: in an answer's last tenth of life one
+// query misses, so that the resolver sees the question and prefetches; the
+// others are still answered.
+func TestAnswersNearExpiryLetsOneThrough(t *testing.T) {
+	a, clk := newTestAnswers(t, Config{Prefetch: true})
+	k := AnswerKey{Name: "www.example.", Type: dns.TypeA, Class: dns.ClassINET}
+	a.Put(k, response(t, "www.example.", dns.TypeA, true, false)) // life 120 s
+	query := rawQuery(t, "www.example.", dns.TypeA, 1, true, false, nil)
+	clk.Advance(100 * time.Second)
+	if _, ok := a.Write(nil, query); !ok {
+		t.Fatal("missed with 20 s of 120 left")
+	}
+	clk.Advance(9 * time.Second) // 11 s left: the last tenth
+	var hits int
+	for i := 0; i < 5; i++ {
+		if _, ok := a.Write(nil, query); ok {
+			hits++
+		}
+	}
+	if hits != 4 {
+		t.Fatalf("%d of 5 answered in the last tenth, want all but one", hits)
+	}
+}

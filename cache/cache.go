@@ -107,8 +107,10 @@ func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
 		return nil, false
 	}
 	if v.e.expiredAt(now) {
-		s.removeIf(h, v)
-		c.stats.expired.Add(1)
+		if !c.keptStale(v.e, now) {
+			s.removeIf(h, v)
+			c.stats.expired.Add(1)
+		}
 		return nil, false
 	}
 	return v.e, true
@@ -147,7 +149,17 @@ func (c *Cache) put(k key, e *Entry, ttl uint32) bool {
 	defer s.mu.Unlock()
 	old, had := s.lru.Peek(h)
 	had = had && old.holds(k) // else another key's entry with the same hash: it goes
-	if had && !old.e.expiredAt(now) && !replaces(e, old.e) {
+	switch {
+	case !had:
+	case old.e.expiredAt(now):
+		if e.Failure() && c.keptStale(old.e, now) {
+			return false // a failure does not wipe out what serve-stale would answer
+		}
+	case old.e.nearExpiry(now):
+		if e.Rank < old.e.Rank {
+			return false
+		}
+	case !replaces(e, old.e):
 		return false
 	}
 	evicted, stored := s.putLocked(h, slot{e: e, qtype: k.qtype, qclass: k.qclass, kind: k.kind})

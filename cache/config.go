@@ -47,6 +47,16 @@ type Config struct {
 	// FailureTTL is how long a failure entry lives when Put is given TTL 0;
 	// it is kept within RFC 9520's 1 s to 5 min.
 	FailureTTL time.Duration
+	// ServeStale is how long past its expiry an entry is kept for GetStale
+	// (RFC 8767: serve stale data when the servers cannot be reached), if
+	// it is data or a negative answer that did not fail validation; 0
+	// keeps nothing past expiry. Kept entries count against the bounds like
+	// live ones and are evicted first when cold.
+	ServeStale time.Duration
+	// Prefetch (Answers only) lets one query in an answer's last tenth of
+	// life through as a miss, so that a resolver that prefetches sees the
+	// question and refreshes the data before it expires for everyone.
+	Prefetch bool
 	// Clock is the DNS clock; nil means clock.System{}.
 	Clock clock.Clock
 }
@@ -108,6 +118,7 @@ func (c Config) withDefaults() Config {
 		c.FailureTTL = DefaultFailureTTL
 	}
 	c.FailureTTL = clampDuration(c.FailureTTL, minFailureTTL, maxFailureTTL)
+	c.ServeStale = max(c.ServeStale, 0)
 	if c.Clock == nil {
 		c.Clock = clock.System{}
 	}

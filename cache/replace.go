@@ -26,7 +26,8 @@ import (
 // The resolver's own flow, "store unvalidated, validate, mark the entries
 // it holds" (Mark, a compare-and-swap that applies these rules too), never
 // meets a live Secure entry with new data: it stores only what no live
-// entry answered.
+// entry answered, or refreshes an entry in the last tenth of its life,
+// which Put treats as expired (rank aside: see NearExpiry).
 func replaces(e, old *Entry) bool {
 	switch {
 	case e.Rank != old.Rank:
