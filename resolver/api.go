@@ -117,18 +117,24 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *
 	if tracerFrom(ctx) != nil {
 		return r.run(ctx, q, cd)
 	}
+	var out *outcome
+	var res *Result
 	if r.dnssec == nil || cd {
 		// Fast path: an answer wholly in the cache needs no flight.
-		if res := r.cachedResult(ctx, q); res != nil {
-			return res
-		}
-	} else if res := r.validatedCachedResult(ctx, q); res != nil {
-		return res // the same, for answers whose validation is marked
+		out, res = r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
+	} else {
+		out, res = r.validatedCachedResult(ctx, q) // the same, for answers whose validation is marked
+	}
+	if res != nil {
+		r.maybePrefetch(q, cd, out)
+		return res
 	}
 	key := flightKey{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, cd: cd}
-	return r.flights.do(ctx, key, r.limits.ClientDeadline, func(ctx context.Context) *Result {
-		return r.run(ctx, q, cd)
-	})
+	run := func(ctx context.Context) *Result { return r.run(ctx, q, cd) }
+	if r.stale != nil {
+		return r.resolveOrStale(ctx, q, cd, key, run)
+	}
+	return r.flights.do(ctx, key, r.limits.ClientDeadline, run)
 }
 
 // unservedQuestion refuses what a recursive resolver does not resolve:
@@ -152,9 +158,15 @@ func (r *Resolver) run(ctx context.Context, q dns.Question, cd bool) *Result {
 
 // runWith resolves q drawing from b.
 func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budget) *Result {
+	return r.resolveWith(ctx, q, cd, b, false)
+}
+
+// resolveWith resolves q drawing from b; refresh resolves the question's
+// own chain afresh, past the cache (a prefetch).
+func (r *Resolver) resolveWith(ctx context.Context, q dns.Question, cd bool, b *Budget, refresh bool) *Result {
 	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
 	defer cancel()
-	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx)}
+	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx), refresh: refresh}
 	defer r.releaseZoneProbes(rs)
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	if err != nil {
@@ -215,13 +227,6 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, cd bool) *
 		return r.cacheOnlySecurity(q, out, res, cd)
 	}
 	return &Result{Rcode: dns.RcodeRefused, ede: errNotCached}
-}
-
-// cachedResult answers canonical q from local data and the cache alone,
-// CNAME chains included, or returns nil when that needs the network.
-func (r *Resolver) cachedResult(ctx context.Context, q dns.Question) *Result {
-	_, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
-	return res
 }
 
 // cachedLookup answers canonical q from local data and the cache alone,

@@ -123,7 +123,7 @@ func TestDNAMESynthesisFromCache(t *testing.T) {
 					t.Fatalf("Put %s refused", line)
 				}
 			}
-			res := r.cachedResult(ctxT(t), dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET})
+			_, res := r.cachedLookup(ctxT(t), dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET}, newBudget(&r.limits, time.Now()))
 			if res == nil {
 				t.Fatal("not answered from the cache")
 			}

@@ -160,19 +160,19 @@ func (r *Resolver) cacheOnlySecurity(q dns.Question, out *outcome, res *Result, 
 // every part of the answer carries a validation mark that is not bogus,
 // without a flight or a signature check; nil otherwise (bogus included:
 // the full path gives its SERVFAIL).
-func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) *Result {
+func (r *Resolver) validatedCachedResult(ctx context.Context, q dns.Question) (*outcome, *Result) {
 	if r.dnssec == nil {
-		return nil
+		return nil, nil
 	}
 	r.maybeRefreshAnchors()
 	out, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
 	if out == nil || !validatedRcode(res.Rcode) || r.answeredLocally(q) {
-		return nil
+		return nil, nil
 	}
 	st, verr, ok := markedStatus(out)
 	if !ok || st == security.Bogus {
-		return nil
+		return nil, nil
 	}
 	res.Security, res.ede = st, verr
-	return res
+	return out, res
 }

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -31,6 +32,14 @@ type resolution struct {
 	// zoneProbes are the failed zones this question was let through to
 	// re-probe (see admitZone); released when it ends.
 	zoneProbes []zoneKey
+	// staleWindow, when not 0, lets a cache-only lookup answer from data
+	// expired less than that long ago (serve-stale, stale.go);
+	// servedStale says it did.
+	staleWindow time.Duration
+	servedStale bool
+	// refresh bypasses the cache for the question's own chain (depth 0):
+	// a prefetch of data about to expire (prefetch.go).
+	refresh bool
 }
 
 // outcome is a finished lookup: the structured answer (see answer.go).
@@ -137,14 +146,21 @@ func (rs *resolution) lookupName(ctx context.Context, q question, depth int) (*s
 
 // lookupUpstream answers one name from the cache or by iteration.
 func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int) (*step, error) {
-	if st, err, ok := rs.r.fromCache(q); ok {
-		return st, err
+	if !rs.refresh || depth > 0 {
+		if st, err, ok := rs.r.fromCache(q); ok {
+			return st, err
+		}
+		if st, ok := rs.r.cachedNXDomain(q.name, q.qclass); ok {
+			return st, nil
+		}
+		if st, ok := rs.r.aggressiveDenial(q, rs.budget); ok {
+			return st, nil // RFC 8198: inside a validated NSEC range
+		}
 	}
-	if st, ok := rs.r.cachedNXDomain(q.name, q.qclass); ok {
-		return st, nil
-	}
-	if st, ok := rs.r.aggressiveDenial(q, rs.budget); ok {
-		return st, nil // RFC 8198: inside a validated NSEC range
+	if rs.staleWindow > 0 {
+		if st, ok := rs.staleFromCache(q); ok {
+			return st, nil
+		}
 	}
 	if rs.cacheOnly {
 		return nil, errNotCached

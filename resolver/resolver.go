@@ -72,6 +72,14 @@ type Config struct {
 	// is security.Indeterminate). &DNSSECConfig{} validates with the
 	// built-in root anchors.
 	DNSSEC *DNSSECConfig
+	// ServeStale turns on serve-stale (RFC 8767, stale.go); nil leaves it
+	// off: a name whose servers fail is SERVFAIL. A Cache given here must
+	// keep expired entries at least as long (cache.Config.ServeStale).
+	ServeStale *StaleConfig
+	// Prefetch refreshes data asked for in the last tenth of its lifetime
+	// in the background (prefetch.go), so that popular names do not expire
+	// for their clients.
+	Prefetch bool
 }
 
 // DefaultConfig returns the defaults: built-in root hints, QNAME
@@ -105,6 +113,10 @@ type Resolver struct {
 	// zoneFails is the failure history of zones (RFC 9520 back-off and
 	// one probe at a time).
 	zoneFails *zoneFailures
+	// stale is Config.ServeStale with defaults; nil when off.
+	stale *StaleConfig
+	// prefetch tracks the prefetches running (Config.Prefetch).
+	prefetch prefetcher
 
 	// started is set by Start; priming is set while a priming query runs.
 	started          atomic.Bool
@@ -134,8 +146,17 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}
 	}
+	var stale *StaleConfig
+	if cfg.ServeStale != nil {
+		s := cfg.ServeStale.withDefaults()
+		stale = &s
+	}
 	if cfg.Cache == nil {
-		cfg.Cache = cache.New(cache.Config{Clock: cfg.Clock})
+		cc := cache.Config{Clock: cfg.Clock}
+		if stale != nil {
+			cc.ServeStale = stale.longest()
+		}
+		cfg.Cache = cache.New(cc)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -148,6 +169,7 @@ func New(cfg Config) (*Resolver, error) {
 		port:   cfg.UpstreamPort,
 		log:    cfg.Logger,
 		x:      newExchanger(),
+		stale:  stale,
 		policy: addrPolicy{
 			ipv4:          !cfg.DisableUpstreamIPv4,
 			ipv6:          !cfg.DisableUpstreamIPv6,

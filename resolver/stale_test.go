@@ -1,0 +1,158 @@
+package resolver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
+)
+
+// edeCode is the Extended DNS Error code of m, or -1.
+func edeCode(m *dns.Msg) int {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return int(e.InfoCode)
+			}
+		}
+	}
+	return -1
+}
+
+// TestServeStale: with the zone's server gone after the data expired,
+// clients get the expired data with TTL 30 and EDE 3 (19 for NXDOMAIN);
+// with serve-stale off, or off for the zone, SERVFAIL as before.
+func TestServeStale(t *testing.T) {
+	tests := []struct {
+		name    string
+		stale   *StaleConfig
+		expired time.Duration // how long ago the data expired
+		want    bool
+	}{
+		{"on", &StaleConfig{AnswerAfter: 300 * time.Millisecond}, time.Second, true},
+		{"off", nil, time.Second, false},
+		{"off for the zone", &StaleConfig{AnswerAfter: 300 * time.Millisecond, Zones: map[string]time.Duration{"example.test.": 0}}, time.Second, false},
+		{"past the stale limit", &StaleConfig{AnswerAfter: 300 * time.Millisecond, MaxStale: 30 * time.Second}, 31 * time.Second, false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := basicHierarchy(t, 120+i, "data.example.test. 60 A 127.0.0.7")
+			r := newTestResolver(t, h.hints, func(c *Config) {
+				c.ServeStale = tc.stale
+				c.Limits.UpstreamTimeoutInitial = 50 * time.Millisecond
+			})
+			clk := r.cfg.Clock.(*clock.Manual)
+			for _, name := range []string{"data.example.test.", "nx.example.test."} {
+				if m, _ := r.Exchange(ctxT(t), query(name, dns.TypeA, true)); m.Rcode == dns.RcodeServerFailure {
+					t.Fatalf("%s: SERVFAIL while the server is up", name)
+				}
+			}
+			h.zone.set(func(s *testServer) { s.drop = true })
+			clk.Advance(60*time.Second + tc.expired)
+
+			m, _ := r.Exchange(ctxT(t), query("data.example.test.", dns.TypeA, true))
+			if !tc.want {
+				if m.Rcode != dns.RcodeServerFailure {
+					t.Fatalf("data: %v, want SERVFAIL", m)
+				}
+				return
+			}
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != staleTTL || edeCode(m) != int(dns.ExtendedErrorCodeStaleAnswer) {
+				t.Fatalf("data: %v, want the stale A with TTL 30 and EDE 3", m)
+			}
+			m, _ = r.Exchange(ctxT(t), query("nx.example.test.", dns.TypeA, true))
+			if m.Rcode != dns.RcodeNameError || edeCode(m) != int(dns.ExtendedErrorCodeStaleNXDOMAINAnswer) {
+				t.Fatalf("nx: %v, want the stale NXDOMAIN with EDE 19", m)
+			}
+			// The server is back: once the failure is no longer cached,
+			// fresh data again.
+			h.zone.set(func(s *testServer) { s.drop = false })
+			clk.Advance(10 * time.Minute)
+			m, _ = r.Exchange(ctxT(t), query("data.example.test.", dns.TypeA, true))
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 60 || edeCode(m) != -1 {
+				t.Fatalf("after the outage: %v, want the fresh answer", m)
+			}
+		})
+	}
+}
+
+// TestPrefetch: a name asked every second with TTL 10 never costs a client
+// an upstream query over 60 s: each refresh happens in the background,
+// while the cached data has a tenth of its life left.
+func TestPrefetch(t *testing.T) {
+	for _, prefetch := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on", false: "off"}[prefetch], func(t *testing.T) {
+			h := basicHierarchy(t, map[bool]int{true: 124, false: 125}[prefetch], "hot.example.test. 10 A 127.0.0.8")
+			r := newTestResolver(t, h.hints, func(c *Config) { c.Prefetch = prefetch })
+			clk := r.cfg.Clock.(*clock.Manual)
+			if _, err := r.Resolve(ctxT(t), "hot.example.test.", dns.TypeA); err != nil {
+				t.Fatal(err)
+			}
+			misses := 0
+			for second := 1; second <= 60; second++ {
+				clk.Advance(time.Second)
+				before := h.zone.count()
+				res, err := r.Resolve(ctxT(t), "hot.example.test.", dns.TypeA)
+				if err != nil || len(res.Answer) != 1 {
+					t.Fatalf("second %d: %v %v", second, res, err)
+				}
+				if h.zone.count() != before {
+					misses++ // the client waited for the server
+				}
+				waitPrefetches(t, r)
+			}
+			if prefetch && misses != 0 {
+				t.Fatalf("%d client questions waited for the server, want 0", misses)
+			}
+			if !prefetch && misses < 5 {
+				t.Fatalf("without prefetch only %d client misses in 60 s of TTL 10: the test shows nothing", misses)
+			}
+		})
+	}
+}
+
+// waitPrefetches waits until r runs no prefetch.
+func waitPrefetches(t *testing.T, r *Resolver) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.prefetchesRunning() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("prefetch did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestServeStaleWhenRefreshIsSlow: a refresh slower than AnswerAfter gives
+// the client the stale data at AnswerAfter, and goes on to refresh the
+// cache for the next client.
+func TestServeStaleWhenRefreshIsSlow(t *testing.T) {
+	h := basicHierarchy(t, 126, "data.example.test. 60 A 127.0.0.7")
+	r := newTestResolver(t, h.hints, func(c *Config) {
+		c.ServeStale = &StaleConfig{AnswerAfter: 100 * time.Millisecond}
+		c.Limits.UpstreamTimeoutMin = 2 * time.Second // the slow server is slow, not dead
+	})
+	clk := r.cfg.Clock.(*clock.Manual)
+	if _, err := r.Resolve(ctxT(t), "data.example.test.", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	h.zone.set(func(s *testServer) { s.delay = 500 * time.Millisecond })
+	clk.Advance(61 * time.Second)
+	m, _ := r.Exchange(ctxT(t), query("data.example.test.", dns.TypeA, true))
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != staleTTL || edeCode(m) != int(dns.ExtendedErrorCodeStaleAnswer) {
+		t.Fatalf("%v, want the stale answer before the slow server replied", m)
+	}
+	// The refresh lands in the cache.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if e, ok := r.Cache().Get("data.example.test.", dns.TypeA, dns.ClassINET); ok && r.Cache().Remaining(e) == 60 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh never reached the cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
