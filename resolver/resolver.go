@@ -154,7 +154,7 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Cache == nil {
 		cc := cache.Config{Clock: cfg.Clock}
 		if stale != nil {
-			cc.ServeStale = stale.longest()
+			cc.ServeStale = stale.Longest()
 		}
 		cfg.Cache = cache.New(cc)
 	}

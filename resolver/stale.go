@@ -58,9 +58,11 @@ func (c StaleConfig) withDefaults() StaleConfig {
 	return c
 }
 
-// longest is the longest stale window of c: how long the cache must keep
-// expired entries.
-func (c StaleConfig) longest() time.Duration {
+// Longest is the longest stale window of c (defaults filled in): how long
+// a cache given to the resolver must keep expired entries
+// (cache.Config.ServeStale).
+func (c StaleConfig) Longest() time.Duration {
+	c = c.withDefaults()
 	longest := c.MaxStale
 	for _, d := range c.Zones {
 		longest = max(longest, d)

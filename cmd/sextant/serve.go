@@ -37,6 +37,11 @@ type resolverOptions struct {
 	cacheSize    int
 	cacheBytes   int
 	logLevel     string
+	// serve-stale (RFC 8767) and prefetch (resolver/stale.go, prefetch.go)
+	serveStale       time.Duration
+	staleAnswerAfter time.Duration
+	staleZones       stringList
+	prefetch         bool
 }
 
 func (o *resolverOptions) register(fs *flag.FlagSet) {
@@ -52,6 +57,10 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.upstreamLoop, "upstream-loopback", false, "allow upstream queries to loopback addresses (implied by loopback root hints)")
 	fs.StringVar(&o.clockFile, "clock-file", "", "DNS time follows this libfaketime timestamp `FILE` (@YYYY-MM-DD HH:MM:SS, UTC)")
 	fs.IntVar(&o.cacheSize, "cache-size", cache.DefaultMaxEntries, "maximum cached `ENTRIES` (RRsets and ready answers together)")
+	fs.DurationVar(&o.serveStale, "serve-stale", resolver.DefaultMaxStale, "how long past expiry cached data may answer when its servers fail or are slow (RFC 8767, with TTL 30 and EDE 3); 0 turns serve-stale off")
+	fs.DurationVar(&o.staleAnswerAfter, "serve-stale-answer-after", resolver.DefaultStaleAnswerAfter, "how long a client waits for a refresh before it gets stale data")
+	fs.Var(&o.staleZones, "serve-stale-zone", "`ZONE=DURATION`: the serve-stale limit at and below ZONE (repeatable; 0 turns it off there)")
+	fs.BoolVar(&o.prefetch, "prefetch", true, "refresh cached data asked for in the last tenth of its TTL in the background")
 	fs.IntVar(&o.cacheBytes, "cache-max-bytes", cache.DefaultMaxBytes, "maximum memory held by cached entries, in `BYTES` (estimated; RRsets and ready answers together; sets the Go memory limit unless GOMEMLIMIT is set)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -138,7 +147,16 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 		}
 		cfg.Hints = h
 	}
-	rrsets, ready := cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk}.Split()
+	stale, err := o.staleConfig()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	cfg.ServeStale, cfg.Prefetch = stale, o.prefetch
+	cc := cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk, Prefetch: o.prefetch}
+	if stale != nil {
+		cc.ServeStale = stale.Longest()
+	}
+	rrsets, ready := cc.Split()
 	cfg.Cache = cache.New(rrsets)
 	if err := configureValidation(&cfg, o, customHints, log); err != nil {
 		return nil, nil, false, err
