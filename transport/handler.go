@@ -52,8 +52,11 @@ type Request struct {
 	// Raw is the query as received on the wire. It is only valid until
 	// ServeDNS returns.
 	Raw []byte
-	// Remote and Local are the client's and our address.
+	// Remote and Local are the client's and our address. Behind a load
+	// balancer speaking the PROXY protocol (ProxyProtocol), Remote is the
+	// client its header names and Via the load balancer (else zero).
 	Remote netip.AddrPort
+	Via    netip.AddrPort
 	Local  netip.AddrPort
 	// Proto is the protocol the query came over.
 	Proto Proto
