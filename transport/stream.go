@@ -216,8 +216,8 @@ type streamConn struct {
 	// remote is the client; via the load balancer it came through with a
 	// PROXY header, else zero.
 	remote, via, local netip.AddrPort
-	ctx           context.Context
-	cancel        context.CancelFunc
+	ctx                context.Context
+	cancel             context.CancelFunc
 	// slot is the connection's place in the admission: queries mark it
 	// busy, so that only idle connections are evicted.
 	slot *connSlot

@@ -52,7 +52,7 @@ type udpJob struct {
 	peer, remote, via netip.AddrPort
 	off               int
 	req               Request
-	sent   bool
+	sent              bool
 	// readyTried: the batch reader already asked the ReadyAnswerer, in
 	// vain; the worker goes straight to the full path.
 	readyTried bool
