@@ -1,10 +1,10 @@
 package transport
 
 import (
-	"fmt"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
