@@ -5,7 +5,9 @@
 // All four take one ListenerConfig (listener.go), embedded in each one's
 // config, with one set of defaults and one Validate. Every stream front
 // end shares its connection slots among clients and networks and closes
-// idle connections first when they run short (admission.go).
+// idle connections first when they run short (admission.go). Behind a
+// load balancer, the PROXY protocol v2 (proxy.go) tells them the real
+// client.
 package transport
 
 import (
