@@ -433,3 +433,43 @@ func TestProxyDoH(t *testing.T) {
 		return st.Relayed == 4 && st.Untrusted == 1 && st.Missing+st.Malformed == 1
 	}, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
 }
+
+// TestProxyTCPShutdownWhileReadingHeader: a load balancer's connection
+// whose header has not come yet does not hold Shutdown for the idle
+// timeout (10 s): it is woken and closed, uncounted.
+func TestProxyTCPShutdownWhileReadingHeader(t *testing.T) {
+	p := newTestProxy(t)
+	cfg := Do53Config{ListenerConfig: proxyListener(&seenHandler{}, p)}
+	cfg.Addrs = []string{"127.91.0.1:0"}
+	s, err := NewDo53(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var tcp string
+	for _, a := range s.Addrs() {
+		if a.Network() == "tcp" {
+			tcp = a.String()
+		}
+	}
+	c := tcpFrom(t, ppLB, tcp)
+	waitFor(t, func() bool {
+		s.tcp.mu.Lock()
+		defer s.tcp.mu.Unlock()
+		return len(s.tcp.pending) == 1
+	}, func() string { return "connection waiting for its header" })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("connection still open after shutdown: %v", err)
+	}
+	if st := p.Stats(); st != (ProxyStats{}) {
+		t.Errorf("stats %+v, want nothing counted", st)
+	}
+}
