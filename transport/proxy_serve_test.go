@@ -380,7 +380,7 @@ func TestProxyDoH(t *testing.T) {
 	p := newTestProxy(t)
 	lc := proxyListener(h, p)
 	lc.Certs = certs
-	addr, _, _ := startDoH(t, "127.91.0.1:0", DoHConfig{ListenerConfig: lc, DisableHTTP3: true})
+	addr, _, s := startDoH(t, "127.91.0.1:0", DoHConfig{ListenerConfig: lc, DisableHTTP3: true})
 	client := func(src netip.Addr, header []byte, h2 bool) *http.Client {
 		tr := &http.Transport{TLSClientConfig: ctls.Clone(), Protocols: new(http.Protocols)}
 		tr.Protocols.SetHTTP1(!h2)
@@ -432,6 +432,10 @@ func TestProxyDoH(t *testing.T) {
 		st := p.Stats()
 		return st.Relayed == 4 && st.Untrusted == 1 && st.Missing+st.Malformed == 1
 	}, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
+	// No connection is left counted as waiting for its header.
+	waitFor(t, func() bool { return s.tcpAdm.pending.Load() == 0 }, func() string {
+		return fmt.Sprintf("%d connections waiting for a header", s.tcpAdm.pending.Load())
+	})
 }
 
 // TestProxyTCPShutdownWhileReadingHeader: a load balancer's connection
