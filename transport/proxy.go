@@ -17,7 +17,9 @@ import (
 // The PROXY protocol, version 2 (HAProxy's proxy-protocol.txt, section
 // 2.2): a load balancer in front of Sextant (dnsdist with
 // useProxyProtocol=true, HAProxy, nginx) prepends a small binary header to
-// each UDP datagram and to the start of each TCP connection (before TLS),
+// each UDP datagram and to the start of each TCP connection (before TLS;
+// dnsdist puts it first inside TLS towards DoT backends, and DoT takes it
+// there too),
 // naming the client it relays for. Sextant reads it only from the
 // load balancers' own addresses (ProxyProtocol), and then the client it
 // names is the one ACLs, rate limits, cookies, connection shares and logs

@@ -259,11 +259,11 @@ func tcpHeader(client netip.AddrPort, server string) []byte {
 	return proxyV2(ppProxy, ppInet|ppStream, client, netip.MustParseAddrPort(server), nil)
 }
 
-// TestProxyTCPAndDoT: on Do53 TCP and DoT (the header before TLS), the
-// ACL and the handler see the relayed client; a connection from the load
-// balancer without a header, or with a header from anyone else, is
-// closed and counted; an untrusted peer without a header is served as
-// itself.
+// TestProxyTCPAndDoT: on Do53 TCP and DoT (the header before TLS, or on
+// DoT inside it, as dnsdist sends it), the ACL and the handler see the
+// relayed client; a connection from the load balancer without a header,
+// or with a header from anyone else, is closed and counted; an untrusted
+// peer without a header is served as itself.
 func TestProxyTCPAndDoT(t *testing.T) {
 	certs, ctls := testCerts(t)
 	ctls.ServerName = "127.0.0.1" // the self-signed certificate's name
@@ -306,6 +306,21 @@ func TestProxyTCPAndDoT(t *testing.T) {
 			if remote, via := h.last(); remote != ppAllowed || via.Addr() != ppLB {
 				t.Errorf("handler saw %v via %v, want %v via %v", remote, via, ppAllowed, ppLB)
 			}
+			relayed := 2
+			if proto == "dot" {
+				c := open(ppLB, nil)
+				if c == nil {
+					t.Fatal("handshake of the load balancer failed")
+				}
+				c.Write(tcpHeader(ppAllowed2, addr))
+				if r := streamAsk(t, c, query("in-tls.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeSuccess {
+					t.Fatalf("header inside TLS: %v", r)
+				}
+				if remote, _ := h.last(); remote != ppAllowed2 {
+					t.Errorf("header inside TLS: handler saw %v, want %v", remote, ppAllowed2)
+				}
+				relayed++
+			}
 			if c := open(ppLB, tcpHeader(ppForbidden, addr)); c == nil {
 				t.Error("handshake of the relayed forbidden client failed")
 			} else if r := streamAsk(t, c, query("b.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeRefused {
@@ -324,7 +339,7 @@ func TestProxyTCPAndDoT(t *testing.T) {
 			}
 			waitFor(t, func() bool {
 				st := p.Stats()
-				return st.Relayed == 2 && st.Untrusted == 1 && st.Missing+st.Malformed == 1
+				return st.Relayed == int64(relayed) && st.Untrusted == 1 && st.Missing+st.Malformed == 1
 			}, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
 		})
 	}

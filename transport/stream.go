@@ -85,8 +85,7 @@ func (s *streamServer) acceptProxied(p *ProxyProtocol, conn net.Conn, peer netip
 	}
 	go func() {
 		defer s.untrackPending(conn)
-		conn.SetReadDeadline(time.Now().Add(s.idleTimeout))
-		h, err := readProxyHeader(conn)
+		h, served, err := s.readProxied(conn)
 		if err != nil {
 			if !s.stopping.Load() {
 				p.refused(s.eng.log, s.adm.name, peer, true, err)
@@ -94,7 +93,6 @@ func (s *streamServer) acceptProxied(p *ProxyProtocol, conn net.Conn, peer netip
 			resetClose(conn)
 			return
 		}
-		conn.SetReadDeadline(time.Time{})
 		p.took(h)
 		client := peer
 		if h.relayed {
@@ -105,8 +103,41 @@ func (s *streamServer) acceptProxied(p *ProxyProtocol, conn net.Conn, peer netip
 			resetClose(conn)
 			return
 		}
+		c.conn, c.wrapped = served, served != conn
 		go c.serve()
 	}()
+}
+
+// readProxied reads a trusted load balancer's PROXY header where it is:
+// at the start of the connection, the protocol's own place (HAProxy's
+// send-proxy-v2, before TLS too); or on DoT, when the connection starts
+// with TLS instead, at the start of the TLS stream, where dnsdist puts it
+// towards DoT backends. It returns the header and the connection to
+// serve: conn, or the TLS layer over it. The idle timeout bounds it all.
+func (s *streamServer) readProxied(conn net.Conn) (proxyHeader, net.Conn, error) {
+	conn.SetDeadline(time.Now().Add(s.idleTimeout))
+	defer conn.SetDeadline(time.Time{})
+	pc := &prefixConn{Conn: conn}
+	if n, err := io.ReadFull(conn, pc.prefix[:]); err != nil {
+		if n == 0 { // closed or silent: a connect-only health check, say
+			return proxyHeader{}, nil, fmt.Errorf("%w: %w", errProxyMissing, err)
+		}
+		return proxyHeader{}, nil, fmt.Errorf("reading PROXY header: %w", err)
+	}
+	if hasProxySignature(pc.prefix[:]) || s.wrap == nil {
+		// The header is longer than the prefix: once read, conn goes on.
+		h, err := readProxyHeader(pc)
+		return h, conn, err
+	}
+	tc, err := s.wrap(pc)
+	if err != nil {
+		return proxyHeader{}, nil, fmt.Errorf("no PROXY header before TLS, and %w", err)
+	}
+	h, err := readProxyHeader(tc)
+	if err != nil {
+		return proxyHeader{}, nil, fmt.Errorf("in TLS: %w", err)
+	}
+	return h, tc, nil
 }
 
 // trackPending records conn as waiting for its PROXY header, unless the
@@ -216,8 +247,10 @@ type streamConn struct {
 	// remote is the client; via the load balancer it came through with a
 	// PROXY header, else zero.
 	remote, via, local netip.AddrPort
-	ctx                context.Context
-	cancel             context.CancelFunc
+	// wrapped: conn is already the TLS layer (readProxied).
+	wrapped bool
+	ctx     context.Context
+	cancel  context.CancelFunc
 	// slot is the connection's place in the admission: queries mark it
 	// busy, so that only idle connections are evicted.
 	slot *connSlot
@@ -250,7 +283,7 @@ func (c *streamConn) serve() {
 		}
 		c.conn = conn
 	}
-	if c.srv.wrap != nil {
+	if c.srv.wrap != nil && !c.wrapped {
 		c.conn.SetDeadline(time.Now().Add(c.srv.idleTimeout))
 		conn, err := c.srv.wrap(c.conn)
 		if err != nil {

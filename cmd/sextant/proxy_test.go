@@ -20,13 +20,16 @@ import (
 // serve --proxy-from`: a client in --allow is answered through dnsdist
 // over UDP and TCP, one outside it is refused, which only works if serve
 // judges the address dnsdist's PROXY header carries (dnsdist itself is
-// in neither), and the debug log names the refused client and dnsdist. A
-// client that sends serve a PROXY header itself is dropped, and `sextant
-// ctl stats` counts it.
+// in neither), and the debug log names the refused client and dnsdist.
+// The same through a second dnsdist listener whose backend is serve's
+// DoT (dnsdist sends the header inside TLS). A client that sends serve a
+// PROXY header itself is dropped, and `sextant ctl stats` counts it.
 func TestBehindDnsdist(t *testing.T) {
 	bin := dnstest.RequireTool(t, "dnsdist")
 	const (
 		front    = "127.91.10.1:5391" // dnsdist's listener
+		frontDoT = "127.91.10.1:5392" // dnsdist's listener towards serve's DoT
+		dot      = "127.91.10.2:8531" // serve's DoT
 		lbSrc    = "127.91.10.10"     // dnsdist's source towards serve
 		listen   = "127.91.10.2:5391" // serve
 		allowed  = "127.91.11.5"      // a client in --allow
@@ -53,6 +56,9 @@ func TestBehindDnsdist(t *testing.T) {
 			t.Fatalf("deploy/dnsdist.conf has an address this test does not move: %s", l)
 		}
 	}
+	moved += "\naddLocal(\"" + frontDoT + "\")\n" +
+		"newServer({address=\"" + dot + "\", source=\"" + lbSrc + "\", useProxyProtocol=true, tls=\"openssl\", validateCertificates=false, pool=\"dot\"})\n" +
+		"addAction(DSTPortRule(5392), PoolAction(\"dot\"))\n"
 	confPath := filepath.Join(dir, "dnsdist.conf")
 	if err := os.WriteFile(confPath, []byte(moved), 0o644); err != nil {
 		t.Fatal(err)
@@ -70,7 +76,7 @@ func TestBehindDnsdist(t *testing.T) {
 	var stderr syncBuffer
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", listen, "--zone", zone, "--root-hints", hints,
+		exit <- run(ctx, []string{"serve", "--listen", listen, "--dot", dot, "--zone", zone, "--root-hints", hints,
 			"--proxy-from", lbSrc, "--allow", allowNet, "--log-level", "debug",
 			"--control-socket", socket}, &stderr, &stderr)
 	}()
@@ -78,7 +84,7 @@ func TestBehindDnsdist(t *testing.T) {
 	waitForLog(t, &stderr, "do53 listening")
 	dnstest.StartDaemon(t, dir, bin, "--supervised", "--disable-syslog", "-C", confPath)
 
-	ask := func(network, src string) (*dns.Msg, error) {
+	ask := func(network, src, front string) (*dns.Msg, error) {
 		local := net.Addr(&net.UDPAddr{IP: net.ParseIP(src)})
 		if network == "tcp" {
 			local = &net.TCPAddr{IP: net.ParseIP(src)}
@@ -88,26 +94,26 @@ func TestBehindDnsdist(t *testing.T) {
 		return r, err
 	}
 	// dnsdist takes a moment to listen.
-	var r *dns.Msg
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if r, err = ask("udp", allowed); err == nil || time.Now().After(deadline) {
+		if _, err = ask("udp", allowed, front); err == nil || time.Now().After(deadline) {
 			break
 		}
 	}
-	for _, network := range []string{"udp", "tcp"} {
-		if network == "tcp" {
-			r, err = ask(network, allowed)
-		}
+	for _, c := range []struct{ network, front, logged string }{
+		{"udp", front, "proto=udp"},
+		{"tcp", front, "proto=tcp"},
+		{"udp", frontDoT, "proto=tls"}, // dnsdist to serve over DoT
+	} {
+		what := c.network + " to " + c.front
+		r, err := ask(c.network, allowed, c.front)
 		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-			t.Fatalf("%s: allowed client %s through dnsdist: %v %v\n%s", network, allowed, err, r, stderr.String())
+			t.Fatalf("%s: allowed client %s through dnsdist: %v %v\n%s", what, allowed, err, r, stderr.String())
 		}
-		r2, err := ask(network, refused)
-		if err != nil || r2.Rcode != dns.RcodeRefused {
-			t.Errorf("%s: client %s outside --allow through dnsdist: %v %v, want REFUSED", network, refused, err, r2)
+		r, err = ask(c.network, refused, c.front)
+		if err != nil || r.Rcode != dns.RcodeRefused {
+			t.Errorf("%s: client %s outside --allow through dnsdist: %v %v, want REFUSED", what, refused, err, r)
 		}
-	}
-	for _, proto := range []string{"proto=udp", "proto=tcp"} {
-		waitForLog(t, &stderr, `msg="query refused: client not allowed" `+proto+" client="+refused+":")
+		waitForLog(t, &stderr, `msg="query refused: client not allowed" `+c.logged+" client="+refused+":")
 	}
 	if !strings.Contains(stderr.String(), " via="+lbSrc+":") {
 		t.Errorf("no refusal logged via %s\n%s", lbSrc, stderr.String())
@@ -132,8 +138,8 @@ func TestBehindDnsdist(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("ctl stats: exit %d: %s", code, errOut)
 	}
-	if n := statValue(t, out, "proxy.relayed"); n < 4 {
-		t.Errorf("proxy.relayed=%d, want at least the 4 queries above\n%s", n, out)
+	if n := statValue(t, out, "proxy.relayed"); n < 6 {
+		t.Errorf("proxy.relayed=%d, want at least the 6 queries above\n%s", n, out)
 	}
 	if n := statValue(t, out, "proxy.refused_untrusted"); n != 1 {
 		t.Errorf("proxy.refused_untrusted=%d, want 1", n)
