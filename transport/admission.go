@@ -166,6 +166,10 @@ type admission struct {
 	perClient map[netip.Addr]int
 	perPrefix map[netip.Prefix]int
 
+	// pending counts the connections waiting for their PROXY header
+	// before they can be admitted (limitListener), at most max.
+	pending atomic.Int32
+
 	refusedTotal, refusedClient, refusedPrefix atomic.Int64
 	evicted, idleClosed                        atomic.Int64
 	lastLog                                    atomic.Int64 // now() of the last limit log line
@@ -367,6 +371,18 @@ func (a *admission) refused(why refusal, client netip.Addr) {
 		"open", st.Open, "max", a.max, "refused_total", st.RefusedTotal, "refused_client", st.RefusedClient,
 		"refused_prefix", st.RefusedPrefix, "evicted", st.Evicted)
 }
+
+// startPending counts one more connection waiting to be admitted, unless
+// max are waiting already.
+func (a *admission) startPending() bool {
+	if a.pending.Add(1) > int32(a.max) {
+		a.pending.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (a *admission) endPending() { a.pending.Add(-1) }
 
 // stats is a snapshot of the counters.
 func (a *admission) stats() ConnStats {

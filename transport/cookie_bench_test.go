@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 // ready path (the cookie checked and appended to the ready answer's OPT);
 // and the same query on the full path, as when the ready answer has no
 // OPT (parse, check, repack with the cookie): the two designs compared.
+// Then bare with the PROXY protocol on: from a client sending no header
+// (the check that none is there), and from a load balancer putting one
+// before every query (parsed on the ready path).
 func BenchmarkDo53UDPReady(b *testing.B) {
 	ck := NewServerCookies(RandomCookieSecret(), nil)
 	cases := []struct {
@@ -23,11 +27,14 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 		limit   bool
 		cookie  bool
 		edns    bool // the ready answer has an OPT
+		proxy   int  // 0: PROXY protocol off; 1: on, client direct; 2: through the load balancer
 	}{
-		{"bare", nil, false, false, false},
-		{"limited", ck, true, false, false},
-		{"limited+cookie/ready", ck, true, true, true},
-		{"limited+cookie/full", ck, true, true, false},
+		{"bare", nil, false, false, false, 0},
+		{"limited", ck, true, false, false, 0},
+		{"limited+cookie/ready", ck, true, true, true, 0},
+		{"limited+cookie/full", ck, true, true, false, 0},
+		{"proxy-on/direct", nil, false, false, false, 1},
+		{"proxy-on/relayed", nil, false, false, false, 2},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -48,6 +55,14 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 				}
 				lc.RateLimit = l
 			}
+			src := &net.UDPAddr{IP: net.IPv4(127, 91, 0, 3)}
+			if c.proxy > 0 {
+				lc.Proxy = newTestProxy(b)
+				lc.Allow = []netip.Prefix{netip.MustParsePrefix("127.91.0.0/16")}
+			}
+			if c.proxy == 2 {
+				src.IP = net.IP(ppLB.AsSlice())
+			}
 			udp, _, _ := startDo53(b, "127.83.0.7:0", Do53Config{ListenerConfig: lc})
 			q := query("bench.example.", dns.TypeA)
 			if c.cookie {
@@ -59,11 +74,14 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 				q = cookieQuery("bench.example.", replyCookie(r))
 			}
 			wire := mustPack(b, q)
+			if c.proxy == 2 {
+				wire = append(udpHeader(ppAllowed, udp), wire...)
+			}
 			b.ReportAllocs()
 			b.SetParallelism(4)
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
-				conn, err := net.Dial("udp", udp)
+				conn, err := (&net.Dialer{LocalAddr: src}).Dial("udp", udp)
 				if err != nil {
 					b.Error(err)
 					return

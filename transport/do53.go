@@ -289,6 +289,10 @@ func listenUDP(lc net.ListenConfig, addr string) (*net.UDPConn, error) {
 	return pc.(*net.UDPConn), nil
 }
 
+// Proxy returns the PROXY protocol's headers taker of the configuration
+// (its Stats), nil when off.
+func (s *Do53) Proxy() *ProxyProtocol { return s.cfg.Proxy }
+
 // TCPConnStats counts the TCP connections open, refused and evicted.
 func (s *Do53) TCPConnStats() ConnStats { return s.tcp.adm.stats() }
 

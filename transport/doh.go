@@ -176,6 +176,7 @@ func (s *DoH) Start() error {
 		srv := s.newHTTPServer(altSvcs[i])
 		s.servers = append(s.servers, srv)
 		tl := newLimitListener(l, s.tcpAdm)
+		tl.proxy, tl.headerTimeout, tl.log = s.eng.proxy, s.cfg.HeaderTimeout, s.eng.log
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

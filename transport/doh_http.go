@@ -123,7 +123,7 @@ func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON 
 		httpError(w, "malformed DNS message", http.StatusBadRequest, asJSON)
 		return
 	}
-	req := Request{Msg: sc.msg, Raw: raw, Remote: remote, Proto: HTTPS, MaxSize: maxMsgLen}
+	req := Request{Msg: sc.msg, Raw: raw, Remote: remote, Via: viaOf(r.Context()), Proto: HTTPS, MaxSize: maxMsgLen}
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(interface{ String() string }); ok {
 		req.Local, _ = netip.ParseAddrPort(la.String())
 	}

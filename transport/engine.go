@@ -20,6 +20,8 @@ type engine struct {
 	// cookies and limiter are nil when off (cookie.go, ratelimit.go).
 	cookies *ServerCookies
 	limiter *RateLimiter
+	// proxy is nil unless PROXY protocol headers are taken (proxy.go).
+	proxy *ProxyProtocol
 	// notify is whether handler takes NOTIFY (NotifyHandler).
 	notify bool
 }
@@ -35,6 +37,21 @@ func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) 
 	nh, ok := h.(NotifyHandler)
 	notify := ok && nh.TakesNotify()
 	return &engine{handler: h, acl: a, ednsSize: ednsSize, log: log, bufs: newBufPool(), notify: notify}
+}
+
+// logRefused logs, at debug level, a query refused by the ACL, with the
+// client and, behind a load balancer, the load balancer (via). Checked
+// first so that a flood of refused queries allocates nothing when debug
+// is off.
+func (e *engine) logRefused(proto Proto, client, via netip.AddrPort) {
+	if !e.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if via.IsValid() {
+		e.log.Debug("query refused: client not allowed", "proto", proto, "client", client, "via", via)
+		return
+	}
+	e.log.Debug("query refused: client not allowed", "proto", proto, "client", client)
 }
 
 // replyWriter is a ResponseWriter that can tell whether it already sent

@@ -5,7 +5,9 @@
 // All four take one ListenerConfig (listener.go), embedded in each one's
 // config, with one set of defaults and one Validate. Every stream front
 // end shares its connection slots among clients and networks and closes
-// idle connections first when they run short (admission.go).
+// idle connections first when they run short (admission.go). Behind a
+// load balancer, the PROXY protocol v2 (proxy.go) tells them the real
+// client.
 package transport
 
 import (
@@ -52,8 +54,11 @@ type Request struct {
 	// Raw is the query as received on the wire. It is only valid until
 	// ServeDNS returns.
 	Raw []byte
-	// Remote and Local are the client's and our address.
+	// Remote and Local are the client's and our address. Behind a load
+	// balancer speaking the PROXY protocol (ProxyProtocol), Remote is the
+	// client its header names and Via the load balancer (else zero).
 	Remote netip.AddrPort
+	Via    netip.AddrPort
 	Local  netip.AddrPort
 	// Proto is the protocol the query came over.
 	Proto Proto

@@ -62,7 +62,13 @@ type ListenerConfig struct {
 	// (ratelimit.go); stream protocols and clients with a valid Server
 	// Cookie are not limited. Share one between front ends.
 	RateLimit *RateLimiter
-	Logger    *slog.Logger
+	// Proxy, when set, takes PROXY protocol v2 headers from the load
+	// balancers it trusts on Do53 (UDP and TCP), DoT and DoH over TCP
+	// (proxy.go): the client they name is the one the ACL, the rate
+	// limit, cookies, connection shares and logs see. Share one between
+	// front ends.
+	Proxy  *ProxyProtocol
+	Logger *slog.Logger
 }
 
 // Defaults of ListenerConfig, the same on every front end unless named for
@@ -164,6 +170,6 @@ func (c *ListenerConfig) Validate() error {
 // newEngine makes the engine of a front end whose defaults are set.
 func (c *ListenerConfig) newEngine() *engine {
 	e := newEngine(c.Handler, c.Allow, c.EDNSSize, c.Logger)
-	e.cookies, e.limiter = c.Cookies, c.RateLimit
+	e.cookies, e.limiter, e.proxy = c.Cookies, c.RateLimit, c.Proxy
 	return e
 }

@@ -41,6 +41,9 @@ type streamServer struct {
 
 	mu    sync.Mutex
 	conns map[*streamConn]struct{}
+	// pending are the connections of trusted load balancers whose PROXY
+	// header is being read (proxy.go), not yet admitted.
+	pending map[net.Conn]struct{}
 }
 
 // acceptLoop accepts connections on ln until it is closed.
@@ -56,7 +59,12 @@ func (s *streamServer) acceptLoop(ln net.Listener) {
 			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
 			continue
 		}
-		c := s.admit(conn)
+		peer := addrPortOf(conn.RemoteAddr())
+		if p := s.eng.proxy; p != nil && p.trusts(peer.Addr()) {
+			s.acceptProxied(p, conn, peer)
+			continue
+		}
+		c := s.admit(conn, peer, netip.AddrPort{})
 		if c == nil {
 			resetClose(conn)
 			continue
@@ -65,9 +73,105 @@ func (s *streamServer) acceptLoop(ln net.Listener) {
 	}
 }
 
-// admit registers a new connection, or returns nil when the admission
-// refuses it or the server is stopping.
-func (s *streamServer) admit(conn net.Conn) *streamConn {
+// acceptProxied serves a connection from a trusted load balancer: its
+// PROXY header is read first, in a goroutine of its own (bounded by the
+// idle timeout, and in number by the admission's cap), and the client it
+// names is the one admitted and served. A connection without a valid
+// header is reset and counted.
+func (s *streamServer) acceptProxied(p *ProxyProtocol, conn net.Conn, peer netip.AddrPort) {
+	if !s.trackPending(conn, peer) {
+		resetClose(conn)
+		return
+	}
+	go func() {
+		defer s.untrackPending(conn)
+		h, served, err := s.readProxied(conn)
+		if err != nil {
+			if !s.stopping.Load() {
+				p.refused(s.eng.log, s.adm.name, peer, true, err)
+			}
+			resetClose(conn)
+			return
+		}
+		p.took(h)
+		client := peer
+		if h.relayed {
+			client = h.src
+		}
+		c := s.admit(conn, client, peer)
+		if c == nil {
+			resetClose(conn)
+			return
+		}
+		c.conn, c.wrapped = served, served != conn
+		go c.serve()
+	}()
+}
+
+// readProxied reads a trusted load balancer's PROXY header where it is:
+// at the start of the connection, the protocol's own place (HAProxy's
+// send-proxy-v2, before TLS too); or on DoT, when the connection starts
+// with TLS instead, at the start of the TLS stream, where dnsdist puts it
+// towards DoT backends. It returns the header and the connection to
+// serve: conn, or the TLS layer over it. The idle timeout bounds it all.
+func (s *streamServer) readProxied(conn net.Conn) (proxyHeader, net.Conn, error) {
+	conn.SetDeadline(time.Now().Add(s.idleTimeout))
+	defer conn.SetDeadline(time.Time{})
+	pc := &prefixConn{Conn: conn}
+	if n, err := io.ReadFull(conn, pc.prefix[:]); err != nil {
+		if n == 0 { // closed or silent: a connect-only health check, say
+			return proxyHeader{}, nil, fmt.Errorf("%w: %w", errProxyMissing, err)
+		}
+		return proxyHeader{}, nil, fmt.Errorf("reading PROXY header: %w", err)
+	}
+	if hasProxySignature(pc.prefix[:]) || s.wrap == nil {
+		// The header is longer than the prefix: once read, conn goes on.
+		h, err := readProxyHeader(pc)
+		return h, conn, err
+	}
+	tc, err := s.wrap(pc)
+	if err != nil {
+		return proxyHeader{}, nil, fmt.Errorf("no PROXY header before TLS, and %w", err)
+	}
+	h, err := readProxyHeader(tc)
+	if err != nil {
+		return proxyHeader{}, nil, fmt.Errorf("in TLS: %w", err)
+	}
+	return h, tc, nil
+}
+
+// trackPending records conn as waiting for its PROXY header, unless the
+// server is stopping or as many are already waiting as connections may
+// be open.
+func (s *streamServer) trackPending(conn net.Conn, peer netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return false
+	}
+	if len(s.pending) >= s.adm.max {
+		s.adm.refused(refusedTotal, peer.Addr())
+		return false
+	}
+	if s.pending == nil {
+		s.pending = make(map[net.Conn]struct{})
+	}
+	s.pending[conn] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *streamServer) untrackPending(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.pending, conn)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// admit registers a new connection from client (through the load
+// balancer via, if valid), or returns nil when the admission refuses it
+// or the server is stopping.
+func (s *streamServer) admit(conn net.Conn, client, via netip.AddrPort) *streamConn {
 	if s.stopping.Load() {
 		return nil
 	}
@@ -76,7 +180,8 @@ func (s *streamServer) admit(conn net.Conn) *streamConn {
 		srv:    s,
 		raw:    conn,
 		conn:   conn,
-		remote: addrPortOf(conn.RemoteAddr()),
+		remote: client,
+		via:    via,
 		local:  addrPortOf(conn.LocalAddr()),
 		ctx:    ctx,
 		cancel: cancel,
@@ -114,6 +219,9 @@ func (s *streamServer) wake() {
 	for c := range s.conns {
 		c.raw.SetReadDeadline(time.Unix(1, 0))
 	}
+	for c := range s.pending {
+		c.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // closeAll closes every connection at once.
@@ -123,6 +231,9 @@ func (s *streamServer) closeAll() {
 	for c := range s.conns {
 		c.abort()
 	}
+	for c := range s.pending {
+		c.Close()
+	}
 }
 
 // streamConn is one client connection.
@@ -131,11 +242,15 @@ type streamConn struct {
 	// raw is the accepted connection: what other goroutines (shutdown)
 	// may touch. conn is what is served: raw itself, or the TLS layer
 	// over it, set once before the reader starts.
-	raw           net.Conn
-	conn          net.Conn
-	remote, local netip.AddrPort
-	ctx           context.Context
-	cancel        context.CancelFunc
+	raw  net.Conn
+	conn net.Conn
+	// remote is the client; via the load balancer it came through with a
+	// PROXY header, else zero.
+	remote, via, local netip.AddrPort
+	// wrapped: conn is already the TLS layer (readProxied).
+	wrapped bool
+	ctx     context.Context
+	cancel  context.CancelFunc
 	// slot is the connection's place in the admission: queries mark it
 	// busy, so that only idle connections are evicted.
 	slot *connSlot
@@ -158,7 +273,17 @@ func (c *streamConn) serve() {
 			c.srv.eng.log.Error("stream connection panic", "panic", fmt.Sprint(p), "remote", c.remote)
 		}
 	}()
-	if c.srv.wrap != nil {
+	if p := c.srv.eng.proxy; p != nil && !c.via.IsValid() {
+		conn, err := refuseProxyHeader(c.conn, c.srv.idleTimeout)
+		if err != nil {
+			if errors.Is(err, errProxyUntrusted) {
+				p.refused(c.srv.eng.log, c.srv.adm.name, c.remote, false, err)
+			}
+			return
+		}
+		c.conn = conn
+	}
+	if c.srv.wrap != nil && !c.wrapped {
 		c.conn.SetDeadline(time.Now().Add(c.srv.idleTimeout))
 		conn, err := c.srv.wrap(c.conn)
 		if err != nil {
@@ -230,6 +355,9 @@ func (c *streamConn) handle(raw []byte, allowed bool) {
 	switch sc.verdict {
 	case drop:
 	case reject:
+		if !allowed {
+			c.srv.eng.logRefused(c.srv.proto, c.remote, c.via)
+		}
 		bp := c.srv.eng.bufs.get()
 		defer c.srv.eng.bufs.put(bp)
 		b, err := appendErrorReply((*bp)[2:], raw, sc.msg, sc.rcode, c.srv.eng.ednsSize)
@@ -244,6 +372,7 @@ func (c *streamConn) handle(raw []byte, allowed bool) {
 			Msg:     sc.msg,
 			Raw:     raw,
 			Remote:  c.remote,
+			Via:     c.via,
 			Local:   c.local,
 			Proto:   c.srv.proto,
 			MaxSize: maxMsgLen,

@@ -42,12 +42,17 @@ type udpSocket struct {
 // ResponseWriter in one pooled object, so that a query costs no allocation
 // beyond parsing it.
 type udpJob struct {
-	sock   *udpSocket
-	in     [udpReadSize]byte
-	n      int
-	remote netip.AddrPort
-	req    Request
-	sent   bool
+	sock *udpSocket
+	in   [udpReadSize]byte
+	n    int
+	// peer sent the datagram and gets the answer. remote is the client:
+	// the peer, or the client a trusted load balancer's PROXY header
+	// names (proxy.go), whose DNS message starts at off; then via is the
+	// peer.
+	peer, remote, via netip.AddrPort
+	off               int
+	req               Request
+	sent              bool
 	// readyTried: the batch reader already asked the ReadyAnswerer, in
 	// vain; the worker goes straight to the full path.
 	readyTried bool
@@ -101,7 +106,10 @@ func (s *udpSocket) readLoop() {
 			continue
 		}
 		j.n = n
-		j.remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+		if !s.setClient(j, netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())) {
+			s.putJob(j)
+			continue
+		}
 		s.dispatch(j)
 	}
 }
@@ -122,14 +130,45 @@ func (s *udpSocket) read(j *udpJob) (int, netip.AddrPort, error) {
 	return n, remote, nil
 }
 
-// writeTo sends b to the client of j, from the query's destination when
+// setClient records peer as the sender of j's datagram and finds its
+// client: the peer itself, or with the PROXY protocol on (proxy.go) the
+// one named by the header a trusted load balancer must put first. It
+// reports false when the datagram must be dropped: a header missing or
+// malformed from a load balancer, or sent by anyone else.
+func (s *udpSocket) setClient(j *udpJob, peer netip.AddrPort) bool {
+	j.peer, j.remote, j.via, j.off = peer, peer, netip.AddrPort{}, 0
+	p := s.eng.proxy
+	if p == nil {
+		return true
+	}
+	if !p.trusts(peer.Addr()) {
+		if hasProxySignature(j.in[:j.n]) {
+			p.refused(s.eng.log, "udp", peer, false, errProxyUntrusted)
+			return false
+		}
+		return true
+	}
+	h, err := parseProxyHeader(j.in[:j.n])
+	if err != nil {
+		p.refused(s.eng.log, "udp", peer, true, err)
+		return false
+	}
+	p.took(h)
+	j.via, j.off = peer, h.len
+	if h.relayed {
+		j.remote = h.src
+	}
+	return true
+}
+
+// writeTo sends b to the peer of j, from the query's destination when
 // the socket is a wildcard one.
 func (s *udpSocket) writeTo(j *udpJob, b []byte) error {
 	var err error
 	if s.pktinfo && j.local.Addr() != s.local.Addr() {
-		_, _, err = s.conn.WriteMsgUDPAddrPort(b, appendPktinfo(j.oob, j.local.Addr(), j.ifindex), j.remote)
+		_, _, err = s.conn.WriteMsgUDPAddrPort(b, appendPktinfo(j.oob, j.local.Addr(), j.ifindex), j.peer)
 	} else {
-		_, err = s.conn.WriteToUDPAddrPort(b, j.remote)
+		_, err = s.conn.WriteToUDPAddrPort(b, j.peer)
 	}
 	if err != nil {
 		return fmt.Errorf("udp write to %s: %w", j.remote, err)
@@ -178,7 +217,7 @@ func (s *udpSocket) handle(j *udpJob) {
 			s.eng.log.Error("udp query panic", "panic", fmt.Sprint(p), "remote", j.remote)
 		}
 	}()
-	raw := j.in[:j.n]
+	raw := j.in[j.off:j.n]
 	allowed := s.eng.acl.allows(j.remote.Addr())
 	if allowed && !j.readyTried && s.answerReady(j, raw) {
 		return
@@ -187,6 +226,9 @@ func (s *udpSocket) handle(j *udpJob) {
 	switch sc.verdict {
 	case drop:
 	case reject:
+		if !allowed {
+			s.eng.logRefused(UDP, j.remote, j.via)
+		}
 		bp := s.eng.bufs.get()
 		b, err := appendErrorReply(*bp, raw, sc.msg, sc.rcode, s.eng.ednsSize)
 		if err == nil {
@@ -202,6 +244,7 @@ func (s *udpSocket) handle(j *udpJob) {
 			Msg:     sc.msg,
 			Raw:     raw,
 			Remote:  j.remote,
+			Via:     j.via,
 			Local:   j.local,
 			Proto:   UDP,
 			MaxSize: maxUDPResponse(sc.msg, s.eng.ednsSize),

@@ -168,7 +168,9 @@ func (b *udpBatch) serve(n int) {
 			continue // no address to answer to
 		}
 		j.n = min(int(b.rhdrs[i].Len), len(j.in))
-		j.remote = remote
+		if !s.setClient(j, remote) {
+			continue // the job stays in its slot for the next batch
+		}
 		j.local, j.ifindex = s.local, 0
 		if s.pktinfo {
 			if dst, ifindex, ok := parsePktinfo(j.oob[:min(int(h.Controllen), len(j.oob))]); ok {
@@ -205,7 +207,7 @@ func (b *udpBatch) answerReady(i int, j *udpJob) (answered bool) {
 		}
 	}()
 	k := b.nw
-	out, ok := s.readyAnswer(j, b.outs[k], j.in[:j.n])
+	out, ok := s.readyAnswer(j, b.outs[k], j.in[j.off:j.n])
 	if !ok {
 		return false
 	}

@@ -197,6 +197,9 @@ func otherSecurityWarnings(o *serveOptions) []string {
 	if slices.ContainsFunc(o.allow, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
 		w = append(w, "allow admits every address: an open resolver is used to amplify attacks on others")
 	}
+	if slices.ContainsFunc(o.proxyFrom, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+		w = append(w, "proxy-from trusts every address: any client can send a PROXY header and pass for any other, past the ACL and the rate limit")
+	}
 	if o.encrypted() && o.tlsCert == "" {
 		w = append(w, "DoT/DoH/DoQ without tls-cert serve a self-signed certificate: clients cannot authenticate this server")
 	}

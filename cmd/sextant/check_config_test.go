@@ -92,6 +92,8 @@ func TestCheckConfigSecurityWarnings(t *testing.T) {
 		{"no-dnssec", "no-dnssec = true\n", nil, 0o600, "DNSSEC validation is OFF (no-dnssec)"},
 		{"negative trust anchor", "negative-trust-anchor = [\"corp.example\"]\n", nil, 0o600, "validation is off at and below corp.example"},
 		{"open resolver", "allow = [\"0.0.0.0/0\"]\n", nil, 0o600, "allow admits every address"},
+		{"proxy from anyone", "proxy-from = [\"::/0\"]\n", nil, 0o600, "proxy-from trusts every address"},
+		{"proxy from a load balancer", "proxy-from = [\"192.0.2.10\"]\n", nil, 0o600, ""},
 		{"clock file", "clock-file = \"" + writeFile(t, dir, "clock", "@2026-01-01 00:00:00\n", 0o644) + "\"\n", nil, 0o600, "DNS time follows clock-file"},
 		{"self-signed", "dot = [\"127.82.0.1:853\"]\n", nil, 0o600, "without tls-cert serve a self-signed certificate"},
 		{"tsig secret readable by others", "tsig-key = [\"hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\"]\n", nil, 0o644, "holds TSIG secrets (tsig-key) and is readable by other users"},

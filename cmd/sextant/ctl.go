@@ -259,8 +259,9 @@ func noArgs(args []string) error {
 	return nil
 }
 
-// stats prints key=value lines: uptime, both caches, and the connection
-// admission of each stream front end.
+// stats prints key=value lines: uptime, both caches, the connection
+// admission of each stream front end, and the PROXY headers taken and
+// refused (with --proxy-from).
 func (s *controlServer) stats() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "uptime_seconds=%d\n", int64(time.Since(s.started).Seconds()))
@@ -273,6 +274,11 @@ func (s *controlServer) stats() string {
 			name, st := n.name, n.stats
 			fmt.Fprintf(&b, "%s.conns.open=%d\n%s.conns.refused_total=%d\n%s.conns.refused_client=%d\n%s.conns.refused_network=%d\n%s.conns.evicted=%d\n%s.conns.idle_closed=%d\n",
 				name, st.Open, name, st.RefusedTotal, name, st.RefusedClient, name, st.RefusedPrefix, name, st.Evicted, name, st.IdleClosed)
+		}
+		if d, ok := fe.(*transport.Do53); ok && d.Proxy() != nil { // one, shared by every front end
+			st := d.Proxy().Stats()
+			fmt.Fprintf(&b, "proxy.relayed=%d\nproxy.local=%d\nproxy.refused_untrusted=%d\nproxy.refused_missing=%d\nproxy.refused_malformed=%d\n",
+				st.Relayed, st.Local, st.Untrusted, st.Missing, st.Malformed)
 		}
 	}
 	return b.String()

@@ -27,6 +27,9 @@ type frontEndOptions struct {
 	tlsCert string
 	tlsKey  string
 	allow   prefixList
+	// proxyFrom are the load balancers whose PROXY protocol v2 headers
+	// name the client (transport.ProxyProtocol); empty: off.
+	proxyFrom prefixList
 	// maxConns caps each stream front end's connections (TCP, DoT, DoH
 	// on TCP, DoH on QUIC, DoQ); connsPerClient and connsPerNetwork share
 	// them among client addresses and /24 (/56) networks. Zero means the
@@ -76,6 +79,12 @@ func startFrontEnds(o *frontEndOptions, h transport.Handler, log *slog.Logger) (
 	base := o.listenerConfig(h, log)
 	if err := o.abuse.attach(&base); err != nil {
 		return nil, nil, err
+	}
+	if len(o.proxyFrom) > 0 {
+		if base.Proxy, err = transport.NewProxyProtocol(o.proxyFrom); err != nil {
+			return nil, nil, fmt.Errorf("--proxy-from: %w", err)
+		}
+		log.Info("PROXY protocol v2 taken from load balancers on Do53, DoT and DoH over TCP", "from", o.proxyFrom.String())
 	}
 	kinds := []struct {
 		name  string

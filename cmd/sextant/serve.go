@@ -90,6 +90,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate chain `FILE` (PEM) for DoT/DoH/DoQ; reloaded when it changes or on SIGHUP (default: self-signed)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
+	fs.Var(&o.proxyFrom, "proxy-from", "load balancer `CIDR` (dnsdist useProxyProtocol) whose PROXY protocol v2 header names the client, on Do53, DoT and DoH over TCP; from it a header is required, from others refused (repeatable; default: off)")
 	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ), `N`")
 	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address and front end, `N`")
 	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6) and front end, `N`")
