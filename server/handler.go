@@ -43,6 +43,12 @@ type Config struct {
 	Answers *cache.Answers
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
+	// MaxRecursions bounds the questions in resolution at once (those the
+	// answer cache and the local zones do not answer), and
+	// MaxRecursionsPerNetwork those from one client /24 (IPv4) or /56
+	// (IPv6); past them a question gets SERVFAIL at once. 0 means
+	// DefaultMaxRecursions and DefaultMaxRecursionsPerNetwork.
+	MaxRecursions, MaxRecursionsPerNetwork int
 }
 
 // Handler is the client-facing query router: the ready-to-send answer
@@ -53,6 +59,7 @@ type Handler struct {
 	r       *resolver.Resolver
 	local   LocalZones
 	answers *cache.Answers
+	limit   *recursionLimiter
 	// localReady is whether local answers go into answers (PutStatic):
 	// only when local tells of its changes.
 	localReady bool
@@ -62,7 +69,8 @@ type Handler struct {
 
 // New makes the client handler for r.
 func New(r *resolver.Resolver, cfg Config) *Handler {
-	h := &Handler{r: r, local: cfg.Local, answers: cfg.Answers, log: cfg.Logger}
+	h := &Handler{r: r, local: cfg.Local, answers: cfg.Answers, log: cfg.Logger,
+		limit: newRecursionLimiter(cfg.MaxRecursions, cfg.MaxRecursionsPerNetwork)}
 	if h.answers == nil {
 		h.answers = cache.NewAnswers(cache.Config{Clock: r.Clock()})
 	}
@@ -79,6 +87,10 @@ func New(r *resolver.Resolver, cfg Config) *Handler {
 
 // Answers returns the handler's ready-to-send answer cache.
 func (h *Handler) Answers() *cache.Answers { return h.answers }
+
+// RecursionsRefused is the number of questions refused because their
+// network, or the resolver, had too many in resolution.
+func (h *Handler) RecursionsRefused() uint64 { return h.limit.refused.Load() }
 
 var (
 	_ transport.Handler       = (*Handler)(nil)
@@ -124,6 +136,12 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 			return
 		}
 	}
+	n, ok := h.limit.acquire(req.Remote.Addr())
+	if !ok {
+		_ = w.WriteMsg(serverFailure(q, "too many questions in resolution from your network"))
+		return
+	}
+	defer h.limit.release(n)
 	resp, _ := h.r.Exchange(ctx, q)
 	if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
 		h.answers.Put(answerKey(q), resp)

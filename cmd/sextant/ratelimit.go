@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sextant-dns/sextant/server"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -20,6 +21,9 @@ type abuseOptions struct {
 	rateBurst        int
 	rateSlip         int
 	rateExempt       prefixList
+	// questions in resolution at once, in total and per client network
+	// (server.Config.MaxRecursions*)
+	maxRecursions, maxRecursionsPerNetwork int
 }
 
 func (o *abuseOptions) register(fs *flag.FlagSet) {
@@ -29,6 +33,8 @@ func (o *abuseOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.rateBurst, "rate-limit-burst", 0, "UDP answers a client prefix may get at once, `N` (default: twice --rate-limit)")
 	fs.IntVar(&o.rateSlip, "rate-limit-slip", 2, "every `N`th rate-limited UDP answer is sent truncated (TC=1) so real clients retry over TCP, the others dropped; 1 truncates all, 0 drops all")
 	fs.Var(&o.rateExempt, "rate-limit-exempt", "client `CIDR` never rate limited (repeatable)")
+	fs.IntVar(&o.maxRecursions, "max-recursions", server.DefaultMaxRecursions, "questions in resolution at once (not answered from the cache or local zones), `N`; past it SERVFAIL")
+	fs.IntVar(&o.maxRecursionsPerNetwork, "max-recursions-per-network", server.DefaultMaxRecursionsPerNetwork, "questions in resolution at once from one client /24 (IPv4) or /56 (IPv6), `N`; past it SERVFAIL")
 }
 
 // validate checks the flags without reading the secret file.
@@ -38,6 +44,9 @@ func (o *abuseOptions) validate() error {
 	}
 	if o.rateSlip < 0 {
 		return errors.New("--rate-limit-slip must not be negative")
+	}
+	if o.maxRecursions < 1 || o.maxRecursionsPerNetwork < 1 {
+		return errors.New("--max-recursions and --max-recursions-per-network must be at least 1")
 	}
 	c := o.rateLimitConfig()
 	return c.Validate()

@@ -274,7 +274,8 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer closeNotify()
 	}
-	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log})
+	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log,
+		MaxRecursions: o.abuse.maxRecursions, MaxRecursionsPerNetwork: o.abuse.maxRecursionsPerNetwork})
 
 	// SIGHUP is caught before any listener opens, so that a client that
 	// got an answer can rely on it.
