@@ -131,6 +131,9 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *
 	}
 	key := flightKey{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, cd: cd}
 	run := func(ctx context.Context) *Result { return r.run(ctx, q, cd) }
+	if r.cfg.SharedCache != nil && !cd {
+		run = func(ctx context.Context) *Result { return r.runShared(ctx, q) }
+	}
 	if r.stale != nil {
 		return r.resolveOrStale(ctx, q, cd, key, run)
 	}

@@ -76,6 +76,9 @@ type Config struct {
 	// off: a name whose servers fail is SERVFAIL. A Cache given here must
 	// keep expired entries at least as long (cache.Config.ServeStale).
 	ServeStale *StaleConfig
+	// SharedCache is a second cache tier shared by a fleet (shared.go,
+	// package sharedcache); nil for none.
+	SharedCache SharedCache
 	// Prefetch refreshes data asked for in the last tenth of its lifetime
 	// in the background (prefetch.go), so that popular names do not expire
 	// for their clients.

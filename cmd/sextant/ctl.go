@@ -281,6 +281,7 @@ func (s *controlServer) stats() string {
 				st.Relayed, st.Local, st.Untrusted, st.Missing, st.Malformed)
 		}
 	}
+	writeSharedCacheStats(&b, s.res)
 	return b.String()
 }
 

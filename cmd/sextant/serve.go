@@ -42,6 +42,7 @@ type resolverOptions struct {
 	staleAnswerAfter time.Duration
 	staleZones       stringList
 	prefetch         bool
+	shared           sharedCacheOptions
 }
 
 func (o *resolverOptions) register(fs *flag.FlagSet) {
@@ -60,6 +61,7 @@ func (o *resolverOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.serveStale, "serve-stale", resolver.DefaultMaxStale, "how long past expiry cached data may answer when its servers fail or are slow (RFC 8767, with TTL 30 and EDE 3); 0 turns serve-stale off")
 	fs.DurationVar(&o.staleAnswerAfter, "serve-stale-answer-after", resolver.DefaultStaleAnswerAfter, "how long a client waits for a refresh before it gets stale data")
 	fs.Var(&o.staleZones, "serve-stale-zone", "`ZONE=DURATION`: the serve-stale limit at and below ZONE (repeatable; 0 turns it off there)")
+	o.shared.register(fs)
 	fs.BoolVar(&o.prefetch, "prefetch", true, "refresh cached data asked for in the last tenth of its TTL in the background")
 	fs.IntVar(&o.cacheBytes, "cache-max-bytes", cache.DefaultMaxBytes, "maximum memory held by cached entries, in `BYTES` (estimated; RRsets and ready answers together; sets the Go memory limit unless GOMEMLIMIT is set)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -153,6 +155,13 @@ func newResolver(o *resolverOptions, log *slog.Logger) (res *resolver.Resolver, 
 		return nil, nil, false, err
 	}
 	cfg.ServeStale, cfg.Prefetch = stale, o.prefetch
+	shared, err := o.shared.open(clk, log)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if shared != nil {
+		cfg.SharedCache = shared
+	}
 	cc := cache.Config{MaxEntries: o.cacheSize, MaxBytes: o.cacheBytes, Clock: clk, Prefetch: o.prefetch}
 	if stale != nil {
 		cc.ServeStale = stale.Longest()
