@@ -123,6 +123,67 @@ func Parent(name string) string {
 	return "."
 }
 
+// FirstLabel returns the first label of name in presentation form,
+// escapes kept: `ns\.attacker` for `ns\.attacker.example.`, "" for the root.
+func FirstLabel(name string) string {
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// CountLabels returns the number of labels of name, the root not counted
+// (RFC 4034 3.1.3 counts the same way): 0 for ".", 2 for "a.example." and
+// for "a.example". Escaped dots are label content.
+func CountLabels(name string) int {
+	if name == "" || name == "." {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			n++
+		}
+	}
+	if !IsFqdn(name) {
+		n++
+	}
+	return n
+}
+
+// LastLabels returns the ancestor of the fully qualified name made of its
+// last n labels: "." for n <= 0, name itself when it has no more than n.
+func LastLabels(name string, n int) string {
+	if n <= 0 {
+		return "."
+	}
+	for skip := CountLabels(name) - n; skip > 0; skip-- {
+		name = Parent(name)
+	}
+	return name
+}
+
+// CommonAncestor returns the closest name that both a and b are at or
+// below ("." when they share no label), spelled as in a. Both must be fully
+// qualified; case is ignored (ASCII), escaped dots are label content.
+func CommonAncestor(a, b string) string {
+	na, nb := CountLabels(a), CountLabels(b)
+	n := min(na, nb)
+	a, b = LastLabels(a, n), LastLabels(b, n)
+	for !Equal(a, b) {
+		a, b = Parent(a), Parent(b)
+	}
+	return a
+}
+
 // escaped reports whether the octet at i is escaped: preceded by an odd run
 // of backslashes (each pair "\\" is one literal backslash; a \DDD escape
 // ends in a digit, so it never adds to the run).
