@@ -6,7 +6,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/internal/dnsname"
-	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
 // canonicalLabels returns the labels of name in wire form, lower-cased,
@@ -67,34 +66,6 @@ func compareNames(a, b string) int {
 		return 1
 	}
 	return 0
-}
-
-// equalNames reports whether a and b are the same name, ignoring case.
-func equalNames(a, b string) bool { return dnsname.Equal(dns.Fqdn(a), dns.Fqdn(b)) }
-
-// isSubdomain reports whether child is at or below parent.
-func isSubdomain(child, parent string) bool {
-	return dnsname.IsAtOrBelow(dns.Fqdn(child), dns.Fqdn(parent))
-}
-
-// parentName returns name without its first label ("." for the root).
-func parentName(name string) string {
-	i, end := dns.NextLabel(name, 0)
-	if end || i >= len(name) {
-		return "."
-	}
-	return name[i:]
-}
-
-// childOf returns the ancestor of name (or name itself) that has exactly one
-// label more than ancestor. name must be strictly below ancestor.
-func childOf(name, ancestor string) string {
-	return sigdata.LastLabels(name, dns.CountLabel(ancestor)+1)
-}
-
-// commonAncestor returns the longest name that a and b both are at or below.
-func commonAncestor(a, b string) string {
-	return sigdata.LastLabels(a, dns.CompareDomainName(a, b))
 }
 
 // wildcardOf returns the wildcard name directly below ce.
