@@ -127,7 +127,7 @@ func (a *Answers) Put(k AnswerKey, resp *dns.Msg) {
 		return
 	}
 	q := resp.Question[0]
-	if q.Qtype != k.Type || q.Qclass != k.Class || lowerName(dns.Fqdn(q.Name)) != lowerName(dns.Fqdn(k.Name)) {
+	if q.Qtype != k.Type || q.Qclass != k.Class || !dnsname.Equal(dns.Fqdn(q.Name), dns.Fqdn(k.Name)) {
 		return
 	}
 	packed := *resp // a shallow copy, so as not to change the caller's Compress
