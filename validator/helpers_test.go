@@ -192,7 +192,7 @@ func nsecChain(zone string, names map[string][]uint16) []dns.RR {
 	for n := range names {
 		owners = append(owners, dns.Fqdn(n))
 	}
-	slices.SortFunc(owners, compareNames)
+	slices.SortFunc(owners, dnsname.Compare)
 	out := make([]dns.RR, len(owners))
 	for i, o := range owners {
 		types := append(slices.Clone(names[o]), dns.TypeNSEC, dns.TypeRRSIG)

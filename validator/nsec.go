@@ -62,14 +62,14 @@ func NSECCovers(nsec *dns.NSEC, name string) bool {
 	}
 	name = dns.Fqdn(name)
 	owner, next := nsec.Hdr.Name, nsec.NextDomain
-	if compareNames(owner, name) >= 0 {
+	if dnsname.Compare(owner, name) >= 0 {
 		return false
 	}
 	if dnsname.IsAtOrBelow(name, owner) && (isDelegationBitmap(nsec.TypeBitMap) || hasType(nsec.TypeBitMap, dns.TypeDNAME)) {
 		return false
 	}
-	if compareNames(owner, next) < 0 {
-		return compareNames(name, next) < 0
+	if dnsname.Compare(owner, next) < 0 {
+		return dnsname.Compare(name, next) < 0
 	}
 	// Last NSEC in the zone: next is the apex.
 	return dnsname.IsAtOrBelow(name, next)

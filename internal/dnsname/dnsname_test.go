@@ -224,8 +224,9 @@ func nameFromLabels(labels [][]byte) (string, bool) {
 	return name, err == nil
 }
 
-// FuzzNames checks Lower against dns.CanonicalName and IsAtOrBelow against
-// wire-form comparison (and dns.IsSubDomain) on names with escapes and
+// FuzzNames checks Lower against dns.CanonicalName, IsAtOrBelow and
+// Compare against wire-form comparison (and dns.IsSubDomain), and the label
+// functions against dns.SplitDomainName, on names with escapes and
 // octets >= 0x80, in the form miekg/dns produces from the wire.
 func FuzzNames(f *testing.F) {
 	f.Add([]byte("ns.attacker"), []byte("attacker"), []byte("Example"))
@@ -247,6 +248,11 @@ func FuzzNames(f *testing.F) {
 			checkLabels(t, n)
 		}
 		checkCommonAncestor(t, child, other)
+		for _, p := range [][2]string{{child, parent}, {child, other}, {other, strings.ToUpper(child)}, {parent, parent}} {
+			if got, want := Compare(p[0], p[1]), refCompare(t, p[0], p[1]); got != want {
+				t.Fatalf("Compare(%q, %q) = %d, wire comparison says %d", p[0], p[1], got, want)
+			}
+		}
 		checkCommonAncestor(t, other, strings.ToUpper(parent))
 		pairs := [][2]string{{child, parent}, {other, parent}, {parent, child},
 			{strings.ToUpper(child), parent}, {child, other}}
@@ -298,4 +304,22 @@ func checkCommonAncestor(t *testing.T, a, b string) {
 	if want := dns.CompareDomainName(a, b); CountLabels(ca) != want {
 		t.Logf("dns.CompareDomainName(%q, %q) = %d, CommonAncestor %q", a, b, want, ca)
 	}
+}
+
+// refCompare is RFC 4034 6.1 on the wire labels: root side first, each
+// label as octets, a name before its descendants.
+func refCompare(t *testing.T, a, b string) int {
+	la, lb := wireLabels(t, a), wireLabels(t, b)
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		if c := bytes.Compare(la[i], lb[i]); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case len(la) < len(lb):
+		return -1
+	case len(la) > len(lb):
+		return 1
+	}
+	return 0
 }
