@@ -43,7 +43,7 @@ func wireLabels(name string) ([][]byte, bool) {
 // labelsCompare orders two reversed label lists (from wireLabels) in
 // DNSSEC canonical order (RFC 4034 6.1): label by label from the right,
 // each label compared as an unsigned octet string, where a name sorts before
-// its descendants. (signCanonicalCompare in sign_order.go is the string form.)
+// its descendants. (dnsname.Compare is the string form.)
 func labelsCompare(a, b [][]byte) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if c := bytes.Compare(a[i], b[i]); c != 0 {
