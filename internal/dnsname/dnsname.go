@@ -10,6 +10,12 @@
 // arrive raw (a zone file, a Go caller), they are left alone, so that no two
 // distinct names fold onto one (strings.ToLower would turn the Kelvin sign
 // into "k", bytes.ToLower rewrites invalid UTF-8).
+//
+// Equal, IsAtOrBelow and Compare (the RFC 4034 6.1 order) compare; Parent,
+// FirstLabel, CountLabels, LastLabels and CommonAncestor walk labels;
+// Canonical and Lower give the forms names are kept in. Packages use these
+// rather than dns.IsSubDomain, dns.CanonicalName or strings.EqualFold, so
+// that ns\.attacker.example. is one label under example. everywhere.
 package dnsname
 
 import "github.com/miekg/dns"
@@ -159,8 +165,9 @@ func CountLabels(name string) int {
 	return n
 }
 
-// LastLabels returns the ancestor of the fully qualified name made of its
-// last n labels: "." for n <= 0, name itself when it has no more than n.
+// LastLabels returns the ancestor of name made of its last n labels: "."
+// for n <= 0, name itself when it has no more than n. A name that is not
+// fully qualified gives its suffix as it is ("c" for "a.b.c" and 1).
 func LastLabels(name string, n int) string {
 	if n <= 0 {
 		return "."

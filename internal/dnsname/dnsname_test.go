@@ -143,6 +143,8 @@ func TestLastLabels(t *testing.T) {
 		{".", 1, "."},
 		{`x.ns\.attacker.example.`, 2, `ns\.attacker.example.`},
 		{`x.ns\.attacker.example.`, 1, "example."},
+		{"a.b.c", 1, "c"},
+		{"a.b.c", 3, "a.b.c"},
 	}
 	for _, tt := range tests {
 		if got := LastLabels(tt.in, tt.n); got != tt.want {
