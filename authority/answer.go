@@ -4,6 +4,8 @@ import (
 	"sort"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Limits of one answer.
@@ -95,7 +97,7 @@ func (z *Zone) answer(r *responder, qname string, qtype uint16) {
 	name := qname
 	var visited [maxChain]string
 	for hop := 0; hop < maxChain; hop++ {
-		cn := canonicalName(name)
+		cn := dnsname.Canonical(name)
 		for _, v := range visited[:hop] {
 			if v == cn {
 				return // CNAME loop: stop with the chain so far
@@ -126,7 +128,7 @@ func (z *Zone) answer(r *responder, qname string, qtype uint16) {
 				Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
 				Target: target,
 			})
-			if qtype == dns.TypeCNAME || !dns.IsSubDomain(z.origin, canonicalName(target)) {
+			if qtype == dns.TypeCNAME || !dnsname.IsAtOrBelow(dnsname.Canonical(target), z.origin) {
 				return
 			}
 			name = target
@@ -150,7 +152,7 @@ func (z *Zone) answer(r *responder, qname string, qtype uint16) {
 					z.proveWildcardAnswer(r, cn, mt.ce)
 				}
 				target := dns.Fqdn(n.cname.Target)
-				if !dns.IsSubDomain(z.origin, canonicalName(target)) {
+				if !dnsname.IsAtOrBelow(dnsname.Canonical(target), z.origin) {
 					return
 				}
 				name = target
@@ -208,7 +210,7 @@ func (z *Zone) answerNode(r *responder, n *node, name string, qtype uint16) bool
 	case dns.TypeNS:
 		z.addAddresses(r, s)
 	case dns.TypeSVCB, dns.TypeHTTPS:
-		z.addServiceHints(r, s, canonicalName(name))
+		z.addServiceHints(r, s, dnsname.Canonical(name))
 	}
 	return true
 }
@@ -245,8 +247,8 @@ func (z *Zone) referral(r *responder, cut *node) {
 // additional section: glue (unsigned) or authoritative data (signed with DO).
 func (z *Zone) addAddresses(r *responder, ns *rrset) {
 	for _, rr := range ns.rrs {
-		target := canonicalName(rr.(*dns.NS).Ns)
-		if !dns.IsSubDomain(z.origin, target) {
+		target := dnsname.Canonical(rr.(*dns.NS).Ns)
+		if !dnsname.IsAtOrBelow(target, z.origin) {
 			continue
 		}
 		n := z.nodes[target]

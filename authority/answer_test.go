@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 const testOrigin = "example."
@@ -256,7 +258,7 @@ func checkResponse(t *testing.T, tz *testZone, q, m *dns.Msg, want expect, do bo
 		covered := map[uint16]bool{}
 		for _, rr := range m.Answer {
 			sig, ok := rr.(*dns.RRSIG)
-			if !ok || !strings.EqualFold(sig.Hdr.Name, q.Question[0].Name) {
+			if !ok || !dnsname.Equal(sig.Hdr.Name, q.Question[0].Name) {
 				t.Errorf("unexpected answer record %v", rr)
 				continue
 			}

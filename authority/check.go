@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // check runs the zone rules of RFC 1034/1035, 2181, 4592, 6672 and 5155
@@ -110,7 +112,7 @@ func (z *Zone) checkNode(n *node, at func(dns.RR, string, ...any) *buildError) *
 		return at(n.sets[n.types[0]].rrs[0], "data below the DNAME at %s", n.dnameAt)
 	}
 	// RFC 4592 4.2, 4.4: wildcard NS and DNAME are not defined.
-	if firstLabel(n.name) == "*" {
+	if dnsname.FirstLabel(n.name) == "*" {
 		if s := n.set(dns.TypeNS); s != nil {
 			return at(s.rrs[0], "NS records at a wildcard name")
 		}
@@ -145,8 +147,8 @@ func (z *Zone) checkNode(n *node, at func(dns.RR, string, ...any) *buildError) *
 	// under a delegation, authoritative A/AAAA for the others).
 	if s := n.set(dns.TypeNS); s != nil {
 		for _, rr := range s.rrs {
-			target := canonicalName(rr.(*dns.NS).Ns)
-			if !dns.IsSubDomain(z.origin, target) {
+			target := dnsname.Canonical(rr.(*dns.NS).Ns)
+			if !dnsname.IsAtOrBelow(target, z.origin) {
 				continue
 			}
 			t := z.nodes[target]

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // This file builds the authenticated denial of existence chains: NSEC
@@ -96,7 +98,7 @@ func (z *signZone) addNSEC3Chain(o NSEC3Options) error {
 			continue
 		}
 		owners[name] = signNSEC3Types(n)
-		for p := signParent(name); len(p) > len(z.origin); p = signParent(p) {
+		for p := dnsname.Parent(name); len(p) > len(z.origin); p = dnsname.Parent(p) {
 			if _, ok := owners[p]; ok {
 				continue
 			}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // DNSKEY flag values for the two roles a key can have (RFC 4034 2.1.1,
@@ -36,7 +38,7 @@ type Key struct {
 // 14 (ECDSAP384SHA384), 15 (ED25519) or 16 (ED448). flags is FlagsKSK (257, also for a
 // CSK) or FlagsZSK (256).
 func GenerateKey(origin string, alg uint8, flags uint16) (*Key, error) {
-	origin = dns.CanonicalName(origin)
+	origin = dnsname.Canonical(origin)
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, fmt.Errorf("generate key: bad origin %q", origin)
 	}
@@ -170,7 +172,7 @@ func signParseKeyFile(text, file string) (*dns.DNSKEY, error) {
 	if found == nil {
 		return nil, fmt.Errorf("load key %s: no DNSKEY record", file)
 	}
-	found.Hdr.Name = dns.CanonicalName(found.Hdr.Name)
+	found.Hdr.Name = dnsname.Canonical(found.Hdr.Name)
 	return found, nil
 }
 

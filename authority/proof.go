@@ -3,7 +3,7 @@ package authority
 import (
 	"sort"
 
-	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // This file finds, in a zone's pre-signed data, the NSEC (RFC 4035 3.1.3)
@@ -71,12 +71,7 @@ func (z *Zone) nsec3Cover(name string) *rrset {
 // nextCloser returns the ancestor of name (or name) that has one label
 // more than its ancestor ce.
 func nextCloser(name, ce string) string {
-	offs := dns.Split(name)
-	i := len(offs) - dns.CountLabel(ce) - 1
-	if i < 0 || i >= len(offs) {
-		return name
-	}
-	return name[offs[i]:]
+	return dnsname.LastLabels(name, dnsname.CountLabels(ce)+1)
 }
 
 // proveClosestEncloser adds the RFC 5155 7.2.1 closest (provable) encloser
@@ -84,13 +79,13 @@ func nextCloser(name, ce string) string {
 // that has one, and the NSEC3 covering the next closer name. It returns the
 // encloser it proved ("" if none).
 func (z *Zone) proveClosestEncloser(r *responder, name, from string) string {
-	for ce := from; ; ce = parentOf(ce) {
+	for ce := from; ; ce = dnsname.Parent(ce) {
 		if m := z.nsec3Match(ce); m != nil {
 			r.addProof(m)
 			r.addProof(z.nsec3Cover(nextCloser(name, ce)))
 			return ce
 		}
-		if ce == z.origin || !dns.IsSubDomain(z.origin, ce) {
+		if ce == z.origin || !dnsname.IsAtOrBelow(ce, z.origin) {
 			return ""
 		}
 	}
@@ -123,7 +118,7 @@ func (z *Zone) proveNoData(r *responder, name string, n *node) {
 			r.addProof(m)
 			return
 		}
-		z.proveClosestEncloser(r, name, parentOf(name))
+		z.proveClosestEncloser(r, name, dnsname.Parent(name))
 	case len(z.nsecIndex) > 0:
 		if n.nsec != nil {
 			r.addProof(n.nsec)
@@ -171,7 +166,7 @@ func (z *Zone) proveNoDS(r *responder, cut *node) {
 			r.addProof(m)
 			return
 		}
-		z.proveClosestEncloser(r, cut.name, parentOf(cut.name))
+		z.proveClosestEncloser(r, cut.name, dnsname.Parent(cut.name))
 	case len(z.nsecIndex) > 0:
 		r.addProof(cut.nsec)
 	}

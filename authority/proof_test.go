@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // These checks re-derive every DNSSEC proof from the response alone, the
@@ -56,7 +58,7 @@ func verifySignatures(t *testing.T, tz *testZone, m *dns.Msg) {
 			}
 			if k.t == dns.TypeCNAME {
 				for _, d := range dnames {
-					if dns.IsSubDomain(d, k.name) && d != k.name {
+					if dnsname.IsAtOrBelow(k.name, d) && d != k.name {
 						required = false // synthesised from a DNAME
 					}
 				}
@@ -139,7 +141,7 @@ func ancestors(name string) []string { // name's proper ancestors, deepest first
 
 func childToward(name, ce string) string {
 	labels := dns.SplitDomainName(name)
-	n := dns.CountLabel(ce) + 1
+	n := dnsname.CountLabels(ce) + 1
 	return dns.Fqdn(strings.Join(labels[len(labels)-n:], "."))
 }
 
@@ -189,7 +191,7 @@ func nsecCE(sec []dns.RR, name string) string {
 	for _, n := range nsecs(sec) {
 		if nsecCovers(n, name) {
 			a, b := commonAncestor(name, n.Hdr.Name), commonAncestor(name, n.NextDomain)
-			if dns.CountLabel(a) > dns.CountLabel(b) {
+			if dnsname.CountLabels(a) > dnsname.CountLabels(b) {
 				return a
 			}
 			return b
@@ -205,7 +207,7 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 	nsec3 := tz.mode == nsec3Zone || tz.mode == nsec3OptOutZone
 	// Follow CNAMEs to the name the proof is about.
 	for _, rr := range m.Answer {
-		if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, qname) && qtype != dns.TypeCNAME && want.kind != "wildcard" {
+		if c, ok := rr.(*dns.CNAME); ok && dnsname.Equal(c.Hdr.Name, qname) && qtype != dns.TypeCNAME && want.kind != "wildcard" {
 			qname = strings.ToLower(c.Target)
 		}
 	}
@@ -246,13 +248,13 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 			return
 		}
 		for _, n := range nsecs(m.Ns) {
-			if strings.EqualFold(n.Hdr.Name, qname) {
+			if dnsname.Equal(n.Hdr.Name, qname) {
 				if slices.Contains(n.TypeBitMap, qtype) || slices.Contains(n.TypeBitMap, dns.TypeCNAME) {
 					t.Errorf("matching NSEC lists %s or CNAME", dns.TypeToString[qtype])
 				}
 				return
 			}
-			if nsecCovers(n, qname) && dns.IsSubDomain(qname, strings.ToLower(n.NextDomain)) {
+			if nsecCovers(n, qname) && dnsname.IsAtOrBelow(strings.ToLower(n.NextDomain), qname) {
 				return // empty non-terminal
 			}
 		}
@@ -261,11 +263,11 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 	case "wildcard":
 		var sig *dns.RRSIG
 		for _, rr := range m.Answer {
-			if s, ok := rr.(*dns.RRSIG); ok && strings.EqualFold(s.Hdr.Name, qname) {
+			if s, ok := rr.(*dns.RRSIG); ok && dnsname.Equal(s.Hdr.Name, qname) {
 				sig = s
 			}
 		}
-		if sig == nil || int(sig.Labels) >= dns.CountLabel(qname) {
+		if sig == nil || int(sig.Labels) >= dnsname.CountLabels(qname) {
 			t.Fatalf("expanded answer lacks an RRSIG with a wildcard label count: %v", sig)
 		}
 		labels := dns.SplitDomainName(qname)
@@ -300,10 +302,10 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 			}
 		} else {
 			for _, n := range nsecs(m.Ns) {
-				if strings.EqualFold(n.Hdr.Name, wild) {
+				if dnsname.Equal(n.Hdr.Name, wild) {
 					found = !slices.Contains(n.TypeBitMap, qtype)
 				}
-				if nsecCovers(n, wild) && dns.IsSubDomain(wild, strings.ToLower(n.NextDomain)) {
+				if nsecCovers(n, wild) && dnsname.IsAtOrBelow(strings.ToLower(n.NextDomain), wild) {
 					found = true // the wildcard is an empty non-terminal
 				}
 			}
@@ -315,7 +317,7 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 	case "referral-secure":
 		ds := findType(m.Ns, dns.TypeDS)
 		ns := findType(m.Ns, dns.TypeNS)
-		if ds == nil || ns == nil || !strings.EqualFold(ds.Header().Name, ns.Header().Name) {
+		if ds == nil || ns == nil || !dnsname.Equal(ds.Header().Name, ns.Header().Name) {
 			t.Errorf("secure referral without DS at the cut")
 		}
 
@@ -347,7 +349,7 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 			return
 		}
 		for _, n := range nsecs(m.Ns) {
-			if strings.EqualFold(n.Hdr.Name, cut) {
+			if dnsname.Equal(n.Hdr.Name, cut) {
 				if slices.Contains(n.TypeBitMap, dns.TypeDS) || !slices.Contains(n.TypeBitMap, dns.TypeNS) {
 					t.Errorf("NSEC at the cut has DS or lacks NS")
 				}
@@ -362,7 +364,7 @@ func checkProof(t *testing.T, tz *testZone, qname string, m *dns.Msg, want expec
 // zone (miekg/dns's need a label above the hash).
 func n3Match(n *dns.NSEC3, name string) bool {
 	h := dns.HashName(name, n.Hash, n.Iterations, n.Salt)
-	return h != "" && strings.EqualFold(h, strings.SplitN(n.Hdr.Name, ".", 2)[0])
+	return h != "" && dnsname.Equal(h, strings.SplitN(n.Hdr.Name, ".", 2)[0])
 }
 
 func n3Cover(n *dns.NSEC3, name string) bool {

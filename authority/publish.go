@@ -1,6 +1,6 @@
 package authority
 
-import "github.com/miekg/dns"
+import "github.com/sextant-dns/sextant/internal/dnsname"
 
 // PublishHook sees each new version of one zone (from Set, LoadFile or
 // Reload) before it is served, and returns the version to serve instead:
@@ -15,7 +15,7 @@ type PublishHook func(z *Zone) *Zone
 // version served now, if any, through it at once (if h returns nil, that
 // version keeps serving).
 func (s *Server) SetPublishHook(origin string, h PublishHook) {
-	origin = canonicalName(dns.Fqdn(origin))
+	origin = dnsname.Canonical(origin)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h == nil {

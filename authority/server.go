@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -113,7 +114,7 @@ func (s *Server) Set(z *Zone) {
 // Remove stops serving the zone with this origin; Reload does not bring it
 // back from a file loaded earlier.
 func (s *Server) Remove(origin string) {
-	origin = canonicalName(dns.Fqdn(origin))
+	origin = dnsname.Canonical(origin)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kept := s.files[:0]
@@ -129,7 +130,7 @@ func (s *Server) Remove(origin string) {
 
 // Zone returns the zone served with this origin, or nil.
 func (s *Server) Zone(origin string) *Zone {
-	return s.zones.Load().byOrigin[canonicalName(dns.Fqdn(origin))]
+	return s.zones.Load().byOrigin[dnsname.Canonical(origin)]
 }
 
 // LoadFile parses and checks a zone file and then serves it; Reload reads
@@ -245,7 +246,7 @@ func (s *Server) Reload() []ZoneChange {
 
 // Covers reports whether one of the zones encloses name.
 func (s *Server) Covers(name string) bool {
-	return s.zoneFor(canonicalName(dns.Fqdn(name)), 0) != nil
+	return s.zoneFor(dnsname.Canonical(name), 0) != nil
 }
 
 // zoneFor returns the zone with the longest origin enclosing cn. For a DS
@@ -257,19 +258,17 @@ func (s *Server) zoneFor(cn string, qtype uint16) *Zone {
 		return nil
 	}
 	var apexMatch *Zone
-	for off, end := 0, false; !end; off, end = dns.NextLabel(cn, off) {
-		if z := set.byOrigin[cn[off:]]; z != nil {
-			if qtype == dns.TypeDS && off == 0 && cn != "." {
+	for n := cn; n != "."; n = dnsname.Parent(n) {
+		if z := set.byOrigin[n]; z != nil {
+			if qtype == dns.TypeDS && len(n) == len(cn) {
 				apexMatch = z
 				continue
 			}
 			return z
 		}
 	}
-	if z := set.byOrigin["."]; z != nil && cn != "." {
-		if !(qtype == dns.TypeDS && cn == ".") {
-			return z
-		}
+	if z := set.byOrigin["."]; z != nil {
+		return z // the root has no parent side: it answers its own DS
 	}
 	return apexMatch
 }
@@ -333,7 +332,7 @@ func (s *Server) answer(r *responder, q *dns.Msg, opt *dns.OPT) {
 		m.Rcode = dns.RcodeFormatError
 		return
 	}
-	cn := canonicalName(name)
+	cn := dnsname.Canonical(name)
 	z := s.zoneFor(cn, question.Qtype)
 	if z == nil {
 		m.Rcode = dns.RcodeRefused

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // NSEC3Options selects NSEC3 denial of existence (RFC 5155) instead of NSEC.
@@ -77,7 +79,7 @@ type SignOptions struct {
 // are. Names below a delegation or a DNAME are not authoritative and stay
 // out of the denial chain.
 func Sign(origin string, rrs []dns.RR, opts SignOptions) ([]dns.RR, error) {
-	origin = dns.CanonicalName(origin)
+	origin = dnsname.Canonical(origin)
 	if err := opts.check(origin); err != nil {
 		return nil, fmt.Errorf("sign %s: %w", origin, err)
 	}
@@ -114,7 +116,7 @@ func (o *SignOptions) check(origin string) error {
 		if k == nil || k.DNSKEY == nil || k.Private == nil {
 			return errors.New("incomplete key")
 		}
-		if dns.CanonicalName(k.DNSKEY.Hdr.Name) != origin {
+		if dnsname.Canonical(k.DNSKEY.Hdr.Name) != origin {
 			return fmt.Errorf("key %d belongs to %s", k.Tag(), k.DNSKEY.Hdr.Name)
 		}
 		if k.DNSKEY.Flags&dns.ZONE == 0 {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 func TestSignCanonicalCompare(t *testing.T) {
@@ -16,7 +18,7 @@ func TestSignCanonicalCompare(t *testing.T) {
 		"zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."}
 	for i := range want {
 		for j := range want {
-			got := signCanonicalCompare(want[i], want[j])
+			got := dnsname.Compare(want[i], want[j])
 			if (got < 0) != (i < j) || (got == 0) != (i == j) {
 				t.Errorf("compare(%s, %s) = %d, positions %d, %d", want[i], want[j], got, i, j)
 			}
@@ -108,7 +110,7 @@ func TestSignDeterministicOrder(t *testing.T) {
 		if a[i].String() != b[i].String() {
 			t.Errorf("record %d: %s vs %s", i, a[i], b[i])
 		}
-		if i > 0 && signCanonicalCompare(a[i-1].Header().Name, a[i].Header().Name) > 0 {
+		if i > 0 && dnsname.Compare(a[i-1].Header().Name, a[i].Header().Name) > 0 {
 			t.Errorf("record %d (%s) sorts after %s", i, a[i].Header().Name, a[i-1].Header().Name)
 		}
 	}

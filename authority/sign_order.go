@@ -29,13 +29,6 @@ func signLabels(name string) [][]byte {
 	return out
 }
 
-// signCanonicalCompare orders two domain names as RFC 4034 6.1 does: by labels
-// from the most significant, each compared as lower-cased octets, a name
-// sorting before its own subdomains. It returns <0, 0 or >0.
-func signCanonicalCompare(a, b string) int {
-	return labelsCompare(signLabels(a), signLabels(b))
-}
-
 // signNameOrder caches the canonical labels of names so that sorting many
 // records computes each name's labels once.
 type signNameOrder map[string][][]byte

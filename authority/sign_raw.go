@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
@@ -41,7 +42,7 @@ func signRaw(sig *dns.RRSIG, k crypto.Signer, rrset []dns.RR) error {
 // signLabelCount is the RRSIG Labels field for owner: its label count, less
 // one for a leading "*" label (RFC 4034 3.1.3).
 func signLabelCount(owner string) uint8 {
-	n := dns.CountLabel(owner)
+	n := dnsname.CountLabels(owner)
 	if owner == "*" || strings.HasPrefix(owner, "*.") {
 		n--
 	}

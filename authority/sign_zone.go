@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // signNode is one owner name of a zone being signed, with its RRsets.
@@ -69,8 +71,8 @@ func newSignZone(origin string, rrs []dns.RR, opts SignOptions) (*signZone, erro
 				continue // regenerated
 			}
 		}
-		name := dns.CanonicalName(h.Name)
-		if !dns.IsSubDomain(origin, name) {
+		name := dnsname.Canonical(h.Name)
+		if !dnsname.IsAtOrBelow(name, origin) {
 			return nil, fmt.Errorf("record %s is outside the zone", name)
 		}
 		if h.Class != dns.ClassINET {
@@ -156,7 +158,7 @@ func (z *signZone) classify() error {
 		n.dname = len(n.sets[dns.TypeDNAME]) > 0
 	}
 	for name, n := range z.nodes {
-		for p := signParent(name); p != "" && len(p) > len(z.origin); p = signParent(p) {
+		for p := dnsname.Parent(name); len(p) > len(z.origin); p = dnsname.Parent(p) {
 			if a := z.nodes[p]; a != nil && (a.delegation || a.dname) {
 				n.occluded = true
 				break
@@ -167,18 +169,6 @@ func (z *signZone) classify() error {
 		}
 	}
 	return nil
-}
-
-// signParent strips the first label; "" for the root.
-func signParent(name string) string {
-	if name == "." || name == "" {
-		return ""
-	}
-	off, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[off:]
 }
 
 // authoritativeNames lists, in canonical order, the names that own

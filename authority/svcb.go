@@ -1,6 +1,10 @@
 package authority
 
-import "github.com/miekg/dns"
+import (
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
+)
 
 // maxServiceHints bounds the targets whose addresses one SVCB or HTTPS
 // answer carries: a hostile zone with thousands of targets must not make
@@ -34,8 +38,8 @@ func (z *Zone) addServiceHints(r *responder, s *rrset, owner string) {
 			}
 			target = owner
 		}
-		ct := canonicalName(dns.Fqdn(target))
-		if !dns.IsSubDomain(z.origin, ct) || seen(done[:count], ct) {
+		ct := dnsname.Canonical(target)
+		if !dnsname.IsAtOrBelow(ct, z.origin) || seen(done[:count], ct) {
 			continue
 		}
 		if count == maxServiceHints {

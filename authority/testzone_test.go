@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // This file signs small test zones directly with miekg/dns, independently
@@ -63,10 +65,10 @@ func testLess(a, b string) bool {
 // and the denial chain of mode.
 func makeTestZone(t testing.TB, origin, text string, mode denialMode) *testZone {
 	t.Helper()
-	origin = dns.CanonicalName(origin)
+	origin = dnsname.Canonical(origin)
 	rrs := parseRecords(t, origin, text)
 	for _, rr := range rrs {
-		rr.Header().Name = dns.CanonicalName(rr.Header().Name)
+		rr.Header().Name = dnsname.Canonical(rr.Header().Name)
 	}
 	if mode == unsignedZone {
 		z, err := NewZone(origin, rrs)

@@ -2,6 +2,8 @@ package authority
 
 import (
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // unavailability is why a zone the server is responsible for has no data
@@ -19,10 +21,10 @@ type unavailability struct {
 // why and the resolver beside the server does not go elsewhere for names
 // the operator said are served here.
 func UnavailableZone(origin string, ede uint16, text string) *Zone {
-	origin = canonicalName(dns.Fqdn(origin))
+	origin = dnsname.Canonical(origin)
 	z := &Zone{
 		origin:      origin,
-		originLen:   dns.CountLabel(origin),
+		originLen:   dnsname.CountLabels(origin),
 		nodes:       map[string]*node{},
 		unavailable: &unavailability{ede: ede, text: text},
 	}

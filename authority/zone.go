@@ -11,6 +11,8 @@ import (
 	"sort"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // MaxNSEC3Iterations is the largest NSEC3 iteration count a zone may use:
@@ -105,9 +107,9 @@ func NewZone(origin string, rrs []dns.RR) (*Zone, error) {
 	z, berr := buildZone(origin, rrs)
 	if berr != nil {
 		if berr.index >= 0 && berr.index < len(rrs) && rrs[berr.index] != nil {
-			return nil, fmt.Errorf("zone %s: %s: %s", canonicalName(origin), berr.msg, rrs[berr.index].String())
+			return nil, fmt.Errorf("zone %s: %s: %s", dnsname.Canonical(origin), berr.msg, rrs[berr.index].String())
 		}
-		return nil, fmt.Errorf("zone %s: %s", canonicalName(origin), berr.msg)
+		return nil, fmt.Errorf("zone %s: %s", dnsname.Canonical(origin), berr.msg)
 	}
 	return z, nil
 }
@@ -122,10 +124,10 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 	if _, ok := dns.IsDomainName(origin); !ok || nameTooLong(origin) {
 		return nil, &buildError{-1, fmt.Sprintf("bad origin %q", origin)}
 	}
-	origin = canonicalName(origin)
+	origin = dnsname.Canonical(origin)
 	z := &Zone{
 		origin:    origin,
-		originLen: dns.CountLabel(origin),
+		originLen: dnsname.CountLabels(origin),
 		nodes:     make(map[string]*node),
 	}
 	z.apex = z.nodeFor(origin)
@@ -139,11 +141,11 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		}
 		rr := dns.Copy(orig)
 		h := rr.Header()
-		h.Name = canonicalName(h.Name)
+		h.Name = dnsname.Canonical(h.Name)
 		if h.Class != dns.ClassINET {
 			return nil, &buildError{i, fmt.Sprintf("class %s is not IN", dns.Class(h.Class))}
 		}
-		if !dns.IsSubDomain(origin, h.Name) {
+		if !dnsname.IsAtOrBelow(h.Name, origin) {
 			return nil, &buildError{i, fmt.Sprintf("owner %s is outside the zone %s", h.Name, origin)}
 		}
 		switch h.Rrtype {
@@ -164,7 +166,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		// NSEC3 records and their signatures live beside the name tree:
 		// their owners are hashes, not names that exist (RFC 5155 7.2.9).
 		if covered == dns.TypeNSEC3 {
-			if parentOf(h.Name) != origin {
+			if dnsname.Parent(h.Name) != origin {
 				return nil, &buildError{i, "NSEC3 owner is not a hash label directly below the apex"}
 			}
 			s := nsec3Sets[h.Name]
@@ -207,14 +209,14 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		}
 		n.nsec = n.set(dns.TypeNSEC)
 		if n.name != origin {
-			if p := z.nodes[parentOf(n.name)]; p != nil && firstLabel(n.name) == "*" {
+			if p := z.nodes[dnsname.Parent(n.name)]; p != nil && dnsname.FirstLabel(n.name) == "*" {
 				p.wildcard = n
 			}
 		}
 	}
 	for _, n := range z.nodes {
 		for a := n.name; a != origin; {
-			a = parentOf(a)
+			a = dnsname.Parent(a)
 			p := z.nodes[a]
 			if p.cut {
 				n.belowCut = true
@@ -250,7 +252,7 @@ func (z *Zone) nodeFor(name string) *node {
 	n = &node{name: name, sets: make(map[uint16]*rrset)}
 	z.nodes[name] = n
 	if name != z.origin {
-		z.nodeFor(parentOf(name))
+		z.nodeFor(dnsname.Parent(name))
 	}
 	return n
 }
@@ -332,7 +334,7 @@ func (z *Zone) indexNSEC3(sets map[string]*rrset, index map[dns.RR]int) *buildEr
 		if rr.Hash != c.hash || rr.Iterations != c.iterations || !equalFoldHex(rr.Salt, c.salt) {
 			continue
 		}
-		c.entries = append(c.entries, nsec3Entry{hash: upperASCII(firstLabel(owner)), set: s})
+		c.entries = append(c.entries, nsec3Entry{hash: upperASCII(dnsname.FirstLabel(owner)), set: s})
 	}
 	sort.Slice(c.entries, func(a, b int) bool { return c.entries[a].hash < c.entries[b].hash })
 	for _, n := range z.nodes {

@@ -1,6 +1,10 @@
 package cache
 
-import "github.com/miekg/dns"
+import (
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
+)
 
 // ClosestAbove walks up from the parent of name (a fully qualified name;
 // name itself is not looked at) and returns the closest ancestor holding a
@@ -12,17 +16,12 @@ func (c *Cache) ClosestAbove(name string, qtype, qclass uint16) (owner string, e
 	if qtype == dns.TypeDNAME && c.dnames.Load() == 0 {
 		return "", nil, false
 	}
-	name = lowerName(dns.Fqdn(name))
+	name = dnsname.Lower(dns.Fqdn(name))
 	if name == "." {
 		return "", nil, false
 	}
-	for off := 0; ; {
-		next, end := dns.NextLabel(name, off)
-		if end {
-			next = len(name) - 1 // the root label
-		}
-		off = next
-		k := key{name: name[off:], qtype: qtype, qclass: qclass}
+	for n := dnsname.Parent(name); ; n = dnsname.Parent(n) {
+		k := key{name: n, qtype: qtype, qclass: qclass}
 		// Peek first: most names have no such ancestor, and a miss then
 		// costs neither the clock nor the LRU's recency update.
 		if c.peek(k) {
@@ -31,7 +30,7 @@ func (c *Cache) ClosestAbove(name string, qtype, qclass uint16) (owner string, e
 				return k.name, e, true
 			}
 		}
-		if k.name == "." {
+		if n == "." {
 			return "", nil, false
 		}
 	}

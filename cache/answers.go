@@ -186,7 +186,7 @@ func packAnswer(k AnswerKey, resp *dns.Msg) ([]byte, responseLayout, bool) {
 		return nil, responseLayout{}, false
 	}
 	q := resp.Question[0]
-	if q.Qtype != k.Type || q.Qclass != k.Class || lowerName(dns.Fqdn(q.Name)) != lowerName(dns.Fqdn(k.Name)) {
+	if q.Qtype != k.Type || q.Qclass != k.Class || !dnsname.Equal(dns.Fqdn(q.Name), dns.Fqdn(k.Name)) {
 		return nil, responseLayout{}, false
 	}
 	packed := *resp // a shallow copy, so as not to change the caller's Compress

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Cache is the RRset cache. It is safe for concurrent use; there is no
@@ -83,7 +85,7 @@ func (c *Cache) peek(k key) bool {
 // entry is shared and immutable: callers must not modify it (use WithTTL to
 // build response RRs).
 func (c *Cache) Get(name string, qtype, qclass uint16) (*Entry, bool) {
-	return c.get(key{name: lowerName(name), qtype: qtype, qclass: qclass})
+	return c.get(key{name: dnsname.Lower(name), qtype: qtype, qclass: qclass})
 }
 
 // get is Get for k, counting the hit or miss.
@@ -129,7 +131,7 @@ func (c *Cache) live(k key, now time.Time) (*Entry, bool) {
 // data: see replaces), or when the entry alone is larger than a shard's
 // share of MaxBytes.
 func (c *Cache) Put(name string, qtype, qclass uint16, e *Entry, ttl uint32) bool {
-	return c.put(key{name: lowerName(name), qtype: qtype, qclass: qclass}, e, ttl)
+	return c.put(key{name: dnsname.Lower(name), qtype: qtype, qclass: qclass}, e, ttl)
 }
 
 // put is Put under k.
@@ -198,7 +200,7 @@ func (c *Cache) prepare(k key, e *Entry, now time.Time, life time.Duration) {
 // Delete removes the entry for name/qtype/qclass, if any (for example NS
 // data found lame or bogus).
 func (c *Cache) Delete(name string, qtype, qclass uint16) {
-	c.delete(key{name: lowerName(name), qtype: qtype, qclass: qclass})
+	c.delete(key{name: dnsname.Lower(name), qtype: qtype, qclass: qclass})
 }
 
 // delete is Delete of k.
@@ -231,22 +233,16 @@ func (c *Cache) Now() time.Time { return c.cfg.Clock.Now() }
 // delegation point. zone is lower case. It does not count misses on the way
 // up, only the final outcome.
 func (c *Cache) ClosestNS(name string, qclass uint16) (zone string, e *Entry, ok bool) {
-	name = lowerName(dns.Fqdn(name))
 	now := c.cfg.Clock.Now()
-	for off := 0; ; {
-		k := key{name: name[off:], qtype: dns.TypeNS, qclass: qclass}
+	for n := dnsname.Lower(dns.Fqdn(name)); ; n = dnsname.Parent(n) {
+		k := key{name: n, qtype: dns.TypeNS, qclass: qclass}
 		if e, ok := c.live(k, now); ok && len(e.RRs) > 0 {
 			c.stats.hits.Add(1)
 			return k.name, e, true
 		}
-		if k.name == "." {
+		if n == "." {
 			break
 		}
-		next, end := dns.NextLabel(name, off)
-		if end {
-			next = len(name) - 1 // the root label
-		}
-		off = next
 	}
 	c.stats.misses.Add(1)
 	return "", nil, false

@@ -1,10 +1,6 @@
 package cache
 
-import (
-	"github.com/miekg/dns"
-
-	"github.com/sextant-dns/sextant/internal/dnsname"
-)
+import "github.com/miekg/dns"
 
 // key identifies a cache entry: lower-cased owner name, type, class, and
 // what the entry stands for (kind). The LRU is keyed by its seeded hash
@@ -50,10 +46,6 @@ func (s slot) holds(k key) bool {
 
 // isDNAME reports whether s holds a DNAME RRset (counted for ClosestAbove).
 func (s slot) isDNAME() bool { return s.kind == kindRRset && s.qtype == dns.TypeDNAME }
-
-// lowerName lower-cases the ASCII letters of name only (RFC 4343), so that
-// no two names fold onto one cache key.
-func lowerName(name string) string { return dnsname.Lower(name) }
 
 // FNV-1a, inlined so that hashing allocates nothing.
 const (

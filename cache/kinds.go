@@ -1,5 +1,7 @@
 package cache
 
+import "github.com/sextant-dns/sextant/internal/dnsname"
+
 // Entries that are not RRsets: a name that does not exist, for any type
 // (RFC 8020), and a zone whose servers all failed (RFC 9520). Each has a
 // key of its own kind, so no RRset type stands in for them.
@@ -39,9 +41,9 @@ func (c *Cache) DeleteZoneFailure(zone string, qclass uint16) {
 }
 
 func nxKey(name string, qclass uint16) key {
-	return key{name: lowerName(name), qclass: qclass, kind: kindNXDomain}
+	return key{name: dnsname.Lower(name), qclass: qclass, kind: kindNXDomain}
 }
 
 func zoneFailureKey(zone string, qclass uint16) key {
-	return key{name: lowerName(zone), qclass: qclass, kind: kindZoneFailure}
+	return key{name: dnsname.Lower(zone), qclass: qclass, kind: kindZoneFailure}
 }

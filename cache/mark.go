@@ -1,6 +1,10 @@
 package cache
 
-import "github.com/sextant-dns/sextant/security"
+import (
+	"github.com/sextant-dns/sextant/security"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
+)
 
 // Verdict is what DNSSEC validation says of a cached entry.
 type Verdict struct {
@@ -24,7 +28,7 @@ type Verdict struct {
 // have replaced old meanwhile. As for Put, a live Secure entry keeps its
 // place against a worse verdict. It reports whether the copy was stored.
 func (c *Cache) Mark(name string, qtype, qclass uint16, old *Entry, v Verdict) bool {
-	return c.mark(key{name: lowerName(name), qtype: qtype, qclass: qclass}, old, v)
+	return c.mark(key{name: dnsname.Lower(name), qtype: qtype, qclass: qclass}, old, v)
 }
 
 // mark is Mark under k.

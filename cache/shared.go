@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Negative answers repeat themselves: every NXDOMAIN and NODATA from one
@@ -44,7 +46,7 @@ func (m *memos) shareAuthority(auth []dns.RR) ([]dns.RR, *zoneAuth) {
 	if soa == nil {
 		return auth, nil
 	}
-	slot := &m.zones[memoSlot(lowerName(soa.Header().Name))]
+	slot := &m.zones[memoSlot(dnsname.Lower(soa.Header().Name))]
 	z := slot.Load()
 	if z == nil || !sameRecord(z.soa, soa) || (soaSig != nil && (z.soaSig == nil || !sameRecord(z.soaSig, soaSig))) {
 		z = &zoneAuth{soa: soa, soaSig: soaSig, soaOnly: []dns.RR{soa}}

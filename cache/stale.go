@@ -3,6 +3,8 @@ package cache
 import (
 	"time"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
+
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -15,7 +17,7 @@ import (
 // did not fail validation (RFC 8767 4: never bogus data, never failures).
 // It is for answering when resolution failed; Get is for everything else.
 func (c *Cache) GetStale(name string, qtype, qclass uint16) (*Entry, bool) {
-	return c.stale(key{name: lowerName(name), qtype: qtype, qclass: qclass})
+	return c.stale(key{name: dnsname.Lower(name), qtype: qtype, qclass: qclass})
 }
 
 // GetStaleNXDomain is GetStale for the NXDOMAIN entry of name.

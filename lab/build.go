@@ -82,12 +82,7 @@ func buildWorld(now time.Time, base netip.Addr, bulk int) (*world, error) {
 // parentOf finds the nearest enclosing zone of origin.
 func (w *world) parentOf(origin string) string {
 	for p := origin; p != "."; {
-		off, end := dns.NextLabel(p, 0)
-		if end {
-			p = "."
-		} else {
-			p = p[off:]
-		}
+		p = dnsname.Parent(p)
 		if w.by[p] != nil {
 			return p
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // This file is a small, test-only chain-of-trust checker: it asks the lab's
@@ -60,7 +61,7 @@ func (a asker) primary(origin string) *Server {
 // them, from a section.
 func rrsetOf(section []dns.RR, name string, qtype uint16) (set []dns.RR, sigs []*dns.RRSIG) {
 	for _, rr := range section {
-		if !strings.EqualFold(rr.Header().Name, name) {
+		if !dnsname.Equal(rr.Header().Name, name) {
 			continue
 		}
 		if s, ok := rr.(*dns.RRSIG); ok {
@@ -203,7 +204,7 @@ func (c *chain) verifySection(origin string, section []dns.RR, must ...uint16) e
 		if h.Rrtype == dns.TypeRRSIG || h.Rrtype == dns.TypeOPT {
 			continue
 		}
-		k := key{strings.ToLower(h.Name), h.Rrtype}
+		k := key{dnsname.Lower(h.Name), h.Rrtype}
 		if seen[k] {
 			continue
 		}

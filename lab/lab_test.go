@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Test blocks inside this package's 127.20.0.0/14.
@@ -266,7 +267,7 @@ func TestLab(t *testing.T) {
 		}
 		proved := false
 		for _, rr := range r.Ns {
-			if n, ok := rr.(*dns.NSEC); ok && strings.EqualFold(n.Hdr.Name, Insecure) {
+			if n, ok := rr.(*dns.NSEC); ok && dnsname.Equal(n.Hdr.Name, Insecure) {
 				proved = !hasType(n.TypeBitMap, dns.TypeDS) && hasType(n.TypeBitMap, dns.TypeNS)
 			}
 		}
@@ -371,7 +372,7 @@ func TestLab(t *testing.T) {
 			r := c.mustAsk(c.primary(SecureAlg13), "udp", tc.name, dns.TypeA)
 			found := false
 			for _, rr := range r.Answer {
-				if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, tc.name) && strings.EqualFold(cn.Target, tc.target) {
+				if cn, ok := rr.(*dns.CNAME); ok && dnsname.Equal(cn.Hdr.Name, tc.name) && dnsname.Equal(cn.Target, tc.target) {
 					found = true
 				}
 			}
@@ -392,7 +393,7 @@ func TestLab(t *testing.T) {
 				t.Errorf("%s: %v", tc.name, err)
 				continue
 			}
-			if cn, ok := r.Answer[0].(*dns.CNAME); !ok || !strings.EqualFold(cn.Target, tc.target) {
+			if cn, ok := r.Answer[0].(*dns.CNAME); !ok || !dnsname.Equal(cn.Target, tc.target) {
 				t.Errorf("%s: %v, want CNAME %s", tc.name, r.Answer, tc.target)
 			}
 		}
@@ -412,7 +413,7 @@ func TestLab(t *testing.T) {
 				t.Errorf("glue in a glueless referral: %v", rr)
 			}
 		}
-		if len(targets) != 2 || !dns.IsSubDomain(TLDExample, targets[0]) || !dns.IsSubDomain(TLDExample, targets[1]) {
+		if len(targets) != 2 || !dnsname.IsAtOrBelow(targets[0], TLDExample) || !dnsname.IsAtOrBelow(targets[1], TLDExample) {
 			t.Fatalf("referral NS %v, want two in %s", targets, TLDExample)
 		}
 		for _, host := range targets {

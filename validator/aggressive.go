@@ -2,6 +2,7 @@ package validator
 
 import (
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -39,7 +40,7 @@ func AggressiveDenial(qname string, qtype uint16, zone string, records []dns.RR,
 func AggressiveProof(qname string, qtype uint16, zone string, records []dns.RR, b *Budget) (Denial, []dns.RR, error) {
 	b = orDefault(b)
 	qname = dns.Fqdn(qname)
-	if !isSubdomain(qname, zone) {
+	if !dnsname.IsAtOrBelow(qname, zone) {
 		return DenialNone, nil, nil
 	}
 	d := collectDenial(records, zone)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/internal/sigdata"
 	"github.com/sextant-dns/sextant/security"
 )
@@ -104,7 +105,7 @@ func NewManagedAnchors(initial []dns.RR, now time.Time) (*ManagedAnchors, error)
 }
 
 func (m *ManagedAnchors) zone(name string) *managedZone {
-	name = dns.CanonicalName(name)
+	name = dnsname.Canonical(name)
 	z := m.zones[name]
 	if z == nil {
 		z = &managedZone{keys: map[string]*managedKey{}}
@@ -118,7 +119,7 @@ func (m *ManagedAnchors) zone(name string) *managedZone {
 func unrevoked(k *dns.DNSKEY) *dns.DNSKEY {
 	c := dns.Copy(k).(*dns.DNSKEY)
 	c.Flags &^= dns.REVOKE
-	c.Hdr.Name = dns.CanonicalName(c.Hdr.Name)
+	c.Hdr.Name = dnsname.Canonical(c.Hdr.Name)
 	return c
 }
 
@@ -143,7 +144,7 @@ func (m *ManagedAnchors) Zones() []string {
 func (m *ManagedAnchors) Anchors(zone string) (ds []*dns.DS, keys []*dns.DNSKEY) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	z := m.zones[dns.CanonicalName(zone)]
+	z := m.zones[dnsname.Canonical(zone)]
 	if z == nil {
 		return nil, nil
 	}
@@ -154,7 +155,7 @@ func (m *ManagedAnchors) Anchors(zone string) (ds []*dns.DS, keys []*dns.DNSKEY)
 func (m *ManagedAnchors) State(zone string, key *dns.DNSKEY) KeyState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if z := m.zones[dns.CanonicalName(zone)]; z != nil {
+	if z := m.zones[dnsname.Canonical(zone)]; z != nil {
 		if k := z.keys[keyID(key)]; k != nil {
 			return k.state
 		}
@@ -172,7 +173,7 @@ func (m *ManagedAnchors) State(zone string, key *dns.DNSKEY) KeyState {
 // unmanaged zone is bogus too.
 func (m *ManagedAnchors) VerifyDNSKEYs(zone string, set []dns.RR, sigs []*dns.RRSIG, now time.Time, b *Budget) (Result, []*dns.DNSKEY) {
 	b = orDefault(b)
-	zone = dns.CanonicalName(zone)
+	zone = dnsname.Canonical(zone)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	z := m.zones[zone]
@@ -200,7 +201,7 @@ func (m *ManagedAnchors) Observe(zone string, set []dns.RR, sigs []*dns.RRSIG, n
 	b = orDefault(b)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if z := m.zones[dns.CanonicalName(zone)]; z != nil {
+	if z := m.zones[dnsname.Canonical(zone)]; z != nil {
 		z.revoke(set, sigs, now, b)
 		z.observe(set, sigs, now, b)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -23,7 +24,7 @@ func answerOf(rcode int, answer, auth []dns.RR) Answer {
 	for i, s := range a.Sets {
 		h := s.RRs[0].Header()
 		for _, sig := range sigs {
-			if sig.TypeCovered == h.Rrtype && equalNames(sig.Hdr.Name, h.Name) {
+			if sig.TypeCovered == h.Rrtype && dnsname.Equal(sig.Hdr.Name, h.Name) {
 				a.Sets[i].Sigs = append(a.Sets[i].Sigs, sig)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -32,7 +33,7 @@ type Option func(*Validator)
 func WithNegativeTrustAnchors(names ...string) Option {
 	return func(v *Validator) {
 		for _, n := range names {
-			v.ntas = append(v.ntas, dns.CanonicalName(n))
+			v.ntas = append(v.ntas, dnsname.Canonical(n))
 		}
 	}
 }
@@ -114,7 +115,7 @@ func New(anchors []dns.RR, src KeySource, clk clock.Clock, lim Limits, opts ...O
 		maxTTL:    24 * time.Hour,
 	}
 	for _, rr := range anchors {
-		name := dns.CanonicalName(rr.Header().Name)
+		name := dnsname.Canonical(rr.Header().Name)
 		a := v.anchors[name]
 		if a == nil {
 			a = &anchor{}
@@ -151,7 +152,7 @@ func (v *Validator) Limits() Limits { return v.lim }
 // (or zone is not a zone cut). res carries the EDE and reason.
 func (v *Validator) Keys(ctx context.Context, zone string, b *Budget) ([]*dns.DNSKEY, security.Status, Result) {
 	b = orDefault(b)
-	zone = dns.CanonicalName(zone)
+	zone = dnsname.Canonical(zone)
 	st := v.walk(ctx, zone, b)
 	if st.status != security.Secure {
 		return nil, st.status, st.res
@@ -168,7 +169,7 @@ func (v *Validator) Keys(ctx context.Context, zone string, b *Budget) ([]*dns.DN
 // initial DS records). It is what the root key trust anchor sentinel (RFC
 // 8509) reports for ".". A zone without anchors has none.
 func (v *Validator) AnchorKeyTags(zone string) []uint16 {
-	a, ok := v.anchors[dns.CanonicalName(zone)]
+	a, ok := v.anchors[dnsname.Canonical(zone)]
 	if !ok {
 		return nil
 	}
@@ -189,7 +190,7 @@ func (v *Validator) AnchorKeyTags(zone string) []uint16 {
 // ntaCovers reports whether name is at or below a negative trust anchor.
 func (v *Validator) ntaCovers(name string) bool {
 	for _, n := range v.ntas {
-		if isSubdomain(name, n) {
+		if dnsname.IsAtOrBelow(name, n) {
 			return true
 		}
 	}
@@ -198,7 +199,7 @@ func (v *Validator) ntaCovers(name string) bool {
 
 // closestAnchor returns the deepest trust anchor at or above name.
 func (v *Validator) closestAnchor(name string) (string, *anchor) {
-	for n := name; ; n = parentName(n) {
+	for n := name; ; n = dnsname.Parent(n) {
 		if a, ok := v.anchors[n]; ok {
 			return n, a
 		}
@@ -211,7 +212,7 @@ func (v *Validator) closestAnchor(name string) (string, *anchor) {
 // walk returns the state of the deepest zone enclosing name (name included),
 // from the cache where it can, fetching DS and DNSKEY where it must.
 func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState {
-	name = dns.CanonicalName(name)
+	name = dnsname.Canonical(name)
 	if v.ntaCovers(name) {
 		return zoneState{status: security.Insecure, zone: name, res: insecure(EDENone, "negative trust anchor covers "+name)}
 	}
@@ -222,7 +223,7 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 	// path runs from the anchor down to name, one label at a time.
 	path := []string{name}
 	for n := name; n != anchorName; {
-		n = parentName(n)
+		n = dnsname.Parent(n)
 		path = append(path, n)
 	}
 	now := v.clk.Now()
@@ -325,7 +326,7 @@ func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, an
 	var keys []dns.RR
 	var sigs []*dns.RRSIG
 	for _, rr := range m.Answer {
-		if !equalNames(rr.Header().Name, zone) {
+		if !dnsname.Equal(rr.Header().Name, zone) {
 			continue
 		}
 		switch x := rr.(type) {
@@ -389,7 +390,7 @@ func (v *Validator) step(ctx context.Context, parent zoneState, child string, b 
 	var sigs []*dns.RRSIG
 	var cname []dns.RR
 	for _, rr := range m.Answer {
-		if !equalNames(rr.Header().Name, child) {
+		if !dnsname.Equal(rr.Header().Name, child) {
 			continue
 		}
 		switch x := rr.(type) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -24,11 +25,11 @@ func collectDenial(auth []dns.RR, zone string) *denial {
 	for _, rr := range auth {
 		switch x := rr.(type) {
 		case *dns.NSEC:
-			if isSubdomain(x.Hdr.Name, d.zone) {
+			if dnsname.IsAtOrBelow(x.Hdr.Name, d.zone) {
 				d.nsec = append(d.nsec, x)
 			}
 		case *dns.NSEC3:
-			if isSubdomain(x.Hdr.Name, d.zone) {
+			if dnsname.IsAtOrBelow(x.Hdr.Name, d.zone) {
 				d.nsec3 = append(d.nsec3, x)
 			}
 		case *dns.RRSIG:
@@ -47,14 +48,14 @@ func (d *denial) verify(used []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Bud
 	seen := make(map[string]bool, len(used))
 	for _, rec := range used {
 		h := rec.Header()
-		key := dns.CanonicalName(h.Name) + "/" + dns.TypeToString[h.Rrtype]
+		key := dnsname.Canonical(h.Name) + "/" + dns.TypeToString[h.Rrtype]
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
 		var rrset []dns.RR
 		for _, rr := range d.auth {
-			if rh := rr.Header(); rh.Rrtype == h.Rrtype && equalNames(rh.Name, h.Name) {
+			if rh := rr.Header(); rh.Rrtype == h.Rrtype && dnsname.Equal(rh.Name, h.Name) {
 				rrset = append(rrset, rr)
 			}
 		}
@@ -128,7 +129,7 @@ func (d *denial) nsec3Proof(keys []*dns.DNSKEY, now time.Time, b *Budget, proof 
 // unsupported (EDE 27 for iterations); Bogus otherwise (EDE 12 when records
 // are missing).
 func ProveNXDOMAIN(qname, zone string, auth []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Budget) Result {
-	b = orDefault(b)
+	b, qname = orDefault(b), dns.Fqdn(qname)
 	d := collectDenial(auth, zone)
 	switch {
 	case len(d.nsec) > 0:
@@ -146,7 +147,7 @@ func ProveNXDOMAIN(qname, zone string, auth []dns.RR, keys []*dns.DNSKEY, now ti
 // parent-side record at a delegation is the proof; the child apex record
 // is not. An opt-out NSEC3 span makes a DS NODATA insecure.
 func ProveNODATA(qname string, qtype uint16, zone string, auth []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Budget) Result {
-	b = orDefault(b)
+	b, qname = orDefault(b), dns.Fqdn(qname)
 	d := collectDenial(auth, zone)
 	switch {
 	case len(d.nsec) > 0:
@@ -163,7 +164,7 @@ func ProveNODATA(qname string, qtype uint16, zone string, auth []dns.RR, keys []
 // legitimate: auth must prove that no closer match for qname exists
 // (RFC 4035 5.3.4, RFC 5155 8.8).
 func ProveWildcardAnswer(qname, wildcard, zone string, auth []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Budget) Result {
-	b = orDefault(b)
+	b, qname, wildcard = orDefault(b), dns.Fqdn(qname), dns.Fqdn(wildcard)
 	d := collectDenial(auth, zone)
 	switch {
 	case len(d.nsec) > 0:
@@ -193,7 +194,7 @@ func ProveNoDS(name, zone string, auth []dns.RR, keys []*dns.DNSKEY, now time.Ti
 // proveNoDS proves the absence of DS at name. Status Secure: proven, and
 // cut tells whether name is a delegation; Insecure: opt-out, may be one.
 func proveNoDS(name, zone string, auth []dns.RR, keys []*dns.DNSKEY, now time.Time, b *Budget) (Result, bool) {
-	b = orDefault(b)
+	b, name = orDefault(b), dns.Fqdn(name)
 	d := collectDenial(auth, zone)
 	switch {
 	case len(d.nsec) > 0:
@@ -222,12 +223,12 @@ func nsecNXDOMAIN(d *denial, qname string) ([]dns.RR, Result) {
 		return nil, bogus(EDEDNSSECBogus, "NSEC shows "+qname+" is an empty non-terminal, not NXDOMAIN")
 	}
 	ce := nsecClosestEncloser(cover, qname)
-	if !isSubdomain(ce, d.zone) {
+	if !dnsname.IsAtOrBelow(ce, d.zone) {
 		return nil, bogus(EDEDNSSECBogus, "closest encloser outside zone "+d.zone)
 	}
 	wc := wildcardOf(ce)
 	for _, n := range d.nsec {
-		if equalNames(n.Hdr.Name, wc) {
+		if dnsname.Equal(n.Hdr.Name, wc) {
 			return nil, bogus(EDEDNSSECBogus, "wildcard "+wc+" exists; NXDOMAIN is wrong")
 		}
 	}
@@ -245,7 +246,7 @@ func nsecNODATA(d *denial, qname string, qtype uint16) ([]dns.RR, Result) {
 		return nil, undeniable(qtype)
 	}
 	for _, n := range d.nsec {
-		if equalNames(n.Hdr.Name, qname) {
+		if dnsname.Equal(n.Hdr.Name, qname) {
 			if !nsecMatchDeniesType(n.TypeBitMap, qname, qtype) {
 				return nil, bogus(EDEDNSSECBogus, "NSEC at "+qname+" does not deny "+dns.TypeToString[qtype])
 			}
@@ -263,7 +264,7 @@ func nsecNODATA(d *denial, qname string, qtype uint16) ([]dns.RR, Result) {
 	// record's part (covers, no empty non-terminal) done once above.
 	wc := wildcardOf(nsecClosestEncloser(cover, qname))
 	for _, n := range d.nsec {
-		if equalNames(n.Hdr.Name, wc) && nsecMatchDeniesType(n.TypeBitMap, wc, qtype) {
+		if dnsname.Equal(n.Hdr.Name, wc) && nsecMatchDeniesType(n.TypeBitMap, wc, qtype) {
 			return []dns.RR{cover, n}, secure(0)
 		}
 	}
@@ -273,9 +274,9 @@ func nsecNODATA(d *denial, qname string, qtype uint16) ([]dns.RR, Result) {
 // nsecWildcardAnswer: an NSEC covers qname and its closest encloser is the
 // wildcard's parent, so no closer match exists (RFC 4035 5.3.4).
 func nsecWildcardAnswer(d *denial, qname, wildcard string) ([]dns.RR, Result) {
-	ce := parentName(wildcard)
+	ce := dnsname.Parent(wildcard)
 	for _, n := range d.nsec {
-		if NSECCovers(n, qname) && !nsecShowsENT(n, qname) && equalNames(nsecClosestEncloser(n, qname), ce) {
+		if NSECCovers(n, qname) && !nsecShowsENT(n, qname) && dnsname.Equal(nsecClosestEncloser(n, qname), ce) {
 			return []dns.RR{n}, secure(0)
 		}
 	}
@@ -285,7 +286,7 @@ func nsecWildcardAnswer(d *denial, qname, wildcard string) ([]dns.RR, Result) {
 // nsecNoDS: the NSEC at name lacks DS and SOA; cut tells whether it has NS.
 func nsecNoDS(d *denial, name string) ([]dns.RR, Result, bool) {
 	for _, n := range d.nsec {
-		if equalNames(n.Hdr.Name, name) {
+		if dnsname.Equal(n.Hdr.Name, name) {
 			if !nsecMatchDeniesType(n.TypeBitMap, name, dns.TypeDS) {
 				return nil, bogus(EDEDNSSECBogus, "NSEC at "+name+" does not deny DS"), false
 			}

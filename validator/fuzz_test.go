@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -22,7 +23,7 @@ type recordingSource struct {
 }
 
 func (r *recordingSource) Query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	key := dns.CanonicalName(name) + "/" + dns.TypeToString[qtype]
+	key := dnsname.Canonical(name) + "/" + dns.TypeToString[qtype]
 	r.mu.Lock()
 	m, ok := r.seen[key]
 	r.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
@@ -152,7 +153,7 @@ func groupRRsets(records []dns.RR) [][]dns.RR {
 	var sets [][]dns.RR
 	index := map[string]int{}
 	for _, r := range records {
-		key := strings.ToLower(r.Header().Name) + "/" + dns.TypeToString[r.Header().Rrtype]
+		key := dnsname.Lower(r.Header().Name) + "/" + dns.TypeToString[r.Header().Rrtype]
 		i, ok := index[key]
 		if !ok {
 			i = len(sets)
@@ -191,7 +192,7 @@ func nsecChain(zone string, names map[string][]uint16) []dns.RR {
 	for n := range names {
 		owners = append(owners, dns.Fqdn(n))
 	}
-	slices.SortFunc(owners, compareNames)
+	slices.SortFunc(owners, dnsname.Compare)
 	out := make([]dns.RR, len(owners))
 	for i, o := range owners {
 		types := append(slices.Clone(names[o]), dns.TypeNSEC, dns.TypeRRSIG)
@@ -217,7 +218,7 @@ func nsec3Chain(zone string, names map[string][]uint16, iter uint16, salt string
 			continue
 		}
 		all[n] = types
-		for p := n; !equalNames(p, zone); p = parentName(p) {
+		for p := n; !dnsname.Equal(p, zone); p = dnsname.Parent(p) {
 			if _, ok := all[p]; !ok {
 				all[p] = nil
 			}
@@ -283,7 +284,7 @@ func nsecFind(t testing.TB, chain []dns.RR, name string, covering bool) dns.RR {
 	t.Helper()
 	for _, r := range chain {
 		n := r.(*dns.NSEC)
-		if !covering && equalNames(n.Hdr.Name, name) || covering && NSECCovers(n, name) {
+		if !covering && dnsname.Equal(n.Hdr.Name, name) || covering && NSECCovers(n, name) {
 			return r
 		}
 	}

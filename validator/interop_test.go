@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
 )
@@ -116,7 +117,7 @@ func buildInterop(t *testing.T) (*authority.Server, *dns.DS) {
 	for _, z := range zones {
 		var childDS []string
 		for child, ds := range dsOf {
-			if parentOf(child) == z.origin {
+			if dnsname.Parent(child) == z.origin {
 				childDS = append(childDS, ds)
 			}
 		}
@@ -144,14 +145,6 @@ func buildInterop(t *testing.T) (*authority.Server, *dns.DS) {
 		dsOf[z.origin] = ksk.DS(dns.SHA256).String()
 	}
 	return authority.NewServer(signed...), zones[len(zones)-1].ksk.DS(dns.SHA256)
-}
-
-func parentOf(name string) string {
-	i, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[i:]
 }
 
 func TestInteropWithAuthoritySigner(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // hasType reports whether t is in an NSEC/NSEC3 type bitmap.
@@ -58,27 +60,28 @@ func NSECCovers(nsec *dns.NSEC, name string) bool {
 	if nsec == nil {
 		return false
 	}
+	name = dns.Fqdn(name)
 	owner, next := nsec.Hdr.Name, nsec.NextDomain
-	if compareNames(owner, name) >= 0 {
+	if dnsname.Compare(owner, name) >= 0 {
 		return false
 	}
-	if isSubdomain(name, owner) && (isDelegationBitmap(nsec.TypeBitMap) || hasType(nsec.TypeBitMap, dns.TypeDNAME)) {
+	if dnsname.IsAtOrBelow(name, owner) && (isDelegationBitmap(nsec.TypeBitMap) || hasType(nsec.TypeBitMap, dns.TypeDNAME)) {
 		return false
 	}
-	if compareNames(owner, next) < 0 {
-		return compareNames(name, next) < 0
+	if dnsname.Compare(owner, next) < 0 {
+		return dnsname.Compare(name, next) < 0
 	}
 	// Last NSEC in the zone: next is the apex.
-	return isSubdomain(name, next)
+	return dnsname.IsAtOrBelow(name, next)
 }
 
 // nsecClosestEncloser is the closest encloser that a covering NSEC implies
 // for name: the longer of the names name shares with the owner and with
 // next (RFC 4035 5.4).
 func nsecClosestEncloser(nsec *dns.NSEC, name string) string {
-	a := commonAncestor(name, nsec.Hdr.Name)
-	b := commonAncestor(name, nsec.NextDomain)
-	if dns.CountLabel(b) > dns.CountLabel(a) {
+	a := dnsname.CommonAncestor(name, nsec.Hdr.Name)
+	b := dnsname.CommonAncestor(name, nsec.NextDomain)
+	if dnsname.CountLabels(b) > dnsname.CountLabels(a) {
 		return b
 	}
 	return a
@@ -87,7 +90,7 @@ func nsecClosestEncloser(nsec *dns.NSEC, name string) string {
 // nsecShowsENT reports whether a covering NSEC shows that name is an empty
 // non-terminal: the next name is below name, so name exists.
 func nsecShowsENT(nsec *dns.NSEC, name string) bool {
-	return isSubdomain(nsec.NextDomain, name) && !equalNames(nsec.NextDomain, name)
+	return dnsname.IsAtOrBelow(nsec.NextDomain, name) && !dnsname.Equal(nsec.NextDomain, name)
 }
 
 // NSECProvesNXDOMAIN reports whether two validated NSEC records prove that
@@ -96,6 +99,7 @@ func nsecShowsENT(nsec *dns.NSEC, name string) bool {
 // non-terminal, and wildcard covers the source of synthesis "*.<closest
 // encloser>". cover and wildcard may be the same record.
 func NSECProvesNXDOMAIN(qname string, cover, wildcard *dns.NSEC) bool {
+	qname = dns.Fqdn(qname)
 	if !NSECCovers(cover, qname) || nsecShowsENT(cover, qname) {
 		return false
 	}
@@ -114,7 +118,8 @@ func NSECProvesNODATA(qname string, qtype uint16, nsec *dns.NSEC) bool {
 	if nsec == nil || !deniableType(qtype) {
 		return false
 	}
-	if equalNames(nsec.Hdr.Name, qname) {
+	qname = dns.Fqdn(qname)
+	if dnsname.Equal(nsec.Hdr.Name, qname) {
 		return nsecMatchDeniesType(nsec.TypeBitMap, qname, qtype)
 	}
 	return NSECCovers(nsec, qname) && nsecShowsENT(nsec, qname)
@@ -138,9 +143,10 @@ func nsecMatchDeniesType(bitmap []uint16, qname string, qtype uint16) bool {
 // does not exist and the wildcard that would match it has no qtype
 // (RFC 4035 3.1.3.4).
 func NSECProvesWildcardNODATA(qname string, qtype uint16, cover, wildcard *dns.NSEC) bool {
+	qname = dns.Fqdn(qname)
 	if !deniableType(qtype) || !NSECCovers(cover, qname) || nsecShowsENT(cover, qname) || wildcard == nil {
 		return false
 	}
 	wc := wildcardOf(nsecClosestEncloser(cover, qname))
-	return equalNames(wildcard.Hdr.Name, wc) && nsecMatchDeniesType(wildcard.TypeBitMap, wc, qtype)
+	return dnsname.Equal(wildcard.Hdr.Name, wc) && nsecMatchDeniesType(wildcard.TypeBitMap, wc, qtype)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 
 	"github.com/miekg/dns"
@@ -32,16 +33,16 @@ type nsec3Set struct {
 // an unknown hash algorithm: if nothing else is left the zone is insecure.
 func newNSEC3Set(all []*dns.NSEC3, zone string, b *Budget) (s *nsec3Set, unknownAlg bool) {
 	s = &nsec3Set{zone: zone, b: b, cache: make(map[string][]byte, 4)}
-	zoneLabels := dns.CountLabel(zone)
+	zoneLabels := dnsname.CountLabels(zone)
 	for _, r := range all {
-		if !isSubdomain(r.Hdr.Name, zone) || dns.CountLabel(r.Hdr.Name) != zoneLabels+1 || r.Flags > 1 {
+		if !dnsname.IsAtOrBelow(r.Hdr.Name, zone) || dnsname.CountLabels(r.Hdr.Name) != zoneLabels+1 || r.Flags > 1 {
 			continue
 		}
 		if r.Hash != dns.SHA1 {
 			unknownAlg = true
 			continue
 		}
-		if len(s.recs) > 0 && (r.Iterations != s.iter || !strings.EqualFold(r.Salt, s.salt)) {
+		if len(s.recs) > 0 && (r.Iterations != s.iter || !equalFoldHex(r.Salt, s.salt)) {
 			continue
 		}
 		dot := strings.IndexByte(r.Hdr.Name, '.')
@@ -83,7 +84,7 @@ var errIterations = errors.New("NSEC3 iterations above limit")
 // new name. It refuses to hash when the iterations exceed the limit: the
 // caller checks that first, this is the second lock on the door.
 func (s *nsec3Set) hash(name string) ([]byte, error) {
-	key := dns.CanonicalName(name)
+	key := dnsname.Canonical(name)
 	if h, ok := s.cache[key]; ok {
 		return h, nil
 	}
@@ -143,11 +144,11 @@ type encloser struct {
 // record covering the next closer name. exact reports that qname itself
 // has a matching NSEC3 (then nextCloser is empty).
 func (s *nsec3Set) closestEncloser(qname string) (e encloser, exact bool, res Result, err error) {
-	if !isSubdomain(qname, s.zone) {
+	if !dnsname.IsAtOrBelow(qname, s.zone) {
 		return e, false, bogus(EDEDNSSECBogus, "name "+qname+" outside zone "+s.zone), nil
 	}
 	nc := ""
-	for name := dns.Fqdn(qname); ; name = parentName(name) {
+	for name := dns.Fqdn(qname); ; name = dnsname.Parent(name) {
 		h, err := s.hash(name)
 		if err != nil {
 			return e, false, Result{}, err
@@ -160,7 +161,7 @@ func (s *nsec3Set) closestEncloser(qname string) (e encloser, exact bool, res Re
 			e.ce, e.ceIdx = name, i
 			break
 		}
-		if equalNames(name, s.zone) || name == "." {
+		if dnsname.Equal(name, s.zone) || name == "." {
 			return e, false, bogus(EDENSECMissing, "no NSEC3 proves a closest encloser for "+qname), nil
 		}
 		nc = name
@@ -259,11 +260,11 @@ func nsec3NODATA(s *nsec3Set, qname string, qtype uint16) ([]dns.RR, Result, err
 // nsec3WildcardAnswer: the next closer name of qname below the wildcard's
 // closest encloser must be covered (RFC 5155 8.8).
 func nsec3WildcardAnswer(s *nsec3Set, qname, wildcard string) ([]dns.RR, Result, error) {
-	ce := parentName(wildcard)
-	if !isSubdomain(qname, ce) || equalNames(qname, ce) {
+	ce := dnsname.Parent(wildcard)
+	if !dnsname.IsAtOrBelow(qname, ce) || dnsname.Equal(qname, ce) {
 		return nil, bogus(EDEDNSSECBogus, "wildcard "+wildcard+" cannot expand to "+qname), nil
 	}
-	nc := childOf(qname, ce)
+	nc := dnsname.LastLabels(qname, dnsname.CountLabels(ce)+1)
 	h, err := s.hash(nc)
 	if err != nil {
 		return nil, Result{}, err

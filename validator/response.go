@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -209,7 +210,7 @@ func (v *Validator) validateReferral(ctx context.Context, name string, auth []dn
 	var child string
 	for _, rr := range auth {
 		if rr.Header().Rrtype == dns.TypeNS {
-			child = dns.CanonicalName(rr.Header().Name)
+			child = dnsname.Canonical(rr.Header().Name)
 			break
 		}
 	}
@@ -219,8 +220,8 @@ func (v *Validator) validateReferral(ctx context.Context, name string, auth []dn
 	if parent == "" {
 		parent = negativeZone(auth, child)
 	}
-	if parent == "" || equalNames(parent, child) {
-		st := v.walk(ctx, parentName(child), b)
+	if parent == "" || dnsname.Equal(parent, child) {
+		st := v.walk(ctx, dnsname.Parent(child), b)
 		if st.status == security.Secure {
 			return bogus(EDENSECMissing, "unsigned referral to "+child+" from signed zone "+st.zone)
 		}
@@ -249,7 +250,7 @@ func isReferral(auth []dns.RR, name string) bool {
 		case dns.TypeSOA:
 			return false
 		case dns.TypeNS:
-			hasNS = isSubdomain(name, rr.Header().Name)
+			hasNS = dnsname.IsAtOrBelow(name, rr.Header().Name)
 		}
 	}
 	return hasNS
@@ -271,15 +272,15 @@ func negativeZone(auth []dns.RR, name string) string {
 	var fallback string
 	for _, rr := range auth {
 		sig, ok := rr.(*dns.RRSIG)
-		if !ok || !isSubdomain(name, sig.SignerName) {
+		if !ok || !dnsname.IsAtOrBelow(name, sig.SignerName) {
 			continue
 		}
 		switch sig.TypeCovered {
 		case dns.TypeSOA:
-			return dns.CanonicalName(sig.SignerName)
+			return dnsname.Canonical(sig.SignerName)
 		case dns.TypeNSEC, dns.TypeNSEC3:
 			if fallback == "" {
-				fallback = dns.CanonicalName(sig.SignerName)
+				fallback = dnsname.Canonical(sig.SignerName)
 			}
 		}
 	}
@@ -290,8 +291,8 @@ func negativeZone(auth []dns.RR, name string) string {
 // whose signer is an ancestor of owner.
 func signerFor(sigs []*dns.RRSIG, owner string, rrtype uint16) string {
 	for _, s := range sigs {
-		if s.TypeCovered == rrtype && equalNames(s.Hdr.Name, owner) && isSubdomain(owner, s.SignerName) {
-			return dns.CanonicalName(s.SignerName)
+		if s.TypeCovered == rrtype && dnsname.Equal(s.Hdr.Name, owner) && dnsname.IsAtOrBelow(owner, s.SignerName) {
+			return dnsname.Canonical(s.SignerName)
 		}
 	}
 	return ""
@@ -315,7 +316,7 @@ type rrsets struct {
 }
 
 func setKey(name string, t uint16) string {
-	return dns.CanonicalName(name) + "/" + strconv.Itoa(int(t))
+	return dnsname.Canonical(name) + "/" + strconv.Itoa(int(t))
 }
 
 func groupSets(section []dns.RR) rrsets {
@@ -346,7 +347,7 @@ func (g rrsets) at(name string, qtype uint16) [][]dns.RR {
 		return nil
 	}
 	var out [][]dns.RR
-	prefix := dns.CanonicalName(name) + "/"
+	prefix := dnsname.Canonical(name) + "/"
 	for _, k := range g.keys {
 		if strings.HasPrefix(k, prefix) {
 			out = append(out, g.sets[k])
@@ -360,7 +361,7 @@ func (g rrsets) dnameAbove(name string) *dns.DNAME {
 	for _, k := range g.keys {
 		set := g.sets[k]
 		d, ok := set[0].(*dns.DNAME)
-		if ok && isSubdomain(name, d.Hdr.Name) && !equalNames(name, d.Hdr.Name) {
+		if ok && dnsname.IsAtOrBelow(name, d.Hdr.Name) && !dnsname.Equal(name, d.Hdr.Name) {
 			return d
 		}
 	}
@@ -376,7 +377,7 @@ func checkSynthesis(cnames []dns.RR, name, target string) Result {
 		return bogus(EDEDNSSECBogus, strconv.Itoa(len(cnames))+" CNAMEs for "+name+" below a DNAME")
 	}
 	if len(cnames) == 1 {
-		if c, ok := cnames[0].(*dns.CNAME); ok && equalNames(c.Target, target) {
+		if c, ok := cnames[0].(*dns.CNAME); ok && dnsname.Equal(c.Target, target) {
 			return secure(0)
 		}
 		return bogus(EDEDNSSECBogus, "CNAME for "+name+" disagrees with the DNAME (want "+target+")")
@@ -393,7 +394,7 @@ func substitute(name string, d *dns.DNAME) (target string, ok, tooLong bool) {
 		return "", false, false
 	}
 	prefix := name[:len(name)-len(d.Hdr.Name)]
-	if !equalNames(name[len(prefix):], d.Hdr.Name) || prefix[len(prefix)-1] != '.' {
+	if !dnsname.Equal(name[len(prefix):], d.Hdr.Name) || prefix[len(prefix)-1] != '.' {
 		return "", false, false
 	}
 	target = prefix + dns.Fqdn(d.Target)

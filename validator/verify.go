@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/internal/sigdata"
 )
 
@@ -25,6 +26,9 @@ import (
 func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer string, now time.Time, b *Budget) Result {
 	b = orDefault(b)
 	lim := b.lim
+	if signer != "" {
+		signer = dns.Fqdn(signer)
+	}
 	if len(rrset) == 0 {
 		return bogus(EDEDNSSECBogus, "empty RRset")
 	}
@@ -33,7 +37,7 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer s
 	ttl := h0.Ttl
 	for _, rr := range rrset[1:] {
 		h := rr.Header()
-		if h.Rrtype != rrtype || h.Class != class || !equalNames(h.Name, owner) {
+		if h.Rrtype != rrtype || h.Class != class || !dnsname.Equal(h.Name, owner) {
 			return bogus(EDEDNSSECBogus, "records of different owner, type or class are not one RRset")
 		}
 		ttl = min(ttl, h.Ttl)
@@ -48,15 +52,15 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, signer s
 	now32 := uint32(now.Unix())
 	var tried, unsupported, expired, notYet, noKey, failed int
 	for _, sig := range sigs {
-		if sig == nil || sig.TypeCovered != rrtype || sig.Hdr.Class != class || !equalNames(sig.Hdr.Name, owner) {
+		if sig == nil || sig.TypeCovered != rrtype || sig.Hdr.Class != class || !dnsname.Equal(sig.Hdr.Name, owner) {
 			continue
 		}
-		if signer != "" && !equalNames(sig.SignerName, signer) {
+		if signer != "" && !dnsname.Equal(sig.SignerName, signer) {
 			continue
 		}
 		// RFC 4035 5.3.1: the signer is the zone holding the RRset, and
 		// Labels cannot exceed the owner's label count.
-		if !isSubdomain(owner, sig.SignerName) || int(sig.Labels) > sigdata.OwnerLabels(owner) {
+		if !dnsname.IsAtOrBelow(owner, sig.SignerName) || int(sig.Labels) > sigdata.OwnerLabels(owner) {
 			continue
 		}
 		if tried == lim.MaxSigsPerRRset {
@@ -159,7 +163,7 @@ func candidateKey(k *dns.DNSKEY, sig *dns.RRSIG) bool {
 	return k != nil && k.Algorithm == sig.Algorithm && k.Protocol == 3 &&
 		k.Flags&dns.ZONE != 0 && k.Flags&dns.REVOKE == 0 &&
 		k.Hdr.Class == sig.Hdr.Class && k.KeyTag() == sig.KeyTag &&
-		equalNames(k.Hdr.Name, sig.SignerName)
+		dnsname.Equal(k.Hdr.Name, sig.SignerName)
 }
 
 // anyUsableKey reports whether some key has an algorithm and size we can

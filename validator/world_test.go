@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // fakeZone is a signed zone served by fakeWorld.
@@ -62,7 +64,7 @@ func (w *fakeWorld) finish() {
 		if z.name == "." {
 			continue
 		}
-		parent := w.zoneOf(parentName(z.name))
+		parent := w.zoneOf(dnsname.Parent(z.name))
 		if slices.Contains(parent.names[z.name], dns.TypeDS) {
 			parent.dsFor[z.name] = parent.testZone.signed(w.t, z.ds(dns.SHA256))
 		}
@@ -71,7 +73,7 @@ func (w *fakeWorld) finish() {
 
 // zoneOf returns the deepest zone at or above name.
 func (w *fakeWorld) zoneOf(name string) *fakeZone {
-	for n := dns.CanonicalName(name); ; n = parentName(n) {
+	for n := dnsname.Canonical(name); ; n = dnsname.Parent(n) {
 		if z, ok := w.zones[n]; ok {
 			return z
 		}
@@ -85,7 +87,7 @@ var errFakeTransport = errors.New("fake transport failure")
 
 func (w *fakeWorld) Query(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	w.queries.Add(1)
-	name = dns.CanonicalName(name)
+	name = dnsname.Canonical(name)
 	if w.fail[name] {
 		return nil, errFakeTransport
 	}
@@ -94,7 +96,7 @@ func (w *fakeWorld) Query(_ context.Context, name string, qtype uint16) (*dns.Ms
 	m.Response = true
 	var z *fakeZone
 	if qtype == dns.TypeDS && name != "." {
-		z = w.zoneOf(parentName(name))
+		z = w.zoneOf(dnsname.Parent(name))
 	} else {
 		z = w.zoneOf(name)
 	}
@@ -117,7 +119,7 @@ func (w *fakeWorld) Query(_ context.Context, name string, qtype uint16) (*dns.Ms
 // non-terminal).
 func (z *fakeZone) exists(name string) bool {
 	for n := range z.names {
-		if isSubdomain(n, name) {
+		if dnsname.IsAtOrBelow(n, name) {
 			return true
 		}
 	}
@@ -170,7 +172,7 @@ func (z *fakeZone) negative(t testing.TB, name string, qtype uint16) (int, []dns
 	ce := name
 	var nc string
 	for nsec3Lookup(z.chain, ce, false) == nil {
-		nc, ce = ce, parentName(ce)
+		nc, ce = ce, dnsname.Parent(ce)
 	}
 	add(nsec3Lookup(z.chain, ce, false))
 	add(nsec3Lookup(z.chain, nc, true))
@@ -182,7 +184,7 @@ func (z *fakeZone) negative(t testing.TB, name string, qtype uint16) (int, []dns
 
 func nsec3Lookup(chain []dns.RR, name string, covering bool) dns.RR {
 	first := chain[0].(*dns.NSEC3)
-	s, _ := newNSEC3Set(asNSEC3(chain), parentName(first.Hdr.Name), NewBudget(Limits{MaxNSEC3Hashes: 1 << 30, MaxNSEC3Iterations: 1 << 15}))
+	s, _ := newNSEC3Set(asNSEC3(chain), dnsname.Parent(first.Hdr.Name), NewBudget(Limits{MaxNSEC3Hashes: 1 << 30, MaxNSEC3Iterations: 1 << 15}))
 	h, err := s.hash(name)
 	if err != nil {
 		return nil

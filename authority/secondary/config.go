@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // DefaultPort is where primaries listen unless a port is given.
@@ -53,7 +55,7 @@ func ParseKey(s string) (*Key, error) {
 	if !ok {
 		return nil, fmt.Errorf("TSIG key %q: algorithm %q is not hmac-sha256 or hmac-sha512", parts[1], parts[0])
 	}
-	name := dns.CanonicalName(parts[1])
+	name := dnsname.Canonical(parts[1])
 	if _, ok := dns.IsDomainName(name); !ok || parts[1] == "" {
 		return nil, fmt.Errorf("TSIG key name %q is not a domain name", parts[1])
 	}
@@ -130,7 +132,7 @@ func (z *Zone) set(k, v string, keys map[string]*Key) error {
 		if z.Origin != "" {
 			return fmt.Errorf("zone= given twice (%s and %s)", z.Origin, v)
 		}
-		name := dns.CanonicalName(v)
+		name := dnsname.Canonical(v)
 		if _, ok := dns.IsDomainName(name); !ok {
 			return fmt.Errorf("zone %q is not a domain name", v)
 		}
@@ -144,7 +146,7 @@ func (z *Zone) set(k, v string, keys map[string]*Key) error {
 			z.Primaries = append(z.Primaries, ap)
 		}
 	case "key":
-		key := keys[dns.CanonicalName(v)]
+		key := keys[dnsname.Canonical(v)]
 		if key == nil {
 			return fmt.Errorf("key %q is not defined (declare it with --tsig-key ALGORITHM:NAME:SECRET)", v)
 		}

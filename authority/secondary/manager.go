@@ -13,6 +13,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Timing defaults.
@@ -183,7 +184,7 @@ func (m *Manager) Status() []Status {
 // Refresh asks for a refresh of zone soon, as a NOTIFY does; it reports
 // whether the zone is a secondary zone here.
 func (m *Manager) Refresh(zone string) bool {
-	z := m.zones[dns.CanonicalName(zone)]
+	z := m.zones[dnsname.Canonical(zone)]
 	if z == nil {
 		return false
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // HandleNotify answers one NOTIFY (RFC 1996 3.7) received from src.
@@ -24,7 +26,7 @@ func (m *Manager) HandleNotify(q *dns.Msg, src netip.Addr, tsigStatus error) *dn
 		resp.Rcode = dns.RcodeFormatError
 		return resp
 	}
-	origin := dns.CanonicalName(q.Question[0].Name)
+	origin := dnsname.Canonical(q.Question[0].Name)
 	z := m.zones[origin]
 	if z == nil {
 		if ok, n := m.refusedLog.Allow(time.Now()); ok {
@@ -64,7 +66,7 @@ func (z *secondaryZone) notifyRefusal(q *dns.Msg, src netip.Addr, tsigStatus err
 	switch {
 	case t == nil:
 		return fmt.Sprintf("not TSIG-signed; the zone's key is %s", z.cfg.Key.Name)
-	case dns.CanonicalName(t.Hdr.Name) != z.cfg.Key.Name:
+	case dnsname.Canonical(t.Hdr.Name) != z.cfg.Key.Name:
 		return fmt.Sprintf("signed with key %s, the zone's key is %s", t.Hdr.Name, z.cfg.Key.Name)
 	case tsigStatus != nil:
 		return fmt.Sprintf("TSIG check failed (%v): the key names or secrets differ", tsigStatus)
@@ -147,7 +149,7 @@ func (m *Manager) serveNotify(w dns.ResponseWriter, r *dns.Msg) {
 	} else {
 		resp = m.HandleNotify(r, src, w.TsigStatus())
 	}
-	if t := r.IsTsig(); t != nil && w.TsigStatus() == nil && m.keys[dns.CanonicalName(t.Hdr.Name)] != nil {
+	if t := r.IsTsig(); t != nil && w.TsigStatus() == nil && m.keys[dnsname.Canonical(t.Hdr.Name)] != nil {
 		// RFC 8945 5.3: answer a signed request signed.
 		resp.SetTsig(t.Hdr.Name, t.Algorithm, tsigFudge, time.Now().Unix())
 	}
@@ -165,7 +167,7 @@ func (m *Manager) AnswerNotify(q *dns.Msg, raw []byte, src netip.Addr) ([]byte, 
 	if t == nil {
 		return m.HandleNotify(q, src, nil).Pack()
 	}
-	key := m.keys[dns.CanonicalName(t.Hdr.Name)]
+	key := m.keys[dnsname.Canonical(t.Hdr.Name)]
 	status := dns.ErrSecret
 	if key != nil {
 		status = dns.TsigVerify(raw, key.Secret, "", false)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Limits bound what one transfer may bring in; a transfer over either is
@@ -62,7 +64,7 @@ func (c *client) querySOA(ctx context.Context, primary netip.AddrPort) (*dns.SOA
 		return nil, &rcodeError{op: "SOA query", rcode: resp.Rcode}
 	}
 	for _, rr := range resp.Answer {
-		if soa, ok := rr.(*dns.SOA); ok && dns.CanonicalName(soa.Hdr.Name) == c.zone.Origin {
+		if soa, ok := rr.(*dns.SOA); ok && dnsname.Canonical(soa.Hdr.Name) == c.zone.Origin {
 			return soa, nil
 		}
 	}
@@ -120,7 +122,7 @@ func sameQuestion(a, b *dns.Msg) bool {
 		return false
 	}
 	qa, qb := a.Question[0], b.Question[0]
-	return qa.Qtype == qb.Qtype && qa.Qclass == qb.Qclass && dns.CanonicalName(qa.Name) == dns.CanonicalName(qb.Name)
+	return qa.Qtype == qb.Qtype && qa.Qclass == qb.Qclass && dnsname.Canonical(qa.Name) == dnsname.Canonical(qb.Name)
 }
 
 // dial connects to primary from the zone's source address.
@@ -188,7 +190,7 @@ func (c *client) verify(raw []byte, m *dns.Msg, ts *tsigState, timersOnly bool) 
 		}
 		return &tsigError{code: dns.RcodeBadSig, unsigned: true, key: c.zone.Key.Name}
 	}
-	if dns.CanonicalName(t.Hdr.Name) != c.zone.Key.Name {
+	if dnsname.Canonical(t.Hdr.Name) != c.zone.Key.Name {
 		return &tsigError{code: dns.RcodeBadKey, key: t.Hdr.Name}
 	}
 	if err := dns.TsigVerify(raw, c.zone.Key.Secret, ts.mac, timersOnly); err != nil {
@@ -307,7 +309,7 @@ func (p *xfrParser) add(rrs []dns.RR) error {
 		if p.res.records > p.limits.MaxRecords {
 			return &limitError{what: "records", limit: p.limits.MaxRecords}
 		}
-		if !dns.IsSubDomain(p.zone, dns.CanonicalName(rr.Header().Name)) {
+		if !dnsname.IsAtOrBelow(dnsname.Canonical(rr.Header().Name), p.zone) {
 			return &outOfZoneError{rr: rr, zone: p.zone}
 		}
 		if err := p.step(rr); err != nil {
@@ -319,7 +321,7 @@ func (p *xfrParser) add(rrs []dns.RR) error {
 
 func (p *xfrParser) step(rr dns.RR) error {
 	soa, isSOA := rr.(*dns.SOA)
-	if isSOA && dns.CanonicalName(soa.Hdr.Name) != p.zone {
+	if isSOA && dnsname.Canonical(soa.Hdr.Name) != p.zone {
 		return fmt.Errorf("%s: SOA for %s inside the transfer of %s", p.op, soa.Hdr.Name, p.zone)
 	}
 	if !p.started {
@@ -426,7 +428,7 @@ func (p *xfrParser) finish(have []dns.RR) (*transferResult, error) {
 func rrKey(rr dns.RR) string {
 	c := dns.Copy(rr)
 	h := c.Header()
-	h.Name = dns.CanonicalName(h.Name)
+	h.Name = dnsname.Canonical(h.Name)
 	h.Ttl = 0
 	return c.String()
 }
@@ -439,7 +441,7 @@ type ownerType struct {
 }
 
 func ownerTypeOf(rr dns.RR) ownerType {
-	return ownerType{dns.CanonicalName(rr.Header().Name), rr.Header().Rrtype}
+	return ownerType{dnsname.Canonical(rr.Header().Name), rr.Header().Rrtype}
 }
 
 // applyDiffs applies IXFR differences to the zone have (which holds one

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // StateFile is the per-zone file, in the zone's key directory, that lists
@@ -96,7 +97,7 @@ type keyStore struct {
 // ZoneDir is the directory of zone's keys under keyDir: the zone name
 // without its final dot ("root" for the root), path separators escaped.
 func ZoneDir(keyDir, zone string) string {
-	name := strings.TrimSuffix(dns.CanonicalName(zone), ".")
+	name := strings.TrimSuffix(dnsname.Canonical(zone), ".")
 	if name == "" {
 		name = "root"
 	}
@@ -239,7 +240,7 @@ func (ks *keyStore) cdsKeys() (keys []*dns.DNSKEY, pending bool) {
 // and the policy.
 func (ks *keyStore) load(p *Policy) error {
 	where := filepath.Join(ks.dir, StateFile)
-	if dns.CanonicalName(ks.state.Zone) != p.Zone {
+	if dnsname.Canonical(ks.state.Zone) != p.Zone {
 		return fmt.Errorf("%s is for zone %q, not %s", where, ks.state.Zone, p.Zone)
 	}
 	var roles []Role

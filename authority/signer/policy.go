@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Policy defaults (RFC 6781 and common practice: Knot DNS uses 14 days of
@@ -146,7 +148,7 @@ func (p *Policy) set(key, val string) error {
 		if _, ok := dns.IsDomainName(val); !ok {
 			return fmt.Errorf("zone %q is not a domain name", val)
 		}
-		p.Zone = dns.CanonicalName(val)
+		p.Zone = dnsname.Canonical(val)
 	case "alg":
 		n, err := strconv.ParseUint(val, 10, 8)
 		if err != nil || !allowedAlgorithms[uint8(n)] {

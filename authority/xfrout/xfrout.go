@@ -20,6 +20,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/authority/secondary"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Zone says who may transfer a zone and whom to tell of changes.
@@ -60,7 +61,7 @@ func ParseZone(s string, keys map[string]*secondary.Key) (*Zone, error) {
 func (z *Zone) set(k, v string, keys map[string]*secondary.Key) error {
 	switch k {
 	case "zone":
-		name := dns.CanonicalName(v)
+		name := dnsname.Canonical(v)
 		if _, ok := dns.IsDomainName(name); !ok || z.Origin != "" {
 			return fmt.Errorf("zone %q: not a domain name, or given twice", v)
 		}
@@ -78,7 +79,7 @@ func (z *Zone) set(k, v string, keys map[string]*secondary.Key) error {
 			z.Allow = append(z.Allow, p.Masked())
 		}
 	case "key":
-		key := keys[dns.CanonicalName(v)]
+		key := keys[dnsname.Canonical(v)]
 		if key == nil {
 			return fmt.Errorf("key %q is not defined (declare it with --tsig-key ALGORITHM:NAME:SECRET)", v)
 		}
@@ -242,7 +243,7 @@ func (s *Server) serve(w dns.ResponseWriter, q *dns.Msg) {
 		_ = w.WriteMsg(r)
 		return
 	}
-	origin := dns.CanonicalName(q.Question[0].Name)
+	origin := dnsname.Canonical(q.Question[0].Name)
 	z := s.zones[origin]
 	switch qt := q.Question[0].Qtype; {
 	case qt != dns.TypeAXFR && qt != dns.TypeIXFR:
@@ -275,7 +276,7 @@ func (z *Zone) refusal(q *dns.Msg, src netip.Addr, tsigStatus error) string {
 		switch {
 		case t == nil:
 			return "not TSIG-signed; the zone's key is " + z.Key.Name
-		case dns.CanonicalName(t.Hdr.Name) != z.Key.Name:
+		case dnsname.Canonical(t.Hdr.Name) != z.Key.Name:
 			return fmt.Sprintf("signed with key %s, the zone's key is %s", t.Hdr.Name, z.Key.Name)
 		case tsigStatus != nil:
 			return fmt.Sprintf("TSIG check failed (%v): the key names or secrets differ", tsigStatus)
@@ -298,7 +299,7 @@ func (s *Server) refuse(w dns.ResponseWriter, q *dns.Msg, origin string, src net
 
 // reply writes r, signed when q was signed with a key known here.
 func (s *Server) reply(w dns.ResponseWriter, q, r *dns.Msg) {
-	if t := q.IsTsig(); t != nil && w.TsigStatus() == nil && s.keys[dns.CanonicalName(t.Hdr.Name)] != nil {
+	if t := q.IsTsig(); t != nil && w.TsigStatus() == nil && s.keys[dnsname.Canonical(t.Hdr.Name)] != nil {
 		r.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
 	}
 	_ = w.WriteMsg(r)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority/secondary"
 	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/transport"
 )
@@ -328,7 +329,7 @@ func (s *controlServer) flush(args []string) (string, error) {
 	if _, ok := dns.IsDomainName(name); !ok {
 		return "", fmt.Errorf("%q is not a domain name", args[0])
 	}
-	name = dns.CanonicalName(name)
+	name = dnsname.Canonical(name)
 	for _, t := range flushTypes {
 		s.res.Cache().Delete(name, t, dns.ClassINET)
 	}
@@ -357,7 +358,7 @@ func (s *controlServer) zoneStatus(args []string) (string, error) {
 	}
 	var b strings.Builder
 	for _, z := range st {
-		if len(args) == 1 && z.Zone != dns.CanonicalName(dns.Fqdn(args[0])) {
+		if len(args) == 1 && z.Zone != dnsname.Canonical(args[0]) {
 			continue
 		}
 		printZoneStatus(&b, z, time.Now())

@@ -21,6 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -100,16 +101,10 @@ func (h *ddrHandler) ServeDNS(ctx context.Context, w transport.ResponseWriter, r
 	_ = w.WriteMsg(h.answer(r.Msg, r.Local.Addr()))
 }
 
-// inDDRZone reports whether name is resolver.arpa or below it. The suffix
-// test first keeps every other query (all but a handful) from the label
-// comparison.
-func inDDRZone(name string) bool {
-	n := len(name)
-	if n < len(ddrZone) || !strings.EqualFold(name[n-len(ddrZone):], ddrZone) {
-		return false
-	}
-	return dns.IsSubDomain(ddrZone, name)
-}
+// inDDRZone reports whether the fully qualified name is resolver.arpa or
+// below it. dnsname.IsAtOrBelow compares the suffix first, so every other
+// query (all but a handful) costs one length check and one short compare.
+func inDDRZone(name string) bool { return dnsname.IsAtOrBelow(name, ddrZone) }
 
 // AnswerReady keeps the ready-answer fast path of next: a resolver.arpa
 // name never reaches next's ServeDNS, so it never has a ready answer.
@@ -138,7 +133,7 @@ func (h *ddrHandler) answer(query *dns.Msg, local netip.Addr) *dns.Msg {
 		return m
 	}
 	q := query.Question[0]
-	if dns.CanonicalName(q.Name) == ddrName && q.Qtype == dns.TypeSVCB {
+	if dnsname.Canonical(q.Name) == ddrName && q.Qtype == dns.TypeSVCB {
 		m.Answer = st.records(q.Name, local)
 	}
 	if len(m.Answer) == 0 {
@@ -303,7 +298,7 @@ func ddrTarget(o *ddrOptions, tlsCertFile string, certs *transport.TLSCertificat
 	if err != nil {
 		return "", fmt.Errorf("the certificate is not valid for %s: %w", target, err)
 	}
-	return dns.CanonicalName(target), nil
+	return dnsname.Canonical(target), nil
 }
 
 // firstDNSName is the certificate's first DNS name that is not a wildcard

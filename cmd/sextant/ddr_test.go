@@ -254,6 +254,8 @@ func TestInDDRZone(t *testing.T) {
 	for name, want := range map[string]bool{
 		"resolver.arpa.": true, "_dns.resolver.arpa.": true, "_DNS.Resolver.ARPA.": true, "a.b._dns.resolver.arpa.": true,
 		"xresolver.arpa.": false, "arpa.": false, "resolver.arpa.example.": false, "www.example.": false, ".": false,
+		// One label "ns.resolver" under arpa.: not the locally served zone.
+		`ns\.resolver.arpa.`: false, `_dns\.resolver.arpa.`: false, `x.ns\.resolver.arpa.`: false,
 	} {
 		if got := inDDRZone(name); got != want {
 			t.Errorf("inDDRZone(%q) = %v, want %v", name, got, want)

@@ -13,6 +13,7 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/authority/secondary"
 	"github.com/sextant-dns/sextant/authority/signer"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/security"
 )
@@ -124,7 +125,7 @@ func parentDS(res *resolver.Resolver) signer.ParentDSFunc {
 		}
 		var out []*dns.DS
 		for _, rr := range r.Answer {
-			if ds, ok := rr.(*dns.DS); ok && dns.CanonicalName(ds.Hdr.Name) == zone {
+			if ds, ok := rr.(*dns.DS); ok && dnsname.Canonical(ds.Hdr.Name) == zone {
 				out = append(out, ds)
 			}
 		}

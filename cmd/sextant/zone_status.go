@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/sextant-dns/sextant/authority/secondary"
 	"github.com/sextant-dns/sextant/authority/signer"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // zoneMain runs `sextant zone status [--state-dir DIR] [--key-dir DIR]
@@ -44,7 +43,7 @@ func zoneMain(args []string, stdout, stderr io.Writer) error {
 	}
 	var want string
 	if fs.NArg() == 1 {
-		want = dns.CanonicalName(fs.Arg(0))
+		want = dnsname.Canonical(fs.Arg(0))
 	}
 	signed := make(map[string]signer.Status, len(signing))
 	for _, s := range signing {

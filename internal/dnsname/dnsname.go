@@ -10,6 +10,12 @@
 // arrive raw (a zone file, a Go caller), they are left alone, so that no two
 // distinct names fold onto one (strings.ToLower would turn the Kelvin sign
 // into "k", bytes.ToLower rewrites invalid UTF-8).
+//
+// Equal, IsAtOrBelow and Compare (the RFC 4034 6.1 order) compare; Parent,
+// FirstLabel, CountLabels, LastLabels and CommonAncestor walk labels;
+// Canonical and Lower give the forms names are kept in. Packages use these
+// rather than dns.IsSubDomain, dns.CanonicalName or strings.EqualFold, so
+// that ns\.attacker.example. is one label under example. everywhere.
 package dnsname
 
 import "github.com/miekg/dns"
@@ -121,6 +127,68 @@ func Parent(name string) string {
 		}
 	}
 	return "."
+}
+
+// FirstLabel returns the first label of name in presentation form,
+// escapes kept: `ns\.attacker` for `ns\.attacker.example.`, "" for the root.
+func FirstLabel(name string) string {
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// CountLabels returns the number of labels of name, the root not counted
+// (RFC 4034 3.1.3 counts the same way): 0 for ".", 2 for "a.example." and
+// for "a.example". Escaped dots are label content.
+func CountLabels(name string) int {
+	if name == "" || name == "." {
+		return 0
+	}
+	n := 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			n++
+		}
+	}
+	if !IsFqdn(name) {
+		n++
+	}
+	return n
+}
+
+// LastLabels returns the ancestor of name made of its last n labels: "."
+// for n <= 0, name itself when it has no more than n. A name that is not
+// fully qualified gives its suffix as it is ("c" for "a.b.c" and 1).
+func LastLabels(name string, n int) string {
+	if n <= 0 {
+		return "."
+	}
+	for skip := CountLabels(name) - n; skip > 0; skip-- {
+		name = Parent(name)
+	}
+	return name
+}
+
+// CommonAncestor returns the closest name that both a and b are at or
+// below ("." when they share no label), spelled as in a. Both must be fully
+// qualified; case is ignored (ASCII), escaped dots are label content.
+func CommonAncestor(a, b string) string {
+	na, nb := CountLabels(a), CountLabels(b)
+	n := min(na, nb)
+	a, b = LastLabels(a, n), LastLabels(b, n)
+	for !Equal(a, b) {
+		a, b = Parent(a), Parent(b)
+	}
+	return a
 }
 
 // escaped reports whether the octet at i is escaped: preceded by an odd run

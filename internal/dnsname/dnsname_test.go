@@ -90,6 +90,90 @@ func TestParent(t *testing.T) {
 	}
 }
 
+func TestFirstLabel(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"www.example.", "www"},
+		{"*.example.", "*"},
+		{".", ""},
+		{`ns\.attacker.example.`, `ns\.attacker`},
+		{`a\\.b.`, `a\\`},
+		{"example", "example"},
+	}
+	for _, tt := range tests {
+		if got := FirstLabel(tt.in); got != tt.want {
+			t.Errorf("FirstLabel(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCountLabels(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{".", 0},
+		{"", 0},
+		{"example.", 1},
+		{"www.example.", 2},
+		{"www.example", 2},
+		{`ns\.attacker.example.`, 2},
+		{`ns\046attacker.example.`, 2},
+		{`a\\.b.`, 2},
+		{`a\\\.b.`, 1},
+		{`*.a.example.`, 3},
+	}
+	for _, tt := range tests {
+		if got := CountLabels(tt.in); got != tt.want {
+			t.Errorf("CountLabels(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLastLabels(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a.b.example.", 2, "b.example."},
+		{"a.b.example.", 3, "a.b.example."},
+		{"a.b.example.", 9, "a.b.example."},
+		{"a.b.example.", 0, "."},
+		{"a.b.example.", -1, "."},
+		{".", 1, "."},
+		{`x.ns\.attacker.example.`, 2, `ns\.attacker.example.`},
+		{`x.ns\.attacker.example.`, 1, "example."},
+		{"a.b.c", 1, "c"},
+		{"a.b.c", 3, "a.b.c"},
+	}
+	for _, tt := range tests {
+		if got := LastLabels(tt.in, tt.n); got != tt.want {
+			t.Errorf("LastLabels(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestCommonAncestor(t *testing.T) {
+	tests := []struct{ a, b, want string }{
+		{"www.example.", "mail.example.", "example."},
+		{"www.Example.", "a.b.EXAMPLE.", "Example."},
+		{"a.b.example.", "b.example.", "b.example."},
+		{"example.", "example.", "example."},
+		{"example.", "test.", "."},
+		{".", "www.example.", "."},
+		{"www.example.", ".", "."},
+		// The escaped dot is label content: the only common label is example.
+		{`ns\.attacker.example.`, "x.attacker.example.", "example."},
+		{`x.ns\.attacker.example.`, `y.ns\.attacker.example.`, `ns\.attacker.example.`},
+		{`a.b\\.example.`, `c.b\\.example.`, `b\\.example.`},
+	}
+	for _, tt := range tests {
+		if got := CommonAncestor(tt.a, tt.b); got != tt.want {
+			t.Errorf("CommonAncestor(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
 // wireLabels is the reference: the name packed to wire form, its labels
 // lower-cased in ASCII, root side first.
 func wireLabels(t *testing.T, name string) [][]byte {
@@ -142,8 +226,9 @@ func nameFromLabels(labels [][]byte) (string, bool) {
 	return name, err == nil
 }
 
-// FuzzNames checks Lower against dns.CanonicalName and IsAtOrBelow against
-// wire-form comparison (and dns.IsSubDomain) on names with escapes and
+// FuzzNames checks Lower against dns.CanonicalName, IsAtOrBelow and
+// Compare against wire-form comparison (and dns.IsSubDomain), and the label
+// functions against dns.SplitDomainName, on names with escapes and
 // octets >= 0x80, in the form miekg/dns produces from the wire.
 func FuzzNames(f *testing.F) {
 	f.Add([]byte("ns.attacker"), []byte("attacker"), []byte("Example"))
@@ -161,6 +246,16 @@ func FuzzNames(f *testing.F) {
 				t.Fatalf("Lower(%q) = %q, dns.CanonicalName = %q", n, got, want)
 			}
 		}
+		for _, n := range []string{parent, child, other} {
+			checkLabels(t, n)
+		}
+		checkCommonAncestor(t, child, other)
+		for _, p := range [][2]string{{child, parent}, {child, other}, {other, strings.ToUpper(child)}, {parent, parent}} {
+			if got, want := Compare(p[0], p[1]), refCompare(t, p[0], p[1]); got != want {
+				t.Fatalf("Compare(%q, %q) = %d, wire comparison says %d", p[0], p[1], got, want)
+			}
+		}
+		checkCommonAncestor(t, other, strings.ToUpper(parent))
 		pairs := [][2]string{{child, parent}, {other, parent}, {parent, child},
 			{strings.ToUpper(child), parent}, {child, other}}
 		for _, p := range pairs {
@@ -173,4 +268,60 @@ func FuzzNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLabels holds CountLabels, FirstLabel and LastLabels to
+// dns.SplitDomainName and the wire form.
+func checkLabels(t *testing.T, name string) {
+	n := CountLabels(name)
+	if want := len(dns.SplitDomainName(name)); n != want {
+		t.Fatalf("CountLabels(%q) = %d, dns.SplitDomainName has %d labels", name, n, want)
+	}
+	if want := len(wireLabels(t, name)); n != want {
+		t.Fatalf("CountLabels(%q) = %d, wire form has %d labels", name, n, want)
+	}
+	if n > 0 && FirstLabel(name) != dns.SplitDomainName(name)[0] {
+		t.Fatalf("FirstLabel(%q) = %q, dns.SplitDomainName says %q", name, FirstLabel(name), dns.SplitDomainName(name)[0])
+	}
+	for k := 0; k <= n; k++ {
+		s := LastLabels(name, k)
+		if CountLabels(s) != k || !IsAtOrBelow(name, s) || !refIsAtOrBelow(t, name, s) {
+			t.Fatalf("LastLabels(%q, %d) = %q", name, k, s)
+		}
+	}
+}
+
+// checkCommonAncestor holds CommonAncestor to the wire form: both names are
+// at or below it, and no longer name (its child toward a) has both below.
+func checkCommonAncestor(t *testing.T, a, b string) {
+	ca := CommonAncestor(a, b)
+	if !refIsAtOrBelow(t, a, ca) || !refIsAtOrBelow(t, b, ca) {
+		t.Fatalf("CommonAncestor(%q, %q) = %q, not an ancestor of both", a, b, ca)
+	}
+	if n := CountLabels(ca); n < CountLabels(a) {
+		if longer := LastLabels(a, n+1); refIsAtOrBelow(t, b, longer) {
+			t.Fatalf("CommonAncestor(%q, %q) = %q, but %q is common too", a, b, ca, longer)
+		}
+	}
+	if want := dns.CompareDomainName(a, b); CountLabels(ca) != want {
+		t.Logf("dns.CompareDomainName(%q, %q) = %d, CommonAncestor %q", a, b, want, ca)
+	}
+}
+
+// refCompare is RFC 4034 6.1 on the wire labels: root side first, each
+// label as octets, a name before its descendants.
+func refCompare(t *testing.T, a, b string) int {
+	la, lb := wireLabels(t, a), wireLabels(t, b)
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		if c := bytes.Compare(la[i], lb[i]); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case len(la) < len(lb):
+		return -1
+	case len(la) > len(lb):
+		return 1
+	}
+	return 0
 }

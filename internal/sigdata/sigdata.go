@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Build builds the data an RRSIG signs (RFC 4034 section 3.1.8.1,
@@ -26,7 +28,7 @@ func Build(rrset []dns.RR, sig *dns.RRSIG) ([]byte, error) {
 	buf = binary.BigEndian.AppendUint32(buf, sig.Inception)
 	buf = binary.BigEndian.AppendUint16(buf, sig.KeyTag)
 	var name [256]byte
-	n, err := dns.PackDomainName(dns.CanonicalName(sig.SignerName), name[:], 0, nil, false)
+	n, err := dns.PackDomainName(dnsname.Canonical(sig.SignerName), name[:], 0, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("pack signer name: %w", err)
 	}
@@ -75,52 +77,52 @@ func canonicalWire(rr dns.RR, sig *dns.RRSIG) ([]byte, error) {
 			h.Name = "*."
 		}
 	}
-	h.Name = dns.CanonicalName(h.Name)
+	h.Name = dnsname.Canonical(h.Name)
 	switch x := c.(type) {
 	case *dns.NS:
-		x.Ns = dns.CanonicalName(x.Ns)
+		x.Ns = dnsname.Canonical(x.Ns)
 	case *dns.MD:
-		x.Md = dns.CanonicalName(x.Md)
+		x.Md = dnsname.Canonical(x.Md)
 	case *dns.MF:
-		x.Mf = dns.CanonicalName(x.Mf)
+		x.Mf = dnsname.Canonical(x.Mf)
 	case *dns.CNAME:
-		x.Target = dns.CanonicalName(x.Target)
+		x.Target = dnsname.Canonical(x.Target)
 	case *dns.SOA:
-		x.Ns = dns.CanonicalName(x.Ns)
-		x.Mbox = dns.CanonicalName(x.Mbox)
+		x.Ns = dnsname.Canonical(x.Ns)
+		x.Mbox = dnsname.Canonical(x.Mbox)
 	case *dns.MB:
-		x.Mb = dns.CanonicalName(x.Mb)
+		x.Mb = dnsname.Canonical(x.Mb)
 	case *dns.MG:
-		x.Mg = dns.CanonicalName(x.Mg)
+		x.Mg = dnsname.Canonical(x.Mg)
 	case *dns.MR:
-		x.Mr = dns.CanonicalName(x.Mr)
+		x.Mr = dnsname.Canonical(x.Mr)
 	case *dns.PTR:
-		x.Ptr = dns.CanonicalName(x.Ptr)
+		x.Ptr = dnsname.Canonical(x.Ptr)
 	case *dns.MINFO:
-		x.Rmail = dns.CanonicalName(x.Rmail)
-		x.Email = dns.CanonicalName(x.Email)
+		x.Rmail = dnsname.Canonical(x.Rmail)
+		x.Email = dnsname.Canonical(x.Email)
 	case *dns.MX:
-		x.Mx = dns.CanonicalName(x.Mx)
+		x.Mx = dnsname.Canonical(x.Mx)
 	case *dns.RP:
-		x.Mbox = dns.CanonicalName(x.Mbox)
-		x.Txt = dns.CanonicalName(x.Txt)
+		x.Mbox = dnsname.Canonical(x.Mbox)
+		x.Txt = dnsname.Canonical(x.Txt)
 	case *dns.AFSDB:
-		x.Hostname = dns.CanonicalName(x.Hostname)
+		x.Hostname = dnsname.Canonical(x.Hostname)
 	case *dns.RT:
-		x.Host = dns.CanonicalName(x.Host)
+		x.Host = dnsname.Canonical(x.Host)
 	case *dns.SIG:
-		x.SignerName = dns.CanonicalName(x.SignerName)
+		x.SignerName = dnsname.Canonical(x.SignerName)
 	case *dns.PX:
-		x.Map822 = dns.CanonicalName(x.Map822)
-		x.Mapx400 = dns.CanonicalName(x.Mapx400)
+		x.Map822 = dnsname.Canonical(x.Map822)
+		x.Mapx400 = dnsname.Canonical(x.Mapx400)
 	case *dns.NAPTR:
-		x.Replacement = dns.CanonicalName(x.Replacement)
+		x.Replacement = dnsname.Canonical(x.Replacement)
 	case *dns.KX:
-		x.Exchanger = dns.CanonicalName(x.Exchanger)
+		x.Exchanger = dnsname.Canonical(x.Exchanger)
 	case *dns.SRV:
-		x.Target = dns.CanonicalName(x.Target)
+		x.Target = dnsname.Canonical(x.Target)
 	case *dns.DNAME:
-		x.Target = dns.CanonicalName(x.Target)
+		x.Target = dnsname.Canonical(x.Target)
 	}
 	wire := make([]byte, dns.Len(c)+1)
 	off, err := dns.PackRR(c, wire, 0, nil, false)
@@ -134,7 +136,7 @@ func canonicalWire(rr dns.RR, sig *dns.RRSIG) ([]byte, error) {
 // does: the root is 0 and a leading "*" label is not counted (RFC 4034
 // 3.1.3).
 func OwnerLabels(name string) int {
-	n := dns.CountLabel(name)
+	n := dnsname.CountLabels(name)
 	if len(name) >= 2 && name[0] == '*' && name[1] == '.' {
 		n--
 	}
@@ -144,13 +146,8 @@ func OwnerLabels(name string) int {
 // LastLabels returns the name made of the last n labels of name (the
 // wildcard owner's suffix when a signature's Labels is below the owner's).
 func LastLabels(name string, n int) string {
-	total := dns.CountLabel(name)
-	if n >= total {
+	if n >= dnsname.CountLabels(name) {
 		return dns.Fqdn(name)
 	}
-	if n <= 0 {
-		return "."
-	}
-	idx := dns.Split(name)
-	return name[idx[total-n]:]
+	return dnsname.LastLabels(name, n)
 }

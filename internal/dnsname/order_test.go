@@ -1,4 +1,4 @@
-package validator
+package dnsname
 
 import (
 	"math/rand/v2"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// slowCompareNames is compareNames by packing both names, the general
+// slowCompareNames is Compare by packing both names, the general
 // path comparePlainNames must agree with.
 func slowCompareNames(a, b string) int {
 	la, oka := canonicalLabels(a)
@@ -49,8 +49,8 @@ func TestComparePlainNames(t *testing.T) {
 			case i > j:
 				want = 1
 			}
-			if got := compareNames(ordered[i], ordered[j]); got != want {
-				t.Errorf("compareNames(%q, %q) = %d, want %d", ordered[i], ordered[j], got, want)
+			if got := Compare(ordered[i], ordered[j]); got != want {
+				t.Errorf("Compare(%q, %q) = %d, want %d", ordered[i], ordered[j], got, want)
 			}
 		}
 	}
@@ -92,5 +92,28 @@ func TestComparePlainNames(t *testing.T) {
 	}
 	if c, ok := comparePlainNames(".", "a."); !ok || c != -1 {
 		t.Errorf("root before a.: %d %v", c, ok)
+	}
+}
+
+// TestCompareFoldsASCIIOnly: RFC 4034 6.1 orders names by their octets
+// with only US-ASCII letters lower-cased. Octets >= 0x80 keep their value,
+// whether or not they happen to form UTF-8 (bytes.ToLower would rewrite
+// "\195\128" (A grave) to "\195\160" and every invalid octet to U+FFFD).
+func TestCompareFoldsASCIIOnly(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"A.example.", "a.example.", 0},
+		{`\195\128.example.`, `\195\160.example.`, -1},
+		{`x\128.example.`, `x\255.example.`, -1},
+		{`x\192.example.`, `x\128.example.`, 1},
+		{`x\128.example.`, `x\128.example.`, 0},
+		{`a.example.`, `a\200.example.`, -1},
+	}
+	for _, tt := range tests {
+		if got := Compare(tt.a, tt.b); got != tt.want {
+			t.Errorf("Compare(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
 	}
 }
