@@ -45,8 +45,8 @@ func (o *abuseOptions) validate() error {
 	if o.rateSlip < 0 {
 		return errors.New("--rate-limit-slip must not be negative")
 	}
-	if o.maxRecursions < 1 || o.maxRecursionsPerNetwork < 1 {
-		return errors.New("--max-recursions and --max-recursions-per-network must be at least 1")
+	if o.maxRecursions < 0 || o.maxRecursionsPerNetwork < 0 {
+		return errors.New("--max-recursions and --max-recursions-per-network must not be negative")
 	}
 	c := o.rateLimitConfig()
 	return c.Validate()
