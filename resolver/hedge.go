@@ -83,23 +83,25 @@ func (g *traceGate) close() {
 
 // newServerRace prepares a race over cands (best first).
 func (rs *resolution) newServerRace(ctx context.Context, zone string, cands []ranked, q question, depth int) *serverRace {
-	r := &serverRace{rs: rs, attempt: *rs, qctx: ctx, zone: zone, q: q, depth: depth, cands: cands,
-		results: make(chan attemptResult, len(cands))}
-	if rs.trace != nil {
-		r.gate = &traceGate{t: rs.trace}
-		r.attempt.trace = r.gate.emit
-	}
-	r.actx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	return r
+	return &serverRace{rs: rs, qctx: ctx, zone: zone, q: q, depth: depth, cands: cands}
 }
 
 // start asks c in a new goroutine; hedge says it goes out while another
 // attempt is still out (it holds one of c's hedge slots).
 func (r *serverRace) start(c ranked, hedge bool) {
-	r.out++
-	if r.rs.r.limits.MaxHedges >= 0 {
-		r.hedgeAt, r.late = time.Now().Add(r.rs.r.sel.hedgeDelay(c.addr)), c
+	if r.results == nil {
+		// The first attempt in a goroutine: what attempts share.
+		r.results = make(chan attemptResult, len(r.cands))
+		r.actx, r.cancel = context.WithCancel(context.WithoutCancel(r.qctx))
+		// What askServer uses, and nothing the question's goroutine changes.
+		r.attempt = resolution{r: r.rs.r, budget: r.rs.budget, cacheOnly: r.rs.cacheOnly}
+		if r.rs.trace != nil {
+			r.gate = &traceGate{t: r.rs.trace}
+			r.attempt.trace = r.gate.emit
+		}
 	}
+	r.out++
+	r.planHedge(c)
 	go func() {
 		resp, kind, child, err := r.attempt.askServer(r.actx, r.zone, c, r.q, r.depth)
 		if hedge {
@@ -107,6 +109,13 @@ func (r *serverRace) start(c ranked, hedge bool) {
 		}
 		r.results <- attemptResult{c: c, resp: resp, kind: kind, child: child, err: err}
 	}()
+}
+
+// planHedge sets when the candidate after c goes out if c is late.
+func (r *serverRace) planHedge(c ranked) {
+	if r.rs.r.limits.MaxHedges >= 0 {
+		r.hedgeAt, r.late = time.Now().Add(r.rs.r.sel.hedgeDelay(c.addr)), c
+	}
 }
 
 // hedge sends the next candidate while others are out, if the question's
@@ -137,8 +146,16 @@ func (r *serverRace) hedge() {
 func (r *serverRace) await() (res attemptResult, ok bool, err error) {
 	for {
 		if r.out == 0 {
-			if r.next >= len(r.cands) {
+			switch {
+			case r.next >= len(r.cands):
 				return attemptResult{}, false, nil
+			case r.next == len(r.cands)-1:
+				// The last candidate, nothing out: no hedge can follow,
+				// so it is asked here, as without hedging.
+				r.next++
+				c := r.cands[r.next-1]
+				resp, kind, child, err := r.rs.askServer(r.qctx, r.zone, c, r.q, r.depth)
+				return attemptResult{c: c, resp: resp, kind: kind, child: child, err: err}, true, nil
 			}
 			r.next++
 			r.start(r.cands[r.next-1], false)
