@@ -187,10 +187,8 @@ func (r *serverRace) wait(fire <-chan time.Time) (res attemptResult, ok, done bo
 	select {
 	case res := <-r.results:
 		r.out--
-		if res.err != nil && r.out > 0 && r.rs.r.limits.MaxHedges >= 0 {
-			// The failed attempt's turn passes to the next candidate
-			// at once; those still out are not late for that.
-			r.hedgeAt, r.late = time.Now(), ranked{}
+		if res.err != nil {
+			r.unusable()
 		}
 		return res, true, true, nil
 	case <-fire:
@@ -202,6 +200,15 @@ func (r *serverRace) wait(fire <-chan time.Time) (res attemptResult, ok, done bo
 			return attemptResult{}, false, true, err
 		}
 		return attemptResult{}, false, true, &Error{Text: "query cancelled", Err: r.qctx.Err()}
+	}
+}
+
+// unusable says the result just taken was no use (an error, or a lame or
+// error reply): its turn passes to the next candidate at once, as a hedge
+// if attempts are still out (they are not late for that).
+func (r *serverRace) unusable() {
+	if r.out > 0 && r.rs.r.limits.MaxHedges >= 0 {
+		r.hedgeAt, r.late = time.Now(), ranked{}
 	}
 }
 

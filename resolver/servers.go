@@ -103,6 +103,7 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 			replies++
 			switch res.kind {
 			case kindLame, kindRcodeError:
+				race.unusable()
 				rs.r.sel.markLame(d.zone, c.addr)
 				network = false
 				lastErr = fmt.Errorf("%s from %s: %s", res.kind, c.addr, dns.RcodeToString[res.resp.Rcode])

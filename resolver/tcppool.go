@@ -338,8 +338,13 @@ func (tc *tcpConn) closeIfIdle() {
 	}
 }
 
-// fail closes tc and tells the queries out on it.
+// fail closes tc and tells the queries out on it, once the pool forgot
+// it (so that a retry cannot pick it again).
 func (tc *tcpConn) fail(cause error) {
+	p := tc.pool
+	p.mu.Lock()
+	p.removeLocked(tc)
+	p.mu.Unlock()
 	tc.mu.Lock()
 	tc.broken = true
 	for id, ch := range tc.pending {
@@ -350,19 +355,21 @@ func (tc *tcpConn) fail(cause error) {
 		tc.idle.Stop()
 	}
 	tc.mu.Unlock()
-	p := tc.pool
-	p.mu.Lock()
-	p.removeLocked(tc)
-	p.mu.Unlock()
 	_ = tc.c.Close()
 }
 
 // readLoop hands each reply frame to the query with its ID; frames for no
-// query out (late replies to queries that gave up, junk) are dropped.
+// query out (late replies to queries that gave up, junk) are dropped, and
+// past maxJunkReplies of them the connection is given up: a server that
+// streams frames nobody asked for does not keep us reading.
 func (tc *tcpConn) readLoop() {
 	defer tc.pool.readers.Done()
 	var lenBuf [2]byte
-	for {
+	for junk := 0; ; {
+		if junk > maxJunkReplies {
+			tc.fail(errMalformed)
+			return
+		}
 		if _, err := io.ReadFull(tc.c, lenBuf[:]); err != nil {
 			tc.fail(err)
 			return
@@ -372,22 +379,23 @@ func (tc *tcpConn) readLoop() {
 			tc.fail(err)
 			return
 		}
-		if len(msg) < 12 {
-			continue // shorter than a DNS header: junk
+		// Shorter than a DNS header, or for no query out: junk.
+		if len(msg) < 12 || !tc.deliver(binary.BigEndian.Uint16(msg), msg) {
+			junk++
 		}
-		tc.deliver(binary.BigEndian.Uint16(msg), msg)
 	}
 }
 
-// deliver gives msg to the query out with id, if any.
-func (tc *tcpConn) deliver(id uint16, msg []byte) {
+// deliver gives msg to the query out with id; false when there is none.
+func (tc *tcpConn) deliver(id uint16, msg []byte) bool {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	ch, ok := tc.pending[id]
 	if !ok {
-		return
+		return false
 	}
 	delete(tc.pending, id)
 	ch <- tcpReply{msg: msg}
 	tc.armIdleLocked()
+	return true
 }

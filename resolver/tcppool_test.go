@@ -295,3 +295,42 @@ func TestTCPPoolFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTCPJunkFrames: a server that streams frames nobody asked for loses
+// the connection after maxJunkReplies of them: the query waiting on it
+// ends at once rather than at its deadline.
+func TestTCPJunkFrames(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.95.24.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		junk := []byte{0, 12, 0xff, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+		for i := 0; i <= 2*maxJunkReplies; i++ {
+			if _, err := c.Write(junk); err != nil {
+				return
+			}
+		}
+		time.Sleep(2 * time.Second) // then silence, connection open
+	}()
+	x := newExchanger()
+	x.reuseTCP(time.Minute, 1, 1)
+	t.Cleanup(x.close)
+	m := new(dns.Msg)
+	m.SetQuestion("example.test.", dns.TypeA)
+	m.Id = 1
+	wire, _ := m.Pack()
+	_, _, err = x.tcp.exchange(context.Background(), netip.MustParseAddrPort(ln.Addr().String()), wire, time.Now().Add(time.Second))
+	if !errors.Is(err, errTCPConnLost) {
+		t.Fatalf("err %v, want the connection given up (%v)", err, errTCPConnLost)
+	}
+	if n := x.tcp.stats(); n != 0 {
+		t.Fatalf("%d connections open after the junk", n)
+	}
+}
