@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -134,9 +135,22 @@ func (r *serverRace) hedge() {
 	}
 	if r.late.addr.IsValid() {
 		sel.markLate(r.late.addr)
+		r.traceHedge(c)
 	}
 	r.next++
 	r.start(c, true)
+}
+
+// traceHedge reports that the late server is hedged with c (the late
+// query's own event comes only if it ends before the question does).
+func (r *serverRace) traceHedge(c ranked) {
+	if r.gate == nil {
+		return
+	}
+	l := r.late
+	r.gate.emit(TraceEvent{Depth: r.depth, Zone: r.zone, Server: l.addr, SRTT: l.srtt, SRTTKnown: l.known,
+		QName: r.q.name, QType: r.q.qtype, Rcode: -1,
+		Outcome: fmt.Sprintf("no reply within the hedge delay: %s asked too", c.addr)})
 }
 
 // await returns the next attempt's result, starting attempts as needed:

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,9 +167,23 @@ func TestHedgeAfterDelay(t *testing.T) {
 			// random SRTT), the first none: the first is asked first, with
 			// the initial hedge delay.
 			r.sel.success(second.addr, 20*time.Millisecond)
-			res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+			var events []TraceEvent
+			ctx := WithTrace(ctxT(t), func(e TraceEvent) { events = append(events, e) })
+			res, err := r.Resolve(ctx, "www.example.test.", dns.TypeA)
 			if err != nil || len(answerAddrs(res)) != 1 {
 				t.Fatalf("answer %v err %v", res, err)
+			}
+			// The trace: the first server hedged, the answer from the second.
+			var hedged, answered bool
+			for _, e := range events {
+				hedged = hedged || e.Server == first.addr && strings.Contains(e.Outcome, "hedge")
+				answered = answered || e.Server == second.addr && e.Outcome == "answer"
+				if e.Server == first.addr && e.Outcome == "answer" {
+					t.Fatalf("trace %v: the answer from the first server", e)
+				}
+			}
+			if !hedged || !answered {
+				t.Fatalf("trace %v: want the first server hedged and the answer from the second", events)
 			}
 			if srtt, _ := r.sel.srtt(first.addr); srtt >= 200*time.Millisecond {
 				t.Fatal("the question waited for the first server's outcome")
