@@ -119,12 +119,17 @@ func (r *serverRace) planHedge(c ranked) {
 	}
 }
 
-// hedge sends the next candidate while others are out, if the question's
-// and the server's hedge budgets allow; otherwise no more hedges until
-// the attempts out have ended.
+// hedge sends the next candidate while others are out, if it looks
+// responsive (not backed off, lame for the zone or late itself) and the
+// question's and the server's hedge budgets allow; otherwise no more
+// hedges until the attempts out have ended.
 func (r *serverRace) hedge() {
 	r.hedgeAt = time.Time{}
 	c := r.cands[r.next]
+	if c.backoff || c.lame || c.late {
+		// Not likely to do better: it waits its turn.
+		return
+	}
 	sel := r.rs.r.sel
 	if !sel.takeHedge(c.addr) {
 		return

@@ -296,6 +296,38 @@ func TestZoneNotFailedByOneTimeout(t *testing.T) {
 	}
 }
 
+// TestNoHedgeToFailingServers: a server lame for the zone, or backed off
+// after timeouts, gets no hedge: the slow first server is waited for.
+func TestNoHedgeToFailingServers(t *testing.T) {
+	for i, tc := range []struct {
+		name  string
+		spoil func(r *Resolver, a netip.Addr)
+	}{
+		{"lame", func(r *Resolver, a netip.Addr) { r.sel.markLame("example.test.", a) }},
+		{"backed off", func(r *Resolver, a netip.Addr) { r.sel.failure(a) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, srv := hedgeZone(t, "127.95."+itoa(6+i)+".", 2)
+			srv[0].set(func(s *testServer) { s.delay = 50 * time.Millisecond })
+			r := newTestResolver(t, h.hints, func(c *Config) {
+				c.Limits.HedgeDelayMin = 5 * time.Millisecond
+				c.Limits.UpstreamTimeoutMin = time.Second // the delay is no timeout
+			})
+			r.sel.probe = 0
+			r.sel.success(srv[0].addr, time.Microsecond)
+			tc.spoil(r, srv[1].addr)
+			b := newBudget(&r.limits, time.Now())
+			res := r.runWith(ctxT(t), dns.Question{Name: "www.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, false, b)
+			if len(answerAddrs(res)) != 1 {
+				t.Fatalf("answer %v", res)
+			}
+			if n := srv[1].count(); n != 0 || b.hedgesSpent() != 0 {
+				t.Fatalf("the %s server got %d queries (%d hedges)", tc.name, n, b.hedgesSpent())
+			}
+		})
+	}
+}
+
 // TestHedgesPerServer: a server takes at most MaxHedgesPerServer hedges
 // at once.
 func TestHedgesPerServer(t *testing.T) {
