@@ -16,6 +16,7 @@ type Budget struct {
 	limits   *Limits
 	queries  atomic.Int32 // upstream queries sent
 	hops     atomic.Int32 // CNAME/DNAME hops followed
+	hedges   atomic.Int32 // hedged upstream queries (see Limits.MaxHedges)
 	deadline time.Time
 	// dnssec is the question's validation state (the validator's budget,
 	// RFC 8198 denials); nil until validation first needs it.
@@ -38,6 +39,22 @@ func (b *Budget) spendQuery() error {
 		return budgetError("more than %d upstream queries", b.limits.MaxUpstreamQueries)
 	}
 	return nil
+}
+
+// hedgesSpent is the number of hedged upstream queries sent so far.
+func (b *Budget) hedgesSpent() int { return int(b.hedges.Load()) }
+
+// spendHedge takes one hedge from the budget; false when none is left
+// (then the servers are asked one after the other).
+func (b *Budget) spendHedge() bool {
+	if b.limits.MaxHedges < 0 {
+		return false
+	}
+	if n := b.hedges.Add(1); int(n) > b.limits.MaxHedges {
+		b.hedges.Add(-1)
+		return false
+	}
+	return true
 }
 
 // spendHop takes one CNAME/DNAME hop from the budget.

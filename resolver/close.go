@@ -44,11 +44,12 @@ func (b *background) close() {
 
 // Close stops the resolver's background work (re-priming enabled by Start,
 // the RFC 5011 trust-anchor refreshes and their ticker) and waits until it
-// has ended. Questions still in progress are not interrupted (they end
+// has ended; it closes the upstream TCP connections kept for reuse. Questions still in progress are not interrupted (they end
 // with their own contexts), and the resolver still answers afterwards, only
 // without background work. Close is idempotent and always returns nil; it
 // returns an error to fit io.Closer.
 func (r *Resolver) Close() error {
 	r.bg.close()
+	r.x.close() // pooled upstream TCP connections and their readers
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package resolver is Sextant's iterative resolution engine: it starts from
 // the closest cached delegation (or the root hints), follows referrals,
 // resolves glueless name servers, chases CNAME and DNAME chains, minimises
-// query names (RFC 9156), picks servers by smoothed RTT, defends against
+// query names (RFC 9156), picks servers by smoothed RTT (hedging a late
+// one with the zone's next server), defends against
 // spoofing (random IDs, ports and 0x20 case; strict reply matching; glue
 // only in bailiwick) and bounds the work of every client question with one
 // Budget. Package server puts it behind the transport front ends.
@@ -21,6 +22,7 @@
 //	iterate.go     one question: CNAME restarts, cache, iteration down the tree
 //	answer.go      the structured answer: RRsets with their cache entries, the denial
 //	servers.go     asking one zone's servers: failover, fallbacks, NS lookups
+//	hedge.go       hedged queries: the next server asked when one is late
 //	response.go    what a reply means (answer, referral, NXDOMAIN, lame, ...)
 //	chain.go       CNAME/DNAME chains inside one reply
 //	dname_cache.go RFC 6672 answers built from a cached DNAME (no upstream query)
@@ -28,7 +30,9 @@
 //	delegation.go  the closest delegation and its server addresses
 //	qmin.go        QNAME minimisation steps and fallbacks
 //	exchange.go    one query to one server (UDP/TCP, spoofing defences)
-//	selection.go   SRTT, back-off, probing, per-server EDNS/0x20 memory
+//	tcppool.go     upstream TCP connections kept and pipelined (RFC 7766)
+//	selection.go   SRTT, back-off, probing, hedge delays, IPv4/IPv6
+//	               interleaving, per-server EDNS/0x20 memory
 //	zonefail.go    zones whose servers all failed: back-off, one probe at a time
 //	budget.go      the per-question Budget; limits.go its caps
 //	errors.go      failures with their Extended DNS Error

@@ -85,12 +85,41 @@ type exchanger struct {
 	bufs sync.Pool
 	// cookies are the DNS cookies sent with EDNS queries.
 	cookies *upstreamCookies
+	// tcp keeps connections for reuse; nil when reuse is off.
+	tcp *tcpPool
 }
 
+// newExchanger makes an exchanger without TCP reuse (see reuseTCP).
 func newExchanger() *exchanger {
 	x := &exchanger{cookies: newUpstreamCookies()}
 	x.bufs.New = func() any { b := make([]byte, dns.MaxMsgSize); return &b }
 	return x
+}
+
+// reuseTCP turns TCP connection reuse on (tcppool.go), unless idle is
+// negative; zero values take the defaults.
+func (x *exchanger) reuseTCP(idle time.Duration, perServer, total int) {
+	if idle < 0 {
+		return
+	}
+	if idle == 0 {
+		idle = defaultTCPIdle
+	}
+	if perServer <= 0 {
+		perServer = defaultTCPPerServer
+	}
+	if total <= 0 {
+		total = defaultTCPTotal
+	}
+	x.tcp = newTCPPool(idle, perServer, total, x.dialTCP)
+}
+
+// close closes the pooled TCP connections (later TCP queries use a
+// connection each).
+func (x *exchanger) close() {
+	if x.tcp != nil {
+		x.tcp.close()
+	}
 }
 
 // exchange sends q and returns the matching reply and the round-trip time.
@@ -253,19 +282,51 @@ func (x *exchanger) exchangeUDP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	return nil, 0, fmt.Errorf("%s: %w", q.Server, errTimeout)
 }
 
+// exchangeTCP sends the query over a pooled connection (tcppool.go), or a
+// connection of its own when reuse is off or the pool is closed.
 func (x *exchanger) exchangeTCP(ctx context.Context, q outQuery, m *dns.Msg, wire []byte, deadline time.Time) (*dns.Msg, time.Duration, error) {
-	d := net.Dialer{Deadline: deadline}
-	if l := x.localAddr(q.Server.Addr()); l.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: l.AsSlice()}
+	if x.tcp == nil {
+		return x.exchangeTCPOnce(ctx, q, m, wire, deadline)
 	}
 	start := time.Now()
-	c, err := d.DialContext(ctx, "tcp", q.Server.String())
+	buf, id, err := x.tcp.exchange(ctx, q.Server, wire, deadline)
+	if errors.Is(err, errTCPPoolClosed) {
+		return x.exchangeTCPOnce(ctx, q, m, wire, deadline)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		return nil, 0, err
+	}
+	m.Id = id
+	return x.tcpReply(q, m, buf, time.Since(start))
+}
+
+// dialTCP opens a TCP connection to server from the configured source
+// address; a dial that times out is errTimeout.
+func (x *exchanger) dialTCP(ctx context.Context, server netip.AddrPort, deadline time.Time) (net.Conn, error) {
+	d := net.Dialer{Deadline: deadline}
+	if l := x.localAddr(server.Addr()); l.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: l.AsSlice()}
+	}
+	c, err := d.DialContext(ctx, "tcp", server.String())
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, 0, fmt.Errorf("%s tcp: %w", q.Server, errTimeout)
+			return nil, fmt.Errorf("%s tcp: %w", server, errTimeout)
 		}
-		return nil, 0, fmt.Errorf("dial tcp %s: %w", q.Server, err)
+		return nil, fmt.Errorf("dial tcp %s: %w", server, err)
+	}
+	return c, nil
+}
+
+// exchangeTCPOnce sends the query over a connection of its own.
+func (x *exchanger) exchangeTCPOnce(ctx context.Context, q outQuery, m *dns.Msg, wire []byte, deadline time.Time) (*dns.Msg, time.Duration, error) {
+	start := time.Now()
+	c, err := x.dialTCP(ctx, q.Server, deadline)
+	if err != nil {
+		return nil, 0, err
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
@@ -285,7 +346,11 @@ func (x *exchanger) exchangeTCP(ctx context.Context, q outQuery, m *dns.Msg, wir
 	if _, err := io.ReadFull(c, buf); err != nil {
 		return nil, 0, tcpReadErr(ctx, q.Server, err)
 	}
-	rtt := time.Since(start)
+	return x.tcpReply(q, m, buf, time.Since(start))
+}
+
+// tcpReply unpacks and checks a TCP reply to m.
+func (x *exchanger) tcpReply(q outQuery, m *dns.Msg, buf []byte, rtt time.Duration) (*dns.Msg, time.Duration, error) {
 	reply := new(dns.Msg)
 	if err := reply.Unpack(buf); err != nil {
 		return nil, rtt, fmt.Errorf("tcp reply from %s: %w: %w", q.Server, errMalformed, err)

@@ -30,6 +30,23 @@ type Limits struct {
 	UpstreamTimeoutInitial time.Duration
 	UpstreamTimeoutMin     time.Duration
 	UpstreamTimeoutMax     time.Duration
+	// HedgeDelayInitial is how long a server with no RTT history may stay
+	// silent before the question also goes to the zone's next server (a
+	// hedge: the first query is not abandoned, the first good reply wins).
+	// A short guess, not the initial timeout: a dead or slow server then
+	// costs a cold question tens of milliseconds, not hundreds. A server
+	// with history gets a few SRTTs, at least HedgeDelayMin.
+	HedgeDelayInitial time.Duration
+	HedgeDelayMin     time.Duration
+	// MaxHedges caps the hedges of one client question: queries sent while
+	// another query of the question is still out (they count in
+	// MaxUpstreamQueries too). Past it the servers are asked one after the
+	// other, each until its timeout. A negative value turns hedging off.
+	MaxHedges int
+	// MaxHedgesPerServer caps the hedges out at once to one server, over
+	// all questions, so that a dead server does not double the load on
+	// its zone's other servers during a burst.
+	MaxHedgesPerServer int
 }
 
 // Default limits. The reason for each is on the Limits field.
@@ -42,6 +59,10 @@ const (
 	DefaultUpstreamTimeoutInitial = 400 * time.Millisecond
 	DefaultUpstreamTimeoutMin     = 100 * time.Millisecond
 	DefaultUpstreamTimeoutMax     = 2 * time.Second
+	DefaultHedgeDelayInitial      = 50 * time.Millisecond
+	DefaultHedgeDelayMin          = 10 * time.Millisecond
+	DefaultMaxHedges              = 8
+	DefaultMaxHedgesPerServer     = 32
 )
 
 // DefaultLimits returns the default limits.
@@ -55,6 +76,10 @@ func DefaultLimits() Limits {
 		UpstreamTimeoutInitial: DefaultUpstreamTimeoutInitial,
 		UpstreamTimeoutMin:     DefaultUpstreamTimeoutMin,
 		UpstreamTimeoutMax:     DefaultUpstreamTimeoutMax,
+		HedgeDelayInitial:      DefaultHedgeDelayInitial,
+		HedgeDelayMin:          DefaultHedgeDelayMin,
+		MaxHedges:              DefaultMaxHedges,
+		MaxHedgesPerServer:     DefaultMaxHedgesPerServer,
 	}
 }
 
@@ -84,6 +109,18 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.UpstreamTimeoutMax <= 0 {
 		l.UpstreamTimeoutMax = d.UpstreamTimeoutMax
+	}
+	if l.HedgeDelayInitial <= 0 {
+		l.HedgeDelayInitial = d.HedgeDelayInitial
+	}
+	if l.HedgeDelayMin <= 0 {
+		l.HedgeDelayMin = d.HedgeDelayMin
+	}
+	if l.MaxHedges == 0 {
+		l.MaxHedges = d.MaxHedges
+	}
+	if l.MaxHedgesPerServer <= 0 {
+		l.MaxHedgesPerServer = d.MaxHedgesPerServer
 	}
 	if l.UpstreamTimeoutMin > l.UpstreamTimeoutMax {
 		l.UpstreamTimeoutMin = l.UpstreamTimeoutMax

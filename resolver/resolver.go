@@ -83,6 +83,14 @@ type Config struct {
 	// in the background (prefetch.go), so that popular names do not expire
 	// for their clients.
 	Prefetch bool
+	// UpstreamTCPIdleTimeout is how long a TCP connection to a server stays
+	// open without queries for the next ones to reuse (RFC 7766; queries
+	// are pipelined on it); 0 means 5 s, negative turns reuse off (a
+	// connection per query). UpstreamTCPMaxConnsPerServer (0: 2) and
+	// UpstreamTCPMaxConns (0: 256) bound the connections kept open.
+	UpstreamTCPIdleTimeout       time.Duration
+	UpstreamTCPMaxConnsPerServer int
+	UpstreamTCPMaxConns          int
 }
 
 // DefaultConfig returns the defaults: built-in root hints, QNAME
@@ -182,6 +190,7 @@ func New(cfg Config) (*Resolver, error) {
 	if r.port == 0 {
 		r.port = 53
 	}
+	r.x.reuseTCP(cfg.UpstreamTCPIdleTimeout, cfg.UpstreamTCPMaxConnsPerServer, cfg.UpstreamTCPMaxConns)
 	for _, a := range cfg.OutgoingAddrs {
 		if a = a.Unmap(); a.Is4() {
 			r.x.local4 = append(r.x.local4, a)

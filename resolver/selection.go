@@ -33,6 +33,23 @@ type serverState struct {
 	// last echoed a 0x20 name exactly: the evidence that it might not
 	// preserve case.
 	caseMisses []question
+	// lateSince is when a query to the server passed its hedge delay with
+	// no reply (zero: none is late); the server sorts behind responsive
+	// ones until that query's outcome (reply or timeout) is known, so that
+	// the questions that follow do not wait on it too.
+	lateSince time.Time
+	// hedgesOut counts the hedges out to the server now (MaxHedgesPerServer).
+	hedgesOut int
+}
+
+// familyState is what the last queries say about one address family's
+// path (RFC 8305's spirit: a broken IPv6 path must not cost every
+// question a wait).
+type familyState struct {
+	// timeouts counts timeouts in a row from servers of the family, with
+	// no reply between; lastTimeout is the last one.
+	timeouts    int
+	lastTimeout time.Time
 }
 
 // Selection tuning. Unknown servers get a small random SRTT so that each is
@@ -72,6 +89,17 @@ const (
 	lameMemory = 10 * time.Minute
 	// maxTrackedLame bounds the lame table.
 	maxTrackedLame = 20000
+	// hedgeSRTTs is how many SRTTs a known server may take before a hedge
+	// goes out, plus hedgeSlack for scheduling jitter: a reply later than
+	// that is rare for a healthy server.
+	hedgeSRTTs = 3
+	hedgeSlack = 2 * time.Millisecond
+	// familyBrokenAfter is how many timeouts in a row, from servers of one
+	// address family, make its path look broken: its servers then go
+	// after those of the other family. familyBrokenMemory is how long that
+	// lasts after the last timeout, so a repaired path is used again.
+	familyBrokenAfter  = 3
+	familyBrokenMemory = 30 * time.Second
 )
 
 // lameKey is a server address for one zone: lameness is per zone.
@@ -90,6 +118,8 @@ type selector struct {
 	now    func() time.Time
 	// probe is the probing rate in percent (probePercent; tests set 0).
 	probe int
+	// v4 and v6 are the paths' states (happy eyeballs).
+	v4, v6 familyState
 }
 
 func newSelector(l *Limits) *selector {
@@ -122,6 +152,16 @@ type ranked struct {
 	backoff bool
 	until   time.Time // end of the back-off
 	lame    bool      // lame for this zone lately
+	late    bool      // a query to it is past its hedge delay, unanswered
+}
+
+// sortSRTT is the SRTT a candidate is ranked by: a late server goes behind
+// every responsive one until its outcome is known.
+func (r ranked) sortSRTT() time.Duration {
+	if r.late {
+		return r.srtt + timeoutPenalty
+	}
+	return r.srtt
 }
 
 // order returns the candidates for zone best first: servers not in back-off
@@ -138,6 +178,9 @@ func (s *selector) order(zone string, cands []netip.Addr) []ranked {
 		if until, ok := s.lame.Peek(lameKey{zone, a}); ok && now.Before(until) {
 			r.lame = true
 		}
+		if ok && !st.lateSince.IsZero() && now.Sub(st.lateSince) < s.limits.UpstreamTimeoutMax {
+			r.late = true
+		}
 		switch {
 		case !ok || !st.known:
 			r.srtt = time.Duration(randIntn(int(unknownSRTTMax)))
@@ -152,6 +195,7 @@ func (s *selector) order(zone string, cands []netip.Addr) []ranked {
 		}
 		out = append(out, r)
 	}
+	broken := s.brokenFamilyLocked(now)
 	s.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b ranked) int {
 		if a.lame != b.lame && !a.backoff && !b.backoff {
@@ -169,7 +213,7 @@ func (s *selector) order(zone string, cands []netip.Addr) []ranked {
 		if a.backoff {
 			return a.until.Compare(b.until)
 		}
-		return int(a.srtt - b.srtt)
+		return int(a.sortSRTT() - b.sortSRTT())
 	})
 	// Probe: sometimes try another responsive server first.
 	live := 0
@@ -180,7 +224,137 @@ func (s *selector) order(zone string, cands []netip.Addr) []ranked {
 		i := 1 + randIntn(live-1)
 		out[0], out[i] = out[i], out[0]
 	}
+	interleaveFamilies(out[:live], broken)
 	return out
+}
+
+// family is an address family for happy eyeballs.
+type family uint8
+
+const (
+	familyNone family = iota
+	familyV4
+	familyV6
+)
+
+func familyOf(a netip.Addr) family {
+	if a.Is4() || a.Is4In6() {
+		return familyV4
+	}
+	return familyV6
+}
+
+// brokenFamilyLocked returns the family whose path looks broken (timeouts
+// in a row lately, while the other family's did not), or familyNone.
+func (s *selector) brokenFamilyLocked(now time.Time) family {
+	broken := func(f *familyState) bool {
+		return f.timeouts >= familyBrokenAfter && now.Sub(f.lastTimeout) < familyBrokenMemory
+	}
+	b4, b6 := broken(&s.v4), broken(&s.v6)
+	switch {
+	case b6 && !b4:
+		return familyV6
+	case b4 && !b6:
+		return familyV4
+	}
+	return familyNone
+}
+
+// interleaveFamilies reorders live candidates (sorted best first) so that
+// the address families alternate, as RFC 8305 4 interleaves addresses: a
+// hedge after a silent server then tries the other family's path, so one
+// broken path costs one hedge delay, not every server's. The best server
+// stays first unless its family's path is broken, when the other family's
+// best leads.
+func interleaveFamilies(out []ranked, broken family) {
+	if len(out) < 2 {
+		return
+	}
+	first := familyOf(out[0].addr)
+	if !slices.ContainsFunc(out, func(r ranked) bool { return familyOf(r.addr) != first }) {
+		return // one family: nothing to interleave
+	}
+	if first == broken {
+		if i := slices.IndexFunc(out, func(r ranked) bool { return familyOf(r.addr) != broken }); i > 0 {
+			first = familyOf(out[i].addr)
+		}
+	}
+	var same, other []ranked
+	for _, r := range out {
+		if familyOf(r.addr) == first {
+			same = append(same, r)
+		} else {
+			other = append(other, r)
+		}
+	}
+	i := 0
+	for len(same) > 0 || len(other) > 0 {
+		if len(same) > 0 {
+			out[i], same = same[0], same[1:]
+			i++
+		}
+		if len(other) > 0 {
+			out[i], other = other[0], other[1:]
+			i++
+		}
+	}
+}
+
+// hedgeDelay is how long a may stay silent before the question also goes
+// to another server: a few SRTTs for a server with history and no recent
+// timeout, the initial guess otherwise; always less than the timeout, or
+// there would be nothing to hedge.
+func (s *selector) hedgeDelay(a netip.Addr) time.Duration {
+	s.mu.Lock()
+	st, ok := s.servers.Peek(a)
+	known := ok && st.known && st.timeouts == 0
+	var srtt time.Duration
+	if known {
+		srtt = st.srtt
+	}
+	s.mu.Unlock()
+	if !known {
+		return s.limits.HedgeDelayInitial
+	}
+	return max(hedgeSRTTs*srtt+hedgeSlack, s.limits.HedgeDelayMin)
+}
+
+// markLate records that a query to a passed its hedge delay unanswered.
+func (s *selector) markLate(a netip.Addr) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stateLocked(a).lateSince = now
+}
+
+// takeHedge reserves one of a's hedge slots (MaxHedgesPerServer); the
+// caller gives it back with releaseHedge when the hedge's exchange ends.
+func (s *selector) takeHedge(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stateLocked(a)
+	if st.hedgesOut >= s.limits.MaxHedgesPerServer {
+		return false
+	}
+	st.hedgesOut++
+	return true
+}
+
+// releaseHedge gives back a hedge slot of a.
+func (s *selector) releaseHedge(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.servers.Peek(a); ok && st.hedgesOut > 0 {
+		st.hedgesOut--
+	}
+}
+
+// familyStateLocked is the path state of a's family.
+func (s *selector) familyStateLocked(a netip.Addr) *familyState {
+	if familyOf(a) == familyV4 {
+		return &s.v4
+	}
+	return &s.v6
 }
 
 // timeout is how long to wait for a reply from a: a few SRTTs, within the
@@ -221,6 +395,8 @@ func (s *selector) replied(a netip.Addr, rtt time.Duration, caseEchoed bool) {
 	st.known = true
 	st.timeouts = 0
 	st.backoffUntil = time.Time{}
+	st.lateSince = time.Time{}
+	s.familyStateLocked(a).timeouts = 0
 }
 
 // failure records a timeout (or an unreachable server): a large SRTT
@@ -236,6 +412,10 @@ func (s *selector) failure(a netip.Addr) {
 	}
 	st.srtt = min(st.srtt+timeoutPenalty, maxSRTT)
 	st.timeouts++
+	st.lateSince = time.Time{}
+	f := s.familyStateLocked(a)
+	f.timeouts++
+	f.lastTimeout = now
 	shift := min(st.timeouts-1, 10)
 	st.backoffUntil = now.Add(min(backoffBase<<shift, backoffMax))
 }

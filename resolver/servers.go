@@ -43,13 +43,20 @@ const (
 )
 
 // queryServers asks the servers of d, best first, until one gives a usable
-// reply; glueless name servers are resolved (within the per-delegation and
-// depth limits) only when the known addresses are exhausted. A server that
-// timed out repeatedly is skipped while it is backed off, and then asked
-// by one question at a time (selector.admit).
+// reply, hedging a late server with the next (hedge.go); glueless name
+// servers are resolved (within the per-delegation and depth limits) only
+// when the known addresses are exhausted. A server that timed out
+// repeatedly is skipped while it is backed off, and then asked by one
+// question at a time (selector.admit).
+//
+// The zone is judged silent only when every server address it has was
+// asked by this question and none replied: a server skipped because it
+// rests, or not asked because the budget or the deadline ran out first,
+// gives no verdict, so one timeout does not fail a zone whose other
+// servers were never asked (RFC 9520 3.1: all the zone's servers failed).
 func (rs *resolution) queryServers(ctx context.Context, d delegation, q question, depth int) (*dns.Msg, replyKind, string, zoneVerdict, error) {
 	tried := make(map[netip.Addr]bool)
-	replies := 0
+	replies, resting := 0, 0
 	lookedUp := make(map[string]bool)
 	lookups := 0
 	var lastErr error
@@ -67,29 +74,45 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 				}
 			}
 		}
-		for _, c := range rs.r.sel.order(d.zone, cands) {
-			resp, kind, child, err := rs.askServer(ctx, d.zone, c, q, depth)
+		race := rs.newServerRace(ctx, d.zone, rs.r.sel.order(d.zone, cands), q, depth)
+		for {
+			res, ok, err := race.await()
 			if err != nil {
+				race.finish()
+				return nil, 0, "", zoneNoVerdict, err
+			}
+			if !ok {
+				break
+			}
+			c := res.c
+			if res.err != nil {
 				var re *Error
-				if errors.As(err, &re) && !re.Cacheable {
-					return nil, 0, "", zoneNoVerdict, err // budget, deadline, cancelled
+				if errors.As(res.err, &re) && !re.Cacheable {
+					race.finish()
+					return nil, 0, "", zoneNoVerdict, res.err // budget, deadline, cancelled
 				}
-				if errors.Is(err, errTimeout) || errors.Is(err, errServerResting) {
+				if errors.Is(res.err, errServerResting) {
+					resting++
+				}
+				if errors.Is(res.err, errTimeout) || errors.Is(res.err, errServerResting) {
 					network = false
 				}
-				lastErr = err
+				lastErr = res.err
 				continue
 			}
 			replies++
-			switch kind {
+			switch res.kind {
 			case kindLame, kindRcodeError:
+				race.unusable()
 				rs.r.sel.markLame(d.zone, c.addr)
 				network = false
-				lastErr = fmt.Errorf("%s from %s: %s", kind, c.addr, dns.RcodeToString[resp.Rcode])
+				lastErr = fmt.Errorf("%s from %s: %s", res.kind, c.addr, dns.RcodeToString[res.resp.Rcode])
 				continue
 			}
-			return resp, kind, child, zoneNoVerdict, nil
+			race.finish()
+			return res.resp, res.kind, res.child, zoneNoVerdict, nil
 		}
+		race.finish()
 		// Known addresses exhausted: resolve one more glueless name server.
 		ns := rs.nextGlueless(d, lookedUp, q.qclass)
 		if ns == "" {
@@ -127,7 +150,9 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 	}
 	uerr := unreachableError(d.zone, network && len(tried) > 0, lastErr)
 	switch {
-	case len(tried) == 0:
+	case len(tried) == 0 || replies == 0 && resting > 0:
+		// Nobody asked, or some servers rest (their timeouts were other
+		// questions'): this question cannot say all of them failed.
 		return nil, 0, "", zoneNoVerdict, uerr
 	case replies == 0:
 		// RFC 9520 3.1: no server of the zone answered at all.
@@ -259,7 +284,9 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 				caseCheck, oq.TCP, oq.Name = true, true, randomCase(q.name)
 				continue
 			}
-			sel.failure(c.addr)
+			if !errors.Is(err, errTCPPoolFull) { // our bound, not the server's fault
+				sel.failure(c.addr)
+			}
 			return nil, ev, fmt.Errorf("%s: %w", c.addr, err)
 		}
 		sel.replied(c.addr, rtt, oq.Use0x20 && !oq.TCP)
