@@ -58,6 +58,7 @@ const (
 	dsFromKSK       dsMode = iota // DS of the zone's SEP keys (none if unsigned)
 	dsWrong                       // DS of a key the zone does not use
 	dsUnknownDigest               // DS of the KSK with digest type DigestUnknown
+	dsNone                        // no DS: a signed island below an unsigned parent
 )
 
 // signDef says how a zone is signed.
@@ -107,6 +108,9 @@ func labZones(bulk int) []zoneDef {
 		{origin: TLDTest, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, split: true}, body: "www A 127.0.2.1\n"},
 		{origin: TLDExample, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{}},
 			body: "www A 127.0.2.10\n"},
+		{origin: TLDUnsigned, ns: nicNS, body: "www A 127.0.2.45\n"},
+		{origin: Island, ns: zonesNS, sign: alg13, ds: dsNone, body: "www A 127.0.2.43\n"},
+		{origin: InsecureNSEC3, ns: zonesNS, body: "www A 127.0.2.44\n"},
 
 		{origin: SecureAlg8, ns: []string{HostSecure8A, HostSecure8B}, sign: &signDef{alg: dns.RSASHA256, split: true},
 			body: "www A 127.0.2.8\nchain CNAME www.nsec3.test.\n"},
