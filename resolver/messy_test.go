@@ -1,0 +1,109 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/lab"
+)
+
+// Issue 15 ("resolve the messy internet like Unbound and Knot Resolver
+// do"): the lab for its validation points runs on 127.97.0.0/16; the fake
+// hierarchies of its other points on 127.97.10.0 and up, one /24 each.
+var messyLabBase = netip.MustParseAddr("127.97.0.0")
+
+// startMessyLab starts the lab on the issue's block, on the system clock.
+func startMessyLab(t testing.TB) *lab.Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Config{AddrBase: messyLabBase, Clock: clock.System{}, BulkHosts: -1})
+	if err != nil {
+		t.Fatalf("lab.Start: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// newMessyResolver makes a validating resolver on the lab with the root
+// anchors and any more anchors given, without random server probing.
+func newMessyResolver(t testing.TB, l *lab.Lab, more ...dns.RR) *Resolver {
+	t.Helper()
+	r := newLabResolver(t, l, func(c *Config) {
+		c.DNSSEC = &DNSSECConfig{Anchors: append(l.TrustAnchors(), more...)}
+	})
+	r.sel.probe = 0
+	return r
+}
+
+// questionCounter counts the questions lab servers receive.
+type questionCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// countQuestions counts what the servers receive until the test ends.
+func countQuestions(t testing.TB, servers ...*lab.Server) *questionCounter {
+	c := &questionCounter{n: map[string]int{}}
+	for _, s := range servers {
+		s.SetOnQuery(func(q dns.Question) {
+			c.mu.Lock()
+			c.n[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Qtype]]++
+			c.mu.Unlock()
+		})
+		t.Cleanup(func() { s.SetOnQuery(nil) })
+	}
+	return c
+}
+
+// of returns how many times name/qtype was asked.
+func (c *questionCounter) of(name string, qtype uint16) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[strings.ToLower(name)+" "+dns.TypeToString[qtype]]
+}
+
+// wantStatus asks name/qtype with DO=1 and checks the rcode and whether AD
+// is set.
+func wantStatus(t *testing.T, r *Resolver, name string, qtype uint16, rcode int, ad bool) *Result {
+	t.Helper()
+	m, res := ask(t, r, name, qtype, true, false, false)
+	if m.Rcode != rcode || m.AuthenticatedData != ad {
+		t.Fatalf("%s %s: %s AD=%v (status %v, EDE %v), want %s AD=%v", name, dns.TypeToString[qtype],
+			dns.RcodeToString[m.Rcode], m.AuthenticatedData, res.Security, res.ExtendedError(), dns.RcodeToString[rcode], ad)
+	}
+	return res
+}
+
+// TestInsecureDelegationProvenByReferral (issue 15 point 8): the NSEC (RFC
+// 4035 5.2) or matching NSEC3 (RFC 5155 8.9) that comes with a referral to
+// an unsigned child proves there is no DS. That proof is kept: validating
+// the child's data sends no DS query, nor does a client's DS question.
+func TestInsecureDelegationProvenByReferral(t *testing.T) {
+	l := startMessyLab(t)
+	for _, tc := range []struct{ name, child string }{
+		{"NSEC", lab.Insecure},
+		{"NSEC3", lab.InsecureNSEC3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newMessyResolver(t, l)
+			c := countQuestions(t, l.ServersFor(dns.Fqdn(strings.SplitN(tc.child, ".", 2)[1]))...)
+			wantStatus(t, r, "www."+tc.child, dns.TypeA, dns.RcodeSuccess, false)
+			wantStatus(t, r, tc.child, dns.TypeDS, dns.RcodeSuccess, true)
+			if n := c.of(tc.child, dns.TypeDS); n != 0 {
+				t.Fatalf("%d DS queries for %s upstream; the referral's proof should have answered", n, tc.child)
+			}
+			wantStatus(t, r, "other."+tc.child, dns.TypeA, dns.RcodeNameError, false)
+			if n := c.of(tc.child, dns.TypeDS); n != 0 {
+				t.Fatalf("%d DS queries for %s after it was proven insecure", n, tc.child)
+			}
+		})
+	}
+}
