@@ -12,6 +12,7 @@ import (
 
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/lab"
+	"github.com/sextant-dns/sextant/security"
 )
 
 // Issue 15 ("resolve the messy internet like Unbound and Knot Resolver
@@ -106,4 +107,33 @@ func TestInsecureDelegationProvenByReferral(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIslandOfSecurity (issue 15 point 9): a trust anchor for a signed zone
+// below an unsigned TLD validates the zone from its anchor (RFC 4033 5,
+// RFC 4035 4.3); the unsigned parent's missing DS makes nothing bogus.
+// Without that anchor the same zone is insecure.
+func TestIslandOfSecurity(t *testing.T) {
+	l := startMessyLab(t)
+	t.Run("own anchor", func(t *testing.T) {
+		r := newMessyResolver(t, l, l.ZoneDS(lab.Island)...)
+		wantStatus(t, r, "www."+lab.Island, dns.TypeA, dns.RcodeSuccess, true)
+		wantStatus(t, r, "nonexistent."+lab.Island, dns.TypeA, dns.RcodeNameError, true)
+		wantStatus(t, r, lab.Island, dns.TypeDNSKEY, dns.RcodeSuccess, true)
+		res := wantStatus(t, r, lab.Island, dns.TypeDS, dns.RcodeSuccess, false)
+		if res.Security != security.Insecure {
+			t.Fatalf("DS of the island in its unsigned parent: %v, want insecure", res.Security)
+		}
+		wantStatus(t, r, "www."+lab.TLDUnsigned, dns.TypeA, dns.RcodeSuccess, false)
+		wantStatus(t, r, "www."+lab.Island, dns.TypeA, dns.RcodeSuccess, true)
+	})
+	t.Run("DS first", func(t *testing.T) {
+		r := newMessyResolver(t, l, l.ZoneDS(lab.Island)...)
+		wantStatus(t, r, lab.Island, dns.TypeDS, dns.RcodeSuccess, false)
+		wantStatus(t, r, "www."+lab.Island, dns.TypeA, dns.RcodeSuccess, true)
+	})
+	t.Run("root anchor only", func(t *testing.T) {
+		r := newMessyResolver(t, l)
+		wantStatus(t, r, "www."+lab.Island, dns.TypeA, dns.RcodeSuccess, false)
+	})
 }
