@@ -162,9 +162,10 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
 		return &Result{Rcode: dns.RcodeServerFailure, ede: e}
 	}
-	res := &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 	if r.dnssec != nil && !cd {
-		status, verr := r.validate(ctx, q, out, b)
+		// validate may resolve q again at other servers (a bogus answer).
+		out, status, verr := r.validate(ctx, q, out, b, rs)
+		res := &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 		res.Security = status
 		res.ede = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
@@ -174,8 +175,9 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 			return &Result{Rcode: dns.RcodeServerFailure, Security: status, ede: verr}
 		}
 		res.Answer, res.Authority = validatedTTLs(b, res.Answer, res.Authority)
+		return res
 	}
-	return res
+	return &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 }
 
 // Exchange answers a client query message: the response has the query's ID

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/miekg/dns"
 
@@ -31,6 +32,8 @@ type resolution struct {
 	// zoneProbes are the failed zones this question was let through to
 	// re-probe (see admitZone); released when it ends.
 	zoneProbes []zoneKey
+	// from is the server whose reply queryServers returned last.
+	from netip.Addr
 }
 
 // outcome is a finished lookup: the structured answer (see answer.go).
@@ -237,6 +240,7 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 			if err != nil {
 				return nil, err
 			}
+			rs.noteReferral(d.zone, rs.from, child)
 			d = nd
 			continue
 		case minimised && kind == kindNXDomain:
@@ -255,6 +259,10 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 			qm.advance(askName)
 			continue
 		}
-		return rs.storeAnswer(resp, kind, d.zone, q)
+		st, err := rs.storeAnswer(resp, kind, d.zone, q)
+		if err == nil {
+			rs.noteAnswer(d.zone, rs.from, st)
+		}
+		return st, err
 	}
 }

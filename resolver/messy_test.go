@@ -137,3 +137,72 @@ func TestIslandOfSecurity(t *testing.T) {
 		wantStatus(t, r, "www."+lab.Island, dns.TypeA, dns.RcodeSuccess, false)
 	})
 }
+
+// preferServer makes the selector rank first before second (both known,
+// first faster), so that a test knows which server a question meets
+// first.
+func preferServer(r *Resolver, first, second *lab.Server) {
+	r.sel.success(first.Addr(), time.Millisecond)
+	r.sel.success(second.Addr(), 50*time.Millisecond)
+}
+
+// TestBogusRetriedAtOtherServer (issue 15 point 5): one server of a zone
+// corrupts every signature it sends while its sibling serves the zone
+// intact. The bogus reply is not the answer: the question asks the other
+// server, and nothing bogus is cached. Before, one forged reply to a TLD
+// question on a cold cache made every name below it SERVFAIL ("cached
+// bogus") for about 70 s.
+func TestBogusRetriedAtOtherServer(t *testing.T) {
+	l := startMessyLab(t)
+	for _, tc := range []struct {
+		name        string
+		bad, good   string
+		first, next string
+	}{
+		// DNSKEY of test. and the DS of secure13.test. (in the referral
+		// and the DS answer) come forged from the TLD server asked first.
+		{"TLD server", lab.HostNIC1, lab.HostNIC2, "www." + lab.SecureAlg13, "www." + lab.SecureAlg15},
+		// The DNSKEY and the data of the zone come forged.
+		{"zone server", lab.HostZones1, lab.HostZones2, "www." + lab.SecureAlg16, "nonexistent." + lab.SecureAlg16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newMessyResolver(t, l)
+			bad, good := l.Server(tc.bad), l.Server(tc.good)
+			preferServer(r, bad, good)
+			bad.SetForgeSignatures(true)
+			t.Cleanup(func() { bad.SetForgeSignatures(false) })
+			before := good.Queries()
+			wantStatus(t, r, tc.first, dns.TypeA, dns.RcodeSuccess, true)
+			if good.Queries() == before {
+				t.Fatal("the good server was never asked")
+			}
+			rcode := dns.RcodeSuccess
+			if strings.HasPrefix(tc.next, "nonexistent.") {
+				rcode = dns.RcodeNameError
+			}
+			wantStatus(t, r, tc.next, dns.TypeA, rcode, true)
+		})
+	}
+	t.Run("every server bad", func(t *testing.T) {
+		r := newMessyResolver(t, l)
+		for _, h := range []string{lab.HostZones1, lab.HostZones2} {
+			s := l.Server(h)
+			s.SetForgeSignatures(true)
+			t.Cleanup(func() { s.SetForgeSignatures(false) })
+		}
+		zones := l.ServersFor(lab.SecureAlg13)
+		before := zones[0].Queries() + zones[1].Queries()
+		wantStatus(t, r, "www."+lab.SecureAlg13, dns.TypeA, dns.RcodeServerFailure, false)
+		asked := zones[0].Queries() + zones[1].Queries() - before
+		if asked > 6 {
+			t.Fatalf("%d queries to the zone's two servers for one question: the retries are not bounded", asked)
+		}
+		// It stayed bogus at every server: cached bogus now, no more
+		// queries for the same question.
+		before = zones[0].Queries() + zones[1].Queries()
+		wantStatus(t, r, "www."+lab.SecureAlg13, dns.TypeA, dns.RcodeServerFailure, false)
+		if n := zones[0].Queries() + zones[1].Queries() - before; n != 0 {
+			t.Fatalf("%d more queries: what stayed bogus after the retries should be cached as bogus", n)
+		}
+	})
+}

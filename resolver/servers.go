@@ -61,7 +61,7 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 		for _, ns := range d.ns {
 			addrs, _ := rs.r.knownAddrs(d, ns, q.qclass)
 			for _, a := range addrs {
-				if !tried[a] {
+				if !tried[a] && !rs.budget.excludes(d.zone, a) { // excludes: dnssec_retry.go
 					tried[a] = true
 					cands = append(cands, a)
 				}
@@ -88,6 +88,7 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 				lastErr = fmt.Errorf("%s from %s: %s", kind, c.addr, dns.RcodeToString[resp.Rcode])
 				continue
 			}
+			rs.from = c.addr // traced for bogus retries (dnssec_retry.go)
 			return resp, kind, child, zoneNoVerdict, nil
 		}
 		// Known addresses exhausted: resolve one more glueless name server.
