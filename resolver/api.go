@@ -154,7 +154,7 @@ func (r *Resolver) run(ctx context.Context, q dns.Question, cd bool) *Result {
 func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budget) *Result {
 	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
 	defer cancel()
-	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx)}
+	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx), background: isBackground(ctx)}
 	defer r.releaseZoneProbes(rs)
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	if err != nil {

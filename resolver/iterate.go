@@ -34,6 +34,9 @@ type resolution struct {
 	zoneProbes []zoneKey
 	// from is the server whose reply queryServers returned last.
 	from netip.Addr
+	// background is work no client asked for (priming, RFC 5011
+	// refreshes): its failures are not cached for clients.
+	background bool
 }
 
 // outcome is a finished lookup: the structured answer (see answer.go).
@@ -154,7 +157,7 @@ func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int)
 	}
 	st, err := rs.iterate(ctx, q, depth)
 	if err != nil {
-		if e := asError(err); e.Cacheable && !e.fromCache {
+		if e := asError(err); e.Cacheable && !e.fromCache && !rs.background {
 			rs.r.cache.Put(q.name, q.qtype, q.qclass, &cache.Entry{
 				Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
 			}, 0)

@@ -206,3 +206,60 @@ func TestBogusRetriedAtOtherServer(t *testing.T) {
 		}
 	})
 }
+
+// TestPrimeBackoff (issue 15 point 1): priming attempts are spaced under
+// a second at first, doubling to at most a minute.
+func TestPrimeBackoff(t *testing.T) {
+	if d := primeBackoff(1); d >= time.Second || d <= 0 {
+		t.Fatalf("first back-off %v, want under 1 s", d)
+	}
+	for n := 2; n < 40; n++ {
+		if d, prev := primeBackoff(n), primeBackoff(n-1); d < prev || d > time.Minute {
+			t.Fatalf("back-off %d: %v after %v, want growing to at most 60 s", n, d, prev)
+		}
+	}
+	if d := primeBackoff(1000); d != time.Minute {
+		t.Fatalf("back-off after many failures %v, want 60 s", d)
+	}
+}
+
+// TestFailuresNobodyAskedAreNotServed (issue 15 point 1): priming fails
+// because no root server is up yet (or a background resolution finds
+// every server of a zone down). Once the servers are up, the first client
+// question makes a real attempt and is answered: the failure nobody asked
+// about was not cached for the root zone (RFC 9520) nor for the name, and
+// the selector did not back the servers off for it.
+func TestFailuresNobodyAskedAreNotServed(t *testing.T) {
+	t.Run("priming", func(t *testing.T) {
+		p := "127.97.10."
+		h := basicHierarchyAt(t, p)
+		zones := h.root.zones
+		h.root.stop()
+		r := newTestResolver(t, h.hints, nil)
+		for range 3 {
+			if err := r.Prime(ctxT(t)); err == nil {
+				t.Fatal("priming without a root server succeeded")
+			}
+		}
+		startServer(t, p+"1", zones...)
+		res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+		if err != nil || len(answerAddrs(res)) != 1 {
+			t.Fatalf("first client question after the failed priming: %v %v", res, err)
+		}
+	})
+	t.Run("zone", func(t *testing.T) {
+		p := "127.97.11."
+		h := basicHierarchyAt(t, p)
+		zones := h.zone.zones
+		h.zone.stop()
+		r := newTestResolver(t, h.hints, nil)
+		if _, err := r.Query(backgroundContext(ctxT(t)), "www.example.test.", dns.TypeA); err == nil {
+			t.Fatal("a zone without servers answered")
+		}
+		startServer(t, p+"3", zones...)
+		res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
+		if err != nil || len(answerAddrs(res)) != 1 {
+			t.Fatalf("first client question after the background failure: %v %v", res, err)
+		}
+	})
+}

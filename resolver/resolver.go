@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
@@ -106,12 +105,13 @@ type Resolver struct {
 	// one probe at a time).
 	zoneFails *zoneFailures
 
-	// started is set by Start; priming is set while a priming query runs.
-	started          atomic.Bool
-	priming          atomic.Bool
-	primeMu          sync.Mutex
-	primeCtx         context.Context // ends when Start's ctx or bgCtx ends
-	lastPrimeFailure time.Time
+	// started is set by Start; priming is set while background priming
+	// runs (primeUntilDone); primeKick cuts its back-off short.
+	started   atomic.Bool
+	priming   atomic.Bool
+	primeKick chan struct{}
+	primeMu   sync.Mutex
+	primeCtx  context.Context // ends when Start's ctx or bgCtx ends
 
 	// bg is the background work (priming, RFC 5011 refreshes and their
 	// ticker); Close ends it.
@@ -175,6 +175,7 @@ func New(cfg Config) (*Resolver, error) {
 	r.zoneFails = newZoneFailures()
 	r.bg.ctx, r.bg.cancel = context.WithCancel(context.Background())
 	r.primeCtx = r.bg.ctx
+	r.primeKick = make(chan struct{}, 1)
 	if cfg.DNSSEC != nil {
 		d, err := newDNSSEC(cfg.DNSSEC, r)
 		if err != nil {

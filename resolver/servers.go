@@ -260,7 +260,9 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 				caseCheck, oq.TCP, oq.Name = true, true, randomCase(q.name)
 				continue
 			}
-			sel.failure(c.addr)
+			if !rs.background { // priming before the network: not the server's fault
+				sel.failure(c.addr)
+			}
 			return nil, ev, fmt.Errorf("%s: %w", c.addr, err)
 		}
 		sel.replied(c.addr, rtt, oq.Use0x20 && !oq.TCP)
