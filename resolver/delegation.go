@@ -92,5 +92,13 @@ func (r *Resolver) knownAddrs(d delegation, ns string, qclass uint16) ([]netip.A
 			out = append(out, a.Unmap())
 		}
 	}
-	return out, settled > 0 || len(d.hints[ns]) > 0
+	// The parent's glue, should the child's own address (which replaced
+	// it in the cache) be wrong (issue 15 point 4, parentglue.go).
+	glue, _ := r.glue.get(ns, qclass)
+	for _, a := range glue {
+		if r.policy.allowed(a) && !slices.Contains(out, a.Unmap()) {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out, settled > 0 || len(d.hints[ns]) > 0 || len(glue) > 0
 }

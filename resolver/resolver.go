@@ -104,6 +104,8 @@ type Resolver struct {
 	// zoneFails is the failure history of zones (RFC 9520 back-off and
 	// one probe at a time).
 	zoneFails *zoneFailures
+	// glue is the parent-side glue of name servers (parentglue.go).
+	glue *glueStore
 
 	// started is set by Start; priming is set while background priming
 	// runs (primeUntilDone); primeKick cuts its back-off short.
@@ -173,6 +175,7 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	r.sel = newSelector(&r.limits)
 	r.zoneFails = newZoneFailures()
+	r.glue = newGlueStore(cfg.Clock)
 	r.bg.ctx, r.bg.cancel = context.WithCancel(context.Background())
 	r.primeCtx = r.bg.ctx
 	r.primeKick = make(chan struct{}, 1)

@@ -52,11 +52,14 @@ func (r *Resolver) storeReferral(m *dns.Msg, zone, child string, qclass uint16) 
 				continue
 			}
 			r.cache.Put(name, t, qclass, &cache.Entry{RRs: glue, Rank: cache.RankGlue}, minTTL(glue))
+			var addrs []netip.Addr
 			for _, rr := range glue {
 				if a := addrOf(rr); a.IsValid() {
-					d.hints[name] = append(d.hints[name], a)
+					addrs = append(addrs, a)
 				}
 			}
+			d.hints[name] = append(d.hints[name], addrs...)
+			r.glue.put(name, qclass, addrs, minTTL(glue))
 		}
 	}
 	return d, nil

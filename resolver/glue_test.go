@@ -1,0 +1,62 @@
+package resolver
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/cache"
+)
+
+// glueHierarchy is root (p.1) -> test. (p.2) -> example.test. (p.3), where
+// test. gives the glue of ns1.example.test. with glueTTL and the child
+// zone says its own address is childAddr.
+func glueHierarchy(t *testing.T, p string, glueTTL, childAddr string) *hierarchy {
+	t.Helper()
+	root := startServer(t, p+"1", zone(t, ".",
+		". SOA a.root.test. hostmaster.root.test. 1 3600 600 86400 3600",
+		". NS a.root.test.",
+		"test. NS ns.nic.test.",
+		"ns.nic.test. A "+p+"2",
+	))
+	tld := startServer(t, p+"2", zone(t, "test.",
+		"test. SOA ns.nic.test. hostmaster.nic.test. 1 3600 600 86400 600",
+		"test. NS ns.nic.test.",
+		"ns.nic.test. A "+p+"2",
+		"example.test. 3600 NS ns1.example.test.",
+		"ns1.example.test. "+glueTTL+" A "+p+"3",
+	))
+	z := startServer(t, p+"3", zone(t, "example.test.",
+		"example.test. SOA ns1.example.test. hostmaster.example.test. 1 3600 600 86400 60",
+		"example.test. 3600 NS ns1.example.test.",
+		"ns1.example.test. 3600 A "+childAddr,
+		"www.example.test. A 192.0.2.80",
+		"other.example.test. A 192.0.2.81",
+		"third.example.test. A 192.0.2.82",
+	))
+	return &hierarchy{root: root, tld: tld, zone: z, hints: hintsFor(p + "1")}
+}
+
+// TestParentGlueWhenChildAddressFails (issue 15 point 4): the child zone
+// says its name server is at an address where nothing answers, while the
+// parent's glue has the working one. Once the child's (authoritative)
+// address replaced the glue in the cache, the parent-side address is
+// still tried before the server is given up.
+func TestParentGlueWhenChildAddressFails(t *testing.T) {
+	p := "127.97.13."
+	h := glueHierarchy(t, p, "3600", p+"9")
+	r := newTestResolver(t, h.hints, nil)
+	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("first question: %v %v", res, err)
+	}
+	// The child's authoritative answer for its name server's address
+	// (as a lookup of it after the glue expired gets) replaces the glue.
+	child := mustRR(t, "ns1.example.test. 3600 A "+p+"9")
+	if !r.cache.Put("ns1.example.test.", dns.TypeA, dns.ClassINET, &cache.Entry{RRs: []dns.RR{child}, Rank: cache.RankAnswerAuth}, 3600) {
+		t.Fatal("the child's address was not cached")
+	}
+	res, err := r.Resolve(ctxT(t), "other.example.test.", dns.TypeA)
+	if err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("question once the child's address replaced the glue: %v %v", res, err)
+	}
+}
