@@ -2,10 +2,12 @@ package resolver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/clock"
 )
 
 // glueHierarchy is root (p.1) -> test. (p.2) -> example.test. (p.3), where
@@ -35,6 +37,31 @@ func glueHierarchy(t *testing.T, p string, glueTTL, childAddr string) *hierarchy
 		"third.example.test. A 192.0.2.82",
 	))
 	return &hierarchy{root: root, tld: tld, zone: z, hints: hintsFor(p + "1")}
+}
+
+// TestExpiredGlueFetchedAgain (issue 15 point 3): the glue of an
+// in-bailiwick name server expires while the delegation's NS RRset is
+// still cached. The next question asks the parent for the delegation
+// again (fresh glue), as Unbound does with a delegation point that has no
+// address left, instead of SERVFAIL (RFC 1034 5.3.3).
+func TestExpiredGlueFetchedAgain(t *testing.T) {
+	p := "127.97.12."
+	h := glueHierarchy(t, p, "2", p+"3")
+	r := newTestResolver(t, h.hints, nil)
+	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("first question: %v %v", res, err)
+	}
+	r.cfg.Clock.(*clock.Manual).Advance(10 * time.Second)
+	if _, ok := r.cache.Get("ns1.example.test.", dns.TypeA, dns.ClassINET); ok {
+		t.Fatal("the glue did not expire")
+	}
+	if _, ok := r.cache.Get("example.test.", dns.TypeNS, dns.ClassINET); !ok {
+		t.Fatal("the NS RRset expired too")
+	}
+	res, err := r.Resolve(ctxT(t), "other.example.test.", dns.TypeA)
+	if err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("question after the glue expired: %v %v", res, err)
+	}
 }
 
 // TestParentGlueWhenChildAddressFails (issue 15 point 4): the child zone

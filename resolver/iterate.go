@@ -218,9 +218,20 @@ func cachedSet(name string, rtype uint16, e *cache.Entry, ttl uint32) rrset {
 func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step, error) {
 	d := rs.r.closestDelegation(q.name, q.qtype, q.qclass)
 	qm := newQmin(rs.r.cfg.QNameMinimisation && q.qtype != dns.TypeDS)
+	refetched := false
 	for {
 		if err := rs.budget.checkTime(ctx); err != nil {
 			return nil, err
+		}
+		if !refetched && rs.r.addressless(d, q.qclass) {
+			// The glue of the zone's name servers expired while the
+			// delegation is still cached: ask the parent for it again,
+			// fresh glue included, as Unbound gives up a delegation
+			// point without addresses for its parent (issue 15 point 3).
+			// Once per name: a parent that gives no glue fails as before.
+			refetched = true
+			d = rs.r.closestDelegation(d.zone, dns.TypeDS, q.qclass)
+			continue
 		}
 		askName, askType := q.name, q.qtype
 		minimised := false

@@ -55,9 +55,10 @@ func newGlueStore(clk clock.Clock) *glueStore {
 }
 
 // put keeps the glue addresses of name server ns for ttl seconds, adding
-// to those of its other family.
+// to those of its other family. No addresses records that the parent gave
+// no glue for ns (see Resolver.addressless).
 func (g *glueStore) put(ns string, qclass uint16, addrs []netip.Addr, ttl uint32) {
-	if len(addrs) == 0 || ttl == 0 {
+	if ttl == 0 {
 		return
 	}
 	now := g.clk.Now()

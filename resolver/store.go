@@ -42,6 +42,13 @@ func (r *Resolver) storeReferral(m *dns.Msg, zone, child string, qclass uint16) 
 		// Unbound keeps it in its key cache.
 		r.cache.Put(child, dns.TypeDS, qclass, &cache.Entry{Authority: proof, Rank: cache.RankGlue}, minTTL(proof))
 	}
+	for name := range names {
+		if isSubdomain(name, child) && len(rrsOf(m.Extra, name, dns.TypeA, qclass)) == 0 && len(rrsOf(m.Extra, name, dns.TypeAAAA, qclass)) == 0 {
+			// An in-zone name server without glue: remembered, so that
+			// the delegation is not asked for again in vain.
+			r.glue.put(name, qclass, nil, minTTL(nsRRs))
+		}
+	}
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		for name := range names {
 			if !isSubdomain(name, zone) {
