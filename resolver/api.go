@@ -119,7 +119,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *
 	}
 	if r.dnssec == nil || cd {
 		// Fast path: an answer wholly in the cache needs no flight.
-		if res := r.cachedResult(ctx, q); res != nil {
+		if res := r.cachedResult(ctx, q, cd); res != nil {
 			return res
 		}
 	} else if res := r.validatedCachedResult(ctx, q); res != nil {
@@ -160,7 +160,7 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 	if err != nil {
 		e := asError(err)
 		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
-		return &Result{Rcode: dns.RcodeServerFailure, ede: e}
+		return failedChain(&Result{Rcode: dns.RcodeServerFailure, ede: e}, out, cd)
 	}
 	if r.dnssec != nil && !cd {
 		// validate may resolve q again at other servers (a bogus answer).
@@ -214,6 +214,9 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, cd bool) *
 		return &Result{Rcode: rcode, ede: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
 	if out, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now())); res != nil {
+		if res.failed() {
+			return failedChain(res, out, cd)
+		}
 		return r.cacheOnlySecurity(q, out, res, cd)
 	}
 	return &Result{Rcode: dns.RcodeRefused, ede: errNotCached}
@@ -221,8 +224,21 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, cd bool) *
 
 // cachedResult answers canonical q from local data and the cache alone,
 // CNAME chains included, or returns nil when that needs the network.
-func (r *Resolver) cachedResult(ctx context.Context, q dns.Question) *Result {
-	_, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
+func (r *Resolver) cachedResult(ctx context.Context, q dns.Question, cd bool) *Result {
+	out, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
+	if res != nil && res.failed() {
+		return failedChain(res, out, cd)
+	}
+	return res
+}
+
+// failedChain gives a failed res the chain out that led to it (a CNAME or
+// DNAME loop) when the client asked with CD: it checks the records itself
+// (issue 15 point 7). Without CD the unvalidated chain stays out.
+func failedChain(res *Result, out *outcome, cd bool) *Result {
+	if cd && out != nil {
+		res.Answer = out.answer()
+	}
 	return res
 }
 
@@ -236,7 +252,8 @@ func (r *Resolver) cachedLookup(ctx context.Context, q dns.Question, b *Budget) 
 	case err == errNotCached:
 		return nil, nil
 	case err != nil:
-		return nil, &Result{Rcode: dns.RcodeServerFailure, ede: asError(err)}
+		// out is nil, or the chain up to a loop (see failedChain).
+		return out, &Result{Rcode: dns.RcodeServerFailure, ede: asError(err)}
 	}
 	return out, &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 }

@@ -123,7 +123,7 @@ func TestDNAMESynthesisFromCache(t *testing.T) {
 					t.Fatalf("Put %s refused", line)
 				}
 			}
-			res := r.cachedResult(ctxT(t), dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET})
+			res := r.cachedResult(ctxT(t), dns.Question{Name: tc.qname, Qtype: tc.qtype, Qclass: dns.ClassINET}, false)
 			if res == nil {
 				t.Fatal("not answered from the cache")
 			}

@@ -81,7 +81,10 @@ func cachedStep(name string, rtype uint16, e *cache.Entry, ttl uint32, next stri
 func (st *step) answer() []dns.RR { return flatten(st.sets) }
 
 // lookup resolves q, following CNAME/DNAME chains across zones. depth is
-// the sub-resolution nesting.
+// the sub-resolution nesting. Each RRset appears once in the answer: a
+// chain that passes one DNAME twice carries it once (its synthesised
+// CNAMEs differ). On a CNAME or DNAME loop it returns the chain up to the
+// loop with the error (for a client that asked with CD).
 func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outcome, error) {
 	if err := rs.budget.checkDepth(depth); err != nil {
 		return nil, err
@@ -106,7 +109,7 @@ func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outco
 		if out.sets == nil {
 			out.sets = st.sets // the common single step: no copy
 		} else {
-			out.sets = append(out.sets, st.sets...)
+			out.sets = appendNew(out.sets, st.sets)
 		}
 		if st.next == "" {
 			out.rcode, out.authority, out.denial = st.rcode, st.authority, st.denial
@@ -116,11 +119,29 @@ func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outco
 			return nil, err
 		}
 		if seen[st.next] {
-			return nil, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("CNAME loop at %s", st.next)}
+			return out, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("CNAME loop at %s", st.next)}
 		}
 		seen[st.next] = true
 		cur.name = st.next
 	}
+}
+
+// appendNew appends to sets those of more that it does not hold yet (by
+// owner and type; a synthesised CNAME, unique to its name, always).
+func appendNew(sets, more []rrset) []rrset {
+	for _, s := range more {
+		dup := false
+		for _, have := range sets {
+			if !s.synthesised && have.rtype == s.rtype && have.name == s.name {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			sets = append(sets, s)
+		}
+	}
+	return sets
 }
 
 // lookupName answers one name (no restarts): special-use names, then the
