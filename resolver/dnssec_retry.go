@@ -89,6 +89,23 @@ func (b *Budget) sourceOf(k rrKey) (serverOf, bool) {
 	return s, ok
 }
 
+// sentBy returns the RRsets of this question that s sent.
+func (b *Budget) sentBy(s serverOf) []rrKey {
+	l := b.sources.Load()
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []rrKey
+	for k, from := range l.from {
+		if from == s {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // exclude keeps s from being asked again in this question.
 func (b *Budget) exclude(s serverOf) {
 	l := b.log()
@@ -150,12 +167,15 @@ func denialKey(ref entryRef) rrKey {
 // prepareBogusRetry decides whether the bogus answer out (validated as
 // res) is asked again: the RRsets that failed, traced to the servers of
 // this question that sent them, exclude those servers; when one of their
-// zones has a server left, the failed data and the validator's bogus
-// states are dropped and it reports true. Bogus data that came from the
-// cache (an earlier question's verdict) is not retried.
+// zones has a server left, the failed data, everything else those servers
+// sent in this question (a forger's other replies are no better) and the
+// validator's states resting on it are dropped and it reports true. Bogus
+// data that came from the cache (an earlier question's verdict) is not
+// retried.
 func (r *Resolver) prepareBogusRetry(q question, out *outcome, res validator.AnswerResult, b *Budget) bool {
 	suspects, cuts := r.bogusSuspects(q, out, res)
 	retry := false
+	drop := suspects
 	for _, k := range suspects {
 		src, ok := b.sourceOf(k)
 		if !ok {
@@ -166,15 +186,20 @@ func (r *Resolver) prepareBogusRetry(q question, out *outcome, res validator.Ans
 		if r.serverLeft(src.zone, q.qclass, b) {
 			retry = true
 		}
+		drop = append(drop, b.sentBy(src)...)
 	}
 	if !retry {
 		return false
 	}
-	for _, k := range suspects {
-		if k.nx {
+	for _, k := range drop {
+		switch {
+		case k.nx:
 			r.cache.DeleteNXDomain(k.name, q.qclass)
-		} else {
+		default:
 			r.cache.Delete(k.name, k.rtype, q.qclass)
+			if k.rtype == dns.TypeDS || k.rtype == dns.TypeDNSKEY {
+				cuts = append(cuts, k.name)
+			}
 		}
 	}
 	r.dnssec.v.Forget(cuts...)

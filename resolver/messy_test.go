@@ -183,6 +183,22 @@ func TestBogusRetriedAtOtherServer(t *testing.T) {
 			wantStatus(t, r, tc.next, dns.TypeA, rcode, true)
 		})
 	}
+	t.Run("TLD and zone server", func(t *testing.T) {
+		// Both the first TLD server and the first zone server forge:
+		// what the excluded servers sent is dropped with the data that
+		// failed, so that a few rounds reach the good servers.
+		for range 5 {
+			r := newMessyResolver(t, l)
+			for _, h := range []string{lab.HostNIC1, lab.HostZones1} {
+				s := l.Server(h)
+				s.SetForgeSignatures(true)
+				t.Cleanup(func() { s.SetForgeSignatures(false) })
+			}
+			preferServer(r, l.Server(lab.HostNIC1), l.Server(lab.HostNIC2))
+			preferServer(r, l.Server(lab.HostZones1), l.Server(lab.HostZones2))
+			wantStatus(t, r, "www."+lab.SecureAlg13, dns.TypeA, dns.RcodeSuccess, true)
+		}
+	})
 	t.Run("every server bad", func(t *testing.T) {
 		r := newMessyResolver(t, l)
 		for _, h := range []string{lab.HostZones1, lab.HostZones2} {
