@@ -180,7 +180,13 @@ func TestBogusRetriedAtOtherServer(t *testing.T) {
 			if strings.HasPrefix(tc.next, "nonexistent.") {
 				rcode = dns.RcodeNameError
 			}
+			// The server that sent bogus data is remembered (lame for the
+			// zone): the next question of the zone does not meet it.
+			before = bad.Queries()
 			wantStatus(t, r, tc.next, dns.TypeA, rcode, true)
+			if n := bad.Queries() - before; n != 0 {
+				t.Fatalf("the server that forged was asked %d more times by the next question", n)
+			}
 		})
 	}
 	t.Run("TLD and zone server", func(t *testing.T) {
