@@ -87,3 +87,26 @@ func TestParentGlueWhenChildAddressFails(t *testing.T) {
 		t.Fatalf("question once the child's address replaced the glue: %v %v", res, err)
 	}
 }
+
+// TestParentGlueAfterChildAnswer is TestParentGlueWhenChildAddressFails
+// the way it happens: the glue expires, the name server's address is
+// asked of the zone itself (which gives its own, wrong one, replacing the
+// glue in the cache), and the next question still reaches the server at
+// the parent's address.
+func TestParentGlueAfterChildAnswer(t *testing.T) {
+	p := "127.97.14."
+	h := glueHierarchy(t, p, "2", p+"9")
+	r := newTestResolver(t, h.hints, nil)
+	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(answerAddrs(res)) != 1 {
+		t.Fatalf("first question: %v %v", res, err)
+	}
+	r.cfg.Clock.(*clock.Manual).Advance(10 * time.Second)
+	if res, err := r.Resolve(ctxT(t), "ns1.example.test.", dns.TypeA); err != nil || len(answerAddrs(res)) != 1 || answerAddrs(res)[0] != p+"9" {
+		t.Fatalf("the zone's own address of its name server: %v %v", res, err)
+	}
+	for _, name := range []string{"other.example.test.", "third.example.test."} {
+		if res, err := r.Resolve(ctxT(t), name, dns.TypeA); err != nil || len(answerAddrs(res)) != 1 {
+			t.Fatalf("%s once the zone's address replaced the glue: %v %v", name, res, err)
+		}
+	}
+}
