@@ -23,6 +23,12 @@ func (c *Cache) MarkNXDomain(name string, qclass uint16, old *Entry, v Verdict) 
 	return c.mark(nxKey(name, qclass), old, v)
 }
 
+// DeleteNXDomain forgets the NXDOMAIN entry of name (a resolver asking
+// again after its denial failed validation).
+func (c *Cache) DeleteNXDomain(name string, qclass uint16) {
+	c.delete(nxKey(name, qclass))
+}
+
 // GetZoneFailure returns the live failure entry of zone (RFC 9520): none of
 // its servers gave a usable reply.
 func (c *Cache) GetZoneFailure(zone string, qclass uint16) (*Entry, bool) {

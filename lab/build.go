@@ -132,6 +132,8 @@ func (z *builtZone) makeKeys() error {
 	}
 	dsKey := ksk.DNSKEY
 	switch {
+	case z.def.ds == dsNone:
+		return nil // an island: the parent publishes no DS
 	case z.def.ds == dsWrong:
 		other, err := authority.GenerateKey(z.def.origin, s.alg, authority.FlagsKSK)
 		if err != nil {

@@ -338,6 +338,25 @@ func (l *Lab) RootDS() []dns.RR {
 	return out
 }
 
+// ZoneDS returns the DS records (SHA-256) of a signed zone's KSKs, the
+// trust anchor of a zone no chain reaches (Island); nil for an unsigned
+// or unknown zone.
+func (l *Lab) ZoneDS(origin string) []dns.RR {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	z := l.world.by[dnsname.Canonical(origin)]
+	if z == nil {
+		return nil
+	}
+	var out []dns.RR
+	for _, k := range z.keys {
+		if k.IsSEP() {
+			out = append(out, k.DS(dns.SHA256))
+		}
+	}
+	return out
+}
+
 // RootKeys returns the root's KSK DNSKEY records.
 func (l *Lab) RootKeys() []dns.RR {
 	l.mu.RLock()

@@ -25,6 +25,11 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	addrBase := fs.String("addr-base", "", "first address of the /16 for the servers, e.g. 127.53.0.0 (default: first free of 127.53-62.0.0)")
 	bulk := fs.Int("bulk", DefaultBulkHosts, "number of bulk host names h<i>.bulk.test (0 for none)")
 	slow := fs.Duration("delay-slow", DefaultSlowDelay, "delay of the slow name server")
+	var forge []string
+	fs.Func("forge-signatures", "HOST (e.g. ns1.nic.test) corrupts every RRSIG it sends, its sibling stays intact (repeatable)", func(h string) error {
+		forge = append(forge, h)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -51,6 +56,13 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer l.Close()
+	for _, h := range forge {
+		s := l.Server(dns.Fqdn(h))
+		if s == nil {
+			return fmt.Errorf("lab: --forge-signatures: no server %q", h)
+		}
+		s.SetForgeSignatures(true)
+	}
 	if err := l.WriteFiles(*out); err != nil {
 		return err
 	}
@@ -97,6 +109,8 @@ func (l *Lab) PrintServers(w io.Writer) {
 			mode = "drops all"
 		case s.Refusing():
 			mode = "REFUSED"
+		case s.forge.Load():
+			mode = "forges RRSIGs"
 		case s.Delay() > 0:
 			mode = "delay " + s.Delay().String()
 		}

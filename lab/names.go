@@ -6,6 +6,14 @@ const (
 	Root       = "."
 	TLDTest    = "test."    // alg 13 KSK+ZSK, NSEC; parent of most cases
 	TLDExample = "example." // alg 13 CSK, NSEC3; holds hosting.example name servers
+	// TLDUnsigned is an unsigned TLD (no DS in the root, no keys).
+	TLDUnsigned = "unsigned."
+	// Island is a signed zone below TLDUnsigned: no chain of trust from
+	// the root reaches it; a trust anchor of its own does (RFC 4033 5).
+	Island = "island.unsigned."
+	// InsecureNSEC3 is an unsigned zone delegated from example. (NSEC3,
+	// no opt-out): the referral's matching NSEC3 proves there is no DS.
+	InsecureNSEC3 = "insecure.example."
 
 	SecureAlg8  = "secure8.test."  // RSASHA256 KSK+ZSK, NSEC, in-bailiwick glue
 	SecureAlg13 = "secure13.test." // ECDSAP256SHA256 CSK, NSEC, CDS/CDNSKEY; CNAME, DNAME, ENT, big answer

@@ -29,7 +29,10 @@ type Server struct {
 	loss    atomic.Uint64 // float64 bits: probability of dropping a query
 	drop    atomic.Bool   // drop every query
 	refuse  atomic.Bool   // answer REFUSED to every query
+	forge   atomic.Bool   // corrupt every RRSIG it sends
 	queries atomic.Uint64 // queries received, dropped ones included
+	// onQuery, when set, sees every question received (tests count them).
+	onQuery atomic.Pointer[func(dns.Question)]
 }
 
 // Host is the server's primary host name.
@@ -72,12 +75,30 @@ func (s *Server) SetRefuse(refuse bool) { s.refuse.Store(refuse) }
 // Refusing reports whether the server answers REFUSED to everything.
 func (s *Server) Refusing() bool { return s.refuse.Load() }
 
+// SetForgeSignatures makes the server corrupt the signature of every
+// RRSIG it sends (answers, referrals' DS, denial proofs), as a broken or
+// attacked secondary would, while its siblings serve the zone intact.
+func (s *Server) SetForgeSignatures(forge bool) { s.forge.Store(forge) }
+
+// SetOnQuery calls f with the question of every query received (dropped
+// ones included); nil stops it. f must be safe for concurrent use.
+func (s *Server) SetOnQuery(f func(dns.Question)) {
+	if f == nil {
+		s.onQuery.Store(nil)
+		return
+	}
+	s.onQuery.Store(&f)
+}
+
 // Queries counts the queries received so far, dropped ones included.
 func (s *Server) Queries() uint64 { return s.queries.Load() }
 
 // ServeDNS applies the knobs, then lets the authoritative server answer.
 func (s *Server) ServeDNS(ctx context.Context, w transport.ResponseWriter, r *transport.Request) {
 	s.queries.Add(1)
+	if f := s.onQuery.Load(); f != nil && len(r.Msg.Question) == 1 {
+		(*f)(r.Msg.Question[0])
+	}
 	if s.drop.Load() {
 		return
 	}
@@ -99,5 +120,31 @@ func (s *Server) ServeDNS(ctx context.Context, w transport.ResponseWriter, r *tr
 		_ = w.WriteMsg(m)
 		return
 	}
+	if s.forge.Load() {
+		w = forgingWriter{w}
+	}
 	s.auth.ServeDNS(ctx, w, r)
+}
+
+// forgingWriter corrupts the RRSIGs of the responses written through it.
+type forgingWriter struct{ transport.ResponseWriter }
+
+func (f forgingWriter) WriteMsg(m *dns.Msg) error {
+	m = m.Copy()
+	for _, section := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range section {
+			if sig, ok := rr.(*dns.RRSIG); ok {
+				sig.Signature = corruptBase64(sig.Signature)
+			}
+		}
+	}
+	return f.ResponseWriter.WriteMsg(m)
+}
+
+func (f forgingWriter) Write(b []byte) error {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return err
+	}
+	return f.WriteMsg(m)
 }

@@ -58,6 +58,7 @@ const (
 	dsFromKSK       dsMode = iota // DS of the zone's SEP keys (none if unsigned)
 	dsWrong                       // DS of a key the zone does not use
 	dsUnknownDigest               // DS of the KSK with digest type DigestUnknown
+	dsNone                        // no DS: a signed island below an unsigned parent
 )
 
 // signDef says how a zone is signed.
@@ -107,12 +108,15 @@ func labZones(bulk int) []zoneDef {
 		{origin: TLDTest, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, split: true}, body: "www A 127.0.2.1\n"},
 		{origin: TLDExample, ns: nicNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{}},
 			body: "www A 127.0.2.10\n"},
+		{origin: TLDUnsigned, ns: nicNS, body: "www A 127.0.2.45\n"},
+		{origin: Island, ns: zonesNS, sign: alg13, ds: dsNone, body: "www A 127.0.2.43\n"},
+		{origin: InsecureNSEC3, ns: zonesNS, body: "www A 127.0.2.44\n"},
 
 		{origin: SecureAlg8, ns: []string{HostSecure8A, HostSecure8B}, sign: &signDef{alg: dns.RSASHA256, split: true},
 			body: "www A 127.0.2.8\nchain CNAME www.nsec3.test.\n"},
 		{origin: SecureAlg13, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, cds: true}, body: secure13Body()},
 		{origin: SecureAlg15, ns: []string{HostSecure15A, HostSecure15B}, sign: &signDef{alg: dns.ED25519, split: true},
-			body: "www A 127.0.2.15\nloop CNAME loop.secure13.test.\n"},
+			body: "www A 127.0.2.15\nloop CNAME loop.secure13.test.\nback CNAME x.dname.secure13.test.\nx A 127.0.2.151\ndloop DNAME dloop.secure13.test.\n"},
 		{origin: SecureAlg16, ns: zonesNS, sign: &signDef{alg: dns.ED448}, body: "www A 127.0.2.16\n"},
 		{origin: NSEC3Zone, ns: zonesNS, sign: &signDef{alg: dns.ECDSAP256SHA256, nsec3: &authority.NSEC3Options{}},
 			body: "www A 127.0.2.3\n*.wild TXT \"nsec3 wildcard\"\na.b.ent A 127.0.2.33\n"},
@@ -163,6 +167,8 @@ cname-bogus CNAME www.bogus-sig.test.
 chain CNAME chain.secure8.test.
 loop CNAME loop.secure15.test.
 dname DNAME secure15.test.
+dloop DNAME dloop.secure15.test.
+dname-insecure DNAME insecure.test.
 a\128 TXT "octet 0x80"
 a\255 TXT "octet 0xff"
 `)

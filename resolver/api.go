@@ -122,6 +122,9 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, cd bool) *
 	if r.dnssec == nil || cd {
 		// Fast path: an answer wholly in the cache needs no flight.
 		out, res = r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now()))
+		if res != nil && res.failed() {
+			res = failedChain(res, out, cd)
+		}
 	} else {
 		out, res = r.validatedCachedResult(ctx, q) // the same, for answers whose validation is marked
 	}
@@ -169,17 +172,18 @@ func (r *Resolver) runWith(ctx context.Context, q dns.Question, cd bool, b *Budg
 func (r *Resolver) resolveWith(ctx context.Context, q dns.Question, cd bool, b *Budget, refresh bool) *Result {
 	ctx, cancel := context.WithDeadline(ctx, b.Deadline())
 	defer cancel()
-	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx), refresh: refresh}
+	rs := &resolution{r: r, budget: b, trace: tracerFrom(ctx), refresh: refresh, background: isBackground(ctx)}
 	defer r.releaseZoneProbes(rs)
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	if err != nil {
 		e := asError(err)
 		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
-		return &Result{Rcode: dns.RcodeServerFailure, ede: e}
+		return failedChain(&Result{Rcode: dns.RcodeServerFailure, ede: e}, out, cd)
 	}
-	res := &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 	if r.dnssec != nil && !cd {
-		status, verr := r.validate(ctx, q, out, b)
+		// validate may resolve q again at other servers (a bogus answer).
+		out, status, verr := r.validate(ctx, q, out, b, rs)
+		res := &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 		res.Security = status
 		res.ede = verr // on an answer: information such as EDE 27
 		if status == security.Bogus {
@@ -189,8 +193,9 @@ func (r *Resolver) resolveWith(ctx context.Context, q dns.Question, cd bool, b *
 			return &Result{Rcode: dns.RcodeServerFailure, Security: status, ede: verr}
 		}
 		res.Answer, res.Authority = validatedTTLs(b, res.Answer, res.Authority)
+		return res
 	}
-	return res
+	return &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 }
 
 // Exchange answers a client query message: the response has the query's ID
@@ -227,9 +232,22 @@ func (r *Resolver) fromCacheOnly(ctx context.Context, q dns.Question, cd bool) *
 		return &Result{Rcode: rcode, ede: &Error{EDE: dns.ExtendedErrorCodeNotSupported, Text: why}}
 	}
 	if out, res := r.cachedLookup(ctx, q, newBudget(&r.limits, time.Now())); res != nil {
+		if res.failed() {
+			return failedChain(res, out, cd)
+		}
 		return r.cacheOnlySecurity(q, out, res, cd)
 	}
 	return &Result{Rcode: dns.RcodeRefused, ede: errNotCached}
+}
+
+// failedChain gives a failed res the chain out that led to it (a CNAME or
+// DNAME loop) when the client asked with CD: it checks the records itself
+// (issue 15 point 7). Without CD the unvalidated chain stays out.
+func failedChain(res *Result, out *outcome, cd bool) *Result {
+	if cd && out != nil {
+		res.Answer = out.answer()
+	}
+	return res
 }
 
 // cachedLookup answers canonical q from local data and the cache alone,
@@ -242,7 +260,8 @@ func (r *Resolver) cachedLookup(ctx context.Context, q dns.Question, b *Budget) 
 	case err == errNotCached:
 		return nil, nil
 	case err != nil:
-		return nil, &Result{Rcode: dns.RcodeServerFailure, ede: asError(err)}
+		// out is nil, or the chain up to a loop (see failedChain).
+		return out, &Result{Rcode: dns.RcodeServerFailure, ede: asError(err)}
 	}
 	return out, &Result{Rcode: out.rcode, Answer: out.answer(), Authority: out.authority}
 }

@@ -21,6 +21,10 @@ type Budget struct {
 	// dnssec is the question's validation state (the validator's budget,
 	// RFC 8198 denials); nil until validation first needs it.
 	dnssec atomic.Pointer[dnssecState]
+	// sources traces the question's RRsets to their servers and holds
+	// the servers a retry of a bogus answer must not ask
+	// (dnssec_retry.go); nil until validation is on and a reply came.
+	sources atomic.Pointer[sourceLog]
 }
 
 func newBudget(l *Limits, now time.Time) *Budget {

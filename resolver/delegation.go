@@ -92,5 +92,36 @@ func (r *Resolver) knownAddrs(d delegation, ns string, qclass uint16) ([]netip.A
 			out = append(out, a.Unmap())
 		}
 	}
-	return out, settled > 0 || len(d.hints[ns]) > 0
+	// The parent's glue, should the child's own address (which replaced
+	// it in the cache) be wrong (issue 15 point 4, parentglue.go).
+	glue, _ := r.glue.get(ns, qclass)
+	for _, a := range glue {
+		if r.policy.allowed(a) && !slices.Contains(out, a.Unmap()) {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out, settled > 0 || len(d.hints[ns]) > 0 || len(glue) > 0
+}
+
+// addressless reports whether d, a delegation that is not the root, is
+// of no use as it stands: every name server lies inside the zone (its
+// address can only come as glue) and none has an address left, because
+// the glue expired before the NS RRset (RFC 1034 5.3.3 lets each RRset
+// live its own TTL).
+func (r *Resolver) addressless(d delegation, qclass uint16) bool {
+	if d.zone == "." || len(d.ns) == 0 {
+		return false
+	}
+	for _, ns := range d.ns {
+		if !isSubdomain(ns, d.zone) {
+			return false // its address can be looked up
+		}
+		if addrs, _ := r.knownAddrs(d, ns, qclass); len(addrs) > 0 {
+			return false
+		}
+		if _, known := r.glue.get(ns, qclass); known {
+			return false // the parent gave no glue: asking it again will not help
+		}
+	}
+	return true
 }

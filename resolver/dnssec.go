@@ -179,23 +179,41 @@ func capTTLs(rrs []dns.RR, ttl uint32) []dns.RR {
 // validate gives the finished answer to q its status, once per client
 // question (never for CD=1), drawing from b: an *Error with the EDE for
 // Bogus (SERVFAIL) and, as information, for Insecure answers the validator
-// attached one to (algorithms, digests, NSEC3 iterations). r.dnssec is set.
-func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b *Budget) (security.Status, *Error) {
+// attached one to (algorithms, digests, NSEC3 iterations). A bogus answer
+// is resolved again through rs at the zone's other servers (see
+// dnssec_retry.go); the answer returned is the one validated last.
+// r.dnssec is set.
+func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b *Budget, rs *resolution) (*outcome, security.Status, *Error) {
 	if !validatedRcode(out.rcode) {
-		return security.Indeterminate, nil
+		return out, security.Indeterminate, nil
 	}
 	d := r.dnssec
 	r.maybeRefreshAnchors()
 	if r.answeredLocally(q) {
 		// RFC 6761 / RFC 6303 names answered by local policy: nothing
 		// signed them, and they are not bogus for it.
-		return security.Indeterminate, nil
+		return out, security.Indeterminate, nil
 	}
 	if st, err, ok := markedStatus(out); ok {
-		return st, err
+		return out, st, err
 	}
 	st := r.dnssecState(b)
 	res := d.v.ValidateAnswer(ctx, q, validatorAnswer(out), st.budget)
+	cq := question{q.Name, q.Qtype, q.Qclass}
+	for retries := 0; res.Status == security.Bogus && res.Err == nil && retries < maxBogusRetries &&
+		r.prepareBogusRetry(cq, out, res, b); retries++ {
+		again, err := rs.lookup(ctx, cq, 0)
+		if err != nil || !validatedRcode(again.rcode) {
+			// The other servers failed otherwise: the bogus answer
+			// stands for this question, but nothing confirmed it.
+			return out, res.Status, resultError(res.Result)
+		}
+		out = again
+		if st, err, ok := markedStatus(out); ok {
+			return out, st, err
+		}
+		res = d.v.ValidateAnswer(ctx, q, validatorAnswer(out), st.budget)
+	}
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}
@@ -209,7 +227,7 @@ func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b
 		r.markEntries(out, res, q.Qclass)
 		r.keepProofs(res, out.authority, q.Qclass)
 	}
-	return res.Status, resultError(res.Result)
+	return out, res.Status, resultError(res.Result)
 }
 
 // validatorAnswer is the validator's view of out: its RRsets in chain

@@ -160,7 +160,7 @@ func (r *Resolver) RefreshAnchors(ctx context.Context) time.Duration {
 // revocations even when the rest does not validate any more) and returns
 // RFC 5011's refresh interval for it.
 func (r *Resolver) refreshZone(ctx context.Context, zone string) (time.Duration, error) {
-	m, err := r.Query(ctx, zone, dns.TypeDNSKEY)
+	m, err := r.Query(backgroundContext(ctx), zone, dns.TypeDNSKEY) // no client asked: nothing cached of a failure
 	if err != nil {
 		return 0, err
 	}

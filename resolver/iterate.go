@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -40,6 +41,11 @@ type resolution struct {
 	// refresh bypasses the cache for the question's own chain (depth 0):
 	// a prefetch of data about to expire (prefetch.go).
 	refresh bool
+	// from is the server whose reply queryServers returned last.
+	from netip.Addr
+	// background is work no client asked for (priming, RFC 5011
+	// refreshes): its failures are not cached for clients.
+	background bool
 }
 
 // outcome is a finished lookup: the structured answer (see answer.go).
@@ -84,7 +90,10 @@ func cachedStep(name string, rtype uint16, e *cache.Entry, ttl uint32, next stri
 func (st *step) answer() []dns.RR { return flatten(st.sets) }
 
 // lookup resolves q, following CNAME/DNAME chains across zones. depth is
-// the sub-resolution nesting.
+// the sub-resolution nesting. Each RRset appears once in the answer: a
+// chain that passes one DNAME twice carries it once (its synthesised
+// CNAMEs differ). On a CNAME or DNAME loop it returns the chain up to the
+// loop with the error (for a client that asked with CD).
 func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outcome, error) {
 	if err := rs.budget.checkDepth(depth); err != nil {
 		return nil, err
@@ -109,7 +118,7 @@ func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outco
 		if out.sets == nil {
 			out.sets = st.sets // the common single step: no copy
 		} else {
-			out.sets = append(out.sets, st.sets...)
+			out.sets = appendNew(out.sets, st.sets)
 		}
 		if st.next == "" {
 			out.rcode, out.authority, out.denial = st.rcode, st.authority, st.denial
@@ -119,11 +128,29 @@ func (rs *resolution) lookup(ctx context.Context, q question, depth int) (*outco
 			return nil, err
 		}
 		if seen[st.next] {
-			return nil, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("CNAME loop at %s", st.next)}
+			return out, &Error{EDE: dns.ExtendedErrorCodeOther, Text: fmt.Sprintf("CNAME loop at %s", st.next)}
 		}
 		seen[st.next] = true
 		cur.name = st.next
 	}
+}
+
+// appendNew appends to sets those of more that it does not hold yet (by
+// owner and type; a synthesised CNAME, unique to its name, always).
+func appendNew(sets, more []rrset) []rrset {
+	for _, s := range more {
+		dup := false
+		for _, have := range sets {
+			if !s.synthesised && have.rtype == s.rtype && have.name == s.name {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			sets = append(sets, s)
+		}
+	}
+	return sets
 }
 
 // lookupName answers one name (no restarts): special-use names, then the
@@ -167,7 +194,7 @@ func (rs *resolution) lookupUpstream(ctx context.Context, q question, depth int)
 	}
 	st, err := rs.iterate(ctx, q, depth)
 	if err != nil {
-		if e := asError(err); e.Cacheable && !e.fromCache {
+		if e := asError(err); e.Cacheable && !e.fromCache && !rs.background {
 			rs.r.cache.Put(q.name, q.qtype, q.qclass, &cache.Entry{
 				Rcode: dns.RcodeServerFailure, EDE: e.EDE, EDEText: e.Text,
 			}, 0)
@@ -228,9 +255,20 @@ func cachedSet(name string, rtype uint16, e *cache.Entry, ttl uint32) rrset {
 func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step, error) {
 	d := rs.r.closestDelegation(q.name, q.qtype, q.qclass)
 	qm := newQmin(rs.r.cfg.QNameMinimisation && q.qtype != dns.TypeDS)
+	refetched := false
 	for {
 		if err := rs.budget.checkTime(ctx); err != nil {
 			return nil, err
+		}
+		if !refetched && rs.r.addressless(d, q.qclass) {
+			// The glue of the zone's name servers expired while the
+			// delegation is still cached: ask the parent for it again,
+			// fresh glue included, as Unbound gives up a delegation
+			// point without addresses for its parent (issue 15 point 3).
+			// Once per name: a parent that gives no glue fails as before.
+			refetched = true
+			d = rs.r.closestDelegation(d.zone, dns.TypeDS, q.qclass)
+			continue
 		}
 		askName, askType := q.name, q.qtype
 		minimised := false
@@ -253,6 +291,7 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 			if err != nil {
 				return nil, err
 			}
+			rs.noteReferral(d.zone, rs.from, child)
 			d = nd
 			continue
 		case minimised && kind == kindNXDomain:
@@ -271,6 +310,10 @@ func (rs *resolution) iterate(ctx context.Context, q question, depth int) (*step
 			qm.advance(askName)
 			continue
 		}
-		return rs.storeAnswer(resp, kind, d.zone, q)
+		st, err := rs.storeAnswer(resp, kind, d.zone, q)
+		if err == nil {
+			rs.noteAnswer(d.zone, rs.from, st)
+		}
+		return st, err
 	}
 }

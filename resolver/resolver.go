@@ -128,13 +128,16 @@ type Resolver struct {
 	stale *StaleConfig
 	// prefetch tracks the prefetches running (Config.Prefetch).
 	prefetch prefetcher
+	// glue is the parent-side glue of name servers (parentglue.go).
+	glue *glueStore
 
-	// started is set by Start; priming is set while a priming query runs.
-	started          atomic.Bool
-	priming          atomic.Bool
-	primeMu          sync.Mutex
-	primeCtx         context.Context // ends when Start's ctx or bgCtx ends
-	lastPrimeFailure time.Time
+	// started is set by Start; priming is set while background priming
+	// runs (primeUntilDone); primeKick cuts its back-off short.
+	started   atomic.Bool
+	priming   atomic.Bool
+	primeKick chan struct{}
+	primeMu   sync.Mutex
+	primeCtx  context.Context // ends when Start's ctx or bgCtx ends
 
 	// bg is the background work (priming, RFC 5011 refreshes and their
 	// ticker); Close ends it.
@@ -207,8 +210,10 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	r.sel = newSelector(&r.limits)
 	r.zoneFails = newZoneFailures()
+	r.glue = newGlueStore(cfg.Clock)
 	r.bg.ctx, r.bg.cancel = context.WithCancel(context.Background())
 	r.primeCtx = r.bg.ctx
+	r.primeKick = make(chan struct{}, 1)
 	if cfg.DNSSEC != nil {
 		d, err := newDNSSEC(cfg.DNSSEC, r)
 		if err != nil {

@@ -68,7 +68,7 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 		for _, ns := range d.ns {
 			addrs, _ := rs.r.knownAddrs(d, ns, q.qclass)
 			for _, a := range addrs {
-				if !tried[a] {
+				if !tried[a] && !rs.budget.excludes(d.zone, a) { // excludes: dnssec_retry.go
 					tried[a] = true
 					cands = append(cands, a)
 				}
@@ -110,6 +110,7 @@ func (rs *resolution) queryServers(ctx context.Context, d delegation, q question
 				continue
 			}
 			race.finish()
+			rs.from = c.addr // traced for bogus retries (dnssec_retry.go)
 			return res.resp, res.kind, res.child, zoneNoVerdict, nil
 		}
 		race.finish()
@@ -284,7 +285,7 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 				caseCheck, oq.TCP, oq.Name = true, true, randomCase(q.name)
 				continue
 			}
-			if !errors.Is(err, errTCPPoolFull) { // our bound, not the server's fault
+			if !errors.Is(err, errTCPPoolFull) && !rs.background { // our bound, or priming before the network: not the server's fault
 				sel.failure(c.addr)
 			}
 			return nil, ev, fmt.Errorf("%s: %w", c.addr, err)

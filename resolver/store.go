@@ -33,6 +33,21 @@ func (r *Resolver) storeReferral(m *dns.Msg, zone, child string, qclass uint16) 
 	r.cache.Put(child, dns.TypeNS, qclass, &cache.Entry{RRs: nsRRs, Rank: cache.RankGlue}, minTTL(nsRRs))
 	if ds := rrsOf(m.Ns, child, dns.TypeDS, qclass); len(ds) > 0 {
 		r.cache.Put(child, dns.TypeDS, qclass, &cache.Entry{RRs: ds, Sigs: sigsOf(m.Ns, child, dns.TypeDS), Rank: cache.RankGlue}, minTTL(ds))
+	} else if proof := denialProofs(m, zone); len(proof) > 0 {
+		// A signed parent sends, with a referral to an unsigned child,
+		// the NSEC or NSEC3 proving there is no DS (RFC 4035 3.1.4.1,
+		// RFC 5155 7.2.7). Kept as the child's DS NODATA, it answers the
+		// validator's DS question (which checks it: NS set, DS and SOA
+		// clear, RFC 4035 5.2, RFC 5155 8.9) without another query, as
+		// Unbound keeps it in its key cache.
+		r.cache.Put(child, dns.TypeDS, qclass, &cache.Entry{Authority: proof, Rank: cache.RankGlue}, minTTL(proof))
+	}
+	for name := range names {
+		if isSubdomain(name, child) && len(rrsOf(m.Extra, name, dns.TypeA, qclass)) == 0 && len(rrsOf(m.Extra, name, dns.TypeAAAA, qclass)) == 0 {
+			// An in-zone name server without glue: remembered, so that
+			// the delegation is not asked for again in vain.
+			r.glue.put(name, qclass, nil, minTTL(nsRRs))
+		}
 	}
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		for name := range names {
@@ -44,11 +59,14 @@ func (r *Resolver) storeReferral(m *dns.Msg, zone, child string, qclass uint16) 
 				continue
 			}
 			r.cache.Put(name, t, qclass, &cache.Entry{RRs: glue, Rank: cache.RankGlue}, minTTL(glue))
+			var addrs []netip.Addr
 			for _, rr := range glue {
 				if a := addrOf(rr); a.IsValid() {
-					d.hints[name] = append(d.hints[name], a)
+					addrs = append(addrs, a)
 				}
 			}
+			d.hints[name] = append(d.hints[name], addrs...)
+			r.glue.put(name, qclass, addrs, minTTL(glue))
 		}
 	}
 	return d, nil

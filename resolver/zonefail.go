@@ -140,6 +140,11 @@ func (r *Resolver) zoneSucceeded(zone string, qclass uint16) {
 // after zoneLameNames names for unusable replies, and always for the
 // probe's verdict. A failure that others already recorded counts once.
 func (r *Resolver) zoneFailed(rs *resolution, zone string, qclass uint16, name string, silent bool, e *Error) {
+	if rs.background {
+		// Nobody asked: a failure cached now would answer the first
+		// client question without an attempt (issue 15 point 1).
+		return
+	}
 	z := r.zoneFails
 	k := zoneKey{zone, qclass}
 	z.mu.Lock()

@@ -94,6 +94,9 @@ type zoneState struct {
 	nx     bool          // the name provably does not exist: nothing below it does
 	keys   []*dns.DNSKEY // trusted keys of zone, when Secure
 	res    Result
+	// failed is, for a bogus state, the type of the RRset that broke the
+	// chain: DS (the parent's servers sent it) or DNSKEY (the zone's).
+	failed uint16
 	// cacheUntil is zero when the state must not be cached (transport
 	// errors, exhausted budgets).
 	cacheUntil time.Time
@@ -272,6 +275,39 @@ func (v *Validator) walk(ctx context.Context, name string, b *Budget) zoneState 
 	return cur
 }
 
+// BogusCut is a name where a cached chain walk broke: the RRset of Type
+// at Name (DS, from the parent's servers, or DNSKEY, from the zone's)
+// did not validate.
+type BogusCut struct {
+	Name string
+	Type uint16
+}
+
+// BogusCuts returns the cached bogus states of name and its ancestors, so
+// that a resolver can trace bogus keys to the servers that sent them and
+// ask others (Unbound's restart with the server blacklisted). Forget
+// drops them before such a retry.
+func (v *Validator) BogusCuts(name string) []BogusCut {
+	var out []BogusCut
+	now := v.clk.Now()
+	for n := dns.CanonicalName(name); ; n = dnsname.Parent(n) {
+		if st, ok := v.cache.Peek(n); ok && st.status == security.Bogus && now.Before(st.cacheUntil) {
+			out = append(out, BogusCut{Name: n, Type: st.failed})
+		}
+		if n == "." {
+			return out
+		}
+	}
+}
+
+// Forget drops the cached states of names: the next walk fetches their
+// DS and DNSKEY again.
+func (v *Validator) Forget(names ...string) {
+	for _, n := range names {
+		v.cache.Remove(dns.CanonicalName(n))
+	}
+}
+
 func (v *Validator) cached(name string, now time.Time) (zoneState, bool) {
 	st, ok := v.cache.Get(name)
 	if !ok || !now.Before(st.cacheUntil) {
@@ -347,7 +383,7 @@ func (v *Validator) fetchKeys(ctx context.Context, zone string, ds []*dns.DS, an
 	if res.Status == security.Insecure && res.TTL == 0 {
 		res.TTL = uint32(v.bogusTTL / time.Second)
 	}
-	return zoneState{status: res.Status, zone: zone, cut: true, keys: trusted, res: res}
+	return zoneState{status: res.Status, zone: zone, cut: true, keys: trusted, res: res, failed: dns.TypeDNSKEY}
 }
 
 // keySource is where a walk spending b fetches DS and DNSKEY: b's own
@@ -410,14 +446,14 @@ func (v *Validator) step(ctx context.Context, parent zoneState, child string, b 
 		res := VerifyRRset(ds, sigs, parent.keys, parent.zone, now, b)
 		if res.Status != security.Secure {
 			res.Reason = "DS of " + child + ": " + res.Reason
-			return zoneState{status: res.Status, zone: child, cut: true, res: res}
+			return zoneState{status: res.Status, zone: child, cut: true, res: res, failed: dns.TypeDS}
 		}
 		return v.fetchKeys(ctx, child, dsRecs, nil, b, res.TTL, nil)
 	case m.Rcode == dns.RcodeSuccess && len(cname) > 0:
 		// A CNAME owner is no zone cut; the parent zone goes on.
 		res := VerifyRRset(cname, sigs, parent.keys, parent.zone, now, b)
 		if res.Status != security.Secure {
-			return zoneState{status: res.Status, zone: parent.zone, res: res}
+			return zoneState{status: res.Status, zone: parent.zone, res: res, failed: dns.TypeDS}
 		}
 		return notCut(res.TTL)
 	case m.Rcode == dns.RcodeSuccess:
@@ -434,7 +470,7 @@ func (v *Validator) step(ctx context.Context, parent zoneState, child string, b 
 			return zoneState{status: security.Insecure, zone: child, cut: true, res: res}
 		}
 		res.Reason = "absence of DS at " + child + ": " + res.Reason
-		return zoneState{status: security.Bogus, zone: child, res: res}
+		return zoneState{status: security.Bogus, zone: child, res: res, failed: dns.TypeDS}
 	case m.Rcode == dns.RcodeNameError:
 		// A proven non-existent name lies inside the parent zone; nothing
 		// below it can be a zone cut.
@@ -449,7 +485,7 @@ func (v *Validator) step(ctx context.Context, parent zoneState, child string, b 
 			return zoneState{status: security.Insecure, zone: child, res: res}
 		}
 		res.Reason = "NXDOMAIN for DS at " + child + ": " + res.Reason
-		return zoneState{status: security.Bogus, zone: child, res: res}
+		return zoneState{status: security.Bogus, zone: child, res: res, failed: dns.TypeDS}
 	}
 	return failed(EDEDNSSECBogus, "DS query for "+child, errors.New("rcode "+dns.RcodeToString[m.Rcode]))
 }

@@ -164,7 +164,15 @@ func (v *Validator) validateSet(ctx context.Context, set []dns.RR, sigs []*dns.R
 func (v *Validator) validateNegative(ctx context.Context, name string, qtype uint16, nx bool, auth []dns.RR, now time.Time, b *Budget) Result {
 	zone := negativeZone(auth, name)
 	if zone == "" {
-		st := v.walk(ctx, name, b)
+		// A DS lives on the parent side of a cut (RFC 4035 2.4): an
+		// unsigned denial of it is judged by the parent's state, so that
+		// the DS of an island of security (its own trust anchor, an
+		// unsigned parent) is insecure, not bogus (RFC 4033 5).
+		at := name
+		if qtype == dns.TypeDS && name != "." {
+			at = dnsname.Parent(name)
+		}
+		st := v.walk(ctx, at, b)
 		if st.status == security.Secure {
 			return bogus(EDENSECMissing, "unsigned negative answer for "+name+" in signed zone "+st.zone)
 		}
