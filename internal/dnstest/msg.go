@@ -68,3 +68,23 @@ func Query(name string, qtype uint16, opts ...QueryOption) *dns.Msg {
 	}
 	return m
 }
+
+// EDE returns m's Extended DNS Error option (RFC 8914), or nil.
+func EDE(m *dns.Msg) *dns.EDNS0_EDE {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// EDECode returns m's Extended DNS Error code, or -1 when it has none.
+func EDECode(m *dns.Msg) int {
+	if e := EDE(m); e != nil {
+		return int(e.InfoCode)
+	}
+	return -1
+}

@@ -74,3 +74,18 @@ func TestQuery(t *testing.T) {
 		t.Fatalf("plain query %v", q)
 	}
 }
+
+func TestEDE(t *testing.T) {
+	m := Query("a.test.", dns.TypeA)
+	if EDE(m) != nil || EDECode(m) != -1 {
+		t.Fatal("EDE found in a message without OPT")
+	}
+	m.SetEdns0(1232, false)
+	if EDECode(m) != -1 {
+		t.Fatal("EDE found in an OPT without one")
+	}
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSBogus})
+	if EDECode(m) != int(dns.ExtendedErrorCodeDNSBogus) || EDE(m).InfoCode != dns.ExtendedErrorCodeDNSBogus {
+		t.Fatalf("EDE %v", EDE(m))
+	}
+}
