@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/transport"
 )
@@ -22,7 +23,7 @@ func (w *nullWriter) Write(b []byte) error      { w.n++; return nil }
 func BenchmarkHandlerAnswerCacheHit(b *testing.B) {
 	l := startLab(b, labBase, clock.System{})
 	hd := New(newResolver(b, l, clock.System{}, false), Config{})
-	q := query("www."+lab.SecureAlg13, dns.TypeA, true)
+	q := dnstest.Query("www."+lab.SecureAlg13, dns.TypeA, dnstest.EDNS(4096, false))
 	raw, _ := q.Pack()
 	req := &transport.Request{Msg: q, Raw: raw, Proto: transport.UDP, MaxSize: 1232}
 	w := &nullWriter{}
