@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -16,9 +15,9 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/do53test"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
-	"github.com/sextant-dns/sextant/transport"
 	"github.com/sextant-dns/sextant/validator"
 )
 
@@ -103,18 +102,7 @@ func keytrapHierarchy(t testing.TB) (*roothints.Hints, []dns.RR) {
 			}
 			srv.Set(z)
 		}
-		d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: srv}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = d.Shutdown(ctx)
-		})
+		do53test.Start(t, net.JoinHostPort(addr, "53"), srv)
 	}
 	serve(keytrapRoot, root)
 	serve(keytrapZone, good, evil)

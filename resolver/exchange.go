@@ -85,6 +85,9 @@ type exchanger struct {
 	bufs sync.Pool
 	// cookies are the DNS cookies sent with EDNS queries.
 	cookies *upstreamCookies
+	// upstream, when set (Config.Upstream), carries the queries instead
+	// of sockets.
+	upstream UpstreamExchanger
 }
 
 func newExchanger() *exchanger {
@@ -126,6 +129,9 @@ func (x *exchanger) exchangeOnce(ctx context.Context, q outQuery) (*dns.Msg, tim
 	deadline := time.Now().Add(q.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	if x.upstream != nil {
+		return x.exchangeUpstream(ctx, q, m, deadline)
 	}
 	if q.TCP {
 		return x.exchangeTCP(ctx, q, m, wire, deadline)

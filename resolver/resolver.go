@@ -72,6 +72,10 @@ type Config struct {
 	// is security.Indeterminate). &DNSSECConfig{} validates with the
 	// built-in root anchors.
 	DNSSEC *DNSSECConfig
+	// Upstream, when set, carries each query to an authoritative server
+	// instead of the network (an in-memory world for tests; see
+	// UpstreamExchanger); nil sends them over UDP and TCP.
+	Upstream UpstreamExchanger
 }
 
 // DefaultConfig returns the defaults: built-in root hints, QNAME
@@ -157,6 +161,7 @@ func New(cfg Config) (*Resolver, error) {
 	if r.port == 0 {
 		r.port = 53
 	}
+	r.x.upstream = cfg.Upstream
 	for _, a := range cfg.OutgoingAddrs {
 		if a = a.Unmap(); a.Is4() {
 			r.x.local4 = append(r.x.local4, a)

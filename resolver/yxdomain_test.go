@@ -15,6 +15,7 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/do53test"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/transport"
@@ -131,18 +132,7 @@ func yxHierarchy(t testing.TB) (*roothints.Hints, []dns.RR, *atomic.Int64) {
 
 func yxServe(t testing.TB, addr string, h transport.Handler) {
 	t.Helper()
-	d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: h}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-	})
+	do53test.Start(t, net.JoinHostPort(addr, "53"), h)
 }
 
 func newYXResolver(t testing.TB, h *roothints.Hints, anchors []dns.RR) *Resolver {
