@@ -20,6 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -35,16 +36,7 @@ var (
 // startLab starts the lab once for the package's tests and writes its files.
 func startLab(t *testing.T) (dir string) {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Config{AddrBase: labBase, BulkHosts: 10})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	dir = t.TempDir()
-	if err := l.WriteFiles(dir); err != nil {
-		t.Fatalf("lab files: %v", err)
-	}
-	return dir
+	return labtest.StartFiles(t, lab.Config{AddrBase: labBase, BulkHosts: 10})
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
