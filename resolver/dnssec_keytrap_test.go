@@ -15,6 +15,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/internal/do53test"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
@@ -52,15 +53,7 @@ func keytrapHierarchy(t testing.TB) (*roothints.Hints, []dns.RR) {
 	rootKey, goodKey, evilKey := gen(".", dns.ECDSAP256SHA256), gen("good.", dns.ECDSAP256SHA256), gen("evil.", dns.ED25519)
 
 	sign := func(origin string, key *authority.Key, lines ...string) []dns.RR {
-		var rrs []dns.RR
-		for _, l := range lines {
-			rr, err := dns.NewRR(l)
-			if err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			rrs = append(rrs, rr)
-		}
-		signed, err := authority.Sign(origin, rrs, opts(key))
+		signed, err := authority.Sign(origin, dnstest.MustRRs(t, lines...), opts(key))
 		if err != nil {
 			t.Fatal(err)
 		}

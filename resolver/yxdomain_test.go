@@ -15,6 +15,7 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/internal/do53test"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
@@ -55,15 +56,7 @@ func yxHierarchy(t testing.TB) (*roothints.Hints, []dns.RR, *atomic.Int64) {
 		return k
 	}
 	sign := func(origin string, key *authority.Key, lines ...string) []dns.RR {
-		var rrs []dns.RR
-		for _, l := range lines {
-			rr, err := dns.NewRR(l)
-			if err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			rrs = append(rrs, rr)
-		}
-		signed, err := authority.Sign(origin, rrs, authority.SignOptions{Keys: []*authority.Key{key},
+		signed, err := authority.Sign(origin, dnstest.MustRRs(t, lines...), authority.SignOptions{Keys: []*authority.Key{key},
 			Inception: now.Add(-time.Hour), Expiration: now.Add(24 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
