@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,23 +43,8 @@ func mustZone(t *testing.T, origin string, serial uint32, hosts int) *authority.
 	return z
 }
 
-// logBuffer keeps the log text.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer keeps the log text (written while the test reads it).
+type logBuffer = dnstest.Buffer
 
 func startPrimary(t *testing.T, zones *authority.Server, z *Zone, listen string) (*Server, *logBuffer) {
 	t.Helper()
