@@ -1,14 +1,13 @@
 package authority
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/sextant-dns/sextant/transport"
+	"github.com/sextant-dns/sextant/internal/do53test"
 )
 
 // TestServeOverDo53 serves a signed zone with the real Do53 server on
@@ -16,23 +15,7 @@ import (
 // is truncated over UDP and whole over TCP.
 func TestServeOverDo53(t *testing.T) {
 	tz := makeTestZone(t, testOrigin, testZoneText, nsecZone)
-	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{
-		Addrs:   []string{"127.0.0.1:0"},
-		Handler: NewServer(tz.zone),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := do53test.Start(t, "127.0.0.1:0", NewServer(tz.zone))
 	var udpAddr, tcpAddr string
 	for _, a := range srv.Addrs() {
 		switch a.(type) {

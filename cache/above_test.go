@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func TestClosestAbove(t *testing.T) {
 	c, clk := newTestCache(t, Config{})
 	put := func(owner, target string, ttl uint32) {
 		t.Helper()
-		e := &Entry{RRs: []dns.RR{mustRR(t, owner+" 300 IN DNAME "+target)}, Rank: RankAnswerAuth}
+		e := &Entry{RRs: []dns.RR{dnstest.MustRR(t, owner+" 300 IN DNAME "+target)}, Rank: RankAnswerAuth}
 		if !c.Put(owner, dns.TypeDNAME, dns.ClassINET, e, ttl) {
 			t.Fatalf("Put %s refused", owner)
 		}
@@ -53,7 +55,7 @@ func TestClosestAbove(t *testing.T) {
 func TestDNAMECount(t *testing.T) {
 	c, clk := newTestCache(t, Config{MaxEntries: 64, Shards: 1})
 	dname := func(owner string) *Entry {
-		return &Entry{RRs: []dns.RR{mustRR(t, owner+" 300 IN DNAME example.net.")}, Rank: RankAnswerAuth}
+		return &Entry{RRs: []dns.RR{dnstest.MustRR(t, owner+" 300 IN DNAME example.net.")}, Rank: RankAnswerAuth}
 	}
 	check := func(step string, want int64) {
 		t.Helper()

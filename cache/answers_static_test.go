@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // answerTTLs unpacks a written response and lists its record TTLs.
@@ -29,7 +31,7 @@ func TestAnswersStatic(t *testing.T) {
 	k := AnswerKey{Name: "www.example.", Type: dns.TypeA, Class: dns.ClassINET}
 	query := rawQuery(t, "www.example.", dns.TypeA, 1, true, false, nil)
 	resp := response(t, "www.example.", dns.TypeA, true, false)
-	resp.Answer = append(resp.Answer, mustRR(t, "www.example. 0 IN A 192.0.2.3")) // TTL 0 is fine: nothing counts down
+	resp.Answer = append(resp.Answer, dnstest.MustRR(t, "www.example. 0 IN A 192.0.2.3")) // TTL 0 is fine: nothing counts down
 
 	a.PutStatic(k, resp, a.StaticGeneration())
 	clk.Advance(2 * time.Hour) // beyond every TTL in it

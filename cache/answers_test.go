@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func newTestAnswers(t testing.TB, cfg Config) (*Answers, *clock.Manual) {
@@ -29,10 +30,10 @@ func response(t testing.TB, name string, qtype uint16, edns, do bool) *dns.Msg {
 	m.RecursionAvailable = true
 	m.Id = 0xbeef
 	m.Answer = []dns.RR{
-		mustRR(t, name+" 300 IN A 192.0.2.1"),
-		mustRR(t, name+" 120 IN A 192.0.2.2"),
+		dnstest.MustRR(t, name+" 300 IN A 192.0.2.1"),
+		dnstest.MustRR(t, name+" 120 IN A 192.0.2.2"),
 	}
-	m.Ns = []dns.RR{mustRR(t, "example. 3600 IN NS ns1.example.")}
+	m.Ns = []dns.RR{dnstest.MustRR(t, "example. 3600 IN NS ns1.example.")}
 	if edns {
 		m.SetEdns0(1232, do)
 	}
@@ -207,7 +208,7 @@ func TestAnswersPutRejects(t *testing.T) {
 	m := response(t, "www.example.", dns.TypeA, false, false)
 	m.Rcode = dns.RcodeNameError
 	m.Answer = nil
-	m.Ns = []dns.RR{mustRR(t, "example. 300 IN SOA ns. host. 1 2 3 4 300")}
+	m.Ns = []dns.RR{dnstest.MustRR(t, "example. 300 IN SOA ns. host. 1 2 3 4 300")}
 	a.Put(key, m)
 	out, ok := a.Write(nil, rawQuery(t, "www.example.", dns.TypeA, 7, false, false, nil))
 	var got dns.Msg
@@ -221,7 +222,7 @@ func TestAnswersSizeLimit(t *testing.T) {
 	big := response(t, "www.example.", dns.TypeTXT, false, false)
 	big.Answer = nil
 	for i := range 8 {
-		big.Answer = append(big.Answer, mustRR(t, fmt.Sprintf(`www.example. 300 IN TXT "%d%s"`, i, strings.Repeat("x", 100))))
+		big.Answer = append(big.Answer, dnstest.MustRR(t, fmt.Sprintf(`www.example. 300 IN TXT "%d%s"`, i, strings.Repeat("x", 100))))
 	}
 	a.Put(AnswerKey{Name: "www.example.", Type: dns.TypeTXT, Class: dns.ClassINET}, big)
 	q := rawQuery(t, "www.example.", dns.TypeTXT, 1, false, false, nil)
@@ -444,7 +445,7 @@ func TestAnswersMaxBytes(t *testing.T) {
 		resp := response(t, name, dns.TypeTXT, false, false)
 		resp.Answer = nil
 		for j := range 16 {
-			resp.Answer = append(resp.Answer, mustRR(t, fmt.Sprintf(`%s 300 IN TXT "%03d%s"`, name, j, strings.Repeat("x", 252))))
+			resp.Answer = append(resp.Answer, dnstest.MustRR(t, fmt.Sprintf(`%s 300 IN TXT "%03d%s"`, name, j, strings.Repeat("x", 252))))
 		}
 		a.Put(AnswerKey{Name: name, Type: dns.TypeTXT, Class: dns.ClassINET}, resp)
 		if held := a.shards.shards[0].bytes.Load(); held > budget {

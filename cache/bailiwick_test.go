@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // escapedNS is one label, "ns.attacker", under example.: a name of the
@@ -19,12 +21,12 @@ const escapedNS = `ns\.attacker.example.`
 func TestEscapedDotIsNotBelowAttackerZone(t *testing.T) {
 	c, _ := newTestCache(t, Config{})
 	for _, zone := range []string{"example.", "attacker.example."} {
-		e := &Entry{Rcode: dns.RcodeSuccess, Rank: RankGlue, RRs: []dns.RR{mustRR(t, zone+" 3600 IN NS ns1.nameservers.net.")}}
+		e := &Entry{Rcode: dns.RcodeSuccess, Rank: RankGlue, RRs: []dns.RR{dnstest.MustRR(t, zone+" 3600 IN NS ns1.nameservers.net.")}}
 		if !c.Put(zone, dns.TypeNS, dns.ClassINET, e, 3600) {
 			t.Fatalf("Put NS %s refused", zone)
 		}
 	}
-	dname := &Entry{RRs: []dns.RR{mustRR(t, "attacker.example. 300 IN DNAME attacker.net.")}, Rank: RankAnswerAuth}
+	dname := &Entry{RRs: []dns.RR{dnstest.MustRR(t, "attacker.example. 300 IN DNAME attacker.net.")}, Rank: RankAnswerAuth}
 	if !c.Put("attacker.example.", dns.TypeDNAME, dns.ClassINET, dname, 300) {
 		t.Fatal("Put DNAME refused")
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 const benchNames = 1024
@@ -119,9 +120,9 @@ func memoryPerName(b *testing.B, kind string, names int) (heap, counted float64)
 		reply.Response = true
 		if kind == "nxdomain" {
 			reply.Rcode = dns.RcodeNameError
-			reply.Ns = []dns.RR{mustRR(b, ". 3600 IN SOA a.root. hostmaster.root. 1 3600 600 604800 3600")}
+			reply.Ns = []dns.RR{dnstest.MustRR(b, ". 3600 IN SOA a.root. hostmaster.root. 1 3600 600 604800 3600")}
 		} else {
-			reply.Answer = []dns.RR{mustRR(b, name+" 86400 IN A 192.0.2.1")}
+			reply.Answer = []dns.RR{dnstest.MustRR(b, name+" 86400 IN A 192.0.2.1")}
 		}
 		wire, err := reply.Pack()
 		if err != nil {

@@ -9,19 +9,11 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-
-func mustRR(t testing.TB, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatalf("NewRR(%q): %v", s, err)
-	}
-	return rr
-}
 
 func newTestCache(t testing.TB, cfg Config) (*Cache, *clock.Manual) {
 	t.Helper()
@@ -33,7 +25,7 @@ func newTestCache(t testing.TB, cfg Config) (*Cache, *clock.Manual) {
 func positive(t testing.TB, rank Rank, addr string) *Entry {
 	return &Entry{
 		Rcode: dns.RcodeSuccess,
-		RRs:   []dns.RR{mustRR(t, "www.example. 300 IN A "+addr)},
+		RRs:   []dns.RR{dnstest.MustRR(t, "www.example. 300 IN A "+addr)},
 		Rank:  rank,
 	}
 }
@@ -124,7 +116,7 @@ func TestTTLCountdown(t *testing.T) {
 func TestTTLClamps(t *testing.T) {
 	cfg := Config{MinTTL: 60 * time.Second, MaxTTL: time.Hour, MaxNegativeTTL: 900 * time.Second, FailureTTL: 10 * time.Second, MaxBogusTTL: 30 * time.Second}
 	nodata := func() *Entry {
-		return &Entry{Rcode: dns.RcodeSuccess, Rank: RankAnswerAuth, Authority: []dns.RR{mustRR(t, "example. 3600 IN SOA ns. host. 1 2 3 4 300")}}
+		return &Entry{Rcode: dns.RcodeSuccess, Rank: RankAnswerAuth, Authority: []dns.RR{dnstest.MustRR(t, "example. 3600 IN SOA ns. host. 1 2 3 4 300")}}
 	}
 	tests := []struct {
 		name    string
@@ -198,7 +190,7 @@ func TestNegativeEntries(t *testing.T) {
 		Rcode:     dns.RcodeNameError,
 		Rank:      RankAnswerAuth,
 		Security:  security.Secure,
-		Authority: []dns.RR{mustRR(t, "example. 3600 IN SOA ns. host. 1 2 3 4 300"), mustRR(t, "a.example. 300 IN NSEC c.example. A RRSIG NSEC")},
+		Authority: []dns.RR{dnstest.MustRR(t, "example. 3600 IN SOA ns. host. 1 2 3 4 300"), dnstest.MustRR(t, "a.example. 300 IN NSEC c.example. A RRSIG NSEC")},
 	}
 	if !c.Put("b.example.", dns.TypeA, dns.ClassINET, nx, 300) {
 		t.Fatal("Put refused")
@@ -291,7 +283,7 @@ func TestLRUKeepsRecentlyUsed(t *testing.T) {
 func TestClosestNS(t *testing.T) {
 	c, clk := newTestCache(t, Config{})
 	putNS := func(zone string, ttl uint32) {
-		e := &Entry{Rcode: dns.RcodeSuccess, Rank: RankGlue, RRs: []dns.RR{mustRR(t, zone+" 3600 IN NS ns1.nameservers.net.")}}
+		e := &Entry{Rcode: dns.RcodeSuccess, Rank: RankGlue, RRs: []dns.RR{dnstest.MustRR(t, zone+" 3600 IN NS ns1.nameservers.net.")}}
 		if !c.Put(zone, dns.TypeNS, dns.ClassINET, e, ttl) {
 			t.Fatalf("Put NS %s refused", zone)
 		}
@@ -337,7 +329,7 @@ func TestClosestNS(t *testing.T) {
 }
 
 func TestWithTTL(t *testing.T) {
-	rrs := []dns.RR{mustRR(t, "a. 300 IN A 192.0.2.1"), mustRR(t, "a. 300 IN A 192.0.2.2")}
+	rrs := []dns.RR{dnstest.MustRR(t, "a. 300 IN A 192.0.2.1"), dnstest.MustRR(t, "a. 300 IN A 192.0.2.2")}
 	out := WithTTL(rrs, 42)
 	for i := range rrs {
 		if out[i].Header().Ttl != 42 || rrs[i].Header().Ttl != 300 || out[i] == rrs[i] {
@@ -413,7 +405,7 @@ func TestClockMovedBack(t *testing.T) {
 func bigTXT(t testing.TB, name string, n int) *Entry {
 	var rrs []dns.RR
 	for i := range n {
-		rrs = append(rrs, mustRR(t, fmt.Sprintf(`%s 300 IN TXT "%03d%s"`, name, i, strings.Repeat("x", 252))))
+		rrs = append(rrs, dnstest.MustRR(t, fmt.Sprintf(`%s 300 IN TXT "%03d%s"`, name, i, strings.Repeat("x", 252))))
 	}
 	return &Entry{RRs: rrs, Rank: RankAnswerAuth}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -54,7 +55,7 @@ func TestSecurityReplacement(t *testing.T) {
 				e := positive(t, s.rank, s.addr)
 				e.Security = s.sec
 				if s.sig != "" {
-					e.Sigs = []dns.RR{mustRR(t, s.sig)}
+					e.Sigs = []dns.RR{dnstest.MustRR(t, s.sig)}
 				}
 				return e
 			}
@@ -92,14 +93,14 @@ func TestSecurityReplacement(t *testing.T) {
 // unvalidated one, nor by forged data at the same rank.
 func TestSecureNegativeKept(t *testing.T) {
 	c, _ := newTestCache(t, Config{})
-	soa := mustRR(t, "example. 300 IN SOA ns.example. host.example. 1 2 3 4 300")
+	soa := dnstest.MustRR(t, "example. 300 IN SOA ns.example. host.example. 1 2 3 4 300")
 	secure := &Entry{Rcode: dns.RcodeNameError, Authority: []dns.RR{soa}, Rank: RankAuthorityAuth, Security: security.Secure}
 	if !c.Put("nx.example.", dns.TypeA, dns.ClassINET, secure, 300) {
 		t.Fatal("first Put refused")
 	}
 	for _, e := range []*Entry{
 		{Rcode: dns.RcodeNameError, Authority: []dns.RR{soa}, Rank: RankAuthorityAuth},
-		{Rcode: dns.RcodeSuccess, RRs: []dns.RR{mustRR(t, "nx.example. 300 IN A 192.0.2.9")}, Rank: RankAuthorityAuth},
+		{Rcode: dns.RcodeSuccess, RRs: []dns.RR{dnstest.MustRR(t, "nx.example. 300 IN A 192.0.2.9")}, Rank: RankAuthorityAuth},
 	} {
 		if c.Put("nx.example.", dns.TypeA, dns.ClassINET, e, 300) {
 			t.Errorf("unvalidated %s replaced the secure denial", dns.RcodeToString[e.Rcode])

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 const (
@@ -17,7 +19,7 @@ const (
 func negative(t *testing.T, rcode int, auth ...string) *Entry {
 	e := &Entry{Rcode: rcode, Rank: RankAuthorityAuth}
 	for _, s := range auth {
-		e.Authority = append(e.Authority, mustRR(t, s))
+		e.Authority = append(e.Authority, dnstest.MustRR(t, s))
 	}
 	return e
 }
@@ -137,7 +139,7 @@ func TestHashCollisionIsAMiss(t *testing.T) {
 	if _, ok := c.shards.at(h).lru.Peek(h); !ok {
 		t.Fatal("Delete removed another name's entry")
 	}
-	own := &Entry{RRs: []dns.RR{mustRR(t, "victim.example. 300 IN A 192.0.2.7")}, Rank: RankAdditional}
+	own := &Entry{RRs: []dns.RR{dnstest.MustRR(t, "victim.example. 300 IN A 192.0.2.7")}, Rank: RankAdditional}
 	if !c.Put("victim.example.", dns.TypeA, dns.ClassINET, own, 300) {
 		t.Fatal("Put refused: the colliding entry is not this key's and may not block it")
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
+
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -17,15 +19,15 @@ func TestGetStale(t *testing.T) {
 		after      time.Duration // past expiry
 		want       bool
 	}{
-		{"data just expired", time.Hour, func() *Entry { return &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.1")}} }, time.Second, true},
-		{"data past the stale limit", time.Hour, func() *Entry { return &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.1")}} }, time.Hour + time.Second, false},
-		{"serve-stale off", 0, func() *Entry { return &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.1")}} }, time.Second, false},
+		{"data just expired", time.Hour, func() *Entry { return &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.1")}} }, time.Second, true},
+		{"data past the stale limit", time.Hour, func() *Entry { return &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.1")}} }, time.Hour + time.Second, false},
+		{"serve-stale off", 0, func() *Entry { return &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.1")}} }, time.Second, false},
 		{"bogus data", time.Hour, func() *Entry {
-			return &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.1")}, Security: security.Bogus}
+			return &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.1")}, Security: security.Bogus}
 		}, time.Second, false},
 		{"failure", time.Hour, func() *Entry { return &Entry{Rcode: dns.RcodeServerFailure} }, time.Second, false},
 		{"secure data", time.Hour, func() *Entry {
-			return &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.1")}, Security: security.Secure}
+			return &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.1")}, Security: security.Secure}
 		}, time.Second, true},
 	}
 	for _, tc := range tests {
@@ -49,9 +51,9 @@ func TestGetStale(t *testing.T) {
 
 func TestStaleNXDomainAndFailureOverStale(t *testing.T) {
 	c, clk := newTestCache(t, Config{ServeStale: time.Hour})
-	nx := &Entry{Rcode: dns.RcodeNameError, Authority: []dns.RR{mustRR(t, "example. 60 SOA ns h 1 2 3 4 60")}}
+	nx := &Entry{Rcode: dns.RcodeNameError, Authority: []dns.RR{dnstest.MustRR(t, "example. 60 SOA ns h 1 2 3 4 60")}}
 	c.PutNXDomain("gone.example.", dns.ClassINET, nx, 60)
-	data := &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.1")}}
+	data := &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.1")}}
 	c.Put("a.example.", dns.TypeA, dns.ClassINET, data, 60)
 	clk.Advance(2 * time.Minute)
 	if e, ok := c.GetStaleNXDomain("gone.example.", dns.ClassINET); !ok || e != nx {
@@ -65,7 +67,7 @@ func TestStaleNXDomainAndFailureOverStale(t *testing.T) {
 		t.Fatal("stale data lost to a failure")
 	}
 	// Fresh data replaces it.
-	fresh := &Entry{RRs: []dns.RR{mustRR(t, "a.example. 60 A 192.0.2.2")}}
+	fresh := &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 60 A 192.0.2.2")}}
 	if !c.Put("a.example.", dns.TypeA, dns.ClassINET, fresh, 60) {
 		t.Fatal("fresh data refused")
 	}
@@ -78,9 +80,9 @@ func TestStaleNXDomainAndFailureOverStale(t *testing.T) {
 // is replaced by a refresh like an expired one; before that it is not.
 func TestNearExpiryReplacement(t *testing.T) {
 	c, clk := newTestCache(t, Config{})
-	secure := &Entry{RRs: []dns.RR{mustRR(t, "a.example. 100 A 192.0.2.1")}, Security: security.Secure}
+	secure := &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 100 A 192.0.2.1")}, Security: security.Secure}
 	c.Put("a.example.", dns.TypeA, dns.ClassINET, secure, 100)
-	refresh := func() *Entry { return &Entry{RRs: []dns.RR{mustRR(t, "a.example. 100 A 192.0.2.1")}} }
+	refresh := func() *Entry { return &Entry{RRs: []dns.RR{dnstest.MustRR(t, "a.example. 100 A 192.0.2.1")}} }
 	clk.Advance(89 * time.Second)
 	if c.NearExpiry(secure) || c.Put("a.example.", dns.TypeA, dns.ClassINET, refresh(), 100) {
 		t.Fatal("a Secure entry with 11 s of 100 left was replaced by unvalidated data")

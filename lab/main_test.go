@@ -6,34 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from Main and read here.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestMain_RunsUntilCancelled(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out dnstest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Main(ctx, []string{"--out", dir, "--addr-base", "127.23.0.0", "--bulk", "10", "--delay-slow", "50ms"}, &out)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
 )
@@ -17,7 +18,7 @@ import (
 func TestMarkEntriesHeld(t *testing.T) {
 	r := &Resolver{cache: cache.New(cache.Config{Clock: clock.System{}})}
 	put := func(name string, rtype uint16, rr string) rrset {
-		e := &cache.Entry{RRs: []dns.RR{mustRR(t, rr)}, Rank: cache.RankAnswerAuth}
+		e := &cache.Entry{RRs: []dns.RR{dnstest.MustRR(t, rr)}, Rank: cache.RankAnswerAuth}
 		if !r.cache.Put(name, rtype, dns.ClassINET, e, 300) {
 			t.Fatalf("Put %s refused", rr)
 		}

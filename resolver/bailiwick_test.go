@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestEscapedDotIsNotBailiwick: ns\.attacker.example. is one label
@@ -18,12 +20,12 @@ func TestEscapedDotIsNotBailiwick(t *testing.T) {
 	m.SetQuestion("www.sub.attacker.example.", dns.TypeA)
 	m.Response = true
 	m.Ns = []dns.RR{
-		mustRR(t, `sub.attacker.example. 3600 IN NS ns\.attacker.example.`),
-		mustRR(t, `sub.attacker.example. 3600 IN NS ns.sub.attacker.example.`),
+		dnstest.MustRR(t, `sub.attacker.example. 3600 IN NS ns\.attacker.example.`),
+		dnstest.MustRR(t, `sub.attacker.example. 3600 IN NS ns.sub.attacker.example.`),
 	}
 	m.Extra = []dns.RR{
-		mustRR(t, `ns\.attacker.example. 3600 IN A 127.76.0.66`),
-		mustRR(t, `ns.sub.attacker.example. 3600 IN A 127.76.0.2`),
+		dnstest.MustRR(t, `ns\.attacker.example. 3600 IN A 127.76.0.66`),
+		dnstest.MustRR(t, `ns.sub.attacker.example. 3600 IN A 127.76.0.2`),
 	}
 	d, err := r.storeReferral(m, "attacker.example.", "sub.attacker.example.", dns.ClassINET)
 	if err != nil {

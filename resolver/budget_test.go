@@ -12,8 +12,8 @@ import (
 )
 
 func TestBudgetExhaustion(t *testing.T) {
-	h := basicHierarchy(t, 50)
-	r := newTestResolver(t, h.hints, func(c *Config) { c.Limits.MaxUpstreamQueries = 2 })
+	h := memHierarchy(t)
+	r := h.resolver(t, func(c *Config) { c.Limits.MaxUpstreamQueries = 2 })
 	re := mustFail(t, r, "www.example.test.", dns.TypeA)
 	if re.EDE != dns.ExtendedErrorCodeOther || !strings.HasPrefix(re.Text, "budget exceeded: ") {
 		t.Fatalf("EDE %d %q, want 0 \"budget exceeded: ...\"", re.EDE, re.Text)
@@ -32,17 +32,17 @@ func TestBudgetExhaustion(t *testing.T) {
 func TestBudgetSharedBySubResolutions(t *testing.T) {
 	// NXNSAttack: a delegation to many glueless name servers in a zone
 	// that does not answer. The lookups stop at MaxNSAddrLookups.
-	p := "127.30.51."
-	h := basicHierarchy(t, 51)
+	p := memPrefix
+	h := memHierarchy(t)
 	var lines []string
 	for i := 0; i < 20; i++ {
 		lines = append(lines, "victim.test. 300 NS ns"+itoa(i)+".sink.test.")
 	}
 	lines = append(lines, "sink.test. 300 NS ns.sink.test.", "ns.sink.test. 300 A "+p+"9")
 	h.tld.addRecords(t, lines...)
-	sink := startServer(t, p+"9", zone(t, "sink.test.",
+	sink := memServer(h.world, p+"9", zone(t, "sink.test.",
 		"sink.test. SOA ns.sink.test. h.sink.test. 1 3600 600 86400 60", "sink.test. NS ns.sink.test."))
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	re := mustFail(t, r, "www.victim.test.", dns.TypeA)
 	if n := sink.count(); n > r.Limits().MaxNSAddrLookups {
 		t.Fatalf("sink got %d queries, want at most %d (MaxNSAddrLookups)", n, r.Limits().MaxNSAddrLookups)
@@ -62,9 +62,9 @@ func TestBudgetSharedBySubResolutions(t *testing.T) {
 }
 
 func TestDeadlineGivesSERVFAILWithEDE(t *testing.T) {
-	h := basicHierarchy(t, 52)
+	h := memHierarchy(t)
 	h.zone.set(func(s *testServer) { s.drop = true })
-	r := newTestResolver(t, h.hints, func(c *Config) {
+	r := h.resolver(t, func(c *Config) {
 		c.Limits.ClientDeadline = 150 * time.Millisecond
 		c.Limits.UpstreamTimeoutInitial = time.Second
 	})
@@ -80,9 +80,9 @@ func TestDeadlineGivesSERVFAILWithEDE(t *testing.T) {
 }
 
 func TestSingleflight(t *testing.T) {
-	h := basicHierarchy(t, 53)
+	h := memHierarchy(t)
 	h.zone.set(func(s *testServer) { s.delay = 50 * time.Millisecond })
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -136,6 +136,7 @@ func TestCNAMERestartsShareTheBudget(t *testing.T) {
 			[]string{"ns.host.org. A " + p + "3", "www.host.org. A 192.0.2.99"},
 			[]string{"alias.example.test. CNAME www.host.org."}, nil)
 		return w, newTestResolver(t, hintsFor(p+"1"), func(c *Config) {
+			c.Upstream = w.world
 			c.QNameMinimisation = false
 			c.Limits.MaxUpstreamQueries = limit
 		})

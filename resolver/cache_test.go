@@ -11,9 +11,9 @@ import (
 )
 
 func TestNegativeCachingUsesSOATTL(t *testing.T) {
-	h := basicHierarchy(t, 30)
+	h := memHierarchy(t)
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r := newTestResolver(t, h.hints, func(c *Config) { c.Clock = clk })
+	r := h.resolver(t, func(c *Config) { c.Clock = clk })
 	for _, tc := range []struct {
 		name  string
 		qtype uint16
@@ -48,9 +48,9 @@ func TestNegativeCachingUsesSOATTL(t *testing.T) {
 }
 
 func TestPositiveTTLExpiry(t *testing.T) {
-	h := basicHierarchy(t, 31)
+	h := memHierarchy(t)
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r := newTestResolver(t, h.hints, func(c *Config) { c.Clock = clk })
+	r := h.resolver(t, func(c *Config) { c.Clock = clk })
 	if _, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +69,10 @@ func TestPositiveTTLExpiry(t *testing.T) {
 }
 
 func TestDeadZoneFailureIsCached(t *testing.T) {
-	h := basicHierarchy(t, 32)
+	h := memHierarchy(t)
 	h.zone.set(func(s *testServer) { s.drop = true })
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r := newTestResolver(t, h.hints, func(c *Config) {
+	r := h.resolver(t, func(c *Config) {
 		c.Clock = clk
 		c.Limits.UpstreamTimeoutInitial = 100 * time.Millisecond
 	})
@@ -101,8 +101,8 @@ func TestDeadZoneFailureIsCached(t *testing.T) {
 }
 
 func TestNXDOMAINCoversTypesAndNamesBelow(t *testing.T) {
-	h := basicHierarchy(t, 33)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	if res, _ := r.Resolve(ctxT(t), "gone.example.test.", dns.TypeA); res.Rcode != dns.RcodeNameError {
 		t.Fatalf("rcode %d, want NXDOMAIN", res.Rcode)
 	}

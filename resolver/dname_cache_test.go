@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
@@ -23,13 +24,7 @@ var cacheLabBase = netip.MustParseAddr("127.35.0.0")
 // startCacheLab starts a lab on this file's block.
 func startCacheLab(t testing.TB) *lab.Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{AddrBase: cacheLabBase, Clock: clock.System{}, BulkHosts: -1, SlowDelay: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	l := labtest.Start(t, lab.Config{AddrBase: cacheLabBase, Clock: clock.System{}, BulkHosts: -1, SlowDelay: 50 * time.Millisecond})
 	return l
 }
 
@@ -40,19 +35,6 @@ func newCacheOnlyResolver(t *testing.T) *Resolver {
 	ns, _ := dns.NewRR(". 3600 IN NS ns.root.")
 	h := &roothints.Hints{NS: []*dns.NS{ns.(*dns.NS)}, Addrs: map[string][]netip.Addr{"ns.root.": {netip.MustParseAddr("127.35.255.1")}}}
 	return newTestResolver(t, h, nil)
-}
-
-func mustRRs(t *testing.T, lines ...string) []dns.RR {
-	t.Helper()
-	var out []dns.RR
-	for _, l := range lines {
-		rr, err := dns.NewRR(l)
-		if err != nil {
-			t.Fatalf("NewRR(%q): %v", l, err)
-		}
-		out = append(out, rr)
-	}
-	return out
 }
 
 // TestDNAMESynthesisFromCache: names below a cached DNAME are answered
@@ -117,7 +99,7 @@ func TestDNAMESynthesisFromCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newCacheOnlyResolver(t)
 			for _, line := range tc.cached {
-				rrs := mustRRs(t, line)
+				rrs := dnstest.MustRRs(t, line)
 				h := rrs[0].Header()
 				if !r.cache.Put(h.Name, h.Rrtype, h.Class, &cache.Entry{RRs: rrs, Rank: cache.RankAnswerAuth}, h.Ttl) {
 					t.Fatalf("Put %s refused", line)

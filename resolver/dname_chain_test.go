@@ -5,6 +5,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -48,9 +49,9 @@ func TestDNAMEAnswers(t *testing.T) {
 		for _, cd := range []bool{false, true} {
 			r := newMessyResolver(t, l)
 			m, _ := ask(t, r, "x.dloop."+lab.SecureAlg13, dns.TypeA, true, cd, false)
-			t.Logf("CD=%v: %s EDE %d answers %d", cd, dns.RcodeToString[m.Rcode], edeOf(m), len(m.Answer))
-			if m.Rcode != dns.RcodeServerFailure || edeOf(m) < 0 {
-				t.Fatalf("CD=%v: %s EDE %d, want SERVFAIL with an EDE", cd, dns.RcodeToString[m.Rcode], edeOf(m))
+			t.Logf("CD=%v: %s EDE %d answers %d", cd, dns.RcodeToString[m.Rcode], dnstest.EDECode(m), len(m.Answer))
+			if m.Rcode != dns.RcodeServerFailure || dnstest.EDECode(m) < 0 {
+				t.Fatalf("CD=%v: %s EDE %d, want SERVFAIL with an EDE", cd, dns.RcodeToString[m.Rcode], dnstest.EDECode(m))
 			}
 			if cd && !hasType(m.Answer, dns.TypeDNAME) {
 				t.Fatalf("CD=1: the chain up to the loop is missing\n%v", m)
@@ -76,9 +77,9 @@ func TestDNAMEAnswers(t *testing.T) {
 		for _, cd := range []bool{false, true} {
 			r := newMessyResolver(t, l)
 			m, _ := ask(t, r, "loop."+lab.SecureAlg13, dns.TypeA, true, cd, false)
-			t.Logf("CD=%v: %s EDE %d answers %d", cd, dns.RcodeToString[m.Rcode], edeOf(m), len(m.Answer))
-			if m.Rcode != dns.RcodeServerFailure || edeOf(m) < 0 {
-				t.Fatalf("CD=%v: %s EDE %d, want SERVFAIL with an EDE", cd, dns.RcodeToString[m.Rcode], edeOf(m))
+			t.Logf("CD=%v: %s EDE %d answers %d", cd, dns.RcodeToString[m.Rcode], dnstest.EDECode(m), len(m.Answer))
+			if m.Rcode != dns.RcodeServerFailure || dnstest.EDECode(m) < 0 {
+				t.Fatalf("CD=%v: %s EDE %d, want SERVFAIL with an EDE", cd, dns.RcodeToString[m.Rcode], dnstest.EDECode(m))
 			}
 			if cd && !hasType(m.Answer, dns.TypeCNAME) {
 				t.Fatalf("CD=1: the chain up to the loop is missing\n%v", m)

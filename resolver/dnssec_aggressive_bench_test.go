@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -21,13 +21,7 @@ var aggressiveLabBase = netip.MustParseAddr("127.74.0.0")
 // startAggressiveLab starts a lab on this file's block, dated by labClock.
 func startAggressiveLab(t testing.TB, labClock clock.Clock) *lab.Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{AddrBase: aggressiveLabBase, Clock: labClock, BulkHosts: -1, SlowDelay: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	l := labtest.Start(t, lab.Config{AddrBase: aggressiveLabBase, Clock: labClock, BulkHosts: -1, SlowDelay: 50 * time.Millisecond})
 	return l
 }
 

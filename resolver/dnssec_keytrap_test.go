@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -16,9 +15,10 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/do53test"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
-	"github.com/sextant-dns/sextant/transport"
 	"github.com/sextant-dns/sextant/validator"
 )
 
@@ -53,15 +53,7 @@ func keytrapHierarchy(t testing.TB) (*roothints.Hints, []dns.RR) {
 	rootKey, goodKey, evilKey := gen(".", dns.ECDSAP256SHA256), gen("good.", dns.ECDSAP256SHA256), gen("evil.", dns.ED25519)
 
 	sign := func(origin string, key *authority.Key, lines ...string) []dns.RR {
-		var rrs []dns.RR
-		for _, l := range lines {
-			rr, err := dns.NewRR(l)
-			if err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			rrs = append(rrs, rr)
-		}
-		signed, err := authority.Sign(origin, rrs, opts(key))
+		signed, err := authority.Sign(origin, dnstest.MustRRs(t, lines...), opts(key))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,18 +95,7 @@ func keytrapHierarchy(t testing.TB) (*roothints.Hints, []dns.RR) {
 			}
 			srv.Set(z)
 		}
-		d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: srv}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = d.Shutdown(ctx)
-		})
+		do53test.Start(t, net.JoinHostPort(addr, "53"), srv)
 	}
 	serve(keytrapRoot, root)
 	serve(keytrapZone, good, evil)

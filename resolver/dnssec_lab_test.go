@@ -11,6 +11,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
@@ -22,14 +24,7 @@ var dnssecLabBase = netip.MustParseAddr("127.36.0.0")
 // startDNSSECLab starts a lab dated by labClock.
 func startDNSSECLab(t testing.TB, labClock clock.Clock) *lab.Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{AddrBase: dnssecLabBase, Clock: labClock, BulkHosts: 2, SlowDelay: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	return l
+	return labtest.Start(t, lab.Config{AddrBase: dnssecLabBase, Clock: labClock, BulkHosts: 2, SlowDelay: 50 * time.Millisecond})
 }
 
 // newValidatingResolver makes a lab resolver that validates with the
@@ -55,18 +50,6 @@ func ask(t testing.TB, r *Resolver, name string, qtype uint16, do, cd, ad bool) 
 	defer cancel()
 	m, res := r.Exchange(ctx, q)
 	return m, res
-}
-
-// edeOf returns the Extended DNS Error code of m, or -1.
-func edeOf(m *dns.Msg) int {
-	if opt := m.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_EDE); ok {
-				return int(e.InfoCode)
-			}
-		}
-	}
-	return -1
 }
 
 func hasType(rrs []dns.RR, t uint16) bool {
@@ -96,7 +79,7 @@ var wantEDE = map[string]int{
 // checkCase checks one DO=1 answer against the lab's expectation.
 func checkCase(t *testing.T, c lab.Case, m *dns.Msg, res *Result) {
 	t.Helper()
-	rc, ad, ede := m.Rcode, m.AuthenticatedData, edeOf(m)
+	rc, ad, ede := m.Rcode, m.AuthenticatedData, dnstest.EDECode(m)
 	data := len(m.Answer) > 0
 	fail := func(what string) {
 		t.Errorf("%s (%s %s): %s; got %s AD=%v EDE=%d answers=%d status=%v err=%v",
@@ -150,7 +133,7 @@ func TestDNSSECLabCases(t *testing.T) {
 	for _, round := range []string{"cold", "cached"} {
 		for _, c := range lab.Cases() {
 			m, res := ask(t, r, c.QName, c.QType, true, false, false)
-			t.Logf("%s %s: %s %s AD=%v EDE=%d status=%v", round, c.Name, c.QName, dns.RcodeToString[m.Rcode], m.AuthenticatedData, edeOf(m), res.Security)
+			t.Logf("%s %s: %s %s AD=%v EDE=%d status=%v", round, c.Name, c.QName, dns.RcodeToString[m.Rcode], m.AuthenticatedData, dnstest.EDECode(m), res.Security)
 			checkCase(t, c, m, res)
 		}
 	}
@@ -207,8 +190,8 @@ func TestDNSSECClientFlags(t *testing.T) {
 	if e, ok := r.Cache().Get(bogus, dns.TypeA, dns.ClassINET); !ok || e.Security != security.Bogus || r.Cache().Remaining(e) > 60 {
 		t.Fatalf("bogus entry: found=%v %+v", ok, e)
 	}
-	if m, _ := ask(t, r, bogus, dns.TypeA, true, false, false); m.Rcode != dns.RcodeServerFailure || edeOf(m) != int(validator.EDEDNSSECBogus) {
-		t.Errorf("cached bogus: %s EDE %d", dns.RcodeToString[m.Rcode], edeOf(m))
+	if m, _ := ask(t, r, bogus, dns.TypeA, true, false, false); m.Rcode != dns.RcodeServerFailure || dnstest.EDECode(m) != int(validator.EDEDNSSECBogus) {
+		t.Errorf("cached bogus: %s EDE %d", dns.RcodeToString[m.Rcode], dnstest.EDECode(m))
 	}
 }
 
@@ -266,8 +249,8 @@ func TestDNSSECClock(t *testing.T) {
 		}
 		r, _ := newValidatingResolver(t, l, clock.NewManual(tc.at))
 		m, _ := ask(t, r, tc.name, dns.TypeA, true, false, false)
-		if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad || edeOf(m) != tc.ede {
-			t.Errorf("%s: %s AD=%v EDE=%d, want %s AD=%v EDE=%d", tc.what, dns.RcodeToString[m.Rcode], m.AuthenticatedData, edeOf(m),
+		if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad || dnstest.EDECode(m) != tc.ede {
+			t.Errorf("%s: %s AD=%v EDE=%d, want %s AD=%v EDE=%d", tc.what, dns.RcodeToString[m.Rcode], m.AuthenticatedData, dnstest.EDECode(m),
 				dns.RcodeToString[tc.rcode], tc.ad, tc.ede)
 		}
 	}
@@ -423,8 +406,8 @@ func TestDNSSECCacheOnlyQueries(t *testing.T) {
 		t.Errorf("RD=0 CD=1: %s with %d answers, want the data", dns.RcodeToString[m.Rcode], len(m.Answer))
 	}
 	ask(t, r, bogus, dns.TypeA, true, false, false) // validated: marked bogus
-	if m := askNoRD(t, r, bogus, dns.TypeA, false); m.Rcode != dns.RcodeServerFailure || edeOf(m) != int(validator.EDEDNSSECBogus) {
-		t.Errorf("RD=0 after validation: %s EDE %d, want SERVFAIL EDE 6", dns.RcodeToString[m.Rcode], edeOf(m))
+	if m := askNoRD(t, r, bogus, dns.TypeA, false); m.Rcode != dns.RcodeServerFailure || dnstest.EDECode(m) != int(validator.EDEDNSSECBogus) {
+		t.Errorf("RD=0 after validation: %s EDE %d, want SERVFAIL EDE 6", dns.RcodeToString[m.Rcode], dnstest.EDECode(m))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
@@ -60,13 +61,7 @@ func newRolloverRig(t *testing.T) *rolloverRig {
 	t.Helper()
 	t0 := time.Now().UTC().Truncate(time.Second)
 	g := &rolloverRig{t: t, clk: clock.NewManual(t0), stateFile: filepath.Join(t.TempDir(), "root.anchors")}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{AddrBase: rolloverLabBase, Clock: g.clk, BulkHosts: -1})
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	l := labtest.Start(t, lab.Config{AddrBase: rolloverLabBase, Clock: g.clk, BulkHosts: -1})
 	g.lab = l
 	for _, k := range l.Keys(lab.Root) {
 		if k.IsSEP() {
@@ -79,6 +74,7 @@ func newRolloverRig(t *testing.T) *rolloverRig {
 	if g.oldKSK == nil || g.zsk == nil || len(g.oldDS) != 1 {
 		t.Fatalf("lab root: KSK %v ZSK %v DS %v", g.oldKSK, g.zsk, g.oldDS)
 	}
+	var err error
 	g.m, err = validator.NewManagedAnchors(g.oldDS, t0)
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,9 @@ type exchanger struct {
 	cookies *upstreamCookies
 	// tcp keeps connections for reuse; nil when reuse is off.
 	tcp *tcpPool
+	// upstream, when set (Config.Upstream), carries the queries instead
+	// of sockets.
+	upstream UpstreamExchanger
 }
 
 // newExchanger makes an exchanger without TCP reuse (see reuseTCP).
@@ -155,6 +158,9 @@ func (x *exchanger) exchangeOnce(ctx context.Context, q outQuery) (*dns.Msg, tim
 	deadline := time.Now().Add(q.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	if x.upstream != nil {
+		return x.exchangeUpstream(ctx, q, m, deadline)
 	}
 	if q.TCP {
 		return x.exchangeTCP(ctx, q, m, wire, deadline)

@@ -180,35 +180,12 @@ func TestUpstreamCookiesInterop(t *testing.T) {
 		start func(t *testing.T, dir string, port int)
 	}{
 		{"bind", func(t *testing.T, dir string, port int) {
-			named := dnstest.RequireTool(t, "named")
-			conf := fmt.Sprintf(`options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	managed-keys-directory "%[1]s";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	dnssec-validation no;
-	answer-cookie yes;
-	require-server-cookie yes;
-};
-controls { };
-zone "cookie.example" { type primary; file "%[1]s/zone"; };
-`, dir, port)
-			os.WriteFile(filepath.Join(dir, "named.conf"), []byte(conf), 0o644)
-			dnstest.StartDaemon(t, dir, named, "-g", "-c", filepath.Join(dir, "named.conf"), "-n", "1")
+			dnstest.StartBIND(t, dnstest.BIND{Dir: dir, Port: port,
+				Options: []string{"answer-cookie yes;", "require-server-cookie yes;"},
+				Conf:    fmt.Sprintf("zone \"cookie.example\" { type primary; file %q; };\n", filepath.Join(dir, "zone"))})
 		}},
 		{"knot", func(t *testing.T, dir string, port int) {
-			knotd := dnstest.RequireTool(t, "knotd")
-			conf := fmt.Sprintf(`server:
-    rundir: "%[1]s"
-    listen: 127.0.0.1@%[2]d
-    user: root:root
-    pidfile: "%[1]s/knot.pid"
-database:
-    storage: "%[1]s"
-mod-cookies:
+			dnstest.StartKnot(t, dnstest.Knot{Dir: dir, Listen: fmt.Sprintf("127.0.0.1@%d", port), Conf: fmt.Sprintf(`mod-cookies:
   - id: strict
     badcookie-slip: 1
 template:
@@ -216,14 +193,9 @@ template:
     global-module: mod-cookies/strict
 zone:
   - domain: cookie.example
-    storage: "%[1]s"
-    file: "%[1]s/zone"
-log:
-  - target: stderr
-    any: info
-`, dir, port)
-			os.WriteFile(filepath.Join(dir, "knot.conf"), []byte(conf), 0o644)
-			dnstest.StartDaemon(t, dir, knotd, "-c", filepath.Join(dir, "knot.conf"))
+    storage: %[1]q
+    file: %[2]q
+`, dir, filepath.Join(dir, "zone"))})
 		}},
 	}
 	for _, s := range servers {

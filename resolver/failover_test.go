@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // multiServerZone is root (.1) -> test. (.2) -> example.test. served by
@@ -41,7 +42,7 @@ func multiServerZone(t *testing.T, n, servers int) (*hierarchy, []*testServer, *
 			}
 		}
 		for _, l := range tldLines {
-			z.rrs = append(z.rrs, mustRR(t, l))
+			z.rrs = append(z.rrs, dnstest.MustRR(t, l))
 		}
 		s.zones = []*testZone{&z}
 	})

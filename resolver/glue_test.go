@@ -8,6 +8,7 @@ import (
 
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // glueHierarchy is root (p.1) -> test. (p.2) -> example.test. (p.3), where
@@ -78,7 +79,7 @@ func TestParentGlueWhenChildAddressFails(t *testing.T) {
 	}
 	// The child's authoritative answer for its name server's address
 	// (as a lookup of it after the glue expired gets) replaces the glue.
-	child := mustRR(t, "ns1.example.test. 3600 A "+p+"9")
+	child := dnstest.MustRR(t, "ns1.example.test. 3600 A "+p+"9")
 	if !r.cache.Put("ns1.example.test.", dns.TypeA, dns.ClassINET, &cache.Entry{RRs: []dns.RR{child}, Rank: cache.RankAnswerAuth}, 3600) {
 		t.Fatal("the child's address was not cached")
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // The hedging and upstream TCP tests of issue 10 use 127.95.0.0/16, one
@@ -42,7 +44,7 @@ func hedgeZone(t testing.TB, p string, servers int) (*hierarchy, []*testServer) 
 			}
 		}
 		for _, l := range tldLines {
-			z.rrs = append(z.rrs, mustRR(t, l))
+			z.rrs = append(z.rrs, dnstest.MustRR(t, l))
 		}
 		s.zones = []*testZone{&z}
 	})

@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestHostileReplies feeds the iterator replies that are wrong in many
 // ways. None may panic, poison the cache or take long; each ends in a
 // SERVFAIL or a sane answer.
 func TestHostileReplies(t *testing.T) {
-	rr := func(s string) dns.RR { return mustRR(t, s) }
+	rr := func(s string) dns.RR { return dnstest.MustRR(t, s) }
 	many := func() []dns.RR {
 		var out []dns.RR
 		for i := 0; i < 300; i++ {
@@ -19,7 +21,7 @@ func TestHostileReplies(t *testing.T) {
 		}
 		return out
 	}()
-	for i, tc := range []struct {
+	for _, tc := range []struct {
 		name string
 		edit func(m *dns.Msg)
 	}{
@@ -58,7 +60,7 @@ func TestHostileReplies(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := basicHierarchy(t, 100+i)
+			h := memHierarchy(t)
 			// The tld misbehaves for www.example.test only.
 			h.tld.set(func(s *testServer) {
 				s.hook = func(w dns.ResponseWriter, q *dns.Msg) bool {
@@ -72,7 +74,7 @@ func TestHostileReplies(t *testing.T) {
 					return true
 				}
 			})
-			r := newTestResolver(t, h.hints, func(c *Config) {
+			r := h.resolver(t, func(c *Config) {
 				c.QNameMinimisation = false
 				c.Limits.UpstreamTimeoutInitial = 50 * time.Millisecond
 			})

@@ -8,18 +8,23 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // twoTLDs is root (.1) delegating test. (.2) and org. (.5); example.test.
-// (.3) and host.org. data in org. itself.
+// (.3) and host.org. data in org. itself, at 127.30.<n>.0/24 of an
+// in-memory world.
 type twoTLDs struct {
 	root, test, org, zone *testServer
 	r                     *Resolver
+	world                 *dnstest.World
 }
 
 func startTwoTLDs(t *testing.T, n int, testLines, orgLines, zoneLines []string, extra []dns.RR) *twoTLDs {
 	t.Helper()
 	p := "127.30." + itoa(n) + "."
+	world := dnstest.NewWorld()
+	startServer := func(_ testing.TB, addr string, z *testZone) *testServer { return memServer(world, addr, z) }
 	root := startServer(t, p+"1", zone(t, ".",
 		". SOA a.root.test. h.root.test. 1 3600 600 86400 3600",
 		". NS a.root.test.",
@@ -41,7 +46,8 @@ func startTwoTLDs(t *testing.T, n int, testLines, orgLines, zoneLines []string, 
 		"example.test. NS ns.host.org.",
 		"www.example.test. A 192.0.2.80",
 	}, zoneLines...)...))
-	return &twoTLDs{root: root, test: tld, org: org, zone: z, r: newTestResolver(t, hintsFor(p+"1"), nil)}
+	r := newTestResolver(t, hintsFor(p+"1"), func(c *Config) { c.Upstream = world })
+	return &twoTLDs{root: root, test: tld, org: org, zone: z, r: r, world: world}
 }
 
 func TestGluelessNameServer(t *testing.T) {
@@ -64,13 +70,13 @@ func TestGluelessNameServer(t *testing.T) {
 func TestOutOfBailiwickGlueIgnored(t *testing.T) {
 	p := "127.30.3."
 	poison := []dns.RR{
-		mustRR(t, "ns.host.org. 300 A "+p+"66"),
-		mustRR(t, "www.victim.org. 300 A 6.6.6.6"),
+		dnstest.MustRR(t, "ns.host.org. 300 A "+p+"66"),
+		dnstest.MustRR(t, "www.victim.org. 300 A 6.6.6.6"),
 	}
 	w := startTwoTLDs(t, 3,
 		[]string{"example.test. NS ns.host.org."},
 		[]string{"ns.host.org. A " + p + "3"}, nil, poison)
-	evil := startServer(t, p+"66", zone(t, "example.test.",
+	evil := memServer(w.world, p+"66", zone(t, "example.test.",
 		"example.test. SOA ns.evil. h.evil. 1 3600 600 86400 60",
 		"www.example.test. A 6.6.6.6"))
 	res, err := w.r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
@@ -145,8 +151,8 @@ func TestLongCNAMEChainHitsLimit(t *testing.T) {
 		lines = append(lines, "c"+itoa(i)+".example.test. CNAME c"+itoa(i+1)+".example.test.")
 	}
 	lines = append(lines, "c20.example.test. A 192.0.2.1")
-	h := basicHierarchy(t, 6, lines...)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t, lines...)
+	r := h.resolver(t, nil)
 	if re := mustFail(t, r, "c0.example.test.", dns.TypeA); !strings.Contains(re.Text, "CNAME chain") {
 		t.Fatalf("err %v, want SERVFAIL for the chain length", re)
 	}
@@ -158,11 +164,11 @@ func TestLongCNAMEChainHitsLimit(t *testing.T) {
 }
 
 func TestDelegationLoopFailsFastAndIsCached(t *testing.T) {
-	h := basicHierarchy(t, 7)
+	h := memHierarchy(t)
 	// Cyclic glueless delegations (tsuNAME): a.test via ns.b.test, b.test
 	// via ns.a.test.
 	h.tld.addRecords(t, "a.test. 300 NS ns.b.test.", "b.test. 300 NS ns.a.test.")
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	start := time.Now()
 	re := mustFail(t, r, "www.a.test.", dns.TypeA)
 	if d := time.Since(start); d > 500*time.Millisecond {
@@ -183,8 +189,8 @@ func TestDelegationLoopFailsFastAndIsCached(t *testing.T) {
 }
 
 func TestDNAME(t *testing.T) {
-	h := basicHierarchy(t, 8, "old.example.test. DNAME new.example.test.", "www.new.example.test. A 192.0.2.7")
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t, "old.example.test. DNAME new.example.test.", "www.new.example.test. A 192.0.2.7")
+	r := h.resolver(t, nil)
 	// The test server does not synthesise: the resolver must.
 	h.zone.set(func(s *testServer) {
 		s.hook = func(w dns.ResponseWriter, q *dns.Msg) bool {
@@ -194,7 +200,7 @@ func TestDNAME(t *testing.T) {
 			m := new(dns.Msg)
 			m.SetReply(q)
 			m.Authoritative = true
-			m.Answer = []dns.RR{mustRR(t, "old.example.test. 300 DNAME new.example.test.")}
+			m.Answer = []dns.RR{dnstest.MustRR(t, "old.example.test. 300 DNAME new.example.test.")}
 			_ = w.WriteMsg(m)
 			return true
 		}
@@ -208,20 +214,11 @@ func TestDNAME(t *testing.T) {
 	}
 }
 
-func mustRR(t testing.TB, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rr
-}
-
 func TestInZoneNameServerWithoutGlue(t *testing.T) {
-	h := basicHierarchy(t, 9)
+	h := memHierarchy(t)
 	// A delegation whose only name server is inside the zone, with no glue.
 	h.tld.addRecords(t, "noglue.test. 300 NS ns.noglue.test.")
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	start := time.Now()
 	if re := mustFail(t, r, "www.noglue.test.", dns.TypeA); re.EDE != dns.ExtendedErrorCodeNoReachableAuthority || time.Since(start) > 200*time.Millisecond {
 		t.Fatalf("err %v after %v, want a quick SERVFAIL with EDE 22", re, time.Since(start))

@@ -12,8 +12,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
-	"github.com/sextant-dns/sextant/roothints"
 )
 
 // labAddrBase is this package's block for its lab (ARCHITECTURE.md).
@@ -22,28 +22,7 @@ var labAddrBase = netip.MustParseAddr("127.34.0.0")
 // startLab starts the simulated internet and a resolver on its root.
 func startLab(t testing.TB) (*lab.Lab, *Resolver) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	type started struct {
-		l   *lab.Lab
-		err error
-	}
-	done := make(chan started, 1)
-	go func() {
-		l, err := lab.Start(ctx, lab.Config{AddrBase: labAddrBase, Clock: clock.System{}, BulkHosts: -1, SlowDelay: 100 * time.Millisecond})
-		done <- started{l, err}
-	}()
-	var l *lab.Lab
-	select {
-	case s := <-done:
-		if s.err != nil {
-			t.Fatalf("lab.Start: %v", s.err)
-		}
-		l = s.l
-	case <-time.After(30 * time.Second):
-		t.Fatal("lab.Start did not return within 30s")
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	l := labtest.Start(t, lab.Config{AddrBase: labAddrBase, Clock: clock.System{}, BulkHosts: -1, SlowDelay: 100 * time.Millisecond})
 	return l, newLabResolver(t, l, nil)
 }
 
@@ -51,18 +30,8 @@ func startLab(t testing.TB) (*lab.Lab, *Resolver) {
 // lab's root hints.
 func newLabResolver(t testing.TB, l *lab.Lab, mod func(*Config)) *Resolver {
 	t.Helper()
-	h := &roothints.Hints{Addrs: map[string][]netip.Addr{}}
-	for _, rr := range l.RootHints() {
-		switch v := rr.(type) {
-		case *dns.NS:
-			h.NS = append(h.NS, v)
-		case *dns.A:
-			a, _ := netip.AddrFromSlice(v.A.To4())
-			h.Addrs[canonical(v.Hdr.Name)] = append(h.Addrs[canonical(v.Hdr.Name)], a)
-		}
-	}
 	cfg := DefaultConfig()
-	cfg.Hints = h
+	cfg.Hints = l.Hints()
 	cfg.DisableUpstreamIPv6 = true
 	if mod != nil {
 		mod(&cfg)

@@ -12,8 +12,8 @@ import (
 // resolver (addresses, TXT, and NXDOMAIN as IsNotFound) for Go code that
 // only knows the standard library.
 func TestNetResolver(t *testing.T) {
-	h := basicHierarchy(t, 111, `www.example.test. TXT "hello"`)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t, `www.example.test. TXT "hello"`)
+	r := h.resolver(t, nil)
 	nr := r.NetResolver()
 	ctx := ctxT(t)
 
@@ -38,8 +38,8 @@ func TestNetResolver(t *testing.T) {
 // TestNetResolverCancelled: a cancelled lookup returns promptly and the
 // in-process connection goroutines end.
 func TestNetResolverCancelled(t *testing.T) {
-	h := basicHierarchy(t, 112)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := r.NetResolver().LookupHost(ctx, "www.example.test."); err == nil {

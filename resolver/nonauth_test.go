@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // withoutAA answers from the zones of s with the AA flag cleared, as a
@@ -28,7 +29,7 @@ func withoutAA(s *testServer) func(w dns.ResponseWriter, r *dns.Msg) bool {
 // are the answer (as in Unbound and Knot Resolver), not a lame server and
 // SERVFAIL; the data is cached below authoritative rank (RFC 2181 5.4.1).
 func TestNonAuthAnswersAccepted(t *testing.T) {
-	for i, tc := range []struct {
+	for _, tc := range []struct {
 		name      string
 		qname     string
 		qtype     uint16
@@ -42,9 +43,9 @@ func TestNonAuthAnswersAccepted(t *testing.T) {
 		{"NODATA with SOA", "www.example.test.", dns.TypeTXT, dns.RcodeSuccess, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := basicHierarchyAt(t, "127.87."+itoa(1+i)+".", "alias.example.test. CNAME www.example.test.")
+			h := memHierarchy(t, "alias.example.test. CNAME www.example.test.")
 			h.zone.set(func(s *testServer) { s.hook = withoutAA(s) })
-			r := newTestResolver(t, h.hints, nil)
+			r := h.resolver(t, nil)
 			res, err := r.Resolve(ctxT(t), tc.qname, tc.qtype)
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
@@ -77,7 +78,9 @@ func TestNonAuthAnswersAccepted(t *testing.T) {
 // chainReply answers alias.example.test./A with a CNAME to www and www's
 // A record addr, with AA set or not (the name in the case asked, 0x20);
 // other names go to the zones.
-func chainReply(s *testServer, aa bool, addr string) func(w dns.ResponseWriter, r *dns.Msg) bool {
+func chainReply(t testing.TB, aa bool, addr string) func(w dns.ResponseWriter, r *dns.Msg) bool {
+	cname := dnstest.MustRR(t, "alias.example.test. 60 CNAME www.example.test.")
+	a := dnstest.MustRR(t, "www.example.test. 60 A "+addr)
 	return func(w dns.ResponseWriter, r *dns.Msg) bool {
 		if len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, "alias.example.test.") {
 			return false
@@ -85,21 +88,12 @@ func chainReply(s *testServer, aa bool, addr string) func(w dns.ResponseWriter, 
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = aa
-		m.Answer = []dns.RR{
-			mustRRNoT(r.Question[0].Name + " 60 CNAME www.example.test."),
-			mustRRNoT("www.example.test. 60 A " + addr),
-		}
+		c := dns.Copy(cname)
+		c.Header().Name = r.Question[0].Name
+		m.Answer = []dns.RR{c, dns.Copy(a)}
 		_ = w.WriteMsg(m)
 		return true
 	}
-}
-
-func mustRRNoT(s string) dns.RR {
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		panic(err)
-	}
-	return rr
 }
 
 // wwwCached returns the cached address and rank of www.example.test./A.
@@ -116,8 +110,8 @@ func wwwCached(t *testing.T, r *Resolver) (string, cache.Rank) {
 // without AA gives way to the same RRset from an authoritative reply
 // (RFC 2181 5.4.1: higher credibility replaces lower).
 func TestNonAuthAnswerReplacedByAuthoritative(t *testing.T) {
-	h := basicHierarchyAt(t, "127.87.11.")
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	h.zone.set(func(s *testServer) { s.hook = withoutAA(s) })
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || res.Rcode != dns.RcodeSuccess {
@@ -126,7 +120,7 @@ func TestNonAuthAnswerReplacedByAuthoritative(t *testing.T) {
 	if addr, rank := wwwCached(t, r); addr != "192.0.2.80" || rank != cache.RankAnswerNonAuth {
 		t.Fatalf("after the non-AA answer: %s at %v", addr, rank)
 	}
-	h.zone.set(func(s *testServer) { s.hook = chainReply(s, true, "192.0.2.81") })
+	h.zone.set(func(s *testServer) { s.hook = chainReply(t, true, "192.0.2.81") })
 	if res, err := r.Resolve(ctxT(t), "alias.example.test.", dns.TypeA); err != nil || res.Rcode != dns.RcodeSuccess {
 		t.Fatalf("authoritative chain: %v %v", res, err)
 	}
@@ -139,15 +133,15 @@ func TestNonAuthAnswerReplacedByAuthoritative(t *testing.T) {
 // answer, but its data never takes the place of authoritative data in the
 // cache (RFC 2181 5.4.1).
 func TestNonAuthAnswerNeverReplacesAuthoritative(t *testing.T) {
-	h := basicHierarchyAt(t, "127.87.12.")
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || res.Rcode != dns.RcodeSuccess {
 		t.Fatalf("authoritative answer: %v %v", res, err)
 	}
 	if addr, rank := wwwCached(t, r); addr != "192.0.2.80" || rank != cache.RankAnswerAuth {
 		t.Fatalf("after the authoritative answer: %s at %v", addr, rank)
 	}
-	h.zone.set(func(s *testServer) { s.hook = chainReply(s, false, "6.6.6.6") })
+	h.zone.set(func(s *testServer) { s.hook = chainReply(t, false, "6.6.6.6") })
 	res, err := r.Resolve(ctxT(t), "alias.example.test.", dns.TypeA)
 	if err != nil || res.Rcode != dns.RcodeSuccess {
 		t.Fatalf("non-AA chain: rcode %d err %v, want an answer", res.Rcode, err)
@@ -163,9 +157,9 @@ func TestNonAuthAnswerNeverReplacesAuthoritative(t *testing.T) {
 // TestNonAuthNegativeRank: NXDOMAIN and NODATA without AA are cached
 // below the rank of an authoritative denial.
 func TestNonAuthNegativeRank(t *testing.T) {
-	h := basicHierarchyAt(t, "127.87.13.")
+	h := memHierarchy(t)
 	h.zone.set(func(s *testServer) { s.hook = withoutAA(s) })
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeTXT); err != nil || res.Rcode != dns.RcodeSuccess || len(res.Answer) != 0 {
 		t.Fatalf("non-AA NODATA: %v %v", res, err)
 	}

@@ -4,22 +4,14 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
-func query(name string, qtype uint16, edns bool) *dns.Msg {
-	q := new(dns.Msg)
-	q.SetQuestion(name, qtype)
-	q.RecursionDesired = true
-	if edns {
-		q.SetEdns0(4096, false)
-	}
-	return q
-}
-
 func TestNoRecursionDesiredAnswersFromCacheOnly(t *testing.T) {
-	hier := basicHierarchy(t, 63)
-	r := newTestResolver(t, hier.hints, nil)
-	q := query("www.example.test.", dns.TypeA, true)
+	hier := memHierarchy(t)
+	r := hier.resolver(t, nil)
+	q := dnstest.Query("www.example.test.", dns.TypeA, dnstest.EDNS(4096, false))
 	q.RecursionDesired = false
 	m, res := r.Exchange(ctxT(t), q)
 	if m.Rcode != dns.RcodeRefused || res.ExtendedError() == nil || res.ExtendedError().EDE != dns.ExtendedErrorCodeNotAuthoritative || hier.root.count() != 0 {

@@ -36,8 +36,8 @@ func TestQminNext(t *testing.T) {
 }
 
 func TestQNameMinimisation(t *testing.T) {
-	h := basicHierarchy(t, 40, "a.b.example.test. A 192.0.2.5")
-	r := newTestResolver(t, h.hints, func(c *Config) { c.QNameMinimisation = true })
+	h := memHierarchy(t, "a.b.example.test. A 192.0.2.5")
+	r := h.resolver(t, func(c *Config) { c.QNameMinimisation = true })
 	res, err := r.Resolve(ctxT(t), "a.b.example.test.", dns.TypeAAAA)
 	if err != nil || res.Rcode != dns.RcodeSuccess {
 		t.Fatalf("rcode %d err %v", res.Rcode, err)
@@ -61,7 +61,7 @@ func TestQNameMinimisation(t *testing.T) {
 }
 
 func TestQNameMinimisationFallbackOnNXDOMAIN(t *testing.T) {
-	h := basicHierarchy(t, 41, "a.b.example.test. A 192.0.2.5")
+	h := memHierarchy(t, "a.b.example.test. A 192.0.2.5")
 	// A broken server: NXDOMAIN for the empty non-terminal.
 	h.zone.set(func(s *testServer) {
 		s.hook = func(w dns.ResponseWriter, r *dns.Msg) bool {
@@ -75,7 +75,7 @@ func TestQNameMinimisationFallbackOnNXDOMAIN(t *testing.T) {
 			return true
 		}
 	})
-	r := newTestResolver(t, h.hints, func(c *Config) { c.QNameMinimisation = true })
+	r := h.resolver(t, func(c *Config) { c.QNameMinimisation = true })
 	res, err := r.Resolve(ctxT(t), "a.b.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
 		t.Fatalf("answer %v rcode %d err %v", res.Answer, res.Rcode, err)
@@ -83,7 +83,7 @@ func TestQNameMinimisationFallbackOnNXDOMAIN(t *testing.T) {
 }
 
 func TestQNameMinimisationFallbackOnREFUSED(t *testing.T) {
-	h := basicHierarchy(t, 42)
+	h := memHierarchy(t)
 	h.tld.set(func(s *testServer) {
 		s.hook = func(w dns.ResponseWriter, r *dns.Msg) bool {
 			if r.Question[0].Qtype == dns.TypeA && canonical(r.Question[0].Name) == "example.test." {
@@ -95,7 +95,7 @@ func TestQNameMinimisationFallbackOnREFUSED(t *testing.T) {
 			return false
 		}
 	})
-	r := newTestResolver(t, h.hints, func(c *Config) { c.QNameMinimisation = true })
+	r := h.resolver(t, func(c *Config) { c.QNameMinimisation = true })
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(answerAddrs(res)) != 1 {
 		t.Fatalf("answer %v err %v", res, err)

@@ -23,8 +23,8 @@ func answerAddrs(res *Result) []string {
 }
 
 func TestResolveFollowsReferrals(t *testing.T) {
-	h := basicHierarchy(t, 1)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	res, err := r.Resolve(ctxT(t), "WWW.Example.Test", dns.TypeA)
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)

@@ -91,6 +91,10 @@ type Config struct {
 	UpstreamTCPIdleTimeout       time.Duration
 	UpstreamTCPMaxConnsPerServer int
 	UpstreamTCPMaxConns          int
+	// Upstream, when set, carries each query to an authoritative server
+	// instead of the network (an in-memory world for tests; see
+	// UpstreamExchanger); nil sends them over UDP and TCP.
+	Upstream UpstreamExchanger
 }
 
 // DefaultConfig returns the defaults: built-in root hints, QNAME
@@ -194,6 +198,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.port = 53
 	}
 	r.x.reuseTCP(cfg.UpstreamTCPIdleTimeout, cfg.UpstreamTCPMaxConnsPerServer, cfg.UpstreamTCPMaxConns)
+	r.x.upstream = cfg.Upstream
 	for _, a := range cfg.OutgoingAddrs {
 		if a = a.Unmap(); a.Is4() {
 			r.x.local4 = append(r.x.local4, a)

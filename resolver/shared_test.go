@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -56,7 +57,7 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 	}
 	// Validating instances take only what validation judged.
 	shared.Put(dns.Question{Name: "unchecked.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET},
-		&SharedAnswer{Answer: []dns.RR{mustRR(t, "unchecked.example.test. 300 A 127.0.0.66")}, Security: security.Indeterminate,
+		&SharedAnswer{Answer: []dns.RR{dnstest.MustRR(t, "unchecked.example.test. 300 A 127.0.0.66")}, Security: security.Indeterminate,
 			Stored: r1.cfg.Clock.Now(), Expires: r1.cfg.Clock.Now().Add(300 * time.Second)})
 	validating := &Resolver{cfg: Config{SharedCache: shared, Clock: r1.cfg.Clock}, dnssec: &dnssec{}}
 	if res := validating.fromShared(ctxT(t), dns.Question{Name: "unchecked.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET}); res != nil {

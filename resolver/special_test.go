@@ -42,9 +42,9 @@ func TestSpecialNames(t *testing.T) {
 }
 
 func TestSpecialNamesModes(t *testing.T) {
-	h := basicHierarchy(t, 61)
+	h := memHierarchy(t)
 	// Operator hints (auto): test. is resolved through their root.
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	if res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil || len(res.Answer) != 1 {
 		t.Fatalf("auto with own hints: %v %v", res, err)
 	}
@@ -54,7 +54,7 @@ func TestSpecialNamesModes(t *testing.T) {
 		t.Fatalf("auto localhost: %v %v (root asked %d times)", res.Answer, err, h.root.count())
 	}
 	// Forced local: test. is NXDOMAIN without a query.
-	r = newTestResolver(t, h.hints, func(c *Config) { c.SpecialNames = SpecialNamesLocal })
+	r = h.resolver(t, func(c *Config) { c.SpecialNames = SpecialNamesLocal })
 	before := h.root.count()
 	res, _ = r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if res.Rcode != dns.RcodeNameError || h.root.count() != before {
@@ -102,12 +102,12 @@ func TestAddrPolicy(t *testing.T) {
 }
 
 func TestLoopbackDelegationRefused(t *testing.T) {
-	h := basicHierarchy(t, 62)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	// The lab's hints are loopback, so loopback is allowed; turn the
 	// policy back to the default to see a delegation to 127.0.0.1 refused.
 	r.policy.allowLoopback = false
-	r.roots.addrs = map[string][]netip.Addr{"a.root.test.": {netip.MustParseAddr("127.30.62.1")}}
+	r.roots.addrs = map[string][]netip.Addr{"a.root.test.": {netip.MustParseAddr(memAddr(1))}}
 	if mustFail(t, r, "www.example.test.", dns.TypeA); h.root.count() != 0 {
 		t.Fatalf("root queries %d: a loopback server was queried", h.root.count())
 	}

@@ -7,19 +7,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
-
-// edeCode is the Extended DNS Error code of m, or -1.
-func edeCode(m *dns.Msg) int {
-	if opt := m.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_EDE); ok {
-				return int(e.InfoCode)
-			}
-		}
-	}
-	return -1
-}
 
 // TestServeStale: with the zone's server gone after the data expired,
 // clients get the expired data with TTL 30 and EDE 3 (19 for NXDOMAIN);
@@ -45,33 +34,33 @@ func TestServeStale(t *testing.T) {
 			})
 			clk := r.cfg.Clock.(*clock.Manual)
 			for _, name := range []string{"data.example.test.", "nx.example.test."} {
-				if m, _ := r.Exchange(ctxT(t), query(name, dns.TypeA, true)); m.Rcode == dns.RcodeServerFailure {
+				if m, _ := r.Exchange(ctxT(t), dnstest.Query(name, dns.TypeA, dnstest.EDNS(4096, false))); m.Rcode == dns.RcodeServerFailure {
 					t.Fatalf("%s: SERVFAIL while the server is up", name)
 				}
 			}
 			h.zone.set(func(s *testServer) { s.drop = true })
 			clk.Advance(60*time.Second + tc.expired)
 
-			m, _ := r.Exchange(ctxT(t), query("data.example.test.", dns.TypeA, true))
+			m, _ := r.Exchange(ctxT(t), dnstest.Query("data.example.test.", dns.TypeA, dnstest.EDNS(4096, false)))
 			if !tc.want {
 				if m.Rcode != dns.RcodeServerFailure {
 					t.Fatalf("data: %v, want SERVFAIL", m)
 				}
 				return
 			}
-			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != staleTTL || edeCode(m) != int(dns.ExtendedErrorCodeStaleAnswer) {
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != staleTTL || dnstest.EDECode(m) != int(dns.ExtendedErrorCodeStaleAnswer) {
 				t.Fatalf("data: %v, want the stale A with TTL 30 and EDE 3", m)
 			}
-			m, _ = r.Exchange(ctxT(t), query("nx.example.test.", dns.TypeA, true))
-			if m.Rcode != dns.RcodeNameError || edeCode(m) != int(dns.ExtendedErrorCodeStaleNXDOMAINAnswer) {
+			m, _ = r.Exchange(ctxT(t), dnstest.Query("nx.example.test.", dns.TypeA, dnstest.EDNS(4096, false)))
+			if m.Rcode != dns.RcodeNameError || dnstest.EDECode(m) != int(dns.ExtendedErrorCodeStaleNXDOMAINAnswer) {
 				t.Fatalf("nx: %v, want the stale NXDOMAIN with EDE 19", m)
 			}
 			// The server is back: once the failure is no longer cached,
 			// fresh data again.
 			h.zone.set(func(s *testServer) { s.drop = false })
 			clk.Advance(10 * time.Minute)
-			m, _ = r.Exchange(ctxT(t), query("data.example.test.", dns.TypeA, true))
-			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 60 || edeCode(m) != -1 {
+			m, _ = r.Exchange(ctxT(t), dnstest.Query("data.example.test.", dns.TypeA, dnstest.EDNS(4096, false)))
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 60 || dnstest.EDECode(m) != -1 {
 				t.Fatalf("after the outage: %v, want the fresh answer", m)
 			}
 		})
@@ -140,8 +129,8 @@ func TestServeStaleWhenRefreshIsSlow(t *testing.T) {
 	}
 	h.zone.set(func(s *testServer) { s.delay = 500 * time.Millisecond })
 	clk.Advance(61 * time.Second)
-	m, _ := r.Exchange(ctxT(t), query("data.example.test.", dns.TypeA, true))
-	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != staleTTL || edeCode(m) != int(dns.ExtendedErrorCodeStaleAnswer) {
+	m, _ := r.Exchange(ctxT(t), dnstest.Query("data.example.test.", dns.TypeA, dnstest.EDNS(4096, false)))
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Ttl != staleTTL || dnstest.EDECode(m) != int(dns.ExtendedErrorCodeStaleAnswer) {
 		t.Fatalf("%v, want the stale answer before the slow server replied", m)
 	}
 	// The refresh lands in the cache.

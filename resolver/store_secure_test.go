@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/security"
 )
@@ -56,7 +57,7 @@ func TestForgedAnswerKeepsSecureEntry(t *testing.T) {
 			m := new(dns.Msg)
 			m.SetQuestion(tc.qname, dns.TypeA)
 			m.Response, m.Authoritative = true, true
-			m.Answer = mustRRs(t, tc.forged...)
+			m.Answer = dnstest.MustRRs(t, tc.forged...)
 			rs := &resolution{r: r, budget: newBudget(&r.limits, time.Now())}
 			if _, err := rs.storeAnswer(m, kindAnswer, tc.zone, question{tc.qname, dns.TypeA, dns.ClassINET}); err != nil {
 				t.Fatalf("storeAnswer: %v", err)
@@ -87,7 +88,7 @@ func TestForgedAnswerKeepsSecureEntry(t *testing.T) {
 	m := new(dns.Msg)
 	m.SetQuestion("www."+lab.SecureAlg13, dns.TypeA)
 	m.Response, m.Authoritative = true, true
-	m.Answer = mustRRs(t, "www."+lab.SecureAlg13+" 300 IN A 198.51.100.77")
+	m.Answer = dnstest.MustRRs(t, "www."+lab.SecureAlg13+" 300 IN A 198.51.100.77")
 	rs := &resolution{r: r, budget: newBudget(&r.limits, time.Now())}
 	if _, err := rs.storeAnswer(m, kindAnswer, lab.SecureAlg13, question{"www." + lab.SecureAlg13, dns.TypeA, dns.ClassINET}); err != nil {
 		t.Fatalf("storeAnswer: %v", err)

@@ -15,11 +15,16 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/roothints"
 )
 
-// The tests build small DNS hierarchies on loopback port 53 in this
-// package's block, 127.30.0.0/14: each test takes its own 127.30.N.0/24.
+// The tests build small DNS hierarchies of test servers. Tests of
+// resolution logic put them in an in-memory world (memHierarchy,
+// memServer: Config.Upstream, no sockets); tests of what the wire adds
+// (timeouts, TCP fallback, 0x20 and cookie spoofing, source ports) serve
+// them on loopback port 53 in this package's block, 127.30.0.0/14, each
+// test its own 127.30.N.0/24 (basicHierarchy, startServer).
 
 // testZone is one zone of a test hierarchy, written as zone-file lines.
 type testZone struct {
@@ -79,6 +84,9 @@ func startServer(t testing.TB, addr string, zones ...*testZone) *testServer {
 }
 
 func (s *testServer) stop() {
+	if s.udp == nil {
+		return // in memory
+	}
 	_ = s.udp.Shutdown()
 	_ = s.tcp.Shutdown()
 }
@@ -88,10 +96,24 @@ func listenServer(addr string, zones ...*testZone) (*testServer, error) {
 	return listenServerPort(addr, "53", zones...)
 }
 
-// listenServerPort starts a test server on addr and port (UDP and TCP).
-func listenServerPort(addr, port string, zones ...*testZone) (*testServer, error) {
+// newTestServer is a test server's state, serving nowhere yet.
+func newTestServer(addr string, zones ...*testZone) *testServer {
 	s := &testServer{addr: netip.MustParseAddr(addr), zones: zones}
 	slices.SortFunc(s.zones, func(a, b *testZone) int { return dns.CountLabel(b.origin) - dns.CountLabel(a.origin) })
+	return s
+}
+
+// memServer puts a test server at addr port 53 of the in-memory world w:
+// the same zones, hooks and knobs, no sockets (see memHierarchy).
+func memServer(w *dnstest.World, addr string, zones ...*testZone) *testServer {
+	s := newTestServer(addr, zones...)
+	w.Handle(netip.AddrPortFrom(s.addr, 53), dns.HandlerFunc(s.serve))
+	return s
+}
+
+// listenServerPort starts a test server on addr and port (UDP and TCP).
+func listenServerPort(addr, port string, zones ...*testZone) (*testServer, error) {
+	s := newTestServer(addr, zones...)
 	h := dns.HandlerFunc(s.serve)
 	pc, err := net.ListenPacket("udp", net.JoinHostPort(addr, port))
 	if err != nil {
@@ -132,7 +154,7 @@ func (s *testServer) addRecords(t testing.TB, lines ...string) {
 	t.Helper()
 	var rrs []dns.RR
 	for _, l := range lines {
-		rrs = append(rrs, mustRR(t, l))
+		rrs = append(rrs, dnstest.MustRR(t, l))
 	}
 	s.set(func(s *testServer) {
 		z := *s.zones[0]
@@ -337,6 +359,42 @@ func ctxT(t testing.TB) context.Context {
 type hierarchy struct {
 	root, tld, zone *testServer
 	hints           *roothints.Hints
+	// world is the in-memory network of a memHierarchy; nil on sockets.
+	world *dnstest.World
+}
+
+// memHierarchy is basicHierarchy in an in-memory world of its own, for
+// tests of resolution logic that the wire adds nothing to: no sockets, so
+// no fixed addresses to share and no lock. Its resolvers come from
+// h.resolver, which wires the world in as Config.Upstream.
+func memHierarchy(t testing.TB, zoneLines ...string) *hierarchy {
+	t.Helper()
+	w := dnstest.NewWorld()
+	h := buildHierarchy(t, memPrefix, func(addr string, z *testZone) *testServer { return memServer(w, addr, z) }, zoneLines...)
+	h.world = w
+	return h
+}
+
+// memPrefix is the /24 of every memHierarchy: loopback (127.98.0.0/16,
+// this package's in-memory block), which nothing binds; each world is
+// its own.
+const memPrefix = "127.98.0."
+
+// memAddr is the address of a further server in a memHierarchy's world.
+func memAddr(host int) string { return memPrefix + itoa(host) }
+
+// resolver makes a test resolver (newTestResolver) on h's hints and, for
+// a memHierarchy, its world.
+func (h *hierarchy) resolver(t testing.TB, mod func(*Config)) *Resolver {
+	t.Helper()
+	return newTestResolver(t, h.hints, func(c *Config) {
+		if h.world != nil {
+			c.Upstream = h.world
+		}
+		if mod != nil {
+			mod(c)
+		}
+	})
 }
 
 func basicHierarchy(t testing.TB, n int, zoneLines ...string) *hierarchy {
@@ -348,13 +406,20 @@ func basicHierarchy(t testing.TB, n int, zoneLines ...string) *hierarchy {
 // (p is a /24 prefix such as "127.73.1.").
 func basicHierarchyAt(t testing.TB, p string, zoneLines ...string) *hierarchy {
 	t.Helper()
-	root := startServer(t, p+"1", zone(t, ".",
+	listen := func(addr string, z *testZone) *testServer { return startServer(t, addr, z) }
+	return buildHierarchy(t, p, listen, zoneLines...)
+}
+
+// buildHierarchy builds basicHierarchy's zones on the servers serve makes.
+func buildHierarchy(t testing.TB, p string, serve func(addr string, z *testZone) *testServer, zoneLines ...string) *hierarchy {
+	t.Helper()
+	root := serve(p+"1", zone(t, ".",
 		". SOA a.root.test. hostmaster.root.test. 1 3600 600 86400 3600",
 		". NS a.root.test.",
 		"test. NS ns.nic.test.",
 		"ns.nic.test. A "+p+"2",
 	))
-	tld := startServer(t, p+"2", zone(t, "test.",
+	tld := serve(p+"2", zone(t, "test.",
 		"test. SOA ns.nic.test. hostmaster.nic.test. 1 3600 600 86400 600",
 		"test. NS ns.nic.test.",
 		"ns.nic.test. A "+p+"2",
@@ -367,6 +432,6 @@ func basicHierarchyAt(t testing.TB, p string, zoneLines ...string) *hierarchy {
 		"ns1.example.test. A " + p + "3",
 		"www.example.test. A 192.0.2.80",
 	}, zoneLines...)
-	z := startServer(t, p+"3", zone(t, "example.test.", lines...))
+	z := serve(p+"3", zone(t, "example.test.", lines...))
 	return &hierarchy{root: root, tld: tld, zone: z, hints: hintsFor(p + "1")}
 }

@@ -10,20 +10,21 @@ import (
 
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func TestTrace(t *testing.T) {
-	h := basicHierarchy(t, 70)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	var events []TraceEvent
 	ctx := WithTrace(ctxT(t), func(e TraceEvent) { events = append(events, e) })
 	if _, err := r.Resolve(ctx, "www.example.test.", dns.TypeA); err != nil {
 		t.Fatal(err)
 	}
 	want := []struct{ server, zone, outcome string }{
-		{"127.30.70.1", ".", "referral to test."},
-		{"127.30.70.2", "test.", "referral to example.test."},
-		{"127.30.70.3", "example.test.", "answer"},
+		{memAddr(1), ".", "referral to test."},
+		{memAddr(2), "test.", "referral to example.test."},
+		{memAddr(3), "example.test.", "answer"},
 	}
 	if len(events) != len(want) {
 		t.Fatalf("%d events, want %d: %v", len(events), len(want), events)
@@ -48,9 +49,9 @@ func TestTrace(t *testing.T) {
 }
 
 func TestPrimingInBackground(t *testing.T) {
-	h := basicHierarchy(t, 71)
-	h.root.addRecords(t, "a.root.test. 300 A 127.30.71.1")
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	h.root.addRecords(t, "a.root.test. 300 A "+memAddr(1))
+	r := h.resolver(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx) // must not block
@@ -74,10 +75,10 @@ func TestPrimingInBackground(t *testing.T) {
 }
 
 func TestRePrimingWhenRootNSExpires(t *testing.T) {
-	h := basicHierarchy(t, 73)
-	h.root.addRecords(t, "a.root.test. 300 A 127.30.73.1")
+	h := memHierarchy(t)
+	h.root.addRecords(t, "a.root.test. 300 A "+memAddr(1))
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r := newTestResolver(t, h.hints, func(c *Config) { c.Clock = clk })
+	r := h.resolver(t, func(c *Config) { c.Clock = clk })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
@@ -112,7 +113,7 @@ func TestRePrimingWhenRootNSExpires(t *testing.T) {
 }
 
 func TestPrimingFailureFallsBackToHints(t *testing.T) {
-	h := basicHierarchy(t, 72)
+	h := memHierarchy(t)
 	h.root.set(func(s *testServer) {
 		s.hook = func(w dns.ResponseWriter, q *dns.Msg) bool {
 			if q.Question[0].Qtype != dns.TypeNS || q.Question[0].Name != "." {
@@ -124,7 +125,7 @@ func TestPrimingFailureFallsBackToHints(t *testing.T) {
 			return true
 		}
 	})
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	if err := r.Prime(ctxT(t)); err == nil {
 		t.Fatal("priming against a failing root succeeded")
 	}
@@ -134,10 +135,10 @@ func TestPrimingFailureFallsBackToHints(t *testing.T) {
 }
 
 func TestPrimedRootWithoutAddressesFallsBackToHints(t *testing.T) {
-	h := basicHierarchy(t, 74)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	// A primed root NS set naming a server whose address is not known.
-	r.Cache().Put(".", dns.TypeNS, dns.ClassINET, &cache.Entry{RRs: []dns.RR{mustRR(t, ". 3600 NS x.unknown-root.")}, Rank: cache.RankAnswerAuth}, 3600)
+	r.Cache().Put(".", dns.TypeNS, dns.ClassINET, &cache.Entry{RRs: []dns.RR{dnstest.MustRR(t, ". 3600 NS x.unknown-root.")}, Rank: cache.RankAnswerAuth}, 3600)
 	res, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA)
 	if err != nil || len(res.Answer) != 1 {
 		t.Fatalf("answer %v err %v", res, err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func TestSelectorOrderAndBackoff(t *testing.T) {
@@ -190,10 +192,10 @@ func msgWith(t *testing.T, rcode int, aa bool, answer, ns []string) *dns.Msg {
 	m.Rcode = rcode
 	m.Authoritative = aa
 	for _, s := range answer {
-		m.Answer = append(m.Answer, mustRR(t, s))
+		m.Answer = append(m.Answer, dnstest.MustRR(t, s))
 	}
 	for _, s := range ns {
-		m.Ns = append(m.Ns, mustRR(t, s))
+		m.Ns = append(m.Ns, dnstest.MustRR(t, s))
 	}
 	return m
 }
@@ -263,8 +265,8 @@ func TestFollowChain(t *testing.T) {
 }
 
 func TestUnservedQuestions(t *testing.T) {
-	h := basicHierarchy(t, 98)
-	r := newTestResolver(t, h.hints, nil)
+	h := memHierarchy(t)
+	r := h.resolver(t, nil)
 	for _, tc := range []struct {
 		q     dns.Question
 		rcode int

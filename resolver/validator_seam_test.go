@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -16,10 +17,10 @@ import (
 // The root of the test hierarchy is unsigned, so an anchor for it makes
 // every answer bogus (no DNSKEY).
 func TestValidatorSeam(t *testing.T) {
-	h := basicHierarchy(t, 80, "example.test. SOA ns1.example.test. h.example.test. 1 3600 600 86400 60")
-	anchor := mustRR(t, ". 3600 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D")
+	h := memHierarchy(t, "example.test. SOA ns1.example.test. h.example.test. 1 3600 600 86400 60")
+	anchor := dnstest.MustRR(t, ". 3600 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D")
 	validating := func() *Resolver {
-		return newTestResolver(t, h.hints, func(c *Config) {
+		return h.resolver(t, func(c *Config) {
 			c.Clock = clock.System{}
 			c.DNSSEC = &DNSSECConfig{Anchors: []dns.RR{anchor}}
 		})
@@ -44,11 +45,11 @@ func TestValidatorSeam(t *testing.T) {
 	}
 
 	// Through Exchange: SERVFAIL without AD; CD=1 gets the data.
-	m, _ := r.Exchange(ctxT(t), query("www.example.test.", dns.TypeA, true))
+	m, _ := r.Exchange(ctxT(t), dnstest.Query("www.example.test.", dns.TypeA, dnstest.EDNS(4096, false)))
 	if m.Rcode != dns.RcodeServerFailure || m.AuthenticatedData {
 		t.Fatalf("bogus via Exchange: %s AD=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData)
 	}
-	cd := query("www.example.test.", dns.TypeA, true)
+	cd := dnstest.Query("www.example.test.", dns.TypeA, dnstest.EDNS(4096, false))
 	cd.CheckingDisabled = true
 	if m, res := r.Exchange(ctxT(t), cd); m.Rcode != dns.RcodeSuccess || res.Security != security.Indeterminate {
 		t.Fatalf("CD=1 via Exchange: %s %v", dns.RcodeToString[m.Rcode], res.Security)

@@ -15,6 +15,8 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/cache"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/do53test"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/transport"
@@ -54,15 +56,7 @@ func yxHierarchy(t testing.TB) (*roothints.Hints, []dns.RR, *atomic.Int64) {
 		return k
 	}
 	sign := func(origin string, key *authority.Key, lines ...string) []dns.RR {
-		var rrs []dns.RR
-		for _, l := range lines {
-			rr, err := dns.NewRR(l)
-			if err != nil {
-				t.Fatalf("%s: %v", l, err)
-			}
-			rrs = append(rrs, rr)
-		}
-		signed, err := authority.Sign(origin, rrs, authority.SignOptions{Keys: []*authority.Key{key},
+		signed, err := authority.Sign(origin, dnstest.MustRRs(t, lines...), authority.SignOptions{Keys: []*authority.Key{key},
 			Inception: now.Add(-time.Hour), Expiration: now.Add(24 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
@@ -131,18 +125,7 @@ func yxHierarchy(t testing.TB) (*roothints.Hints, []dns.RR, *atomic.Int64) {
 
 func yxServe(t testing.TB, addr string, h transport.Handler) {
 	t.Helper()
-	d, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{net.JoinHostPort(addr, "53")}, Handler: h}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-	})
+	do53test.Start(t, net.JoinHostPort(addr, "53"), h)
 }
 
 func newYXResolver(t testing.TB, h *roothints.Hints, anchors []dns.RR) *Resolver {

@@ -9,8 +9,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// The failure-caching tests of issue 8 use 127.73.10-19.x.
-
 // refuseAll makes s answer every query REFUSED.
 func refuseAll(s *testServer) {
 	s.hook = func(w dns.ResponseWriter, q *dns.Msg) bool {
@@ -84,9 +82,9 @@ func warmUpRefused(t *testing.T, r *Resolver, h *hierarchy) {
 // failed: a flood of 500 distinct names sends nothing while the entry
 // lives, and one query (the probe) after it expired.
 func TestRefusedZoneFlood(t *testing.T) {
-	h := basicHierarchyAt(t, "127.73.10.")
+	h := memHierarchy(t)
 	h.zone.set(refuseAll)
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	clk := manualClock(t, r)
 	warmUpRefused(t, r, h)
 
@@ -116,7 +114,7 @@ func TestRefusedZoneFlood(t *testing.T) {
 // questions at once send one probe; the others get the cached failure
 // while it runs. For a zone that refuses (slowly) and for a silent one.
 func TestExpiredZoneFailureOneProbe(t *testing.T) {
-	for i, tc := range []struct {
+	for _, tc := range []struct {
 		name   string
 		break_ func(s *testServer)
 		warmUp int // questions to fail the zone
@@ -125,8 +123,8 @@ func TestExpiredZoneFailureOneProbe(t *testing.T) {
 		{"silent", func(s *testServer) { s.drop = true }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := basicHierarchyAt(t, "127.73."+itoa(11+i)+".")
-			r := newTestResolver(t, h.hints, func(c *Config) {
+			h := memHierarchy(t)
+			r := h.resolver(t, func(c *Config) {
 				c.Limits.UpstreamTimeoutInitial = 500 * time.Millisecond
 				c.Limits.UpstreamTimeoutMin = 500 * time.Millisecond
 			})
@@ -163,9 +161,9 @@ func TestExpiredZoneFailureOneProbe(t *testing.T) {
 // TestZoneFailureBackoff: each failed probe doubles the zone's entry, up
 // to 5 minutes; a usable reply clears the history.
 func TestZoneFailureBackoff(t *testing.T) {
-	h := basicHierarchyAt(t, "127.73.13.")
+	h := memHierarchy(t)
 	h.zone.set(refuseAll)
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	clk := manualClock(t, r)
 	warmUpRefused(t, r, h)
 	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
@@ -199,7 +197,7 @@ func TestZoneFailureBackoff(t *testing.T) {
 // TestOneBrokenNameKeepsZone: a server that fails for one name (SERVFAIL,
 // asked again and for another type) does not get its zone cached as failed.
 func TestOneBrokenNameKeepsZone(t *testing.T) {
-	h := basicHierarchyAt(t, "127.73.14.")
+	h := memHierarchy(t)
 	h.zone.set(func(s *testServer) {
 		s.hook = func(w dns.ResponseWriter, q *dns.Msg) bool {
 			if canonical(q.Question[0].Name) != "bad.example.test." {
@@ -211,7 +209,7 @@ func TestOneBrokenNameKeepsZone(t *testing.T) {
 			return true
 		}
 	})
-	r := newTestResolver(t, h.hints, nil)
+	r := h.resolver(t, nil)
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeMX} {
 		if _, err := r.Resolve(ctxT(t), "bad.example.test.", qt); err == nil {
 			t.Fatal("the broken name answered")
@@ -228,8 +226,8 @@ func TestOneBrokenNameKeepsZone(t *testing.T) {
 // TestDeadServerOneProbe: a server that timed out repeatedly is not asked
 // while backed off, and afterwards by one question at a time.
 func TestDeadServerOneProbe(t *testing.T) {
-	h := basicHierarchyAt(t, "127.73.15.")
-	r := newTestResolver(t, h.hints, func(c *Config) {
+	h := memHierarchy(t)
+	r := h.resolver(t, func(c *Config) {
 		c.Limits.UpstreamTimeoutInitial = 200 * time.Millisecond
 	})
 	if _, err := r.Resolve(ctxT(t), "www.example.test.", dns.TypeA); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/transport"
 )
@@ -24,7 +25,7 @@ func (w *nullWriter) Write(b []byte) error      { w.n++; return nil }
 func BenchmarkHandlerAnswerCacheHit(b *testing.B) {
 	l := startLab(b, labBase, clock.System{})
 	hd := New(newResolver(b, l, clock.System{}, false), Config{})
-	q := query("www."+lab.SecureAlg13, dns.TypeA, true)
+	q := dnstest.Query("www."+lab.SecureAlg13, dns.TypeA, dnstest.EDNS(4096, false))
 	raw, _ := q.Pack()
 	req := &transport.Request{Msg: q, Raw: raw, Proto: transport.UDP, MaxSize: 1232}
 	w := &nullWriter{}
@@ -45,7 +46,7 @@ func BenchmarkHandlerLocalZoneReady(b *testing.B) {
 	}
 	l := startLab(b, labBase, clock.System{})
 	hd := New(newResolver(b, l, clock.System{}, false), Config{Local: authority.NewServer(z)})
-	q := query("www.corp.internal.", dns.TypeA, true)
+	q := dnstest.Query("www.corp.internal.", dns.TypeA, dnstest.EDNS(4096, false))
 	raw, _ := q.Pack()
 	req := &transport.Request{Msg: q, Raw: raw, Proto: transport.UDP, MaxSize: 1232}
 	w := &nullWriter{}

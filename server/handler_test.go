@@ -10,6 +10,9 @@ import (
 
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/internal/dnsname"
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/do53test"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/security"
@@ -26,14 +29,7 @@ var (
 // startLab starts the lab on base, dated by clk.
 func startLab(t testing.TB, base netip.Addr, clk clock.Clock) *lab.Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{AddrBase: base, Clock: clk, BulkHosts: -1})
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	return l
+	return labtest.Start(t, lab.Config{AddrBase: base, Clock: clk, BulkHosts: -1})
 }
 
 // newResolver makes a resolver for the lab on clk, validating with the
@@ -97,16 +93,6 @@ func serve(t *testing.T, h transport.Handler, q *dns.Msg) *recorder {
 	return w
 }
 
-func query(name string, qtype uint16, edns bool) *dns.Msg {
-	q := new(dns.Msg)
-	q.SetQuestion(name, qtype)
-	q.RecursionDesired = true
-	if edns {
-		q.SetEdns0(4096, false)
-	}
-	return q
-}
-
 // fakeLocal is a local zone backend serving one name, or panicking.
 type fakeLocal struct {
 	zone  string
@@ -125,18 +111,6 @@ func (f fakeLocal) Answer(q *dns.Msg) *dns.Msg {
 	return m
 }
 
-// edeOf returns m's Extended DNS Error option, or nil.
-func edeOf(m *dns.Msg) *dns.EDNS0_EDE {
-	if opt := m.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_EDE); ok {
-				return e
-			}
-		}
-	}
-	return nil
-}
-
 func TestHandler(t *testing.T) {
 	l := startLab(t, labBase, clock.System{})
 	r := newResolver(t, l, clock.System{}, false)
@@ -145,7 +119,7 @@ func TestHandler(t *testing.T) {
 
 	// Resolution: RA set, RD echoed, question as asked, OPT when asked.
 	asked := "WwW.SeCuRe13.TeSt."
-	w := serve(t, h, query(asked, dns.TypeA, true))
+	w := serve(t, h, dnstest.Query(asked, dns.TypeA, dnstest.EDNS(4096, false)))
 	m := w.msg
 	if !m.RecursionAvailable || !m.RecursionDesired || m.Question[0].Name != asked || m.IsEdns0() == nil || m.IsEdns0().UDPSize() != transport.DefaultEDNSSize {
 		t.Fatalf("response header/question/OPT wrong:\n%v", m)
@@ -156,7 +130,7 @@ func TestHandler(t *testing.T) {
 	n := zoneQueries(l, lab.SecureAlg13)
 	// The same question again: the ready-to-send cache answers from the
 	// raw query, with the new ID and case.
-	q2 := query("www.SECURE13.test.", dns.TypeA, true)
+	q2 := dnstest.Query("www.SECURE13.test.", dns.TypeA, dnstest.EDNS(4096, false))
 	w = serve(t, h, q2)
 	if w.raw == nil {
 		t.Fatal("second response did not come from the answer cache")
@@ -165,22 +139,22 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("cached response wrong: %v", w.msg)
 	}
 	// Without EDNS: no OPT.
-	if w = serve(t, h, query(name, dns.TypeA, false)); w.msg.IsEdns0() != nil {
+	if w = serve(t, h, dnstest.Query(name, dns.TypeA)); w.msg.IsEdns0() != nil {
 		t.Fatal("OPT in the response to a query without EDNS")
 	}
 	// Local zones answer first, without the network.
 	before := zoneQueries(l, lab.Root)
-	w = serve(t, h, query("host.corp.internal.", dns.TypeTXT, false))
+	w = serve(t, h, dnstest.Query("host.corp.internal.", dns.TypeTXT))
 	if len(w.msg.Answer) != 1 || !w.msg.RecursionAvailable || zoneQueries(l, lab.Root) != before {
 		t.Fatalf("local answer wrong: %v", w.msg)
 	}
 	// SERVFAIL carries an EDE, and is not kept in the answer cache.
 	for i := 0; i < 2; i++ {
-		w = serve(t, h, query("www."+lab.Lame, dns.TypeA, true))
+		w = serve(t, h, dnstest.Query("www."+lab.Lame, dns.TypeA, dnstest.EDNS(4096, false)))
 		if w.msg.Rcode != dns.RcodeServerFailure || w.raw != nil {
 			t.Fatalf("rcode %s (from the answer cache: %v), want SERVFAIL resolved", dns.RcodeToString[w.msg.Rcode], w.raw != nil)
 		}
-		if ede := edeOf(w.msg); ede == nil || ede.InfoCode == dns.ExtendedErrorCodeOther || ede.ExtraText == "" {
+		if ede := dnstest.EDE(w.msg); ede == nil || ede.InfoCode == dns.ExtendedErrorCodeOther || ede.ExtraText == "" {
 			t.Fatalf("EDE %v, want a specific code with text", ede)
 		}
 	}
@@ -191,8 +165,8 @@ func TestHandler(t *testing.T) {
 func TestHandlerRecoversFromPanic(t *testing.T) {
 	l := startLab(t, labBase, clock.System{})
 	h := New(newResolver(t, l, clock.System{}, false), Config{Local: fakeLocal{zone: "corp.internal.", panic: true}})
-	w := serve(t, h, query("host.corp.internal.", dns.TypeTXT, true))
-	if w.msg.Rcode != dns.RcodeServerFailure || edeOf(w.msg) == nil || edeOf(w.msg).ExtraText == "" {
+	w := serve(t, h, dnstest.Query("host.corp.internal.", dns.TypeTXT, dnstest.EDNS(4096, false)))
+	if w.msg.Rcode != dns.RcodeServerFailure || dnstest.EDE(w.msg) == nil || dnstest.EDE(w.msg).ExtraText == "" {
 		t.Fatalf("%v, want SERVFAIL with an EDE saying why", w.msg)
 	}
 }
@@ -202,23 +176,12 @@ func TestHandlerRecoversFromPanic(t *testing.T) {
 func TestHandlerBehindDo53(t *testing.T) {
 	l := startLab(t, labBase, clock.System{})
 	r := newResolver(t, l, clock.System{}, false)
-	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.94.255.1:0"}, Handler: New(r, Config{})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := do53test.Start(t, "127.94.255.1:0", New(r, Config{}))
 	addr := srv.Addrs()[0].String()
 	before := zoneQueries(l, lab.SecureAlg8)
 	for _, proto := range []string{"udp", "tcp", "udp"} {
 		c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
-		q := query("WWW.secure8.test.", dns.TypeA, true)
+		q := dnstest.Query("WWW.secure8.test.", dns.TypeA, dnstest.EDNS(4096, false))
 		m, _, err := c.Exchange(q, addr)
 		if err != nil {
 			t.Fatalf("%s: %v", proto, err)

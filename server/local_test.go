@@ -8,6 +8,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -39,7 +40,7 @@ func TestLocalZonesOnTheReadyPath(t *testing.T) {
 		ready bool
 		addr  string
 	}{{false, "127.0.0.2"}, {true, "127.0.0.2"}} {
-		w := serve(t, h, query("WWW.corp.internal.", dns.TypeA, true))
+		w := serve(t, h, dnstest.Query("WWW.corp.internal.", dns.TypeA, dnstest.EDNS(4096, false)))
 		if (w.raw != nil) != want.ready || len(w.msg.Answer) != 1 || !w.msg.Authoritative || !w.msg.RecursionAvailable {
 			t.Fatalf("query %d: from the ready path %v, want %v: %v", i, w.raw != nil, want.ready, w.msg)
 		}
@@ -49,14 +50,14 @@ func TestLocalZonesOnTheReadyPath(t *testing.T) {
 	}
 	// NXDOMAIN takes the ready path too.
 	for i := 0; i < 2; i++ {
-		if w := serve(t, h, query("nope.corp.internal.", dns.TypeA, true)); w.msg.Rcode != dns.RcodeNameError || (w.raw != nil) != (i == 1) {
+		if w := serve(t, h, dnstest.Query("nope.corp.internal.", dns.TypeA, dnstest.EDNS(4096, false))); w.msg.Rcode != dns.RcodeNameError || (w.raw != nil) != (i == 1) {
 			t.Fatalf("NXDOMAIN %d: %v (ready %v)", i, w.msg, w.raw != nil)
 		}
 	}
 
 	// The zone changes: the next answer is the new data.
 	zones.Set(parseZone(t, strings.Replace(corpZone, "www A 127.0.0.2", "www A 127.0.0.3", 1)))
-	w := serve(t, h, query("www.corp.internal.", dns.TypeA, true))
+	w := serve(t, h, dnstest.Query("www.corp.internal.", dns.TypeA, dnstest.EDNS(4096, false)))
 	if w.raw != nil || w.msg.Answer[0].(*dns.A).A.String() != "127.0.0.3" {
 		t.Fatalf("after the change: %v (ready %v), want the new address resolved afresh", w.msg, w.raw != nil)
 	}
@@ -70,7 +71,7 @@ func TestAddedZoneRetiresResolverAnswers(t *testing.T) {
 	h := New(newResolver(t, l, clock.System{}, false), Config{Local: zones})
 	name := "www." + lab.SecureAlg13
 	for i := 0; i < 2; i++ {
-		if w := serve(t, h, query(name, dns.TypeA, true)); (w.raw != nil) != (i == 1) {
+		if w := serve(t, h, dnstest.Query(name, dns.TypeA, dnstest.EDNS(4096, false))); (w.raw != nil) != (i == 1) {
 			t.Fatalf("query %d: ready %v", i, w.raw != nil)
 		}
 	}
@@ -79,7 +80,7 @@ func TestAddedZoneRetiresResolverAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	zones.Set(z)
-	w := serve(t, h, query(name, dns.TypeA, true))
+	w := serve(t, h, dnstest.Query(name, dns.TypeA, dnstest.EDNS(4096, false)))
 	if w.raw != nil || !w.msg.Authoritative || w.msg.Answer[0].(*dns.A).A.String() != "127.0.0.9" {
 		t.Fatalf("after adding the zone: %v (ready %v), want the local answer", w.msg, w.raw != nil)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/transport"
@@ -67,7 +68,7 @@ func TestRecursionLimitPerNetwork(t *testing.T) {
 	defer r.Close()
 	h := New(r, Config{MaxRecursionsPerNetwork: 1})
 	ask := func(ctx context.Context, client, name string) *recorder {
-		raw, _ := query(name, dns.TypeA, true).Pack()
+		raw, _ := dnstest.Query(name, dns.TypeA, dnstest.EDNS(4096, false)).Pack()
 		q := new(dns.Msg)
 		_ = q.Unpack(raw)
 		w := &recorder{}
@@ -86,7 +87,7 @@ func TestRecursionLimitPerNetwork(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	w := ask(context.Background(), "127.94.10.2", "second.example.")
-	if w.msg.Rcode != dns.RcodeServerFailure || edeOf(w.msg) == nil || !strings.Contains(edeOf(w.msg).ExtraText, "too many") || h.RecursionsRefused() != 1 {
+	if w.msg.Rcode != dns.RcodeServerFailure || dnstest.EDE(w.msg) == nil || !strings.Contains(dnstest.EDE(w.msg).ExtraText, "too many") || h.RecursionsRefused() != 1 {
 		t.Fatalf("same network: %v (refused %d), want SERVFAIL at once", w.msg, h.RecursionsRefused())
 	}
 	wg.Add(1)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // packedAnswerA is answerA(n) through Write([]byte), the path of a cache's
@@ -35,7 +37,7 @@ func packedAnswerA(n int) Handler {
 
 // ednsQuery is an A query with EDNS(0) and the given options.
 func ednsQuery(name string, bufsize uint16, opts ...dns.EDNS0) *dns.Msg {
-	q := query(name, dns.TypeA)
+	q := dnstest.Query(name, dns.TypeA)
 	q.SetEdns0(bufsize, false)
 	q.IsEdns0().Option = append(q.IsEdns0().Option, opts...)
 	return q
@@ -168,7 +170,7 @@ func TestPaddingEverywhere(t *testing.T) {
 				{"udp padded, 512-byte client: no block past its size", viaUDP, ednsQuery("example.", 512, pad), true, 512},
 				{"udp unpadded", viaUDP, ednsQuery("example.", 1232), false, 1232},
 				{"doq edns unpadded", viaDoQ, ednsQuery("example.", 1232), true, maxMsgLen},
-				{"doq without edns", viaDoQ, query("example.", dns.TypeA), false, maxMsgLen},
+				{"doq without edns", viaDoQ, dnstest.Query("example.", dns.TypeA), false, maxMsgLen},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {

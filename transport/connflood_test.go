@@ -18,6 +18,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // Connection-flood tests use source addresses in 127.71.0.0/16 (every
@@ -53,7 +55,7 @@ type floodTarget struct {
 const floodTimeout = 5 * time.Second
 
 func floodQuery(t testing.TB) []byte {
-	q := query("example.", dns.TypeA)
+	q := dnstest.Query("example.", dns.TypeA)
 	q.Id = 0
 	return mustPack(t, q)
 }
@@ -569,7 +571,7 @@ func TestTCPEvictsLongestIdle(t *testing.T) {
 	oldest := open(1)
 	time.Sleep(100 * time.Millisecond)
 	busy := open(2)
-	slow := query("slow.", dns.TypeA)
+	slow := dnstest.Query("slow.", dns.TypeA)
 	if err := writeFramed(busy.c, mustPack(t, slow)); err != nil {
 		t.Fatal(err)
 	}

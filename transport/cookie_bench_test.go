@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // BenchmarkDo53UDPReady measures the UDP cache-hit path (a ReadyAnswerer
@@ -64,7 +66,7 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 				src.IP = net.IP(ppLB.AsSlice())
 			}
 			udp, _, _ := startDo53(b, "127.83.0.7:0", Do53Config{ListenerConfig: lc})
-			q := query("bench.example.", dns.TypeA)
+			q := dnstest.Query("bench.example.", dns.TypeA)
 			if c.cookie {
 				q = cookieQuery("bench.example.", "0102030405060708")
 				r, err := dns.Exchange(q, udp)

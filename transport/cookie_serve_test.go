@@ -14,7 +14,7 @@ import (
 
 // cookieQuery is a query for name with a COOKIE option of hexCookie.
 func cookieQuery(name, hexCookie string) *dns.Msg {
-	q := query(name, dns.TypeA)
+	q := dnstest.Query(name, dns.TypeA)
 	q.SetEdns0(1232, false)
 	q.IsEdns0().Option = append(q.IsEdns0().Option, cookieOption(hexCookie))
 	return q
@@ -65,7 +65,7 @@ func TestServerCookiesServed(t *testing.T) {
 		if fresh := replyCookie(ask(cookieQuery("fast.example.", forged))); fresh == forged || len(fresh) != 48 {
 			t.Errorf("%s: forged cookie answered with %q", network, fresh)
 		}
-		if none := replyCookie(ask(query("fast.example.", dns.TypeA).SetEdns0(1232, false))); none != "" {
+		if none := replyCookie(ask(dnstest.Query("fast.example.", dns.TypeA).SetEdns0(1232, false))); none != "" {
 			t.Errorf("%s: query without a cookie got %q", network, none)
 		}
 	}
@@ -86,7 +86,7 @@ func TestServerCookiesServed(t *testing.T) {
 // takes, and the option appended to a ready answer parses.
 func TestReadyCookie(t *testing.T) {
 	withOpts := func(opts ...dns.EDNS0) []byte {
-		q := query("example.", dns.TypeA).SetEdns0(1232, false)
+		q := dnstest.Query("example.", dns.TypeA).SetEdns0(1232, false)
 		q.IsEdns0().Option = opts
 		return mustPack(t, q)
 	}

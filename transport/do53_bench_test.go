@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // cannedHandler answers every query with the same packed answer, only the
@@ -19,7 +21,7 @@ type cannedHandler struct {
 
 func newCannedHandler(tb testing.TB) *cannedHandler {
 	m := new(dns.Msg)
-	m.SetReply(query("bench.example.", dns.TypeA))
+	m.SetReply(dnstest.Query("bench.example.", dns.TypeA))
 	m.Answer = []dns.RR{&dns.A{
 		Hdr: dns.RR_Header{Name: "bench.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
 		A:   net.IPv4(192, 0, 2, 1).To4(),
@@ -43,7 +45,7 @@ func (h *cannedHandler) ServeDNS(_ context.Context, w ResponseWriter, r *Request
 // machine, so the figure is a floor.
 func BenchmarkDo53UDP(b *testing.B) {
 	udp, _, _ := startDo53(b, "127.0.0.1:0", Do53Config{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b)}})
-	q := mustPack(b, query("bench.example.", dns.TypeA))
+	q := mustPack(b, dnstest.Query("bench.example.", dns.TypeA))
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	start := time.Now()

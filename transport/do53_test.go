@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // loopbacks are the two client/server families every test runs over.
@@ -99,12 +101,6 @@ func readFramed(r io.Reader) ([]byte, error) {
 	return b, err
 }
 
-func query(name string, qtype uint16) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	return m
-}
-
 func mustPack(t testing.TB, m *dns.Msg) []byte {
 	t.Helper()
 	b, err := m.Pack()
@@ -116,7 +112,7 @@ func mustPack(t testing.TB, m *dns.Msg) []byte {
 
 func TestDo53Screening(t *testing.T) {
 	withEDNS := func(version uint8) []byte {
-		m := query("example.", dns.TypeA)
+		m := dnstest.Query("example.", dns.TypeA)
 		m.SetEdns0(1232, false)
 		m.IsEdns0().SetVersion(version)
 		return mustPack(t, m)
@@ -126,12 +122,12 @@ func TestDo53Screening(t *testing.T) {
 		f(raw)
 		return raw
 	}
-	good := mustPack(t, query("example.", dns.TypeA))
-	twoQ := query("example.", dns.TypeA)
+	good := mustPack(t, dnstest.Query("example.", dns.TypeA))
+	twoQ := dnstest.Query("example.", dns.TypeA)
 	twoQ.Question = append(twoQ.Question, dns.Question{Name: "b.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
-	notify := query("example.", dns.TypeSOA)
+	notify := dnstest.Query("example.", dns.TypeSOA)
 	notify.Opcode = dns.OpcodeNotify
-	twoOPT := query("example.", dns.TypeA)
+	twoOPT := dnstest.Query("example.", dns.TypeA)
 	twoOPT.SetEdns0(1232, false)
 	twoOPT.Extra = append(twoOPT.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}})
 
@@ -218,7 +214,7 @@ func TestDo53AccessControl(t *testing.T) {
 					if c.Net == "tcp" {
 						target = tcp
 					}
-					r, _, err := c.Exchange(query("example.", dns.TypeA), target)
+					r, _, err := c.Exchange(dnstest.Query("example.", dns.TypeA), target)
 					if err != nil {
 						t.Fatalf("%s: %v", c.Net, err)
 					}
@@ -263,7 +259,7 @@ func TestDo53SizeLimits(t *testing.T) {
 		udp, tcp, _ := startDo53(t, addr, Do53Config{ListenerConfig: ListenerConfig{Handler: h}})
 		for _, tc := range cases {
 			t.Run(addr+"/"+tc.name, func(t *testing.T) {
-				q := query("a-rather-long-name-to-fill-the-packet.example.", dns.TypeA)
+				q := dnstest.Query("a-rather-long-name-to-fill-the-packet.example.", dns.TypeA)
 				if tc.edns != 0 {
 					q.SetEdns0(tc.edns, true)
 				}
@@ -326,7 +322,7 @@ func TestDo53TCPPipelining(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			slow, fast := query("slow.example.", dns.TypeA), query("fast.example.", dns.TypeA)
+			slow, fast := dnstest.Query("slow.example.", dns.TypeA), dnstest.Query("fast.example.", dns.TypeA)
 			slow.Id, fast.Id = 1, 2
 			if err := writeFramed(c, mustPack(t, slow)); err != nil {
 				t.Fatal(err)
@@ -366,7 +362,7 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 			}
 			defer c.Close()
 			// One query first: the timer restarts after each one.
-			writeFramed(c, mustPack(t, query("example.", dns.TypeA)))
+			writeFramed(c, mustPack(t, dnstest.Query("example.", dns.TypeA)))
 			if _, err := readFramed(c); err != nil {
 				t.Fatal(err)
 			}
@@ -396,7 +392,7 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 				c.Write(g)
 				c.Close()
 			}
-			r, _, err := (&dns.Client{Net: "tcp"}).Exchange(query("example.", dns.TypeA), tcp)
+			r, _, err := (&dns.Client{Net: "tcp"}).Exchange(dnstest.Query("example.", dns.TypeA), tcp)
 			if err != nil || r.Rcode != dns.RcodeSuccess {
 				t.Fatalf("after garbage: %v %v", r, err)
 			}
@@ -411,7 +407,7 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 				}
 				defer c.Close()
 				// Make sure the server has admitted it.
-				writeFramed(c, mustPack(t, query("example.", dns.TypeA)))
+				writeFramed(c, mustPack(t, dnstest.Query("example.", dns.TypeA)))
 				c.SetReadDeadline(time.Now().Add(2 * time.Second))
 				if _, err := readFramed(c); err != nil {
 					t.Fatal(err)
@@ -423,14 +419,14 @@ func TestDo53TCPConnectionHandling(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			writeFramed(c, mustPack(t, query("example.", dns.TypeA)))
+			writeFramed(c, mustPack(t, dnstest.Query("example.", dns.TypeA)))
 			c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			if b, err := readFramed(c); err == nil {
 				t.Fatalf("third connection got a %d-byte answer, want it closed", len(b))
 			}
 			held[0].Close()
 			time.Sleep(100 * time.Millisecond)
-			r, _, err := (&dns.Client{Net: "tcp"}).Exchange(query("example.", dns.TypeA), tcp)
+			r, _, err := (&dns.Client{Net: "tcp"}).Exchange(dnstest.Query("example.", dns.TypeA), tcp)
 			if err != nil || r.Rcode != dns.RcodeSuccess {
 				t.Fatalf("after a slot freed: %v %v", r, err)
 			}
@@ -449,10 +445,10 @@ func TestDo53SlowReader(t *testing.T) {
 	defer c.Close()
 	c.(*net.TCPConn).SetReadBuffer(4096)
 	for range 16 {
-		writeFramed(c, mustPack(t, query("example.", dns.TypeA)))
+		writeFramed(c, mustPack(t, dnstest.Query("example.", dns.TypeA)))
 	}
 	for range 5 {
-		r, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(query("other.example.", dns.TypeA), tcp)
+		r, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(dnstest.Query("other.example.", dns.TypeA), tcp)
 		if err != nil || len(r.Answer) != 3000 {
 			t.Fatalf("well-behaved client: %v", err)
 		}
@@ -475,11 +471,11 @@ func TestDo53HandlerPanic(t *testing.T) {
 			}
 			t.Run(addr+"/"+c.Net, func(t *testing.T) {
 				for range 3 {
-					r, _, err := c.Exchange(query("panic.example.", dns.TypeA), target)
+					r, _, err := c.Exchange(dnstest.Query("panic.example.", dns.TypeA), target)
 					if err != nil || r.Rcode != dns.RcodeServerFailure {
 						t.Fatalf("panicking handler: %v %v, want SERVFAIL", r, err)
 					}
-					r, _, err = c.Exchange(query("fine.example.", dns.TypeA), target)
+					r, _, err = c.Exchange(dnstest.Query("fine.example.", dns.TypeA), target)
 					if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 						t.Fatalf("after the panic: %v %v", r, err)
 					}
@@ -503,7 +499,7 @@ func TestDo53WriteOnce(t *testing.T) {
 		if c.Net == "tcp" {
 			target = tcp
 		}
-		if _, _, err := c.Exchange(query("example.", dns.TypeA), target); err != nil {
+		if _, _, err := c.Exchange(dnstest.Query("example.", dns.TypeA), target); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-second; !errors.Is(err, errAlreadyWritten) {
@@ -561,7 +557,7 @@ func TestDo53StartAndShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer idle.Close()
-			if _, _, err := (&dns.Client{Net: "udp"}).Exchange(query("example.", dns.TypeA), udp); err != nil {
+			if _, _, err := (&dns.Client{Net: "udp"}).Exchange(dnstest.Query("example.", dns.TypeA), udp); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -572,7 +568,7 @@ func TestDo53StartAndShutdown(t *testing.T) {
 			if _, err := net.Dial("tcp", tcp); err == nil {
 				t.Error("TCP still accepting after shutdown")
 			}
-			if resp := exchangeRaw(t, "udp", udp, mustPack(t, query("example.", dns.TypeA)), 200*time.Millisecond); resp != nil {
+			if resp := exchangeRaw(t, "udp", udp, mustPack(t, dnstest.Query("example.", dns.TypeA)), 200*time.Millisecond); resp != nil {
 				t.Error("UDP still answering after shutdown")
 			}
 			rebind, err := net.ListenPacket("udp", udp)
@@ -591,7 +587,7 @@ func TestDo53ManyUDPSocketsAllServe(t *testing.T) {
 	}
 	for i := range 50 {
 		c := &dns.Client{Net: "udp"}
-		r, _, err := c.Exchange(query(fmt.Sprintf("q%d.example.", i), dns.TypeA), udp)
+		r, _, err := c.Exchange(dnstest.Query(fmt.Sprintf("q%d.example.", i), dns.TypeA), udp)
 		if err != nil || r.Rcode != dns.RcodeSuccess {
 			t.Fatalf("query %d: %v %v", i, r, err)
 		}

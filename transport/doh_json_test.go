@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // jsonTestHandler answers so that every JSON field can be checked: an A
@@ -90,7 +92,7 @@ func TestDoHJSON(t *testing.T) {
 	certs, ctls := testCerts(t)
 	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: jsonTestHandler(), Certs: certs}})
 	base := "https://" + tcp + "/dns-query"
-	q := query("wire.example.", dns.TypeA)
+	q := dnstest.Query("wire.example.", dns.TypeA)
 	q.Id = 0
 	b64 := base64.RawURLEncoding.EncodeToString(mustPack(t, q))
 
@@ -236,7 +238,7 @@ func TestDoHJSON(t *testing.T) {
 func TestDoHNegativeCacheLifetime(t *testing.T) {
 	certs, ctls := testCerts(t)
 	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: jsonTestHandler(), Certs: certs}, DisableHTTP3: true})
-	q := query("gone.example.", dns.TypeA)
+	q := dnstest.Query("gone.example.", dns.TypeA)
 	q.Id = 0
 	client := dohClients(t, ctls)["HTTP/2.0"]
 	for _, url := range []string{

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestDoHMaxConnsRefusesPromptly: with MaxConns busy, a further client is
@@ -80,7 +82,7 @@ func TestDoHLongURL(t *testing.T) {
 	base := "https://" + tcp + "/dns-query?dns="
 
 	// A real query padded to 60000 bytes: long but legal.
-	q := query("example.", dns.TypeA)
+	q := dnstest.Query("example.", dns.TypeA)
 	q.Id = 0
 	q.SetEdns0(1232, false)
 	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 60000)})
@@ -116,7 +118,7 @@ func TestDoHLongURL(t *testing.T) {
 				t.Errorf("a %d-character URL: status %d, want 431", len(huge), st)
 			}
 			// The server keeps serving after all that.
-			if st, err := get(base64.RawURLEncoding.EncodeToString(mustPack(t, query("example.", dns.TypeA)))); err != nil || st != 200 {
+			if st, err := get(base64.RawURLEncoding.EncodeToString(mustPack(t, dnstest.Query("example.", dns.TypeA)))); err != nil || st != 200 {
 				t.Errorf("after the long URLs: %d %.200v", st, err)
 			}
 		})

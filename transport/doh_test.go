@@ -18,6 +18,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func startDoH(t testing.TB, addr string, cfg DoHConfig) (tcp, udp string, s *DoH) {
@@ -71,13 +73,13 @@ func TestDoHRequests(t *testing.T) {
 		certs, ctls := testCerts(t)
 		tcp, udp, _ := startDoH(t, addr, DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs}})
 		base := "https://" + tcp + "/dns-query"
-		q := query("example.", dns.TypeA)
+		q := dnstest.Query("example.", dns.TypeA)
 		q.Id = 0 // as browsers send it
 		wire := mustPack(t, q)
 		b64 := base64.RawURLEncoding.EncodeToString(wire)
-		notify := query("example.", dns.TypeSOA)
+		notify := dnstest.Query("example.", dns.TypeSOA)
 		notify.Opcode = dns.OpcodeNotify
-		good := mustPack(t, query("example.", dns.TypeA))
+		good := mustPack(t, dnstest.Query("example.", dns.TypeA))
 		_, udpPort, _ := net.SplitHostPort(udp)
 
 		cases := []struct {
@@ -244,7 +246,7 @@ func TestDoHManyStreams(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					q := query("example.", dns.TypeA)
+					q := dnstest.Query("example.", dns.TypeA)
 					q.Id = id
 					resp, err := client.Post("https://"+tcp+"/dns-query", mimeDNSMessage, bytes.NewReader(mustPack(t, q)))
 					if err != nil {
@@ -272,7 +274,7 @@ func TestDoHAccessControl(t *testing.T) {
 	certs, ctls := testCerts(t)
 	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
 	for proto, client := range dohClients(t, ctls) {
-		resp, err := client.Post("https://"+tcp+"/dns-query", mimeDNSMessage, bytes.NewReader(mustPack(t, query("example.", dns.TypeA))))
+		resp, err := client.Post("https://"+tcp+"/dns-query", mimeDNSMessage, bytes.NewReader(mustPack(t, dnstest.Query("example.", dns.TypeA))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +316,7 @@ func TestDoHSlowloris(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("slow client kept its connection for %v", d)
 	}
-	resp, err := dohClients(t, ctls)["HTTP/2.0"].Get("https://" + tcp + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(mustPack(t, query("example.", dns.TypeA))))
+	resp, err := dohClients(t, ctls)["HTTP/2.0"].Get("https://" + tcp + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(mustPack(t, dnstest.Query("example.", dns.TypeA))))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("other client: %v %v", resp, err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func startDoQ(t testing.TB, addr string, cfg DoQConfig) string {
@@ -61,7 +63,7 @@ func frame(raw []byte) []byte {
 }
 
 func doqQueryBytes(t testing.TB, name string, id uint16) []byte {
-	q := query(name, dns.TypeA)
+	q := dnstest.Query(name, dns.TypeA)
 	q.Id = id
 	return mustPack(t, q)
 }
@@ -112,7 +114,7 @@ func TestDoQProtocolErrors(t *testing.T) {
 	target := startDoQ(t, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs}, StreamTimeout: time.Second})
 	bystander := dialDoQ(t, target, ctls)
 	good := doqQueryBytes(t, "example.", 0)
-	keepalive := query("example.", dns.TypeA)
+	keepalive := dnstest.Query("example.", dns.TypeA)
 	keepalive.Id = 0
 	keepalive.SetEdns0(1232, false)
 	keepalive.IsEdns0().Option = append(keepalive.IsEdns0().Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})
@@ -133,7 +135,7 @@ func TestDoQProtocolErrors(t *testing.T) {
 		{"edns-tcp-keepalive", frame(mustPack(t, keepalive)), -1},
 		{"unparseable message", frame(append(append([]byte(nil), good[:12]...), 0x3f, 'a')), dns.RcodeFormatError},
 		{"NOTIFY", frame(func() []byte {
-			m := query("example.", dns.TypeSOA)
+			m := dnstest.Query("example.", dns.TypeSOA)
 			m.Id, m.Opcode = 0, dns.OpcodeNotify
 			return mustPack(t, m)
 		}()), dns.RcodeNotImplemented},
@@ -311,16 +313,16 @@ func TestDoQ0RTT(t *testing.T) {
 }
 
 func TestReplaySafe(t *testing.T) {
-	notify := query("example.", dns.TypeSOA)
+	notify := dnstest.Query("example.", dns.TypeSOA)
 	notify.Opcode = dns.OpcodeNotify
 	cases := []struct {
 		name string
 		raw  []byte
 		want bool
 	}{
-		{"A query", mustPack(t, query("example.", dns.TypeA)), true},
-		{"AXFR", mustPack(t, query("example.", dns.TypeAXFR)), false},
-		{"IXFR", mustPack(t, query("example.", dns.TypeIXFR)), false},
+		{"A query", mustPack(t, dnstest.Query("example.", dns.TypeA)), true},
+		{"AXFR", mustPack(t, dnstest.Query("example.", dns.TypeAXFR)), false},
+		{"IXFR", mustPack(t, dnstest.Query("example.", dns.TypeIXFR)), false},
 		{"NOTIFY", mustPack(t, notify), false},
 		{"garbage", []byte{1, 2, 3}, false},
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // testCerts makes a self-signed certificate source and a client TLS config
@@ -69,7 +71,7 @@ func TestDoTQueries(t *testing.T) {
 
 			t.Run("miekg tcp-tls client", func(t *testing.T) {
 				c := &dns.Client{Net: "tcp-tls", TLSConfig: ctls}
-				r, _, err := c.Exchange(query("example.", dns.TypeA), target)
+				r, _, err := c.Exchange(dnstest.Query("example.", dns.TypeA), target)
 				if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 					t.Fatalf("%v %v", r, err)
 				}
@@ -127,7 +129,7 @@ func TestDoTQueries(t *testing.T) {
 				c.SetDeadline(time.Now().Add(5 * time.Second))
 				const n = 40
 				for id := uint16(1); id <= n; id++ {
-					q := query("example.", dns.TypeA)
+					q := dnstest.Query("example.", dns.TypeA)
 					q.Id = id
 					if err := c.WriteMsg(q); err != nil {
 						t.Fatal(err)
@@ -172,7 +174,7 @@ func TestDoTPadding(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			q := query("example.", dns.TypeA)
+			q := dnstest.Query("example.", dns.TypeA)
 			q.SetEdns0(1232, false)
 			if tc.pad {
 				q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 20)})
@@ -227,7 +229,7 @@ func TestDoTMalformed(t *testing.T) {
 			default:
 			}
 			c.SetDeadline(time.Now().Add(2 * time.Second))
-			q := query("good.example.", dns.TypeA)
+			q := dnstest.Query("good.example.", dns.TypeA)
 			if err := c.WriteMsg(q); err != nil {
 				goodErr = err
 				return
@@ -240,7 +242,7 @@ func TestDoTMalformed(t *testing.T) {
 		}
 	}()
 
-	good := mustPack(t, query("example.", dns.TypeA))
+	good := mustPack(t, dnstest.Query("example.", dns.TypeA))
 	cases := []struct {
 		name      string
 		frame     []byte // written as is after the handshake

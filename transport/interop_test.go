@@ -152,7 +152,7 @@ func TestNgtcp2HTTP3Interop(t *testing.T) {
 	client := dnstest.RequireTool(t, "gtlsclient")
 	s := startInteropServers(t)
 	host, port, _ := net.SplitHostPort(s.doh)
-	b64 := base64.RawURLEncoding.EncodeToString(mustPack(t, query("www.example.", dns.TypeA)))
+	b64 := base64.RawURLEncoding.EncodeToString(mustPack(t, dnstest.Query("www.example.", dns.TypeA)))
 	cases := []struct {
 		name, path, ctype string
 		check             func(t *testing.T, body []byte)
@@ -233,7 +233,7 @@ func TestChromiumHTTP3Interop(t *testing.T) {
 	chromium := dnstest.RequireTool(t, "chromium")
 	s := startInteropServers(t)
 	dir := t.TempDir()
-	wireQuery := query("www.example.", dns.TypeA)
+	wireQuery := dnstest.Query("www.example.", dns.TypeA)
 	wireQuery.Id = 0 // RFC 8484 4.1
 	page := fmt.Sprintf(chromiumPage, s.doh, base64.StdEncoding.EncodeToString(mustPack(t, wireQuery)))
 	netlog := filepath.Join(dir, "netlog.json")

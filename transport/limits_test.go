@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestDo53InFlightBounds floods one UDP socket and one TCP connection with
@@ -51,7 +53,7 @@ func TestDo53InFlightBounds(t *testing.T) {
 			defer c.Close()
 			const sent = 10
 			for i := range sent {
-				q := query("example.", dns.TypeA)
+				q := dnstest.Query("example.", dns.TypeA)
 				q.Id = uint16(i + 1)
 				if tc.net == "udp" {
 					c.Write(mustPack(t, q))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestListenerConfigValidate: one Validate for every front end; zero fields
@@ -121,7 +123,7 @@ func TestDoHAltSvcPerListener(t *testing.T) {
 		t.Fatalf("TCP addresses %v, want two ports", tcps)
 	}
 	clients := dohClients(t, ctls)
-	q := base64.RawURLEncoding.EncodeToString(mustPack(t, query("www.example.", 1)))
+	q := base64.RawURLEncoding.EncodeToString(mustPack(t, dnstest.Query("www.example.", 1)))
 	for _, tcp := range tcps {
 		_, port, _ := net.SplitHostPort(tcp)
 		for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
@@ -152,7 +154,7 @@ func TestDoHAltSvcPerListener(t *testing.T) {
 func TestDoHNoAltSvcWithoutHTTP3(t *testing.T) {
 	certs, ctls := testCerts(t)
 	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: answerA(1), Certs: certs}, DisableHTTP3: true})
-	resp, err := dohClients(t, ctls)["HTTP/2.0"].Get("https://" + tcp + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(mustPack(t, query("www.example.", 1))))
+	resp, err := dohClients(t, ctls)["HTTP/2.0"].Get("https://" + tcp + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(mustPack(t, dnstest.Query("www.example.", 1))))
 	if err != nil {
 		t.Fatal(err)
 	}

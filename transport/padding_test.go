@@ -6,10 +6,12 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func paddedQuery(t testing.TB, pad bool) []byte {
-	q := query("example.", dns.TypeA)
+	q := dnstest.Query("example.", dns.TypeA)
 	q.Id = 0
 	q.SetEdns0(1232, false)
 	if pad {
@@ -67,7 +69,7 @@ func TestPaddingDoQAndDoH(t *testing.T) {
 }
 
 func TestPackPaddedKeepsOPTAndLimit(t *testing.T) {
-	q := query("example.", dns.TypeA)
+	q := dnstest.Query("example.", dns.TypeA)
 	q.SetEdns0(1232, true)
 	m := new(dns.Msg)
 	m.SetReply(q)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestDo53WildcardAnswersFromQueriedAddress binds a wildcard address and
@@ -52,7 +54,7 @@ func TestDo53WildcardAnswersFromQueriedAddress(t *testing.T) {
 			target := net.JoinHostPort(tc.target, strconv.Itoa(port))
 			for _, proto := range []string{"udp", "tcp"} {
 				c := &dns.Client{Net: proto, Timeout: time.Second}
-				r, _, err := c.Exchange(query("example.", dns.TypeA), target)
+				r, _, err := c.Exchange(dnstest.Query("example.", dns.TypeA), target)
 				if err != nil || r.Rcode != dns.RcodeSuccess {
 					t.Fatalf("%s: %v %v", proto, r, err)
 				}

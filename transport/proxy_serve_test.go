@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // The PROXY protocol tests use 127.91.0.0/16: the server on .0.1, the
@@ -109,34 +111,34 @@ func TestProxyUDP(t *testing.T) {
 	const wait = 2 * time.Second
 	const short = 300 * time.Millisecond
 
-	r := askUDPFrom(t, ppLB, udp, udpHeader(ppAllowed, udp), query("a.example.", dns.TypeA), wait)
+	r := askUDPFrom(t, ppLB, udp, udpHeader(ppAllowed, udp), dnstest.Query("a.example.", dns.TypeA), wait)
 	if r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Fatalf("relayed allowed client: %v", r)
 	}
 	if remote, via := h.last(); remote != ppAllowed || via.Addr() != ppLB {
 		t.Errorf("handler saw %v via %v, want %v via %v", remote, via, ppAllowed, ppLB)
 	}
-	if r := askUDPFrom(t, ppLB, udp, udpHeader(ppForbidden, udp), query("b.example.", dns.TypeA), wait); r == nil || r.Rcode != dns.RcodeRefused {
+	if r := askUDPFrom(t, ppLB, udp, udpHeader(ppForbidden, udp), dnstest.Query("b.example.", dns.TypeA), wait); r == nil || r.Rcode != dns.RcodeRefused {
 		t.Errorf("relayed client outside the ACL: %v, want REFUSED", r)
 	}
 	local := proxyV2(ppLocal, ppUnspec, netip.AddrPort{}, netip.AddrPort{}, nil)
-	if r := askUDPFrom(t, ppLB, udp, local, query("c.example.", dns.TypeA), wait); r == nil || r.Rcode != dns.RcodeRefused {
+	if r := askUDPFrom(t, ppLB, udp, local, dnstest.Query("c.example.", dns.TypeA), wait); r == nil || r.Rcode != dns.RcodeRefused {
 		t.Errorf("LOCAL header (the load balancer itself, not allowed): %v, want REFUSED", r)
 	}
-	if r := askUDPFrom(t, ppLB, udp, nil, query("d.example.", dns.TypeA), short); r != nil {
+	if r := askUDPFrom(t, ppLB, udp, nil, dnstest.Query("d.example.", dns.TypeA), short); r != nil {
 		t.Errorf("no header from the load balancer answered: %v", r)
 	}
 	bad := udpHeader(ppAllowed, udp)
 	bad[12] = 0x22 // command 2
-	if r := askUDPFrom(t, ppLB, udp, bad, query("e.example.", dns.TypeA), short); r != nil {
+	if r := askUDPFrom(t, ppLB, udp, bad, dnstest.Query("e.example.", dns.TypeA), short); r != nil {
 		t.Errorf("malformed header answered: %v", r)
 	}
-	if r := askUDPFrom(t, ppStranger, udp, udpHeader(ppAllowed, udp), query("f.example.", dns.TypeA), short); r != nil {
+	if r := askUDPFrom(t, ppStranger, udp, udpHeader(ppAllowed, udp), dnstest.Query("f.example.", dns.TypeA), short); r != nil {
 		t.Errorf("header from an untrusted peer answered: %v", r)
 	}
 	// An untrusted peer without a header is an ordinary client: here one
 	// the ACL refuses.
-	if r := askUDPFrom(t, ppStranger, udp, nil, query("g.example.", dns.TypeA), wait); r == nil || r.Rcode != dns.RcodeRefused {
+	if r := askUDPFrom(t, ppStranger, udp, nil, dnstest.Query("g.example.", dns.TypeA), wait); r == nil || r.Rcode != dns.RcodeRefused {
 		t.Errorf("direct client outside the ACL: %v, want REFUSED", r)
 	}
 	want := ProxyStats{Relayed: 2, Local: 1, Untrusted: 1, Missing: 1, Malformed: 1}
@@ -169,7 +171,7 @@ func TestProxyUDPRateLimit(t *testing.T) {
 		c := udpFrom(t, netip.AddrPortFrom(ppLB, 0).String(), udp)
 		flooder := udpHeader(ppAllowed, udp)
 		for i := range 20 {
-			q := query("flood.example.", dns.TypeA)
+			q := dnstest.Query("flood.example.", dns.TypeA)
 			q.Id = uint16(i + 1)
 			c.Write(append(append([]byte(nil), flooder...), mustPack(t, q)...))
 		}
@@ -188,7 +190,7 @@ func TestProxyUDPRateLimit(t *testing.T) {
 		}
 		other := netip.MustParseAddrPort("127.91.3.9:999")
 		for i := range 3 {
-			if r := askUDPFrom(t, ppLB, udp, udpHeader(other, udp), query("other.example.", dns.TypeA), 2*time.Second); r == nil {
+			if r := askUDPFrom(t, ppLB, udp, udpHeader(other, udp), dnstest.Query("other.example.", dns.TypeA), 2*time.Second); r == nil {
 				t.Fatalf("ready %v: another client through the same load balancer limited at query %d", ready, i)
 			}
 		}
@@ -299,7 +301,7 @@ func TestProxyTCPAndDoT(t *testing.T) {
 				t.Fatal("handshake through the load balancer failed")
 			}
 			for i := range 2 { // two queries on one connection
-				if r := streamAsk(t, c, query("a.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeSuccess {
+				if r := streamAsk(t, c, dnstest.Query("a.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeSuccess {
 					t.Fatalf("query %d of the relayed allowed client: %v", i, r)
 				}
 			}
@@ -313,7 +315,7 @@ func TestProxyTCPAndDoT(t *testing.T) {
 					t.Fatal("handshake of the load balancer failed")
 				}
 				c.Write(tcpHeader(ppAllowed2, addr))
-				if r := streamAsk(t, c, query("in-tls.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeSuccess {
+				if r := streamAsk(t, c, dnstest.Query("in-tls.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeSuccess {
 					t.Fatalf("header inside TLS: %v", r)
 				}
 				if remote, _ := h.last(); remote != ppAllowed2 {
@@ -323,18 +325,18 @@ func TestProxyTCPAndDoT(t *testing.T) {
 			}
 			if c := open(ppLB, tcpHeader(ppForbidden, addr)); c == nil {
 				t.Error("handshake of the relayed forbidden client failed")
-			} else if r := streamAsk(t, c, query("b.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeRefused {
+			} else if r := streamAsk(t, c, dnstest.Query("b.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeRefused {
 				t.Errorf("relayed client outside the ACL: %v, want REFUSED", r)
 			}
-			if c := open(ppLB, nil); c != nil && streamAsk(t, c, query("c.example.", dns.TypeA), time.Second) != nil {
+			if c := open(ppLB, nil); c != nil && streamAsk(t, c, dnstest.Query("c.example.", dns.TypeA), time.Second) != nil {
 				t.Error("connection from the load balancer without a header answered")
 			}
-			if c := open(ppStranger, tcpHeader(ppAllowed, addr)); c != nil && streamAsk(t, c, query("d.example.", dns.TypeA), time.Second) != nil {
+			if c := open(ppStranger, tcpHeader(ppAllowed, addr)); c != nil && streamAsk(t, c, dnstest.Query("d.example.", dns.TypeA), time.Second) != nil {
 				t.Error("header from an untrusted peer answered")
 			}
 			if c := open(ppStranger, nil); c == nil {
 				t.Error("handshake of a direct client failed")
-			} else if r := streamAsk(t, c, query("e.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeRefused {
+			} else if r := streamAsk(t, c, dnstest.Query("e.example.", dns.TypeA), 2*time.Second); r == nil || r.Rcode != dns.RcodeRefused {
 				t.Errorf("direct client outside the ACL: %v, want REFUSED", r)
 			}
 			waitFor(t, func() bool {
@@ -367,17 +369,17 @@ func TestProxyTCPAdmission(t *testing.T) {
 	_, addr, s := startDo53(t, "127.91.0.1:0", Do53Config{ListenerConfig: lc})
 	first := tcpFrom(t, ppLB, addr)
 	first.Write(tcpHeader(ppAllowed, addr))
-	if r := streamAsk(t, first, query("a.example.", dns.TypeA), 2*time.Second); r == nil {
+	if r := streamAsk(t, first, dnstest.Query("a.example.", dns.TypeA), 2*time.Second); r == nil {
 		t.Fatal("first connection not served")
 	}
 	second := tcpFrom(t, ppLB, addr)
 	second.Write(tcpHeader(ppAllowed, addr))
-	if r := streamAsk(t, second, query("a.example.", dns.TypeA), time.Second); r != nil {
+	if r := streamAsk(t, second, dnstest.Query("a.example.", dns.TypeA), time.Second); r != nil {
 		t.Error("second connection of one client served past its share")
 	}
 	other := tcpFrom(t, ppLB, addr)
 	other.Write(tcpHeader(ppAllowed2, addr))
-	if r := streamAsk(t, other, query("a.example.", dns.TypeA), 2*time.Second); r == nil {
+	if r := streamAsk(t, other, dnstest.Query("a.example.", dns.TypeA), 2*time.Second); r == nil {
 		t.Error("another client through the same load balancer refused")
 	}
 	if st := s.TCPConnStats(); st.RefusedClient != 1 || st.Open != 2 {
@@ -412,7 +414,7 @@ func TestProxyDoH(t *testing.T) {
 		return &http.Client{Transport: tr, Timeout: 3 * time.Second}
 	}
 	ask := func(c *http.Client, name string) (*dns.Msg, error) {
-		raw := mustPack(t, query(name, dns.TypeA))
+		raw := mustPack(t, dnstest.Query(name, dns.TypeA))
 		resp, err := c.Get("https://" + addr + "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(raw))
 		if err != nil {
 			return nil, err

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // PROXY v2 commands, families and transports, as the tests write them.
@@ -243,7 +245,7 @@ func TestNewProxyProtocol(t *testing.T) {
 // nil check), on for a direct client (trust check, no signature), and on
 // for a load balancer's datagram (trust check and the header parsed).
 func BenchmarkUDPSetClient(b *testing.B) {
-	q := mustPack(b, query("bench.example.", dns.TypeA))
+	q := mustPack(b, dnstest.Query("bench.example.", dns.TypeA))
 	lb, direct := netip.AddrPortFrom(ppLB, 4000), netip.MustParseAddrPort("127.91.0.3:4000")
 	for _, c := range []struct {
 		name  string

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // Cookie and rate-limit tests use 127.83.0.0/16 (ARCHITECTURE.md): the
@@ -208,7 +210,7 @@ func askAll(t *testing.T, src, dst string, n int, gap time.Duration) int {
 	answered := 0
 	buf := make([]byte, 2048)
 	for range n {
-		q := query("victim.example.", dns.TypeA)
+		q := dnstest.Query("victim.example.", dns.TypeA)
 		c.Write(mustPack(t, q))
 		c.SetReadDeadline(time.Now().Add(time.Second))
 		for {
@@ -260,7 +262,7 @@ func TestRateLimitFlood(t *testing.T) {
 				defer wg.Done()
 				victim = askAll(t, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 83, 2, byte(10 + i)}), 0).String(), udp, 50, 15*time.Millisecond)
 			}()
-			res := flood(t, netip.AddrPortFrom(attacker, 0).String(), udp, query("bench.example.", dns.TypeA), 1000, time.Second)
+			res := flood(t, netip.AddrPortFrom(attacker, 0).String(), udp, dnstest.Query("bench.example.", dns.TypeA), 1000, time.Second)
 			wg.Wait()
 			t.Logf("flooder: %+v; victim answered %d/50; stats %+v", res, victim, l.Stats())
 			if victim != 50 {
@@ -282,7 +284,7 @@ func TestRateLimitFlood(t *testing.T) {
 				t.Errorf("stats %+v disagree with what the flooder got %+v", s, res)
 			}
 
-			exempt := flood(t, "127.83.9.1:0", udp, query("bench.example.", dns.TypeA), 1000, time.Second)
+			exempt := flood(t, "127.83.9.1:0", udp, dnstest.Query("bench.example.", dns.TypeA), 1000, time.Second)
 			after := l.Stats()
 			if exempt.truncated != 0 || after.Slipped != s.Slipped || after.Dropped != s.Dropped || int(after.Exempt) < exempt.answered || after.Exempt < 100 {
 				t.Errorf("exempt /24: %+v, stats %+v: want none limited", exempt, after)
@@ -296,7 +298,7 @@ func TestRateLimitFlood(t *testing.T) {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(2 * time.Second))
 			for range 20 {
-				if err := writeFramed(c, mustPack(t, query("bench.example.", dns.TypeA))); err != nil {
+				if err := writeFramed(c, mustPack(t, dnstest.Query("bench.example.", dns.TypeA))); err != nil {
 					t.Fatal(err)
 				}
 				b, err := readFramed(c)
@@ -321,7 +323,7 @@ func TestRateLimitCookies(t *testing.T) {
 	udp, _, _ := startDo53(t, "127.83.0.3:0", Do53Config{ListenerConfig: ListenerConfig{Handler: newCannedHandler(t), RateLimit: l, Cookies: ck}})
 
 	withCookie := func(cookie string) *dns.Msg {
-		q := query("bench.example.", dns.TypeA)
+		q := dnstest.Query("bench.example.", dns.TypeA)
 		q.SetEdns0(1232, false)
 		q.IsEdns0().Option = append(q.IsEdns0().Option, cookieOption(cookie))
 		return q

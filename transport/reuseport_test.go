@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // foreignReusePort is a ListenConfig like another program's that sets
@@ -95,7 +97,7 @@ func TestDo53ForeignReusePortSocketGetsNoQueries(t *testing.T) {
 	const queries = 64 // each from its own port: the kernel's own hash would give the foreign socket a third
 	for i := range queries {
 		c := &dns.Client{Timeout: 2 * time.Second}
-		r, _, err := c.Exchange(query("q"+strconv.Itoa(i)+".example.", dns.TypeA), udp)
+		r, _, err := c.Exchange(dnstest.Query("q"+strconv.Itoa(i)+".example.", dns.TypeA), udp)
 		if err != nil || r.Rcode != dns.RcodeSuccess {
 			t.Fatalf("query %d: %v %v", i, r, err)
 		}
@@ -141,7 +143,7 @@ func TestBindUDPSteersByID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := query("example.", dns.TypeA)
+		q := dnstest.Query("example.", dns.TypeA)
 		q.Id = id
 		if _, err := c.Write(mustPack(t, q)); err != nil {
 			t.Fatal(err)

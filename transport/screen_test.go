@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // FuzzScreen feeds arbitrary bytes through screening and the error reply:
 // nothing may panic, and every reply must parse and echo the ID.
 func FuzzScreen(f *testing.F) {
-	q := query("example.", dns.TypeA)
+	q := dnstest.Query("example.", dns.TypeA)
 	q.SetEdns0(1232, true)
 	b, _ := q.Pack()
 	f.Add(b)
@@ -52,7 +54,7 @@ func TestMaxUDPResponse(t *testing.T) {
 		{65535, 4096, 4096},
 	}
 	for _, tc := range cases {
-		q := query("example.", dns.TypeA)
+		q := dnstest.Query("example.", dns.TypeA)
 		if tc.edns != 0 {
 			q.SetEdns0(uint16(tc.edns), false)
 		}
@@ -65,7 +67,7 @@ func TestMaxUDPResponse(t *testing.T) {
 // withCookie is a query for name carrying a COOKIE option of n octets, and
 // then the options in more.
 func withCookie(name string, n int, more ...dns.EDNS0) *dns.Msg {
-	m := query(name, dns.TypeA)
+	m := dnstest.Query(name, dns.TypeA)
 	m.SetEdns0(1232, false)
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(make([]byte, n))}
 	opt := m.IsEdns0()
@@ -163,7 +165,7 @@ func TestMalformedCookieSkipsReadyPath(t *testing.T) {
 		t.Errorf("%d queries answered on the ready path, want 0", n)
 	}
 	// The same name without options does take it: the handler is not broken.
-	if resp := exchangeRaw(t, "udp", udp, mustPack(t, query("fast.example.", dns.TypeA)), 2*time.Second); resp == nil || h.ready.Load() != 1 {
+	if resp := exchangeRaw(t, "udp", udp, mustPack(t, dnstest.Query("fast.example.", dns.TypeA)), 2*time.Second); resp == nil || h.ready.Load() != 1 {
 		t.Fatalf("plain query: response %v, ready path %d times; want 1", resp != nil, h.ready.Load())
 	}
 }
@@ -185,7 +187,7 @@ func TestScreenOpcodes(t *testing.T) {
 		{dns.OpcodeIQuery, true, reject},
 	}
 	for _, tc := range cases {
-		q := query("example.", dns.TypeSOA)
+		q := dnstest.Query("example.", dns.TypeSOA)
 		q.Opcode = tc.opcode
 		raw, err := q.Pack()
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // These benchmarks measure queries/s per transport with the canned-answer
@@ -30,7 +32,7 @@ func BenchmarkDo53TCP(b *testing.B) {
 			return
 		}
 		defer c.Close()
-		q := query("bench.example.", dns.TypeA)
+		q := dnstest.Query("bench.example.", dns.TypeA)
 		for pb.Next() {
 			if err := c.WriteMsg(q); err != nil {
 				b.Error(err)
@@ -58,7 +60,7 @@ func BenchmarkDoT(b *testing.B) {
 			return
 		}
 		defer c.Close()
-		q := query("bench.example.", dns.TypeA)
+		q := dnstest.Query("bench.example.", dns.TypeA)
 		for pb.Next() {
 			if err := c.WriteMsg(q); err != nil {
 				b.Error(err)
@@ -77,7 +79,7 @@ func benchDoH(b *testing.B, proto string) {
 	certs, ctls := testCerts(b)
 	tcp, _, _ := startDoH(b, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: newCannedHandler(b), Certs: certs}})
 	client := dohClients(b, ctls)[proto]
-	wire := mustPack(b, query("bench.example.", dns.TypeA))
+	wire := mustPack(b, dnstest.Query("bench.example.", dns.TypeA))
 	url := "https://" + tcp + "/dns-query"
 	b.ReportAllocs()
 	b.SetParallelism(4)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // TestUDPBatchReadyPathAllocs checks that a cache hit read in a batch and
@@ -21,7 +23,7 @@ func TestUDPBatchReadyPathAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	q := mustPack(t, query("fast.example.", dns.TypeA))
+	q := mustPack(t, dnstest.Query("fast.example.", dns.TypeA))
 	buf := make([]byte, 2048)
 	const burst = 8
 	roundTrip := func() {

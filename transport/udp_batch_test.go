@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // burstReady is a ReadyAnswerer with a canned answer for the name
@@ -28,14 +30,14 @@ func newBurstReady(t testing.TB) *burstReady { return newBurstReadySized(t, 1) }
 // newBurstReadySized answers fast.example. with n A records.
 func newBurstReadySized(t testing.TB, n int) *burstReady {
 	t.Helper()
-	fast := query("fast.example.", dns.TypeA)
+	fast := dnstest.Query("fast.example.", dns.TypeA)
 	ans := new(dns.Msg).SetReply(fast)
 	for i := range n {
 		ans.Answer = append(ans.Answer, &dns.A{Hdr: dns.RR_Header{Name: "fast.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, byte(i>>8), byte(i)).To4()})
 	}
 	return &burstReady{
 		fastQ:  mustPack(t, fast)[headerLen:],
-		boomQ:  mustPack(t, query("boom.example.", dns.TypeA))[headerLen:],
+		boomQ:  mustPack(t, dnstest.Query("boom.example.", dns.TypeA))[headerLen:],
 		answer: mustPack(t, ans),
 	}
 }
@@ -122,20 +124,20 @@ func TestUDPBurstMixedPaths(t *testing.T) {
 				var m *dns.Msg
 				switch i % 6 {
 				case 0, 1, 2:
-					m = query("fast.example.", dns.TypeA)
+					m = dnstest.Query("fast.example.", dns.TypeA)
 					if i%2 == 0 {
 						m.SetEdns0(1232, false)
 					}
 					wants[id] = want{1, dns.RcodeSuccess}
 					fast++
 				case 3:
-					m = query("slow"+strconv.Itoa(i)+".example.", dns.TypeA)
+					m = dnstest.Query("slow"+strconv.Itoa(i)+".example.", dns.TypeA)
 					wants[id] = want{0, dns.RcodeSuccess}
 					slow++
 				case 4:
-					m = query("boom.example.", dns.TypeA) // dropped after the panic
+					m = dnstest.Query("boom.example.", dns.TypeA) // dropped after the panic
 				case 5:
-					m = query("fast.example.", dns.TypeA)
+					m = dnstest.Query("fast.example.", dns.TypeA)
 					m.Response = true // a response: dropped
 				}
 				m.Id = id
@@ -175,7 +177,7 @@ func TestUDPBurstAllowList(t *testing.T) {
 	defer c.Close()
 	var queries [][]byte
 	for i := range 40 {
-		m := query("fast.example.", dns.TypeA)
+		m := dnstest.Query("fast.example.", dns.TypeA)
 		m.Id = uint16(i + 1)
 		queries = append(queries, mustPack(t, m))
 	}
@@ -225,7 +227,7 @@ func TestUDPWildcardReadyAnswerSource(t *testing.T) {
 			defer c.Close()
 			var queries [][]byte
 			for i := range 20 {
-				m := query("fast.example.", dns.TypeA)
+				m := dnstest.Query("fast.example.", dns.TypeA)
 				m.Id = uint16(i + 1)
 				queries = append(queries, mustPack(t, m))
 			}
@@ -253,7 +255,7 @@ func TestUDPBurstLargeReadyAnswers(t *testing.T) {
 	defer c.Close()
 	var queries [][]byte
 	for i := range 40 {
-		m := query("fast.example.", dns.TypeA)
+		m := dnstest.Query("fast.example.", dns.TypeA)
 		m.Id = uint16(i + 1)
 		size := uint16(4096)
 		if i%4 == 3 {

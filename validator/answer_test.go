@@ -6,6 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/internal/dnsname"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -45,16 +46,16 @@ func TestValidateAnswer(t *testing.T) {
 		}
 		return out
 	}
-	toInsecure := join(ex.signed(t, rr(t, "alias.example. 300 IN CNAME www.insec.example.")), rrs(t, "www.insec.example. 300 IN A 192.0.2.3"))
-	wwwABX := abx.signed(t, rr(t, "www.a.b.example. 300 IN A 192.0.2.2"))
-	tampered := join(rrs(t, "www.a.b.example. 300 IN A 192.0.2.66"), wwwABX[1:])
-	toBogus := join(ex.signed(t, rr(t, "alias.example. 300 IN CNAME www.a.b.example.")), tampered)
-	toSecure := join(ex.signed(t, rr(t, "alias.example. 300 IN CNAME www.a.b.example.")), wwwABX)
-	toNX := ex.signed(t, rr(t, "alias.example. 300 IN CNAME gone.a.b.example."))
+	toInsecure := join(ex.signed(t, dnstest.MustRR(t, "alias.example. 300 IN CNAME www.insec.example.")), dnstest.MustRRs(t, "www.insec.example. 300 IN A 192.0.2.3"))
+	wwwABX := abx.signed(t, dnstest.MustRR(t, "www.a.b.example. 300 IN A 192.0.2.2"))
+	tampered := join(dnstest.MustRRs(t, "www.a.b.example. 300 IN A 192.0.2.66"), wwwABX[1:])
+	toBogus := join(ex.signed(t, dnstest.MustRR(t, "alias.example. 300 IN CNAME www.a.b.example.")), tampered)
+	toSecure := join(ex.signed(t, dnstest.MustRR(t, "alias.example. 300 IN CNAME www.a.b.example.")), wwwABX)
+	toNX := ex.signed(t, dnstest.MustRR(t, "alias.example. 300 IN CNAME gone.a.b.example."))
 	_, nx := abx.negative(t, "gone.a.b.example.", dns.TypeA)
-	dname := ex.signed(t, rr(t, "old.example. 300 IN DNAME a.b.example."))
-	throughDNAME := join(dname, rrs(t, "www.old.example. 300 IN CNAME www.a.b.example."), wwwABX)
-	wrongDNAME := join(dname, rrs(t, "www.old.example. 300 IN CNAME www.evil."), wwwABX)
+	dname := ex.signed(t, dnstest.MustRR(t, "old.example. 300 IN DNAME a.b.example."))
+	throughDNAME := join(dname, dnstest.MustRRs(t, "www.old.example. 300 IN CNAME www.a.b.example."), wwwABX)
+	wrongDNAME := join(dname, dnstest.MustRRs(t, "www.old.example. 300 IN CNAME www.evil."), wwwABX)
 
 	// piece is the expected result of one piece; checked false: none.
 	type piece struct {

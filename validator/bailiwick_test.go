@@ -5,6 +5,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -27,7 +28,7 @@ func TestEscapedDotIsNotSignedByAttackerZone(t *testing.T) {
 		{escapedNS, security.Bogus},
 		{"x." + escapedNS, security.Bogus},
 	} {
-		set := rrs(t, tc.owner+" 3600 IN A 192.0.2.66")
+		set := dnstest.MustRRs(t, tc.owner+" 3600 IN A 192.0.2.66")
 		sig := z.zsk.sign(t, set)
 		for _, signer := range []string{"", "attacker.example."} {
 			if res := VerifyRRset(set, []*dns.RRSIG{sig}, z.keys(), signer, testNow, nil); res.Status != tc.want {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -178,7 +179,7 @@ func TestNegativeTrustAnchorAndNoAnchor(t *testing.T) {
 	if _, st, _ := v2.Keys(context.Background(), "nsec3tld.", NewBudget(DefaultLimits())); st != security.Indeterminate {
 		t.Fatalf("outside every anchor: %v", st)
 	}
-	if _, err := New([]dns.RR{rr(t, "example. 300 IN A 192.0.2.1")}, w, clock.NewManual(testNow), DefaultLimits()); err == nil {
+	if _, err := New([]dns.RR{dnstest.MustRR(t, "example. 300 IN A 192.0.2.1")}, w, clock.NewManual(testNow), DefaultLimits()); err == nil {
 		t.Fatal("an A record accepted as trust anchor")
 	}
 }

@@ -92,23 +92,6 @@ func (k *testKey) sign(t testing.TB, rrset []dns.RR) *dns.RRSIG {
 	return k.signWindow(t, rrset, testNow.Add(-time.Hour), testNow.Add(24*time.Hour))
 }
 
-func rr(t testing.TB, s string) dns.RR {
-	t.Helper()
-	r, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return r
-}
-
-func rrs(t testing.TB, lines ...string) []dns.RR {
-	out := make([]dns.RR, len(lines))
-	for i, l := range lines {
-		out[i] = rr(t, l)
-	}
-	return out
-}
-
 // testZone is a signed zone: one KSK, one ZSK, and records.
 type testZone struct {
 	name     string

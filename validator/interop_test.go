@@ -15,6 +15,7 @@ import (
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/internal/dnsname"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
 )
@@ -29,14 +30,7 @@ var interopNow = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 type serverSource struct{ s *authority.Server }
 
 func (s serverSource) Query(_ context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	return s.s.Answer(query(name, qtype)), nil
-}
-
-func query(name string, qtype uint16) *dns.Msg {
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(name), qtype)
-	q.SetEdns0(1232, true)
-	return q
+	return s.s.Answer(dnstest.Query(dns.Fqdn(name), qtype, dnstest.EDNS(1232, true))), nil
 }
 
 type interopZone struct {
@@ -45,19 +39,6 @@ type interopZone struct {
 	nsec3  *authority.NSEC3Options
 	lines  []string
 	ksk    *authority.Key
-}
-
-func mustRRs(t *testing.T, lines []string) []dns.RR {
-	t.Helper()
-	out := make([]dns.RR, 0, len(lines))
-	for _, l := range lines {
-		r, err := dns.NewRR(l)
-		if err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // buildInterop signs children first so that parents can carry their DS.
@@ -131,7 +112,7 @@ func buildInterop(t *testing.T) (*authority.Server, *dns.DS) {
 		}
 		z.ksk = ksk
 		lines := append(z.lines, childDS...)
-		rrs, err := authority.Sign(z.origin, mustRRs(t, lines), authority.SignOptions{
+		rrs, err := authority.Sign(z.origin, dnstest.MustRRs(t, lines...), authority.SignOptions{
 			Keys: []*authority.Key{ksk, zsk}, Inception: interopNow.Add(-time.Hour), Expiration: interopNow.Add(30 * 24 * time.Hour), NSEC3: z.nsec3,
 		})
 		if err != nil {
@@ -191,7 +172,7 @@ func TestInteropWithAuthoritySigner(t *testing.T) {
 	for _, tc := range tests {
 		name := tc.qname + "/" + dns.TypeToString[tc.qtype]
 		t.Run(name, func(t *testing.T) {
-			resp := srv.Answer(query(tc.qname, tc.qtype))
+			resp := srv.Answer(dnstest.Query(dns.Fqdn(tc.qname), tc.qtype, dnstest.EDNS(1232, true)))
 			res := v.ValidateResponse(context.Background(), tc.qname, tc.qtype, resp, validator.NewBudget(v.Limits()))
 			if res.Status != tc.status {
 				t.Fatalf("got %v EDE %d (%s), want %v\n%v", res.Status, res.EDE, res.Reason, tc.status, resp)

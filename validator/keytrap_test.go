@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -72,7 +73,7 @@ func TestKeyTrap(t *testing.T) {
 		keys = append(keys, collidingKey(t, "evil.", tag))
 	}
 	keys = append(keys, real.dnskey)
-	set := rrs(t, "www.evil. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.evil. 300 IN A 192.0.2.1")
 	good := real.sign(t, set)
 	sigs := append(bogusSigs(t, good, 100), good)
 
@@ -129,7 +130,7 @@ func TestKeyTrapPerSignatureCaps(t *testing.T) {
 	for range 20 {
 		keys = append(keys, collidingKey(t, "evil.", tag))
 	}
-	set := rrs(t, "www.evil. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.evil. 300 IN A 192.0.2.1")
 	sigs := bogusSigs(t, real.sign(t, set), 50)
 	lim := DefaultLimits()
 	lim.MaxFailures, lim.MaxValidations = 1000, 1000

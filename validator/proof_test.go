@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -22,7 +23,7 @@ func TestProofsHoldOnlyVerifiedRecords(t *testing.T) {
 	// Denies www.example. and every other name between sub.example. and
 	// zz.example., had it been believed; the proof for nx.example. does
 	// not need it.
-	forged := rr(t, "sub.example. 3600 IN NSEC zz.example. NS DS RRSIG NSEC")
+	forged := dnstest.MustRR(t, "sub.example. 3600 IN NSEC zz.example. NS DS RRSIG NSEC")
 	proof := append(z.signed(t, covering), z.signed(t, wild)...)
 	for _, tc := range []struct {
 		name  string

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -44,16 +45,16 @@ type responseCase struct {
 func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 	ex, abx, n3, oo := w.zones["example."], w.zones["a.b.example."], w.zones["nsec3tld."], w.zones["optout."]
 
-	wwwA := ex.signed(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
-	tampered := append([]dns.RR{rr(t, "www.example. 300 IN A 192.0.2.66")}, wwwA[1:]...)
+	wwwA := ex.signed(t, dnstest.MustRR(t, "www.example. 300 IN A 192.0.2.1"))
+	tampered := append([]dns.RR{dnstest.MustRR(t, "www.example. 300 IN A 192.0.2.66")}, wwwA[1:]...)
 	stranger := newTestZone(t, "example.", dns.ECDSAP256SHA256)
 
-	cnameChain := append(ex.signed(t, rr(t, "alias.example. 300 IN CNAME www.a.b.example.")),
-		abx.signed(t, rr(t, "www.a.b.example. 300 IN A 192.0.2.2"))...)
+	cnameChain := append(ex.signed(t, dnstest.MustRR(t, "alias.example. 300 IN CNAME www.a.b.example.")),
+		abx.signed(t, dnstest.MustRR(t, "www.a.b.example. 300 IN A 192.0.2.2"))...)
 
-	wildSig := ex.zsk.sign(t, rrs(t, "*.wild.example. 300 IN TXT \"wild\""))
+	wildSig := ex.zsk.sign(t, dnstest.MustRRs(t, "*.wild.example. 300 IN TXT \"wild\""))
 	wildSig.Hdr.Name = "x.wild.example."
-	wildAnswer := []dns.RR{rr(t, "x.wild.example. 300 IN TXT \"wild\""), wildSig}
+	wildAnswer := []dns.RR{dnstest.MustRR(t, "x.wild.example. 300 IN TXT \"wild\""), wildSig}
 	wildProof := ex.sign1(t, nsecFind(t, ex.chain, "x.wild.example.", true))
 
 	_, nxAuth := ex.negative(t, "nx.example.", dns.TypeA)
@@ -64,7 +65,7 @@ func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 	_, optOutNX := oo.negative(t, "nx.optout.", dns.TypeA)
 	_, hiNX := w.zones["hiiter."].negative(t, "nx.hiiter.", dns.TypeA)
 
-	nsFor := func(child string) dns.RR { return rr(t, child+" 300 IN NS ns."+child) }
+	nsFor := func(child string) dns.RR { return dnstest.MustRR(t, child+" 300 IN NS ns."+child) }
 	signedReferral := append([]dns.RR{nsFor("a.b.example.")}, ex.dsFor["a.b.example."]...)
 	insecReferral := append([]dns.RR{nsFor("insec.example.")}, withoutType(noDSInsec, dns.TypeSOA)...)
 	optOutReferral := append([]dns.RR{nsFor("child.optout.")}, withoutType(noDSOptOut, dns.TypeSOA)...)
@@ -91,8 +92,8 @@ func responseCases(t testing.TB, w *fakeWorld) []responseCase {
 		{"insecure referral (NSEC)", "www.insec.example.", dns.TypeA, msg(0, nil, insecReferral), security.Insecure, EDENone},
 		{"insecure referral (opt-out)", "www.child.optout.", dns.TypeA, msg(0, nil, optOutReferral), security.Insecure, EDENone},
 		{"referral stripped of DS", "www.a.b.example.", dns.TypeA, msg(0, nil, signedReferral[:1]), security.Bogus, EDENSECMissing},
-		{"unsigned answer below insecure delegation", "www.insec.example.", dns.TypeA, msg(0, rrs(t, "www.insec.example. 300 IN A 192.0.2.3"), nil), security.Insecure, EDENone},
-		{"unsigned answer outside anchors is insecure", "www.unsigned.", dns.TypeA, msg(0, rrs(t, "www.unsigned. 300 IN A 192.0.2.4"), nil), security.Insecure, EDENone},
+		{"unsigned answer below insecure delegation", "www.insec.example.", dns.TypeA, msg(0, dnstest.MustRRs(t, "www.insec.example. 300 IN A 192.0.2.3"), nil), security.Insecure, EDENone},
+		{"unsigned answer outside anchors is insecure", "www.unsigned.", dns.TypeA, msg(0, dnstest.MustRRs(t, "www.unsigned. 300 IN A 192.0.2.4"), nil), security.Insecure, EDENone},
 		{"SERVFAIL not validated", "www.example.", dns.TypeA, msg(dns.RcodeServerFailure, nil, nil), security.Indeterminate, EDENone},
 	}
 }
@@ -122,12 +123,12 @@ func TestValidateResponse(t *testing.T) {
 // by example.) with the server's unsigned synthesised CNAME (RFC 6672).
 func dnameCases(t testing.TB, w *fakeWorld) []responseCase {
 	ex, abx := w.zones["example."], w.zones["a.b.example."]
-	dname := ex.signed(t, rr(t, "old.example. 300 IN DNAME a.b.example."))
-	synth := rr(t, "www.old.example. 300 IN CNAME www.a.b.example.")
-	wrong := rr(t, "www.old.example. 300 IN CNAME www.evil.")
-	other := rr(t, "www.old.example. 300 IN CNAME mail.a.b.example.")
-	target := abx.signed(t, rr(t, "www.a.b.example. 300 IN A 192.0.2.2"))
-	targetTXT := abx.signed(t, rr(t, "www.a.b.example. 300 IN TXT \"t\""))
+	dname := ex.signed(t, dnstest.MustRR(t, "old.example. 300 IN DNAME a.b.example."))
+	synth := dnstest.MustRR(t, "www.old.example. 300 IN CNAME www.a.b.example.")
+	wrong := dnstest.MustRR(t, "www.old.example. 300 IN CNAME www.evil.")
+	other := dnstest.MustRR(t, "www.old.example. 300 IN CNAME mail.a.b.example.")
+	target := abx.signed(t, dnstest.MustRR(t, "www.a.b.example. 300 IN A 192.0.2.2"))
+	targetTXT := abx.signed(t, dnstest.MustRR(t, "www.a.b.example. 300 IN TXT \"t\""))
 	join := func(parts ...[]dns.RR) []dns.RR {
 		var out []dns.RR
 		for _, p := range parts {
@@ -138,7 +139,7 @@ func dnameCases(t testing.TB, w *fakeWorld) []responseCase {
 	one := func(r dns.RR) []dns.RR { return []dns.RR{r} }
 	// A CNAME signed by the zone for an occluded name proves nothing: the
 	// DNAME decides.
-	signedWrong := ex.signed(t, rr(t, "www.old.example. 300 IN CNAME www.evil."))
+	signedWrong := ex.signed(t, dnstest.MustRR(t, "www.old.example. 300 IN CNAME www.evil."))
 	_, abxNX := abx.negative(t, "nx.a.b.example.", dns.TypeA)
 	_, abxNODATA := abx.negative(t, "www.a.b.example.", dns.TypeAAAA)
 	q := "www.old.example."
@@ -158,8 +159,8 @@ func dnameCases(t testing.TB, w *fakeWorld) []responseCase {
 		{"CNAME unsigned, no DNAME", q, dns.TypeCNAME, msg(0, one(synth), nil), security.Bogus, EDERRSIGsMissing},
 		{"DNAME ANY", q, dns.TypeANY, msg(0, join(dname, one(synth), target, targetTXT), nil), security.Secure, EDENone},
 		{"DNAME ANY with a CNAME elsewhere", q, dns.TypeANY, msg(0, join(dname, one(wrong), target), nil), security.Bogus, EDEDNSSECBogus},
-		{"DNAME to NXDOMAIN", "nx.old.example.", dns.TypeA, msg(dns.RcodeNameError, join(dname, rrs(t, "nx.old.example. 300 IN CNAME nx.a.b.example.")), abxNX), security.Secure, EDENone},
-		{"DNAME to NXDOMAIN, proof for another name", "nx.old.example.", dns.TypeA, msg(dns.RcodeNameError, join(dname, rrs(t, "nx.old.example. 300 IN CNAME nx.a.b.example.")), abxNODATA), security.Bogus, EDENSECMissing},
+		{"DNAME to NXDOMAIN", "nx.old.example.", dns.TypeA, msg(dns.RcodeNameError, join(dname, dnstest.MustRRs(t, "nx.old.example. 300 IN CNAME nx.a.b.example.")), abxNX), security.Secure, EDENone},
+		{"DNAME to NXDOMAIN, proof for another name", "nx.old.example.", dns.TypeA, msg(dns.RcodeNameError, join(dname, dnstest.MustRRs(t, "nx.old.example. 300 IN CNAME nx.a.b.example.")), abxNODATA), security.Bogus, EDENSECMissing},
 	}
 }
 
@@ -186,7 +187,7 @@ func TestValidateResponseDNAME(t *testing.T) {
 func TestValidateResponseExpiredAndFuture(t *testing.T) {
 	w := testWorld(t)
 	ex := w.zones["example."]
-	set := rrs(t, "www.example. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1")
 	v, _ := newTestValidator(t, w)
 	for _, tc := range []struct {
 		name     string
@@ -209,7 +210,7 @@ func TestValidateResponseMixedCase(t *testing.T) {
 	w := testWorld(t)
 	ex, n3 := w.zones["example."], w.zones["nsec3tld."]
 	v, _ := newTestValidator(t, w)
-	answer := ex.signed(t, rr(t, "www.example. 300 IN A 192.0.2.1"))
+	answer := ex.signed(t, dnstest.MustRR(t, "www.example. 300 IN A 192.0.2.1"))
 	answer[0].Header().Name = "WwW.ExAmPlE."
 	answer[1].Header().Name = "WwW.ExAmPlE."
 	_, nx := ex.negative(t, "nx.example.", dns.TypeA)
@@ -234,7 +235,7 @@ func TestValidateResponseCNAMEToNXDOMAIN(t *testing.T) {
 	w := testWorld(t)
 	ex, abx := w.zones["example."], w.zones["a.b.example."]
 	v, _ := newTestValidator(t, w)
-	answer := ex.signed(t, rr(t, "alias.example. 300 IN CNAME gone.a.b.example."))
+	answer := ex.signed(t, dnstest.MustRR(t, "alias.example. 300 IN CNAME gone.a.b.example."))
 	_, nx := abx.negative(t, "gone.a.b.example.", dns.TypeA)
 	res := v.ValidateResponse(context.Background(), "alias.example.", dns.TypeA, msg(dns.RcodeNameError, answer, nx), nil)
 	if res.Status != security.Secure {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -15,7 +16,7 @@ func TestVerifyRRsetAlgorithms(t *testing.T) {
 	for _, alg := range algs {
 		t.Run(dns.AlgorithmToString[alg], func(t *testing.T) {
 			k := newTestKey(t, "example.", alg, dns.ZONE)
-			set := rrs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2")
+			set := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.2")
 			sig := k.sign(t, set)
 			keys := []*dns.DNSKEY{k.dnskey}
 
@@ -28,11 +29,11 @@ func TestVerifyRRsetAlgorithms(t *testing.T) {
 				t.Fatalf("budget after one good check: %d validations, %d failures", b.Validations(), b.Failures())
 			}
 			// Case of the owner and RR order do not matter (canonical form).
-			swapped := rrs(t, "WWW.Example. 300 IN A 192.0.2.2", "www.example. 300 IN A 192.0.2.1")
+			swapped := dnstest.MustRRs(t, "WWW.Example. 300 IN A 192.0.2.2", "www.example. 300 IN A 192.0.2.1")
 			if res := VerifyRRset(swapped, []*dns.RRSIG{sig}, keys, "example.", testNow, nil); res.Status != security.Secure {
 				t.Fatalf("reordered, upper-case RRset: %+v", res)
 			}
-			tampered := rrs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.3")
+			tampered := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1", "www.example. 300 IN A 192.0.2.3")
 			res = VerifyRRset(tampered, []*dns.RRSIG{sig}, keys, "example.", testNow, nil)
 			if res.Status != security.Bogus || res.EDE != EDEDNSSECBogus {
 				t.Fatalf("tampered RRset: %+v", res)
@@ -44,13 +45,13 @@ func TestVerifyRRsetAlgorithms(t *testing.T) {
 func TestVerifyRRsetFailures(t *testing.T) {
 	k := newTestKey(t, "example.", dns.ECDSAP256SHA256, dns.ZONE)
 	other := newTestKey(t, "example.", dns.ECDSAP256SHA256, dns.ZONE)
-	set := rrs(t, "www.example. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1")
 	good := k.sign(t, set)
 	badSig := *good
 	badSig.Signature = other.sign(t, set).Signature
 	expired := k.signWindow(t, set, testNow.Add(-48*time.Hour), testNow.Add(-time.Hour))
 	future := k.signWindow(t, set, testNow.Add(time.Hour), testNow.Add(48*time.Hour))
-	otherType := k.sign(t, rrs(t, "www.example. 300 IN AAAA 2001:db8::1"))
+	otherType := k.sign(t, dnstest.MustRRs(t, "www.example. 300 IN AAAA 2001:db8::1"))
 	unknownAlg := newTestKey(t, "example.", dns.ED25519, dns.ZONE)
 	unknownAlg.dnskey.Algorithm = 200 // keep the key material, claim an unknown algorithm
 
@@ -103,10 +104,10 @@ func TestVerifyRRsetTTLCap(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			signedSet := rrs(t, "www.example. 3600 IN A 192.0.2.1")
+			signedSet := dnstest.MustRRs(t, "www.example. 3600 IN A 192.0.2.1")
 			signedSet[0].Header().Ttl = tc.origTTL
 			sig := k.signWindow(t, signedSet, testNow.Add(-time.Hour), testNow.Add(tc.expires))
-			served := rrs(t, "www.example. 3600 IN A 192.0.2.1")
+			served := dnstest.MustRRs(t, "www.example. 3600 IN A 192.0.2.1")
 			served[0].Header().Ttl = tc.rrTTL
 			res := VerifyRRset(served, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.dnskey}, "example.", testNow, nil)
 			if res.Status != security.Secure || res.TTL != tc.want {
@@ -120,7 +121,7 @@ func TestVerifyRRsetTTLCap(t *testing.T) {
 // the 2106 wrap of the 32-bit counter must still validate.
 func TestVerifyRRsetSerialArithmetic(t *testing.T) {
 	k := newTestKey(t, "example.", dns.ED25519, dns.ZONE)
-	set := rrs(t, "www.example. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1")
 	wrap := time.Unix(1<<32, 0)
 	sig := k.signWindow(t, set, wrap.Add(-time.Hour), wrap.Add(time.Hour))
 	for _, tc := range []struct {
@@ -142,7 +143,7 @@ func TestVerifyRRsetSerialArithmetic(t *testing.T) {
 
 func TestVerifyRRsetWildcard(t *testing.T) {
 	k := newTestKey(t, "example.", dns.ECDSAP256SHA256, dns.ZONE)
-	sig := k.sign(t, rrs(t, "*.example. 300 IN A 192.0.2.9"))
+	sig := k.sign(t, dnstest.MustRRs(t, "*.example. 300 IN A 192.0.2.9"))
 	for _, tc := range []struct {
 		owner, want string
 	}{
@@ -150,7 +151,7 @@ func TestVerifyRRsetWildcard(t *testing.T) {
 		{"a.example.", "*.example."},
 		{"a.b.example.", "*.example."},
 	} {
-		set := rrs(t, tc.owner+" 300 IN A 192.0.2.9")
+		set := dnstest.MustRRs(t, tc.owner+" 300 IN A 192.0.2.9")
 		s := *sig
 		s.Hdr.Name = tc.owner
 		res := VerifyRRset(set, []*dns.RRSIG{&s}, []*dns.DNSKEY{k.dnskey}, "example.", testNow, nil)
@@ -162,7 +163,7 @@ func TestVerifyRRsetWildcard(t *testing.T) {
 
 func TestVerifyRRsetRSALimits(t *testing.T) {
 	k := newTestKey(t, "example.", dns.RSASHA256, dns.ZONE) // 1024 bits
-	set := rrs(t, "www.example. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1")
 	sig := k.sign(t, set)
 	lim := DefaultLimits()
 	lim.MinRSABits = 2048
@@ -198,7 +199,7 @@ func TestParseRSAExponent(t *testing.T) {
 
 func TestBudgetExhaustedIsDistinct(t *testing.T) {
 	k := newTestKey(t, "example.", dns.ED25519, dns.ZONE)
-	set := rrs(t, "www.example. 300 IN A 192.0.2.1")
+	set := dnstest.MustRRs(t, "www.example. 300 IN A 192.0.2.1")
 	sig := k.sign(t, set)
 	lim := DefaultLimits()
 	lim.MaxValidations = 1

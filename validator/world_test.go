@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/internal/dnsname"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // fakeZone is a signed zone served by fakeWorld.
@@ -55,7 +56,7 @@ func (w *fakeWorld) addZone(name string, alg uint8, names map[string][]uint16) *
 // finish builds every zone's denial chain and the signed DS sets.
 func (w *fakeWorld) finish() {
 	for _, z := range w.zones {
-		z.soa = z.testZone.signed(w.t, rr(w.t, z.name+" 300 IN SOA ns.invalid. host.invalid. 1 7200 3600 1209600 300"))
+		z.soa = z.testZone.signed(w.t, dnstest.MustRR(w.t, z.name+" 300 IN SOA ns.invalid. host.invalid. 1 7200 3600 1209600 300"))
 		if z.nsec3 {
 			z.chain = nsec3Chain(z.name, z.names, z.iter, z.salt, z.optOut, z.skip...)
 		} else {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/security"
 )
 
@@ -22,11 +23,11 @@ func TestValidateResponseYXDOMAIN(t *testing.T) {
 	v, _ := newTestValidator(t, w)
 	ex := w.zones["example."]
 	long := strings.Repeat("z", 63)
-	dname := ex.signed(t, rr(t, "x.example. 300 IN DNAME "+long+"."+long+".a.b.example."))
+	dname := ex.signed(t, dnstest.MustRR(t, "x.example. 300 IN DNAME "+long+"."+long+".a.b.example."))
 	unsigned := dname[:1]
 	longName := yxLabel + "." + yxLabel + "." + yxLabel + ".x.example." // 164 octets, 294 substituted
 	shortName := yxLabel + ".x.example."                                // fits after substitution
-	otherDNAME := ex.signed(t, rr(t, "old.example. 300 IN DNAME "+long+"."+long+".a.b.example."))
+	otherDNAME := ex.signed(t, dnstest.MustRR(t, "old.example. 300 IN DNAME "+long+"."+long+".a.b.example."))
 	yx := dns.RcodeYXDomain
 	cases := []responseCase{
 		{"signed DNAME, too long", longName, dns.TypeA, msg(yx, dname, nil), security.Secure, EDENone},
@@ -35,7 +36,7 @@ func TestValidateResponseYXDOMAIN(t *testing.T) {
 		{"substitution fits", shortName, dns.TypeA, msg(yx, dname, nil), security.Bogus, EDEDNSSECBogus},
 		{"no DNAME", longName, dns.TypeA, msg(yx, nil, nil), security.Bogus, EDEDNSSECBogus},
 		{"DNAME not above the name", longName, dns.TypeA, msg(yx, otherDNAME, nil), security.Bogus, EDEDNSSECBogus},
-		{"signed data instead", "www.example.", dns.TypeA, msg(yx, ex.signed(t, rr(t, "www.example. 300 IN A 192.0.2.1")), nil), security.Bogus, EDEDNSSECBogus},
+		{"signed data instead", "www.example.", dns.TypeA, msg(yx, ex.signed(t, dnstest.MustRR(t, "www.example. 300 IN A 192.0.2.1")), nil), security.Bogus, EDEDNSSECBogus},
 		{"NOERROR with a substitution too long", longName, dns.TypeA, msg(0, dname, nil), security.Bogus, EDEDNSSECBogus},
 	}
 	for _, tc := range cases {
@@ -55,7 +56,7 @@ func TestValidateResponseYXDOMAIN(t *testing.T) {
 // presentation text (one octet shorter for a name of ordinary labels).
 func TestSubstituteWireLength(t *testing.T) {
 	l63 := strings.Repeat("a", 63)
-	d := rr(t, "x.example. 300 IN DNAME b.example.").(*dns.DNAME)
+	d := dnstest.MustRR(t, "x.example. 300 IN DNAME b.example.").(*dns.DNAME)
 	// b.example. is 11 octets: a prefix of 244 octets makes 255.
 	fits := l63 + "." + l63 + "." + l63 + "." + strings.Repeat("c", 51) + "."
 	cases := []struct {

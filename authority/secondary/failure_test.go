@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 const failZone = "fail.test."
@@ -133,24 +134,13 @@ func TestNotLoadedServfail(t *testing.T) {
 	if r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
-	if ede := edeOf(r); ede == nil || !strings.Contains(ede.ExtraText, "not yet transferred") || !strings.Contains(ede.ExtraText, "REFUSED the AXFR") {
+	if ede := dnstest.EDE(r); ede == nil || !strings.Contains(ede.ExtraText, "not yet transferred") || !strings.Contains(ede.ExtraText, "REFUSED the AXFR") {
 		t.Fatalf("EDE %v", ede)
 	}
 	// The primary lets us in: the next refresh serves the zone.
 	p.set(func(p *fakePrimary) { p.refuseX = false })
 	sut.m.Refresh(failZone)
 	sut.waitSerial(t, failZone, 1, 3*time.Second)
-}
-
-func edeOf(r *dns.Msg) *dns.EDNS0_EDE {
-	if opt := r.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_EDE); ok {
-				return e
-			}
-		}
-	}
-	return nil
 }
 
 // TestExpiry: a zone without a successful refresh for the SOA's expire
@@ -176,7 +166,7 @@ func TestExpiry(t *testing.T) {
 	sut.m.Refresh(failZone)
 	rec := sut.log.waitLog(t, since, 3*time.Second, "secondary zone expired")
 	r := sut.ask("www."+failZone, dns.TypeA)
-	if r.Rcode != dns.RcodeServerFailure || edeOf(r) == nil || !strings.Contains(edeOf(r).ExtraText, "expired") {
+	if r.Rcode != dns.RcodeServerFailure || dnstest.EDE(r) == nil || !strings.Contains(dnstest.EDE(r).ExtraText, "expired") {
 		t.Fatalf("after expire: %v", r)
 	}
 	t.Logf("reported: %s", rec.text)

@@ -72,7 +72,6 @@ type bindPrimary struct {
 func (b *bindPrimary) incremental() bool { return true }
 
 func (b *bindPrimary) start(t *testing.T) {
-	named := dnstest.RequireTool(t, "named")
 	allow := fmt.Sprintf("%s;", b.secondary)
 	keys := ""
 	if b.key != nil {
@@ -84,32 +83,14 @@ func (b *bindPrimary) start(t *testing.T) {
 	if b.key != nil {
 		notifyKey = " key " + b.key.Name
 	}
-	conf := fmt.Sprintf(`%s
-options {
-	directory %[2]q;
-	pid-file %[2]q "/named.pid";
-	session-keyfile %[2]q "/session.key";
-	managed-keys-directory %[2]q;
-	listen-on port %[10]d { %[3]s; };
-	listen-on-v6 { none; };
-	recursion no;
-	dnssec-validation no;
-	notify explicit;
-	notify-source %[3]s;
-	transfer-source %[3]s;
-	also-notify { %[4]s port %[5]d%[6]s; };
-	ixfr-from-differences yes;
-	notify-delay 0;
-};
-controls { };
-zone %[7]q { type primary; file %[8]q; allow-transfer { %[9]s }; };
-`, keys, b.dir, b.addr, b.secondary, notifyPort, notifyKey, b.zone, b.zoneFile, allow, b.port)
-	conf = strings.ReplaceAll(conf, `" "/`, `/`)
-	path := filepath.Join(b.dir, "named.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b.cmd = dnstest.StartDaemon(t, b.dir, named, "-g", "-c", path, "-n", "1")
+	b.cmd = dnstest.StartBIND(t, dnstest.BIND{Dir: b.dir, Addr: b.addr.String(), Port: int(b.port), Options: []string{
+		"notify explicit;",
+		"notify-source " + b.addr.String() + ";",
+		"transfer-source " + b.addr.String() + ";",
+		fmt.Sprintf("also-notify { %s port %d%s; };", b.secondary, notifyPort, notifyKey),
+		"ixfr-from-differences yes;",
+		"notify-delay 0;",
+	}, Conf: keys + fmt.Sprintf("zone %q { type primary; file %q; allow-transfer { %s }; };\n", b.zone, b.zoneFile, allow)})
 }
 
 func (b *bindPrimary) reload(t *testing.T) {
@@ -128,7 +109,6 @@ type knotPrimary struct {
 func (k *knotPrimary) incremental() bool { return true }
 
 func (k *knotPrimary) start(t *testing.T) {
-	knotd := dnstest.RequireTool(t, "knotd")
 	dnstest.RequireTool(t, "knotc")
 	keyRef, keySec, notifyKey := "", "", ""
 	if k.key != nil {
@@ -137,40 +117,24 @@ func (k *knotPrimary) start(t *testing.T) {
 		keyRef = "\n    key: " + k.key.Name
 		notifyKey = keyRef
 	}
-	conf := fmt.Sprintf(`server:
-    rundir: %[1]q
-    listen: %[2]s@%[10]d
-    user: root:root
-    pidfile: %[1]q
-database:
-    storage: %[1]q
-%[3]sremote:
+	k.conf = dnstest.StartKnot(t, dnstest.Knot{Dir: k.dir, Listen: fmt.Sprintf("%s@%d", k.addr, k.port), Conf: fmt.Sprintf(`%[2]sremote:
   - id: sextant
-    address: %[4]s@%[5]d
-    via: %[2]s%[6]s
+    address: %[3]s@%[4]d
+    via: %[9]s%[5]s
 acl:
   - id: xfr
-    address: %[4]s
-    action: transfer%[7]s
+    address: %[3]s
+    action: transfer%[6]s
 zone:
-  - domain: %[8]s
+  - domain: %[7]s
     storage: %[1]q
-    file: %[9]q
+    file: %[8]q
     notify: sextant
     acl: xfr
     zonefile-load: difference
     journal-content: changes
     semantic-checks: off
-log:
-  - target: stderr
-    any: info
-`, k.dir, k.addr, keySec, k.secondary, notifyPort, notifyKey, keyRef, k.zone, k.zoneFile, k.port)
-	conf = strings.Replace(conf, "pidfile: "+fmt.Sprintf("%q", k.dir), "pidfile: "+fmt.Sprintf("%q", filepath.Join(k.dir, "knot.pid")), 1)
-	k.conf = filepath.Join(k.dir, "knot.conf")
-	if err := os.WriteFile(k.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dnstest.StartDaemon(t, k.dir, knotd, "-c", k.conf)
+`, k.dir, keySec, k.secondary, notifyPort, notifyKey, keyRef, k.zone, k.zoneFile, k.addr)})
 }
 
 func (k *knotPrimary) reload(t *testing.T) {

@@ -7,19 +7,12 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
-func rr(t *testing.T, s string) dns.RR {
-	t.Helper()
-	r, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func soaAt(t *testing.T, serial int) dns.RR {
-	return rr(t, "x.test. 300 IN SOA ns.x.test. h.x.test. "+strconv.Itoa(serial)+" 3600 600 86400 300")
+	return dnstest.MustRR(t, "x.test. 300 IN SOA ns.x.test. h.x.test. "+strconv.Itoa(serial)+" 3600 600 86400 300")
 }
 
 func texts(rrs []dns.RR) []string {
@@ -34,10 +27,10 @@ func texts(rrs []dns.RR) []string {
 // TestXFRParser: the record streams of AXFR and IXFR answers (RFC 1995 4,
 // RFC 5936 2.2), good and bad, as the parser sees them.
 func TestXFRParser(t *testing.T) {
-	a1 := rr(t, "a.x.test. 300 IN A 192.0.2.1")
-	a2 := rr(t, "a.x.test. 300 IN A 192.0.2.2")
-	b := rr(t, "b.x.test. 300 IN A 192.0.2.3")
-	ns := rr(t, "x.test. 300 IN NS ns.x.test.")
+	a1 := dnstest.MustRR(t, "a.x.test. 300 IN A 192.0.2.1")
+	a2 := dnstest.MustRR(t, "a.x.test. 300 IN A 192.0.2.2")
+	b := dnstest.MustRR(t, "b.x.test. 300 IN A 192.0.2.3")
+	ns := dnstest.MustRR(t, "x.test. 300 IN NS ns.x.test.")
 	have := []dns.RR{soaAt(t, 1), ns, a1}
 
 	cases := []struct {
@@ -65,8 +58,8 @@ func TestXFRParser(t *testing.T) {
 		{name: "ixfr broken chain", op: "IXFR",
 			stream: []dns.RR{soaAt(t, 4), soaAt(t, 1), soaAt(t, 2), soaAt(t, 3), soaAt(t, 4), soaAt(t, 4)}, err: "difference from serial 3 follows one to serial 2"},
 		{name: "axfr records after the end", op: "AXFR", stream: []dns.RR{soaAt(t, 2), ns, soaAt(t, 2), b}, err: "records after the closing SOA"},
-		{name: "axfr out of zone", op: "AXFR", stream: []dns.RR{soaAt(t, 2), rr(t, "x.example. 300 IN A 192.0.2.9")}, err: "outside the zone x.test."},
-		{name: "axfr foreign SOA", op: "AXFR", stream: []dns.RR{rr(t, "y.x.test. 300 IN SOA ns. h. 1 1 1 1 1")}, err: "SOA for y.x.test."},
+		{name: "axfr out of zone", op: "AXFR", stream: []dns.RR{soaAt(t, 2), dnstest.MustRR(t, "x.example. 300 IN A 192.0.2.9")}, err: "outside the zone x.test."},
+		{name: "axfr foreign SOA", op: "AXFR", stream: []dns.RR{dnstest.MustRR(t, "y.x.test. 300 IN SOA ns. h. 1 1 1 1 1")}, err: "SOA for y.x.test."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

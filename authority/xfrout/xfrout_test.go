@@ -7,10 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,23 +43,8 @@ func mustZone(t *testing.T, origin string, serial uint32, hosts int) *authority.
 	return z
 }
 
-// logBuffer keeps the log text.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer keeps the log text (written while the test reads it).
+type logBuffer = dnstest.Buffer
 
 func startPrimary(t *testing.T, zones *authority.Server, z *Zone, listen string) (*Server, *logBuffer) {
 	t.Helper()
@@ -216,53 +199,27 @@ func TestSecondariesOfSextant(t *testing.T) {
 }
 
 func startBINDSecondary(t *testing.T, dir, primary string) (string, netip.AddrPort) {
-	named := dnstest.RequireTool(t, "named")
 	port := dnstest.FreeLoopbackPort(t)
-	conf := fmt.Sprintf(`options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	managed-keys-directory "%[1]s";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	dnssec-validation no;
-	notify no;
-};
-controls { };
-key "xfr-key" { algorithm hmac-sha256; secret "%[3]s"; };
-zone "out.test" { type secondary; primaries { %[4]s port 5353 key xfr-key; }; file "%[1]s/out.test.db"; };
-`, dir, port, testSecret, primary)
-	path := filepath.Join(dir, "named.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dnstest.StartDaemon(t, dir, named, "-g", "-c", path, "-n", "1")
+	dnstest.StartBIND(t, dnstest.BIND{Dir: dir, Port: port, Options: []string{"notify no;"}, Conf: fmt.Sprintf(`key "xfr-key" { algorithm hmac-sha256; secret "%[2]s"; };
+zone "out.test" { type secondary; primaries { %[3]s port 5353 key xfr-key; }; file "%[1]s/out.test.db"; };
+`, dir, testSecret, primary)})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	return addr, netip.MustParseAddrPort(addr)
 }
 
 func startKnotSecondary(t *testing.T, dir, primary string) (string, netip.AddrPort) {
-	knotd := dnstest.RequireTool(t, "knotd")
 	listen := strings.TrimSuffix(primary, ".1") + ".2"
-	conf := fmt.Sprintf(`server:
-    rundir: "%[1]s"
-    listen: %[2]s@53
-    user: root:root
-    pidfile: "%[1]s/knot.pid"
-database:
-    storage: "%[1]s"
-key:
+	dnstest.StartKnot(t, dnstest.Knot{Dir: dir, Listen: listen + "@53", Conf: fmt.Sprintf(`key:
   - id: xfr-key
     algorithm: hmac-sha256
-    secret: %[3]s
+    secret: %[2]s
 remote:
   - id: sextant
-    address: %[4]s@5353
+    address: %[3]s@5353
     key: xfr-key
 acl:
   - id: notify
-    address: %[4]s
+    address: %[3]s
     action: notify
     key: xfr-key
 zone:
@@ -270,15 +227,7 @@ zone:
     storage: "%[1]s"
     master: sextant
     acl: notify
-log:
-  - target: stderr
-    any: info
-`, dir, listen, testSecret, primary)
-	path := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dnstest.StartDaemon(t, dir, knotd, "-c", path)
+`, dir, testSecret, primary)})
 	addr := listen + ":53"
 	return addr, netip.MustParseAddrPort(addr)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -92,34 +91,8 @@ func writeDDRDeadHints(t *testing.T) string {
 // for its Do53 listener on listen to answer.
 func startDDRServe(t *testing.T, listen string, args ...string) *syncBuffer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	exit := make(chan int, 1)
-	all := append([]string{"serve", "--listen", listen, "--root-hints", writeDDRDeadHints(t), "--log-level", "debug"}, args...)
-	go func() { exit <- run(ctx, all, out, out) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exit:
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	c := &dns.Client{Timeout: time.Second}
-	q := new(dns.Msg).SetQuestion("resolver.arpa.", dns.TypeSOA)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, _, err := c.Exchange(q, listen); err == nil {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve on %s does not answer\n%s", listen, out.String())
-		}
-		select {
-		case code := <-exit:
-			t.Fatalf("serve exited %d\n%s", code, out.String())
-		default:
-		}
-	}
+	all := append([]string{"--root-hints", writeDDRDeadHints(t), "--log-level", "debug"}, args...)
+	return startServeProbe(t, listen, "resolver.arpa.", dns.TypeSOA, all...)
 }
 
 func ddrQuery(t *testing.T, server, name string, qtype uint16) *dns.Msg {

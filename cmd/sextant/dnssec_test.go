@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -21,28 +23,26 @@ var dnssecLabBase = netip.MustParseAddr("127.52.0.0")
 
 func startDNSSECLab(t *testing.T) string {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Config{AddrBase: dnssecLabBase, BulkHosts: 2})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	dir := t.TempDir()
-	if err := l.WriteFiles(dir); err != nil {
-		t.Fatalf("lab files: %v", err)
-	}
-	return dir
+	return labtest.StartFiles(t, lab.Config{AddrBase: dnssecLabBase, BulkHosts: 2})
 }
 
 // startServe runs `sextant serve` with args on listen until the test ends
 // and waits for it to answer.
 func startServe(t *testing.T, listen string, args ...string) *syncBuffer {
 	t.Helper()
+	return startServeProbe(t, listen, ".", dns.TypeNS, args...)
+}
+
+// startServeProbe runs `sextant serve --listen listen args...` until the
+// test ends and waits until a query for probe/qtype gets any answer from
+// listen; it fails the test when serve exits first or 5 s pass.
+func startServeProbe(t *testing.T, listen, probe string, qtype uint16, args ...string) *syncBuffer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
+	out := &syncBuffer{}
 	exit := make(chan int, 1)
-	go func() {
-		exit <- run(ctx, append([]string{"serve", "--listen", listen}, args...), stderr, stderr)
-	}()
+	all := append([]string{"serve", "--listen", listen}, args...)
+	go func() { exit <- run(ctx, all, out, out) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -52,14 +52,20 @@ func startServe(t *testing.T, listen string, args ...string) *syncBuffer {
 		}
 	})
 	c := &dns.Client{Timeout: time.Second}
-	q := new(dns.Msg).SetQuestion(".", dns.TypeNS)
-	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+	q := new(dns.Msg).SetQuestion(probe, qtype)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, _, err := c.Exchange(q, listen); err == nil {
-			return stderr
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sextant serve on %s does not answer\n%s", listen, out.String())
+		}
+		select {
+		case code := <-exit:
+			t.Fatalf("serve exited %d\n%s", code, out.String())
+		default:
 		}
 	}
-	t.Fatalf("sextant serve on %s does not answer\n%s", listen, stderr.String())
-	return nil
 }
 
 // digDNSSEC asks like `dig +dnssec` (DO=1, AD=1), over TCP when truncated.
@@ -79,17 +85,6 @@ func digDNSSEC(t *testing.T, server, name string, qtype uint16, cd bool) *dns.Ms
 		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
 	}
 	return m
-}
-
-func ede(m *dns.Msg) int {
-	if opt := m.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_EDE); ok {
-				return int(e.InfoCode)
-			}
-		}
-	}
-	return -1
 }
 
 // caseEDE is the EDE the cases with one must carry.
@@ -127,12 +122,12 @@ func TestDNSSECServeLabCases(t *testing.T) {
 		case lab.ExpectNoDataSecure:
 			ok = rc == dns.RcodeSuccess && ad && !data
 		}
-		if want, has := caseEDE[c.Name]; has && ede(m) != want {
+		if want, has := caseEDE[c.Name]; has && dnstest.EDECode(m) != want {
 			ok = false
 		}
 		if !ok {
 			t.Errorf("%s (%s %s): %s AD=%v EDE=%d answers=%d, want %s (EDE %v)", c.Name, c.QName, dns.TypeToString[c.QType],
-				dns.RcodeToString[rc], ad, ede(m), len(m.Answer), c.Expect, caseEDE[c.Name])
+				dns.RcodeToString[rc], ad, dnstest.EDECode(m), len(m.Answer), c.Expect, caseEDE[c.Name])
 		}
 		if c.Expect == lab.ExpectBogus && c.Name != "nodenial-nxdomain" {
 			if m := digDNSSEC(t, listen, c.QName, c.QType, true); m.Rcode != dns.RcodeSuccess || m.AuthenticatedData || len(m.Answer) == 0 {
@@ -260,9 +255,9 @@ func TestDNSSECServeClockFile(t *testing.T) {
 		startServe(t, listen, "--root-hints", filepath.Join(dir, lab.FileRootHints),
 			"--trust-anchor", filepath.Join(dir, lab.FileRootDS), "--clock-file", clockPath)
 		m := digDNSSEC(t, listen, tc.name, dns.TypeA, false)
-		if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad || ede(m) != tc.ede {
+		if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad || dnstest.EDECode(m) != tc.ede {
 			t.Errorf("%s, %s: %s AD=%v EDE=%d, want %s AD=%v EDE=%d", tc.what, tc.name, dns.RcodeToString[m.Rcode],
-				m.AuthenticatedData, ede(m), dns.RcodeToString[tc.rcode], tc.ad, tc.ede)
+				m.AuthenticatedData, dnstest.EDECode(m), dns.RcodeToString[tc.rcode], tc.ad, tc.ede)
 		}
 	}
 }

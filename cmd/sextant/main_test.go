@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -13,13 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -35,35 +35,12 @@ var (
 // startLab starts the lab once for the package's tests and writes its files.
 func startLab(t *testing.T) (dir string) {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Config{AddrBase: labBase, BulkHosts: 10})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	dir = t.TempDir()
-	if err := l.WriteFiles(dir); err != nil {
-		t.Fatalf("lab files: %v", err)
-	}
-	return dir
+	return labtest.StartFiles(t, lab.Config{AddrBase: labBase, BulkHosts: 10})
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the output of a running command (safe for its concurrent
+// writes).
+type syncBuffer = dnstest.Buffer
 
 func TestServeResolvesThroughLabAndShutsDownCleanly(t *testing.T) {
 	dir := startLab(t)

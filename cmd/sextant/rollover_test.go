@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
 	"github.com/sextant-dns/sextant/security"
 	"github.com/sextant-dns/sextant/validator"
@@ -161,11 +161,7 @@ func TestServeRootKSKRollover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := lab.Start(context.Background(), lab.Config{AddrBase: rolloverLabBase, Clock: clk, BulkHosts: -1})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, lab.Config{AddrBase: rolloverLabBase, Clock: clk, BulkHosts: -1})
 	if err := l.WriteFiles(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +257,7 @@ func TestServeRootKSKOnlyAnchorRevoked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := lab.Start(context.Background(), lab.Config{AddrBase: rolloverLabBase, Clock: clk, BulkHosts: -1})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, lab.Config{AddrBase: rolloverLabBase, Clock: clk, BulkHosts: -1})
 	if err := l.WriteFiles(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -58,7 +57,7 @@ func TestServeSecondaryFlagErrors(t *testing.T) {
 // addresses are not reachable: no network hop is possible), and a change
 // on the primary is answered within 2 s of its NOTIFY.
 func TestServeHiddenPrimary(t *testing.T) {
-	named := dnstest.RequireTool(t, "named")
+	dnstest.RequireTool(t, "named")
 	if os.Geteuid() != 0 {
 		t.Skip("serve listens on port 53: run as root")
 	}
@@ -82,42 +81,15 @@ www A %s
 		}
 	}
 	writeHiddenZone(1, "192.0.2.10")
-	conf := fmt.Sprintf(`options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	managed-keys-directory "%[1]s";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	dnssec-validation no;
-	notify explicit;
-	notify-source 127.0.0.1;
-	also-notify { 127.77.60.1 port 5300 key xfr-key; };
-	notify-delay 0;
-	ixfr-from-differences yes;
-};
-controls { };
-key "xfr-key" { algorithm hmac-sha512; secret "c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM="; };
-zone "hidden.test" { type primary; file "%[3]s"; allow-transfer { key xfr-key; }; };
-`, dir, port, zoneFile)
-	confPath := filepath.Join(dir, "named.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(named, "-g", "-c", confPath, "-n", "1")
-	var namedOut syncBuffer
-	cmd.Stdout, cmd.Stderr = &namedOut, &namedOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("named:\n%s", namedOut.String())
-		}
-	})
+	named := dnstest.StartBIND(t, dnstest.BIND{Dir: dir, Port: port, Options: []string{
+		"notify explicit;",
+		"notify-source 127.0.0.1;",
+		"also-notify { 127.77.60.1 port 5300 key xfr-key; };",
+		"notify-delay 0;",
+		"ixfr-from-differences yes;",
+	}, Conf: fmt.Sprintf(`key "xfr-key" { algorithm hmac-sha512; secret "c2V4dGFudC1zZWNvbmRhcnktdGVzdC1rZXktMzItYnl0ZXM="; };
+zone "hidden.test" { type primary; file "%s"; allow-transfer { key xfr-key; }; };
+`, zoneFile)})
 
 	// Root hints that lead nowhere: any name outside the local zones
 	// fails, so an answer can only come from the co-located copy.
@@ -167,7 +139,7 @@ zone "hidden.test" { type primary; file "%[3]s"; allow-transfer { key xfr-key; }
 
 	writeHiddenZone(2, "192.0.2.20")
 	mark := len(log.String())
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := named.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	var notified time.Time

@@ -164,19 +164,7 @@ remote-control:
 `, addr, dir, hints, anchor)
 	confPath := filepath.Join(dir, "unbound.conf")
 	writeAtomically(t, confPath, conf)
-	cmd := exec.Command(bin, "-d", "-c", confPath)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("unbound:\n%s", out.String())
-		}
-	})
+	dnstest.StartDaemon(t, dir, bin, "-d", "-c", confPath)
 	c := &dns.Client{Timeout: time.Second}
 	q := new(dns.Msg).SetQuestion("a.root.test.", dns.TypeA)
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(50 * time.Millisecond) {
@@ -184,7 +172,7 @@ remote-control:
 			return
 		}
 	}
-	t.Fatalf("unbound does not answer\n%s", out.String())
+	t.Fatal("unbound does not answer")
 }
 
 // wantSecure asks server and wants a validated (AD) answer with rcode.

@@ -4,25 +4,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-)
 
-func mustRRs(t *testing.T, text string) []dns.RR {
-	t.Helper()
-	var out []dns.RR
-	zp := dns.NewZoneParser(strings.NewReader(text), "z.test.", "")
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		out = append(out, rr)
-	}
-	if err := zp.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+	"github.com/sextant-dns/sextant/internal/dnstest"
+)
 
 // TestBuild signs RRsets as a zone holds them with miekg/dns (Ed25519
 // signs the message itself) and checks that Build, given the RRset as a
@@ -58,7 +46,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			signed := mustRRs(t, tc.signed)
+			signed := dnstest.MustZoneText(t, "z.test.", tc.signed)
 			sig := &dns.RRSIG{Algorithm: dns.ED25519, KeyTag: key.KeyTag(), SignerName: "z.test.",
 				Inception: uint32(now.Unix()), Expiration: uint32(now.Add(time.Hour).Unix())}
 			if err := sig.Sign(priv, signed); err != nil {
@@ -67,7 +55,7 @@ func TestBuild(t *testing.T) {
 			if err := sig.Verify(key, signed); err != nil {
 				t.Fatalf("miekg/dns cannot verify its own signature: %v", err)
 			}
-			data, err := Build(mustRRs(t, tc.received), sig)
+			data, err := Build(dnstest.MustZoneText(t, "z.test.", tc.received), sig)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,11 +70,11 @@ func TestBuild(t *testing.T) {
 func TestBuildRootWildcard(t *testing.T) {
 	// Labels 0: the owner becomes "*." whatever was asked.
 	sig := &dns.RRSIG{TypeCovered: dns.TypeA, Labels: 0, OrigTtl: 60, SignerName: "."}
-	a, err := Build(mustRRs(t, "x. 60 A 192.0.2.1\n"), sig)
+	a, err := Build(dnstest.MustZoneText(t, "z.test.", "x. 60 A 192.0.2.1\n"), sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Build(mustRRs(t, "*. 60 A 192.0.2.1\n"), sig)
+	b, err := Build(dnstest.MustZoneText(t, "z.test.", "*. 60 A 192.0.2.1\n"), sig)
 	if err != nil {
 		t.Fatal(err)
 	}
