@@ -18,6 +18,7 @@ import (
 	"github.com/sextant-dns/sextant/clock"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
+	"github.com/sextant-dns/sextant/validator"
 )
 
 // resolverOptions are the flags shared by `sextant serve` and `sextant query`.
@@ -36,6 +37,9 @@ type resolverOptions struct {
 	cacheSize    int
 	cacheBytes   int
 	logLevel     string
+	// ntas is the running set of negative trust anchors (nil without
+	// validation), made from negAnchors by configureValidation.
+	ntas *validator.NegativeTrustAnchors
 }
 
 func (o *resolverOptions) register(fs *flag.FlagSet) {
@@ -64,6 +68,7 @@ type serveOptions struct {
 	ddrOptions
 	controlOptions
 	signOptions
+	opsOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -80,9 +85,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "certificate chain `FILE` (PEM) for DoT/DoH/DoQ; reloaded when it changes or on SIGHUP (default: self-signed)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
-	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ), `N`")
-	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address and front end, `N`")
-	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6) and front end, `N`")
+	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ) and listen address, `N`")
+	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address, front end and listen address, `N`")
+	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6), front end and listen address, `N`")
 	o.abuse.register(fs)
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
@@ -91,6 +96,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o.configOptions.registerConfigFlag(fs)
 	o.ddrOptions.register(fs)
 	o.controlOptions.register(fs)
+	o.opsOptions.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -185,7 +191,10 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logLevel, stderr)
+	if err := o.opsOptions.validate(); err != nil {
+		return err
+	}
+	log, level, queryLogger, err := newServeLogger(o.logLevel, o.logFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -263,14 +272,33 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer signal.Stop(hup)
 
 	ddr := newDDRHandler(handler)
-	fes, certs, err := startFrontEnds(&o.frontEndOptions, withNotify(ddr, notifyTo), log)
+	qlog := newQueryLog(queryLogger, o.queryLog, o.queryLogSample)
+	listeners, err := startListeners(&o.frontEndOptions, withQueryLog(withNotify(ddr, notifyTo), qlog), log)
 	if err != nil {
 		return err
 	}
-	ddr.update(&o.ddrOptions, o.tlsCert, fes, certs, log)
-	ctl, err := startControl(&o.controlOptions, res, handler.Answers(), fes, o.stateDir, hup, log)
+	ddr.update(&o.ddrOptions, o.tlsCert, listeners.list(), listeners.certs, log)
+	rl := &reloader{o: o, log: log, level: level, listeners: listeners, qlog: qlog, res: res,
+		answers: handler.Answers(), zones: zones, ntas: o.ntas}
+	rl.after = func() { // what a reload does besides the configuration
+		if reloadZones(zones, log) {
+			// A reloaded zone may now cover names answered from the
+			// ready-to-send cache, which is consulted before local zones.
+			handler.Answers().Purge()
+		}
+		if out != nil {
+			out.Check(ctx)
+		}
+		if certs := listeners.certs; certs != nil {
+			if err := certs.Reload(); err != nil {
+				log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
+			}
+		}
+		ddr.update(&o.ddrOptions, o.tlsCert, listeners.list(), listeners.certs, log)
+	}
+	ctl, err := startControl(&o.controlOptions, res, handler.Answers(), &controlOps{listeners: listeners, reload: rl, qlog: qlog, ntas: o.ntas}, o.stateDir, log)
 	if err != nil {
-		_ = shutdownAll(context.Background(), fes)
+		_ = shutdownAll(context.Background(), listeners.list())
 		return err
 	}
 	defer ctl.Close()
@@ -287,28 +315,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-hup:
 			_ = sd.reloading()
-			o.reloadConfig(zones, log)
-			if reloadZones(zones, log) {
-				// A reloaded zone may now cover names answered from the
-				// ready-to-send cache, which is consulted before local zones.
-				handler.Answers().Purge()
-			}
-			if out != nil {
-				out.Check(ctx)
-			}
-			if certs != nil {
-				if err := certs.Reload(); err != nil {
-					log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
-				}
-			}
-			ddr.update(&o.ddrOptions, o.tlsCert, fes, certs, log)
+			rl.reload("SIGHUP")
 			_ = sd.ready("answering")
 		case <-ctx.Done():
 			log.Info("shutting down")
 			_ = sd.stopping()
 			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWithin)
 			defer cancel()
-			if err := shutdownAll(sctx, fes); err != nil {
+			if err := shutdownAll(sctx, listeners.list()); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			return nil
