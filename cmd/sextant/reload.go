@@ -122,6 +122,14 @@ func (rl *reloader) reload(why string) reloadResult {
 	return r
 }
 
+// shutdownTimeout is --shutdown-timeout as the last reload left it (a
+// reload from ctl may be changing it).
+func (rl *reloader) shutdownTimeout() time.Duration {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return rl.o.shutdownWithin
+}
+
 // reloadConfig reads the file again and applies what changed: first what
 // may fail (new listeners, a first certificate), undone on failure, then
 // the rest, which cannot fail, and last the closing of removed listeners.

@@ -320,7 +320,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case <-ctx.Done():
 			log.Info("shutting down")
 			_ = sd.stopping()
-			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWithin)
+			sctx, cancel := context.WithTimeout(context.Background(), rl.shutdownTimeout())
 			defer cancel()
 			if err := shutdownAll(sctx, listeners.list()); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
