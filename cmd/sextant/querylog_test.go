@@ -131,3 +131,33 @@ type discardWriter struct{}
 
 func (discardWriter) WriteMsg(*dns.Msg) error { return nil }
 func (discardWriter) Write([]byte) error      { return nil }
+
+// BenchmarkReadyPath: the UDP fast path bare, through the query log turned
+// off, and on (every query logged, to a discarded writer).
+func BenchmarkReadyPath(b *testing.B) {
+	t := &testing.T{}
+	canned, query := newCanned(t)
+	remote := netip.MustParseAddrPort("192.0.2.7:5353")
+	dst := make([]byte, 0, 512)
+	_, _, ql, _ := newServeLogger("info", logFormatText, discardLog{})
+	off, on := withQueryLog(canned, newQueryLog(ql, false, 1)), withQueryLog(canned, newQueryLog(ql, true, 1))
+	for _, bc := range []struct {
+		name string
+		run  func()
+	}{
+		{"bare", func() { canned.AnswerReady(dst[:0], query, 512) }},
+		{"querylog-off", func() { off.AnswerReadyFrom(dst[:0], query, 512, remote) }},
+		{"querylog-on", func() { on.AnswerReadyFrom(dst[:0], query, 512, remote) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.run()
+			}
+		})
+	}
+}
+
+type discardLog struct{}
+
+func (discardLog) Write(p []byte) (int, error) { return len(p), nil }
