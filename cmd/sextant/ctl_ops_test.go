@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/sextant-dns/sextant/lab"
 )
 
@@ -132,6 +134,18 @@ func TestCtlOperations(t *testing.T) {
 		}
 		if got := strings.Count(s.log.String(), "msg=query ") - before; got != 2 {
 			t.Errorf("one in 4 of 8 queries: %d lines logged", got)
+		}
+		// A SERVFAIL line says why.
+		ctl(s.socket, "querylog", "on")
+		bogus := "www." + lab.BogusSig
+		if r, err := askFrom(opsClient, opsListen, bogus, 5*time.Second); err != nil || r.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("%s: %v %v, want SERVFAIL", bogus, r, err)
+		}
+		waitForLog(t, s.log, "name="+bogus+" type=A rcode=SERVFAIL ede=")
+		for _, line := range strings.Split(s.log.String(), "\n") {
+			if strings.Contains(line, "name="+bogus) && !strings.Contains(line, " why=") {
+				t.Errorf("a SERVFAIL line without why: %s", line)
+			}
 		}
 		ctl(s.socket, "querylog", "off")
 		before = strings.Count(s.log.String(), "msg=query ")

@@ -8,7 +8,8 @@ package main
 // query and allocates nothing; on, a logged query's resolution is traced
 // (resolver.WithTrace) to count the upstream queries and name the server
 // that failed, which also keeps it from sharing an identical concurrent
-// resolution.
+// resolution; a logged query without EDNS is asked as with EDNS, so that
+// the answer's Extended DNS Error says why it failed, and answered without.
 
 import (
 	"context"
@@ -124,8 +125,19 @@ func (h *queryLogHandler) ServeDNS(ctx context.Context, w transport.ResponseWrit
 	}
 	var up upstreams
 	rec := &recordingWriter{ResponseWriter: w}
+	asked := r
+	if r.Msg != nil && r.Msg.IsEdns0() == nil {
+		// Without EDNS the answer has no room for the Extended DNS
+		// Error that says why it failed (RFC 8914 is an EDNS option):
+		// next is asked as by an EDNS client, and the OPT is taken out
+		// of the answer again on its way to the client.
+		cp := *r
+		cp.Msg = r.Msg.Copy()
+		cp.Msg.SetEdns0(dns.MinMsgSize, false)
+		asked, rec.dropOPT = &cp, true
+	}
 	began := time.Now()
-	h.next.ServeDNS(resolver.WithTrace(ctx, up.add), rec, r)
+	h.next.ServeDNS(resolver.WithTrace(ctx, up.add), rec, asked)
 	line := logLine{remote: r.Remote, proto: r.Proto, took: time.Since(began), query: r.Msg, answer: rec.answer, ready: rec.ready}
 	line.upstream, line.failed = up.summary()
 	h.ql.write(line)
@@ -134,12 +146,23 @@ func (h *queryLogHandler) ServeDNS(ctx context.Context, w transport.ResponseWrit
 // recordingWriter keeps the response on its way to the client.
 type recordingWriter struct {
 	transport.ResponseWriter
-	answer *dns.Msg
-	ready  bool // sent as packed bytes: a ready answer from the cache
+	answer  *dns.Msg
+	ready   bool // sent as packed bytes: a ready answer from the cache
+	dropOPT bool // the client sent no OPT: none goes back
 }
 
 func (w *recordingWriter) WriteMsg(m *dns.Msg) error {
 	w.answer = m
+	if w.dropOPT && m.IsEdns0() != nil {
+		out := *m
+		out.Extra = make([]dns.RR, 0, len(m.Extra))
+		for _, rr := range m.Extra {
+			if _, isOPT := rr.(*dns.OPT); !isOPT {
+				out.Extra = append(out.Extra, rr)
+			}
+		}
+		return w.ResponseWriter.WriteMsg(&out)
+	}
 	return w.ResponseWriter.WriteMsg(m)
 }
 

@@ -13,7 +13,8 @@ import (
 )
 
 // cannedReady answers every query on the fast path with one packed
-// response, allocating nothing, and SERVFAILs with an EDE on the full path.
+// response, allocating nothing, and SERVFAILs on the full path, with an
+// EDE to EDNS clients.
 type cannedReady struct{ answer []byte }
 
 func (c *cannedReady) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool) {
@@ -24,8 +25,10 @@ func (c *cannedReady) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool)
 
 func (c *cannedReady) ServeDNS(_ context.Context, w transport.ResponseWriter, r *transport.Request) {
 	m := new(dns.Msg).SetRcode(r.Msg, dns.RcodeServerFailure)
-	m.SetEdns0(1232, false)
-	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSKEYMissing, ExtraText: "no DNSKEY for broken.test."})
+	if r.Msg.IsEdns0() != nil { // as a resolver does: an EDE only to EDNS clients
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSKEYMissing, ExtraText: "no DNSKEY for broken.test."})
+	}
 	w.WriteMsg(m)
 }
 
@@ -75,7 +78,8 @@ func TestQueryLogOffCostsNoAllocation(t *testing.T) {
 }
 
 // TestQueryLogServfailSaysWhy: a SERVFAIL line carries the EDE and a
-// why, in JSON with --log-format json; sampling logs one in N.
+// why, in JSON with --log-format json, also for a client without EDNS
+// (which gets no OPT back); sampling logs one in N.
 func TestQueryLogServfailSaysWhy(t *testing.T) {
 	canned, query := newCanned(t)
 	var out syncBuffer
@@ -85,8 +89,18 @@ func TestQueryLogServfailSaysWhy(t *testing.T) {
 	if err := msg.Unpack(query); err != nil {
 		t.Fatal(err)
 	}
+	var sent []*dns.Msg
 	for range 6 {
-		h.ServeDNS(context.Background(), discardWriter{}, &transport.Request{Msg: msg, Remote: netip.MustParseAddrPort("[2001:db8::1]:53000"), Proto: transport.HTTPS})
+		h.ServeDNS(context.Background(), captureWriter{&sent}, &transport.Request{Msg: msg, Remote: netip.MustParseAddrPort("[2001:db8::1]:53000"), Proto: transport.HTTPS})
+	}
+	// The client sent no OPT and gets none back, logged or not.
+	for _, m := range sent {
+		if m.IsEdns0() != nil || m.Rcode != dns.RcodeServerFailure {
+			t.Errorf("answer to a query without EDNS: %v", m)
+		}
+	}
+	if len(sent) != 6 || msg.IsEdns0() != nil {
+		t.Errorf("%d answers sent; the client's query changed: %v", len(sent), msg)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {
@@ -126,11 +140,11 @@ func TestQueryLogPassesNotify(t *testing.T) {
 	}
 }
 
-// discardWriter takes a response and drops it.
-type discardWriter struct{}
+// captureWriter keeps the responses written.
+type captureWriter struct{ sent *[]*dns.Msg }
 
-func (discardWriter) WriteMsg(*dns.Msg) error { return nil }
-func (discardWriter) Write([]byte) error      { return nil }
+func (w captureWriter) WriteMsg(m *dns.Msg) error { *w.sent = append(*w.sent, m); return nil }
+func (w captureWriter) Write(b []byte) error      { return w.WriteMsg(unpackOrNil(b)) }
 
 // BenchmarkReadyPath: the UDP fast path bare, through the query log turned
 // off, and on (every query logged, to a discarded writer).
