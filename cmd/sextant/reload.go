@@ -8,9 +8,10 @@ package main
 // the connection limits, the log level, the per-query log, the negative
 // trust anchors, DDR, the shutdown timeout, zone files added to zone, and
 // the listeners (listen, dot, doh, doq: only the addresses added are
-// opened and only those removed are closed). The TLS certificate and key
-// files are re-read on every reload (and when they change); naming other
-// files waits for a restart. Every other setting (the cache's size, the
+// opened and only those removed are closed), and the TLS certificate and
+// key files (re-read on every reload, and when they change; other files
+// named replace them; going back to a self-signed certificate waits for a
+// restart). Every other setting (the cache's size, the
 // trust anchors, the upstream options, ...) is reported as waiting for a
 // restart, in the log and in ctl's answer.
 //
@@ -156,8 +157,14 @@ func (rl *reloader) reloadConfig() reloadResult {
 			} else {
 				r.restart = append(r.restart, name)
 			}
-		case (name == "tls-cert" || name == "tls-key") && rl.listeners.certs == nil:
-			live = append(live, name) // no certificate loaded yet: the next one uses it
+		case name == "tls-cert" || name == "tls-key":
+			// New files replace the certificate in use (switchCertFiles);
+			// back to a self-signed one needs a restart.
+			if rl.listeners.certs == nil || (next.tlsCert != "" && next.tlsKey != "") {
+				live = append(live, name)
+			} else {
+				r.restart = append(r.restart, name)
+			}
 		case liveSettings[name]:
 			live = append(live, name)
 		default:
@@ -166,6 +173,10 @@ func (rl *reloader) reloadConfig() reloadResult {
 	}
 	opened, closing, err := rl.openListeners(next, live)
 	if err != nil {
+		return reloadResult{err: err}
+	}
+	if err := rl.switchCertFiles(next, live); err != nil {
+		rl.closeListeners(opened)
 		return reloadResult{err: err}
 	}
 	oldNTAs := slices.Clone(o.negAnchors)
@@ -222,6 +233,21 @@ func (rl *reloader) openListeners(next *serveOptions, live []string) (opened, cl
 		opened = append(opened, k)
 	}
 	return opened, closing, nil
+}
+
+// switchCertFiles makes the encrypted listeners present the certificate of
+// next's tls-cert and tls-key when live has either (the files are checked
+// with the configuration, so this fails only if they changed since).
+func (rl *reloader) switchCertFiles(next *serveOptions, live []string) error {
+	certs := rl.listeners.certs
+	if certs == nil || !slices.ContainsFunc(live, func(s string) bool { return s == "tls-cert" || s == "tls-key" }) {
+		return nil
+	}
+	if err := certs.SetFiles(next.tlsCert, next.tlsKey); err != nil {
+		return err
+	}
+	rl.log.Info("certificate switched", "file", next.tlsCert, "pin", certs.Pin())
+	return nil
 }
 
 // closeListeners shuts listeners down, letting their queries in flight

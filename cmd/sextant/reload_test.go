@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/lab"
+	"github.com/sextant-dns/sextant/transport"
 )
 
 // Reload and ctl operations tests live in 127.93.0.0/16: the lab's servers
@@ -27,6 +31,7 @@ const (
 	opsListen     = "127.93.1.1:53"
 	opsListen2    = "127.93.1.2:53"
 	opsListenBusy = "127.93.1.3:53"
+	opsDoT        = "127.93.1.4:853"
 	opsClient     = "127.93.8.8"
 	opsStranger   = "127.93.9.9"
 )
@@ -346,6 +351,39 @@ func TestReloadAppliesLiveSettings(t *testing.T) {
 		}
 	})
 
+	t.Run("DoT listener added, certificate files switched", func(t *testing.T) {
+		dir := s.t.TempDir() // the files stay in the configuration after this subtest
+		certA, keyA, pinA := writeCertPair(t, dir, "a")
+		certB, keyB, pinB := writeCertPair(t, dir, "b")
+		s.set(map[string]string{"dot": fmt.Sprintf("[%q]", opsDoT), "tls-cert": fmt.Sprintf("%q", certA), "tls-key": fmt.Sprintf("%q", keyA)})
+		if code, out := s.reload(); code != 0 || !strings.Contains(out, "applied: dot, tls-cert, tls-key") {
+			t.Fatalf("reload: exit %d: %s", code, out)
+		}
+		conn, pin := dialDoT(t, opsDoT)
+		defer conn.Close()
+		if pin != pinA {
+			t.Fatalf("DoT presents %s, want %s", pin, pinA)
+		}
+		s.set(map[string]string{"tls-cert": fmt.Sprintf("%q", certB), "tls-key": fmt.Sprintf("%q", keyB)})
+		if code, out := s.reload(); code != 0 || !strings.Contains(out, "applied: tls-cert, tls-key") {
+			t.Fatalf("reload: exit %d: %s", code, out)
+		}
+		if _, pin := dialDoT(t, opsDoT); pin != pinB {
+			t.Errorf("after the switch DoT presents %s, want %s", pin, pinB)
+		}
+		if r, err := exchangeOn(&dns.Conn{Conn: conn}, www); err != nil || len(r.Answer) == 0 {
+			t.Errorf("the DoT connection opened before the switch: %v %v", r, err)
+		}
+		s.set(map[string]string{"tls-cert": "", "tls-key": ""})
+		if code, out := s.reload(); code != 0 || !strings.Contains(out, "needs restart: cache-size, tls-cert, tls-key") {
+			t.Errorf("back to self-signed: exit %d: %s", code, out)
+		}
+		s.set(map[string]string{"dot": "", "tls-cert": fmt.Sprintf("%q", certB), "tls-key": fmt.Sprintf("%q", keyB)})
+		if code, out := s.reload(); code != 0 || !strings.Contains(out, "applied: dot") {
+			t.Errorf("DoT listener removed: exit %d: %s", code, out)
+		}
+	})
+
 	t.Run("failed reload changes nothing", func(t *testing.T) {
 		busy, err := net.Listen("tcp", opsListenBusy)
 		if err != nil {
@@ -381,4 +419,34 @@ func TestReloadAppliesLiveSettings(t *testing.T) {
 	})
 
 	steady.finish(t)
+}
+
+// writeCertPair writes a self-signed certificate and its key as PEM files
+// NAME.pem and NAME.key in dir and returns them with the SPKI pin.
+func writeCertPair(t *testing.T, dir, name string) (certFile, keyFile, pin string) {
+	t.Helper()
+	cert, pin, err := transport.SelfSigned([]string{"127.93.1.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return certFile, keyFile, pin
+}
+
+// dialDoT opens a DoT connection from the steady client's address and
+// returns it with the pin of the certificate presented.
+func dialDoT(t *testing.T, addr string) (*tls.Conn, string) {
+	t.Helper()
+	d := &net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(opsClient)}}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"dot"}}) // the pin is what is checked
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, transport.SPKIPin(c.ConnectionState().PeerCertificates[0])
 }
