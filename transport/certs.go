@@ -92,10 +92,10 @@ type TLSCertificates struct {
 	mu                sync.Mutex
 	certFile, keyFile string // changed by SetFiles
 	cert              *tls.Certificate
-	pin       string
-	certMod   time.Time
-	keyMod    time.Time
-	lastCheck time.Time
+	pin               string
+	certMod           time.Time
+	keyMod            time.Time
+	lastCheck         time.Time
 }
 
 // NewTLSCertificates loads certFile and keyFile, or, when both are empty,
