@@ -153,6 +153,8 @@ func (rl *reloader) reloadConfig() reloadResult {
 		case name == "zone":
 			// Added files are loaded (addZones); a removed one waits.
 			if o.addZones(rl.zones, next.zones, rl.log) {
+				// In the file's order, so that the next reload sees no change.
+				copyFlagValue(o.flags.Lookup(name), next.flags.Lookup(name))
 				r.applied = append(r.applied, name)
 			} else {
 				r.restart = append(r.restart, name)

@@ -450,3 +450,19 @@ func dialDoT(t *testing.T, addr string) (*tls.Conn, string) {
 	}
 	return c, transport.SPKIPin(c.ConnectionState().PeerCertificates[0])
 }
+
+// TestLiveSettingsAreFlags: each setting a reload applies is a serve flag
+// (a misspelt name would silently fall to "needs restart").
+func TestLiveSettingsAreFlags(t *testing.T) {
+	fs := serveFlags(t).flags
+	for name := range liveSettings {
+		if fs.Lookup(name) == nil {
+			t.Errorf("liveSettings names %q, which is no serve flag", name)
+		}
+	}
+	for _, name := range listenerSettings {
+		if !liveSettings[name] {
+			t.Errorf("listener setting %q is not live", name)
+		}
+	}
+}
