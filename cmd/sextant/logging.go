@@ -14,6 +14,8 @@ type opsOptions struct {
 	logFormat      string
 	queryLog       bool
 	queryLogSample int
+	dnstapFile     string
+	dnstapIdentity string
 }
 
 // Log formats of --log-format.
@@ -26,6 +28,8 @@ func (o *opsOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.logFormat, "log-format", logFormatText, "`FORMAT` of the log on stderr: text (logfmt) or json (one object per line)")
 	fs.BoolVar(&o.queryLog, "query-log", false, "log every client query answered (client, transport, question, rcode, EDE, duration, cache hit, upstream queries); `sextant ctl querylog` turns it on and off at run time")
 	fs.IntVar(&o.queryLogSample, "query-log-sample", 1, "log one query in `N` (with --query-log)")
+	fs.StringVar(&o.dnstapFile, "dnstap-file", "", "write every client query and response to `FILE` as dnstap (Frame Streams; read with dnstap-read); replaced at start")
+	fs.StringVar(&o.dnstapIdentity, "dnstap-identity", "", "`NAME` of this server in dnstap messages (default: the host name)")
 }
 
 // validate checks the flags.

@@ -65,15 +65,17 @@ func (q *queryLog) sampled() bool {
 	return n <= 1 || q.seen.Add(1)%n == 0
 }
 
-// queryLogHandler is the client handler with the per-query log around it.
+// queryLogHandler is the client handler with the per-query log, and the
+// dnstap output (dnstap.go), around it.
 type queryLogHandler struct {
 	next  transport.Handler
 	ready transport.ReadyAnswerer // next's fast path, nil if none
 	ql    *queryLog
+	tap   *dnstapWriter // nil without --dnstap-file
 }
 
-func withQueryLog(next transport.Handler, ql *queryLog) *queryLogHandler {
-	h := &queryLogHandler{next: next, ql: ql}
+func withQueryLog(next transport.Handler, ql *queryLog, tap *dnstapWriter) *queryLogHandler {
+	h := &queryLogHandler{next: next, ql: ql, tap: tap}
 	h.ready, _ = next.(transport.ReadyAnswerer)
 	return h
 }
@@ -104,12 +106,15 @@ func (h *queryLogHandler) AnswerReadyFrom(dst, query []byte, maxSize int, remote
 	if h.ready == nil {
 		return dst, false
 	}
-	if !h.ql.on.Load() {
+	if h.tap == nil && !h.ql.on.Load() {
 		return h.ready.AnswerReady(dst, query, maxSize)
 	}
 	began := time.Now()
 	out, ok := h.ready.AnswerReady(dst, query, maxSize)
-	if ok && h.ql.sampled() {
+	if ok && h.tap != nil {
+		h.tap.exchange(remote, netip.AddrPort{}, transport.UDP, query, began, out[len(dst):], time.Now())
+	}
+	if ok && h.ql.on.Load() && h.ql.sampled() {
 		h.ql.write(logLine{
 			remote: remote, proto: transport.UDP, took: time.Since(began),
 			query: unpackOrNil(query), answer: unpackOrNil(out[len(dst):]), ready: true,
@@ -119,14 +124,15 @@ func (h *queryLogHandler) AnswerReadyFrom(dst, query []byte, maxSize int, remote
 }
 
 func (h *queryLogHandler) ServeDNS(ctx context.Context, w transport.ResponseWriter, r *transport.Request) {
-	if !h.ql.on.Load() || !h.ql.sampled() {
+	logged := h.ql.on.Load() && h.ql.sampled()
+	if !logged && h.tap == nil {
 		h.next.ServeDNS(ctx, w, r)
 		return
 	}
 	var up upstreams
-	rec := &recordingWriter{ResponseWriter: w}
+	rec := &recordingWriter{ResponseWriter: w, keepWire: h.tap != nil}
 	asked := r
-	if r.Msg != nil && r.Msg.IsEdns0() == nil {
+	if logged && r.Msg != nil && r.Msg.IsEdns0() == nil {
 		// Without EDNS the answer has no room for the Extended DNS
 		// Error that says why it failed (RFC 8914 is an EDNS option):
 		// next is asked as by an EDNS client, and the OPT is taken out
@@ -137,7 +143,16 @@ func (h *queryLogHandler) ServeDNS(ctx context.Context, w transport.ResponseWrit
 		asked, rec.dropOPT = &cp, true
 	}
 	began := time.Now()
-	h.next.ServeDNS(resolver.WithTrace(ctx, up.add), rec, asked)
+	if logged {
+		ctx = resolver.WithTrace(ctx, up.add)
+	}
+	h.next.ServeDNS(ctx, rec, asked)
+	if h.tap != nil {
+		h.tap.exchange(r.Remote, r.Local, r.Proto, rawQuery(r), began, rec.wire, time.Now())
+	}
+	if !logged {
+		return
+	}
 	line := logLine{remote: r.Remote, proto: r.Proto, took: time.Since(began), query: r.Msg, answer: rec.answer, ready: rec.ready}
 	line.upstream, line.failed = up.summary()
 	h.ql.write(line)
@@ -146,9 +161,11 @@ func (h *queryLogHandler) ServeDNS(ctx context.Context, w transport.ResponseWrit
 // recordingWriter keeps the response on its way to the client.
 type recordingWriter struct {
 	transport.ResponseWriter
-	answer  *dns.Msg
-	ready   bool // sent as packed bytes: a ready answer from the cache
-	dropOPT bool // the client sent no OPT: none goes back
+	answer   *dns.Msg
+	ready    bool   // sent as packed bytes: a ready answer from the cache
+	dropOPT  bool   // the client sent no OPT: none goes back
+	keepWire bool   // keep the response's wire form (for dnstap)
+	wire     []byte // the response as packed here (before the front end's own changes)
 }
 
 func (w *recordingWriter) WriteMsg(m *dns.Msg) error {
@@ -161,14 +178,32 @@ func (w *recordingWriter) WriteMsg(m *dns.Msg) error {
 				out.Extra = append(out.Extra, rr)
 			}
 		}
-		return w.ResponseWriter.WriteMsg(&out)
+		m = &out
+	}
+	if w.keepWire {
+		packed := *m // as the front end packs it, compressed
+		packed.Compress = true
+		w.wire, _ = packed.Pack()
 	}
 	return w.ResponseWriter.WriteMsg(m)
 }
 
 func (w *recordingWriter) Write(b []byte) error {
 	w.answer, w.ready = unpackOrNil(b), true
+	if w.keepWire {
+		w.wire = append([]byte(nil), b...) // b goes back to its pool
+	}
 	return w.ResponseWriter.Write(b)
+}
+
+// rawQuery is the query as received, or packed again when the front end
+// kept no wire form.
+func rawQuery(r *transport.Request) []byte {
+	if len(r.Raw) > 0 || r.Msg == nil {
+		return r.Raw
+	}
+	b, _ := r.Msg.Pack()
+	return b
 }
 
 // upstreams gathers the trace of one logged resolution.

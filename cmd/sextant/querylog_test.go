@@ -54,7 +54,7 @@ func TestQueryLogOffCostsNoAllocation(t *testing.T) {
 	canned, query := newCanned(t)
 	var out syncBuffer
 	_, _, ql, _ := newServeLogger("info", logFormatText, &out)
-	h := withQueryLog(canned, newQueryLog(ql, false, 1))
+	h := withQueryLog(canned, newQueryLog(ql, false, 1), nil)
 	remote := netip.MustParseAddrPort("192.0.2.7:5353")
 	dst := make([]byte, 0, 512)
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -84,7 +84,7 @@ func TestQueryLogServfailSaysWhy(t *testing.T) {
 	canned, query := newCanned(t)
 	var out syncBuffer
 	_, _, ql, _ := newServeLogger("error", logFormatJSON, &out) // the query log ignores the level
-	h := withQueryLog(canned, newQueryLog(ql, true, 3))
+	h := withQueryLog(canned, newQueryLog(ql, true, 3), nil)
 	msg := new(dns.Msg)
 	if err := msg.Unpack(query); err != nil {
 		t.Fatal(err)
@@ -132,10 +132,10 @@ func (notifyCanned) TakesNotify() bool { return true }
 // NOTIFY, which the front ends ask of the outermost handler.
 func TestQueryLogPassesNotify(t *testing.T) {
 	canned, _ := newCanned(t)
-	if withQueryLog(canned, newQueryLog(nil, false, 1)).TakesNotify() {
+	if withQueryLog(canned, newQueryLog(nil, false, 1), nil).TakesNotify() {
 		t.Error("takes NOTIFY for a handler that does not")
 	}
-	if !withQueryLog(notifyCanned{canned}, newQueryLog(nil, false, 1)).TakesNotify() {
+	if !withQueryLog(notifyCanned{canned}, newQueryLog(nil, false, 1), nil).TakesNotify() {
 		t.Error("does not pass NOTIFY on")
 	}
 }
@@ -154,7 +154,7 @@ func BenchmarkReadyPath(b *testing.B) {
 	remote := netip.MustParseAddrPort("192.0.2.7:5353")
 	dst := make([]byte, 0, 512)
 	_, _, ql, _ := newServeLogger("info", logFormatText, discardLog{})
-	off, on := withQueryLog(canned, newQueryLog(ql, false, 1)), withQueryLog(canned, newQueryLog(ql, true, 1))
+	off, on := withQueryLog(canned, newQueryLog(ql, false, 1), nil), withQueryLog(canned, newQueryLog(ql, true, 1), nil)
 	for _, bc := range []struct {
 		name string
 		run  func()

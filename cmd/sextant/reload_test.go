@@ -43,6 +43,7 @@ type opsServe struct {
 	keys   map[string]string // its keys, TOML values
 	socket string
 	log    *syncBuffer
+	stop   func() // ends serve and waits for it (also at the test's end)
 }
 
 // startOpsServe starts the lab and a serve configured by keys (the lab's
@@ -69,14 +70,18 @@ func startOpsServe(t *testing.T, keys map[string]string) *opsServe {
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() { exit <- run(ctx, []string{"serve", "--config", s.path}, s.log, s.log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exit:
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-exit:
+			case <-time.After(10 * time.Second):
+				t.Error("serve did not shut down")
+			}
+		})
+	}
+	t.Cleanup(s.stop)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := ctlExchange(s.socket, "stats", time.Second); err == nil {
 			return s

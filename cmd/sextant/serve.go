@@ -273,7 +273,12 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	ddr := newDDRHandler(handler)
 	qlog := newQueryLog(queryLogger, o.queryLog, o.queryLogSample)
-	listeners, err := startListeners(&o.frontEndOptions, withQueryLog(withNotify(ddr, notifyTo), qlog), log)
+	tap, err := o.opsOptions.openDnstap(log)
+	if err != nil {
+		return err
+	}
+	defer tap.close() // after the front ends: their last answers are written
+	listeners, err := startListeners(&o.frontEndOptions, withQueryLog(withNotify(ddr, notifyTo), qlog, tap), log)
 	if err != nil {
 		return err
 	}
