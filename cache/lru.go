@@ -263,3 +263,21 @@ func (l *lru[K, V]) unlink(i int32) {
 	l.nodes[p].next = n
 	l.nodes[n].prev = p
 }
+
+// appendAll appends every entry, most recently used first, to dst, under
+// the lock (no callback runs there), so that the caller can look at them
+// after it is released.
+func (l *lru[K, V]) appendAll(dst []lruItem[K, V]) []lruItem[K, V] {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := l.nodes[0].next; i != 0; i = l.nodes[i].next {
+		dst = append(dst, lruItem[K, V]{l.nodes[i].key, l.nodes[i].val})
+	}
+	return dst
+}
+
+// lruItem is one key and value copied out by appendAll.
+type lruItem[K ~uint64, V comparable] struct {
+	key K
+	val V
+}

@@ -191,6 +191,21 @@ func newAdmission(name string, max int, limits ConnLimits, idleTimeout time.Dura
 	return a, nil
 }
 
+// reconfigure changes the cap and the shares while the front end runs.
+// Connections already open stay, even above a lowered cap or share: they
+// leave by themselves (idle timeouts, eviction of idle ones under
+// pressure), and no new one is admitted until the counts are below.
+func (a *admission) reconfigure(max int, limits ConnLimits) error {
+	l, err := limits.resolve(max)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.max, a.limits = max, l
+	a.mu.Unlock()
+	return nil
+}
+
 // connSlot is one admitted connection's place, and what tells whether it
 // is idle: queries in flight, and when the last one began or ended.
 type connSlot struct {
@@ -367,8 +382,11 @@ func (a *admission) refused(why refusal, client netip.Addr) {
 		return
 	}
 	st := a.stats()
+	a.mu.Lock()
+	max := a.max
+	a.mu.Unlock()
 	a.log.Warn("connection limit reached", "frontend", a.name, "why", why.String(), "client", client,
-		"open", st.Open, "max", a.max, "refused_total", st.RefusedTotal, "refused_client", st.RefusedClient,
+		"open", st.Open, "max", max, "refused_total", st.RefusedTotal, "refused_client", st.RefusedClient,
 		"refused_prefix", st.RefusedPrefix, "evicted", st.Evicted)
 }
 

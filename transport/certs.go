@@ -87,15 +87,15 @@ const certCheckInterval = time.Second
 // (checked on handshakes, at most once a second) or on Reload (SIGHUP);
 // or, without files, one self-signed certificate made at start.
 type TLSCertificates struct {
-	certFile, keyFile string
-	log               *slog.Logger
+	log *slog.Logger
 
-	mu        sync.Mutex
-	cert      *tls.Certificate
-	pin       string
-	certMod   time.Time
-	keyMod    time.Time
-	lastCheck time.Time
+	mu                sync.Mutex
+	certFile, keyFile string // changed by SetFiles
+	cert              *tls.Certificate
+	pin               string
+	certMod           time.Time
+	keyMod            time.Time
+	lastCheck         time.Time
 }
 
 // NewTLSCertificates loads certFile and keyFile, or, when both are empty,
@@ -125,23 +125,51 @@ func NewTLSCertificates(certFile, keyFile string, hosts []string, log *slog.Logg
 // Reload reads the certificate and key files again. On error the
 // certificate in use stays.
 func (c *TLSCertificates) Reload() error {
-	if c.certFile == "" {
+	certFile, keyFile := c.files()
+	if certFile == "" {
 		return nil
 	}
-	cst, err := os.Stat(c.certFile)
+	return c.load(certFile, keyFile, false)
+}
+
+// SetFiles switches to another certificate and key file pair (a
+// configuration reload naming new files), also from a self-signed
+// certificate. On error the certificate and the files in use stay.
+func (c *TLSCertificates) SetFiles(certFile, keyFile string) error {
+	if certFile == "" || keyFile == "" {
+		return errors.New("tls: need both a certificate and a key file")
+	}
+	return c.load(certFile, keyFile, true)
+}
+
+// files returns the certificate and key file names ("" when self-signed).
+func (c *TLSCertificates) files() (certFile, keyFile string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.certFile, c.keyFile
+}
+
+// load reads a certificate and key pair and makes it the one in use; a
+// reload of the old files (switch false) that SetFiles overtook is dropped.
+func (c *TLSCertificates) load(certFile, keyFile string, switchFiles bool) error {
+	cst, err := os.Stat(certFile)
 	if err != nil {
 		return fmt.Errorf("tls: certificate: %w", err)
 	}
-	kst, err := os.Stat(c.keyFile)
+	kst, err := os.Stat(keyFile)
 	if err != nil {
 		return fmt.Errorf("tls: key: %w", err)
 	}
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return fmt.Errorf("tls: load %s and %s: %w", c.certFile, c.keyFile, err)
+		return fmt.Errorf("tls: load %s and %s: %w", certFile, keyFile, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !switchFiles && (c.certFile != certFile || c.keyFile != keyFile) {
+		return nil
+	}
+	c.certFile, c.keyFile = certFile, keyFile
 	c.cert, c.pin = &cert, SPKIPin(cert.Leaf)
 	c.certMod, c.keyMod = cst.ModTime(), kst.ModTime()
 	return nil
@@ -156,11 +184,11 @@ func (c *TLSCertificates) Pin() string {
 
 // GetCertificate is for tls.Config: it reloads changed files first.
 func (c *TLSCertificates) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if c.certFile != "" && c.changed() {
+	if certFile, _ := c.files(); certFile != "" && c.changed() {
 		if err := c.Reload(); err != nil {
 			c.log.Warn("certificate reload failed, keeping the old one", "err", err)
 		} else {
-			c.log.Info("certificate reloaded", "file", c.certFile, "pin", c.Pin())
+			c.log.Info("certificate reloaded", "file", certFile, "pin", c.Pin())
 		}
 	}
 	c.mu.Lock()
@@ -179,9 +207,10 @@ func (c *TLSCertificates) changed() bool {
 	}
 	c.lastCheck = now
 	certMod, keyMod := c.certMod, c.keyMod
+	certFile, keyFile := c.certFile, c.keyFile
 	c.mu.Unlock()
-	cst, err1 := os.Stat(c.certFile)
-	kst, err2 := os.Stat(c.keyFile)
+	cst, err1 := os.Stat(certFile)
+	kst, err2 := os.Stat(keyFile)
 	if err1 != nil || err2 != nil {
 		return false
 	}

@@ -213,7 +213,6 @@ func (s *DoQ) Shutdown(ctx context.Context) error {
 func (s *DoQ) serveConn(c *quic.Conn, slot *connSlot) {
 	remote := addrPortOf(c.RemoteAddr())
 	local := addrPortOf(c.LocalAddr())
-	allowed := s.eng.acl.allows(remote.Addr())
 	var streams sync.WaitGroup
 	defer streams.Wait()
 	// Watches for a unidirectional stream; it ends with the connection,
@@ -232,6 +231,9 @@ func (s *DoQ) serveConn(c *quic.Conn, slot *connSlot) {
 		if !slot.begin() {
 			return // closed as idle just as this stream came
 		}
+		// Judged per query: the access list may change while a connection
+		// lives (AccessList.Set).
+		allowed := s.eng.acl.allows(remote.Addr())
 		streams.Add(1)
 		go func() {
 			defer streams.Done()

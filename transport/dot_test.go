@@ -328,7 +328,7 @@ func setQDCount(h []byte, n byte) []byte {
 func TestTLSCertificateReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writePair := func(mtime time.Time) string {
+	writePairAt := func(certFile, keyFile string, mtime time.Time) string {
 		cert, pin, err := SelfSigned([]string{"127.0.0.1:853"})
 		if err != nil {
 			t.Fatal(err)
@@ -343,6 +343,7 @@ func TestTLSCertificateReload(t *testing.T) {
 		os.Chtimes(keyFile, mtime, mtime)
 		return pin
 	}
+	writePair := func(mtime time.Time) string { return writePairAt(certFile, keyFile, mtime) }
 	base := time.Now().Add(-time.Hour)
 	pinA := writePair(base)
 	certs, err := NewTLSCertificates(certFile, keyFile, nil, nil)
@@ -385,6 +386,31 @@ func TestTLSCertificateReload(t *testing.T) {
 	}
 	if got := served(); got != pinC {
 		t.Fatalf("after a failed reload: served pin %s, want the old %s", got, pinC)
+	}
+
+	// SetFiles: other files, as a configuration reload names them.
+	other := t.TempDir()
+	certD, keyD := filepath.Join(other, "d.pem"), filepath.Join(other, "d.key")
+	pinD := writePairAt(certD, keyD, base)
+	if err := certs.SetFiles(filepath.Join(other, "missing.pem"), keyD); err == nil {
+		t.Fatal("SetFiles to a missing file succeeded")
+	}
+	if got := served(); got != pinC {
+		t.Fatalf("after a failed SetFiles: served pin %s, want the old %s", got, pinC)
+	}
+	if err := certs.SetFiles(certD, keyD); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); got != pinD {
+		t.Fatalf("after SetFiles: served pin %s, want %s", got, pinD)
+	}
+	pinE := writePairAt(certD, keyD, base.Add(time.Minute))
+	writePair(base.Add(3 * time.Minute)) // the old files no longer count
+	if err := certs.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); got != pinE {
+		t.Fatalf("Reload after SetFiles: served pin %s, want %s from the new files", got, pinE)
 	}
 }
 

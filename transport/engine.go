@@ -13,7 +13,7 @@ import (
 // advertised EDNS0 size, the logger and the buffer pool.
 type engine struct {
 	handler  Handler
-	acl      acl
+	acl      *AccessList
 	ednsSize int
 	log      *slog.Logger
 	bufs     *bufPool
@@ -24,19 +24,27 @@ type engine struct {
 	proxy *ProxyProtocol
 	// notify is whether handler takes NOTIFY (NotifyHandler).
 	notify bool
+	// readyFrom is the handler as a ReadyAnswererFrom, nil if it is not.
+	readyFrom ReadyAnswererFrom
 }
 
-func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) *engine {
-	a := make(acl, len(allow))
-	for i, p := range allow {
-		a[i] = p.Masked()
+// answerReady asks ra for the ready answer to query, telling the client's
+// address when the handler wants it (ReadyAnswererFrom).
+func (e *engine) answerReady(ra ReadyAnswerer, dst, query []byte, maxSize int, remote netip.AddrPort) ([]byte, bool) {
+	if e.readyFrom != nil {
+		return e.readyFrom.AnswerReadyFrom(dst, query, maxSize, remote)
 	}
+	return ra.AnswerReady(dst, query, maxSize)
+}
+
+func newEngine(h Handler, access *AccessList, ednsSize int, log *slog.Logger) *engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	nh, ok := h.(NotifyHandler)
 	notify := ok && nh.TakesNotify()
-	return &engine{handler: h, acl: a, ednsSize: ednsSize, log: log, bufs: newBufPool(), notify: notify}
+	readyFrom, _ := h.(ReadyAnswererFrom)
+	return &engine{handler: h, acl: access, ednsSize: ednsSize, log: log, bufs: newBufPool(), notify: notify, readyFrom: readyFrom}
 }
 
 // logRefused logs, at debug level, a query refused by the ACL, with the

@@ -112,6 +112,14 @@ type ReadyAnswerer interface {
 	AnswerReady(dst, query []byte, maxSize int) ([]byte, bool)
 }
 
+// ReadyAnswererFrom is a ReadyAnswerer that is also told the client's
+// address (for a per-query log). When the Handler has it, the front end
+// calls AnswerReadyFrom instead of AnswerReady, under the same contract.
+type ReadyAnswererFrom interface {
+	ReadyAnswerer
+	AnswerReadyFrom(dst, query []byte, maxSize int, remote netip.AddrPort) ([]byte, bool)
+}
+
 // NotifyHandler is a Handler that answers opcode NOTIFY (RFC 1996) itself
 // when TakesNotify reports true: the Do53 front ends (UDP and TCP, where
 // primaries send it) then pass NOTIFY to ServeDNS with the same screening

@@ -25,6 +25,9 @@ type ListenerConfig struct {
 	// Allow lists the client networks served; nil means loopback only.
 	// Clients outside get REFUSED.
 	Allow []netip.Prefix
+	// Access, when set, is used instead of Allow: an access list front
+	// ends share and a program may change while they run.
+	Access *AccessList
 	// Certs supplies the certificate of DoT, DoH and DoQ; nil makes a
 	// self-signed one for Addrs (its pin is then in the server's Certs()).
 	// Do53 ignores it.
@@ -169,7 +172,11 @@ func (c *ListenerConfig) Validate() error {
 
 // newEngine makes the engine of a front end whose defaults are set.
 func (c *ListenerConfig) newEngine() *engine {
-	e := newEngine(c.Handler, c.Allow, c.EDNSSize, c.Logger)
+	access := c.Access
+	if access == nil {
+		access = NewAccessList(c.Allow)
+	}
+	e := newEngine(c.Handler, access, c.EDNSSize, c.Logger)
 	e.cookies, e.limiter, e.proxy = c.Cookies, c.RateLimit, c.Proxy
 	return e
 }

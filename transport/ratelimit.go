@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +47,10 @@ type RateLimitConfig struct {
 	Exempt []netip.Prefix
 	// Slots is the size of the bucket table; default 65536 (about 1.5 MiB).
 	Slots int
+	// Disabled makes the limiter pass every answer, uncounted: a program
+	// that may turn limiting on at run time (Reconfigure) builds one
+	// disabled limiter into its front ends instead of none.
+	Disabled bool
 }
 
 // Defaults of RateLimitConfig. A home network or an office behind one
@@ -68,13 +73,21 @@ const (
 // RateLimiter limits UDP answers per client prefix. Safe for concurrent
 // use; one can be shared by several front ends (ListenerConfig.RateLimit).
 type RateLimiter struct {
+	params atomic.Pointer[rateParams] // swapped whole by Reconfigure
+	v4, v6 int
+	slots  int
+	now    func() int64 // monotonic nanoseconds
+	shards [rateShards]rateShard
+}
+
+// rateParams are the settings Reconfigure may change while the limiter
+// runs; each answer reads one snapshot.
+type rateParams struct {
 	interval  int64 // nanoseconds per answer
 	tolerance int64 // Burst answers' worth of nanoseconds
 	slip      int
-	v4, v6    int
 	exempt    []netip.Prefix
-	now       func() int64 // monotonic nanoseconds
-	shards    [rateShards]rateShard
+	disabled  bool
 }
 
 type rateShard struct {
@@ -128,25 +141,54 @@ func NewRateLimiter(c RateLimitConfig) (*RateLimiter, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	rate := orDefault(c.Rate, defaultRateLimit)
-	burst := orDefault(c.Burst, defaultBurstRatio*rate)
 	slots := orDefault(c.Slots, defaultRateSlots)
-	slip := orDefault(c.Slip, defaultSlip)
 	start := time.Now()
 	l := &RateLimiter{
-		interval: int64(time.Second) / int64(rate),
-		slip:     slip,
-		v4:       orDefault(c.IPv4Prefix, defaultV4Prefix),
-		v6:       orDefault(c.IPv6Prefix, defaultV6Prefix),
-		exempt:   maskedPrefixes(c.Exempt),
-		now:      func() int64 { return int64(time.Since(start)) },
+		v4:    orDefault(c.IPv4Prefix, defaultV4Prefix),
+		v6:    orDefault(c.IPv6Prefix, defaultV6Prefix),
+		slots: slots,
+		now:   func() int64 { return int64(time.Since(start)) },
 	}
-	l.tolerance = int64(burst-1) * l.interval
+	l.params.Store(newRateParams(c))
 	per := max(slots/rateShards, 1)
 	for i := range l.shards {
 		l.shards[i].slots = make([]rateSlot, per)
 	}
 	return l, nil
+}
+
+// Enabled reports whether the limiter limits (RateLimitConfig.Disabled
+// is false).
+func (l *RateLimiter) Enabled() bool { return !l.params.Load().disabled }
+
+func newRateParams(c RateLimitConfig) *rateParams {
+	rate := orDefault(c.Rate, defaultRateLimit)
+	burst := orDefault(c.Burst, defaultBurstRatio*rate)
+	p := &rateParams{
+		interval: int64(time.Second) / int64(rate),
+		slip:     orDefault(c.Slip, defaultSlip),
+		exempt:   maskedPrefixes(c.Exempt),
+		disabled: c.Disabled,
+	}
+	p.tolerance = int64(burst-1) * p.interval
+	return p
+}
+
+// Reconfigure changes the rate, burst, slip, exempt networks and
+// Disabled while the limiter runs; the buckets are kept (a prefix's
+// bucket is judged by the new rate from its next answer on). The prefix
+// lengths and the table size cannot change: they shape the table, and a
+// config that changes them is refused.
+func (l *RateLimiter) Reconfigure(c RateLimitConfig) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if orDefault(c.IPv4Prefix, defaultV4Prefix) != l.v4 || orDefault(c.IPv6Prefix, defaultV6Prefix) != l.v6 ||
+		orDefault(c.Slots, defaultRateSlots) != l.slots {
+		return errors.New("rate limit: prefix lengths and slots cannot change on a running limiter")
+	}
+	l.params.Store(newRateParams(c))
+	return nil
 }
 
 func orDefault(v, d int) int {
@@ -180,9 +222,9 @@ func maskedPrefixes(ps []netip.Prefix) []netip.Prefix {
 }
 
 // exempts reports whether client is in the Exempt list.
-func (l *RateLimiter) exempts(client netip.Addr) bool {
+func (p *rateParams) exempts(client netip.Addr) bool {
 	client = client.Unmap()
-	for _, p := range l.exempt {
+	for _, p := range p.exempt {
 		if p.Contains(client) {
 			return true
 		}
@@ -196,6 +238,9 @@ func hashKey(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 }
 
 // exempted counts an answer to a client exempt by a valid Server Cookie.
 func (l *RateLimiter) exempted(client netip.Addr) {
+	if l.params.Load().disabled {
+		return
+	}
 	sh := &l.shards[hashKey(l.key(client))>>58]
 	sh.mu.Lock()
 	sh.stats.Exempt++
@@ -204,7 +249,11 @@ func (l *RateLimiter) exempted(client netip.Addr) {
 
 // admit decides on one UDP answer to client. It allocates nothing.
 func (l *RateLimiter) admit(client netip.Addr) rateVerdict {
-	if l.exempts(client) {
+	p := l.params.Load()
+	if p.disabled {
+		return ratePass
+	}
+	if p.exempts(client) {
 		l.exempted(client)
 		return ratePass
 	}
@@ -219,13 +268,13 @@ func (l *RateLimiter) admit(client netip.Addr) rateVerdict {
 		*slot = rateSlot{key: key, tat: now}
 	}
 	tat := max(slot.tat, now)
-	if tat-now <= l.tolerance {
-		slot.tat = tat + l.interval
+	if tat-now <= p.tolerance {
+		slot.tat = tat + p.interval
 		sh.stats.Passed++
 		return ratePass
 	}
 	slot.limited++
-	if l.slip > 0 && slot.limited%uint32(l.slip) == 0 {
+	if p.slip > 0 && slot.limited%uint32(p.slip) == 0 {
 		sh.stats.Slipped++
 		return rateSlip
 	}

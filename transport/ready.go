@@ -116,7 +116,7 @@ func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 			return dst, false
 		}
 	}
-	return ra.AnswerReady(dst[:0], raw, maxSize)
+	return s.eng.answerReady(ra, dst[:0], raw, maxSize, j.remote)
 }
 
 // cookieOptLen is the size of the COOKIE option we add to an answer:
@@ -184,7 +184,7 @@ func (s *udpSocket) readyCookieAnswer(j *udpJob, ra ReadyAnswerer, dst, raw []by
 	maxSize := min(max(size, dns.MinMsgSize), s.eng.ednsSize)
 	saved := [2]byte{raw[rdlenAt], raw[rdlenAt+1]}
 	raw[rdlenAt], raw[rdlenAt+1] = 0, 0
-	ans, ok := ra.AnswerReady(dst[:0], raw[:rdlenAt+2], maxSize-cookieOptLen)
+	ans, ok := s.eng.answerReady(ra, dst[:0], raw[:rdlenAt+2], maxSize-cookieOptLen, j.remote)
 	raw[rdlenAt], raw[rdlenAt+1] = saved[0], saved[1]
 	if !ok {
 		return dst, false

@@ -298,7 +298,6 @@ func (c *streamConn) serve() {
 }
 
 func (c *streamConn) readLoop() {
-	allowed := c.srv.eng.acl.allows(c.remote.Addr())
 	br := bufio.NewReaderSize(c.conn, 4096)
 	var hdr [2]byte
 	for {
@@ -335,7 +334,9 @@ func (c *streamConn) readLoop() {
 		}
 		c.inFlight.Add(1)
 		c.active.Add(1)
-		go c.handle(raw, allowed)
+		// Judged per query: the access list may change while a connection
+		// lives (AccessList.Set).
+		go c.handle(raw, c.srv.eng.acl.allows(c.remote.Addr()))
 	}
 }
 

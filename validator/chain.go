@@ -75,6 +75,7 @@ func WithManagedAnchors(m *ManagedAnchors) Option {
 type Validator struct {
 	anchors   map[string]*anchor
 	ntas      []string
+	ntaSet    *NegativeTrustAnchors // changes at run time; nil without
 	src       KeySource
 	clk       clock.Clock
 	lim       Limits
@@ -192,6 +193,9 @@ func (v *Validator) AnchorKeyTags(zone string) []uint16 {
 
 // ntaCovers reports whether name is at or below a negative trust anchor.
 func (v *Validator) ntaCovers(name string) bool {
+	if v.ntaSet != nil && v.ntaSet.Covers(name) {
+		return true
+	}
 	for _, n := range v.ntas {
 		if dnsname.IsAtOrBelow(name, n) {
 			return true

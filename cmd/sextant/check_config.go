@@ -66,6 +66,7 @@ func checkServeOptions(o *serveOptions, withZones bool) error {
 	}
 	_, err := newLogger(o.logLevel, io.Discard)
 	add(err)
+	add(o.opsOptions.validate())
 	if o.cacheSize <= 0 {
 		add(fmt.Errorf("--cache-size must be positive, got %d", o.cacheSize))
 	}
@@ -211,47 +212,6 @@ func otherSecurityWarnings(o *serveOptions) []string {
 		}
 	}
 	return w
-}
-
-// reloadConfig re-reads the --config file on SIGHUP, with the same command
-// line. What it applies now: zone files added to `zone` are loaded (those
-// already served are re-read by reloadZones, and the TLS certificate by its
-// own reload). Any other changed setting is logged as waiting for a
-// restart; a file with mistakes changes nothing and says why.
-func (o *serveOptions) reloadConfig(zones *authority.Server, log *slog.Logger) {
-	if o.configFile == "" {
-		return
-	}
-	next, err := parseServeFlags(o.args, io.Discard)
-	if err == nil {
-		err = checkServeOptions(next, false)
-	}
-	if err != nil {
-		log.Error("configuration reload failed; the running configuration stays", "file", o.configFile, "err", err)
-		return
-	}
-	var restart []string
-	for _, name := range changedSettings(o.flags, next.flags) {
-		if name == "zone" && o.addZones(zones, next.zones, log) {
-			continue
-		}
-		restart = append(restart, name)
-	}
-	if len(restart) > 0 {
-		log.Warn("configuration changed; these settings take effect at the next restart",
-			"file", o.configFile, "keys", strings.Join(restart, ","))
-	}
-}
-
-// changedSettings are the flags whose effective values differ.
-func changedSettings(running, next *flag.FlagSet) []string {
-	var changed []string
-	running.VisitAll(func(f *flag.Flag) {
-		if n := next.Lookup(f.Name); n != nil && n.Value.String() != f.Value.String() {
-			changed = append(changed, f.Name)
-		}
-	})
-	return changed
 }
 
 // addZones loads the zone files of want that are not served yet and

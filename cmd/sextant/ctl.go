@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -90,9 +89,8 @@ type controlServer struct {
 	started  time.Time
 	res      *resolver.Resolver
 	answers  *cache.Answers
-	fes      []frontEnd
+	ops      *controlOps
 	stateDir string
-	hup      chan<- os.Signal
 	log      *slog.Logger
 
 	slots chan struct{}
@@ -102,9 +100,8 @@ type controlServer struct {
 }
 
 // startControl opens the control socket when --control-socket is set; the
-// returned server is nil otherwise. hup is serve's SIGHUP channel: reload
-// goes the same way a signal does.
-func startControl(o *controlOptions, res *resolver.Resolver, answers *cache.Answers, fes []frontEnd, stateDir string, hup chan<- os.Signal, log *slog.Logger) (*controlServer, error) {
+// returned server is nil otherwise.
+func startControl(o *controlOptions, res *resolver.Resolver, answers *cache.Answers, ops *controlOps, stateDir string, log *slog.Logger) (*controlServer, error) {
 	if o.controlSocket == "" {
 		return nil, nil
 	}
@@ -115,7 +112,7 @@ func startControl(o *controlOptions, res *resolver.Resolver, answers *cache.Answ
 	ctx, stop := context.WithCancel(context.Background())
 	s := &controlServer{
 		ln: ln, path: o.controlSocket, started: time.Now(), res: res, answers: answers,
-		fes: fes, stateDir: stateDir, hup: hup, log: log,
+		ops: ops, stateDir: stateDir, log: log,
 		slots: make(chan struct{}, maxControlConns), ctx: ctx, stop: stop,
 	}
 	s.wg.Add(1)
@@ -239,7 +236,7 @@ func (s *controlServer) do(words []string) (string, error) {
 		if err := noArgs(args); err != nil {
 			return "", err
 		}
-		return s.reload(), nil
+		return s.reload()
 	case "zone":
 		if len(args) == 0 || args[0] != "status" || len(args) > 2 {
 			return "", errors.New("usage: zone status [ZONE]")
@@ -247,10 +244,14 @@ func (s *controlServer) do(words []string) (string, error) {
 		return s.zoneStatus(args[1:])
 	case "trace":
 		return s.trace(args)
-	case "nta", "dump-cache":
-		return "", fmt.Errorf("%s is not available yet", words[0])
+	case "nta":
+		return s.nta(args)
+	case "dump-cache":
+		return s.dumpCache(args)
+	case "querylog":
+		return s.queryLog(args)
 	}
-	return "", fmt.Errorf("unknown command %q; commands: stats, flush NAME|--all, reload, zone status [ZONE], trace NAME TYPE", words[0])
+	return "", fmt.Errorf("unknown command %q; commands: %s", words[0], ctlCommands)
 }
 
 func noArgs(args []string) error {
@@ -270,11 +271,15 @@ func (s *controlServer) stats() string {
 	if s.answers != nil {
 		writeCacheStats(&b, "cache.answers", s.answers.Stats())
 	}
-	for _, fe := range s.fes {
+	// One front end per listen address: each kind's counts are summed.
+	var names []string
+	sums := make(map[string]transport.ConnStats)
+	for _, fe := range s.ops.listeners.list() {
 		for _, n := range frontEndConnStats(fe) {
-			name, st := n.name, n.stats
-			fmt.Fprintf(&b, "%s.conns.open=%d\n%s.conns.refused_total=%d\n%s.conns.refused_client=%d\n%s.conns.refused_network=%d\n%s.conns.evicted=%d\n%s.conns.idle_closed=%d\n",
-				name, st.Open, name, st.RefusedTotal, name, st.RefusedClient, name, st.RefusedPrefix, name, st.Evicted, name, st.IdleClosed)
+			if _, ok := sums[n.name]; !ok {
+				names = append(names, n.name)
+			}
+			sums[n.name] = addConnStats(sums[n.name], n.stats)
 		}
 		if d, ok := fe.(*transport.Do53); ok && d.Proxy() != nil { // one, shared by every front end
 			st := d.Proxy().Stats()
@@ -282,6 +287,12 @@ func (s *controlServer) stats() string {
 				st.Relayed, st.Local, st.Untrusted, st.Missing, st.Malformed)
 		}
 	}
+	for _, name := range names {
+		st := sums[name]
+		fmt.Fprintf(&b, "%s.conns.open=%d\n%s.conns.refused_total=%d\n%s.conns.refused_client=%d\n%s.conns.refused_network=%d\n%s.conns.evicted=%d\n%s.conns.idle_closed=%d\n",
+			name, st.Open, name, st.RefusedTotal, name, st.RefusedClient, name, st.RefusedPrefix, name, st.Evicted, name, st.IdleClosed)
+	}
+	fmt.Fprintf(&b, "querylog=%q\n", s.ops.qlog.status())
 	writeSharedCacheStats(&b, s.res)
 	return b.String()
 }
@@ -315,10 +326,14 @@ func frontEndConnStats(fe frontEnd) []namedConnStats {
 
 // flush removes NAME's RRsets of flushTypes from the RRset cache and
 // empties the ready-answer cache (it is keyed by a hash of the question,
-// and its answers may hold NAME inside a CNAME chain); --all empties both.
+// and its answers may hold NAME inside a CNAME chain); --zone ZONE removes
+// everything at or below ZONE; --all empties both.
 func (s *controlServer) flush(args []string) (string, error) {
-	if len(args) != 1 {
-		return "", errors.New("usage: flush NAME | flush --all")
+	if len(args) == 2 && args[0] == "--zone" {
+		return s.flushZone(args[1])
+	}
+	if len(args) != 1 || args[0] == "--zone" {
+		return "", errors.New("usage: flush NAME | flush --zone ZONE | flush --all")
 	}
 	if args[0] == "--all" {
 		s.res.Cache().Purge()
@@ -337,14 +352,14 @@ func (s *controlServer) flush(args []string) (string, error) {
 	return fmt.Sprintf("flushed %s (%d types) and the ready-answer cache\n", name, len(flushTypes)), nil
 }
 
-// reload does what SIGHUP does; if one is already pending, that one covers
-// this request.
-func (s *controlServer) reload() string {
-	select {
-	case s.hup <- syscall.SIGHUP:
-	default:
+// reload does what SIGHUP does and says what it applied and what waits
+// for a restart; a failed reload is an error.
+func (s *controlServer) reload() (string, error) {
+	r := s.ops.reload.reload("sextant ctl")
+	if r.err != nil {
+		return "", errors.New(strings.TrimSpace(r.String()))
 	}
-	return "reload started, as on SIGHUP; the log says what changed\n"
+	return r.String(), nil
 }
 
 // zoneStatus is what `sextant zone status` prints for this serve.
@@ -416,7 +431,7 @@ func ctlMain(args []string, stdout, stderr io.Writer) error {
 	socket := fs.String("socket", defaultControlSocket, "the --control-socket `PATH` of the serve")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the answer")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sextant ctl [--socket PATH] stats | flush NAME | flush --all | reload | zone status [ZONE] | trace NAME TYPE")
+		fmt.Fprintln(stderr, "usage: sextant ctl [--socket PATH] "+ctlCommands)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -426,7 +441,11 @@ func ctlMain(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	reply, err := ctlExchange(*socket, strings.Join(fs.Args(), " "), *timeout)
+	words, err := absolutePaths(fs.Args())
+	if err != nil {
+		return err
+	}
+	reply, err := ctlExchange(*socket, strings.Join(words, " "), *timeout)
 	if err != nil {
 		return err
 	}

@@ -216,7 +216,10 @@ func TestCtlCommands(t *testing.T) {
 			want string
 		}{
 			{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-			{[]string{"nta", "list"}, "nta is not available yet"},
+			{[]string{"nta", "frobnicate"}, "usage: nta add NAME"},
+			{[]string{"querylog", "sample", "0"}, "not a number of at least 1"},
+			{[]string{"dump-cache"}, "usage: dump-cache FILE"},
+			{[]string{"flush", "--zone"}, "usage: flush NAME"},
 			{[]string{"flush"}, "usage: flush NAME"},
 			{[]string{"trace", "www.example."}, "usage: trace NAME TYPE"},
 			{[]string{"trace", "www.example.", "NOTATYPE"}, "unknown type"},

@@ -57,7 +57,7 @@ func (o *abuseOptions) rateLimitConfig() transport.RateLimitConfig {
 	if slip == 0 {
 		slip = -1 // the flag's 0, as BIND's slip 0, drops all; transport's 0 is its default
 	}
-	return transport.RateLimitConfig{Rate: o.rateLimit, Burst: o.rateBurst, Slip: slip, Exempt: o.rateExempt}
+	return transport.RateLimitConfig{Rate: o.rateLimit, Burst: o.rateBurst, Slip: slip, Exempt: o.rateExempt, Disabled: o.rateLimit == 0}
 }
 
 // attach builds the cookies and the rate limiter the flags ask for into
@@ -79,12 +79,12 @@ func (o *abuseOptions) attach(lc *transport.ListenerConfig) error {
 		}
 		lc.Cookies = transport.NewServerCookies(secret, nil)
 	}
-	if o.rateLimit > 0 {
-		l, err := transport.NewRateLimiter(o.rateLimitConfig())
-		if err != nil {
-			return err
-		}
-		lc.RateLimit = l
+	// Built even with --rate-limit 0 (disabled), so that a reload can
+	// turn limiting on (reload.go).
+	l, err := transport.NewRateLimiter(o.rateLimitConfig())
+	if err != nil {
+		return err
 	}
+	lc.RateLimit = l
 	return nil
 }

@@ -46,8 +46,13 @@ func TestAbuseOptionsAttach(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (lc.Cookies != nil) != c.cookies || (lc.RateLimit != nil) != c.limiter {
-				t.Fatalf("cookies %v limiter %v, want %v %v", lc.Cookies != nil, lc.RateLimit != nil, c.cookies, c.limiter)
+			// The limiter is always built (a reload may turn it on); off
+			// means disabled.
+			if lc.RateLimit == nil {
+				t.Fatal("no rate limiter built")
+			}
+			if (lc.Cookies != nil) != c.cookies || lc.RateLimit.Enabled() != c.limiter {
+				t.Fatalf("cookies %v limiter %v, want %v %v", lc.Cookies != nil, lc.RateLimit.Enabled(), c.cookies, c.limiter)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/server"
+	"github.com/sextant-dns/sextant/validator"
 )
 
 // resolverOptions are the flags shared by `sextant serve` and `sextant query`.
@@ -43,6 +44,9 @@ type resolverOptions struct {
 	staleZones       stringList
 	prefetch         bool
 	shared           sharedCacheOptions
+	// ntas is the running set of negative trust anchors (nil without
+	// validation), made from negAnchors by configureValidation.
+	ntas *validator.NegativeTrustAnchors
 }
 
 func (o *resolverOptions) register(fs *flag.FlagSet) {
@@ -76,6 +80,7 @@ type serveOptions struct {
 	ddrOptions
 	controlOptions
 	signOptions
+	opsOptions
 	zones          stringList
 	shutdownWithin time.Duration
 }
@@ -93,9 +98,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` (PEM) for --tls-cert")
 	fs.Var(&o.allow, "allow", "client `CIDR` allowed to query (repeatable; default: loopback only)")
 	fs.Var(&o.proxyFrom, "proxy-from", "load balancer `CIDR` (dnsdist useProxyProtocol) whose PROXY protocol v2 header names the client, on Do53, DoT and DoH over TCP; from it a header is required, from others refused (repeatable; default: off)")
-	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ), `N`")
-	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address and front end, `N`")
-	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6) and front end, `N`")
+	fs.IntVar(&o.maxConns, "max-conns", 1024, "open connections per stream front end (TCP, DoT, DoH, DoQ) and listen address, `N`")
+	fs.IntVar(&o.connsPerClient, "conns-per-client", 64, "open connections per client address, front end and listen address, `N`")
+	fs.IntVar(&o.connsPerNetwork, "conns-per-network", 256, "open connections per client /24 (IPv4) or /56 (IPv6), front end and listen address, `N`")
 	o.abuse.register(fs)
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
@@ -104,6 +109,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o.configOptions.registerConfigFlag(fs)
 	o.ddrOptions.register(fs)
 	o.controlOptions.register(fs)
+	o.opsOptions.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -214,7 +220,10 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logLevel, stderr)
+	if err := o.opsOptions.validate(); err != nil {
+		return err
+	}
+	log, level, queryLogger, err := newServeLogger(o.logLevel, o.logFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -293,14 +302,38 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer signal.Stop(hup)
 
 	ddr := newDDRHandler(handler)
-	fes, certs, err := startFrontEnds(&o.frontEndOptions, withNotify(ddr, notifyTo), log)
+	qlog := newQueryLog(queryLogger, o.queryLog, o.queryLogSample)
+	tap, err := o.opsOptions.openDnstap(log)
 	if err != nil {
 		return err
 	}
-	ddr.update(&o.ddrOptions, o.tlsCert, fes, certs, log)
-	ctl, err := startControl(&o.controlOptions, res, handler.Answers(), fes, o.stateDir, hup, log)
+	defer tap.close() // after the front ends: their last answers are written
+	listeners, err := startListeners(&o.frontEndOptions, withQueryLog(withNotify(ddr, notifyTo), qlog, tap), log)
 	if err != nil {
-		_ = shutdownAll(context.Background(), fes)
+		return err
+	}
+	ddr.update(&o.ddrOptions, o.tlsCert, listeners.list(), listeners.certs, log)
+	rl := &reloader{o: o, log: log, level: level, listeners: listeners, qlog: qlog, res: res,
+		answers: handler.Answers(), zones: zones, ntas: o.ntas}
+	rl.after = func() { // what a reload does besides the configuration
+		if reloadZones(zones, log) {
+			// A reloaded zone may now cover names answered from the
+			// ready-to-send cache, which is consulted before local zones.
+			handler.Answers().Purge()
+		}
+		if out != nil {
+			out.Check(ctx)
+		}
+		if certs := listeners.certs; certs != nil {
+			if err := certs.Reload(); err != nil {
+				log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
+			}
+		}
+		ddr.update(&o.ddrOptions, o.tlsCert, listeners.list(), listeners.certs, log)
+	}
+	ctl, err := startControl(&o.controlOptions, res, handler.Answers(), &controlOps{listeners: listeners, reload: rl, qlog: qlog, ntas: o.ntas}, o.stateDir, log)
+	if err != nil {
+		_ = shutdownAll(context.Background(), listeners.list())
 		return err
 	}
 	defer ctl.Close()
@@ -317,28 +350,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-hup:
 			_ = sd.reloading()
-			o.reloadConfig(zones, log)
-			if reloadZones(zones, log) {
-				// A reloaded zone may now cover names answered from the
-				// ready-to-send cache, which is consulted before local zones.
-				handler.Answers().Purge()
-			}
-			if out != nil {
-				out.Check(ctx)
-			}
-			if certs != nil {
-				if err := certs.Reload(); err != nil {
-					log.Error("certificate reload failed; the previous certificate keeps serving", "err", err)
-				}
-			}
-			ddr.update(&o.ddrOptions, o.tlsCert, fes, certs, log)
+			rl.reload("SIGHUP")
 			_ = sd.ready("answering")
 		case <-ctx.Done():
 			log.Info("shutting down")
 			_ = sd.stopping()
-			sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWithin)
+			sctx, cancel := context.WithTimeout(context.Background(), rl.shutdownTimeout())
 			defer cancel()
-			if err := shutdownAll(sctx, fes); err != nil {
+			if err := shutdownAll(sctx, listeners.list()); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			return nil

@@ -56,7 +56,9 @@ func configureValidation(cfg *resolver.Config, o *resolverOptions, customHints b
 		}
 		managed = m
 	}
-	return enableValidator(cfg, anchors, o.negAnchors, log, managed)
+	ntas, err := enableValidator(cfg, anchors, o.negAnchors, log, managed)
+	o.ntas = ntas
+	return err
 }
 
 // managedAnchors are RFC 5011 anchors with the file they are kept in.
