@@ -24,6 +24,8 @@ type engine struct {
 	proxy *ProxyProtocol
 	// notify is whether handler takes NOTIFY (NotifyHandler).
 	notify bool
+	// responses counts what is sent; nil when off (counters.go).
+	responses *ResponseCounters
 }
 
 func newEngine(h Handler, allow []netip.Prefix, ednsSize int, log *slog.Logger) *engine {
