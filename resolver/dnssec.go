@@ -196,6 +196,7 @@ func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b
 	}
 	st := r.dnssecState(b)
 	res := d.v.ValidateAnswer(ctx, q, validatorAnswer(out), st.budget)
+	r.stats.validated(res.Result)
 	if res.Status == security.Secure {
 		st.ttl = res.TTL
 	}

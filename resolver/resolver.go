@@ -117,6 +117,8 @@ type Resolver struct {
 	stale *StaleConfig
 	// prefetch tracks the prefetches running (Config.Prefetch).
 	prefetch prefetcher
+	// stats counts for metrics (stats.go).
+	stats *stats
 
 	// started is set by Start; priming is set while a priming query runs.
 	started          atomic.Bool
@@ -170,6 +172,7 @@ func New(cfg Config) (*Resolver, error) {
 		log:    cfg.Logger,
 		x:      newExchanger(),
 		stale:  stale,
+		stats:  newStats(),
 		policy: addrPolicy{
 			ipv4:          !cfg.DisableUpstreamIPv4,
 			ipv6:          !cfg.DisableUpstreamIPv6,
