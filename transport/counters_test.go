@@ -30,8 +30,8 @@ func TestResponseCounters(t *testing.T) {
 	ans.Response = true
 	counts := NewResponseCounters()
 	h := nxHandler{&readyHandler{answer: mustPack(t, ans)}}
-	udp, tcp, _ := startDo53(t, "127.99.0.1:0", Do53Config{ListenerConfig: ListenerConfig{
-		Handler: h, Responses: counts, Allow: []netip.Prefix{netip.MustParsePrefix("127.99.0.1/32")},
+	udp, tcp, _ := startDo53(t, "127.99.254.1:0", Do53Config{ListenerConfig: ListenerConfig{
+		Handler: h, Responses: counts, Allow: []netip.Prefix{netip.MustParsePrefix("127.99.254.1/32")},
 	}})
 	send := func(network, src string, q *dns.Msg, wantRcode int) {
 		t.Helper()
@@ -73,7 +73,7 @@ func TestResponseCounters(t *testing.T) {
 			t.Fatalf("%s %s: rcode %d, want %d", network, q.Question[0].Name, r.Rcode, wantRcode)
 		}
 	}
-	const allowed, refused = "127.99.0.1", "127.99.0.2"
+	const allowed, refused = "127.99.254.1", "127.99.254.2"
 	for range 3 {
 		send("udp", allowed, query("fast.example.", dns.TypeA), dns.RcodeSuccess)
 	}
