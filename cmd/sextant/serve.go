@@ -19,6 +19,7 @@ import (
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/server"
+	"github.com/sextant-dns/sextant/transport"
 )
 
 // resolverOptions are the flags shared by `sextant serve` and `sextant query`.
@@ -73,6 +74,7 @@ type serveOptions struct {
 	configOptions
 	ddrOptions
 	controlOptions
+	metricsOptions
 	signOptions
 	zones          stringList
 	shutdownWithin time.Duration
@@ -102,6 +104,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o.configOptions.registerConfigFlag(fs)
 	o.ddrOptions.register(fs)
 	o.controlOptions.register(fs)
+	o.metricsOptions.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -274,7 +277,12 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer closeNotify()
 	}
-	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log})
+	var lat *server.Latency
+	if o.metricsOptions.on() {
+		lat = server.NewLatency()
+		o.frontEndOptions.responses = transport.NewResponseCounters()
+	}
+	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log, Latency: lat})
 
 	// SIGHUP is caught before any listener opens, so that a client that
 	// got an answer can rely on it.
@@ -294,6 +302,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer ctl.Close()
+	ms, err := startMetrics(&o.metricsOptions, res, handler, lat, fes, notifyTo, log)
+	if err != nil {
+		_ = shutdownAll(context.Background(), fes)
+		return err
+	}
+	if ms != nil {
+		defer ms.Close()
+	}
 	defer reportMemoryOnSignal(log, res.Cache(), handler.Answers())()
 	sd := newNotifier()
 	if err := sd.ready("answering"); err != nil {

@@ -1,0 +1,66 @@
+package main
+
+// The Prometheus metrics of issue 11: `--metrics-listen ADDR` opens an
+// HTTP listener serving /metrics only (package metrics), off by default.
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/sextant-dns/sextant/authority/secondary"
+	"github.com/sextant-dns/sextant/metrics"
+	"github.com/sextant-dns/sextant/resolver"
+	"github.com/sextant-dns/sextant/server"
+	"github.com/sextant-dns/sextant/transport"
+)
+
+// metricsOptions is the flag that turns metrics on.
+type metricsOptions struct {
+	metricsListen string
+}
+
+func (o *metricsOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "`ADDR:PORT` of an HTTP listener serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9153 (default: off)")
+}
+
+// on reports whether metrics are asked for: only then do the front ends
+// count responses and the handler time answers.
+func (o *metricsOptions) on() bool { return o.metricsListen != "" }
+
+// startMetrics opens the metrics listener, or returns nil when it is off.
+func startMetrics(o *metricsOptions, res *resolver.Resolver, handler *server.Handler, lat *server.Latency,
+	fes []frontEnd, sec *secondary.Manager, log *slog.Logger) (*metrics.Server, error) {
+	if !o.on() {
+		return nil, nil
+	}
+	src := metrics.Sources{
+		Latency:   lat,
+		Resolver:  res,
+		Answers:   handler.Answers(),
+		Secondary: sec,
+		Conns:     func() []metrics.ConnStats { return connStatsOf(fes) },
+	}
+	for _, fe := range fes {
+		if d, ok := fe.(*transport.Do53); ok {
+			src.Responses, src.RateLimit = d.Responses(), d.RateLimiter() // shared by every front end
+		}
+	}
+	s, err := metrics.Listen(o.metricsListen, src, log)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	log.Info("serving Prometheus metrics", "addr", s.Addr().String(), "path", "/metrics")
+	return s, nil
+}
+
+// connStatsOf is the connection statistics of every stream front end.
+func connStatsOf(fes []frontEnd) []metrics.ConnStats {
+	var out []metrics.ConnStats
+	for _, fe := range fes {
+		for _, n := range frontEndConnStats(fe) {
+			out = append(out, metrics.ConnStats{FrontEnd: n.name[len("frontend."):], Stats: n.stats})
+		}
+	}
+	return out
+}
