@@ -136,7 +136,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 	if h.lat != nil {
 		if q.RecursionDesired {
 			h.observe(h.lat.Miss, start)
-		} else if sampleHit() { // answered from the cache alone (RFC 1034 4.3.1)
+		} else if sampleHit(q.Id) { // answered from the cache alone (RFC 1034 4.3.1)
 			h.observe(h.lat.Hit, start)
 		}
 	}
@@ -145,7 +145,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 // serveReady writes the ready-to-send answer to req, if there is one.
 func (h *Handler) serveReady(w transport.ResponseWriter, req *transport.Request) bool {
 	var start time.Time
-	timed := h.lat != nil && sampleHit()
+	timed := h.lat != nil && sampleHit(req.Msg.Id)
 	if timed {
 		start = time.Now()
 	}

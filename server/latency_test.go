@@ -12,8 +12,8 @@ import (
 )
 
 // TestLatency: every miss is measured, hits (ServeDNS's ready path and the
-// front ends' AnswerReady) one in HitSampleEvery, and measuring allocates
-// nothing on the ready path.
+// front ends' AnswerReady) one in HitSampleEvery by query ID, and
+// measuring allocates nothing on the ready path.
 func TestLatency(t *testing.T) {
 	l := startLab(t, labBase, clock.System{})
 	lat := NewLatency()
@@ -24,11 +24,14 @@ func TestLatency(t *testing.T) {
 	w := &nullWriter{}
 	hd.ServeDNS(context.Background(), w, req) // a miss: resolved and stored
 	const hits = 200 * HitSampleEvery
-	for range hits / 2 {
+	setID := func(id int) { q.Id, raw[0], raw[1] = uint16(id), byte(id>>8), byte(id) }
+	for id := range hits / 2 {
+		setID(id)
 		hd.ServeDNS(context.Background(), w, req)
 	}
 	buf := make([]byte, 0, 1500)
-	for range hits / 2 {
+	for id := range hits / 2 {
+		setID(id)
 		if _, ok := hd.AnswerReady(buf, raw, 1232); !ok {
 			t.Fatal("no ready answer after the miss")
 		}
@@ -36,9 +39,8 @@ func TestLatency(t *testing.T) {
 	if n := lat.Miss.Snapshot().Count; n != 1 {
 		t.Errorf("%d misses measured, want 1", n)
 	}
-	// 200 samples expected; outside [50, 800] is a broken sampler, not chance.
-	if n := lat.Hit.Snapshot().Count; n < 50 || n > 800 {
-		t.Errorf("%d of %d hits measured, want about %d", n, hits, hits/HitSampleEvery)
+	if n := lat.Hit.Snapshot().Count; n != hits/HitSampleEvery {
+		t.Errorf("%d of %d hits with IDs 0 to %d measured, want %d", n, hits, hits/2-1, hits/HitSampleEvery)
 	}
 	if n := lat.Local.Snapshot().Count; n != 0 {
 		t.Errorf("%d local answers measured, want 0", n)
