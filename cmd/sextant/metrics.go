@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 
 	"github.com/sextant-dns/sextant/authority/secondary"
 	"github.com/sextant-dns/sextant/metrics"
@@ -24,6 +26,32 @@ func (o *metricsOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "`ADDR:PORT` of an HTTP listener serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9153 (default: off)")
 }
 
+// check reports a --metrics-listen that is not ADDR:PORT.
+func (o *metricsOptions) check() error {
+	if o.metricsListen == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(o.metricsListen); err != nil || port == "" {
+		return fmt.Errorf("--metrics-listen %q: want ADDR:PORT", o.metricsListen)
+	}
+	return nil
+}
+
+// loopback reports whether --metrics-listen is on a loopback address, where
+// only local users reach it ("localhost" counts; an empty host, every
+// interface, does not).
+func (o *metricsOptions) loopback() bool {
+	host, _, err := net.SplitHostPort(o.metricsListen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
 // on reports whether metrics are asked for: only then do the front ends
 // count responses and the handler time answers.
 func (o *metricsOptions) on() bool { return o.metricsListen != "" }
@@ -33,6 +61,9 @@ func startMetrics(o *metricsOptions, res *resolver.Resolver, handler *server.Han
 	fes []frontEnd, sec *secondary.Manager, log *slog.Logger) (*metrics.Server, error) {
 	if !o.on() {
 		return nil, nil
+	}
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	src := metrics.Sources{
 		Latency:   lat,
