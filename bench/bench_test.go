@@ -24,11 +24,25 @@ var labBase = netip.MustParseAddr("127.61.0.0")
 // on an ephemeral port, and returns the server's UDP address.
 func startSextant(tb testing.TB, bulk int) string {
 	tb.Helper()
+	return startServer(tb, startLab(tb, bulk), false)
+}
+
+// startLab starts the lab with bulk names.
+func startLab(tb testing.TB, bulk int) *lab.Lab {
+	tb.Helper()
 	l, err := lab.Start(context.Background(), lab.Config{AddrBase: labBase, BulkHosts: bulk})
 	if err != nil {
 		tb.Fatalf("lab: %v", err)
 	}
 	tb.Cleanup(func() { l.Close() })
+	return l
+}
+
+// startServer starts a resolver for l and a Do53 server around its handler
+// on an ephemeral port, with what --metrics-listen turns on (response
+// counters, answer latencies) when metrics, and returns the UDP address.
+func startServer(tb testing.TB, l *lab.Lab, metrics bool) string {
+	tb.Helper()
 	hints, err := roothints.ParseHints(rrReader(l.RootHints()), "lab")
 	if err != nil {
 		tb.Fatal(err)
@@ -39,7 +53,12 @@ func startSextant(tb testing.TB, bulk int) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: server.New(res, server.Config{})}})
+	lc := transport.ListenerConfig{Addrs: []string{"127.0.0.1:0"}, Handler: server.New(res, server.Config{})}
+	if metrics {
+		lc.Handler = server.New(res, server.Config{Latency: server.NewLatency()})
+		lc.Responses = transport.NewResponseCounters()
+	}
+	srv, err := transport.NewDo53(transport.Do53Config{ListenerConfig: lc})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -80,10 +99,23 @@ func TestEndToEndThroughLab(t *testing.T) {
 }
 
 // BenchmarkDo53UDPCacheHit sends real UDP queries for cached names, one in
-// flight at a time per goroutine: the whole client path of a cache hit.
+// flight at a time per goroutine: the whole client path of a cache hit,
+// with metrics off and on (what --metrics-listen turns on: response
+// counters and answer latencies), servers side by side on one lab.
 func BenchmarkDo53UDPCacheHit(b *testing.B) {
 	const names = 100
-	addr := startSextant(b, names)
+	l := startLab(b, names)
+	servers := map[bool]string{false: startServer(b, l, false), true: startServer(b, l, true)}
+	for _, metrics := range []bool{false, true} {
+		b.Run(map[bool]string{false: "metrics-off", true: "metrics-on"}[metrics], func(b *testing.B) {
+			benchCacheHit(b, servers[metrics], names)
+		})
+	}
+}
+
+// benchCacheHit asks addr for the names in turn, each with a new ID (the
+// hits timed with metrics on are picked by ID).
+func benchCacheHit(b *testing.B, addr string, names int) {
 	queries := make([][]byte, names)
 	c := &dns.Client{Timeout: 2 * time.Second}
 	for i := range queries {
@@ -104,9 +136,15 @@ func BenchmarkDo53UDPCacheHit(b *testing.B) {
 		}
 		defer conn.Close()
 		buf := make([]byte, 2048)
+		mine := make([][]byte, names) // the ID is rewritten: a copy per goroutine
+		for i, q := range queries {
+			mine[i] = append([]byte(nil), q...)
+		}
 		i := 0
 		for pb.Next() {
-			if _, err := conn.Write(queries[i%names]); err != nil {
+			q := mine[i%names]
+			q[0], q[1] = byte(i>>8), byte(i)
+			if _, err := conn.Write(q); err != nil {
 				b.Error(err)
 				return
 			}

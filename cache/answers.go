@@ -318,5 +318,5 @@ func (a *Answers) Purge() { a.shards.purge() }
 
 // Stats returns the counters and the current number of answers.
 func (a *Answers) Stats() Stats {
-	return a.stats.snapshot(a.shards.len())
+	return a.stats.snapshot(a.shards.len(), a.shards.heldBytes())
 }

@@ -125,11 +125,14 @@ func TestAnswersExpiry(t *testing.T) {
 	if _, ok := a.Write(nil, q); !ok {
 		t.Fatal("miss before the smallest TTL ran out")
 	}
+	if s := a.Stats(); s.Bytes <= 0 {
+		t.Errorf("one answer held and %d bytes counted", s.Bytes)
+	}
 	clk.Advance(time.Second)
 	if out, ok := a.Write(nil, q); ok || out != nil {
 		t.Fatal("hit after the smallest TTL ran out")
 	}
-	if s := a.Stats(); s.Entries != 0 || s.Expired != 1 || s.Hits != 1 || s.Misses != 1 {
+	if s := a.Stats(); s.Entries != 0 || s.Expired != 1 || s.Hits != 1 || s.Misses != 1 || s.Bytes != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }

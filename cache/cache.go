@@ -51,6 +51,7 @@ type Stats struct {
 	Evictions uint64 // live or stale entries pushed out by the size bound
 	Expired   uint64 // expired entries removed when looked up
 	Entries   int    // entries held now (live or not yet noticed expired)
+	Bytes     int64  // what those entries are counted for against Config.MaxBytes
 }
 
 type counters struct {
@@ -250,16 +251,17 @@ func (c *Cache) ClosestNS(name string, qclass uint16) (zone string, e *Entry, ok
 
 // Stats returns the counters and the current number of entries.
 func (c *Cache) Stats() Stats {
-	return c.stats.snapshot(c.shards.len())
+	return c.stats.snapshot(c.shards.len(), c.shards.heldBytes())
 }
 
-func (s *counters) snapshot(entries int) Stats {
+func (s *counters) snapshot(entries int, bytes int64) Stats {
 	return Stats{
 		Hits:      s.hits.Load(),
 		Misses:    s.misses.Load(),
 		Evictions: s.evictions.Load(),
 		Expired:   s.expired.Load(),
 		Entries:   entries,
+		Bytes:     bytes,
 	}
 }
 

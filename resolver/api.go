@@ -177,6 +177,7 @@ func (r *Resolver) resolveWith(ctx context.Context, q dns.Question, cd bool, b *
 	out, err := rs.lookup(ctx, question{q.Name, q.Qtype, q.Qclass}, 0)
 	if err != nil {
 		e := asError(err)
+		r.stats.failed(e)
 		r.log.Debug("resolution failed", "name", q.Name, "type", dns.TypeToString[q.Qtype], "err", e)
 		return failedChain(&Result{Rcode: dns.RcodeServerFailure, ede: e}, out, cd)
 	}

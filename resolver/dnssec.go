@@ -199,6 +199,7 @@ func (r *Resolver) validate(ctx context.Context, q dns.Question, out *outcome, b
 	}
 	st := r.dnssecState(b)
 	res := d.v.ValidateAnswer(ctx, q, validatorAnswer(out), st.budget)
+	r.stats.validated(res.Result)
 	cq := question{q.Name, q.Qtype, q.Qclass}
 	for retries := 0; res.Status == security.Bogus && res.Err == nil && retries < maxBogusRetries &&
 		r.prepareBogusRetry(cq, out, res, b); retries++ {

@@ -32,6 +32,8 @@ type Error struct {
 	// fromCache marks a failure answered from a zone's failure entry: it
 	// is cached already, and a copy per name would outlive it.
 	fromCache bool
+	// budget marks an exhausted Budget (budgetError), counted in Stats.
+	budget bool
 }
 
 func (e *Error) Error() string {
@@ -55,7 +57,7 @@ func asError(err error) *Error {
 
 // budgetError reports an exhausted limit (not cached: it is this query's).
 func budgetError(format string, args ...any) *Error {
-	return &Error{EDE: dns.ExtendedErrorCodeOther, Text: "budget exceeded: " + fmt.Sprintf(format, args...)}
+	return &Error{EDE: dns.ExtendedErrorCodeOther, Text: "budget exceeded: " + fmt.Sprintf(format, args...), budget: true}
 }
 
 // unreachableError reports that no server of zone gave a usable answer.

@@ -134,6 +134,8 @@ type Resolver struct {
 	prefetch prefetcher
 	// glue is the parent-side glue of name servers (parentglue.go).
 	glue *glueStore
+	// stats counts for metrics (stats.go).
+	stats *stats
 
 	// started is set by Start; priming is set while background priming
 	// runs (primeUntilDone); primeKick cuts its back-off short.
@@ -188,6 +190,7 @@ func New(cfg Config) (*Resolver, error) {
 		log:    cfg.Logger,
 		x:      newExchanger(),
 		stale:  stale,
+		stats:  newStats(),
 		policy: addrPolicy{
 			ipv4:          !cfg.DisableUpstreamIPv4,
 			ipv6:          !cfg.DisableUpstreamIPv6,

@@ -267,6 +267,7 @@ func (rs *resolution) ask(ctx context.Context, zone string, c ranked, q question
 		oq.Timeout = sel.timeout(c.addr)
 		ev.Timeout, ev.TCP, ev.EDNS, ev.Case0x20 = oq.Timeout, oq.TCP, oq.EDNS, (oq.Use0x20 && !oq.TCP) || caseCheck
 		resp, rtt, err := rs.r.x.exchange(ctx, oq)
+		rs.r.stats.exchanged(c.addr, rtt, err)
 		ev.RTT = rtt
 		if err != nil {
 			if berr := rs.budget.checkTime(ctx); berr != nil {

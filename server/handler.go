@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/cache"
+	"github.com/sextant-dns/sextant/internal/histogram"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/transport"
 )
@@ -49,6 +51,9 @@ type Config struct {
 	// (IPv6); past them a question gets SERVFAIL at once. 0 means
 	// DefaultMaxRecursions and DefaultMaxRecursionsPerNetwork.
 	MaxRecursions, MaxRecursionsPerNetwork int
+	// Latency, when set, receives the answer latencies (latency.go); nil
+	// measures nothing.
+	Latency *Latency
 }
 
 // Handler is the client-facing query router: the ready-to-send answer
@@ -65,11 +70,13 @@ type Handler struct {
 	localReady bool
 	log        *slog.Logger
 	bufs       sync.Pool
+	// lat is Config.Latency, nil when off.
+	lat *Latency
 }
 
 // New makes the client handler for r.
 func New(r *resolver.Resolver, cfg Config) *Handler {
-	h := &Handler{r: r, local: cfg.Local, answers: cfg.Answers, log: cfg.Logger,
+	h := &Handler{r: r, local: cfg.Local, answers: cfg.Answers, log: cfg.Logger, lat: cfg.Latency,
 		limit: newRecursionLimiter(cfg.MaxRecursions, cfg.MaxRecursionsPerNetwork)}
 	if h.answers == nil {
 		h.answers = cache.NewAnswers(cache.Config{Clock: r.Clock()})
@@ -113,16 +120,12 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 		return
 	}
 	question := q.Question[0]
-	if len(req.Raw) > 0 {
-		bp := h.bufs.Get().(*[]byte)
-		out, ok := h.answers.WriteSized((*bp)[:0], req.Raw, req.MaxSize)
-		if ok {
-			_ = w.Write(out)
-			*bp = out[:0]
-			h.bufs.Put(bp)
-			return
-		}
-		h.bufs.Put(bp)
+	if len(req.Raw) > 0 && h.serveReady(w, req) {
+		return
+	}
+	var start time.Time
+	if h.lat != nil {
+		start = time.Now()
 	}
 	if h.local != nil && h.local.Covers(question.Name) {
 		gen := h.answers.StaticGeneration() // before the answer: a change after it retires the answer
@@ -133,6 +136,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 				h.answers.PutStatic(answerKey(q), m, gen)
 			}
 			_ = w.WriteMsg(m)
+			h.observe(h.latLocal(), start)
 			return
 		}
 	}
@@ -147,6 +151,49 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 		h.answers.Put(answerKey(q), resp)
 	}
 	_ = w.WriteMsg(resp)
+	if h.lat != nil {
+		if q.RecursionDesired {
+			h.observe(h.lat.Miss, start)
+		} else if sampleHit(q.Id) { // answered from the cache alone (RFC 1034 4.3.1)
+			h.observe(h.lat.Hit, start)
+		}
+	}
+}
+
+// serveReady writes the ready-to-send answer to req, if there is one.
+func (h *Handler) serveReady(w transport.ResponseWriter, req *transport.Request) bool {
+	var start time.Time
+	timed := h.lat != nil && sampleHit(req.Msg.Id)
+	if timed {
+		start = time.Now()
+	}
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
+	out, ok := h.answers.WriteSized((*bp)[:0], req.Raw, req.MaxSize)
+	if !ok {
+		return false
+	}
+	_ = w.Write(out)
+	*bp = out[:0]
+	if timed {
+		h.observe(h.lat.Hit, start)
+	}
+	return true
+}
+
+// latLocal is the local zones' histogram, nil when off.
+func (h *Handler) latLocal() *histogram.Histogram {
+	if h.lat == nil {
+		return nil
+	}
+	return h.lat.Local
+}
+
+// observe records the time since start in hist, unless hist is nil.
+func (h *Handler) observe(hist *histogram.Histogram, start time.Time) {
+	if hist != nil {
+		hist.Observe(time.Since(start))
+	}
 }
 
 // localChanged retires the local answers of the ready-to-send cache; when a
@@ -176,6 +223,9 @@ func answerKey(q *dns.Msg) cache.AnswerKey {
 // local zones answer those first), and their own answers there are retired
 // on every change of the zones.
 func (h *Handler) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool) {
+	if h.lat != nil {
+		return h.timedReady(dst, query, maxSize)
+	}
 	return h.answers.WriteSized(dst, query, maxSize)
 }
 

@@ -20,7 +20,8 @@ import (
 // OPT (parse, check, repack with the cookie): the two designs compared.
 // Then bare with the PROXY protocol on: from a client sending no header
 // (the check that none is there), and from a load balancer putting one
-// before every query (parsed on the ready path).
+// before every query (parsed on the ready path). Last, bare with the
+// response counters on (ListenerConfig.Responses: one atomic add).
 func BenchmarkDo53UDPReady(b *testing.B) {
 	ck := NewServerCookies(RandomCookieSecret(), nil)
 	cases := []struct {
@@ -30,13 +31,15 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 		cookie  bool
 		edns    bool // the ready answer has an OPT
 		proxy   int  // 0: PROXY protocol off; 1: on, client direct; 2: through the load balancer
+		counted bool // ListenerConfig.Responses set
 	}{
-		{"bare", nil, false, false, false, 0},
-		{"limited", ck, true, false, false, 0},
-		{"limited+cookie/ready", ck, true, true, true, 0},
-		{"limited+cookie/full", ck, true, true, false, 0},
-		{"proxy-on/direct", nil, false, false, false, 1},
-		{"proxy-on/relayed", nil, false, false, false, 2},
+		{"bare", nil, false, false, false, 0, false},
+		{"limited", ck, true, false, false, 0, false},
+		{"limited+cookie/ready", ck, true, true, true, 0, false},
+		{"limited+cookie/full", ck, true, true, false, 0, false},
+		{"proxy-on/direct", nil, false, false, false, 1, false},
+		{"proxy-on/relayed", nil, false, false, false, 2, false},
+		{"bare+counted", nil, false, false, false, 0, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -49,6 +52,9 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 				h.answer = mustPack(b, m.SetEdns0(1232, false))
 			}
 			lc := ListenerConfig{Handler: cannedReady{h}, Cookies: c.cookies}
+			if c.counted {
+				lc.Responses = NewResponseCounters()
+			}
 			if c.limit {
 				// Far above what the benchmark sends: it measures the cost, not the limit.
 				l, err := NewRateLimiter(RateLimitConfig{Rate: 1 << 30})

@@ -293,6 +293,11 @@ func listenUDP(lc net.ListenConfig, addr string) (*net.UDPConn, error) {
 // (its Stats), nil when off.
 func (s *Do53) Proxy() *ProxyProtocol { return s.cfg.Proxy }
 
+// RateLimiter is the UDP rate limiter (ListenerConfig.RateLimit), nil when
+// off; Responses the response counters, nil when off.
+func (s *Do53) RateLimiter() *RateLimiter    { return s.cfg.RateLimit }
+func (s *Do53) Responses() *ResponseCounters { return s.cfg.Responses }
+
 // TCPConnStats counts the TCP connections open, refused and evicted.
 func (s *Do53) TCPConnStats() ConnStats { return s.tcp.adm.stats() }
 

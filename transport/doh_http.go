@@ -162,6 +162,7 @@ func (d *dohWriter) WriteMsg(m *dns.Msg) error {
 	}
 	if d.json {
 		d.sent = true
+		d.s.eng.responses.count(HTTPS, m.Rcode)
 		return d.writeJSON(m)
 	}
 	eng := d.s.eng
@@ -172,6 +173,7 @@ func (d *dohWriter) WriteMsg(m *dns.Msg) error {
 		return err
 	}
 	d.sent = true
+	eng.responses.count(HTTPS, m.Rcode)
 	return d.writeWire(b, minTTL(m))
 }
 
@@ -188,12 +190,14 @@ func (d *dohWriter) Write(b []byte) error {
 			httpError(d.w, "handler sent an unparseable answer", http.StatusInternalServerError, true)
 			return err
 		}
+		d.s.eng.responses.countWire(HTTPS, b)
 		return d.writeWire(b, -1)
 	}
 	if d.json || (extras{}).rewrites(d.req) {
 		return d.WriteMsg(m)
 	}
 	d.sent = true
+	d.s.eng.responses.count(HTTPS, m.Rcode)
 	return d.writeWire(b, minTTL(m))
 }
 

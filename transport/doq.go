@@ -298,6 +298,7 @@ func (q *doqQuery) serve(allowed bool) {
 		defer q.s.eng.bufs.put(bp)
 		b, err := appendErrorReply((*bp)[2:], raw, sc.msg, sc.rcode, q.s.eng.ednsSize)
 		if err == nil {
+			q.s.eng.responses.count(QUIC, sc.rcode)
 			err = q.writeFrame(bp, b)
 		}
 		if err != nil {
@@ -417,6 +418,7 @@ func (q *doqQuery) WriteMsg(m *dns.Msg) error {
 		q.st.CancelWrite(doqRequestCancelled)
 		return err
 	}
+	eng.responses.count(QUIC, m.Rcode)
 	return q.writeFrame(bp, b)
 }
 
@@ -436,6 +438,7 @@ func (q *doqQuery) Write(b []byte) error {
 		return q.WriteMsg(m)
 	}
 	q.sent = true
+	q.s.eng.responses.countWire(QUIC, b)
 	bp := q.s.eng.bufs.get()
 	defer q.s.eng.bufs.put(bp)
 	return q.writeFrame(bp, b)

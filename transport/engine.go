@@ -26,6 +26,8 @@ type engine struct {
 	notify bool
 	// readyFrom is the handler as a ReadyAnswererFrom, nil if it is not.
 	readyFrom ReadyAnswererFrom
+	// responses counts what is sent; nil when off (counters.go).
+	responses *ResponseCounters
 }
 
 // answerReady asks ra for the ready answer to query, telling the client's

@@ -70,8 +70,11 @@ type ListenerConfig struct {
 	// (proxy.go): the client they name is the one the ACL, the rate
 	// limit, cookies, connection shares and logs see. Share one between
 	// front ends.
-	Proxy  *ProxyProtocol
-	Logger *slog.Logger
+	Proxy *ProxyProtocol
+	// Responses, when set, counts the responses sent by protocol and
+	// rcode (counters.go). Share one between front ends.
+	Responses *ResponseCounters
+	Logger    *slog.Logger
 }
 
 // Defaults of ListenerConfig, the same on every front end unless named for
@@ -178,5 +181,6 @@ func (c *ListenerConfig) newEngine() *engine {
 	}
 	e := newEngine(c.Handler, access, c.EDNSSize, c.Logger)
 	e.cookies, e.limiter, e.proxy = c.Cookies, c.RateLimit, c.Proxy
+	e.responses = c.Responses
 	return e
 }

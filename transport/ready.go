@@ -116,7 +116,11 @@ func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 			return dst, false
 		}
 	}
-	return s.eng.answerReady(ra, dst[:0], raw, maxSize, j.remote)
+	out, ok := s.eng.answerReady(ra, dst[:0], raw, maxSize, j.remote)
+	if ok {
+		s.eng.responses.countWire(UDP, out)
+	}
+	return out, ok
 }
 
 // cookieOptLen is the size of the COOKIE option we add to an answer:
@@ -194,6 +198,7 @@ func (s *udpSocket) readyCookieAnswer(j *udpJob, ra ReadyAnswerer, dst, raw []by
 		return dst, false
 	}
 	s.eng.cookies.count(state)
+	s.eng.responses.countWire(UDP, ans)
 	return ans, true
 }
 

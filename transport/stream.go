@@ -363,6 +363,7 @@ func (c *streamConn) handle(raw []byte, allowed bool) {
 		defer c.srv.eng.bufs.put(bp)
 		b, err := appendErrorReply((*bp)[2:], raw, sc.msg, sc.rcode, c.srv.eng.ednsSize)
 		if err == nil {
+			c.srv.eng.responses.count(c.srv.proto, sc.rcode)
 			err = c.writeFrame(bp, b)
 		}
 		if err != nil {
@@ -433,6 +434,7 @@ func (w *streamWriter) WriteMsg(m *dns.Msg) error {
 	if err != nil {
 		return err
 	}
+	eng.responses.count(w.req.Proto, m.Rcode)
 	return w.c.writeFrame(bp, b)
 }
 
@@ -451,6 +453,7 @@ func (w *streamWriter) Write(b []byte) error {
 		return w.WriteMsg(m)
 	}
 	w.sent = true
+	w.c.srv.eng.responses.countWire(w.req.Proto, b)
 	bp := w.c.srv.eng.bufs.get()
 	defer w.c.srv.eng.bufs.put(bp)
 	return w.c.writeFrame(bp, b)

@@ -232,6 +232,7 @@ func (s *udpSocket) handle(j *udpJob) {
 		bp := s.eng.bufs.get()
 		b, err := appendErrorReply(*bp, raw, sc.msg, sc.rcode, s.eng.ednsSize)
 		if err == nil {
+			s.eng.responses.count(UDP, sc.rcode)
 			err = s.writeTo(j, b)
 		}
 		s.eng.bufs.put(bp)
@@ -312,6 +313,7 @@ func (j *udpJob) WriteMsg(m *dns.Msg) error {
 	if err != nil {
 		return err
 	}
+	j.sock.eng.responses.count(UDP, m.Rcode)
 	return j.send(b)
 }
 
@@ -329,6 +331,7 @@ func (j *udpJob) Write(b []byte) error {
 		}
 		return j.WriteMsg(m)
 	}
+	j.sock.eng.responses.countWire(UDP, b)
 	return j.send(b)
 }
 

@@ -89,6 +89,7 @@ func checkServeOptions(o *serveOptions, withZones bool) error {
 	add(checkFrontEndOptions(&o.frontEndOptions))
 	add(o.abuse.validate())
 	add(checkListenAddrs(o.flags))
+	add(o.metricsOptions.check())
 	var zones *authority.Server
 	if withZones && len(o.zones) > 0 {
 		zones, err = loadZones(o.zones)
@@ -200,6 +201,9 @@ func otherSecurityWarnings(o *serveOptions) []string {
 	}
 	if slices.ContainsFunc(o.proxyFrom, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
 		w = append(w, "proxy-from trusts every address: any client can send a PROXY header and pass for any other, past the ACL and the rate limit")
+	}
+	if o.metricsListen != "" && !o.metricsOptions.loopback() {
+		w = append(w, "metrics-listen "+o.metricsListen+" is not a loopback address and has no access control: whoever reaches it reads the query rates and the upstream servers asked")
 	}
 	if o.encrypted() && o.tlsCert == "" {
 		w = append(w, "DoT/DoH/DoQ without tls-cert serve a self-signed certificate: clients cannot authenticate this server")

@@ -271,24 +271,13 @@ func (s *controlServer) stats() string {
 	if s.answers != nil {
 		writeCacheStats(&b, "cache.answers", s.answers.Stats())
 	}
-	// One front end per listen address: each kind's counts are summed.
-	var names []string
-	sums := make(map[string]transport.ConnStats)
-	for _, fe := range s.ops.listeners.list() {
-		for _, n := range frontEndConnStats(fe) {
-			if _, ok := sums[n.name]; !ok {
-				names = append(names, n.name)
-			}
-			sums[n.name] = addConnStats(sums[n.name], n.stats)
-		}
-		if d, ok := fe.(*transport.Do53); ok && d.Proxy() != nil { // one, shared by every front end
-			st := d.Proxy().Stats()
-			fmt.Fprintf(&b, "proxy.relayed=%d\nproxy.local=%d\nproxy.refused_untrusted=%d\nproxy.refused_missing=%d\nproxy.refused_malformed=%d\n",
-				st.Relayed, st.Local, st.Untrusted, st.Missing, st.Malformed)
-		}
+	if p := s.ops.listeners.base.Proxy; p != nil { // one, shared by every front end
+		st := p.Stats()
+		fmt.Fprintf(&b, "proxy.relayed=%d\nproxy.local=%d\nproxy.refused_untrusted=%d\nproxy.refused_missing=%d\nproxy.refused_malformed=%d\n",
+			st.Relayed, st.Local, st.Untrusted, st.Missing, st.Malformed)
 	}
-	for _, name := range names {
-		st := sums[name]
+	for _, n := range summedConnStats(s.ops.listeners.list()) {
+		name, st := n.name, n.stats
 		fmt.Fprintf(&b, "%s.conns.open=%d\n%s.conns.refused_total=%d\n%s.conns.refused_client=%d\n%s.conns.refused_network=%d\n%s.conns.evicted=%d\n%s.conns.idle_closed=%d\n",
 			name, st.Open, name, st.RefusedTotal, name, st.RefusedClient, name, st.RefusedPrefix, name, st.Evicted, name, st.IdleClosed)
 	}

@@ -33,6 +33,25 @@ type controlOps struct {
 	ntas      *validator.NegativeTrustAnchors // nil without validation
 }
 
+// summedConnStats is the connection statistics of the stream front ends fes
+// by kind: one front end runs per listen address, and a kind's are summed.
+func summedConnStats(fes []frontEnd) []namedConnStats {
+	var out []namedConnStats
+	index := make(map[string]int)
+	for _, fe := range fes {
+		for _, n := range frontEndConnStats(fe) {
+			i, ok := index[n.name]
+			if !ok {
+				i = len(out)
+				index[n.name] = i
+				out = append(out, namedConnStats{name: n.name})
+			}
+			out[i].stats = addConnStats(out[i].stats, n.stats)
+		}
+	}
+	return out
+}
+
 // addConnStats sums two front ends' connection statistics.
 func addConnStats(a, b transport.ConnStats) transport.ConnStats {
 	return transport.ConnStats{

@@ -38,17 +38,20 @@ type frontEndOptions struct {
 	// transport package's defaults.
 	maxConns, connsPerClient, connsPerNetwork int
 	abuse                                     abuseOptions // cookies and rate limiting (ratelimit.go)
+	// responses counts the responses sent, for metrics; nil when off.
+	responses *transport.ResponseCounters
 }
 
 // listenerConfig is the configuration all front ends share, from the
 // flags; each front end takes a copy with its own addresses.
 func (o *frontEndOptions) listenerConfig(h transport.Handler, log *slog.Logger) transport.ListenerConfig {
 	return transport.ListenerConfig{
-		Handler:  h,
-		Allow:    o.allow,
-		Logger:   log,
-		MaxConns: o.maxConns,
-		Conns:    transport.ConnLimits{PerClient: o.connsPerClient, PerPrefix: o.connsPerNetwork},
+		Handler:   h,
+		Allow:     o.allow,
+		Logger:    log,
+		MaxConns:  o.maxConns,
+		Conns:     transport.ConnLimits{PerClient: o.connsPerClient, PerPrefix: o.connsPerNetwork},
+		Responses: o.responses,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/roothints"
 	"github.com/sextant-dns/sextant/server"
+	"github.com/sextant-dns/sextant/transport"
 	"github.com/sextant-dns/sextant/validator"
 )
 
@@ -79,6 +80,7 @@ type serveOptions struct {
 	configOptions
 	ddrOptions
 	controlOptions
+	metricsOptions
 	signOptions
 	opsOptions
 	zones          stringList
@@ -110,6 +112,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	o.ddrOptions.register(fs)
 	o.controlOptions.register(fs)
 	o.opsOptions.register(fs)
+	o.metricsOptions.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -292,7 +295,12 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		defer closeNotify()
 	}
-	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log,
+	var lat *server.Latency
+	if o.metricsOptions.on() {
+		lat = server.NewLatency()
+		o.frontEndOptions.responses = transport.NewResponseCounters()
+	}
+	handler := server.New(res, server.Config{Local: local, Answers: answers, Logger: log, Latency: lat,
 		MaxRecursions: o.abuse.maxRecursions, MaxRecursionsPerNetwork: o.abuse.maxRecursionsPerNetwork})
 
 	// SIGHUP is caught before any listener opens, so that a client that
@@ -337,6 +345,14 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer ctl.Close()
+	ms, err := startMetrics(&o.metricsOptions, res, handler, lat, listeners, o.frontEndOptions.responses, notifyTo, log)
+	if err != nil {
+		_ = shutdownAll(context.Background(), listeners.list())
+		return err
+	}
+	if ms != nil {
+		defer ms.Close()
+	}
 	defer reportMemoryOnSignal(log, res.Cache(), handler.Answers())()
 	sd := newNotifier()
 	if err := sd.ready("answering"); err != nil {
