@@ -22,6 +22,7 @@ import (
 	"github.com/sextant-dns/sextant/internal/histogram"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/server"
+	"github.com/sextant-dns/sextant/sharedcache"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -51,6 +52,10 @@ type Sources struct {
 	Conns func() []ConnStats
 	// Secondary gives the transfer status of secondary zones.
 	Secondary *secondary.Manager
+	// SharedCache is the fleet's shared cache (--shared-cache).
+	SharedCache *sharedcache.Cache
+	// Handler gives the questions refused by the recursion limits.
+	Handler *server.Handler
 	// TopServers bounds the upstream servers with series of their own;
 	// 0 means DefaultTopServers.
 	TopServers int
@@ -78,9 +83,12 @@ var (
 	descUpSRTT     = desc("upstream_srtt_seconds", "Smoothed round-trip time used to select the server.", "server")
 	descUpRTT      = desc("upstream_rtt_seconds", "Round-trip time of every upstream reply.")
 
-	descValidations = desc("validations_total", `DNSSEC validator runs by outcome: RFC 4035 state and Extended DNS Error code (ede="none" without one).`, "state", "ede")
-	descBudget      = desc("budget_exhausted_total", `Client questions whose budget ran out: budget="resolution" (upstream queries, CNAME hops, depth, name-server lookups, deadline) or "validation" (signature checks, key fetches, NSEC3 hashing).`, "budget")
-	descRateLimit   = desc("ratelimit_responses_total", `UDP answers judged by the rate limiter, by verdict: passed, exempt, slipped (sent truncated or BADCOOKIE), dropped.`, "verdict")
+	descValidations       = desc("validations_total", `DNSSEC validator runs by outcome: RFC 4035 state and Extended DNS Error code (ede="none" without one).`, "state", "ede")
+	descBudget            = desc("budget_exhausted_total", `Client questions whose budget ran out: budget="resolution" (upstream queries, CNAME hops, depth, name-server lookups, deadline) or "validation" (signature checks, key fetches, NSEC3 hashing).`, "budget")
+	descShared            = desc("shared_cache_operations_total", `Shared cache (Redis) operations by outcome: hit, miss, forged (refused: not signed with the fleet key), error, skipped (breaker open), write, write_dropped.`, "outcome")
+	descSharedBreaker     = desc("shared_cache_breaker_open", "1 while the shared cache's circuit breaker is open (lookups are not sent).")
+	descRecursionsRefused = desc("recursions_refused_total", "Questions answered SERVFAIL at once because their client network, or the resolver, had too many in resolution (--max-recursions*).")
+	descRateLimit         = desc("ratelimit_responses_total", `UDP answers judged by the rate limiter, by verdict: passed, exempt, slipped (sent truncated or BADCOOKIE), dropped.`, "verdict")
 
 	descConnsOpen    = desc("connections_open", "Connections open now, by stream front end.", "frontend")
 	descConnsRefused = desc("connections_refused_total", `Connections refused, by front end and reason: "total" (at the cap), "client" or "network" (over a share).`, "frontend", "reason")
@@ -112,7 +120,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descQueries, descLatency,
 		descCacheEntries, descCacheBytes, descCacheHits, descCacheMisses, descCacheEvictions, descCacheExpired,
 		descUpQueries, descUpTimeouts, descUpReplies, descUpRTTSum, descUpSRTT, descUpRTT,
-		descValidations, descBudget, descRateLimit,
+		descValidations, descBudget, descRateLimit, descShared, descSharedBreaker, descRecursionsRefused,
 		descConnsOpen, descConnsRefused, descConnsEvicted,
 		descZoneLoaded, descZoneExpired, descZoneFailing, descZoneSerial, descZoneSuccess, descZoneTransfers, descZoneNotifies,
 	} {
@@ -146,6 +154,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- counter(descRateLimit, st.Exempt, "exempt")
 		ch <- counter(descRateLimit, st.Slipped, "slipped")
 		ch <- counter(descRateLimit, st.Dropped, "dropped")
+	}
+	if s.SharedCache != nil {
+		st := s.SharedCache.Stats()
+		for _, o := range []struct {
+			name string
+			n    uint64
+		}{{"hit", st.Hits}, {"miss", st.Misses}, {"forged", st.Forged}, {"error", st.Errors}, {"skipped", st.Skipped}, {"write", st.Writes}, {"write_dropped", st.WritesDropped}} {
+			ch <- counter(descShared, o.n, o.name)
+		}
+		ch <- gauge(descSharedBreaker, boolValue(st.BreakerOpen))
+	}
+	if s.Handler != nil {
+		ch <- counter(descRecursionsRefused, s.Handler.RecursionsRefused())
 	}
 	if s.Conns != nil {
 		for _, fe := range s.Conns() {

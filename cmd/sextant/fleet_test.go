@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -61,7 +63,8 @@ func TestFleetSharedCache(t *testing.T) {
 		listen := fmt.Sprintf("127.100.1.%d:53", i)
 		socket := filepath.Join(dir, fmt.Sprintf("ctl%d.sock", i))
 		startServe(t, listen, "--root-hints", filepath.Join(dir, lab.FileRootHints), "--trust-anchor", filepath.Join(dir, lab.FileRootDS),
-			"--shared-cache", "redis://"+redisAddr+"/0", "--shared-cache-key-file", keyFile, "--control-socket", socket)
+			"--shared-cache", "redis://"+redisAddr+"/0", "--shared-cache-key-file", keyFile, "--control-socket", socket,
+			"--metrics-listen", fmt.Sprintf("127.100.2.%d:9153", i))
 		listens, sockets = append(listens, listen), append(sockets, socket)
 	}
 	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
@@ -117,6 +120,15 @@ func TestFleetSharedCache(t *testing.T) {
 	_, stats, _ := ctl(sockets[2], "stats")
 	if statValue(t, stats, "sharedcache.breaker_open") != 1 || statValue(t, stats, "sharedcache.errors") == 0 {
 		t.Fatalf("breaker not open with Redis down:\n%s", stats)
+	}
+	resp, err := http.Get("http://127.100.2.3:9153/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nsextant_shared_cache_breaker_open 1\n") {
+		t.Fatalf("the open breaker does not show in /metrics:\n%s", body)
 	}
 }
 

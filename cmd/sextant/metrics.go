@@ -14,6 +14,7 @@ import (
 	"github.com/sextant-dns/sextant/metrics"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/server"
+	"github.com/sextant-dns/sextant/sharedcache"
 	"github.com/sextant-dns/sextant/transport"
 )
 
@@ -72,7 +73,11 @@ func startMetrics(o *metricsOptions, res *resolver.Resolver, handler *server.Han
 		Secondary: sec,
 		Conns:     func() []metrics.ConnStats { return connStatsOf(listeners.list()) },
 		Responses: responses,
+		Handler:   handler,
 		RateLimit: listeners.base.RateLimit, // shared by every front end
+	}
+	if sc, ok := res.SharedCache().(*sharedcache.Cache); ok {
+		src.SharedCache = sc
 	}
 	s, err := metrics.Listen(o.metricsListen, src, log)
 	if err != nil {
