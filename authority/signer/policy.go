@@ -2,7 +2,9 @@
 // version of a zone (a file loaded or reloaded, a transfer in) is signed
 // once, before it is served, and signed again before its signatures reach
 // their refresh point, so that a signed zone answers from precomputed
-// signatures as fast as an unsigned one. Keys live in a key directory, one
+// signatures as fast as an unsigned one. A new version that differs little
+// from the last is signed by patching the last signed version
+// (authority.Resign): its cost follows the size of the change. Keys live in a key directory, one
 // sub-directory per zone, as BIND key files with a state file beside them.
 //
 // A Signer is an authority.PublishHook for its zone, plus a loop that
