@@ -73,6 +73,9 @@ type Policy struct {
 	// replaces it (0: never); KSKWait, if set, ends the wait for the
 	// parent's new DS without seeing it.
 	KSKLifetime, KSKWait time.Duration
+	// CSKLifetime is how long a CSK serves before a key-set rollover
+	// replaces it (0: never; keyroll.go).
+	CSKLifetime time.Duration
 	// Unsign turns signing off safely: delete CDS/CDNSKEY, then unsigned
 	// once the parent's DS is gone, or after UnsignWait (0: no limit).
 	Unsign     bool
@@ -87,8 +90,9 @@ var allowedAlgorithms = map[uint8]bool{
 
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
-// [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR
-// [ksk-wait=DUR]] [unsign=yes [unsign-wait=DUR]]". Every mistake is an error saying what is wrong.
+// [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR]
+// [csk-lifetime=DUR] [ksk-wait=DUR] [unsign=yes [unsign-wait=DUR]]". A
+// policy whose algorithm differs from the keys' rolls them over (keyroll.go). Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
 	seen := make(map[string]bool)
@@ -119,18 +123,28 @@ func ParsePolicy(spec string) (*Policy, error) {
 	}
 	if p.KSKLifetime != 0 {
 		if p.CSK {
-			return nil, fmt.Errorf("ksk-lifetime with keys=csk: a CSK cannot be rolled by double-DS (its successor would sign data before caches know it); not supported yet")
+			return nil, fmt.Errorf("ksk-lifetime with keys=csk: a CSK cannot be rolled by double-DS (its successor would sign data before caches know it); use csk-lifetime")
 		}
 		if p.KSKLifetime < minZSKLifetime {
 			return nil, fmt.Errorf("ksk-lifetime %s is under the minimum %s", p.KSKLifetime, minZSKLifetime)
 		}
 	}
-	if p.KSKWait != 0 && p.KSKLifetime == 0 {
-		return nil, fmt.Errorf("ksk-wait needs ksk-lifetime")
+	if p.CSKLifetime != 0 {
+		if !p.CSK {
+			return nil, fmt.Errorf("csk-lifetime needs keys=csk")
+		}
+		if p.CSKLifetime < minZSKLifetime {
+			return nil, fmt.Errorf("csk-lifetime %s is under the minimum %s", p.CSKLifetime, minZSKLifetime)
+		}
+	}
+	// ksk-wait bounds the wait for the parent's new DS: in a KSK or CSK
+	// rollover, or an algorithm rollover (alg= set).
+	if p.KSKWait != 0 && p.KSKLifetime == 0 && p.CSKLifetime == 0 && !seen["alg"] {
+		return nil, fmt.Errorf("ksk-wait needs ksk-lifetime, csk-lifetime or alg=")
 	}
 	if p.ZSKLifetime != 0 {
 		if p.CSK {
-			return nil, fmt.Errorf("zsk-lifetime with keys=csk: a CSK rollover is a KSK rollover, which this version does not do")
+			return nil, fmt.Errorf("zsk-lifetime with keys=csk: a CSK rollover is a key-set rollover: use csk-lifetime")
 		}
 		if p.ZSKLifetime < minZSKLifetime {
 			return nil, fmt.Errorf("zsk-lifetime %s is under the minimum %s", p.ZSKLifetime, minZSKLifetime)
@@ -197,14 +211,17 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("%s=%s: %w", key, val, err)
 		}
 		p.UnsignWait = d
-	case "ksk-lifetime", "ksk-wait":
+	case "ksk-lifetime", "ksk-wait", "csk-lifetime":
 		d, err := ParseDuration(val)
 		if err != nil {
 			return fmt.Errorf("%s=%s: %w", key, val, err)
 		}
-		if key == "ksk-lifetime" {
+		switch key {
+		case "ksk-lifetime":
 			p.KSKLifetime = d
-		} else {
+		case "csk-lifetime":
+			p.CSKLifetime = d
+		default:
 			p.KSKWait = d
 		}
 	case "zsk-lifetime":
@@ -233,7 +250,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, ksk-wait, unsign or unsign-wait)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, csk-lifetime, ksk-wait, unsign or unsign-wait)", key)
 	}
 	return nil
 }
@@ -276,9 +293,12 @@ func (p *Policy) String() string {
 	}
 	if p.KSKLifetime != 0 {
 		s += fmt.Sprintf(" ksk-lifetime=%s", p.KSKLifetime)
-		if p.KSKWait != 0 {
-			s += fmt.Sprintf(" ksk-wait=%s", p.KSKWait)
-		}
+	}
+	if p.CSKLifetime != 0 {
+		s += fmt.Sprintf(" csk-lifetime=%s", p.CSKLifetime)
+	}
+	if p.KSKWait != 0 {
+		s += fmt.Sprintf(" ksk-wait=%s", p.KSKWait)
 	}
 	if p.Unsign {
 		s += " unsign=yes"

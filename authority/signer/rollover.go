@@ -31,7 +31,7 @@ const (
 // rolloverLocked moves the ZSK rollover on at now and reports whether the
 // keys changed (the zone must then be signed again).
 func (s *Signer) rolloverLocked(now time.Time) bool {
-	if s.policy.ZSKLifetime == 0 || s.signed == nil {
+	if s.policy.ZSKLifetime == 0 || s.signed == nil || s.keys.state.Roll != nil {
 		return false
 	}
 	ipub := time.Duration(s.keyTTL)*time.Second + publishSafety
@@ -121,7 +121,7 @@ func (s *Signer) recordTTLs(rrs []dns.RR) {
 //	(every cache holds both DS), the successor replaces the old KSK in
 //	the DNSKEY RRset at once; the old DS can then leave the parent.
 func (s *Signer) kskRolloverLocked(now time.Time) bool {
-	if s.policy.KSKLifetime == 0 || s.signed == nil || s.policy.Unsign {
+	if s.policy.KSKLifetime == 0 || s.signed == nil || s.policy.Unsign || s.keys.state.Roll != nil {
 		return false
 	}
 	ks := s.keys

@@ -80,6 +80,9 @@ type Status struct {
 	// Unsigned: signing was turned off (unsign=yes) and the zone is
 	// served unsigned.
 	Unsigned bool `json:"unsigned,omitempty"`
+	// Roll is the key-set rollover under way: why, its stage and since
+	// when ("" for none).
+	Roll string `json:"roll,omitempty"`
 }
 
 // New loads (or, on first use, makes) the zone's keys: a problem with
@@ -105,9 +108,18 @@ func New(p *Policy, o Options) (*Signer, error) {
 	if p.KSKLifetime != 0 && o.ParentDS == nil && p.KSKWait == 0 {
 		return nil, fmt.Errorf("zone %s: ksk-lifetime needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait", p.Zone)
 	}
+	if o.ParentDS == nil && p.KSKWait == 0 {
+		if p.CSKLifetime != 0 {
+			return nil, fmt.Errorf("zone %s: csk-lifetime needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait", p.Zone)
+		}
+		if alg := ks.activeAlgorithm(); alg != 0 && alg != p.Algorithm {
+			return nil, fmt.Errorf("zone %s: the keys are algorithm %d, the policy asks for %d: the algorithm rollover needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait",
+				p.Zone, alg, p.Algorithm)
+		}
+	}
 	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks, parentDS: o.ParentDS}
 	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings(),
-		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero()}
+		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero(), Roll: ks.rollDescription()}
 	s.writeStatusLocked()
 	return s, nil
 }
@@ -118,8 +130,9 @@ func (s *Signer) Zone() string { return s.policy.Zone }
 // DS returns the DS records (SHA-256) the parent should hold.
 func (s *Signer) DS() []*dns.DS {
 	var out []*dns.DS
-	for _, k := range s.keys.sepKeys() {
-		out = append(out, k.DNSKEY.ToDS(dns.SHA256))
+	keys, _ := s.keys.cdsKeys()
+	for _, k := range keys {
+		out = append(out, k.ToDS(dns.SHA256))
 	}
 	return out
 }
@@ -238,7 +251,8 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		srv.Replace(old, plain)
 		return
 	}
-	keysChanged := s.rolloverLocked(now)
+	keysChanged := s.keySetRolloverLocked(now)
+	keysChanged = s.rolloverLocked(now) || keysChanged
 	keysChanged = s.kskRolloverLocked(now) || keysChanged
 	if !keysChanged && now.Before(s.refresh) {
 		s.mu.Unlock()
@@ -265,16 +279,17 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 }
 
 // signOptions are the options of a signing at now with the active keys.
-func (s *Signer) signOptions(active []*authority.Key, now time.Time, publishCDS bool) authority.SignOptions {
+func (s *Signer) signOptions(active, unpublished []*authority.Key, now time.Time, publishCDS bool) authority.SignOptions {
 	opts := authority.SignOptions{
-		Keys:       active,
-		Inception:  now.Add(-inceptionSkew),
-		Expiration: now.Add(s.policy.Validity),
-		PublishCDS: publishCDS,
-		CDSDelete:  s.policy.Unsign,
-		Cache:      &s.cache,
-		ReuseUntil: now.Add(s.policy.Refresh),
-		Unordered:  true,
+		Keys:        active,
+		Unpublished: unpublished,
+		Inception:   now.Add(-inceptionSkew),
+		Expiration:  now.Add(s.policy.Validity),
+		PublishCDS:  publishCDS,
+		CDSDelete:   s.policy.Unsign,
+		Cache:       &s.cache,
+		ReuseUntil:  now.Add(s.policy.Refresh),
+		Unordered:   true,
 	}
 	if s.policy.NSEC3 {
 		// RFC 9276 3.1: no extra iterations, no salt.
@@ -293,6 +308,7 @@ func (s *Signer) signConfig() string {
 	if s.policy.Unsign {
 		b.WriteString("unsign")
 	}
+	b.WriteString(string(s.keys.rollStage()))
 	return b.String()
 }
 
@@ -308,19 +324,20 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	unsignedSerial := soa.Serial
 	serial := s.nextSerial(unsignedSerial)
 	soa.Serial = serial
-	active, others := s.keys.signing()
+	active, unpublished, others := s.keys.signing()
 	// Keys published before use or kept after it are in the DNSKEY
 	// RRset without signing (Sign keeps input DNSKEYs).
 	rrs = append(rrs, others...)
-	cdsKeys, pending := s.keys.cdsKeys()
+	cdsKeys, custom := s.keys.cdsKeys()
 	publishCDS := !s.policy.Unsign
-	if pending && publishCDS {
+	if custom && publishCDS {
 		// The successor KSK's DS is offered before the key is in the
-		// DNSKEY RRset (double-DS): CDS/CDNSKEY made here, not by Sign.
+		// DNSKEY RRset (double-DS), or a key-set rollover names one set
+		// of two: CDS/CDNSKEY made here, not by Sign.
 		rrs = append(rrs, authority.CDSRecords(cdsKeys, soa.Hdr.Ttl)...)
 		publishCDS = false
 	}
-	signed, err := authority.Sign(s.policy.Zone, rrs, s.signOptions(active, now, publishCDS))
+	signed, err := authority.Sign(s.policy.Zone, rrs, s.signOptions(active, unpublished, now, publishCDS))
 	if err != nil {
 		return nil, err
 	}
@@ -344,9 +361,9 @@ func (s *Signer) resignLocked(z *authority.Zone, changed []string) (*authority.Z
 	now := s.clock.Now()
 	unsignedSerial := z.SOA().Serial
 	serial := s.nextSerial(unsignedSerial)
-	active, _ := s.keys.signing()
+	active, unpublished, _ := s.keys.signing()
 	in := authority.ResignInput{Prev: s.signed, PrevUnsigned: s.unsigned, Next: z, Changed: changed, Serial: serial}
-	out, err := authority.Resign(in, s.signOptions(active, now, false))
+	out, err := authority.Resign(in, s.signOptions(active, unpublished, now, false))
 	if err != nil {
 		return nil, err
 	}
