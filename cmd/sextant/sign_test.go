@@ -139,6 +139,12 @@ func startSignedRoot(t *testing.T, dir, rootAddr, delegations string) (hints, an
 // startUnbound runs Unbound validating from anchor, with hints, on addr:53.
 func startUnbound(t *testing.T, dir, hints, anchor, addr string) {
 	t.Helper()
+	startUnboundWith(t, dir, hints, anchor, addr, "")
+}
+
+// startUnboundWith is startUnbound with extra server: lines.
+func startUnboundWith(t *testing.T, dir, hints, anchor, addr, extra string) {
+	t.Helper()
 	bin := dnstest.RequireTool(t, "unbound")
 	conf := fmt.Sprintf(`server:
 	interface: %[1]s
@@ -159,9 +165,10 @@ func startUnbound(t *testing.T, dir, hints, anchor, addr string) {
 	module-config: "validator iterator"
 	access-control: 127.0.0.0/8 allow
 	local-zone: "test." nodefault
+%[5]s
 remote-control:
 	control-enable: no
-`, addr, dir, hints, anchor)
+`, addr, dir, hints, anchor, extra)
 	confPath := filepath.Join(dir, "unbound.conf")
 	writeAtomically(t, confPath, conf)
 	cmd := exec.Command(bin, "-d", "-c", confPath)
