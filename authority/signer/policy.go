@@ -80,6 +80,9 @@ type Policy struct {
 	// once the parent's DS is gone, or after UnsignWait (0: no limit).
 	Unsign     bool
 	UnsignWait time.Duration
+	// ImportDNSKEY is a file of the other providers' DNSKEYs for a zone
+	// several providers sign (RFC 8901 model 2, multisigner.go).
+	ImportDNSKEY string
 }
 
 // allowedAlgorithms are the algorithms a policy may name (RFC 8624 3.1:
@@ -91,7 +94,8 @@ var allowedAlgorithms = map[uint8]bool{
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
 // [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR]
-// [csk-lifetime=DUR] [ksk-wait=DUR] [unsign=yes [unsign-wait=DUR]]". A
+// [csk-lifetime=DUR] [ksk-wait=DUR] [import-dnskey=FILE] [unsign=yes
+// [unsign-wait=DUR]]". A
 // policy whose algorithm differs from the keys' rolls them over (keyroll.go). Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
@@ -205,6 +209,8 @@ func (p *Policy) set(key, val string) error {
 		default:
 			return fmt.Errorf("unsign=%s: want yes or no", val)
 		}
+	case "import-dnskey":
+		p.ImportDNSKEY = val
 	case "unsign-wait":
 		d, err := ParseDuration(val)
 		if err != nil {
@@ -250,7 +256,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, csk-lifetime, ksk-wait, unsign or unsign-wait)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, csk-lifetime, ksk-wait, import-dnskey, unsign or unsign-wait)", key)
 	}
 	return nil
 }
@@ -299,6 +305,9 @@ func (p *Policy) String() string {
 	}
 	if p.KSKWait != 0 {
 		s += fmt.Sprintf(" ksk-wait=%s", p.KSKWait)
+	}
+	if p.ImportDNSKEY != "" {
+		s += " import-dnskey=" + p.ImportDNSKEY
 	}
 	if p.Unsign {
 		s += " unsign=yes"

@@ -53,9 +53,10 @@ type Signer struct {
 	// last signed version (rollover waits).
 	keyTTL, maxTTL  uint32
 	parentDS        ParentDSFunc
-	lastParentCheck time.Time // wall clock
-	parentSeen      []*dns.DS // the parent's DS at the last good check
-	parentDSTTL     uint32    // the largest DS TTL seen at the parent
+	lastParentCheck time.Time     // wall clock
+	parentSeen      []*dns.DS     // the parent's DS at the last good check
+	parentDSTTL     uint32        // the largest DS TTL seen at the parent
+	imported        *importedKeys // the other providers' keys (multi-signer), nil if none
 	status          Status
 }
 
@@ -83,6 +84,9 @@ type Status struct {
 	// Roll is the key-set rollover under way: why, its stage and since
 	// when ("" for none).
 	Roll string `json:"roll,omitempty"`
+	// Imported are the other providers' keys a multi-signer zone
+	// publishes (import-dnskey).
+	Imported []string `json:"imported,omitempty"`
 }
 
 // New loads (or, on first use, makes) the zone's keys: a problem with
@@ -118,8 +122,16 @@ func New(p *Policy, o Options) (*Signer, error) {
 		}
 	}
 	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks, parentDS: o.ParentDS}
+	if p.ImportDNSKEY != "" {
+		if s.imported, err = readImport(p.ImportDNSKEY, p, ks.ownDNSKEYs()); err != nil {
+			return nil, fmt.Errorf("zone %s: %w", p.Zone, err)
+		}
+	}
 	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings(),
 		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero(), Roll: ks.rollDescription()}
+	if s.imported != nil {
+		s.status.Imported = s.imported.describe()
+	}
 	s.writeStatusLocked()
 	return s, nil
 }
@@ -130,7 +142,7 @@ func (s *Signer) Zone() string { return s.policy.Zone }
 // DS returns the DS records (SHA-256) the parent should hold.
 func (s *Signer) DS() []*dns.DS {
 	var out []*dns.DS
-	keys, _ := s.keys.cdsKeys()
+	keys, _ := s.cdsKeys()
 	for _, k := range keys {
 		out = append(out, k.ToDS(dns.SHA256))
 	}
@@ -251,7 +263,8 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		srv.Replace(old, plain)
 		return
 	}
-	keysChanged := s.keySetRolloverLocked(now)
+	keysChanged := s.reimportLocked()
+	keysChanged = s.keySetRolloverLocked(now) || keysChanged
 	keysChanged = s.rolloverLocked(now) || keysChanged
 	keysChanged = s.kskRolloverLocked(now) || keysChanged
 	if !keysChanged && now.Before(s.refresh) {
@@ -309,6 +322,7 @@ func (s *Signer) signConfig() string {
 		b.WriteString("unsign")
 	}
 	b.WriteString(string(s.keys.rollStage()))
+	b.WriteString(s.imported.fingerprint())
 	return b.String()
 }
 
@@ -328,7 +342,10 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	// Keys published before use or kept after it are in the DNSKEY
 	// RRset without signing (Sign keeps input DNSKEYs).
 	rrs = append(rrs, others...)
-	cdsKeys, custom := s.keys.cdsKeys()
+	if s.imported != nil {
+		rrs = append(rrs, s.imported.zsks()...)
+	}
+	cdsKeys, custom := s.cdsKeys()
 	publishCDS := !s.policy.Unsign
 	if custom && publishCDS {
 		// The successor KSK's DS is offered before the key is in the
@@ -394,6 +411,19 @@ func (s *Signer) signedLocked(why string, start, now time.Time, serial, unsigned
 	s.log.Info(why, "zone", s.policy.Zone, "serial", serial, "unsigned_serial", unsignedSerial,
 		"signed_rrsets", st.Signed, "reused_rrsets", st.Reused, sizeKey, size,
 		"next_refresh", s.refresh.UTC().Format(time.RFC3339), "took", took.Round(time.Millisecond))
+}
+
+// cdsKeys are the KSKs CDS/CDNSKEY name (keyStore.cdsKeys) and, in a
+// multi-signer zone, the other providers' KSKs (RFC 8901 8): then the
+// signer makes CDS/CDNSKEY itself (custom).
+func (s *Signer) cdsKeys() (keys []*dns.DNSKEY, custom bool) {
+	keys, custom = s.keys.cdsKeys()
+	if s.imported != nil {
+		if other := s.imported.ksks(); len(other) > 0 {
+			keys, custom = append(keys, other...), true
+		}
+	}
+	return keys, custom
 }
 
 // nextSerial is the serial of the next signed version.

@@ -34,6 +34,9 @@ func printSigningStatus(w io.Writer, st signer.Status, now time.Time) {
 	if st.Roll != "" {
 		fmt.Fprintf(w, "  key rollover:    %s\n", st.Roll)
 	}
+	for _, k := range st.Imported {
+		fmt.Fprintf(w, "  imported key:    %s (another provider's)\n", k)
+	}
 	for _, ds := range st.DS {
 		fmt.Fprintf(w, "  DS for parent:   %s\n", ds)
 	}
