@@ -692,6 +692,12 @@ func TestServeSignFlagErrors(t *testing.T) {
 	if _, err := signer.New(p, signer.Options{KeyDir: brokenKeys}); err != nil {
 		t.Fatal(err)
 	}
+	// Keys of algorithm 8 for the rollover cases.
+	if p8, _ := signer.ParsePolicy("zone=signed.test alg=8"); p8 != nil {
+		if _, err := signer.New(p8, signer.Options{KeyDir: brokenKeys + "-alg"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	privs, _ := filepath.Glob(filepath.Join(signer.ZoneDir(brokenKeys, "signed.test."), "K*.private"))
 	if len(privs) == 0 {
 		t.Fatal("no private keys made")
@@ -710,6 +716,11 @@ func TestServeSignFlagErrors(t *testing.T) {
 		{[]string{"--zone", zoneFile, "--key-dir", dir}, "--key-dir without any --sign"},
 		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test", "--key-dir", brokenKeys}, ".private"},
 		{[]string{"--zone", zoneFile, "--no-dnssec", "--sign", "zone=signed.test unsign=yes", "--key-dir", filepath.Join(dir, "k2")}, "unsign-wait"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test import-dnskey=" + filepath.Join(dir, "none.keys"), "--key-dir", filepath.Join(dir, "k3")}, "import-dnskey"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test import-dnskey=" + zoneFile, "--key-dir", filepath.Join(dir, "k4")}, "is not a DNSKEY record"},
+		{[]string{"--zone", zoneFile, "--no-dnssec", "--sign", "zone=signed.test alg=15", "--key-dir", brokenKeys + "-alg"}, "algorithm 8, the policy asks for 15"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test alg=8 keys=csk", "--key-dir", brokenKeys + "-alg"}, "changing the key layout needs a change of algorithm"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test csk-lifetime=30d"}, "csk-lifetime needs keys=csk"},
 	}
 	for _, c := range cases {
 		var out syncBuffer
