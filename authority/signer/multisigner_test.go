@@ -1,6 +1,9 @@
 package signer
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,5 +206,130 @@ func TestImportErrors(t *testing.T) {
 				t.Errorf("error %v, want one saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// serveDNS answers UDP questions on 127.0.0.1 with answer until the test
+// ends, and returns the address.
+func serveDNS(t *testing.T, answer func(*dns.Msg) *dns.Msg) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		_ = w.WriteMsg(answer(q))
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// TestImportFetch: with import-dnskey-from, a provider follows the other
+// provider's ZSK rollover by asking it for its DNSKEY RRset, taking only
+// an RRset that a KSK of the import file signs: a forged RRset (a key of
+// the attacker's, signed by the attacker) changes nothing.
+func TestImportFetch(t *testing.T) {
+	clk := clock.NewManual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	dir := t.TempDir()
+	importA, importB := filepath.Join(dir, "for-a.keys"), filepath.Join(dir, "for-b.keys")
+	mk := func(name, spec string) *Signer {
+		p, err := ParsePolicy(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(p, Options{KeyDir: filepath.Join(dir, name), Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	writeFile(t, importA, keyText(mk("b", "zone=signed.test zsk-lifetime=1d")), 0o644)
+	writeFile(t, importB, keyText(mk("a", "zone=signed.test")), 0o644)
+	b := mk("b", "zone=signed.test zsk-lifetime=1d import-dnskey="+importB)
+	srvB := authority.NewServer(mustZone(t, zoneText(1, "192.0.2.1", "")))
+	srvB.SetPublishHook(testZone, b.Publish)
+	addrB := serveDNS(t, srvB.Answer)
+	a := mk("a", "zone=signed.test import-dnskey="+importA+" import-dnskey-from="+addrB)
+	srvA := authority.NewServer(mustZone(t, zoneText(1, "192.0.2.1", "")))
+	srvA.SetPublishHook(testZone, a.Publish)
+	ctx := context.Background()
+
+	// The attacker answers with its own ZSK, signed by its own KSK.
+	evilKSK, _ := authority.GenerateKey(testZone, dns.ECDSAP256SHA256, authority.FlagsKSK)
+	evilZSK, _ := authority.GenerateKey(testZone, dns.ECDSAP256SHA256, authority.FlagsZSK)
+	forged, err := authority.Sign(testZone, parseRR(t, zoneText(1, "192.0.2.1", "")), authority.SignOptions{
+		Keys: []*authority.Key{evilKSK, evilZSK}, Inception: clk.Now().Add(-time.Hour), Expiration: clk.Now().Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evilAddr := serveDNS(t, authority.NewServer(mustZoneRRs(t, forged)).Answer)
+	a.policy.ImportFrom = evilAddr
+	a.fetchImport(ctx)
+	if !strings.Contains(a.Status().LastError, "no valid signature by an imported KSK") || a.importChanged {
+		t.Fatalf("forged DNSKEY RRset: error %q, changed %v", a.Status().LastError, a.importChanged)
+	}
+	if slices.Contains(a.Status().Imported, fmt.Sprintf("zsk tag %d algorithm 13", evilZSK.Tag())) {
+		t.Fatal("the attacker's ZSK was imported")
+	}
+	a.policy.ImportFrom = addrB
+
+	for i := range 12 {
+		clk.Advance(4 * time.Hour)
+		b.resignIfDue(srvB)
+		a.fetchImport(ctx)
+		a.resignIfDue(srvA)
+		za, zb := srvA.Zone(testZone), srvB.Zone(testZone)
+		verifyPublished(t, za, clk.Now())
+		crossVerifies(t, za, zb)
+		crossVerifies(t, zb, za)
+		if t.Failed() {
+			t.Fatalf("step %d: b's keys %v, a imports %v", i, b.Status().Keys, a.Status().Imported)
+		}
+	}
+	if slices.Contains(mustDNSKEYTags(srvA.Zone(testZone)), evilZSK.Tag()) {
+		t.Error("the attacker's ZSK is in the DNSKEY RRset")
+	}
+}
+
+func parseRR(t *testing.T, text string) []dns.RR {
+	t.Helper()
+	var out []dns.RR
+	zp := dns.NewZoneParser(strings.NewReader(text), testZone, "")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		out = append(out, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func mustZoneRRs(t *testing.T, rrs []dns.RR) *authority.Zone {
+	t.Helper()
+	z, err := authority.NewZone(testZone, rrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// TestImportFromPolicy: import-dnskey-from needs the file of KSKs that
+// must sign what the other provider answers, and a usable address.
+func TestImportFromPolicy(t *testing.T) {
+	for _, c := range []struct{ spec, want string }{
+		{"zone=a.test import-dnskey-from=192.0.2.1", "needs import-dnskey"},
+		{"zone=a.test import-dnskey=k import-dnskey-from=192.0.2.1", ""},
+		{"zone=a.test import-dnskey=k import-dnskey-from=[2001:db8::1]:5353", ""},
+	} {
+		p, err := ParsePolicy(c.spec)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.spec, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: %v, want an error saying %q", c.spec, err, c.want)
+		case c.want == "" && !strings.Contains(p.ImportFrom, ":"):
+			t.Errorf("%q: address %q has no port", c.spec, p.ImportFrom)
+		}
 	}
 }

@@ -13,6 +13,7 @@ package signer
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,9 @@ type Policy struct {
 	// ImportDNSKEY is a file of the other providers' DNSKEYs for a zone
 	// several providers sign (RFC 8901 model 2, multisigner.go).
 	ImportDNSKEY string
+	// ImportFrom is the other provider's address, asked for its DNSKEY
+	// RRset to follow its ZSKs (multisigner_fetch.go).
+	ImportFrom string
 }
 
 // allowedAlgorithms are the algorithms a policy may name (RFC 8624 3.1:
@@ -94,8 +98,8 @@ var allowedAlgorithms = map[uint8]bool{
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
 // [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR]
-// [csk-lifetime=DUR] [ksk-wait=DUR] [import-dnskey=FILE] [unsign=yes
-// [unsign-wait=DUR]]". A
+// [csk-lifetime=DUR] [ksk-wait=DUR] [import-dnskey=FILE
+// [import-dnskey-from=ADDR[:PORT]]] [unsign=yes [unsign-wait=DUR]]". A
 // policy whose algorithm differs from the keys' rolls them over (keyroll.go). Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
@@ -154,6 +158,9 @@ func ParsePolicy(spec string) (*Policy, error) {
 			return nil, fmt.Errorf("zsk-lifetime %s is under the minimum %s", p.ZSKLifetime, minZSKLifetime)
 		}
 	}
+	if err := checkImportFrom(p); err != nil {
+		return nil, err
+	}
 	if p.Refresh <= 0 || p.Refresh >= p.Validity {
 		return nil, fmt.Errorf("refresh %s must be positive and under the validity %s", p.Refresh, p.Validity)
 	}
@@ -211,6 +218,11 @@ func (p *Policy) set(key, val string) error {
 		}
 	case "import-dnskey":
 		p.ImportDNSKEY = val
+	case "import-dnskey-from":
+		if _, _, err := net.SplitHostPort(val); err != nil {
+			val = net.JoinHostPort(strings.Trim(val, "[]"), "53")
+		}
+		p.ImportFrom = val
 	case "unsign-wait":
 		d, err := ParseDuration(val)
 		if err != nil {
@@ -256,7 +268,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, csk-lifetime, ksk-wait, import-dnskey, unsign or unsign-wait)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, csk-lifetime, ksk-wait, import-dnskey, import-dnskey-from, unsign or unsign-wait)", key)
 	}
 	return nil
 }
@@ -308,6 +320,9 @@ func (p *Policy) String() string {
 	}
 	if p.ImportDNSKEY != "" {
 		s += " import-dnskey=" + p.ImportDNSKEY
+	}
+	if p.ImportFrom != "" {
+		s += " import-dnskey-from=" + p.ImportFrom
 	}
 	if p.Unsign {
 		s += " unsign=yes"

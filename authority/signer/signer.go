@@ -57,6 +57,8 @@ type Signer struct {
 	parentSeen      []*dns.DS     // the parent's DS at the last good check
 	parentDSTTL     uint32        // the largest DS TTL seen at the parent
 	imported        *importedKeys // the other providers' keys (multi-signer), nil if none
+	lastFetch       time.Time     // wall clock: the other provider last asked (import-dnskey-from)
+	importChanged   bool          // a fetch changed the imported keys: sign again
 	status          Status
 }
 
@@ -239,6 +241,9 @@ func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
 		if s.unsignDue() {
 			s.checkParent(ctx)
 		}
+		if s.fetchDue() {
+			s.fetchImport(ctx)
+		}
 		s.resignIfDue(srv)
 	}
 }
@@ -263,7 +268,8 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		srv.Replace(old, plain)
 		return
 	}
-	keysChanged := s.reimportLocked()
+	keysChanged := s.reimportLocked() || s.importChanged
+	s.importChanged = false
 	keysChanged = s.keySetRolloverLocked(now) || keysChanged
 	keysChanged = s.rolloverLocked(now) || keysChanged
 	keysChanged = s.kskRolloverLocked(now) || keysChanged
