@@ -203,7 +203,8 @@ func (s *Signer) finishRollLocked(now time.Time) {
 			s.logKey("key rollover: old key dropped", ks.state.Keys[i])
 			ks.remove(i)
 		case StateIncoming:
-			ks.state.Keys[i].State = StateActive
+			// Lifetimes (zsk-lifetime, csk-lifetime) count from here.
+			ks.state.Keys[i].State, ks.state.Keys[i].Active = StateActive, now.UTC()
 		}
 	}
 	s.log.Info("key rollover: done", "zone", s.policy.Zone, "why", ks.state.Roll.Why)

@@ -339,3 +339,49 @@ func TestKeySetRolloverErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAlgorithmChangeDuringZSKRollover: a ZSK rollover under way when the
+// policy's algorithm changes finishes with the old algorithm; only then
+// does the key-set rollover start, and no key of the new algorithm ever
+// joins the old set.
+func TestAlgorithmChangeDuringZSKRollover(t *testing.T) {
+	clk := clock.NewManual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	dir := t.TempDir()
+	p13, _ := ParsePolicy("zone=signed.test zsk-lifetime=1d")
+	s, err := New(p13, Options{KeyDir: dir, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := authority.NewServer(mustZone(t, zoneText(1, "192.0.2.1", "")))
+	srv.SetPublishHook(testZone, s.Publish)
+	for len(s.keys.state.Keys) < 3 {
+		clk.Advance(time.Hour)
+		s.resignIfDue(srv)
+	}
+	p15, _ := ParsePolicy("zone=signed.test alg=15 zsk-lifetime=1d ksk-wait=1d")
+	s, err = New(p15, Options{KeyDir: dir, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetPublishHook(testZone, s.Publish)
+	started := false
+	for range 200 {
+		clk.Advance(time.Hour)
+		s.resignIfDue(srv)
+		for _, k := range s.keys.state.Keys {
+			if k.Algorithm == dns.ED25519 && k.State != StateIncoming && k.State != StateActive && k.State != "" {
+				t.Fatalf("a key of the new algorithm in state %q: %+v", k.State, s.keys.state.Keys)
+			}
+			if k.Algorithm == dns.ED25519 && k.State == StateIncoming {
+				started = true
+			}
+		}
+		if started && s.keys.state.Roll == nil {
+			break
+		}
+	}
+	if !started || s.keys.state.Roll != nil || s.keys.activeAlgorithm() != dns.ED25519 {
+		t.Fatalf("rollover started %v, roll %+v, active algorithm %d", started, s.keys.state.Roll, s.keys.activeAlgorithm())
+	}
+	verifyZone(t, srv.Zone(testZone), clk.Now())
+}

@@ -68,7 +68,9 @@ func (s *Signer) rolloverLocked(now time.Time) bool {
 	switch {
 	case active < 0:
 		return changed
-	case next < 0 && retired < 0 && !now.Before(ks.state.Keys[active].Active.Add(s.policy.ZSKLifetime-ipub)):
+	case next < 0 && retired < 0 && ks.state.Keys[active].Algorithm == s.policy.Algorithm &&
+		!now.Before(ks.state.Keys[active].Active.Add(s.policy.ZSKLifetime-ipub)):
+		// (Another algorithm is reached by a key-set rollover, not here.)
 		info, err := ks.addKey(s.policy, RoleZSK, StatePublished, now)
 		if err != nil {
 			s.status.LastError = "ZSK rollover: " + err.Error()
@@ -144,8 +146,8 @@ func (s *Signer) kskRolloverLocked(now time.Time) bool {
 	changed, save := false, false
 	switch {
 	case next < 0:
-		if now.Before(ks.state.Keys[active].Active.Add(s.policy.KSKLifetime)) {
-			return false
+		if now.Before(ks.state.Keys[active].Active.Add(s.policy.KSKLifetime)) || ks.state.Keys[active].Algorithm != s.policy.Algorithm {
+			return false // (another algorithm is reached by a key-set rollover)
 		}
 		info, err := ks.addKey(s.policy, RoleKSK, StateDSPending, now)
 		if err != nil {
