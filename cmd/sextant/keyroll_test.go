@@ -127,33 +127,65 @@ func keyRollover(t *testing.T, from, policy string, block int, start time.Durati
 			}
 		}
 	}
+	// served says which algorithms the serve's DNSKEY RRset holds and
+	// which sign www A, as "keys/signatures" (e.g. "8/8,13").
+	served := func() string {
+		algs := func(name string, qtype uint16) string {
+			seen := map[uint8]bool{}
+			for _, rr := range digDNSSEC(t, authAddr+":53", name, qtype, false).Answer {
+				switch r := rr.(type) {
+				case *dns.DNSKEY:
+					if qtype == dns.TypeDNSKEY {
+						seen[r.Algorithm] = true
+					}
+				case *dns.RRSIG:
+					if qtype != dns.TypeDNSKEY {
+						seen[r.Algorithm] = true
+					}
+				}
+			}
+			var out []string
+			for _, a := range []uint8{dns.RSASHA256, dns.ECDSAP256SHA256} {
+				if seen[a] {
+					out = append(out, fmt.Sprint(a))
+				}
+			}
+			return strings.Join(out, ",")
+		}
+		return algs("signed.test.", dns.TypeDNSKEY) + "/" + algs("www.signed.test.", dns.TypeA)
+	}
 	// checkStage checks at once (caches hold the stage before) and again
-	// once their entries have expired.
-	checkStage := func(stage string) {
+	// once their entries have expired; want is what the serve publishes
+	// (served; not checked for the CSK rollover, whose algorithm stays,
+	// nor when "").
+	checkStage := func(stage, want string) {
 		t.Helper()
 		check(stage + " (caches from before)")
 		time.Sleep(keyRollTTL*time.Second + 500*time.Millisecond)
 		check(stage)
+		if got := served(); want != "" && from != "zone=signed.test keys=csk" && got != want {
+			t.Fatalf("%s: DNSKEY algorithms / www A signature algorithms %q, want %q", stage, got, want)
+		}
 	}
 	at := t0
 	move := func(d time.Duration) {
 		at = at.Add(d)
 		setClockFile(t, clockFile, at)
 	}
-	checkStage("before")
+	checkStage("before", "") // the algorithm rollover may have started
 
 	// Each stage waits for the zone's largest TTL or the DNSKEY TTL (2 s)
 	// plus an hour of safety: a move of an hour and a minute passes it.
 	const stageWait = time.Hour + time.Minute
 	move(start)
 	waitForLogWithin(t, authLog, "key rollover: the new keys sign beside the old ones", 10*time.Second)
-	checkStage("new signatures, unpublished")
+	checkStage("new signatures, unpublished", "8/8,13")
 	move(stageWait)
 	waitForLogWithin(t, authLog, "key rollover: the new DNSKEYs are published", 10*time.Second)
-	checkStage("new DNSKEYs published")
+	checkStage("new DNSKEYs published", "8,13/8,13")
 	move(stageWait)
 	waitForLogWithin(t, authLog, "key rollover: CDS/CDNSKEY name the new KSK", 10*time.Second)
-	checkStage("CDS names the new KSK")
+	checkStage("CDS names the new KSK", "8,13/8,13")
 
 	// The parent follows the CDS.
 	m := digDNSSEC(t, authAddr+":53", "signed.test.", dns.TypeCDS, false)
@@ -175,13 +207,13 @@ func keyRollover(t *testing.T, from, policy string, block int, start time.Durati
 	time.Sleep(time.Second) // the root reloads
 	move(time.Minute)       // the serve's resolver asks the parent again
 	waitForLogWithin(t, authLog, "key rollover: the parent has the new DS", 20*time.Second)
-	checkStage("the parent has the new DS")
+	checkStage("the parent has the new DS", "8,13/8,13")
 	move(stageWait)
 	waitForLogWithin(t, authLog, "key rollover: the old DNSKEYs are removed", 10*time.Second)
-	checkStage("old DNSKEYs removed")
+	checkStage("old DNSKEYs removed", "13/8,13")
 	move(stageWait)
 	waitForLogWithin(t, authLog, "key rollover: done", 10*time.Second)
-	checkStage("done")
+	checkStage("done", "13/13")
 	if st, err := signer.ReadStatus(keyDir, "signed.test."); err != nil || st.Roll != "" || len(st.Keys) != 1 {
 		t.Errorf("status after the rollover: roll %q keys %v (%v), want one key and no rollover", st.Roll, st.Keys, err)
 	}
