@@ -151,6 +151,7 @@ func (z *Zone) checkNode(n *node, at func(dns.RR, string, ...any) *buildError) *
 			if !dnsname.IsAtOrBelow(target, z.origin) {
 				continue
 			}
+			z.nsTargets[target] = true
 			t := z.nodes[target]
 			if t == nil || (t.set(dns.TypeA) == nil && t.set(dns.TypeAAAA) == nil) {
 				return at(rr, "name server %s is inside the zone but has no A/AAAA (glue) record", target)

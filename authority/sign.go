@@ -46,6 +46,11 @@ type SignOptions struct {
 	// only SEP keys signs everything with them (a CSK), one that has no SEP
 	// key signs the DNSKEY RRset with its ZSKs.
 	Keys []*Key
+	// Unpublished are keys among Keys that sign without being added to the
+	// DNSKEY RRset: an algorithm rollover's new keys, whose signatures
+	// reach caches before their DNSKEYs (RFC 6781 4.1.4), or its old ones
+	// after their DNSKEYs left.
+	Unpublished []*Key
 	// Inception and Expiration bound every signature's validity.
 	Inception, Expiration time.Time
 	// NSEC3 selects NSEC3 denial; nil means NSEC.

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -86,44 +87,9 @@ func (z *signZone) signAll(opts SignOptions) ([]dns.RR, error) {
 	jobs := z.signJobs(opts.Keys)
 	inception := uint32(opts.Inception.Unix())
 	expiration := uint32(opts.Expiration.Unix())
-	results := make([][]dns.RR, len(jobs))
-	digests := make([][32]byte, len(jobs))
-	reused := make([]bool, len(jobs))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64+1))
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		next     = make(chan int, workers)
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if opts.Cache != nil {
-					digests[i] = rrsetDigest(jobs[i].rrset)
-					if sigs := opts.Cache.reusable(jobs[i], digests[i], inception, opts.ReuseUntil); sigs != nil {
-						results[i], reused[i] = sigs, true
-						continue
-					}
-				}
-				sigs, err := signRRset(jobs[i], z.origin, inception, expiration)
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					continue
-				}
-				results[i] = sigs
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	results, digests, reused, err := signJobsParallel(jobs, z.origin, inception, expiration, opts.Cache, opts.ReuseUntil)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Cache != nil {
 		opts.Cache.replace(jobs, digests, results, reused)
@@ -140,6 +106,52 @@ func (z *signZone) signAll(opts SignOptions) ([]dns.RR, error) {
 		}
 	}
 	return out, nil
+}
+
+// signJobsParallel signs every job (reusing the cache's signatures where
+// they fit), spread over the CPUs, and returns each job's signatures, its
+// RRset digest (with a cache) and whether they were reused.
+func signJobsParallel(jobs []signJob, origin string, inception, expiration uint32, cache *SignatureCache, reuseUntil time.Time) ([][]dns.RR, [][32]byte, []bool, error) {
+	results := make([][]dns.RR, len(jobs))
+	digests := make([][32]byte, len(jobs))
+	reused := make([]bool, len(jobs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64+1))
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		next     = make(chan int, workers)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if cache != nil {
+					digests[i] = rrsetDigest(jobs[i].rrset)
+					if sigs := cache.reusable(jobs[i], digests[i], inception, reuseUntil); sigs != nil {
+						results[i], reused[i] = sigs, true
+						continue
+					}
+				}
+				sigs, err := signRRset(jobs[i], origin, inception, expiration)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				results[i] = sigs
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, nil, nil, firstErr
+	}
+	return results, digests, reused, nil
 }
 
 // signRRset signs one RRset with each of the job's keys.

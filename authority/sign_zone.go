@@ -93,6 +93,9 @@ func newSignZone(origin string, rrs []dns.RR, opts SignOptions) (*signZone, erro
 		z.keyTTL = z.soa.Hdr.Ttl
 	}
 	for _, k := range opts.Keys {
+		if slices.Contains(opts.Unpublished, k) {
+			continue
+		}
 		c := dns.Copy(k.DNSKEY)
 		c.Header().Name = origin
 		apex.add(c)

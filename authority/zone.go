@@ -8,7 +8,9 @@ package authority
 
 import (
 	"fmt"
+	"hash/maphash"
 	"sort"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -45,7 +47,17 @@ type node struct {
 
 	nsec   *rrset // the NSEC RRset here with its RRSIGs (NSEC zones)
 	nsec3h string
+
+	// fp fingerprints the node's records other than DNSSEC's (owner,
+	// type, TTL and RDATA as on the wire), summed so that their order does
+	// not count: ChangedNames compares versions by it (NewZone's nodes
+	// only; see patched).
+	fp uint64
 }
+
+// fingerprintSeed keys node fingerprints: random per process, so that
+// nobody who controls zone content can make two versions collide.
+var fingerprintSeed = maphash.MakeSeed()
 
 func (n *node) set(t uint16) *rrset {
 	if s := n.sets[t]; s != nil && len(s.rrs) > 0 {
@@ -62,12 +74,21 @@ type Zone struct {
 	origin    string
 	originLen int // labels in origin
 	records   []dns.RR
-	nodes     map[string]*node
-	apex      *node
-	soa       *dns.SOA
-	soaSet    *rrset
-	negTTL    uint32 // min(SOA TTL, SOA MINIMUM): negative answers and their proofs (RFC 2308 3, RFC 9077)
-	signed    bool
+	// patched: the zone was made by Resign from another version, and
+	// records is filled from the nodes on first use (recordsOnce), so
+	// that a change costs what it changes rather than a walk of the zone.
+	patched     bool
+	recordsOnce sync.Once
+	nodes       map[string]*node
+	apex        *node
+	soa         *dns.SOA
+	soaSet      *rrset
+	negTTL      uint32 // min(SOA TTL, SOA MINIMUM): negative answers and their proofs (RFC 2308 3, RFC 9077)
+	signed      bool
+
+	// nsTargets are the in-zone names some NS record names: their
+	// addresses are glue or needed beside it (checkNode).
+	nsTargets map[string]bool
 
 	nsecIndex []nsecEntry // NSEC owners in canonical order
 	nsec3     *nsec3Chain // nil unless the zone is signed with NSEC3
@@ -129,6 +150,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		origin:    origin,
 		originLen: dnsname.CountLabels(origin),
 		nodes:     make(map[string]*node),
+		nsTargets: make(map[string]bool),
 	}
 	z.apex = z.nodeFor(origin)
 	index := make(map[dns.RR]int, len(in))
@@ -154,7 +176,8 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		}
 		// The zone parser lets some bad RDATA through (an odd-length hex
 		// digest); such a record would fail every answer that holds it.
-		if _, err := dns.PackRR(rr, packBuf, 0, nil, false); err != nil {
+		packed, err := dns.PackRR(rr, packBuf, 0, nil, false)
+		if err != nil {
 			return nil, &buildError{i, fmt.Sprintf("record cannot be written to the wire: %v", err)}
 		}
 		index[rr] = i
@@ -188,6 +211,9 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		}
 		if s.add(rr) {
 			z.records = append(z.records, rr)
+			if !dnssecType(covered) {
+				n.fp += maphash.Bytes(fingerprintSeed, packBuf[:packed])
+			}
 		}
 	}
 
@@ -369,6 +395,9 @@ func (z *Zone) Origin() string { return z.origin }
 // ASCII lower-cased, other octets as \DDD escapes; duplicates removed) as
 // fresh copies the caller may change.
 func (z *Zone) Records() []dns.RR {
+	if z.patched {
+		z.recordsOnce.Do(z.collectRecords)
+	}
 	out := make([]dns.RR, len(z.records))
 	for i, rr := range z.records {
 		out[i] = dns.Copy(rr)

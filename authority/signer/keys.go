@@ -50,6 +50,12 @@ const (
 	// DS is offered to the parent (CDS/CDNSKEY) but that is not yet in
 	// the DNSKEY RRset.
 	StateDSPending KeyState = "ds-pending"
+	// StateIncoming: a key of the new set of a key-set rollover (an
+	// algorithm change or a CSK rollover, keyroll.go); what it does
+	// follows the rollover's stage.
+	StateIncoming KeyState = "incoming"
+	// StateOutgoing: a key of the old set of a key-set rollover.
+	StateOutgoing KeyState = "outgoing"
 )
 
 // KeyInfo is one key of the state file.
@@ -85,6 +91,8 @@ type state struct {
 	Serial uint32    `json:"serial"` // last served (SerialIncrement); 0 before the first signing
 	// Unsign is the progress of turning signing off (unsign.go).
 	Unsign *unsignState `json:"unsign,omitempty"`
+	// Roll is the progress of a key-set rollover (keyroll.go).
+	Roll *rollState `json:"roll,omitempty"`
 }
 
 // keyStore is one zone's directory of keys.
@@ -205,24 +213,50 @@ func (ks *keyStore) remove(i int) {
 	ks.state.Keys = append(ks.state.Keys[:i], ks.state.Keys[i+1:]...)
 }
 
-// signing returns the active keys (they sign) and the DNSKEY records of
-// the others (published before use or kept after it).
-func (ks *keyStore) signing() (active []*authority.Key, others []dns.RR) {
+// signing returns the keys that sign, those of them whose DNSKEYs stay
+// out of the DNSKEY RRset, and the DNSKEY records of keys published
+// without signing (before use or kept after it).
+func (ks *keyStore) signing() (sign, unpublished []*authority.Key, others []dns.RR) {
+	stage := ks.rollStage()
 	for i, k := range ks.keys {
-		switch ks.state.Keys[i].state() {
+		info := ks.state.Keys[i]
+		switch info.state() {
 		case StateActive:
-			active = append(active, k)
+			sign = append(sign, k)
 		case StateDSPending: // only its CDS/CDNSKEY are published
+		case StateIncoming:
+			sign = append(sign, k)
+			if stage == RollNewRRSIGs {
+				unpublished = append(unpublished, k)
+			}
+		case StateOutgoing:
+			switch {
+			case stage != RollDNSKEYRemoved:
+				sign = append(sign, k)
+			case info.Role != RoleKSK:
+				// Its signatures stay until no cache holds the DNSKEY
+				// RRset that named it (RFC 6781 4.1.4).
+				sign = append(sign, k)
+				unpublished = append(unpublished, k)
+			}
 		default:
 			others = append(others, dns.Copy(k.DNSKEY))
 		}
 	}
-	return active, others
+	return sign, unpublished, others
 }
 
 // cdsKeys are the KSKs the parent should have a DS for: the active ones
-// and, during a double-DS rollover, the successor.
-func (ks *keyStore) cdsKeys() (keys []*dns.DNSKEY, pending bool) {
+// and, during a double-DS rollover, the successor; during a key-set
+// rollover the old set's until the new DNSKEYs are known everywhere, the
+// new set's after. custom: the CDS/CDNSKEY RRsets name keys other than
+// the SEP keys of the DNSKEY RRset, so the signer makes them itself.
+func (ks *keyStore) cdsKeys() (keys []*dns.DNSKEY, custom bool) {
+	stage := ks.rollStage()
+	wantRoll := StateOutgoing
+	if stage == RollNewDS || stage == RollDNSKEYRemoved {
+		wantRoll = StateIncoming
+	}
 	for i, k := range ks.keys {
 		switch st := ks.state.Keys[i].state(); {
 		case !k.IsSEP():
@@ -230,10 +264,13 @@ func (ks *keyStore) cdsKeys() (keys []*dns.DNSKEY, pending bool) {
 			keys = append(keys, k.DNSKEY)
 		case st == StateDSPending:
 			keys = append(keys, k.DNSKEY)
-			pending = true
+			custom = true
+		case stage != "" && st == wantRoll:
+			keys = append(keys, k.DNSKEY)
+			custom = true
 		}
 	}
-	return keys, pending
+	return keys, custom
 }
 
 // load reads the keys the state file lists and checks them against it
@@ -243,7 +280,6 @@ func (ks *keyStore) load(p *Policy) error {
 	if dnsname.Canonical(ks.state.Zone) != p.Zone {
 		return fmt.Errorf("%s is for zone %q, not %s", where, ks.state.Zone, p.Zone)
 	}
-	var roles []Role
 	for _, info := range ks.state.Keys {
 		if strings.ContainsAny(info.File, `/\`) || !strings.HasPrefix(info.File, "K") {
 			return fmt.Errorf("%s: bad key file name %q", where, info.File)
@@ -260,9 +296,25 @@ func (ks *keyStore) load(p *Policy) error {
 			return fmt.Errorf("zone %s: %s.private is readable by others (mode %o): chmod 600 it", p.Zone, base, st.Mode().Perm())
 		}
 		ks.keys = append(ks.keys, k)
-		switch info.state() {
-		case StateActive:
-			roles = append(roles, info.Role)
+	}
+	return ks.checkLayout(p, where)
+}
+
+// checkLayout checks that the keys form one set (csk or ksk+zsk) of one
+// algorithm, or two during a key-set rollover, and that the policy asks
+// for what they are or for what a key-set rollover can reach.
+func (ks *keyStore) checkLayout(p *Policy, where string) error {
+	sets := map[KeyState][]Role{}
+	algs := map[KeyState]map[uint8]bool{}
+	for _, info := range ks.state.Keys {
+		st := info.state()
+		switch st {
+		case StateActive, StateIncoming, StateOutgoing:
+			sets[st] = append(sets[st], info.Role)
+			if algs[st] == nil {
+				algs[st] = map[uint8]bool{}
+			}
+			algs[st][info.Algorithm] = true
 		case StatePublished, StateRetired, StateDSPending:
 		default:
 			return fmt.Errorf("zone %s: key %s: unknown state %q", p.Zone, info.File, info.State)
@@ -272,8 +324,31 @@ func (ks *keyStore) load(p *Policy) error {
 	if p.CSK {
 		want = "csk"
 	}
-	if got := layout(roles); got != want {
-		return fmt.Errorf("zone %s: %s holds active keys %s, the policy asks for %s (changing the key layout or algorithm needs a rollover, which this version does not do)",
+	for st, a := range algs {
+		if len(a) > 1 {
+			return fmt.Errorf("zone %s: %s: the %s keys are of more than one algorithm", p.Zone, where, st)
+		}
+	}
+	if ks.state.Roll != nil {
+		in, out := layout(sets[StateIncoming]), layout(sets[StateOutgoing])
+		switch {
+		case len(sets[StateActive]) > 0 || (out != "csk" && out != "ksk+zsk"):
+			return fmt.Errorf("zone %s: %s: a key-set rollover with keys %s active and %s outgoing", p.Zone, where, layout(sets[StateActive]), out)
+		case in != want || !algs[StateIncoming][p.Algorithm]:
+			return fmt.Errorf("zone %s: %s: a key-set rollover to %s keys is under way; the policy asks for %s algorithm %d (let it finish first)",
+				p.Zone, where, in, want, p.Algorithm)
+		}
+		return nil
+	}
+	if len(sets[StateIncoming])+len(sets[StateOutgoing]) > 0 {
+		return fmt.Errorf("zone %s: %s: incoming or outgoing keys without a rollover under way", p.Zone, where)
+	}
+	got := layout(sets[StateActive])
+	switch {
+	case got != "csk" && got != "ksk+zsk":
+		return fmt.Errorf("zone %s: %s holds active keys %s, the policy asks for %s", p.Zone, where, got, want)
+	case algs[StateActive][p.Algorithm] && got != want:
+		return fmt.Errorf("zone %s: %s holds active keys %s, the policy asks for %s (changing the key layout needs a change of algorithm too: a key-set rollover)",
 			p.Zone, where, got, want)
 	}
 	return nil
@@ -286,8 +361,6 @@ func checkKey(k *authority.Key, info KeyInfo, p *Policy) error {
 		return fmt.Errorf("belongs to %s", k.DNSKEY.Hdr.Name)
 	case k.Tag() != info.Tag || k.DNSKEY.Algorithm != info.Algorithm:
 		return fmt.Errorf("is algorithm %d tag %d, the state file says algorithm %d tag %d", k.DNSKEY.Algorithm, k.Tag(), info.Algorithm, info.Tag)
-	case k.DNSKEY.Algorithm != p.Algorithm:
-		return fmt.Errorf("is algorithm %d, the policy asks for %d (an algorithm rollover is not supported yet)", k.DNSKEY.Algorithm, p.Algorithm)
 	case k.DNSKEY.Flags&dns.REVOKE != 0:
 		return fmt.Errorf("is revoked")
 	}
@@ -336,13 +409,12 @@ func (ks *keyStore) save() error {
 	return nil
 }
 
-// sepKeys are the keys whose DS the parent holds.
-func (ks *keyStore) sepKeys() []*authority.Key {
-	var out []*authority.Key
-	for _, k := range ks.keys {
-		if k.IsSEP() {
-			out = append(out, k)
+// activeAlgorithm is the algorithm of the active keys (0 if none).
+func (ks *keyStore) activeAlgorithm() uint8 {
+	for _, k := range ks.state.Keys {
+		if k.state() == StateActive {
+			return k.Algorithm
 		}
 	}
-	return out
+	return 0
 }

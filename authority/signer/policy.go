@@ -2,7 +2,9 @@
 // version of a zone (a file loaded or reloaded, a transfer in) is signed
 // once, before it is served, and signed again before its signatures reach
 // their refresh point, so that a signed zone answers from precomputed
-// signatures as fast as an unsigned one. Keys live in a key directory, one
+// signatures as fast as an unsigned one. A new version that differs little
+// from the last is signed by patching the last signed version
+// (authority.Resign): its cost follows the size of the change. Keys live in a key directory, one
 // sub-directory per zone, as BIND key files with a state file beside them.
 //
 // A Signer is an authority.PublishHook for its zone, plus a loop that
@@ -11,6 +13,7 @@ package signer
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -73,10 +76,19 @@ type Policy struct {
 	// replaces it (0: never); KSKWait, if set, ends the wait for the
 	// parent's new DS without seeing it.
 	KSKLifetime, KSKWait time.Duration
+	// CSKLifetime is how long a CSK serves before a key-set rollover
+	// replaces it (0: never; keyroll.go).
+	CSKLifetime time.Duration
 	// Unsign turns signing off safely: delete CDS/CDNSKEY, then unsigned
 	// once the parent's DS is gone, or after UnsignWait (0: no limit).
 	Unsign     bool
 	UnsignWait time.Duration
+	// ImportDNSKEY is a file of the other providers' DNSKEYs for a zone
+	// several providers sign (RFC 8901 model 2, multisigner.go).
+	ImportDNSKEY string
+	// ImportFrom is the other provider's address, asked for its DNSKEY
+	// RRset to follow its ZSKs (multisigner_fetch.go).
+	ImportFrom string
 }
 
 // allowedAlgorithms are the algorithms a policy may name (RFC 8624 3.1:
@@ -87,8 +99,10 @@ var allowedAlgorithms = map[uint8]bool{
 
 // ParsePolicy reads a --sign spec: "zone=NAME [alg=13] [keys=csk|ksk+zsk]
 // [denial=nsec|nsec3] [optout=yes|no] [validity=14d] [refresh=5d]
-// [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR
-// [ksk-wait=DUR]] [unsign=yes [unsign-wait=DUR]]". Every mistake is an error saying what is wrong.
+// [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR]
+// [csk-lifetime=DUR] [ksk-wait=DUR] [import-dnskey=FILE
+// [import-dnskey-from=ADDR[:PORT]]] [unsign=yes [unsign-wait=DUR]]". A
+// policy whose algorithm differs from the keys' rolls them over (keyroll.go). Every mistake is an error saying what is wrong.
 func ParsePolicy(spec string) (*Policy, error) {
 	p := &Policy{Algorithm: DefaultAlgorithm, CSK: false, Validity: DefaultValidity, Refresh: DefaultRefresh}
 	seen := make(map[string]bool)
@@ -119,22 +133,35 @@ func ParsePolicy(spec string) (*Policy, error) {
 	}
 	if p.KSKLifetime != 0 {
 		if p.CSK {
-			return nil, fmt.Errorf("ksk-lifetime with keys=csk: a CSK cannot be rolled by double-DS (its successor would sign data before caches know it); not supported yet")
+			return nil, fmt.Errorf("ksk-lifetime with keys=csk: a CSK cannot be rolled by double-DS (its successor would sign data before caches know it); use csk-lifetime")
 		}
 		if p.KSKLifetime < minZSKLifetime {
 			return nil, fmt.Errorf("ksk-lifetime %s is under the minimum %s", p.KSKLifetime, minZSKLifetime)
 		}
 	}
-	if p.KSKWait != 0 && p.KSKLifetime == 0 {
-		return nil, fmt.Errorf("ksk-wait needs ksk-lifetime")
+	if p.CSKLifetime != 0 {
+		if !p.CSK {
+			return nil, fmt.Errorf("csk-lifetime needs keys=csk")
+		}
+		if p.CSKLifetime < minZSKLifetime {
+			return nil, fmt.Errorf("csk-lifetime %s is under the minimum %s", p.CSKLifetime, minZSKLifetime)
+		}
+	}
+	// ksk-wait bounds the wait for the parent's new DS: in a KSK or CSK
+	// rollover, or an algorithm rollover (alg= set).
+	if p.KSKWait != 0 && p.KSKLifetime == 0 && p.CSKLifetime == 0 && !seen["alg"] {
+		return nil, fmt.Errorf("ksk-wait needs ksk-lifetime, csk-lifetime or alg=")
 	}
 	if p.ZSKLifetime != 0 {
 		if p.CSK {
-			return nil, fmt.Errorf("zsk-lifetime with keys=csk: a CSK rollover is a KSK rollover, which this version does not do")
+			return nil, fmt.Errorf("zsk-lifetime with keys=csk: a CSK rollover is a key-set rollover: use csk-lifetime")
 		}
 		if p.ZSKLifetime < minZSKLifetime {
 			return nil, fmt.Errorf("zsk-lifetime %s is under the minimum %s", p.ZSKLifetime, minZSKLifetime)
 		}
+	}
+	if err := checkImportFrom(p); err != nil {
+		return nil, err
 	}
 	if p.Refresh <= 0 || p.Refresh >= p.Validity {
 		return nil, fmt.Errorf("refresh %s must be positive and under the validity %s", p.Refresh, p.Validity)
@@ -191,20 +218,30 @@ func (p *Policy) set(key, val string) error {
 		default:
 			return fmt.Errorf("unsign=%s: want yes or no", val)
 		}
+	case "import-dnskey":
+		p.ImportDNSKEY = val
+	case "import-dnskey-from":
+		if _, _, err := net.SplitHostPort(val); err != nil {
+			val = net.JoinHostPort(strings.Trim(val, "[]"), "53")
+		}
+		p.ImportFrom = val
 	case "unsign-wait":
 		d, err := ParseDuration(val)
 		if err != nil {
 			return fmt.Errorf("%s=%s: %w", key, val, err)
 		}
 		p.UnsignWait = d
-	case "ksk-lifetime", "ksk-wait":
+	case "ksk-lifetime", "ksk-wait", "csk-lifetime":
 		d, err := ParseDuration(val)
 		if err != nil {
 			return fmt.Errorf("%s=%s: %w", key, val, err)
 		}
-		if key == "ksk-lifetime" {
+		switch key {
+		case "ksk-lifetime":
 			p.KSKLifetime = d
-		} else {
+		case "csk-lifetime":
+			p.CSKLifetime = d
+		default:
 			p.KSKWait = d
 		}
 	case "zsk-lifetime":
@@ -233,7 +270,7 @@ func (p *Policy) set(key, val string) error {
 			return fmt.Errorf("serial=%s: want increment or keep", val)
 		}
 	default:
-		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, ksk-wait, unsign or unsign-wait)", key)
+		return fmt.Errorf("unknown setting %q (want zone, alg, keys, denial, optout, validity, refresh, serial, zsk-lifetime, ksk-lifetime, csk-lifetime, ksk-wait, import-dnskey, import-dnskey-from, unsign or unsign-wait)", key)
 	}
 	return nil
 }
@@ -276,9 +313,18 @@ func (p *Policy) String() string {
 	}
 	if p.KSKLifetime != 0 {
 		s += fmt.Sprintf(" ksk-lifetime=%s", p.KSKLifetime)
-		if p.KSKWait != 0 {
-			s += fmt.Sprintf(" ksk-wait=%s", p.KSKWait)
-		}
+	}
+	if p.CSKLifetime != 0 {
+		s += fmt.Sprintf(" csk-lifetime=%s", p.CSKLifetime)
+	}
+	if p.KSKWait != 0 {
+		s += fmt.Sprintf(" ksk-wait=%s", p.KSKWait)
+	}
+	if p.ImportDNSKEY != "" {
+		s += " import-dnskey=" + p.ImportDNSKEY
+	}
+	if p.ImportFrom != "" {
+		s += " import-dnskey-from=" + p.ImportFrom
 	}
 	if p.Unsign {
 		s += " unsign=yes"

@@ -31,7 +31,7 @@ const (
 // rolloverLocked moves the ZSK rollover on at now and reports whether the
 // keys changed (the zone must then be signed again).
 func (s *Signer) rolloverLocked(now time.Time) bool {
-	if s.policy.ZSKLifetime == 0 || s.signed == nil {
+	if s.policy.ZSKLifetime == 0 || s.signed == nil || s.keys.state.Roll != nil {
 		return false
 	}
 	ipub := time.Duration(s.keyTTL)*time.Second + publishSafety
@@ -68,7 +68,9 @@ func (s *Signer) rolloverLocked(now time.Time) bool {
 	switch {
 	case active < 0:
 		return changed
-	case next < 0 && retired < 0 && !now.Before(ks.state.Keys[active].Active.Add(s.policy.ZSKLifetime-ipub)):
+	case next < 0 && retired < 0 && ks.state.Keys[active].Algorithm == s.policy.Algorithm &&
+		!now.Before(ks.state.Keys[active].Active.Add(s.policy.ZSKLifetime-ipub)):
+		// (Another algorithm is reached by a key-set rollover, not here.)
 		info, err := ks.addKey(s.policy, RoleZSK, StatePublished, now)
 		if err != nil {
 			s.status.LastError = "ZSK rollover: " + err.Error()
@@ -121,7 +123,7 @@ func (s *Signer) recordTTLs(rrs []dns.RR) {
 //	(every cache holds both DS), the successor replaces the old KSK in
 //	the DNSKEY RRset at once; the old DS can then leave the parent.
 func (s *Signer) kskRolloverLocked(now time.Time) bool {
-	if s.policy.KSKLifetime == 0 || s.signed == nil || s.policy.Unsign {
+	if s.policy.KSKLifetime == 0 || s.signed == nil || s.policy.Unsign || s.keys.state.Roll != nil {
 		return false
 	}
 	ks := s.keys
@@ -144,8 +146,8 @@ func (s *Signer) kskRolloverLocked(now time.Time) bool {
 	changed, save := false, false
 	switch {
 	case next < 0:
-		if now.Before(ks.state.Keys[active].Active.Add(s.policy.KSKLifetime)) {
-			return false
+		if now.Before(ks.state.Keys[active].Active.Add(s.policy.KSKLifetime)) || ks.state.Keys[active].Algorithm != s.policy.Algorithm {
+			return false // (another algorithm is reached by a key-set rollover)
 		}
 		info, err := ks.addKey(s.policy, RoleKSK, StateDSPending, now)
 		if err != nil {

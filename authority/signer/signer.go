@@ -1,10 +1,9 @@
 package signer
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,16 +44,21 @@ type Signer struct {
 	mu       sync.Mutex
 	cache    authority.SignatureCache
 	unsigned *authority.Zone // the last unsigned version published
-	digest   [sha256.Size]byte
 	signed   *authority.Zone // the signed version made from it
-	refresh  time.Time       // DNS time at which the oldest signature needs renewing
+	// signedWith is signConfig() when signed was made: a version made
+	// with other keys or CDS records cannot be patched (Resign).
+	signedWith string
+	refresh    time.Time // DNS time at which the oldest signature needs renewing
 	// keyTTL and maxTTL are the DNSKEY TTL and the largest TTL of the
 	// last signed version (rollover waits).
 	keyTTL, maxTTL  uint32
 	parentDS        ParentDSFunc
-	lastParentCheck time.Time // wall clock
-	parentSeen      []*dns.DS // the parent's DS at the last good check
-	parentDSTTL     uint32    // the largest DS TTL seen at the parent
+	lastParentCheck time.Time     // wall clock
+	parentSeen      []*dns.DS     // the parent's DS at the last good check
+	parentDSTTL     uint32        // the largest DS TTL seen at the parent
+	imported        *importedKeys // the other providers' keys (multi-signer), nil if none
+	lastFetch       time.Time     // wall clock: the other provider last asked (import-dnskey-from)
+	importChanged   bool          // a fetch changed the imported keys: sign again
 	status          Status
 }
 
@@ -71,10 +75,20 @@ type Status struct {
 	SignedRRsets int       `json:"signed_rrsets"` // signed anew at the last signing
 	ReusedRRsets int       `json:"reused_rrsets"` // signatures kept at the last signing
 	Took         string    `json:"took"`
-	LastError    string    `json:"last_error"`
+	// Incremental: the last signing patched the previous signed version
+	// (only the change signed, authority.Resign) rather than signing the
+	// whole zone.
+	Incremental bool   `json:"incremental"`
+	LastError   string `json:"last_error"`
 	// Unsigned: signing was turned off (unsign=yes) and the zone is
 	// served unsigned.
 	Unsigned bool `json:"unsigned,omitempty"`
+	// Roll is the key-set rollover under way: why, its stage and since
+	// when ("" for none).
+	Roll string `json:"roll,omitempty"`
+	// Imported are the other providers' keys a multi-signer zone
+	// publishes (import-dnskey).
+	Imported []string `json:"imported,omitempty"`
 }
 
 // New loads (or, on first use, makes) the zone's keys: a problem with
@@ -100,9 +114,26 @@ func New(p *Policy, o Options) (*Signer, error) {
 	if p.KSKLifetime != 0 && o.ParentDS == nil && p.KSKWait == 0 {
 		return nil, fmt.Errorf("zone %s: ksk-lifetime needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait", p.Zone)
 	}
+	if o.ParentDS == nil && p.KSKWait == 0 {
+		if p.CSKLifetime != 0 {
+			return nil, fmt.Errorf("zone %s: csk-lifetime needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait", p.Zone)
+		}
+		if alg := ks.activeAlgorithm(); alg != 0 && alg != p.Algorithm {
+			return nil, fmt.Errorf("zone %s: the keys are algorithm %d, the policy asks for %d: the algorithm rollover needs a way to see the parent's new DS (the co-located validating resolver) or ksk-wait",
+				p.Zone, alg, p.Algorithm)
+		}
+	}
 	s := &Signer{policy: p, clock: o.Clock, log: o.Log, keys: ks, parentDS: o.ParentDS}
+	if p.ImportDNSKEY != "" {
+		if s.imported, err = readImport(p.ImportDNSKEY, p, ks.ownDNSKEYs()); err != nil {
+			return nil, fmt.Errorf("zone %s: %w", p.Zone, err)
+		}
+	}
 	s.status = Status{Zone: p.Zone, Policy: p.String(), Keys: slices.Clone(ks.state.Keys), DS: s.dsStrings(),
-		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero()}
+		Unsigned: p.Unsign && ks.state.Unsign != nil && !ks.state.Unsign.Done.IsZero(), Roll: ks.rollDescription()}
+	if s.imported != nil {
+		s.status.Imported = s.imported.describe()
+	}
 	s.writeStatusLocked()
 	return s, nil
 }
@@ -113,8 +144,9 @@ func (s *Signer) Zone() string { return s.policy.Zone }
 // DS returns the DS records (SHA-256) the parent should hold.
 func (s *Signer) DS() []*dns.DS {
 	var out []*dns.DS
-	for _, k := range s.keys.sepKeys() {
-		out = append(out, k.DNSKEY.ToDS(dns.SHA256))
+	keys, _ := s.cdsKeys()
+	for _, k := range keys {
+		out = append(out, k.ToDS(dns.SHA256))
 	}
 	return out
 }
@@ -159,20 +191,30 @@ func (s *Signer) Publish(z *authority.Zone) *authority.Zone {
 	if s.policy.Unsign && s.keys.state.Unsign == nil {
 		s.unsignLocked(s.clock.Now()) // records the start
 	}
-	rrs := unsignedRecords(z)
-	digest := recordsDigest(rrs)
-	if s.signed != nil && digest == s.digest && s.clock.Now().Before(s.refresh) {
-		s.unsigned = z
-		return s.signed
+	now := s.clock.Now()
+	if s.unsigned != nil && s.signed != nil && s.signed.Signed() && now.Before(s.refresh) && s.signedWith == s.signConfig() {
+		changed := authority.ChangedNames(s.unsigned, z)
+		if len(changed) == 0 {
+			s.unsigned = z
+			return s.signed
+		}
+		out, err := s.resignLocked(z, changed)
+		if err == nil {
+			s.unsigned, s.signed = z, out
+			return out
+		}
+		if !errors.Is(err, authority.ErrNotIncremental) {
+			s.log.Warn("incremental signing failed; signing the whole zone", "zone", s.policy.Zone, "err", err)
+		}
 	}
-	out, err := s.signLocked(rrs, "zone signed")
+	out, err := s.signLocked(unsignedRecords(z), "zone signed")
 	if err != nil {
 		s.status.LastError = err.Error()
 		s.writeStatusLocked()
 		s.log.Error("zone signing failed; the previous version keeps serving", "zone", s.policy.Zone, "err", err)
 		return nil
 	}
-	s.unsigned, s.digest, s.signed = z, digest, out
+	s.unsigned, s.signed = z, out
 	return out
 }
 
@@ -199,6 +241,9 @@ func (s *Signer) Run(ctx context.Context, srv *authority.Server) {
 		if s.unsignDue() {
 			s.checkParent(ctx)
 		}
+		if s.fetchDue() {
+			s.fetchImport(ctx)
+		}
 		s.resignIfDue(srv)
 	}
 }
@@ -223,7 +268,10 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		srv.Replace(old, plain)
 		return
 	}
-	keysChanged := s.rolloverLocked(now)
+	keysChanged := s.reimportLocked() || s.importChanged
+	s.importChanged = false
+	keysChanged = s.keySetRolloverLocked(now) || keysChanged
+	keysChanged = s.rolloverLocked(now) || keysChanged
 	keysChanged = s.kskRolloverLocked(now) || keysChanged
 	if !keysChanged && now.Before(s.refresh) {
 		s.mu.Unlock()
@@ -249,6 +297,41 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 	}
 }
 
+// signOptions are the options of a signing at now with the active keys.
+func (s *Signer) signOptions(active, unpublished []*authority.Key, now time.Time, publishCDS bool) authority.SignOptions {
+	opts := authority.SignOptions{
+		Keys:        active,
+		Unpublished: unpublished,
+		Inception:   now.Add(-inceptionSkew),
+		Expiration:  now.Add(s.policy.Validity),
+		PublishCDS:  publishCDS,
+		CDSDelete:   s.policy.Unsign,
+		Cache:       &s.cache,
+		ReuseUntil:  now.Add(s.policy.Refresh),
+		Unordered:   true,
+	}
+	if s.policy.NSEC3 {
+		// RFC 9276 3.1: no extra iterations, no salt.
+		opts.NSEC3 = &authority.NSEC3Options{OptOut: s.policy.OptOut}
+	}
+	return opts
+}
+
+// signConfig fingerprints what a signed version's keys and apex key
+// records depend on: each key's role and state, and turning signing off.
+func (s *Signer) signConfig() string {
+	var b strings.Builder
+	for _, k := range s.keys.state.Keys {
+		fmt.Fprintf(&b, "%s/%d/%d/%s;", k.Role, k.Algorithm, k.Tag, k.state())
+	}
+	if s.policy.Unsign {
+		b.WriteString("unsign")
+	}
+	b.WriteString(string(s.keys.rollStage()))
+	b.WriteString(s.imported.fingerprint())
+	return b.String()
+}
+
 // signLocked signs rrs (the unsigned records) with the zone's keys and
 // builds the zone to serve; why is the log message.
 func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
@@ -261,33 +344,23 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	unsignedSerial := soa.Serial
 	serial := s.nextSerial(unsignedSerial)
 	soa.Serial = serial
-	active, others := s.keys.signing()
+	active, unpublished, others := s.keys.signing()
 	// Keys published before use or kept after it are in the DNSKEY
 	// RRset without signing (Sign keeps input DNSKEYs).
 	rrs = append(rrs, others...)
-	cdsKeys, pending := s.keys.cdsKeys()
+	if s.imported != nil {
+		rrs = append(rrs, s.imported.zsks()...)
+	}
+	cdsKeys, custom := s.cdsKeys()
 	publishCDS := !s.policy.Unsign
-	if pending && publishCDS {
+	if custom && publishCDS {
 		// The successor KSK's DS is offered before the key is in the
-		// DNSKEY RRset (double-DS): CDS/CDNSKEY made here, not by Sign.
+		// DNSKEY RRset (double-DS), or a key-set rollover names one set
+		// of two: CDS/CDNSKEY made here, not by Sign.
 		rrs = append(rrs, authority.CDSRecords(cdsKeys, soa.Hdr.Ttl)...)
 		publishCDS = false
 	}
-	opts := authority.SignOptions{
-		Keys:       active,
-		Inception:  now.Add(-inceptionSkew),
-		Expiration: now.Add(s.policy.Validity),
-		PublishCDS: publishCDS,
-		CDSDelete:  s.policy.Unsign,
-		Cache:      &s.cache,
-		ReuseUntil: now.Add(s.policy.Refresh),
-		Unordered:  true,
-	}
-	if s.policy.NSEC3 {
-		// RFC 9276 3.1: no extra iterations, no salt.
-		opts.NSEC3 = &authority.NSEC3Options{OptOut: s.policy.OptOut}
-	}
-	signed, err := authority.Sign(s.policy.Zone, rrs, opts)
+	signed, err := authority.Sign(s.policy.Zone, rrs, s.signOptions(active, unpublished, now, publishCDS))
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +368,37 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the signed zone fails the zone checks: %w", err)
 	}
+	s.refresh = earliestExpiration(signed).Add(-s.policy.Refresh)
+	s.recordTTLs(signed)
+	s.signedWith = s.signConfig()
+	s.status.Incremental = false
+	s.signedLocked(why, start, now, serial, unsignedSerial, "records", len(signed))
+	return z, nil
+}
+
+// resignLocked signs z, whose changed names are changed, by patching the
+// signed version of the last one (authority.Resign); the signatures'
+// refresh point stays that of the version patched, the earliest.
+func (s *Signer) resignLocked(z *authority.Zone, changed []string) (*authority.Zone, error) {
+	start := time.Now()
+	now := s.clock.Now()
+	unsignedSerial := z.SOA().Serial
+	serial := s.nextSerial(unsignedSerial)
+	active, unpublished, _ := s.keys.signing()
+	in := authority.ResignInput{Prev: s.signed, PrevUnsigned: s.unsigned, Next: z, Changed: changed, Serial: serial}
+	out, err := authority.Resign(in, s.signOptions(active, unpublished, now, false))
+	if err != nil {
+		return nil, err
+	}
+	s.maxTTL = max(s.maxTTL, out.MaxTTL(changed))
+	s.status.Incremental = true
+	s.signedLocked("zone change signed", start, now, serial, unsignedSerial, "changed_names", len(changed))
+	return out, nil
+}
+
+// signedLocked records a signing in the status, the state file (serial)
+// and the log.
+func (s *Signer) signedLocked(why string, start, now time.Time, serial, unsignedSerial uint32, sizeKey string, size int) {
 	if s.policy.Serial == SerialIncrement && s.keys.state.Serial != serial {
 		s.keys.state.Serial = serial
 		if err := s.keys.save(); err != nil {
@@ -302,8 +406,6 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 			s.log.Error("signed serial not saved", "zone", s.policy.Zone, "err", err)
 		}
 	}
-	s.refresh = earliestExpiration(signed).Add(-s.policy.Refresh)
-	s.recordTTLs(signed)
 	st := s.cache.Stats()
 	took := time.Since(start)
 	s.status.Serial, s.status.UnsignedSer = serial, unsignedSerial
@@ -313,9 +415,21 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	s.status.LastError = ""
 	s.writeStatusLocked()
 	s.log.Info(why, "zone", s.policy.Zone, "serial", serial, "unsigned_serial", unsignedSerial,
-		"signed_rrsets", st.Signed, "reused_rrsets", st.Reused, "records", len(signed),
+		"signed_rrsets", st.Signed, "reused_rrsets", st.Reused, sizeKey, size,
 		"next_refresh", s.refresh.UTC().Format(time.RFC3339), "took", took.Round(time.Millisecond))
-	return z, nil
+}
+
+// cdsKeys are the KSKs CDS/CDNSKEY name (keyStore.cdsKeys) and, in a
+// multi-signer zone, the other providers' KSKs (RFC 8901 8): then the
+// signer makes CDS/CDNSKEY itself (custom).
+func (s *Signer) cdsKeys() (keys []*dns.DNSKEY, custom bool) {
+	keys, custom = s.keys.cdsKeys()
+	if s.imported != nil {
+		if other := s.imported.ksks(); len(other) > 0 {
+			keys, custom = append(keys, other...), true
+		}
+	}
+	return keys, custom
 }
 
 // nextSerial is the serial of the next signed version.
@@ -347,29 +461,6 @@ func unsignedRecords(z *authority.Zone) []dns.RR {
 		}
 		out = append(out, rr)
 	}
-	return out
-}
-
-// recordsDigest fingerprints a set of records independently of order.
-func recordsDigest(rrs []dns.RR) [sha256.Size]byte {
-	sums := make([][sha256.Size]byte, len(rrs))
-	buf := make([]byte, 0, 1024)
-	for i, rr := range rrs {
-		buf = buf[:cap(buf)]
-		off, err := dns.PackRR(rr, buf, 0, nil, false)
-		if err != nil {
-			sums[i] = sha256.Sum256([]byte(rr.String()))
-			continue
-		}
-		sums[i] = sha256.Sum256(buf[:off])
-	}
-	slices.SortFunc(sums, func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) })
-	h := sha256.New()
-	for _, s := range sums {
-		h.Write(s[:])
-	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
 	return out
 }
 

@@ -121,8 +121,8 @@ func TestSignerSignsEachVersion(t *testing.T) {
 	if got := serialOf(second); got != 8 {
 		t.Errorf("serial after a change %d, want 8", got)
 	}
-	if st := s.Status(); st.SignedRRsets != 2 || st.ReusedRRsets == 0 {
-		t.Errorf("after a one-record change: %+v, want www/A and SOA signed anew", st)
+	if st := s.Status(); st.SignedRRsets != 2 || st.ReusedRRsets == 0 || !st.Incremental {
+		t.Errorf("after a one-record change: %+v, want www/A and SOA signed anew by a patch", st)
 	}
 	// The unsigned serial ahead: followed.
 	srv.Set(mustZone(t, zoneText(100, "192.0.2.3", "")))
@@ -146,6 +146,9 @@ func TestSignerSignsEachVersion(t *testing.T) {
 	}
 	verifyZone(t, fourth, clk.Now())
 	verifyZone(t, fourth, clk.Now().Add(5*24*time.Hour))
+	if s.Status().Incremental {
+		t.Error("re-signing past the refresh point patched the zone; want a full signing")
+	}
 	if got := serialOf(fourth); got != 101 {
 		t.Errorf("serial after re-signing %d, want 101", got)
 	}

@@ -25,7 +25,7 @@ type signOptions struct {
 }
 
 func (o *signOptions) register(fs *flag.FlagSet) {
-	fs.Var(&o.sign, "sign", "sign a served zone online, `POLICY`: \"zone=NAME [alg=13|8|14|15|16] [keys=ksk+zsk|csk] [denial=nsec|nsec3] [optout=no|yes] [validity=14d] [refresh=5d] [serial=increment|keep] [zsk-lifetime=DUR] [unsign=yes [unsign-wait=DUR]]\" (repeatable)")
+	fs.Var(&o.sign, "sign", "sign a served zone online, `POLICY`: \"zone=NAME [alg=13|8|14|15|16] [keys=ksk+zsk|csk] [denial=nsec|nsec3] [optout=no|yes] [validity=14d] [refresh=5d] [serial=increment|keep] [zsk-lifetime=DUR] [ksk-lifetime=DUR] [csk-lifetime=DUR] [ksk-wait=DUR] [import-dnskey=FILE [import-dnskey-from=ADDR]] [unsign=yes [unsign-wait=DUR]]\" (repeatable; an alg= other than the keys' rolls them over)")
 	fs.StringVar(&o.keyDir, "key-dir", "", "`DIR` of the signing keys, one sub-directory per zone (default: --state-dir/keys)")
 }
 

@@ -139,6 +139,12 @@ func startSignedRoot(t *testing.T, dir, rootAddr, delegations string) (hints, an
 // startUnbound runs Unbound validating from anchor, with hints, on addr:53.
 func startUnbound(t *testing.T, dir, hints, anchor, addr string) {
 	t.Helper()
+	startUnboundWith(t, dir, hints, anchor, addr, "")
+}
+
+// startUnboundWith is startUnbound with extra server: lines.
+func startUnboundWith(t *testing.T, dir, hints, anchor, addr, extra string) {
+	t.Helper()
 	bin := dnstest.RequireTool(t, "unbound")
 	conf := fmt.Sprintf(`server:
 	interface: %[1]s
@@ -159,9 +165,10 @@ func startUnbound(t *testing.T, dir, hints, anchor, addr string) {
 	module-config: "validator iterator"
 	access-control: 127.0.0.0/8 allow
 	local-zone: "test." nodefault
+%[5]s
 remote-control:
 	control-enable: no
-`, addr, dir, hints, anchor)
+`, addr, dir, hints, anchor, extra)
 	confPath := filepath.Join(dir, "unbound.conf")
 	writeAtomically(t, confPath, conf)
 	dnstest.StartDaemon(t, dir, bin, "-d", "-c", confPath)
@@ -673,6 +680,12 @@ func TestServeSignFlagErrors(t *testing.T) {
 	if _, err := signer.New(p, signer.Options{KeyDir: brokenKeys}); err != nil {
 		t.Fatal(err)
 	}
+	// Keys of algorithm 8 for the rollover cases.
+	if p8, _ := signer.ParsePolicy("zone=signed.test alg=8"); p8 != nil {
+		if _, err := signer.New(p8, signer.Options{KeyDir: brokenKeys + "-alg"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	privs, _ := filepath.Glob(filepath.Join(signer.ZoneDir(brokenKeys, "signed.test."), "K*.private"))
 	if len(privs) == 0 {
 		t.Fatal("no private keys made")
@@ -691,6 +704,11 @@ func TestServeSignFlagErrors(t *testing.T) {
 		{[]string{"--zone", zoneFile, "--key-dir", dir}, "--key-dir without any --sign"},
 		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test", "--key-dir", brokenKeys}, ".private"},
 		{[]string{"--zone", zoneFile, "--no-dnssec", "--sign", "zone=signed.test unsign=yes", "--key-dir", filepath.Join(dir, "k2")}, "unsign-wait"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test import-dnskey=" + filepath.Join(dir, "none.keys"), "--key-dir", filepath.Join(dir, "k3")}, "import-dnskey"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test import-dnskey=" + zoneFile, "--key-dir", filepath.Join(dir, "k4")}, "is not a DNSKEY record"},
+		{[]string{"--zone", zoneFile, "--no-dnssec", "--sign", "zone=signed.test alg=15", "--key-dir", brokenKeys + "-alg"}, "algorithm 8, the policy asks for 15"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test alg=8 keys=csk", "--key-dir", brokenKeys + "-alg"}, "changing the key layout needs a change of algorithm"},
+		{[]string{"--zone", zoneFile, "--sign", "zone=signed.test csk-lifetime=30d"}, "csk-lifetime needs keys=csk"},
 	}
 	for _, c := range cases {
 		var out syncBuffer

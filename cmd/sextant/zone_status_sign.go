@@ -31,6 +31,12 @@ func printSigningStatus(w io.Writer, st signer.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, " (%s)\n", k.File)
 	}
+	if st.Roll != "" {
+		fmt.Fprintf(w, "  key rollover:    %s\n", st.Roll)
+	}
+	for _, k := range st.Imported {
+		fmt.Fprintf(w, "  imported key:    %s (another provider's)\n", k)
+	}
 	for _, ds := range st.DS {
 		fmt.Fprintf(w, "  DS for parent:   %s\n", ds)
 	}
