@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"mime"
@@ -235,6 +236,53 @@ func minTTL(m *dns.Msg) int {
 		for _, rr := range m.Ns {
 			if soa, ok := rr.(*dns.SOA); ok {
 				lower(soa.Minttl)
+			}
+		}
+	}
+	return ttl
+}
+
+// wireMinTTL is minTTL of a packed answer, read from the wire without
+// parsing it into records (the ready-answer path); -1 when it has no
+// records or does not parse.
+func wireMinTTL(msg []byte) int {
+	if len(msg) < headerLen {
+		return -1
+	}
+	off := headerLen
+	for range binary.BigEndian.Uint16(msg[4:6]) {
+		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
+			return -1
+		}
+		off += 4
+	}
+	counts := [3]int{int(binary.BigEndian.Uint16(msg[6:8])), int(binary.BigEndian.Uint16(msg[8:10])), int(binary.BigEndian.Uint16(msg[10:12]))}
+	ttl := -1
+	lower := func(v uint32) {
+		if ttl < 0 || int(v) < ttl {
+			ttl = int(v)
+		}
+	}
+	for sec, n := range counts {
+		for range n {
+			if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+				return -1
+			}
+			typ := binary.BigEndian.Uint16(msg[off : off+2])
+			rrTTL := binary.BigEndian.Uint32(msg[off+4 : off+8])
+			rdlen := int(binary.BigEndian.Uint16(msg[off+8 : off+10]))
+			rdata := off + 10
+			if off = rdata + rdlen; off > len(msg) {
+				return -1
+			}
+			if typ == dns.TypeOPT {
+				continue
+			}
+			lower(rrTTL)
+			// A negative answer lives no longer than its SOA's MINIMUM,
+			// the last field of its RDATA (RFC 2308 5).
+			if sec == 1 && counts[0] == 0 && typ == dns.TypeSOA && rdlen >= 22 {
+				lower(binary.BigEndian.Uint32(msg[off-4 : off]))
 			}
 		}
 	}

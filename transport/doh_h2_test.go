@@ -1,0 +1,363 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+func TestWireMinTTL(t *testing.T) {
+	a := func(ttl uint32) dns.RR {
+		return &dns.A{Hdr: dns.RR_Header{Name: "www.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.IPv4(192, 0, 2, 1)}
+	}
+	soa := func(ttl, minimum uint32) dns.RR {
+		return &dns.SOA{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+			Ns: "ns.example.", Mbox: "hostmaster.example.", Serial: 1, Refresh: 2, Retry: 3, Expire: 4, Minttl: minimum}
+	}
+	msg := func(answer, ns []dns.RR, do bool) *dns.Msg {
+		m := new(dns.Msg).SetQuestion("www.example.", dns.TypeA)
+		m.Response = true
+		m.Answer, m.Ns = answer, ns
+		if do {
+			m.SetEdns0(1232, true) // the OPT's TTL field holds the DO bit: not a TTL
+		}
+		return m
+	}
+	tests := []struct {
+		name string
+		m    *dns.Msg
+		want int
+	}{
+		{"smallest answer TTL", msg([]dns.RR{a(300), a(60), a(120)}, nil, false), 60},
+		{"OPT skipped", msg([]dns.RR{a(300)}, nil, true), 300},
+		{"negative: SOA MINIMUM below its TTL", msg(nil, []dns.RR{soa(3600, 900)}, false), 900},
+		{"negative: SOA TTL below its MINIMUM", msg(nil, []dns.RR{soa(600, 900)}, true), 600},
+		{"positive: SOA MINIMUM ignored", msg([]dns.RR{a(300)}, []dns.RR{soa(3600, 10)}, false), 300},
+		{"no records", msg(nil, nil, false), -1},
+		{"only an OPT", msg(nil, nil, true), -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.m.Compress = true
+			b, err := tc.m.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, parsed := wireMinTTL(b), minTTL(tc.m); got != tc.want || parsed != tc.want {
+				t.Errorf("wireMinTTL %d, minTTL %d, want %d", got, parsed, tc.want)
+			}
+			// Cut anywhere, it must not read past the end or invent a TTL.
+			for i := range b {
+				if got := wireMinTTL(b[:i]); got != -1 && i < len(b) && got < tc.want {
+					t.Fatalf("cut at %d: %d", i, got)
+				}
+			}
+		})
+	}
+}
+
+// TestDoHH2ReadyPath: over HTTP/2, GET and POST of a plain query take the
+// ready-answer path; a padded query (it must be answered padded), a JSON
+// request and a client outside the ACL take the full path.
+func TestDoHH2ReadyPath(t *testing.T) {
+	certs, ctls := testCerts(t)
+	h := newReadyTTLHandler()
+	tcp, udp, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
+	client := dohClients(t, ctls)["HTTP/2.0"]
+	base := "https://" + tcp + "/dns-query"
+	_, udpPort, _ := net.SplitHostPort(udp)
+	q := query("example.", dns.TypeA)
+	q.Id = 4321
+	wire := mustPack(t, q)
+	padded := query("example.", dns.TypeA)
+	padded.SetEdns0(1232, false)
+	padded.IsEdns0().Option = append(padded.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 8)})
+
+	get := func(t *testing.T, req *http.Request) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" {
+			t.Fatalf("%s %d: %s", resp.Proto, resp.StatusCode, body)
+		}
+		return resp, body
+	}
+	wireReq := func(method string, m []byte) *http.Request {
+		if method == http.MethodGet {
+			r, _ := http.NewRequest(method, base+"?dns="+base64.RawURLEncoding.EncodeToString(m), nil)
+			return r
+		}
+		r, _ := http.NewRequest(method, base, bytes.NewReader(m))
+		r.Header.Set("Content-Type", mimeDNSMessage)
+		return r
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			before := h.ready.Load()
+			resp, body := get(t, wireReq(method, wire))
+			if h.ready.Load() != before+1 {
+				t.Error("not answered on the ready path")
+			}
+			m := new(dns.Msg)
+			if err := m.Unpack(body); err != nil || m.Id != 4321 || len(m.Answer) != 2 {
+				t.Fatalf("answer %v %v", m, err)
+			}
+			for k, want := range map[string]string{
+				"Content-Type":   mimeDNSMessage,
+				"Content-Length": strconv.Itoa(len(body)),
+				"Cache-Control":  "max-age=60",
+				"Alt-Svc":        `h3=":` + udpPort + `"; ma=86400`,
+			} {
+				if got := resp.Header.Get(k); got != want {
+					t.Errorf("%s %q, want %q", k, got, want)
+				}
+			}
+
+			before = h.ready.Load()
+			_, body = get(t, wireReq(method, mustPack(t, padded)))
+			m = new(dns.Msg)
+			if err := m.Unpack(body); err != nil || !wantsPadding(m) || len(body)%paddingBlock != 0 {
+				t.Errorf("padded query: answer of %d bytes, padded %v, %v", len(body), wantsPadding(m), err)
+			}
+			if h.ready.Load() != before {
+				t.Error("a padded query took the ready path")
+			}
+		})
+	}
+	t.Run("JSON", func(t *testing.T) {
+		before := h.ready.Load()
+		r := wireReq(http.MethodGet, wire)
+		r.Header.Set("Accept", mimeDNSJSON)
+		resp, _ := get(t, r)
+		if ct := resp.Header.Get("Content-Type"); ct != mimeDNSJSON || h.ready.Load() != before {
+			t.Errorf("Content-Type %q, ready path %d times", ct, h.ready.Load()-before)
+		}
+	})
+	t.Run("ACL", func(t *testing.T) {
+		tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs,
+			Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
+		before := h.ready.Load()
+		r, _ := http.NewRequest(http.MethodGet, "https://"+tcp+"/dns-query?dns="+base64.RawURLEncoding.EncodeToString(wire), nil)
+		_, body := get(t, r)
+		m := new(dns.Msg)
+		if err := m.Unpack(body); err != nil || m.Rcode != dns.RcodeRefused || h.ready.Load() != before {
+			t.Errorf("denied client: %v rcode %d, ready path %d times", err, m.Rcode, h.ready.Load()-before)
+		}
+	})
+}
+
+// h2Client is a bare HTTP/2 client for the protocol tests: it speaks
+// frames, to do what well-behaved clients never do.
+type h2Client struct {
+	t    *testing.T
+	conn *tls.Conn
+	fr   *http2.Framer
+	enc  *hpack.Encoder
+	hbuf bytes.Buffer
+}
+
+func dialH2(t *testing.T, addr string, ctls *tls.Config, settings ...http2.Setting) *h2Client {
+	t.Helper()
+	conf := ctls.Clone()
+	conf.NextProtos = []string{"h2"}
+	conn, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN %q", p)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := &h2Client{t: t, conn: conn, fr: http2.NewFramer(conn, conn)}
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteSettings(settings...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// get sends a GET of m on stream id.
+func (c *h2Client) get(id uint32, addr string, m []byte) {
+	c.t.Helper()
+	c.hbuf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", addr},
+		{":path", "/dns-query?dns=" + base64.RawURLEncoding.EncodeToString(m)}, {"accept", mimeDNSMessage}} {
+		c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next returns the next frame that is not about the connection's own
+// settings, window or pings.
+func (c *h2Client) next() http2.Frame {
+	c.t.Helper()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				c.fr.WriteSettingsAck()
+			}
+			continue
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				continue
+			}
+		}
+		return f
+	}
+}
+
+// TestDoHH2FlowControl: an answer bigger than the window the client
+// grants goes out as far as the window allows, and the rest follows its
+// WINDOW_UPDATE (RFC 9113 6.9).
+func TestDoHH2FlowControl(t *testing.T) {
+	certs, ctls := testCerts(t)
+	h := newReadyTTLHandler()
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
+	const window = 16
+	c := dialH2(t, tcp, ctls, http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	q := mustPack(t, query("example.", dns.TypeA))
+	want, err := ttlAnswer(query("example.", dns.TypeA)).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.get(1, tcp, q)
+	var got []byte
+	ended := false
+	for !ended {
+		switch f := c.next().(type) {
+		case *http2.MetaHeadersFrame:
+			if f.StreamID != 1 || f.PseudoValue("status") != "200" {
+				t.Fatalf("headers %v", f)
+			}
+		case *http2.DataFrame:
+			got = append(got, f.Data()...)
+			ended = f.StreamEnded()
+			if len(got) > window && !ended {
+				t.Fatalf("%d bytes sent in a window of %d", len(got), window)
+			}
+			if len(got) == window && !ended {
+				// The server waits on the window; open it.
+				if err := c.fr.WriteWindowUpdate(1, 1000); err != nil {
+					t.Fatal(err)
+				}
+			}
+		default:
+			t.Fatalf("unexpected %v", f)
+		}
+	}
+	if len(got) != len(want) || !bytes.Equal(got[2:], want[2:]) {
+		t.Fatalf("answer of %d bytes, want %d", len(got), len(want))
+	}
+	if h.ready.Load() != 1 {
+		t.Errorf("ready path taken %d times", h.ready.Load())
+	}
+}
+
+// TestDoHH2RefusesStreamsPastLimit: a stream past MaxInFlight is refused
+// with REFUSED_STREAM (RFC 9113 5.1.2) while the others are served; and a
+// client resetting its streams (rapid reset) cannot get past the limit,
+// since a request counts until its handler returns.
+func TestDoHH2RefusesStreamsPastLimit(t *testing.T) {
+	certs, ctls := testCerts(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	handler := HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) {
+		entered <- struct{}{}
+		<-release
+		answerA(1).ServeDNS(ctx, w, r)
+	})
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: handler, Certs: certs, MaxInFlight: 2}})
+	c := dialH2(t, tcp, ctls)
+	q := mustPack(t, query("example.", dns.TypeA))
+	c.get(1, tcp, q)
+	c.get(3, tcp, q)
+	<-entered
+	<-entered
+	// Resetting stream 1 frees nothing while its handler runs.
+	if err := c.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	c.get(5, tcp, q)
+	f := c.next()
+	if rst, ok := f.(*http2.RSTStreamFrame); !ok || rst.StreamID != 5 || rst.ErrCode != http2.ErrCodeRefusedStream {
+		t.Fatalf("got %v, want REFUSED_STREAM on stream 5", f)
+	}
+	close(release)
+	f = c.next()
+	if hf, ok := f.(*http2.MetaHeadersFrame); !ok || hf.StreamID != 3 {
+		t.Fatalf("got %v, want the answer on stream 3", f)
+	}
+}
+
+// TestDoHH2ProtocolErrors: frames no client may send end the connection
+// with GOAWAY and the matching error code (RFC 9113 5.4.1).
+func TestDoHH2ProtocolErrors(t *testing.T) {
+	certs, ctls := testCerts(t)
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs}})
+	q := mustPack(t, query("example.", dns.TypeA))
+	cases := []struct {
+		name string
+		send func(c *h2Client)
+		code http2.ErrCode
+	}{
+		{"even stream ID", func(c *h2Client) { c.get(2, tcp, q) }, http2.ErrCodeProtocol},
+		{"stream ID going back", func(c *h2Client) { c.get(5, tcp, q); c.get(3, tcp, q) }, http2.ErrCodeProtocol},
+		{"DATA on an idle stream", func(c *h2Client) { c.fr.WriteData(7, true, []byte("x")) }, http2.ErrCodeProtocol},
+		{"window overflow", func(c *h2Client) { c.fr.WriteWindowUpdate(0, 1<<31-1) }, http2.ErrCodeFlowControl},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialH2(t, tcp, ctls)
+			go tc.send(c)
+			for {
+				f, err := c.fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("no GOAWAY: %v", err)
+				}
+				if ga, ok := f.(*http2.GoAwayFrame); ok {
+					if ga.ErrCode != tc.code {
+						t.Fatalf("GOAWAY %v, want %v", ga.ErrCode, tc.code)
+					}
+					break
+				}
+			}
+			// The connection is closed after the GOAWAY.
+			for {
+				if _, err := c.fr.ReadFrame(); err != nil {
+					if isTimeout(err) {
+						t.Fatal("connection left open after GOAWAY")
+					}
+					break
+				}
+			}
+		})
+	}
+}
