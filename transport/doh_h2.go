@@ -99,6 +99,7 @@ type h2Conn struct {
 	handlers   sync.WaitGroup     // general requests in flight
 	inFlight   atomic.Int32       // requests between their last frame and their answer
 	gotPreface bool               // the client's first SETTINGS arrived
+	lastActive time.Time          // when a request was last seen in flight
 
 	// mu guards the writing side: the framer's writes, the hpack
 	// encoder, the send windows and the streams awaiting an answer.
@@ -252,6 +253,7 @@ func (c *h2Conn) start() error {
 	})
 	c.writeLocked(func() error { return c.fr.WriteWindowUpdate(0, h2ConnWindow-65535) })
 	c.recvWindow = h2ConnWindow
+	c.lastActive = time.Now()
 	return c.flushLocked()
 }
 
@@ -303,6 +305,9 @@ func (c *h2Conn) readLoop() error {
 			}
 			var se http2.StreamError
 			if errors.As(err, &se) {
+				if se.StreamID%2 == 1 && se.StreamID > c.lastStream {
+					c.lastStream = se.StreamID
+				}
 				c.resetStream(se.StreamID, se.Code)
 				continue
 			}
@@ -324,9 +329,15 @@ func (c *h2Conn) readLoop() error {
 var errIdle = errors.New("idle")
 
 // readDeadline is when the next read gives up: ReadTimeout after the
-// oldest request whose body is still arriving, or IdleTimeout from now.
+// oldest request whose body is still arriving, or IdleTimeout after the
+// last request seen in flight (PINGs and SETTINGS do not keep a
+// connection open, as with net/http).
 func (c *h2Conn) readDeadline() time.Time {
-	d := time.Now().Add(c.doh.cfg.IdleTimeout)
+	now := time.Now()
+	if c.inFlight.Load() > 0 || len(c.bodies) > 0 {
+		c.lastActive = now
+	}
+	d := c.lastActive.Add(c.doh.cfg.IdleTimeout)
 	for _, b := range c.bodies {
 		if b.deadline.Before(d) {
 			d = b.deadline
@@ -352,7 +363,7 @@ func (c *h2Conn) timedOut() error {
 	if stalled {
 		return errors.New("client keeps its flow-control window closed")
 	}
-	if len(c.bodies) == 0 && c.inFlight.Load() == 0 {
+	if len(c.bodies) == 0 && c.inFlight.Load() == 0 && now.Sub(c.lastActive) >= c.doh.cfg.IdleTimeout {
 		return errIdle
 	}
 	return nil
@@ -480,7 +491,7 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		// anything else reuses or invents a stream (RFC 9113 5.1.1).
 		if b := c.bodies[id]; b != nil && f.StreamEnded() {
 			delete(c.bodies, id)
-			c.request(id, b.head, b.body, b.tooLarge)
+			c.request(id, b.head, b.body, b.tooLarge, false)
 			return nil
 		}
 		return http2.ConnectionError(http2.ErrCodeProtocol)
@@ -503,13 +514,14 @@ func (c *h2Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		c.resetStream(id, http2.ErrCodeProtocol)
 		return nil
 	}
+	c.lastActive = time.Now()
 	if f.StreamEnded() {
-		c.request(id, h, nil, false)
+		c.request(id, h, nil, false, false)
 		return nil
 	}
 	if h.contentLength > maxMsgLen {
 		// Answered (413) before the body comes; the stream is then reset.
-		c.request(id, h, nil, true)
+		c.request(id, h, nil, true, true)
 		return nil
 	}
 	c.bodies[id] = &h2Body{head: h, deadline: time.Now().Add(c.doh.cfg.ReadTimeout)}
@@ -553,7 +565,7 @@ func (c *h2Conn) onData(f *http2.DataFrame) error {
 	}
 	if b.tooLarge || f.StreamEnded() {
 		delete(c.bodies, f.StreamID)
-		c.request(f.StreamID, b.head, b.body, b.tooLarge)
+		c.request(f.StreamID, b.head, b.body, b.tooLarge, !f.StreamEnded())
 	}
 	return nil
 }
@@ -608,8 +620,9 @@ func decodeH2Head(f *http2.MetaHeadersFrame) (*h2Head, error) {
 
 // request answers a request whose last frame arrived: in place when the
 // Handler has the answer ready, otherwise through DoH.ServeHTTP.
-func (c *h2Conn) request(id uint32, h *h2Head, body []byte, tooLarge bool) {
-	st := &h2Stream{id: id, remoteOpen: tooLarge}
+// remoteOpen: the client has not ended its side yet (an early 413).
+func (c *h2Conn) request(id uint32, h *h2Head, body []byte, tooLarge, remoteOpen bool) {
+	st := &h2Stream{id: id, remoteOpen: remoteOpen}
 	c.mu.Lock()
 	st.sendWindow = c.peerWindow
 	c.streams[id] = st
@@ -701,6 +714,7 @@ func (c *h2Conn) respondWire(st *h2Stream, ans []byte, ttl int) {
 	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
 	c.henc.WriteField(hpack.HeaderField{Name: "content-type", Value: mimeDNSMessage})
 	c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(ans))})
+	c.henc.WriteField(hpack.HeaderField{Name: "date", Value: httpDate()})
 	if ttl >= 0 {
 		c.henc.WriteField(hpack.HeaderField{Name: "cache-control", Value: "max-age=" + strconv.Itoa(ttl)})
 	}
@@ -839,7 +853,7 @@ func (c *h2Conn) startGeneral(st *h2Stream, h *h2Head, body []byte, tooLarge boo
 	go func() {
 		defer c.handlers.Done()
 		defer cancel()
-		w := &h2ResponseWriter{c: c, st: st, header: make(http.Header)}
+		w := &h2ResponseWriter{c: c, st: st, header: make(http.Header), head: h.method == http.MethodHead}
 		defer func() {
 			if p := recover(); p != nil {
 				c.doh.eng.log.Error("doh h2 request panic", "panic", fmt.Sprint(p), "remote", c.remote)
@@ -914,6 +928,7 @@ type h2ResponseWriter struct {
 	header http.Header
 	status int
 	body   []byte
+	head   bool
 }
 
 func (w *h2ResponseWriter) Header() http.Header { return w.header }
@@ -940,6 +955,13 @@ func (w *h2ResponseWriter) finish() {
 	if w.header.Get("Content-Length") == "" {
 		w.header.Set("Content-Length", strconv.Itoa(len(w.body)))
 	}
+	if _, ok := w.header["Date"]; !ok {
+		w.header.Set("Date", httpDate())
+	}
+	body := w.body
+	if w.head {
+		body = nil // a HEAD answer has the fields of a GET's, no content
+	}
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -959,6 +981,25 @@ func (w *h2ResponseWriter) finish() {
 			c.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
 		}
 	}
-	c.sendLocked(w.st, w.body, true)
+	c.sendLocked(w.st, body, true)
 	c.flushLocked()
 }
+
+// httpDate is the Date field of our answers (RFC 9110 6.6.1: an origin
+// server with a clock sends it), formatted once a second.
+func httpDate() string {
+	now := time.Now()
+	if d := cachedDate.Load(); d != nil && d.unix == now.Unix() {
+		return d.text
+	}
+	d := &httpDateText{unix: now.Unix(), text: now.UTC().Format(http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.text
+}
+
+type httpDateText struct {
+	unix int64
+	text string
+}
+
+var cachedDate atomic.Pointer[httpDateText]

@@ -361,3 +361,37 @@ func TestDoHH2ProtocolErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDoHH2PingsDoNotKeepIdle: a connection with no request for
+// IdleTimeout gets GOAWAY and is closed, however often the client PINGs.
+func TestDoHH2PingsDoNotKeepIdle(t *testing.T) {
+	certs, ctls := testCerts(t)
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs, IdleTimeout: 300 * time.Millisecond}})
+	c := dialH2(t, tcp, ctls)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if c.fr.WritePing(false, [8]byte{1}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY before %v", err) // the dial's 10 s deadline
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("GOAWAY %v", ga.ErrCode)
+			}
+			return
+		}
+	}
+}
