@@ -115,7 +115,11 @@ func decodeDNSParam(v string) ([]byte, error) {
 func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON bool) {
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	sc := screen(raw, s.eng.acl.allows(remote.Addr()), false)
+	allowed := s.eng.acl.allows(remote.Addr())
+	if allowed && !asJSON && s.answerReady(w, raw) {
+		return
+	}
+	sc := screen(raw, allowed, false)
 	switch {
 	case sc.verdict == drop:
 		httpError(w, "not a DNS query", http.StatusBadRequest, asJSON)
@@ -144,6 +148,30 @@ func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON 
 		// The handler dropped the query; HTTP has to say something.
 		httpError(w, "no answer", http.StatusServiceUnavailable, asJSON)
 	}
+}
+
+// answerReady sends the Handler's ready answer to raw, if it has one
+// (ReadyAnswerer, as on UDP): no parsing, no handler call. Only queries
+// without EDNS options qualify, so none asks for padding.
+func (s *DoH) answerReady(w http.ResponseWriter, raw []byte) bool {
+	ra, ok := s.eng.handler.(ReadyAnswerer)
+	if !ok {
+		return false
+	}
+	if _, ok := readySize(raw, maxMsgLen); !ok {
+		return false
+	}
+	bp := s.eng.bufs.get()
+	defer s.eng.bufs.put(bp)
+	ans, ok := ra.AnswerReady((*bp)[:0], raw, maxMsgLen)
+	if !ok {
+		return false
+	}
+	dw := dohWriter{s: s, w: w}
+	if err := dw.writeWire(ans, wireMinTTL(ans)); err != nil {
+		s.eng.log.Debug("doh ready answer", "err", err)
+	}
+	return true
 }
 
 // dohWriter is the ResponseWriter of one DoH request.

@@ -282,6 +282,9 @@ func (q *doqQuery) serve(allowed bool) {
 			}
 		}
 	}
+	if allowed && q.answerReady(raw) {
+		return
+	}
 	sc := screen(raw, allowed, false)
 	switch sc.verdict {
 	case drop:
@@ -312,6 +315,31 @@ func (q *doqQuery) serve(allowed bool) {
 	if !q.sent {
 		q.st.CancelWrite(doqRequestCancelled)
 	}
+}
+
+// answerReady sends the Handler's ready answer (ReadyAnswerer, as on UDP)
+// without parsing the query. Only queries without EDNS(0) qualify: DoQ
+// pads the answer to every EDNS(0) query (doqExtras), and an answer to a
+// query without it must not be padded (RFC 7830 4).
+func (q *doqQuery) answerReady(raw []byte) bool {
+	ra, ok := q.s.eng.handler.(ReadyAnswerer)
+	if !ok || binary.BigEndian.Uint16(raw[10:12]) != 0 { // ARCOUNT: no OPT
+		return false
+	}
+	if _, ok := readySize(raw, maxMsgLen); !ok {
+		return false
+	}
+	bp := q.s.eng.bufs.get()
+	defer q.s.eng.bufs.put(bp)
+	ans, ok := ra.AnswerReady((*bp)[2:2], raw, maxMsgLen)
+	if !ok {
+		return false
+	}
+	q.sent = true
+	if err := q.writeFrame(bp, ans); err != nil {
+		q.s.eng.log.Debug("doq ready answer", "remote", q.remote, "err", err)
+	}
+	return true
 }
 
 // readQuery reads the one length-prefixed query of the stream and its FIN.
