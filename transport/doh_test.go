@@ -85,10 +85,17 @@ func newReadyTTLHandler() readyTTLHandler {
 
 func (h readyTTLHandler) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool) {
 	q := new(dns.Msg)
-	if q.Unpack(query) != nil || q.Response || q.Opcode != dns.OpcodeQuery || len(q.Question) != 1 || q.IsEdns0() != nil {
+	if q.Unpack(query) != nil || q.Response || q.Opcode != dns.OpcodeQuery || len(q.Question) != 1 {
 		return dst, false
 	}
-	b, err := ttlAnswer(q).Pack()
+	a := ttlAnswer(q)
+	if opt := q.IsEdns0(); opt != nil {
+		if len(opt.Option) > 0 {
+			return dst, false // the contract: front ends send none
+		}
+		a.SetEdns0(1232, opt.Do())
+	}
+	b, err := a.Pack()
 	if err != nil || len(b) > maxSize {
 		return dst, false
 	}
