@@ -88,6 +88,7 @@ type h2Conn struct {
 	shutting atomic.Bool // the server is stopping: GOAWAY and close
 
 	// The reader's own state.
+	in         countingReader // the TLS connection, counting what was read
 	br         *bufio.Reader
 	fr         *http2.Framer
 	lastStream uint32             // highest client stream ID seen
@@ -167,7 +168,8 @@ func newH2Conn(s *DoH, tc *tls.Conn, altSvc string, general http.Handler) *h2Con
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, tc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.cond.L = &c.mu
-	c.br = bufio.NewReaderSize(tc, h2ReadBuffer)
+	c.in.r = tc
+	c.br = bufio.NewReaderSize(&c.in, h2ReadBuffer)
 	c.bw = bufio.NewWriterSize(tc, h2WriteBuffer)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetReuseFrames()
@@ -278,6 +280,9 @@ func (c *h2Conn) close() {
 // ConnectionError for a protocol violation.
 func (c *h2Conn) readLoop() error {
 	for {
+		// A timeout inside a frame leaves the framing lost: only one
+		// between frames lets the connection go on.
+		atFrame := c.in.n - int64(c.br.Buffered())
 		if c.br.Buffered() == 0 {
 			// About to block: send what the batch answered, and bound
 			// the wait.
@@ -294,7 +299,7 @@ func (c *h2Conn) readLoop() error {
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
-			if isTimeout(err) {
+			if isTimeout(err) && c.in.n-int64(c.br.Buffered()) == atFrame {
 				if c.shutting.Load() {
 					return errGoingAway
 				}
@@ -1003,3 +1008,15 @@ type httpDateText struct {
 }
 
 var cachedDate atomic.Pointer[httpDateText]
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
