@@ -9,13 +9,19 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 func TestWireMinTTL(t *testing.T) {
@@ -393,5 +399,67 @@ func TestDoHH2PingsDoNotKeepIdle(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestDoHH2CurlNghttpInterop: two HTTP/2 stacks independent of Go's
+// (Debian's curl over libnghttp2 and nghttp2-client's nghttp) GET and
+// POST over our HTTP/2 server, on the ready path and on the full path
+// (a padded query), and nghttp with many requests multiplexed at once.
+func TestDoHH2CurlNghttpInterop(t *testing.T) {
+	curl := dnstest.RequireTool(t, "curl")
+	nghttp := dnstest.RequireTool(t, "nghttp")
+	certs, _ := testCerts(t)
+	h := newReadyTTLHandler()
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
+	base := "https://" + tcp + "/dns-query"
+	plain := mustPack(t, query("example.", dns.TypeA))
+	paddedQ := query("example.", dns.TypeA).SetEdns0(1232, false)
+	paddedQ.IsEdns0().Option = append(paddedQ.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 8)})
+	padded := mustPack(t, paddedQ)
+	dir := t.TempDir()
+	file := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	plainFile, paddedFile := file("plain", plain), file("padded", padded)
+	run := func(path string, args ...string) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, path, args...).Output()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", path, strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	// answers checks that out holds n wire answers back to back (nghttp
+	// prints every body in turn), each with the two records.
+	answers := func(name string, out []byte, n int, wantPadded bool) {
+		t.Helper()
+		for i := range n {
+			m := new(dns.Msg)
+			if err := m.Unpack(out); err != nil || len(m.Answer) != 2 || wantsPadding(m) != wantPadded {
+				t.Fatalf("%s: answer %d of %d: %v %v", name, i+1, n, m, err)
+			}
+			packed, _ := m.Pack()
+			out = out[len(packed):]
+		}
+		if len(out) != 0 {
+			t.Fatalf("%s: %d bytes after the answers", name, len(out))
+		}
+	}
+	get := base + "?dns=" + base64.RawURLEncoding.EncodeToString(plain)
+	curlArgs := []string{"-s", "-k", "--http2", "--fail", "-H", "accept: application/dns-message"}
+	answers("curl GET", run(curl, append(curlArgs, get)...), 1, false)
+	answers("curl POST", run(curl, append(curlArgs, "-H", "content-type: application/dns-message", "--data-binary", "@"+plainFile, base)...), 1, false)
+	answers("curl POST padded", run(curl, append(curlArgs, "-H", "content-type: application/dns-message", "--data-binary", "@"+paddedFile, base)...), 1, true)
+	answers("nghttp GET x20", run(nghttp, "-m", "20", get), 20, false)
+	answers("nghttp POST padded x5", run(nghttp, "-m", "5", "-H", "content-type: application/dns-message", "-d", paddedFile, base), 5, true)
+	if n := h.ready.Load(); n != 22 {
+		t.Errorf("ready path %d times, want 22", n)
 	}
 }
