@@ -627,6 +627,10 @@ func decodeH2Head(f *http2.MetaHeadersFrame) (*h2Head, error) {
 // Handler has the answer ready, otherwise through DoH.ServeHTTP.
 // remoteOpen: the client has not ended its side yet (an early 413).
 func (c *h2Conn) request(id uint32, h *h2Head, body []byte, tooLarge, remoteOpen bool) {
+	if !tooLarge && h.contentLength >= 0 && int64(len(body)) != h.contentLength {
+		c.resetStream(id, http2.ErrCodeProtocol) // malformed (RFC 9113 8.1.1)
+		return
+	}
 	st := &h2Stream{id: id, remoteOpen: remoteOpen}
 	c.mu.Lock()
 	st.sendWindow = c.peerWindow

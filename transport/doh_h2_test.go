@@ -463,3 +463,39 @@ func TestDoHH2CurlNghttpInterop(t *testing.T) {
 		t.Errorf("ready path %d times, want 22", n)
 	}
 }
+
+// TestDoHH2ContentLengthMismatch: a body shorter or longer than its
+// content-length makes the request malformed (RFC 9113 8.1.1): the
+// stream is reset, and the connection serves on.
+func TestDoHH2ContentLengthMismatch(t *testing.T) {
+	certs, ctls := testCerts(t)
+	h := newReadyTTLHandler()
+	tcp, _, _ := startDoH(t, "127.0.0.1:0", DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
+	c := dialH2(t, tcp, ctls)
+	q := mustPack(t, query("example.", dns.TypeA))
+	post := func(id uint32, length int) {
+		c.hbuf.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "https"}, {":path", "/dns-query"},
+			{"content-type", mimeDNSMessage}, {"content-length", strconv.Itoa(length)}} {
+			c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.fr.WriteData(id, true, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post(1, len(q)+1)
+	post(3, len(q)-1)
+	for _, id := range []uint32{1, 3} {
+		f := c.next()
+		if rst, ok := f.(*http2.RSTStreamFrame); !ok || rst.StreamID != id || rst.ErrCode != http2.ErrCodeProtocol {
+			t.Fatalf("got %v, want PROTOCOL_ERROR on stream %d", f, id)
+		}
+	}
+	post(5, len(q))
+	if f, ok := c.next().(*http2.MetaHeadersFrame); !ok || f.StreamID != 5 || f.PseudoValue("status") != "200" {
+		t.Fatalf("got %v, want 200 on stream 5", f)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -42,7 +43,10 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the connection is being closed as idle
 	}
 	defer slot.end()
-	q := r.URL.Query()
+	var q url.Values // nil (empty) without a query string: POSTs have none
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	asJSON := wantJSON(r, q)
 	var raw []byte
 	switch r.Method {
@@ -78,7 +82,7 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, "message too large", http.StatusRequestEntityTooLarge, asJSON)
 			return
 		}
-		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxMsgLen))
+		raw, err = readBody(w, r)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -94,6 +98,20 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.answer(w, r, raw, asJSON)
+}
+
+// readBody reads a POST's body, at most maxMsgLen bytes (more is a
+// *http.MaxBytesError). A body of known length is read into a buffer of
+// that size at once.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, maxMsgLen))
+	}
+	raw := make([]byte, r.ContentLength) // checked against maxMsgLen before
+	if _, err := io.ReadFull(r.Body, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
 }
 
 // errDNSParamTooLong marks a ?dns= longer than any DNS message encodes to.
