@@ -791,6 +791,11 @@ func (c *h2Conn) sendDataLocked(st *h2Stream, body []byte, wait bool) {
 // end of the connection; the reader closes a connection whose window
 // stays shut past WriteTimeout.
 func (c *h2Conn) waitWindowLocked() {
+	// What was written so far must reach the client, or it has nothing
+	// to give window back for.
+	if c.flushLocked() != nil {
+		return
+	}
 	if c.waiters == 0 {
 		c.waitSince = time.Now()
 	}

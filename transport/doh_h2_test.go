@@ -256,7 +256,7 @@ func TestDoHH2FlowControl(t *testing.T) {
 	}
 	c.get(1, tcp, q)
 	var got []byte
-	ended := false
+	ended, granted := false, window
 	for !ended {
 		switch f := c.next().(type) {
 		case *http2.MetaHeadersFrame:
@@ -266,14 +266,16 @@ func TestDoHH2FlowControl(t *testing.T) {
 		case *http2.DataFrame:
 			got = append(got, f.Data()...)
 			ended = f.StreamEnded()
-			if len(got) > window && !ended {
-				t.Fatalf("%d bytes sent in a window of %d", len(got), window)
+			if len(got) > granted {
+				t.Fatalf("%d bytes sent in a window of %d", len(got), granted)
 			}
-			if len(got) == window && !ended {
-				// The server waits on the window; open it.
-				if err := c.fr.WriteWindowUpdate(1, 1000); err != nil {
+			if len(got) == granted && !ended {
+				// The server waits on the window; open it by as much
+				// again, so that it waits several times.
+				if err := c.fr.WriteWindowUpdate(1, window); err != nil {
 					t.Fatal(err)
 				}
+				granted += window
 			}
 		default:
 			t.Fatalf("unexpected %v", f)
