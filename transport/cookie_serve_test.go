@@ -73,9 +73,11 @@ func TestServerCookiesServed(t *testing.T) {
 		t.Errorf("stats %+v, want 3 of each", s)
 	}
 	// Every UDP query took the ready path; the answers without an OPT went
-	// on to the full path, which answered them.
-	if r, f := withOPT.ready.Load(), withOPT.full.Load(); r != 4 || f != 4 {
-		t.Errorf("ready path %d, full path %d (TCP); want 4 and 4", r, f)
+	// on to the full path, which answered them. Over TCP the three cookie
+	// queries took the full path (only UDP's ready path adds cookies) and
+	// the one without a cookie the ready path.
+	if r, f := withOPT.ready.Load(), withOPT.full.Load(); r != 5 || f != 3 {
+		t.Errorf("ready path %d, full path %d (TCP); want 5 and 3", r, f)
 	}
 	if f := noOPT.full.Load(); f != 3 {
 		t.Errorf("without an OPT: full path %d, want the 3 cookie queries", f)

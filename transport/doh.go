@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -240,7 +241,8 @@ func (s *DoH) newHTTPServer(altSvc string) *http.Server {
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 		ConnContext:       withConnSlot,
 		ErrorLog:          slog.NewLogLogger(s.eng.log.Handler(), slog.LevelDebug),
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxInFlight},
+		// HTTP/2 is served by our own lean server (doh_h2.go).
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){"h2": s.serveH2(altSvc)},
 	}
 	srv.SetKeepAlivesEnabled(true)
 	return srv

@@ -3,11 +3,13 @@ package transport
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -41,7 +43,10 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the connection is being closed as idle
 	}
 	defer slot.end()
-	q := r.URL.Query()
+	var q url.Values // nil (empty) without a query string: POSTs have none
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	asJSON := wantJSON(r, q)
 	var raw []byte
 	switch r.Method {
@@ -77,7 +82,7 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, "message too large", http.StatusRequestEntityTooLarge, asJSON)
 			return
 		}
-		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxMsgLen))
+		raw, err = readBody(w, r)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -93,6 +98,20 @@ func (s *DoH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.answer(w, r, raw, asJSON)
+}
+
+// readBody reads a POST's body, at most maxMsgLen bytes (more is a
+// *http.MaxBytesError). A body of known length is read into a buffer of
+// that size at once.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, maxMsgLen))
+	}
+	raw := make([]byte, r.ContentLength) // checked against maxMsgLen before
+	if _, err := io.ReadFull(r.Body, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
 }
 
 // errDNSParamTooLong marks a ?dns= longer than any DNS message encodes to.
@@ -114,7 +133,11 @@ func decodeDNSParam(v string) ([]byte, error) {
 func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON bool) {
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	sc := screen(raw, s.eng.acl.allows(remote.Addr()), false)
+	allowed := s.eng.acl.allows(remote.Addr())
+	if allowed && !asJSON && s.answerReady(w, raw, remote) {
+		return
+	}
+	sc := screen(raw, allowed, false)
 	switch {
 	case sc.verdict == drop:
 		httpError(w, "not a DNS query", http.StatusBadRequest, asJSON)
@@ -143,6 +166,31 @@ func (s *DoH) answer(w http.ResponseWriter, r *http.Request, raw []byte, asJSON 
 		// The handler dropped the query; HTTP has to say something.
 		httpError(w, "no answer", http.StatusServiceUnavailable, asJSON)
 	}
+}
+
+// answerReady sends the Handler's ready answer to raw, if it has one
+// (ReadyAnswerer, as on UDP): no parsing, no handler call. Only queries
+// without EDNS options qualify, so none asks for padding.
+func (s *DoH) answerReady(w http.ResponseWriter, raw []byte, remote netip.AddrPort) bool {
+	ra, ok := s.eng.handler.(ReadyAnswerer)
+	if !ok {
+		return false
+	}
+	if _, ok := readySize(raw, maxMsgLen); !ok {
+		return false
+	}
+	bp := s.eng.bufs.get()
+	defer s.eng.bufs.put(bp)
+	ans, ok := s.eng.answerReady(ra, (*bp)[:0], raw, maxMsgLen, remote)
+	if !ok {
+		return false
+	}
+	s.eng.responses.countWire(HTTPS, ans)
+	dw := dohWriter{s: s, w: w}
+	if err := dw.writeWire(ans, wireMinTTL(ans)); err != nil {
+		s.eng.log.Debug("doh ready answer", "err", err)
+	}
+	return true
 }
 
 // dohWriter is the ResponseWriter of one DoH request.
@@ -239,6 +287,53 @@ func minTTL(m *dns.Msg) int {
 		for _, rr := range m.Ns {
 			if soa, ok := rr.(*dns.SOA); ok {
 				lower(soa.Minttl)
+			}
+		}
+	}
+	return ttl
+}
+
+// wireMinTTL is minTTL of a packed answer, read from the wire without
+// parsing it into records (the ready-answer path); -1 when it has no
+// records or does not parse.
+func wireMinTTL(msg []byte) int {
+	if len(msg) < headerLen {
+		return -1
+	}
+	off := headerLen
+	for range binary.BigEndian.Uint16(msg[4:6]) {
+		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
+			return -1
+		}
+		off += 4
+	}
+	counts := [3]int{int(binary.BigEndian.Uint16(msg[6:8])), int(binary.BigEndian.Uint16(msg[8:10])), int(binary.BigEndian.Uint16(msg[10:12]))}
+	ttl := -1
+	lower := func(v uint32) {
+		if ttl < 0 || int(v) < ttl {
+			ttl = int(v)
+		}
+	}
+	for sec, n := range counts {
+		for range n {
+			if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+				return -1
+			}
+			typ := binary.BigEndian.Uint16(msg[off : off+2])
+			rrTTL := binary.BigEndian.Uint32(msg[off+4 : off+8])
+			rdlen := int(binary.BigEndian.Uint16(msg[off+8 : off+10]))
+			rdata := off + 10
+			if off = rdata + rdlen; off > len(msg) {
+				return -1
+			}
+			if typ == dns.TypeOPT {
+				continue
+			}
+			lower(rrTTL)
+			// A negative answer lives no longer than its SOA's MINIMUM,
+			// the last field of its RDATA (RFC 2308 5).
+			if sec == 1 && counts[0] == 0 && typ == dns.TypeSOA && rdlen >= 22 {
+				lower(binary.BigEndian.Uint32(msg[off-4 : off]))
 			}
 		}
 	}

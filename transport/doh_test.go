@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,22 +57,75 @@ func dohClients(t testing.TB, ctls *tls.Config) map[string]*http.Client {
 // must carry the smaller.
 func ttlHandler() Handler {
 	return HandlerFunc(func(_ context.Context, w ResponseWriter, r *Request) {
-		m := new(dns.Msg)
-		m.SetReply(r.Msg)
-		m.RecursionAvailable = true
-		name := r.Msg.Question[0].Name
-		m.Answer = []dns.RR{
-			&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1).To4()},
-			&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 2).To4()},
-		}
-		w.WriteMsg(m)
+		w.WriteMsg(ttlAnswer(r.Msg))
 	})
 }
 
+func ttlAnswer(q *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.RecursionAvailable = true
+	name := q.Question[0].Name
+	m.Answer = []dns.RR{
+		&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1).To4()},
+		&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 2).To4()},
+	}
+	return m
+}
+
+// readyTTLHandler is ttlHandler with the ReadyAnswerer fast path too: the
+// same answer, made from the raw query, for the queries the contract lets
+// it answer; ready counts them.
+type readyTTLHandler struct {
+	Handler
+	ready *atomic.Int64
+}
+
+func newReadyTTLHandler() readyTTLHandler {
+	return readyTTLHandler{Handler: ttlHandler(), ready: new(atomic.Int64)}
+}
+
+func (h readyTTLHandler) AnswerReady(dst, query []byte, maxSize int) ([]byte, bool) {
+	q := new(dns.Msg)
+	if q.Unpack(query) != nil || q.Response || q.Opcode != dns.OpcodeQuery || len(q.Question) != 1 {
+		return dst, false
+	}
+	a := ttlAnswer(q)
+	if opt := q.IsEdns0(); opt != nil {
+		if len(opt.Option) > 0 {
+			return dst, false // the contract: front ends send none
+		}
+		a.SetEdns0(1232, opt.Do())
+	}
+	b, err := a.Pack()
+	if err != nil || len(b) > maxSize {
+		return dst, false
+	}
+	h.ready.Add(1)
+	return append(dst, b...), true
+}
+
 func TestDoHRequests(t *testing.T) {
-	for _, addr := range loopbacks {
+	// Every case runs against a Handler without and with the ready-answer
+	// fast path (doh_h2.go takes it over HTTP/2): same answers.
+	handlers := []struct {
+		name string
+		h    Handler
+	}{{"full", ttlHandler()}, {"ready", newReadyTTLHandler()}}
+	for _, hc := range handlers {
+		for _, addr := range loopbacks {
+			testDoHRequests(t, hc.name+"/"+addr, addr, hc.h)
+		}
+	}
+	if n := handlers[1].h.(readyTTLHandler).ready.Load(); n == 0 {
+		t.Error("the ready-answer path never answered")
+	}
+}
+
+func testDoHRequests(t *testing.T, label, addr string, h Handler) {
+	{
 		certs, ctls := testCerts(t)
-		tcp, udp, _ := startDoH(t, addr, DoHConfig{ListenerConfig: ListenerConfig{Handler: ttlHandler(), Certs: certs}})
+		tcp, udp, _ := startDoH(t, addr, DoHConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
 		base := "https://" + tcp + "/dns-query"
 		q := dnstest.Query("example.", dns.TypeA)
 		q.Id = 0 // as browsers send it
@@ -138,7 +192,7 @@ func TestDoHRequests(t *testing.T) {
 				}
 			}()
 			for _, tc := range cases {
-				t.Run(addr+"/"+proto+"/"+tc.name, func(t *testing.T) {
+				t.Run(label+"/"+proto+"/"+tc.name, func(t *testing.T) {
 					req, err := http.NewRequest(tc.method, tc.url, bytes.NewReader(tc.body))
 					if err != nil {
 						t.Fatal(err)

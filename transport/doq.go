@@ -267,7 +267,9 @@ func (q *doqQuery) serve(allowed bool) {
 			q.conn.CloseWithError(doqInternalError, "")
 		}
 	}()
-	raw, ok := q.readQuery()
+	in := q.s.eng.bufs.get()
+	defer q.s.eng.bufs.put(in)
+	raw, ok := q.readQuery(*in)
 	if !ok {
 		return
 	}
@@ -283,6 +285,9 @@ func (q *doqQuery) serve(allowed bool) {
 				return
 			}
 		}
+	}
+	if allowed && q.answerReady(raw) {
+		return
 	}
 	sc := screen(raw, allowed, false)
 	switch sc.verdict {
@@ -317,41 +322,84 @@ func (q *doqQuery) serve(allowed bool) {
 	}
 }
 
-// readQuery reads the one length-prefixed query of the stream and its FIN.
+// answerReady sends the Handler's ready answer (ReadyAnswerer, as on UDP)
+// without parsing the query. Only queries without EDNS(0) qualify: DoQ
+// pads the answer to every EDNS(0) query (doqExtras), and an answer to a
+// query without it must not be padded (RFC 7830 4).
+func (q *doqQuery) answerReady(raw []byte) bool {
+	ra, ok := q.s.eng.handler.(ReadyAnswerer)
+	if !ok || binary.BigEndian.Uint16(raw[10:12]) != 0 { // ARCOUNT: no OPT
+		return false
+	}
+	if _, ok := readySize(raw, maxMsgLen); !ok {
+		return false
+	}
+	bp := q.s.eng.bufs.get()
+	defer q.s.eng.bufs.put(bp)
+	ans, ok := q.s.eng.answerReady(ra, (*bp)[2:2], raw, maxMsgLen, q.remote)
+	if !ok {
+		return false
+	}
+	q.s.eng.responses.countWire(QUIC, ans)
+	q.sent = true
+	if err := q.writeFrame(bp, ans); err != nil {
+		q.s.eng.log.Debug("doq ready answer", "remote", q.remote, "err", err)
+	}
+	return true
+}
+
+// readQuery reads the one length-prefixed query of the stream and its FIN
+// into buf (a pooled buffer of maxMsgLen+2 bytes), in as few reads as the
+// data arrives in: usually one, since a query and its FIN come in one
+// packet, and every read costs quic-go a wake-up of its connection.
 // Framing faults are protocol errors that close the connection.
-func (q *doqQuery) readQuery() ([]byte, bool) {
+func (q *doqQuery) readQuery(buf []byte) ([]byte, bool) {
 	q.st.SetReadDeadline(time.Now().Add(q.s.cfg.StreamTimeout))
-	var hdr [2]byte
-	if _, err := io.ReadFull(q.st, hdr[:]); err != nil {
-		q.readFailed(err)
-		return nil, false
-	}
-	size := int(binary.BigEndian.Uint16(hdr[:]))
-	if size < headerLen {
-		q.protocolError("message shorter than a DNS header")
-		return nil, false
-	}
-	raw := make([]byte, size)
-	if _, err := io.ReadFull(q.st, raw); err != nil {
-		q.readFailed(err)
-		return nil, false
-	}
 	var extra [1]byte
-	n, err := q.st.Read(extra[:])
-	switch {
-	case n > 0:
-		q.protocolError("data after the query on its stream")
-		return nil, false
-	case errors.Is(err, io.EOF):
-	case isTimeout(err):
-		// The whole query came but no FIN within StreamTimeout: RFC 9250
-		// 4.3.3 lists a missing STREAM FIN among the protocol errors.
-		q.protocolError("no STREAM FIN after the query")
-		return nil, false
-	default:
-		q.readFailed(err)
-		return nil, false
+	n, want := 0, -1 // want: 2 + the message's length, once known
+	for {
+		dst := buf[n:]
+		if want >= 0 {
+			dst = buf[n:want]
+			if n == want {
+				dst = extra[:] // anything but the FIN after the query is an error
+			}
+		}
+		m, err := q.st.Read(dst)
+		if n == want && m > 0 {
+			q.protocolError("data after the query on its stream")
+			return nil, false
+		}
+		n += m
+		if want < 0 && n >= 2 {
+			want = 2 + int(binary.BigEndian.Uint16(buf[:2]))
+			if want-2 < headerLen {
+				q.protocolError("message shorter than a DNS header")
+				return nil, false
+			}
+			if n > want {
+				q.protocolError("data after the query on its stream")
+				return nil, false
+			}
+		}
+		if err == nil {
+			continue
+		}
+		switch {
+		case errors.Is(err, io.EOF) && n == want:
+		case isTimeout(err) && n == want:
+			// The whole query came but no FIN within StreamTimeout: RFC
+			// 9250 4.3.3 lists a missing STREAM FIN among the protocol
+			// errors.
+			q.protocolError("no STREAM FIN after the query")
+			return nil, false
+		default:
+			q.readFailed(err)
+			return nil, false
+		}
+		break
 	}
+	raw := buf[2:want]
 	if raw[0] != 0 || raw[1] != 0 {
 		q.protocolError("non-zero message ID") // RFC 9250 4.2.1
 		return nil, false

@@ -348,3 +348,31 @@ func (c *notifyingSessionCache) Put(key string, cs *tls.ClientSessionState) {
 		}
 	}
 }
+
+// TestDoQReadyPath: a query without EDNS(0) is answered on the ready path;
+// one with EDNS(0) takes the full path, which pads every such answer (RFC
+// 9250 5.4).
+func TestDoQReadyPath(t *testing.T) {
+	certs, ctls := testCerts(t)
+	h := newReadyTTLHandler()
+	c := dialDoQ(t, startDoQ(t, "127.0.0.1:0", DoQConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}}), ctls)
+	ask := func(q *dns.Msg) *dns.Msg {
+		t.Helper()
+		q.Id = 0
+		b, err := doqExchange(c, frame(mustPack(t, q)))
+		if err != nil || len(b) < 2 {
+			t.Fatalf("%v (%d bytes)", err, len(b))
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(b[2:]); err != nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 2 {
+			t.Fatalf("%v %v", m, err)
+		}
+		return m
+	}
+	if a := ask(dnstest.Query("example.", dns.TypeA)); a.IsEdns0() != nil || h.ready.Load() != 1 {
+		t.Fatalf("plain query: ready path %d times, OPT %v", h.ready.Load(), a.IsEdns0())
+	}
+	if a := ask(dnstest.Query("example.", dns.TypeA).SetEdns0(1232, false)); !wantsPadding(a) || h.ready.Load() != 1 {
+		t.Fatalf("EDNS(0) query: padded %v, ready path %d times", wantsPadding(a), h.ready.Load())
+	}
+}

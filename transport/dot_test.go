@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -430,5 +431,53 @@ func TestSelfSignedSANs(t *testing.T) {
 	}
 	if pin != SPKIPin(leaf) || len(pin) != 44 {
 		t.Errorf("pin %q", pin)
+	}
+}
+
+// TestDoTReadyPath: a plain query is answered on the ready path, in order
+// with the full path's answers on the same connection; a query asking for
+// keepalive or padding, and a client outside the ACL, take the full path.
+func TestDoTReadyPath(t *testing.T) {
+	certs, ctls := testCerts(t)
+	h := newReadyTTLHandler()
+	target, _ := startDoT(t, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs}})
+	c := &dns.Client{Net: "tcp-tls", TLSConfig: ctls}
+	conn, err := c.Dial(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exchange := func(q *dns.Msg) *dns.Msg {
+		t.Helper()
+		r, _, err := c.ExchangeWithConn(q, conn)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 2 || r.Id != q.Id {
+			t.Fatalf("%v %v", r, err)
+		}
+		return r
+	}
+	exchange(dnstest.Query("example.", dns.TypeA))
+	exchange(dnstest.Query("example.", dns.TypeA))
+	if n := h.ready.Load(); n != 2 {
+		t.Fatalf("ready path %d times, want 2", n)
+	}
+	keepalive := dnstest.Query("example.", dns.TypeA).SetEdns0(1232, false)
+	keepalive.IsEdns0().Option = append(keepalive.IsEdns0().Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})
+	if !hasTCPKeepalive(exchange(keepalive)) {
+		t.Error("keepalive query answered without the option")
+	}
+	padded := dnstest.Query("example.", dns.TypeA).SetEdns0(1232, false)
+	padded.IsEdns0().Option = append(padded.IsEdns0().Option, &dns.EDNS0_PADDING{})
+	if !wantsPadding(exchange(padded)) {
+		t.Error("padded query answered unpadded")
+	}
+	if n := h.ready.Load(); n != 2 {
+		t.Errorf("ready path %d times, want still 2", n)
+	}
+
+	denied, _ := startDoT(t, "127.0.0.1:0", DoTConfig{ListenerConfig: ListenerConfig{Handler: h, Certs: certs,
+		Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
+	r, _, err := c.Exchange(dnstest.Query("example.", dns.TypeA), denied)
+	if err != nil || r.Rcode != dns.RcodeRefused || h.ready.Load() != 2 {
+		t.Fatalf("denied client: %v %v, ready path %d times", r, err, h.ready.Load())
 	}
 }

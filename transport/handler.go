@@ -97,9 +97,10 @@ type HandlerFunc func(ctx context.Context, w ResponseWriter, r *Request)
 func (f HandlerFunc) ServeDNS(ctx context.Context, w ResponseWriter, r *Request) { f(ctx, w, r) }
 
 // ReadyAnswerer is an optional interface of a Handler: a fast path that the
-// UDP front end tries on the raw query bytes before parsing them, for
-// answers that are ready to send (a cache hit). It exists because parsing is
-// most of the cost of a cache hit.
+// front ends (Do53 UDP and TCP, DoT, DoH, DoQ) try on the raw query bytes
+// before parsing them, for answers that are ready to send (a cache hit).
+// It exists because parsing, and on streams a goroutine per query, is most
+// of the cost of a cache hit.
 //
 // AnswerReady appends to dst the whole response to query, the client's raw
 // wire query, and reports true; or it leaves dst alone and reports false,
@@ -107,7 +108,8 @@ func (f HandlerFunc) ServeDNS(ctx context.Context, w ResponseWriter, r *Request)
 // check the query itself (QR clear, opcode QUERY, one question, EDNS version
 // 0), echo its ID, and never answer more than maxSize bytes. The front end
 // calls it only for allowed clients and queries without EDNS options (which
-// may ask for padding or keepalive).
+// may ask for padding or keepalive); DoQ only for queries without EDNS(0)
+// (it pads every EDNS(0) answer).
 type ReadyAnswerer interface {
 	AnswerReady(dst, query []byte, maxSize int) ([]byte, bool)
 }

@@ -299,6 +299,7 @@ func (c *streamConn) serve() {
 
 func (c *streamConn) readLoop() {
 	br := bufio.NewReaderSize(c.conn, 4096)
+	rbuf := make([]byte, 0, 512) // grows to the largest query seen
 	var hdr [2]byte
 	for {
 		c.conn.SetReadDeadline(time.Now().Add(c.srv.idleTimeout))
@@ -319,10 +320,24 @@ func (c *streamConn) readLoop() {
 		if size < headerLen {
 			return // no DNS message is this short: the framing is lost
 		}
-		raw := make([]byte, size)
-		if _, err := io.ReadFull(br, raw); err != nil {
+		if size > cap(rbuf) {
+			rbuf = make([]byte, 0, size)
+		}
+		if _, err := io.ReadFull(br, rbuf[:size]); err != nil {
 			return
 		}
+		// Judged per query: the access list may change while a connection
+		// lives (AccessList.Set).
+		allowed := c.srv.eng.acl.allows(c.remote.Addr())
+		if allowed {
+			switch c.answerReady(rbuf[:size]) {
+			case readySent:
+				continue
+			case readyClosing:
+				return
+			}
+		}
+		raw := append([]byte(nil), rbuf[:size]...) // handle keeps it
 		select {
 		case c.sem <- struct{}{}:
 		case <-c.ctx.Done():
@@ -334,10 +349,47 @@ func (c *streamConn) readLoop() {
 		}
 		c.inFlight.Add(1)
 		c.active.Add(1)
-		// Judged per query: the access list may change while a connection
-		// lives (AccessList.Set).
-		go c.handle(raw, c.srv.eng.acl.allows(c.remote.Addr()))
+		go c.handle(raw, allowed)
 	}
+}
+
+// readyOutcome is what answerReady did with a query.
+type readyOutcome uint8
+
+const (
+	readyNot     readyOutcome = iota // not answered: the full path takes it
+	readySent                        // answered (or the write failed, which closed the connection)
+	readyClosing                     // the connection is being closed as idle
+)
+
+// answerReady answers raw on the reader's goroutine when the Handler has
+// the answer ready (ReadyAnswerer, as on UDP): no parsing, no goroutine,
+// no packing. Only queries without EDNS options qualify, so none asks for
+// keepalive, padding or a cookie. The answer is written at once, in order
+// with the ones handlers write.
+func (c *streamConn) answerReady(raw []byte) readyOutcome {
+	ra, ok := c.srv.eng.handler.(ReadyAnswerer)
+	if !ok {
+		return readyNot
+	}
+	if _, ok := readySize(raw, maxMsgLen); !ok {
+		return readyNot
+	}
+	if !c.slot.begin() {
+		return readyClosing
+	}
+	defer c.slot.end()
+	bp := c.srv.eng.bufs.get()
+	defer c.srv.eng.bufs.put(bp)
+	ans, ok := c.srv.eng.answerReady(ra, (*bp)[2:2], raw, maxMsgLen, c.remote)
+	if !ok {
+		return readyNot
+	}
+	c.srv.eng.responses.countWire(c.srv.proto, ans)
+	if err := c.writeFrame(bp, ans); err != nil {
+		c.srv.eng.log.Debug("stream ready answer", "remote", c.remote, "err", err)
+	}
+	return readySent
 }
 
 // handle screens and answers one query; it runs beside the reader so a
