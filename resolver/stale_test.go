@@ -74,7 +74,12 @@ func TestPrefetch(t *testing.T) {
 	for _, prefetch := range []bool{true, false} {
 		t.Run(map[bool]string{true: "on", false: "off"}[prefetch], func(t *testing.T) {
 			h := basicHierarchy(t, map[bool]int{true: 124, false: 125}[prefetch], "hot.example.test. 10 A 127.0.0.8")
-			r := newTestResolver(t, h.hints, func(c *Config) { c.Prefetch = prefetch })
+			r := newTestResolver(t, h.hints, func(c *Config) {
+				c.Prefetch = prefetch
+				// A refresh that times out on a loaded machine would leave the
+				// entry to expire: not what this test is about.
+				c.Limits.UpstreamTimeoutMin = 2 * time.Second
+			})
 			clk := r.cfg.Clock.(*clock.Manual)
 			if _, err := r.Resolve(ctxT(t), "hot.example.test.", dns.TypeA); err != nil {
 				t.Fatal(err)
