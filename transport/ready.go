@@ -80,7 +80,7 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 	if len(out) == 0 {
 		return true // rate limited: dropped
 	}
-	*bp = out[:0]
+	*bp = out[:cap(out)] // keep a grown buffer, at full length as the pool hands them out
 	if err := s.writeTo(j, out); err != nil {
 		s.eng.log.Debug("udp ready answer", "remote", j.remote, "err", err)
 	}
