@@ -358,3 +358,110 @@ func TestRRLOff(t *testing.T) {
 		t.Error("negative rate accepted")
 	}
 }
+
+// TestRRLAllocs: judging a response, and cutting one to its slip answer,
+// allocate nothing (the UDP hot path).
+func TestRRLAllocs(t *testing.T) {
+	r, err := NewResponseRateLimiter(RRLConfig{Rate: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.0.2.1")
+	for name, resp := range map[string][]byte{
+		"answer":   authAnswer(t, "www.zone.example.", true),
+		"nxdomain": negative(t, "x.zone.example.", "zone.example.", dns.RcodeNameError),
+		"resolver": authAnswer(t, "www.zone.example.", false),
+	} {
+		if n := testing.AllocsPerRun(100, func() { r.judge(resp, client, false) }); n != 0 {
+			t.Errorf("%s: %v allocations per judge", name, n)
+		}
+		buf := make([]byte, len(resp))
+		if n := testing.AllocsPerRun(100, func() { copy(buf, resp); appendTruncated(buf[:0], buf) }); n != 0 {
+			t.Errorf("%s: %v allocations per truncation", name, n)
+		}
+	}
+}
+
+// BenchmarkRRLJudge is the cost RRL adds to one UDP answer: an
+// authoritative answer and NXDOMAIN (parsed, hashed, a bucket taken), a
+// resolver's answer (the AA bit looked at), and RRL off.
+func BenchmarkRRLJudge(b *testing.B) {
+	on, err := NewResponseRateLimiter(RRLConfig{Rate: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	off, err := NewResponseRateLimiter(RRLConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.0.2.1")
+	for _, c := range []struct {
+		name string
+		r    *ResponseRateLimiter
+		resp []byte
+	}{
+		{"answer", on, authAnswer(b, "www.zone.example.", true)},
+		{"nxdomain", on, negative(b, "x.zone.example.", "zone.example.", dns.RcodeNameError)},
+		{"resolver", on, authAnswer(b, "www.zone.example.", false)},
+		{"off", off, authAnswer(b, "www.zone.example.", true)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.r.judge(c.resp, client, false)
+			}
+		})
+	}
+}
+
+// BenchmarkDo53UDPRRL measures the UDP ready path answering an
+// authoritative answer without RRL, with RRL off (built, disabled: what
+// serve runs by default) and on (a rate far above what the benchmark
+// sends: it measures the cost, not the limit).
+func BenchmarkDo53UDPRRL(b *testing.B) {
+	for i, c := range []struct {
+		name string
+		cfg  *RRLConfig
+	}{
+		{"none", nil},
+		{"off", &RRLConfig{}},
+		{"on", &RRLConfig{Rate: 1 << 30}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			lc := ListenerConfig{Handler: authReady{&authHandler{answer: authAnswer(b, "www.zone.example.", true)}}}
+			if c.cfg != nil {
+				r, err := NewResponseRateLimiter(*c.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lc.RRL = r
+			}
+			udp, _, _ := startDo53(b, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 107, 0, byte(100 + i)}), 0).String(), Do53Config{ListenerConfig: lc})
+			q := mustPack(b, dnstest.Query("www.zone.example.", dns.TypeA))
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := net.Dial("udp", udp)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 512)
+				for pb.Next() {
+					c.SetReadDeadline(time.Now().Add(time.Second))
+					if _, err := c.Write(q); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := c.Read(buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "queries/s")
+		})
+	}
+}
