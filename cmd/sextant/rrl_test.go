@@ -18,8 +18,9 @@ const (
 	rrlDead   = "127.107.10.99" // root hints: nobody answers
 )
 
-// udpFlood sends n queries for name from src to server over d and counts
-// the full answers and the truncated ones arriving until 300 ms after.
+// udpFlood sends n queries for name (with %d: the query's number in it)
+// from src to server over d and counts the answers (any rcode) and the
+// truncated ones arriving until 300 ms after.
 func udpFlood(t *testing.T, src, server, name string, n int, d time.Duration) (answered, truncated int) {
 	t.Helper()
 	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(server)))
@@ -27,10 +28,6 @@ func udpFlood(t *testing.T, src, server, name string, n int, d time.Duration) (a
 		t.Fatal(err)
 	}
 	defer c.Close()
-	wire, err := new(dns.Msg).SetQuestion(name, dns.TypeA).Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -45,10 +42,9 @@ func udpFlood(t *testing.T, src, server, name string, n int, d time.Duration) (a
 			if r.Unpack(buf[:k]) != nil {
 				continue
 			}
-			switch {
-			case r.Truncated && len(r.Answer) == 0:
+			if r.Truncated && len(r.Answer) == 0 {
 				truncated++
-			case len(r.Answer) > 0:
+			} else {
 				answered++
 			}
 		}
@@ -57,6 +53,14 @@ func udpFlood(t *testing.T, src, server, name string, n int, d time.Duration) (a
 	for i := range n {
 		if wait := time.Until(start.Add(d * time.Duration(i) / time.Duration(n))); wait > 0 {
 			time.Sleep(wait)
+		}
+		qname := name
+		if strings.Contains(name, "%d") {
+			qname = fmt.Sprintf(name, i)
+		}
+		wire, err := new(dns.Msg).SetQuestion(qname, dns.TypeA).Pack()
+		if err != nil {
+			t.Fatal(err)
 		}
 		c.Write(wire)
 	}
@@ -67,7 +71,8 @@ func udpFlood(t *testing.T, src, server, name string, n int, d time.Duration) (a
 // TestServeRRL: serve's local zone answers are not limited by default;
 // a reload turning --rrl-responses-per-second on limits a flood of one
 // name from one /24 to about that many a second, with slipped truncated
-// answers, while TCP is answered; ctl stats counts it.
+// answers, and a flood of random names of the zone (NXDOMAIN) likewise,
+// while TCP is answered; ctl stats counts it.
 func TestServeRRL(t *testing.T) {
 	dir := t.TempDir()
 	zone := filepath.Join(dir, "rrl.zone")
@@ -108,6 +113,13 @@ func TestServeRRL(t *testing.T) {
 		Exchange(new(dns.Msg).SetQuestion("www.rrl.test.", dns.TypeA), rrlListen)
 	if err != nil || len(r.Answer) != 1 {
 		t.Errorf("TCP from the flooded /24: %v %v", err, r)
+	}
+	// A random-subdomain flood: NXDOMAIN answers of one zone are one
+	// bucket whatever the name.
+	ans, tc = udpFlood(t, "127.107.13.1", rrlListen, "r%d.rrl.test.", 200, 500*time.Millisecond)
+	t.Logf("RRL 20/s, random names: %d answered, %d truncated of 200", ans, tc)
+	if ans < 20 || ans > 60 || tc < 40 {
+		t.Errorf("RRL 20/s, random names: %d answered, %d truncated of 200; want about 30, and about 85 truncated", ans, tc)
 	}
 	_, stats, _ := ctl(socket, "stats")
 	if !strings.Contains(stats, "rrl.enabled=true\n") || statValue(t, stats, "rrl.dropped") < 40 || statValue(t, stats, "rrl.slipped") < 40 ||
