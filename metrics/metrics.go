@@ -48,6 +48,8 @@ type Sources struct {
 	Resolver  *resolver.Resolver
 	Answers   *cache.Answers
 	RateLimit *transport.RateLimiter
+	// RRL is the response rate limiter of the local zones' answers.
+	RRL *transport.ResponseRateLimiter
 	// Conns returns the stream front ends' connection counters.
 	Conns func() []ConnStats
 	// Secondary gives the transfer status of secondary zones.
@@ -89,6 +91,7 @@ var (
 	descSharedBreaker     = desc("shared_cache_breaker_open", "1 while the shared cache's circuit breaker is open (lookups are not sent).")
 	descRecursionsRefused = desc("recursions_refused_total", "Questions answered SERVFAIL at once because their client network, or the resolver, had too many in resolution (--max-recursions*).")
 	descRateLimit         = desc("ratelimit_responses_total", `UDP answers judged by the rate limiter, by verdict: passed, exempt, slipped (sent truncated or BADCOOKIE), dropped.`, "verdict")
+	descRRL               = desc("rrl_responses_total", `Authoritative UDP answers of the local zones judged by response rate limiting (--rrl-responses-per-second), by verdict: passed, exempt (valid server cookie), slipped (sent truncated), dropped.`, "verdict")
 
 	descConnsOpen    = desc("connections_open", "Connections open now, by stream front end.", "frontend")
 	descConnsRefused = desc("connections_refused_total", `Connections refused, by front end and reason: "total" (at the cap), "client" or "network" (over a share).`, "frontend", "reason")
@@ -120,7 +123,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descQueries, descLatency,
 		descCacheEntries, descCacheBytes, descCacheHits, descCacheMisses, descCacheEvictions, descCacheExpired,
 		descUpQueries, descUpTimeouts, descUpReplies, descUpRTTSum, descUpSRTT, descUpRTT,
-		descValidations, descBudget, descRateLimit, descShared, descSharedBreaker, descRecursionsRefused,
+		descValidations, descBudget, descRateLimit, descRRL, descShared, descSharedBreaker, descRecursionsRefused,
 		descConnsOpen, descConnsRefused, descConnsEvicted,
 		descZoneLoaded, descZoneExpired, descZoneFailing, descZoneSerial, descZoneSuccess, descZoneTransfers, descZoneNotifies,
 	} {
@@ -154,6 +157,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- counter(descRateLimit, st.Exempt, "exempt")
 		ch <- counter(descRateLimit, st.Slipped, "slipped")
 		ch <- counter(descRateLimit, st.Dropped, "dropped")
+	}
+	if s.RRL != nil {
+		st := s.RRL.Stats()
+		ch <- counter(descRRL, st.Passed, "passed")
+		ch <- counter(descRRL, st.Exempt, "exempt")
+		ch <- counter(descRRL, st.Slipped, "slipped")
+		ch <- counter(descRRL, st.Dropped, "dropped")
 	}
 	if s.SharedCache != nil {
 		st := s.SharedCache.Stats()

@@ -26,6 +26,10 @@ func testSources(t *testing.T) Sources {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rrl, err := transport.NewResponseRateLimiter(transport.RRLConfig{Rate: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
 	lat := server.NewLatency()
 	lat.Miss.Observe(3 * time.Millisecond)
 	lat.Miss.Observe(time.Minute) // past every bound: only in +Inf
@@ -35,6 +39,7 @@ func testSources(t *testing.T) Sources {
 		Resolver:  r,
 		Answers:   cache.NewAnswers(cache.Config{}),
 		RateLimit: rl,
+		RRL:       rrl,
 		Conns: func() []ConnStats {
 			return []ConnStats{{FrontEnd: "tcp", Stats: transport.ConnStats{Open: 2, RefusedClient: 1}}}
 		},
@@ -78,6 +83,7 @@ sextant_connections_refused_total{frontend="tcp",reason="total"} 0
 		`sextant_answer_duration_seconds_count{cache="hit"} 0`,
 		`sextant_cache_entries{cache="answers"} 0`,
 		`sextant_ratelimit_responses_total{verdict="dropped"} 0`,
+		`sextant_rrl_responses_total{verdict="slipped"} 0`,
 		`sextant_budget_exhausted_total{budget="resolution"} 0`,
 		`go_goroutines `,
 	} {

@@ -20,6 +20,8 @@ type engine struct {
 	// cookies and limiter are nil when off (cookie.go, ratelimit.go).
 	cookies *ServerCookies
 	limiter *RateLimiter
+	// rrl limits identical authoritative UDP answers; nil when off (rrl.go).
+	rrl *ResponseRateLimiter
 	// proxy is nil unless PROXY protocol headers are taken (proxy.go).
 	proxy *ProxyProtocol
 	// notify is whether handler takes NOTIFY (NotifyHandler).

@@ -65,6 +65,9 @@ type ListenerConfig struct {
 	// (ratelimit.go); stream protocols and clients with a valid Server
 	// Cookie are not limited. Share one between front ends.
 	RateLimit *RateLimiter
+	// RRL, when set, limits identical authoritative (AA) Do53 UDP
+	// answers per client prefix (rrl.go). Share one between front ends.
+	RRL *ResponseRateLimiter
 	// Proxy, when set, takes PROXY protocol v2 headers from the load
 	// balancers it trusts on Do53 (UDP and TCP), DoT and DoH over TCP
 	// (proxy.go): the client they name is the one the ACL, the rate
@@ -182,5 +185,6 @@ func (c *ListenerConfig) newEngine() *engine {
 	e := newEngine(c.Handler, access, c.EDNSSize, c.Logger)
 	e.cookies, e.limiter, e.proxy = c.Cookies, c.RateLimit, c.Proxy
 	e.responses = c.Responses
+	e.rrl = c.RRL
 	return e
 }

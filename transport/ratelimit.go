@@ -257,7 +257,13 @@ func (l *RateLimiter) admit(client netip.Addr) rateVerdict {
 		l.exempted(client)
 		return ratePass
 	}
-	key := l.key(client)
+	return l.admitKey(p, l.key(client))
+}
+
+// admitKey decides on one answer counted in key's bucket (a non-zero
+// key: a client prefix, or a response's key, rrl.go). It allocates
+// nothing.
+func (l *RateLimiter) admitKey(p *rateParams, key uint64) rateVerdict {
 	h := hashKey(key)
 	sh := &l.shards[h>>58]
 	now := l.now()

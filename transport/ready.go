@@ -118,6 +118,9 @@ func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 	}
 	out, ok := s.eng.answerReady(ra, dst[:0], raw, maxSize, j.remote)
 	if ok {
+		if out = s.eng.rrl.limit(out, j.remote.Addr(), false); len(out) == 0 {
+			return out, true // RRL dropped it
+		}
 		s.eng.responses.countWire(UDP, out)
 	}
 	return out, ok
@@ -198,6 +201,9 @@ func (s *udpSocket) readyCookieAnswer(j *udpJob, ra ReadyAnswerer, dst, raw []by
 		return dst, false
 	}
 	s.eng.cookies.count(state)
+	if ans = s.eng.rrl.limit(ans, j.remote.Addr(), state == cookieValid); len(ans) == 0 {
+		return ans, true // RRL dropped it
+	}
 	s.eng.responses.countWire(UDP, ans)
 	return ans, true
 }

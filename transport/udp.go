@@ -60,6 +60,8 @@ type udpJob struct {
 	// is rate.
 	rated bool
 	rate  rateVerdict
+	// cookieValid: the query returned a valid Server Cookie (RRL exempts it).
+	cookieValid bool
 	// With pktinfo: where the query was sent, and room for control data.
 	local   netip.AddrPort
 	ifindex uint32
@@ -81,6 +83,7 @@ func (s *udpSocket) putJob(j *udpJob) {
 	j.req = Request{}
 	j.readyTried = false
 	j.rated = false
+	j.cookieValid = false
 	s.free.Put(j)
 }
 
@@ -267,6 +270,7 @@ func (s *udpSocket) admit(j *udpJob) bool {
 	if c := s.eng.cookies; c != nil {
 		ck = c.check(j.req.Msg, j.remote.Addr())
 		j.req.cookie = ck.reply
+		j.cookieValid = ck.state == cookieValid
 	}
 	l := s.eng.limiter
 	if l == nil {
@@ -313,8 +317,7 @@ func (j *udpJob) WriteMsg(m *dns.Msg) error {
 	if err != nil {
 		return err
 	}
-	j.sock.eng.responses.count(UDP, m.Rcode)
-	return j.send(b)
+	return j.sendLimited(b, true, m.Rcode)
 }
 
 // Write sends b as it is, unless the query was padded: then b is unpacked
@@ -331,8 +334,11 @@ func (j *udpJob) Write(b []byte) error {
 		}
 		return j.WriteMsg(m)
 	}
-	j.sock.eng.responses.countWire(UDP, b)
-	return j.send(b)
+	rcode := 0
+	if len(b) >= headerLen {
+		rcode = int(b[3] & 0xF)
+	}
+	return j.sendLimited(b, false, rcode)
 }
 
 func (j *udpJob) send(b []byte) error {

@@ -281,6 +281,11 @@ func (s *controlServer) stats() string {
 		fmt.Fprintf(&b, "%s.conns.open=%d\n%s.conns.refused_total=%d\n%s.conns.refused_client=%d\n%s.conns.refused_network=%d\n%s.conns.evicted=%d\n%s.conns.idle_closed=%d\n",
 			name, st.Open, name, st.RefusedTotal, name, st.RefusedClient, name, st.RefusedPrefix, name, st.Evicted, name, st.IdleClosed)
 	}
+	var rot *cookieRotation
+	if s.ops.reload != nil {
+		rot = s.ops.reload.o.abuse.rotation // set at start, never changed
+	}
+	writeRRLStats(&b, s.ops.listeners.base, rot)
 	fmt.Fprintf(&b, "querylog=%q\n", s.ops.qlog.status())
 	writeSharedCacheStats(&b, s.res)
 	return b.String()

@@ -75,6 +75,7 @@ func startMetrics(o *metricsOptions, res *resolver.Resolver, handler *server.Han
 		Responses: responses,
 		Handler:   handler,
 		RateLimit: listeners.base.RateLimit, // shared by every front end
+		RRL:       listeners.base.RRL,
 	}
 	if sc, ok := res.SharedCache().(*sharedcache.Cache); ok {
 		src.SharedCache = sc

@@ -4,7 +4,9 @@ package main
 // (with the same command line, which still wins) and apply what changed
 // without a restart, keeping the caches and the open client connections.
 //
-// What applies at once: the client access list (allow), the rate limits,
+// What applies at once: the client access list (allow), the rate limits
+// (and the response rate limits), the server cookie secret of
+// --cookie-secret-file (re-read on every reload, rotated when it changed),
 // the connection limits, the log level, the per-query log, the negative
 // trust anchors, DDR, the shutdown timeout, zone files added to zone, and
 // the listeners (listen, dot, doh, doq: only the addresses added are
@@ -51,6 +53,7 @@ var liveSettings = map[string]bool{
 	"listen": true, "dot": true, "doh": true, "doq": true,
 	"query-log": true, "query-log-sample": true,
 	"shutdown-timeout": true, "ddr-name": true, "ddr-ca": true, "no-ddr": true,
+	"rrl-responses-per-second": true, "rrl-slip": true,
 }
 
 // listenerSettings are the settings whose change opens or closes listeners.
@@ -107,6 +110,13 @@ func (rl *reloader) reload(why string) reloadResult {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	r := rl.reloadConfig()
+	if r.err == nil {
+		// The operators rotate a shared secret by writing the file on
+		// every server and reloading (cookie_rotation.go).
+		if _, err := rl.o.abuse.rotation.reloadFile(); err != nil {
+			rl.log.Error("server cookie secret not re-read; the running secret stays", "err", err)
+		}
+	}
 	switch {
 	case r.err != nil:
 		rl.log.Error("configuration reload failed; the running configuration stays", "file", rl.o.configFile, "by", why, "err", r.err)
@@ -293,6 +303,11 @@ func (rl *reloader) apply(applied []string, oldNTAs []string) {
 		// a flag, so this cannot fail.
 		if err := ls.base.RateLimit.Reconfigure(o.abuse.rateLimitConfig()); err != nil {
 			rl.log.Error("rate limit not changed", "err", err)
+		}
+	}
+	if has(rrlSettings...) && ls.base.RRL != nil {
+		if err := ls.base.RRL.Reconfigure(o.abuse.rrl.config()); err != nil {
+			rl.log.Error("response rate limit not changed", "err", err)
 		}
 	}
 	if has("max-conns", "conns-per-client", "conns-per-network") {

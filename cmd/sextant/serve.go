@@ -316,10 +316,15 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer tap.close() // after the front ends: their last answers are written
+	// The DNS clock stamps the server cookies.
+	if o.abuse.clock, err = dnsClock(o.clockFile); err != nil {
+		return err
+	}
 	listeners, err := startListeners(&o.frontEndOptions, withQueryLog(withNotify(ddr, notifyTo), qlog, tap), log)
 	if err != nil {
 		return err
 	}
+	defer o.abuse.rotation.start(ctx)()
 	ddr.update(&o.ddrOptions, o.tlsCert, listeners.list(), listeners.certs, log)
 	rl := &reloader{o: o, log: log, level: level, listeners: listeners, qlog: qlog, res: res,
 		answers: handler.Answers(), zones: zones, ntas: o.ntas}
