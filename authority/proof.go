@@ -17,12 +17,12 @@ func (z *Zone) nsecCovering(name string) *rrset {
 	if len(z.nsecIndex) == 0 {
 		return nil
 	}
-	labels, ok := wireLabels(name)
+	labels, ok := dnsname.CanonicalLabels(name)
 	if !ok {
 		return nil
 	}
 	i := sort.Search(len(z.nsecIndex), func(i int) bool {
-		return labelsCompare(z.nsecIndex[i].labels, labels) > 0
+		return dnsname.CompareLabels(z.nsecIndex[i].labels, labels) > 0
 	})
 	if i == 0 {
 		i = len(z.nsecIndex)

@@ -389,7 +389,7 @@ func (r *resigner) patchNSEC() {
 		is := nsecOwner(r.repl[name])
 		switch {
 		case is && !was:
-			labels, _ := wireLabels(name)
+			labels, _ := dnsname.CanonicalLabels(name)
 			added = append(added, nsecEntry{labels: labels, node: r.repl[name]})
 		case was && !is:
 			removed[name] = true
@@ -398,7 +398,7 @@ func (r *resigner) patchNSEC() {
 			}
 		}
 	}
-	slices.SortFunc(added, func(a, b nsecEntry) int { return labelsCompare(a.labels, b.labels) })
+	slices.SortFunc(added, func(a, b nsecEntry) int { return dnsname.CompareLabels(a.labels, b.labels) })
 	r.nsecIndex = mergeNSECIndex(r.in.Prev.nsecIndex, added, removed)
 	// Owners whose NSEC must be made again: the changed ones (bitmap) and
 	// the predecessors of added and removed ones (next name).
@@ -412,7 +412,7 @@ func (r *resigner) patchNSEC() {
 		relink[r.nsecIndex[r.nsecBefore(e.labels)].node.name] = true
 	}
 	for name := range removed {
-		labels, _ := wireLabels(name)
+		labels, _ := dnsname.CanonicalLabels(name)
 		relink[r.nsecIndex[r.nsecBefore(labels)].node.name] = true
 	}
 	for name := range relink {
@@ -431,7 +431,7 @@ func (r *resigner) patchNSEC() {
 		if n == nil || n.nsec == nil {
 			continue
 		}
-		labels, _ := wireLabels(name)
+		labels, _ := dnsname.CanonicalLabels(name)
 		if i, ok := r.nsecFind(labels); ok {
 			r.nsecIndex[i].node = n
 		}
@@ -444,7 +444,7 @@ func mergeNSECIndex(prev, added []nsecEntry, removed map[string]bool) []nsecEntr
 	out := make([]nsecEntry, 0, len(prev)+len(added))
 	j := 0
 	for _, e := range prev {
-		for j < len(added) && labelsCompare(added[j].labels, e.labels) < 0 {
+		for j < len(added) && dnsname.CompareLabels(added[j].labels, e.labels) < 0 {
 			out = append(out, added[j])
 			j++
 		}
@@ -457,7 +457,7 @@ func mergeNSECIndex(prev, added []nsecEntry, removed map[string]bool) []nsecEntr
 
 // nsecFind returns the index of the owner with labels.
 func (r *resigner) nsecFind(labels [][]byte) (int, bool) {
-	return slices.BinarySearchFunc(r.nsecIndex, labels, func(e nsecEntry, l [][]byte) int { return labelsCompare(e.labels, l) })
+	return slices.BinarySearchFunc(r.nsecIndex, labels, func(e nsecEntry, l [][]byte) int { return dnsname.CompareLabels(e.labels, l) })
 }
 
 // nsecBefore returns the index of the owner before labels in canonical
@@ -476,7 +476,7 @@ func (r *resigner) nsecBefore(labels [][]byte) int {
 func (r *resigner) relinkNSEC(name string) {
 	_, changed := r.repl[name]
 	n := r.node(name)
-	labels, _ := wireLabels(name)
+	labels, _ := dnsname.CanonicalLabels(name)
 	i, _ := r.nsecFind(labels)
 	next := r.nsecIndex[(i+1)%len(r.nsecIndex)].node.name
 	var types []uint16

@@ -16,7 +16,7 @@ import (
 // lower-cased, most significant first), so that names compare label by
 // label as RFC 4034 6.1 asks.
 func signLabels(name string) [][]byte {
-	if labels, ok := wireLabels(dns.Fqdn(name)); ok {
+	if labels, ok := dnsname.CanonicalLabels(dns.Fqdn(name)); ok {
 		return labels
 	}
 	// Unpackable names cannot reach here from a parsed record; fall back to
@@ -53,7 +53,7 @@ func signSortNames(names []string) {
 	for i, n := range names {
 		ks[i] = keyed{n, signLabels(n)}
 	}
-	slices.SortFunc(ks, func(a, b keyed) int { return labelsCompare(a.labels, b.labels) })
+	slices.SortFunc(ks, func(a, b keyed) int { return dnsname.CompareLabels(a.labels, b.labels) })
 	for i := range ks {
 		names[i] = ks[i].name
 	}
@@ -82,7 +82,7 @@ func signSortRecords(rrs []dns.RR) {
 		ks[i] = k
 	}
 	slices.SortFunc(ks, func(a, b keyed) int {
-		if c := labelsCompare(a.labels, b.labels); c != 0 {
+		if c := dnsname.CompareLabels(a.labels, b.labels); c != 0 {
 			return c
 		}
 		if a.typ != b.typ {

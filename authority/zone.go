@@ -313,14 +313,14 @@ func (z *Zone) indexNSEC() {
 		if n.nsec == nil {
 			continue
 		}
-		labels, ok := wireLabels(n.name)
+		labels, ok := dnsname.CanonicalLabels(n.name)
 		if !ok {
 			continue
 		}
 		z.nsecIndex = append(z.nsecIndex, nsecEntry{labels: labels, node: n})
 	}
 	sort.Slice(z.nsecIndex, func(a, b int) bool {
-		return labelsCompare(z.nsecIndex[a].labels, z.nsecIndex[b].labels) < 0
+		return dnsname.CompareLabels(z.nsecIndex[a].labels, z.nsecIndex[b].labels) < 0
 	})
 }
 

@@ -10,16 +10,18 @@ import (
 // This file holds the canonical order of names (RFC 4034 6.1), the order
 // of NSEC chains.
 
-// canonicalLabels returns the labels of name in wire form, lower-cased,
-// from the root side first (the order of RFC 4034 section 6.1). ok is false
-// for names that do not pack.
-func canonicalLabels(name string) (labels [][]byte, ok bool) {
+// CanonicalLabels returns the labels of name in wire form (escapes
+// resolved), ASCII lower-cased, from the root side first: the order RFC
+// 4034 6.1 compares them in (CompareLabels). They share one allocation of
+// the name's wire length, so an index of many names (an NSEC chain) holds
+// little more than the names. ok is false for names that do not pack.
+func CanonicalLabels(name string) (labels [][]byte, ok bool) {
 	var buf [256]byte
 	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
 	if err != nil {
 		return nil, false
 	}
-	wire := buf[:n]
+	wire := append([]byte(nil), buf[:n]...)
 	LowerBytes(wire) // ASCII only: RFC 4034 6.1 orders octets as they are
 	for off := 0; off < len(wire); {
 		l := int(wire[off])
@@ -39,6 +41,24 @@ func canonicalLabels(name string) (labels [][]byte, ok bool) {
 	return labels, true
 }
 
+// CompareLabels orders two label lists from CanonicalLabels in canonical
+// order (RFC 4034 6.1): -1, 0 or +1, label by label from the root, each an
+// unsigned octet string, a name before its descendants.
+func CompareLabels(a, b [][]byte) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if c := bytes.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
+
 // Compare orders two names canonically (RFC 4034 section 6.1): -1, 0 or
 // +1, label by label from the root, each label as lower-cased (ASCII) octets
 // of its wire form, a name before its descendants. Names that do not pack
@@ -48,8 +68,8 @@ func Compare(a, b string) int {
 	if c, ok := comparePlainNames(a, b); ok {
 		return c
 	}
-	la, oka := canonicalLabels(a)
-	lb, okb := canonicalLabels(b)
+	la, oka := CanonicalLabels(a)
+	lb, okb := CanonicalLabels(b)
 	switch {
 	case !oka && !okb:
 		return 0
@@ -58,18 +78,7 @@ func Compare(a, b string) int {
 	case !okb:
 		return 1
 	}
-	for i := 0; i < len(la) && i < len(lb); i++ {
-		if c := bytes.Compare(la[i], lb[i]); c != 0 {
-			return c
-		}
-	}
-	switch {
-	case len(la) < len(lb):
-		return -1
-	case len(la) > len(lb):
-		return 1
-	}
-	return 0
+	return CompareLabels(la, lb)
 }
 
 // maxPlainName is the longest presentation name (trailing dot aside) that

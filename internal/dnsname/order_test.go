@@ -9,8 +9,8 @@ import (
 // slowCompareNames is Compare by packing both names, the general
 // path comparePlainNames must agree with.
 func slowCompareNames(a, b string) int {
-	la, oka := canonicalLabels(a)
-	lb, okb := canonicalLabels(b)
+	la, oka := CanonicalLabels(a)
+	lb, okb := CanonicalLabels(b)
 	switch {
 	case !oka && !okb:
 		return 0
