@@ -337,7 +337,7 @@ const (
 	// deployWorkers is how many queries the load keeps in flight.
 	deployWorkers = 32
 	// deployTimeout is how long a load query waits for its answer: longer
-	// than dnsdist's health check interval plus its timeout (1.5 s in
+	// than dnsdist's health check interval plus its timeout (2 s in
 	// dnsdist.conf), so each client loses at most the one query it has in
 	// flight while the stopped instance is still in rotation.
 	deployTimeout = 3 * time.Second
