@@ -246,15 +246,19 @@ func TestFleetDeployment(t *testing.T) {
 	// 2 stops while they run.
 	stopped := deployInstance(2) + ":53"
 	down := "Marking downstream " + stopped + " as 'down'"
+	answered2 := func() float64 { return scrapeSum(t, "http://"+targets[1]+"/metrics", "sextant_queries_total{") }
+	before2 := answered2()
 	var inFlightAtStop int64
 	var answeredBy2 float64
+	stopping := false
 	load := runDeployLoad(t, front, names, deployWorkers, func(s *deployLoad) bool {
 		switch {
-		case inFlightAtStop == 0 && s.answered.Load() >= 3000:
-			answeredBy2 = scrapeSum(t, "http://"+targets[1]+"/metrics", "sextant_queries_total{")
+		case !stopping && s.answered.Load() >= 3000:
+			answeredBy2 = answered2() - before2
 			inFlightAtStop = s.inFlight.Load()
+			stopping = true
 			go serves[1].stop(t)
-		case inFlightAtStop != 0 && s.marked.IsZero():
+		case stopping && s.marked.IsZero():
 			if b, _ := os.ReadFile(dnsdistLog); bytes.Contains(b, []byte(down)) {
 				s.marked = time.Now()
 				s.markedAt.Store(s.marked.UnixNano())
