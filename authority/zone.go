@@ -93,6 +93,9 @@ type Zone struct {
 	nsecIndex []nsecEntry // NSEC owners in canonical order
 	nsec3     *nsec3Chain // nil unless the zone is signed with NSEC3
 
+	// flatten is how its CNAMEs are answered (flatten.go).
+	flatten FlattenMode
+
 	// unavailable is set on an UnavailableZone: no data, every answer SERVFAIL.
 	unavailable *unavailability
 }
@@ -125,7 +128,20 @@ type buildError struct {
 // NewZone builds a zone from rrs and runs every check of check.go. Errors
 // name the offending record. rrs is not modified or retained.
 func NewZone(origin string, rrs []dns.RR) (*Zone, error) {
-	z, berr := buildZone(origin, rrs)
+	return NewZoneWith(origin, rrs, ZoneOptions{})
+}
+
+// ZoneOptions are the choices of how a zone is served that change what
+// its data may hold.
+type ZoneOptions struct {
+	// Flatten answers CNAMEs with their targets' addresses (flatten.go),
+	// which lets the apex hold a CNAME beside its SOA and NS.
+	Flatten FlattenMode
+}
+
+// NewZoneWith is NewZone with options.
+func NewZoneWith(origin string, rrs []dns.RR, opts ZoneOptions) (*Zone, error) {
+	z, berr := buildZone(origin, rrs, opts)
 	if berr != nil {
 		if berr.index >= 0 && berr.index < len(rrs) && rrs[berr.index] != nil {
 			return nil, fmt.Errorf("zone %s: %s: %s", dnsname.Canonical(origin), berr.msg, rrs[berr.index].String())
@@ -137,7 +153,7 @@ func NewZone(origin string, rrs []dns.RR) (*Zone, error) {
 
 // buildZone is NewZone with errors that keep the record index, so that
 // ParseZone can turn them into file:line.
-func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
+func buildZone(origin string, in []dns.RR, opts ZoneOptions) (*Zone, *buildError) {
 	if origin == "" {
 		origin = "."
 	}
@@ -151,6 +167,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		originLen: dnsname.CountLabels(origin),
 		nodes:     make(map[string]*node),
 		nsTargets: make(map[string]bool),
+		flatten:   opts.Flatten,
 	}
 	z.apex = z.nodeFor(origin)
 	index := make(map[dns.RR]int, len(in))
@@ -260,6 +277,11 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 	z.soa = z.soaSet.rrs[0].(*dns.SOA)
 	z.negTTL = min(z.soa.Hdr.Ttl, z.soa.Minttl)
 	z.signed = z.apex.set(dns.TypeDNSKEY) != nil && hasSigs(z.apex)
+	if z.signed && z.flatten != FlattenOff {
+		// A flattened answer is made per query from another zone's data:
+		// it would go out without a signature and fail validation.
+		return nil, &buildError{-1, "CNAME flattening of a signed zone is not supported (flattened answers would carry no signature)"}
+	}
 
 	z.indexNSEC()
 	if err := z.indexNSEC3(nsec3Sets, index); err != nil {

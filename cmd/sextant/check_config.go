@@ -91,9 +91,14 @@ func checkServeOptions(o *serveOptions, withZones bool) error {
 	add(checkListenAddrs(o.flags))
 	add(o.metricsOptions.check())
 	var zones *authority.Server
+	flatten, flattenErr := o.flattenOptions.modes()
+	add(flattenErr)
 	if withZones && len(o.zones) > 0 {
-		zones, err = loadZones(o.zones)
+		zones, err = loadZones(o.zones, flatten)
 		add(err)
+	}
+	if withZones && flattenErr == nil && (zones != nil || len(o.zones) == 0) {
+		add(checkFlattened(flatten, zones, o.sign))
 	}
 	keys, err := o.parseKeys()
 	add(err)
@@ -234,7 +239,7 @@ func (o *serveOptions) addZones(zones *authority.Server, want stringList, log *s
 		if slices.Contains(o.zones, p) {
 			continue
 		}
-		z, err := authority.LoadZoneFile(p, "")
+		z, err := zones.ParseFile(p, "")
 		if err == nil && zones.Zone(z.Origin()) != nil {
 			err = fmt.Errorf("zone %s is already served", z.Origin())
 		}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/internal/dnsname"
+	"github.com/sextant-dns/sextant/resolver"
+	"github.com/sextant-dns/sextant/security"
+)
+
+// flattenOptions are the zones whose CNAMEs are flattened (README "CNAME
+// flattening").
+type flattenOptions struct {
+	flatten stringList
+}
+
+func (o *flattenOptions) register(fs *flag.FlagSet) {
+	fs.Var(&o.flatten, "flatten", "`ZONE[=apex|all]`: answer the CNAME at the apex of the --zone ZONE (all: every CNAME of it) with its target's A/AAAA/HTTPS records, resolved here (repeatable)")
+}
+
+// modes parses --flatten into a mode per canonical origin.
+func (o *flattenOptions) modes() (map[string]authority.FlattenMode, error) {
+	out := make(map[string]authority.FlattenMode, len(o.flatten))
+	for _, spec := range o.flatten {
+		zone, mode, _ := strings.Cut(spec, "=")
+		if _, ok := dns.IsDomainName(zone); !ok || zone == "" {
+			return nil, fmt.Errorf("--flatten %q: %q is not a zone name", spec, zone)
+		}
+		m, err := authority.ParseFlattenMode(mode)
+		if err != nil {
+			return nil, fmt.Errorf("--flatten %q: %w", spec, err)
+		}
+		origin := dnsname.Canonical(dns.Fqdn(zone))
+		if _, dup := out[origin]; dup {
+			return nil, fmt.Errorf("--flatten %q: zone %s given twice", spec, origin)
+		}
+		out[origin] = m
+	}
+	return out, nil
+}
+
+// checkFlattened makes sure every flattened zone is a --zone file served
+// here and not signed online: flattened answers are made per query from
+// another zone's data and would go out without signatures.
+func checkFlattened(modes map[string]authority.FlattenMode, zones *authority.Server, signPolicies []string) error {
+	for origin := range modes {
+		if zones == nil || zones.Zone(origin) == nil {
+			return fmt.Errorf("--flatten %s: no --zone file serves %s", origin, origin)
+		}
+	}
+	for _, spec := range signPolicies {
+		for _, field := range strings.Fields(spec) {
+			if v, ok := strings.CutPrefix(field, "zone="); ok {
+				if _, on := modes[dnsname.Canonical(dns.Fqdn(v))]; on {
+					return fmt.Errorf("--flatten %s: the zone is also in --sign; online signing of flattened answers is not supported", dnsname.Canonical(dns.Fqdn(v)))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// resolverFlattener resolves flattened CNAMEs' targets through the
+// co-located resolver: its cache, its budget, its validation (a bogus
+// target is a failure, never an answer).
+type resolverFlattener struct{ r *resolver.Resolver }
+
+func (f resolverFlattener) Flatten(ctx context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
+	res, err := f.r.Resolve(ctx, name, qtype)
+	if err != nil {
+		var re *resolver.Error
+		if errors.As(err, &re) {
+			return nil, 0, &authority.FlattenError{EDE: re.EDE, Text: re.Text}
+		}
+		return nil, 0, &authority.FlattenError{EDE: dns.ExtendedErrorCodeOther, Text: err.Error()}
+	}
+	if res.Security == security.Bogus {
+		return nil, 0, &authority.FlattenError{EDE: dns.ExtendedErrorCodeDNSBogus, Text: "the target is bogus"}
+	}
+	ttl := uint32(math.MaxUint32)
+	for _, rr := range res.Answer {
+		if rr.Header().Rrtype != dns.TypeRRSIG {
+			ttl = min(ttl, rr.Header().Ttl)
+		}
+	}
+	if res.Rcode != dns.RcodeSuccess {
+		// NXDOMAIN (or YXDOMAIN) at the target: no data at the owner,
+		// which exists; the negative answer's SOA TTL bounds it.
+		for _, rr := range res.Authority {
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl = min(ttl, soa.Hdr.Ttl, soa.Minttl)
+			}
+		}
+		return nil, ttl, nil
+	}
+	rrs := res.Records(qtype)
+	if len(rrs) == 0 {
+		for _, rr := range res.Authority {
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl = min(ttl, soa.Hdr.Ttl, soa.Minttl)
+			}
+		}
+	}
+	return rrs, ttl, nil
+}
