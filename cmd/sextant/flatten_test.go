@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
+	"github.com/sextant-dns/sextant/internal/labtest"
+	"github.com/sextant-dns/sextant/lab"
+)
+
+// The flattening test's loopback block: the lab on 127.103.0.x, serve on
+// 127.103.255.1 (ARCHITECTURE.md).
+var (
+	flattenLabBase = netip.MustParseAddr("127.103.0.0")
+	flattenListen  = "127.103.255.1:53"
+)
+
+// flatZone is flat.example.: its apex a CNAME to the lab's secure13 zone;
+// sub a CNAME to a CNAME there (chain of two); down a CNAME to a zone
+// whose only server refuses.
+const flatZone = `$ORIGIN flat.example.
+$TTL 3600
+@    SOA ns1 hostmaster 1 7200 3600 1209600 300
+@    NS  ns1
+ns1  A   127.103.255.1
+@    600 CNAME www.` + lab.SecureAlg13 + `
+@    TXT "apex data"
+sub  5000 CNAME cname-secure.` + lab.SecureAlg13 + `
+down CNAME www.` + lab.Lame + `
+`
+
+func writeFlatZone(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "flat.zone")
+	if err := os.WriteFile(path, []byte(flatZone), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestFlattenThroughLab serves flat.example. with --flatten over the lab:
+// the apex's A and AAAA are the target's, at the apex, with the chain's
+// smallest TTL, validated by Sextant's resolver; a target whose servers
+// fail gives SERVFAIL with an EDE.
+func TestFlattenThroughLab(t *testing.T) {
+	dir := labtest.StartFiles(t, lab.Config{AddrBase: flattenLabBase, BulkHosts: 2})
+	zone := writeFlatZone(t)
+	startServe(t, flattenListen,
+		"--root-hints", filepath.Join(dir, lab.FileRootHints),
+		"--trust-anchor", filepath.Join(dir, lab.FileRootDS),
+		"--zone", zone, "--flatten", "flat.example.=all")
+
+	ask := func(name string, qtype uint16) *dns.Msg {
+		t.Helper()
+		return digDNSSEC(t, flattenListen, name, qtype, false)
+	}
+	for _, tc := range []struct {
+		qtype uint16
+		want  string
+	}{{dns.TypeA, "127.0.2.13"}, {dns.TypeAAAA, "::1"}} {
+		for round := range 2 { // the second from the flattening cache
+			m := ask("flat.example.", tc.qtype)
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+				t.Fatalf("round %d flat.example. %s:\n%v", round, dns.TypeToString[tc.qtype], m)
+			}
+			h := m.Answer[0].Header()
+			got := strings.Fields(m.Answer[0].String())
+			if h.Name != "flat.example." || h.Rrtype != tc.qtype || got[len(got)-1] != tc.want {
+				t.Errorf("round %d: answer %v, want %s at flat.example.", round, m.Answer[0], tc.want)
+			}
+			if h.Ttl > 600 || h.Ttl < 590 {
+				t.Errorf("round %d: TTL %d, want the CNAME's 600 (smaller than the target's 3600)", round, h.Ttl)
+			}
+		}
+	}
+	// The apex keeps its own data; the CNAME is never sent.
+	if m := ask("flat.example.", dns.TypeTXT); len(m.Answer) != 1 || m.Answer[0].Header().Rrtype != dns.TypeTXT {
+		t.Errorf("apex TXT:\n%v", m)
+	}
+	if m := ask("flat.example.", dns.TypeSOA); len(m.Answer) != 1 || m.Answer[0].Header().Rrtype != dns.TypeSOA {
+		t.Errorf("apex SOA:\n%v", m)
+	}
+	// A chain of two CNAMEs in the lab (3600 each) under a 5000 one.
+	m := ask("sub.flat.example.", dns.TypeA)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Name != "sub.flat.example." ||
+		m.Answer[0].Header().Ttl > 3600 || m.Answer[0].Header().Ttl < 3000 {
+		t.Errorf("sub A: want one A at sub.flat.example. with the chain's TTL (<= 3600)\n%v", m)
+	}
+	// The target's only server refuses: SERVFAIL with an EDE, no records.
+	m = ask("down.flat.example.", dns.TypeA)
+	if m.Rcode != dns.RcodeServerFailure || len(m.Answer) != 0 {
+		t.Fatalf("down A: want SERVFAIL without records\n%v", m)
+	}
+	if ede := dnstest.EDE(m); ede == nil || !strings.Contains(ede.ExtraText, "www."+lab.Lame) {
+		t.Errorf("down A: EDE %v, want one naming www.%s", ede, lab.Lame)
+	}
+}
+
+// TestFlattenStartErrors: bad flattening configuration stops serve at
+// start with the reason.
+func TestFlattenStartErrors(t *testing.T) {
+	zone := writeFlatZone(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"apex CNAME without --flatten", []string{"--zone", zone}, "flat.zone:6: CNAME beside other data (NS) at the apex flat.example."},
+		{"zone not served", []string{"--zone", zone, "--flatten", "flat.example.", "--flatten", "other.example."}, "--flatten other.example.: no --zone file serves"},
+		{"bad mode", []string{"--zone", zone, "--flatten", "flat.example.=some"}, `flattening mode "some" is neither apex nor all`},
+		{"signed", []string{"--zone", zone, "--flatten", "flat.example.", "--sign", "zone=flat.example."}, "online signing of flattened answers is not supported"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var out syncBuffer
+			args := append([]string{"serve", "--listen", "127.103.255.2:53", "--state-dir", t.TempDir()}, c.args...)
+			if code := run(ctx, args, &out, &out); code != 1 || !strings.Contains(out.String(), c.want) {
+				t.Errorf("exit %d, want 1 with %q\n%s", code, c.want, out.String())
+			}
+		})
+	}
+}
