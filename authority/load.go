@@ -22,6 +22,11 @@ func LoadZoneFile(path, origin string) (*Zone, error) {
 	return loadZoneFile(path, origin, nil)
 }
 
+// LoadZoneFileWith is LoadZoneFile with build options.
+func LoadZoneFileWith(path, origin string, opts ZoneOptions) (*Zone, error) {
+	return loadZoneFile(path, origin, func(string) ZoneOptions { return opts })
+}
+
 // loadZoneFile is LoadZoneFile with the build options of each origin
 // (nil: none), looked up once the origin is known (it may come from the SOA).
 func loadZoneFile(path, origin string, opts func(origin string) ZoneOptions) (*Zone, error) {

@@ -97,13 +97,13 @@ func checkServeOptions(o *serveOptions, withZones bool) error {
 		zones, err = loadZones(o.zones, flatten)
 		add(err)
 	}
-	if withZones && flattenErr == nil && (zones != nil || len(o.zones) == 0) {
-		add(checkFlattened(flatten, zones, o.sign))
-	}
 	keys, err := o.parseKeys()
 	add(err)
 	secondaries, err := o.parseSecondaries(zones, keys)
 	add(err)
+	if withZones && flattenErr == nil && (zones != nil || len(o.zones) == 0) {
+		add(checkFlattened(flatten, zones, secondaries, o.sign))
+	}
 	_, err = o.parseXfrOut(zones, secondaries, keys)
 	add(err)
 	return errors.Join(errs...)

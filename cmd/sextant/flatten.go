@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/authority"
+	"github.com/sextant-dns/sextant/authority/secondary"
 	"github.com/sextant-dns/sextant/internal/dnsname"
 	"github.com/sextant-dns/sextant/resolver"
 	"github.com/sextant-dns/sextant/security"
@@ -23,7 +25,7 @@ type flattenOptions struct {
 }
 
 func (o *flattenOptions) register(fs *flag.FlagSet) {
-	fs.Var(&o.flatten, "flatten", "`ZONE[=apex|all]`: answer the CNAME at the apex of the --zone ZONE (all: every CNAME of it) with its target's A/AAAA/HTTPS records, resolved here (repeatable)")
+	fs.Var(&o.flatten, "flatten", "`ZONE[=apex|all]`: answer the CNAME at the apex of ZONE, a --zone or --secondary (all: every CNAME of it), with its target's A/AAAA/HTTPS records, resolved here (repeatable)")
 }
 
 // modes parses --flatten into a mode per canonical origin.
@@ -47,14 +49,20 @@ func (o *flattenOptions) modes() (map[string]authority.FlattenMode, error) {
 	return out, nil
 }
 
-// checkFlattened makes sure every flattened zone is a --zone file served
-// here and not signed online: flattened answers are made per query from
-// another zone's data and would go out without signatures.
-func checkFlattened(modes map[string]authority.FlattenMode, zones *authority.Server, signPolicies []string) error {
-	for origin := range modes {
-		if zones == nil || zones.Zone(origin) == nil {
-			return fmt.Errorf("--flatten %s: no --zone file serves %s", origin, origin)
+// checkFlattened makes sure every flattened zone is served here, from a
+// --zone file or as a --secondary (whose versions it then lets hold an
+// apex CNAME), and not signed online: flattened answers are made per query
+// from another zone's data and would go out without signatures.
+func checkFlattened(modes map[string]authority.FlattenMode, zones *authority.Server, secondaries []*secondary.Zone, signPolicies []string) error {
+	for origin, mode := range modes {
+		if zones != nil && zones.Zone(origin) != nil {
+			continue
 		}
+		i := slices.IndexFunc(secondaries, func(z *secondary.Zone) bool { return z.Origin == origin })
+		if i < 0 {
+			return fmt.Errorf("--flatten %s: neither a --zone file nor a --secondary serves %s", origin, origin)
+		}
+		secondaries[i].Options.Flatten = mode
 	}
 	for _, spec := range signPolicies {
 		for _, field := range strings.Fields(spec) {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,12 @@ import (
 var (
 	flattenLabBase = netip.MustParseAddr("127.103.0.0")
 	flattenListen  = "127.103.255.1:53"
+	// flattenXfrListen is where the flattening serve offers its zone to
+	// the secondaries, which transfer from flattenSecondaryAddr.
+	flattenXfrListen      = "127.103.255.1:5353"
+	flattenSecondaryAddr  = "127.103.255.3"
+	flattenSecondary      = "127.103.255.3:53"
+	flattenPlainSecondary = "127.103.255.4:53"
 )
 
 // flatZone is flat.example.: its apex a CNAME to the lab's secure13 zone;
@@ -53,10 +60,9 @@ func writeFlatZone(t *testing.T) string {
 func TestFlattenThroughLab(t *testing.T) {
 	dir := labtest.StartFiles(t, lab.Config{AddrBase: flattenLabBase, BulkHosts: 2})
 	zone := writeFlatZone(t)
-	startServe(t, flattenListen,
-		"--root-hints", filepath.Join(dir, lab.FileRootHints),
-		"--trust-anchor", filepath.Join(dir, lab.FileRootDS),
-		"--zone", zone, "--flatten", "flat.example.=all")
+	labFlags := []string{"--root-hints", filepath.Join(dir, lab.FileRootHints), "--trust-anchor", filepath.Join(dir, lab.FileRootDS)}
+	startServe(t, flattenListen, append(slices.Clip(labFlags), "--zone", zone, "--flatten", "flat.example.=all",
+		"--xfr-out", "zone=flat.example. allow="+flattenSecondaryAddr, "--xfr-listen", flattenXfrListen)...)
 
 	ask := func(name string, qtype uint16) *dns.Msg {
 		t.Helper()
@@ -102,6 +108,31 @@ func TestFlattenThroughLab(t *testing.T) {
 	if ede := dnstest.EDE(m); ede == nil || !strings.Contains(ede.ExtraText, "www."+lab.Lame) {
 		t.Errorf("down A: EDE %v, want one naming www.%s", ede, lab.Lame)
 	}
+
+	// A secondary takes the transferred apex CNAME only when it flattens
+	// the zone too.
+	secondaryOf := func(listen string, flatten ...string) (*syncBuffer, func() *dns.Msg) {
+		args := append(slices.Clip(labFlags), "--state-dir", t.TempDir(), "--secondary",
+			"zone=flat.example. primary="+flattenXfrListen+" source="+flattenSecondaryAddr)
+		out := startServe(t, listen, append(args, flatten...)...)
+		return out, func() *dns.Msg { return digDNSSEC(t, listen, "flat.example.", dns.TypeA, false) }
+	}
+	_, askFlat := secondaryOf(flattenSecondary, "--flatten", "flat.example.")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m := askFlat()
+		if m.Rcode == dns.RcodeSuccess && len(m.Answer) == 1 && m.Answer[0].Header().Name == "flat.example." &&
+			m.Answer[0].(*dns.A).A.String() == "127.0.2.13" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flattening secondary: flat.example. A never answered from the transferred zone:\n%v", m)
+		}
+	}
+	out, askPlain := secondaryOf(flattenPlainSecondary)
+	waitForLog(t, out, "CNAME beside other data")
+	if m := askPlain(); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("secondary without --flatten: want SERVFAIL (zone not transferred)\n%v", m)
+	}
 }
 
 // TestFlattenStartErrors: bad flattening configuration stops serve at
@@ -114,7 +145,7 @@ func TestFlattenStartErrors(t *testing.T) {
 		want string
 	}{
 		{"apex CNAME without --flatten", []string{"--zone", zone}, "flat.zone:6: CNAME beside other data (NS) at the apex flat.example."},
-		{"zone not served", []string{"--zone", zone, "--flatten", "flat.example.", "--flatten", "other.example."}, "--flatten other.example.: no --zone file serves"},
+		{"zone not served", []string{"--zone", zone, "--flatten", "flat.example.", "--flatten", "other.example."}, "--flatten other.example.: neither a --zone file nor a --secondary serves"},
 		{"bad mode", []string{"--zone", zone, "--flatten", "flat.example.=some"}, `flattening mode "some" is neither apex nor all`},
 		{"signed", []string{"--zone", zone, "--flatten", "flat.example.", "--sign", "zone=flat.example."}, "online signing of flattened answers is not supported"},
 	}

@@ -257,10 +257,6 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		local = zones
-		zones.SetFlattener(resolverFlattener{res}, res.Clock())
-	}
-	if err := checkFlattened(flatten, zones, o.sign); err != nil {
-		return err
 	}
 	keys, err := o.parseKeys()
 	if err != nil {
@@ -274,9 +270,15 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := checkFlattened(flatten, zones, secondaries, o.sign); err != nil {
+		return err
+	}
 	if zones == nil && len(secondaries) > 0 {
 		zones = authority.NewServer()
 		local = zones
+	}
+	if zones != nil {
+		zones.SetFlattener(resolverFlattener{res}, res.Clock())
 	}
 	if err := startSigners(ctx, &o.signOptions, o.stateDir, zones, secondaries, o.clockFile, res, !o.noDNSSEC, log); err != nil {
 		return err
