@@ -28,6 +28,7 @@ var (
 	flattenSecondaryAddr  = "127.103.255.3"
 	flattenSecondary      = "127.103.255.3:53"
 	flattenPlainSecondary = "127.103.255.4:53"
+	flattenUnbound        = "127.103.255.5"
 )
 
 // flatZone is flat.example.: its apex a CNAME to the lab's secure13 zone;
@@ -107,6 +108,21 @@ func TestFlattenThroughLab(t *testing.T) {
 	}
 	if ede := dnstest.EDE(m); ede == nil || !strings.Contains(ede.ExtraText, "www."+lab.Lame) {
 		t.Errorf("down A: EDE %v, want one naming www.%s", ede, lab.Lame)
+	}
+
+	// Unbound, with flat.example. stubbed to this serve, caches and hands
+	// on the flattened answers like any authoritative data.
+	udir := t.TempDir()
+	startUnboundWith(t, udir, filepath.Join(dir, lab.FileRootHints), filepath.Join(dir, lab.FileRootDS), flattenUnbound,
+		"\tdomain-insecure: \"flat.example.\"\nstub-zone:\n\tname: \"flat.example.\"\n\tstub-addr: "+strings.TrimSuffix(flattenListen, ":53")+"\n")
+	for _, qt := range []uint16{dns.TypeA, dns.TypeA, dns.TypeSOA} {
+		m := digDNSSEC(t, flattenUnbound+":53", "flat.example.", qt, false)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].Header().Rrtype != qt || m.Answer[0].Header().Name != "flat.example." {
+			t.Errorf("through Unbound, flat.example. %s:\n%v", dns.TypeToString[qt], m)
+		}
+	}
+	if m := digDNSSEC(t, flattenUnbound+":53", "down.flat.example.", dns.TypeA, false); m.Rcode != dns.RcodeServerFailure || len(m.Answer) != 0 {
+		t.Errorf("through Unbound, down.flat.example. A: want SERVFAIL\n%v", m)
 	}
 
 	// A secondary takes the transferred apex CNAME only when it flattens
