@@ -89,6 +89,7 @@ func (z *Zone) Flatten() FlattenMode { return z.flatten }
 // target's records go under owner.
 type flatRequest struct {
 	zone   *Zone
+	node   *node  // the CNAME's owner
 	owner  string // as the answer names it (the query's case)
 	target string // canonical
 	qtype  uint16
@@ -106,7 +107,7 @@ func (z *Zone) answerFlattened(r *responder, n *node, name string, qtype uint16)
 		for _, rr := range r.m.Answer {
 			ttl = min(ttl, rr.Header().Ttl)
 		}
-		r.flat = &flatRequest{zone: z, owner: name, target: dnsname.Canonical(dns.Fqdn(n.cname.Target)), qtype: qtype, ttl: ttl}
+		r.flat = &flatRequest{zone: z, node: n, owner: name, target: dnsname.Canonical(dns.Fqdn(n.cname.Target)), qtype: qtype, ttl: ttl}
 		return true
 	}
 	if n != z.apex {
@@ -114,6 +115,9 @@ func (z *Zone) answerFlattened(r *responder, n *node, name string, qtype uint16)
 	}
 	if qtype == dns.TypeCNAME || !z.answerNode(r, n, name, qtype) {
 		z.addNegativeSOA(r)
+		if r.do {
+			z.proveNoData(r, n.name, n)
+		}
 	}
 	return true
 }
@@ -134,15 +138,47 @@ func (s *Server) finishFlattened(r *responder) {
 	}
 	if len(res.rrs) == 0 {
 		f.zone.addNegativeSOA(r) // the target has no such data: NODATA here
+		if r.do && f.zone.signed {
+			s.proveFlatNoData(r, f)
+		}
 		return
 	}
-	ttl := min(f.ttl, res.ttl)
+	served := min(f.ttl, res.ttl)
 	for _, rr := range res.rrs {
 		c := dns.Copy(rr)
 		c.Header().Name = f.owner
-		c.Header().Ttl = ttl
+		c.Header().Ttl = served
 		m.Answer = append(m.Answer, c)
 	}
+	if !r.do || !f.zone.signed {
+		return
+	}
+	sigs, err := s.flatCache().signatures(res, f)
+	if err != nil {
+		m.Rcode = dns.RcodeServerFailure
+		m.Answer, m.Ns = nil, nil
+		r.ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: truncateEDE("signing the flattened " + f.owner + ": " + err.Error())}
+		return
+	}
+	for _, sig := range sigs {
+		c := dns.Copy(sig)
+		c.Header().Name = f.owner
+		c.Header().Ttl = served
+		m.Answer = append(m.Answer, c)
+	}
+}
+
+// proveFlatNoData proves that the flattened apex has no data of f's type:
+// the apex's NSEC or NSEC3 names the flattened types (its bitmap cannot
+// know what the target has), so a copy without the type is signed online.
+func (s *Server) proveFlatNoData(r *responder, f *flatRequest) {
+	z := f.zone
+	denial, err := s.flatCache().denial(z, f.qtype)
+	if err != nil || denial == nil {
+		z.proveNoData(r, dnsname.Canonical(f.owner), f.node)
+		return
+	}
+	r.addRecords(&r.m.Ns, denial, "", r.proofTTL)
 }
 
 // maxEDEText bounds the EDE text of a flattening failure.

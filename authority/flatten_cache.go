@@ -3,12 +3,14 @@ package authority
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // Limits of the flattening cache.
@@ -42,6 +44,9 @@ type flatResult struct {
 	rrs []dns.RR
 	ttl uint32 // seconds left, at the time of get
 	err *FlattenError
+	// entry is where it is cached (nil if not), with its full TTL and its
+	// signatures (signed zones).
+	entry *flatEntry
 }
 
 type flatEntry struct {
@@ -50,6 +55,14 @@ type flatEntry struct {
 	err        *FlattenError
 	expires    time.Time
 	refreshing bool
+	// sigs are the RRSIGs made for this data under each flattened owner
+	// of a signed zone: made once per owner and version of the data.
+	sigs map[flatSigKey][]dns.RR
+}
+
+type flatSigKey struct {
+	zone  *Zone
+	owner string // canonical
 }
 
 // flatCall is a resolution in progress that others wait for.
@@ -70,6 +83,19 @@ type flatCacheState struct {
 	mu       sync.Mutex // held only for map work, never across I/O
 	entries  map[flatKey]*flatEntry
 	inflight map[flatKey]*flatCall
+	// denials are the apex denial records signed online for flattened
+	// NODATA answers of signed zones (proveFlatNoData).
+	denials map[flatDenialKey]flatDenialEntry
+}
+
+type flatDenialKey struct {
+	zone  *Zone
+	qtype uint16
+}
+
+type flatDenialEntry struct {
+	rrs  []dns.RR // the NSEC or NSEC3 and its RRSIGs
+	made time.Time
 }
 
 // SetFlattener has CNAME flattening resolve targets outside the local
@@ -85,7 +111,8 @@ func (s *Server) newFlatCache(f Flattener, clk clock.Clock) *flatCacheState {
 		clk = clock.System{}
 	}
 	return &flatCacheState{srv: s, ext: f, clk: clk, refr: make(chan struct{}, maxFlatRefreshes),
-		entries: make(map[flatKey]*flatEntry), inflight: make(map[flatKey]*flatCall)}
+		entries: make(map[flatKey]*flatEntry), inflight: make(map[flatKey]*flatCall),
+		denials: make(map[flatDenialKey]flatDenialEntry)}
 }
 
 // flatCache is the Server's flattening cache; one without a Flattener
@@ -106,6 +133,7 @@ func (c *flatCacheState) unlock() { c.mu.Unlock() }
 func (c *flatCacheState) purge() {
 	c.lock()
 	clear(c.entries)
+	clear(c.denials)
 	c.unlock()
 }
 
@@ -116,7 +144,7 @@ func (c *flatCacheState) get(name string, qtype uint16) flatResult {
 	now := c.clk.Now()
 	c.lock()
 	if e := c.entries[k]; e != nil && now.Before(e.expires) {
-		res := flatResult{rrs: e.rrs, err: e.err, ttl: uint32(e.expires.Sub(now) / time.Second)}
+		res := flatResult{rrs: e.rrs, err: e.err, ttl: uint32(e.expires.Sub(now) / time.Second), entry: e}
 		if e.err == nil && !e.refreshing && e.expires.Sub(now) < time.Duration(e.ttl)*time.Second/flatRefreshShare {
 			c.startRefreshLocked(k, e)
 		}
@@ -150,6 +178,7 @@ func (c *flatCacheState) resolve(k flatKey, call *flatCall) {
 	c.lock()
 	delete(c.inflight, k)
 	c.storeLocked(k, call.res)
+	call.res.entry = c.entries[k] // nil when not kept (TTL 0)
 	c.unlock()
 	close(call.done)
 }
@@ -186,6 +215,104 @@ func (c *flatCacheState) storeLocked(k flatKey, res flatResult) {
 		}
 	}
 	c.entries[k] = &flatEntry{rrs: res.rrs, ttl: res.ttl, err: res.err, expires: c.clk.Now().Add(life)}
+}
+
+// flatSigSlack widens a flattened RRset's signature validity on both
+// sides of its life in the cache, for clocks that differ a little.
+const flatSigSlack = time.Hour
+
+// signatures are the RRSIGs over res's records under f's owner, made with
+// the zone's keys (original TTL the largest TTL they are served with),
+// kept with the cached data.
+func (c *flatCacheState) signatures(res flatResult, f *flatRequest) ([]dns.RR, error) {
+	owner := dnsname.Canonical(f.owner)
+	k := flatSigKey{f.zone, owner}
+	if res.entry != nil {
+		c.lock()
+		sigs, ok := res.entry.sigs[k]
+		c.unlock()
+		if ok {
+			return sigs, nil
+		}
+	}
+	origTTL := min(f.ttl, res.ttl)
+	expires := c.clk.Now().Add(time.Duration(res.ttl) * time.Second)
+	if res.entry != nil {
+		origTTL = min(f.ttl, res.entry.ttl)
+		expires = res.entry.expires
+	}
+	rrset := make([]dns.RR, len(res.rrs))
+	for i, rr := range res.rrs {
+		rrset[i] = dns.Copy(rr)
+		rrset[i].Header().Name = owner
+		rrset[i].Header().Ttl = origTTL
+	}
+	inception := uint32(c.clk.Now().Add(-flatSigSlack).Unix())
+	sigs, err := signRRset(signJob{rrset: rrset, keys: f.zone.flatKeys}, f.zone.origin, inception, uint32(expires.Add(flatSigSlack).Unix()))
+	if err != nil {
+		return nil, err
+	}
+	if res.entry != nil {
+		c.lock()
+		if res.entry.sigs == nil {
+			res.entry.sigs = make(map[flatSigKey][]dns.RR)
+		}
+		res.entry.sigs[k] = sigs
+		c.unlock()
+	}
+	return sigs, nil
+}
+
+// Validity of the apex denials signed online: made for a day, remade
+// after an hour (so never served with less than 23 hours left).
+const (
+	flatDenialValidity = 24 * time.Hour
+	flatDenialReuse    = time.Hour
+)
+
+// denial is z's apex NSEC or NSEC3 without qtype in its bitmap, with its
+// signatures by z's keys; nil when the zone has no such record.
+func (c *flatCacheState) denial(z *Zone, qtype uint16) ([]dns.RR, error) {
+	k := flatDenialKey{z, qtype}
+	now := c.clk.Now()
+	c.lock()
+	e, ok := c.denials[k]
+	c.unlock()
+	if ok && now.Sub(e.made) < flatDenialReuse {
+		return e.rrs, nil
+	}
+	var set *rrset
+	if z.nsec3 != nil {
+		set = z.nsec3Match(z.origin)
+	} else {
+		set = z.apex.nsec
+	}
+	if set == nil || len(set.rrs) == 0 {
+		return nil, nil
+	}
+	rec := dns.Copy(set.rrs[0])
+	rec.Header().Ttl = z.negTTL
+	drop := func(t uint16) bool { return t == qtype }
+	switch d := rec.(type) {
+	case *dns.NSEC:
+		d.TypeBitMap = slices.DeleteFunc(slices.Clone(d.TypeBitMap), drop)
+	case *dns.NSEC3:
+		d.TypeBitMap = slices.DeleteFunc(slices.Clone(d.TypeBitMap), drop)
+	default:
+		return nil, nil
+	}
+	sigs, err := signRRset(signJob{rrset: []dns.RR{rec}, keys: z.flatKeys}, z.origin,
+		uint32(now.Add(-flatSigSlack).Unix()), uint32(now.Add(flatDenialValidity).Unix()))
+	if err != nil {
+		return nil, err
+	}
+	rrs := append([]dns.RR{rec}, sigs...)
+	c.lock()
+	if len(c.denials) < maxFlatEntries {
+		c.denials[k] = flatDenialEntry{rrs: rrs, made: now}
+	}
+	c.unlock()
+	return rrs, nil
 }
 
 // startRefreshLocked resolves k again in the background, if a refresh

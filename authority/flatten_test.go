@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -234,4 +235,132 @@ func mustRR(t *testing.T, s string) dns.RR {
 		t.Fatal(err)
 	}
 	return rr
+}
+
+// TestFlattenSignedZone: in a zone signed online, the flattened RRset
+// carries an RRSIG by the zone's key that verifies over the apex owner,
+// and the apex's NSEC leaves the CNAME out, so that its NODATA proofs hold.
+func TestFlattenSignedZone(t *testing.T) {
+	for _, nsec3 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "NSEC", true: "NSEC3"}[nsec3], func(t *testing.T) {
+			key, err := GenerateKey("example.", dns.ECDSAP256SHA256, 257)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			opts := SignOptions{Keys: []*Key{key}, Inception: now.Add(-time.Hour), Expiration: now.Add(24 * time.Hour)}
+			if nsec3 {
+				opts.NSEC3 = &NSEC3Options{}
+			}
+			signed, err := Sign("example.", mustZoneRRs(t, flatZoneText), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewZoneWith("example.", signed, ZoneOptions{Flatten: FlattenApex}); err == nil || !strings.Contains(err.Error(), "pre-signed") {
+				t.Fatalf("signed zone without keys: err %v, want pre-signed refused", err)
+			}
+			if _, err := NewZoneWith("example.", signed, ZoneOptions{Flatten: FlattenAll, FlattenKeys: []*Key{key}}); err == nil {
+				t.Fatal("signed zone flattening all CNAMEs accepted")
+			}
+			z, err := NewZoneWith("example.", signed, ZoneOptions{Flatten: FlattenApex, FlattenKeys: []*Key{key}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewServer(z)
+			s.SetFlattener(&fakeFlattener{ttl: 300, data: map[string][]dns.RR{
+				"cdn.target.test./A": {mustRR(t, "cdn.target.test. 300 A 198.51.100.7")},
+			}}, nil)
+			q := new(dns.Msg).SetQuestion("eXample.", dns.TypeA)
+			q.SetEdns0(1232, true)
+			m := s.Answer(q)
+			var rrset []dns.RR
+			var sig *dns.RRSIG
+			for _, rr := range m.Answer {
+				if s, ok := rr.(*dns.RRSIG); ok {
+					sig = s
+				} else {
+					rrset = append(rrset, rr)
+				}
+			}
+			if len(rrset) != 1 || sig == nil || sig.KeyTag != key.Tag() || sig.SignerName != "example." || sig.OrigTtl != 300 {
+				t.Fatalf("want one A and its RRSIG by key %d, orig TTL 300:\n%v", key.Tag(), m)
+			}
+			if err := VerifySignature(sig, key.DNSKEY, rrset); err != nil {
+				t.Errorf("flattened RRSIG does not verify: %v", err)
+			}
+			// Asked again: the same signature, kept with the data.
+			if m2 := s.Answer(q); m2.Answer[len(m2.Answer)-1].(*dns.RRSIG).Signature != sig.Signature {
+				t.Error("flattened RRset signed again for the same data")
+			}
+			// NODATA at the apex: the proof's bitmap has no CNAME.
+			q = new(dns.Msg).SetQuestion("example.", dns.TypeAAAA)
+			q.SetEdns0(1232, true)
+			m = s.Answer(q)
+			proofs := 0
+			for _, rr := range m.Ns {
+				var bitmap []uint16
+				switch p := rr.(type) {
+				case *dns.NSEC:
+					bitmap = p.TypeBitMap
+				case *dns.NSEC3:
+					bitmap = p.TypeBitMap
+				default:
+					continue
+				}
+				proofs++
+				for _, t2 := range bitmap {
+					if t2 == dns.TypeCNAME || t2 == dns.TypeAAAA {
+						t.Errorf("apex denial names %s: %v", dns.TypeToString[t2], rr)
+					}
+				}
+				var sig *dns.RRSIG
+				for _, s2 := range m.Ns {
+					if s2, ok := s2.(*dns.RRSIG); ok && s2.TypeCovered == rr.Header().Rrtype {
+						sig = s2
+					}
+				}
+				if sig == nil || VerifySignature(sig, key.DNSKEY, []dns.RR{rr}) != nil {
+					t.Errorf("apex denial %v: signature %v does not verify", rr, sig)
+				}
+			}
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || proofs == 0 {
+				t.Errorf("apex AAAA (target has none): want NODATA with a proof\n%v", m)
+			}
+			// The zone's own apex denial names the flattened types, so
+			// that no resolver denies them from it (RFC 8198).
+			q = new(dns.Msg).SetQuestion("example.", dns.TypeTXT)
+			q.SetEdns0(1232, true)
+			txt := s.Answer(q)
+			if len(txt.Ns) < 3 {
+				t.Errorf("apex TXT NODATA: want SOA and a signed proof\n%v", txt)
+			}
+			for _, rr := range txt.Ns {
+				var bitmap []uint16
+				switch p := rr.(type) {
+				case *dns.NSEC:
+					bitmap = p.TypeBitMap
+				case *dns.NSEC3:
+					bitmap = p.TypeBitMap
+				default:
+					continue
+				}
+				if !slices.Contains(bitmap, dns.TypeA) || !slices.Contains(bitmap, dns.TypeAAAA) || slices.Contains(bitmap, dns.TypeCNAME) {
+					t.Errorf("apex denial for TXT: bitmap %v, want A and AAAA, no CNAME", bitmap)
+				}
+			}
+		})
+	}
+}
+
+func mustZoneRRs(t *testing.T, text string) []dns.RR {
+	t.Helper()
+	zp := dns.NewZoneParser(strings.NewReader(text), "example.", "")
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rrs
 }

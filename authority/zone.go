@@ -93,8 +93,10 @@ type Zone struct {
 	nsecIndex []nsecEntry // NSEC owners in canonical order
 	nsec3     *nsec3Chain // nil unless the zone is signed with NSEC3
 
-	// flatten is how its CNAMEs are answered (flatten.go).
-	flatten FlattenMode
+	// flatten is how its CNAMEs are answered (flatten.go), and flatKeys
+	// sign those answers when the zone is signed.
+	flatten  FlattenMode
+	flatKeys []*Key
 
 	// unavailable is set on an UnavailableZone: no data, every answer SERVFAIL.
 	unavailable *unavailability
@@ -137,6 +139,10 @@ type ZoneOptions struct {
 	// Flatten answers CNAMEs with their targets' addresses (flatten.go),
 	// which lets the apex hold a CNAME beside its SOA and NS.
 	Flatten FlattenMode
+	// FlattenKeys sign the flattened answers of a signed zone online
+	// (the keys that sign its data; an online signer passes its active
+	// keys). A signed zone cannot be flattened without them.
+	FlattenKeys []*Key
 }
 
 // NewZoneWith is NewZone with options.
@@ -279,8 +285,16 @@ func buildZone(origin string, in []dns.RR, opts ZoneOptions) (*Zone, *buildError
 	z.signed = z.apex.set(dns.TypeDNSKEY) != nil && hasSigs(z.apex)
 	if z.signed && z.flatten != FlattenOff {
 		// A flattened answer is made per query from another zone's data:
-		// it would go out without a signature and fail validation.
-		return nil, &buildError{-1, "CNAME flattening of a signed zone is not supported (flattened answers would carry no signature)"}
+		// it must be signed then, with the keys of an online signer.
+		if z.flatten == FlattenAll {
+			// A NODATA answer at a name below the apex that holds a CNAME
+			// cannot be proven: its NSEC names the CNAME.
+			return nil, &buildError{-1, "flattening every CNAME of a signed zone is not supported (only the apex CNAME: flatten mode apex)"}
+		}
+		_, z.flatKeys = signKeyRoles(opts.FlattenKeys)
+		if len(z.flatKeys) == 0 {
+			return nil, &buildError{-1, "CNAME flattening of a pre-signed zone is not supported (flattened answers need online signing: --sign)"}
+		}
 	}
 
 	z.indexNSEC()

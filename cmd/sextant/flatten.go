@@ -51,8 +51,7 @@ func (o *flattenOptions) modes() (map[string]authority.FlattenMode, error) {
 
 // checkFlattened makes sure every flattened zone is served here, from a
 // --zone file or as a --secondary (whose versions it then lets hold an
-// apex CNAME), and not signed online: flattened answers are made per query
-// from another zone's data and would go out without signatures.
+// apex CNAME), and that a zone signed online flattens only its apex.
 func checkFlattened(modes map[string]authority.FlattenMode, zones *authority.Server, secondaries []*secondary.Zone, signPolicies []string) error {
 	for origin, mode := range modes {
 		if zones != nil && zones.Zone(origin) != nil {
@@ -67,8 +66,9 @@ func checkFlattened(modes map[string]authority.FlattenMode, zones *authority.Ser
 	for _, spec := range signPolicies {
 		for _, field := range strings.Fields(spec) {
 			if v, ok := strings.CutPrefix(field, "zone="); ok {
-				if _, on := modes[dnsname.Canonical(dns.Fqdn(v))]; on {
-					return fmt.Errorf("--flatten %s: the zone is also in --sign; online signing of flattened answers is not supported", dnsname.Canonical(dns.Fqdn(v)))
+				origin := dnsname.Canonical(dns.Fqdn(v))
+				if modes[origin] == authority.FlattenAll {
+					return fmt.Errorf("--flatten %s=all: the zone is signed (--sign), where only the apex CNAME can be flattened (a NODATA proof at a name holding a CNAME would be bogus)", origin)
 				}
 			}
 		}

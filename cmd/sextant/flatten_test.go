@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/authority/signer"
 	"github.com/sextant-dns/sextant/internal/dnstest"
 	"github.com/sextant-dns/sextant/internal/labtest"
 	"github.com/sextant-dns/sextant/lab"
@@ -163,7 +164,7 @@ func TestFlattenStartErrors(t *testing.T) {
 		{"apex CNAME without --flatten", []string{"--zone", zone}, "flat.zone:6: CNAME beside other data (NS) at the apex flat.example."},
 		{"zone not served", []string{"--zone", zone, "--flatten", "flat.example.", "--flatten", "other.example."}, "--flatten other.example.: neither a --zone file nor a --secondary serves"},
 		{"bad mode", []string{"--zone", zone, "--flatten", "flat.example.=some"}, `flattening mode "some" is neither apex nor all`},
-		{"signed", []string{"--zone", zone, "--flatten", "flat.example.", "--sign", "zone=flat.example."}, "online signing of flattened answers is not supported"},
+		{"signed, all", []string{"--zone", zone, "--flatten", "flat.example.=all", "--sign", "zone=flat.example."}, "only the apex CNAME can be flattened"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -175,5 +176,73 @@ func TestFlattenStartErrors(t *testing.T) {
 				t.Errorf("exit %d, want 1 with %q\n%s", code, c.want, out.String())
 			}
 		})
+	}
+}
+
+// The signed flattening test's addresses: a test root, the signing and
+// flattening serve, Sextant's resolver and Unbound.
+const (
+	flatSignRoot     = "127.103.1.9"
+	flatSignAuth     = "127.103.1.1"
+	flatSignResolver = "127.103.1.2"
+	flatSignUnbound  = "127.103.1.3"
+)
+
+// TestFlattenSignedZoneValidates: a zone signed online with its apex CNAME
+// flattened; the flattened A RRset is signed online with the zone's key
+// and validates through Sextant's resolver and Unbound, as does the NODATA
+// of a type the target lacks and the apex's own data.
+func TestFlattenSignedZoneValidates(t *testing.T) {
+	dir := t.TempDir()
+	root := newTestRoot(t, dir, flatSignRoot)
+	zoneFile := filepath.Join(dir, "flat.test.zone")
+	writeAtomically(t, zoneFile, `$ORIGIN flat.test.
+$TTL 3600
+@    SOA ns1 hostmaster 1 7200 3600 1209600 300
+@    NS  ns1
+ns1  A   `+flatSignAuth+`
+@    600 CNAME www.target.test.
+@    MX  10 ns1
+`)
+	stateDir := filepath.Join(dir, "state")
+	authLog := startServe(t, flatSignAuth+":53", "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback",
+		"--zone", zoneFile, "--flatten", "flat.test.", "--state-dir", stateDir, "--sign", "zone=flat.test")
+	st, err := signer.ReadStatus(filepath.Join(stateDir, "keys"), "flat.test.")
+	if err != nil {
+		t.Fatalf("signing status: %v\n%s", err, authLog.String())
+	}
+	// The target lives in the signed root itself.
+	root.write(t, signedDelegation("flat.test.", flatSignAuth, st.DS)+"www.target.test. 3600 IN A 192.0.2.77\n")
+	root.serve(t, dir)
+	startServe(t, flatSignResolver+":53", "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback")
+	unboundDir := filepath.Join(dir, "unbound")
+	if err := os.Mkdir(unboundDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startUnbound(t, unboundDir, root.hints, root.anchor, flatSignUnbound)
+
+	// The signing serve started before the root: its resolver remembers
+	// the root's failure a few seconds, and flattening answers SERVFAIL.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		m := digDNSSEC(t, flatSignAuth+":53", "flat.test.", dns.TypeA, false)
+		if m.Rcode == dns.RcodeSuccess {
+			break
+		}
+		if m.Rcode != dns.RcodeServerFailure || dnstest.EDE(m) == nil || time.Now().After(deadline) {
+			t.Fatalf("flattening serve, flat.test. A: want SERVFAIL with EDE until the root answers, then an answer\n%v", m)
+		}
+	}
+	for _, r := range []struct{ name, addr string }{{"sextant", flatSignResolver + ":53"}, {"unbound", flatSignUnbound + ":53"}} {
+		// NODATA first: its apex NSEC must not let a resolver that uses
+		// NSEC aggressively (Sextant's, RFC 8198) deny the flattened A.
+		wantSecure(t, r.name, r.addr, "flat.test.", dns.TypeTXT, dns.RcodeSuccess, 0)
+		wantSecure(t, r.name, r.addr, "flat.test.", dns.TypeA, dns.RcodeSuccess, 1)
+		// The target has no AAAA: NODATA proved by an NSEC signed online.
+		wantSecure(t, r.name, r.addr, "flat.test.", dns.TypeAAAA, dns.RcodeSuccess, 0)
+		wantSecure(t, r.name, r.addr, "flat.test.", dns.TypeMX, dns.RcodeSuccess, 1)
+	}
+	m := digDNSSEC(t, flatSignResolver+":53", "flat.test.", dns.TypeA, false)
+	if len(m.Answer) == 0 || m.Answer[0].Header().Name != "flat.test." || m.Answer[0].(*dns.A).A.String() != "192.0.2.77" {
+		t.Errorf("flat.test. A through Sextant's resolver: want 192.0.2.77 at flat.test.\n%v", m)
 	}
 }
