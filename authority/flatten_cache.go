@@ -225,6 +225,9 @@ const flatSigSlack = time.Hour
 // the zone's keys (original TTL the largest TTL they are served with),
 // kept with the cached data.
 func (c *flatCacheState) signatures(res flatResult, f *flatRequest) ([]dns.RR, error) {
+	if len(f.zone.flatKeys) == 0 {
+		return nil, errors.New("no keys to sign it with") // an unsigned answer would be bogus
+	}
 	owner := dnsname.Canonical(f.owner)
 	k := flatSigKey{f.zone, owner}
 	if res.entry != nil {

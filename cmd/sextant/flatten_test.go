@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,14 +197,15 @@ func TestFlattenSignedZoneValidates(t *testing.T) {
 	dir := t.TempDir()
 	root := newTestRoot(t, dir, flatSignRoot)
 	zoneFile := filepath.Join(dir, "flat.test.zone")
-	writeAtomically(t, zoneFile, `$ORIGIN flat.test.
+	zoneText := `$ORIGIN flat.test.
 $TTL 3600
 @    SOA ns1 hostmaster 1 7200 3600 1209600 300
 @    NS  ns1
-ns1  A   `+flatSignAuth+`
+ns1  A   ` + flatSignAuth + `
 @    600 CNAME www.target.test.
 @    MX  10 ns1
-`)
+`
+	writeAtomically(t, zoneFile, zoneText)
 	stateDir := filepath.Join(dir, "state")
 	authLog := startServe(t, flatSignAuth+":53", "--root-hints", root.hints, "--trust-anchor", root.anchor, "--upstream-loopback",
 		"--zone", zoneFile, "--flatten", "flat.test.", "--state-dir", stateDir, "--sign", "zone=flat.test")
@@ -244,5 +246,21 @@ ns1  A   `+flatSignAuth+`
 	m := digDNSSEC(t, flatSignResolver+":53", "flat.test.", dns.TypeA, false)
 	if len(m.Answer) == 0 || m.Answer[0].Header().Name != "flat.test." || m.Answer[0].(*dns.A).A.String() != "192.0.2.77" {
 		t.Errorf("flat.test. A through Sextant's resolver: want 192.0.2.77 at flat.test.\n%v", m)
+	}
+
+	// A change by SIGHUP is signed incrementally: the patched zone still
+	// signs its flattened answers and their denials.
+	writeAtomically(t, zoneFile, zoneText+"zz TXT \"new\"\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, authLog, "serial=2")
+	waitForLog(t, authLog, "zone change signed") // incrementally (authority.Resign)
+	for _, r := range []struct{ name, addr string }{{"sextant", flatSignResolver + ":53"}, {"unbound", flatSignUnbound + ":53"}} {
+		wantSecure(t, r.name, r.addr, "zz.flat.test.", dns.TypeTXT, dns.RcodeSuccess, 1)
+		wantSecure(t, r.name, r.addr, "flat.test.", dns.TypeHTTPS, dns.RcodeSuccess, 0)
+	}
+	if m := digDNSSEC(t, flatSignAuth+":53", "flat.test.", dns.TypeA, false); countRR(m.Answer, dns.TypeRRSIG) == 0 {
+		t.Errorf("flat.test. A from the patched zone: no RRSIG\n%v", m)
 	}
 }
