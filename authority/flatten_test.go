@@ -364,3 +364,52 @@ func mustZoneRRs(t *testing.T, text string) []dns.RR {
 	}
 	return rrs
 }
+
+// BenchmarkFlattenedAnswer: a flattened apex A from the flattening cache,
+// beside an ordinary answer from the zone, and signed online (DO, the
+// signature kept with the data).
+func BenchmarkFlattenedAnswer(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "zone.db")
+	if err := os.WriteFile(path, []byte(flatZoneText), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	s := NewServer()
+	s.SetFlatten("example.", FlattenApex)
+	if err := s.LoadFile(path, ""); err != nil {
+		b.Fatal(err)
+	}
+	target := &fakeFlattener{ttl: 3600, data: map[string][]dns.RR{"cdn.target.test./A": {
+		&dns.A{Hdr: dns.RR_Header{Name: "cdn.target.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600}, A: []byte{198, 51, 100, 7}}}}}
+	s.SetFlattener(target, nil)
+	key, err := GenerateKey("example.", dns.ECDSAP256SHA256, 257)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	rrs, err := Sign("example.", s.Zone("example.").Records(), SignOptions{Keys: []*Key{key}, Inception: now.Add(-time.Hour), Expiration: now.Add(24 * time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, err := NewZoneWith("example.", rrs, ZoneOptions{Flatten: FlattenApex, FlattenKeys: []*Key{key}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signed := NewServer(z)
+	signed.SetFlattener(target, nil)
+	for _, tc := range []struct {
+		name  string
+		s     *Server
+		qname string
+		do    bool
+	}{{"zone-data", s, "ns1.example.", false}, {"flattened", s, "example.", false}, {"flattened-signed-do", signed, "example.", true}} {
+		q := new(dns.Msg).SetQuestion(tc.qname, dns.TypeA)
+		q.SetEdns0(1232, tc.do)
+		tc.s.Answer(q) // fill the cache
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.s.Answer(q)
+			}
+		})
+	}
+}

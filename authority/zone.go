@@ -1,7 +1,9 @@
 // Package authority is Sextant's authoritative engine: it loads and checks
 // zone files, answers queries for its zones per RFC 1034 4.3.2 (with
 // wildcards, DNAME, referrals and negative answers) and serves pre-signed
-// DNSSEC data with its NSEC or NSEC3 proofs. A Server implements
+// DNSSEC data with its NSEC or NSEC3 proofs, flattening CNAMEs where asked
+// (flatten.go: a target's records through an injected Flattener, signed
+// online in zones signed online). A Server implements
 // transport.Handler and answers from an atomically replaceable set of
 // immutable Zones.
 package authority
