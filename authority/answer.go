@@ -45,6 +45,11 @@ type responder struct {
 	proofs []*rrset
 	// ede is the Extended DNS Error to add when the client speaks EDNS.
 	ede *dns.EDNS0_EDE
+	// flat is a flattened CNAME's answer for the Server to finish.
+	flat *flatRequest
+	// noFlatten follows flattened CNAMEs as CNAMEs: the Server's own
+	// lookups of a target's chain, which must not flatten again.
+	noFlatten bool
 }
 
 // lookup walks from the apex down to cn (canonical, inside the zone) as
@@ -146,6 +151,9 @@ func (z *Zone) answer(r *responder, qname string, qtype uint16) {
 			wild := mt.kind == matchWildcard
 			// RFC 1034 4.3.2 3a: a CNAME is followed unless the type asked
 			// matches it (ANY does) or is one of DNSSEC's types beside it.
+			if n.cname != nil && z.flattens(n) && !(r.noFlatten && flattenedType(qtype)) && z.answerFlattened(r, n, name, qtype) {
+				return
+			}
 			if n.cname != nil && qtype != dns.TypeCNAME && qtype != dns.TypeANY && qtype != dns.TypeRRSIG && qtype != dns.TypeNSEC {
 				r.addSet(&m.Answer, n.set(dns.TypeCNAME), name)
 				if wild && r.do {

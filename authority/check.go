@@ -99,9 +99,22 @@ func (z *Zone) checkNode(n *node, at func(dns.RR, string, ...any) *buildError) *
 			return at(s.rrs[1], "more than one CNAME record at %s", n.name)
 		}
 		for _, t := range n.types {
-			if t != dns.TypeCNAME && t != dns.TypeNSEC {
-				return at(s.rrs[0], "CNAME beside other data (%s) at %s", dns.Type(t), n.name)
+			if t == dns.TypeCNAME || t == dns.TypeNSEC {
+				continue
 			}
+			if n == z.apex && z.flatten != FlattenOff {
+				// Flattened, the apex CNAME is never sent: the apex keeps
+				// its SOA, NS and the rest, and answers the flattened
+				// types from the target, so it cannot hold those itself.
+				if flattenedType(t) || t == dns.TypeDNAME {
+					return at(s.rrs[0], "%s beside the flattened CNAME at the apex %s (its %s answers come from the CNAME's target)", dns.Type(t), n.name, dns.Type(t))
+				}
+				continue
+			}
+			if n == z.apex {
+				return at(s.rrs[0], "CNAME beside other data (%s) at the apex %s (a CNAME at the apex needs CNAME flattening: --flatten %s, or an HTTPS/SVCB record in alias mode)", dns.Type(t), n.name, n.name)
+			}
+			return at(s.rrs[0], "CNAME beside other data (%s) at %s", dns.Type(t), n.name)
 		}
 	}
 	// RFC 6672 2.4: one DNAME per name, and no names below it.

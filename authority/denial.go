@@ -14,6 +14,24 @@ import (
 // This file builds the authenticated denial of existence chains: NSEC
 // (RFC 4034 4, RFC 4035 2.3) and NSEC3 (RFC 5155 7.1).
 
+// withoutFlattenedCNAME makes the apex's type bitmap (apex: the node has
+// the SOA) of a zone whose apex CNAME is flattened (flatten.go): the CNAME,
+// never served, is left out, since a bitmap naming it would make every
+// NODATA proof at the apex bogus (RFC 4035 5.4); the flattened types are
+// put in, since the apex answers them, and a resolver that uses NSEC
+// aggressively (RFC 8198) would otherwise deny them from this record. A
+// target without one of them gets a NODATA proved by a copy of this
+// record without that type, signed online (flatDenial).
+func withoutFlattenedCNAME(ts []uint16, apex bool) []uint16 {
+	if !apex || !slices.Contains(ts, dns.TypeCNAME) {
+		return ts
+	}
+	ts = slices.DeleteFunc(ts, func(t uint16) bool { return t == dns.TypeCNAME })
+	ts = append(ts, dns.TypeA, dns.TypeAAAA, dns.TypeHTTPS)
+	slices.Sort(ts)
+	return slices.Compact(ts)
+}
+
 // signNSECTypes is the type bitmap of the NSEC record at node n: at a
 // delegation only NS and DS (plus the NSEC and its RRSIG), elsewhere every
 // type present.
@@ -25,7 +43,7 @@ func signNSECTypes(n *signNode) []uint16 {
 			ts = append(ts, dns.TypeDS)
 		}
 	} else {
-		ts = n.types()
+		ts = withoutFlattenedCNAME(n.types(), len(n.sets[dns.TypeSOA]) > 0)
 	}
 	ts = append(ts, dns.TypeRRSIG, dns.TypeNSEC)
 	slices.Sort(ts)
@@ -155,7 +173,7 @@ func signNSEC3Types(n *signNode) []uint16 {
 		}
 		return ts
 	}
-	ts = append(n.types(), dns.TypeRRSIG)
+	ts = append(withoutFlattenedCNAME(n.types(), len(n.sets[dns.TypeSOA]) > 0), dns.TypeRRSIG)
 	slices.Sort(ts)
 	ts = slices.Compact(ts)
 	if ts == nil {

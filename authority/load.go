@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
 // LoadZoneFile reads, parses and checks the zone file at path. origin ""
@@ -17,6 +19,17 @@ import (
 // file are then relative to "." unless it sets $ORIGIN). $INCLUDE is allowed (paths relative to the including
 // file). Errors read "file:line: what is wrong".
 func LoadZoneFile(path, origin string) (*Zone, error) {
+	return loadZoneFile(path, origin, nil)
+}
+
+// LoadZoneFileWith is LoadZoneFile with build options.
+func LoadZoneFileWith(path, origin string, opts ZoneOptions) (*Zone, error) {
+	return loadZoneFile(path, origin, func(string) ZoneOptions { return opts })
+}
+
+// loadZoneFile is LoadZoneFile with the build options of each origin
+// (nil: none), looked up once the origin is known (it may come from the SOA).
+func loadZoneFile(path, origin string, opts func(origin string) ZoneOptions) (*Zone, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -26,7 +39,7 @@ func LoadZoneFile(path, origin string) (*Zone, error) {
 		return nil, fmt.Errorf("open zone file: %w", err)
 	}
 	defer f.Close()
-	return parseZone(f, origin, path, abs)
+	return parseZone(f, origin, path, abs, opts)
 }
 
 // ParseZone parses zone file text from r and checks it; origin "" is taken
@@ -39,7 +52,7 @@ func ParseZone(r io.Reader, origin, filename string) (*Zone, error) {
 			base = abs
 		}
 	}
-	return parseZone(r, origin, filename, base)
+	return parseZone(r, origin, filename, base, nil)
 }
 
 // recordSource is where a parsed record came from.
@@ -48,7 +61,7 @@ type recordSource struct {
 	line int
 }
 
-func parseZone(r io.Reader, origin, display, base string) (*Zone, error) {
+func parseZone(r io.Reader, origin, display, base string, opts func(origin string) ZoneOptions) (*Zone, error) {
 	fromSOA := origin == ""
 	if fromSOA {
 		origin = "."
@@ -83,7 +96,11 @@ func parseZone(r io.Reader, origin, display, base string) (*Zone, error) {
 	if fromSOA {
 		origin = soaOwner(rrs, origin)
 	}
-	z, berr := buildZone(origin, rrs)
+	var zo ZoneOptions
+	if opts != nil {
+		zo = opts(dnsname.Canonical(dns.Fqdn(origin)))
+	}
+	z, berr := buildZone(origin, rrs, zo)
 	if berr != nil {
 		if berr.index >= 0 && berr.index < len(rrs) {
 			src := srcs[berr.index]

@@ -29,6 +29,11 @@ type Server struct {
 	hooks map[string]PublishHook
 	// onChange are told after each change of what is served (OnChange).
 	onChange []func(zonesAdded bool)
+	// flat remembers flattened CNAME targets (flatten_cache.go); nil until
+	// SetFlattener or the first flattened answer.
+	flat atomic.Pointer[flatCacheState]
+	// flatten are the flattening modes of origins, for their zone files.
+	flatten map[string]FlattenMode
 }
 
 // zoneFile is a zone file the Server serves and re-reads on Reload.
@@ -79,6 +84,9 @@ func (s *Server) updateLocked(change func(map[string]*Zone)) {
 // publishLocked serves set, then tells OnChange's functions.
 func (s *Server) publishLocked(set *zoneSet) {
 	old := s.zones.Swap(set)
+	if c := s.flat.Load(); c != nil {
+		c.purge()
+	}
 	added := false
 	for origin := range set.byOrigin {
 		if _, ok := old.byOrigin[origin]; !ok {
@@ -128,6 +136,29 @@ func (s *Server) Remove(origin string) {
 	s.updateLocked(func(m map[string]*Zone) { delete(m, origin) })
 }
 
+// SetFlatten has the zone files loaded afterwards for origin built with
+// CNAME flattening in mode (FlattenOff turns it off); call it before
+// LoadFile.
+func (s *Server) SetFlatten(origin string, mode FlattenMode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flatten == nil {
+		s.flatten = make(map[string]FlattenMode)
+	}
+	s.flatten[dnsname.Canonical(dns.Fqdn(origin))] = mode
+}
+
+// zoneOptions are the build options of origin's zone files.
+func (s *Server) zoneOptions(origin string) ZoneOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.zoneOptionsLocked(origin)
+}
+
+func (s *Server) zoneOptionsLocked(origin string) ZoneOptions {
+	return ZoneOptions{Flatten: s.flatten[origin]}
+}
+
 // Zone returns the zone served with this origin, or nil.
 func (s *Server) Zone(origin string) *Zone {
 	return s.zones.Load().byOrigin[dnsname.Canonical(origin)]
@@ -138,7 +169,7 @@ func (s *Server) Zone(origin string) *Zone {
 // serving. Loading again a file that now holds another origin stops serving
 // the old one, as Reload does.
 func (s *Server) LoadFile(path, origin string) error {
-	z, err := LoadZoneFile(path, origin)
+	z, err := loadZoneFile(path, origin, s.zoneOptions)
 	if err != nil {
 		return fmt.Errorf("load zone: %w", err)
 	}
@@ -159,6 +190,12 @@ func (s *Server) LoadFile(path, origin string) error {
 		m[z.origin] = z
 	})
 	return nil
+}
+
+// ParseFile is LoadZoneFile with the options this Server builds the zone
+// with (SetFlatten), without serving it.
+func (s *Server) ParseFile(path, origin string) (*Zone, error) {
+	return loadZoneFile(path, origin, s.zoneOptions)
 }
 
 func (s *Server) fileLocked(path string) *zoneFile {
@@ -207,7 +244,7 @@ func (s *Server) Reload() []ZoneChange {
 	var unserved []string
 	for _, f := range s.files {
 		c := ZoneChange{File: f.path}
-		z, err := LoadZoneFile(f.path, f.origin)
+		z, err := loadZoneFile(f.path, f.origin, s.zoneOptionsLocked)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if f.zone == nil {
@@ -273,19 +310,33 @@ func (s *Server) zoneFor(cn string, qtype uint16) *Zone {
 	return apexMatch
 }
 
-// Answer builds the full authoritative response to q without any I/O. It
+// Answer builds the full authoritative response to q without any I/O
+// (but for a flattened CNAME whose target is not cached: AnswerVolatile). It
 // is safe on any message: no question gives FORMERR, a class other than IN
 // REFUSED, a name outside the zones REFUSED. The response holds copies of
 // the zone's records: the caller owns it. Answer(nil) is nil.
 func (s *Server) Answer(q *dns.Msg) *dns.Msg {
+	m, _ := s.AnswerVolatile(q)
+	return m
+}
+
+// AnswerVolatile is Answer, and reports whether the response holds data
+// from outside the zones (a flattened CNAME's target, or the failure to
+// resolve it): such a response lives by its own TTL, not until the zones
+// change, so it must not be kept as the zones' answers are.
+func (s *Server) AnswerVolatile(q *dns.Msg) (*dns.Msg, bool) {
 	if q == nil {
-		return nil
+		return nil, false
 	}
 	m := new(dns.Msg)
 	m.SetReply(q)
 	opt := q.IsEdns0()
 	r := responder{m: m, do: opt != nil && opt.Do()}
 	s.answer(&r, q, opt)
+	volatile := r.flat != nil
+	if volatile {
+		s.finishFlattened(&r)
+	}
 	if opt != nil {
 		// RFC 6891 7: answer EDNS with EDNS, our size, DO echoed.
 		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
@@ -298,7 +349,7 @@ func (s *Server) Answer(q *dns.Msg) *dns.Msg {
 		}
 		m.Extra = append(m.Extra, o)
 	}
-	return m
+	return m, volatile
 }
 
 func (s *Server) answer(r *responder, q *dns.Msg, opt *dns.OPT) {

@@ -505,7 +505,7 @@ func dataTypes(n *node) []uint16 {
 			out = append(out, t)
 		}
 	}
-	return out
+	return withoutFlattenedCNAME(out, n.set(dns.TypeSOA) != nil)
 }
 
 // patchNSEC3 updates the NSEC3 chain as patchNSEC does the NSEC chain:
@@ -606,7 +606,7 @@ func nsec3Bitmap(n *node) []uint16 {
 	if n.empty() {
 		return nil
 	}
-	ts := append(slices.Clone(n.types), dns.TypeRRSIG)
+	ts := append(withoutFlattenedCNAME(slices.Clone(n.types), n.set(dns.TypeSOA) != nil), dns.TypeRRSIG)
 	slices.Sort(ts)
 	return slices.Compact(ts)
 }
@@ -651,6 +651,10 @@ func (r *resigner) assemble() (*Zone, error) {
 		nsTargets: maps.Clone(p.nsTargets),
 		nsecIndex: r.nsecIndex,
 		nsec3:     r.nsec3,
+		flatten:   p.flatten,
+	}
+	if z.flatten != FlattenOff {
+		z.flatKeys = r.zoneSigners // flattened answers signed with today's keys
 	}
 	z.soaSet = z.apex.set(dns.TypeSOA)
 	z.soa = z.soaSet.rrs[0].(*dns.SOA)

@@ -1,7 +1,9 @@
 // Package authority is Sextant's authoritative engine: it loads and checks
 // zone files, answers queries for its zones per RFC 1034 4.3.2 (with
 // wildcards, DNAME, referrals and negative answers) and serves pre-signed
-// DNSSEC data with its NSEC or NSEC3 proofs. A Server implements
+// DNSSEC data with its NSEC or NSEC3 proofs, flattening CNAMEs where asked
+// (flatten.go: a target's records through an injected Flattener, signed
+// online in zones signed online). A Server implements
 // transport.Handler and answers from an atomically replaceable set of
 // immutable Zones.
 package authority
@@ -93,6 +95,11 @@ type Zone struct {
 	nsecIndex []nsecEntry // NSEC owners in canonical order
 	nsec3     *nsec3Chain // nil unless the zone is signed with NSEC3
 
+	// flatten is how its CNAMEs are answered (flatten.go), and flatKeys
+	// sign those answers when the zone is signed.
+	flatten  FlattenMode
+	flatKeys []*Key
+
 	// unavailable is set on an UnavailableZone: no data, every answer SERVFAIL.
 	unavailable *unavailability
 }
@@ -125,7 +132,24 @@ type buildError struct {
 // NewZone builds a zone from rrs and runs every check of check.go. Errors
 // name the offending record. rrs is not modified or retained.
 func NewZone(origin string, rrs []dns.RR) (*Zone, error) {
-	z, berr := buildZone(origin, rrs)
+	return NewZoneWith(origin, rrs, ZoneOptions{})
+}
+
+// ZoneOptions are the choices of how a zone is served that change what
+// its data may hold.
+type ZoneOptions struct {
+	// Flatten answers CNAMEs with their targets' addresses (flatten.go),
+	// which lets the apex hold a CNAME beside its SOA and NS.
+	Flatten FlattenMode
+	// FlattenKeys sign the flattened answers of a signed zone online
+	// (the keys that sign its data; an online signer passes its active
+	// keys). A signed zone cannot be flattened without them.
+	FlattenKeys []*Key
+}
+
+// NewZoneWith is NewZone with options.
+func NewZoneWith(origin string, rrs []dns.RR, opts ZoneOptions) (*Zone, error) {
+	z, berr := buildZone(origin, rrs, opts)
 	if berr != nil {
 		if berr.index >= 0 && berr.index < len(rrs) && rrs[berr.index] != nil {
 			return nil, fmt.Errorf("zone %s: %s: %s", dnsname.Canonical(origin), berr.msg, rrs[berr.index].String())
@@ -137,7 +161,7 @@ func NewZone(origin string, rrs []dns.RR) (*Zone, error) {
 
 // buildZone is NewZone with errors that keep the record index, so that
 // ParseZone can turn them into file:line.
-func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
+func buildZone(origin string, in []dns.RR, opts ZoneOptions) (*Zone, *buildError) {
 	if origin == "" {
 		origin = "."
 	}
@@ -151,6 +175,7 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 		originLen: dnsname.CountLabels(origin),
 		nodes:     make(map[string]*node),
 		nsTargets: make(map[string]bool),
+		flatten:   opts.Flatten,
 	}
 	z.apex = z.nodeFor(origin)
 	index := make(map[dns.RR]int, len(in))
@@ -260,6 +285,19 @@ func buildZone(origin string, in []dns.RR) (*Zone, *buildError) {
 	z.soa = z.soaSet.rrs[0].(*dns.SOA)
 	z.negTTL = min(z.soa.Hdr.Ttl, z.soa.Minttl)
 	z.signed = z.apex.set(dns.TypeDNSKEY) != nil && hasSigs(z.apex)
+	if z.signed && z.flatten != FlattenOff {
+		// A flattened answer is made per query from another zone's data:
+		// it must be signed then, with the keys of an online signer.
+		if z.flatten == FlattenAll {
+			// A NODATA answer at a name below the apex that holds a CNAME
+			// cannot be proven: its NSEC names the CNAME.
+			return nil, &buildError{-1, "flattening every CNAME of a signed zone is not supported (only the apex CNAME: flatten mode apex)"}
+		}
+		_, z.flatKeys = signKeyRoles(opts.FlattenKeys)
+		if len(z.flatKeys) == 0 {
+			return nil, &buildError{-1, "CNAME flattening of a pre-signed zone is not supported (flattened answers need online signing: --sign)"}
+		}
+	}
 
 	z.indexNSEC()
 	if err := z.indexNSEC3(nsec3Sets, index); err != nil {

@@ -35,6 +35,15 @@ type ChangeNotifier interface {
 	OnChange(f func(zonesAdded bool))
 }
 
+// VolatileAnswerer is implemented by LocalZones some of whose answers hold
+// data from elsewhere (authority.Server: flattened CNAMEs, whose TTL is the
+// chain's): those are not kept until the next change of the zones, as the
+// others are, and are asked for every time.
+type VolatileAnswerer interface {
+	// AnswerVolatile is Answer, and reports whether the answer is such.
+	AnswerVolatile(q *dns.Msg) (m *dns.Msg, volatile bool)
+}
+
 // Config is what a Handler serves from. Only the resolver is required.
 type Config struct {
 	// Local is the co-located authoritative backend; nil for none.
@@ -129,10 +138,10 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 	}
 	if h.local != nil && h.local.Covers(question.Name) {
 		gen := h.answers.StaticGeneration() // before the answer: a change after it retires the answer
-		if m := h.local.Answer(q); m != nil {
+		if m, volatile := h.localAnswer(q); m != nil {
 			m.RecursionDesired = q.RecursionDesired
 			m.RecursionAvailable = true
-			if h.localReady {
+			if h.localReady && !volatile {
 				h.answers.PutStatic(answerKey(q), m, gen)
 			}
 			_ = w.WriteMsg(m)
@@ -158,6 +167,15 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 			h.observe(h.lat.Hit, start)
 		}
 	}
+}
+
+// localAnswer is the local zones' answer to q, and whether it is volatile
+// (VolatileAnswerer).
+func (h *Handler) localAnswer(q *dns.Msg) (*dns.Msg, bool) {
+	if v, ok := h.local.(VolatileAnswerer); ok {
+		return v.AnswerVolatile(q)
+	}
+	return h.local.Answer(q), false
 }
 
 // serveReady writes the ready-to-send answer to req, if there is one.

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -83,5 +86,42 @@ func TestAddedZoneRetiresResolverAnswers(t *testing.T) {
 	w := serve(t, h, dnstest.Query(name, dns.TypeA, dnstest.EDNS(4096, false)))
 	if w.raw != nil || !w.msg.Authoritative || w.msg.Answer[0].(*dns.A).A.String() != "127.0.0.9" {
 		t.Fatalf("after adding the zone: %v (ready %v), want the local answer", w.msg, w.raw != nil)
+	}
+}
+
+// countingFlattener answers every flattened target with one address and
+// counts the questions.
+type countingFlattener struct{ asked atomic.Int32 }
+
+func (f *countingFlattener) Flatten(_ context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
+	f.asked.Add(1)
+	return []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 9)}}, 60, nil
+}
+
+// TestFlattenedAnswersBypassTheReadyPath: a flattened CNAME's answer holds
+// another zone's data with its TTL, so it must not be kept in the
+// ready-to-send cache until the zones change, as the zones' own are.
+func TestFlattenedAnswersBypassTheReadyPath(t *testing.T) {
+	l := startLab(t, labBase, clock.System{})
+	z, err := authority.NewZoneWith("corp.internal.", dnstest.MustZoneText(t, "corp.internal.", corpZone+"@ CNAME cdn.elsewhere.test.\n"),
+		authority.ZoneOptions{Flatten: authority.FlattenApex})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones := authority.NewServer(z)
+	f := &countingFlattener{}
+	zones.SetFlattener(f, clock.System{})
+	h := New(newResolver(t, l, clock.System{}, false), Config{Local: zones})
+	for i := range 2 {
+		w := serve(t, h, dnstest.Query("corp.internal.", dns.TypeA, dnstest.EDNS(4096, false)))
+		if w.raw != nil || len(w.msg.Answer) != 1 || w.msg.Answer[0].(*dns.A).A.String() != "192.0.2.9" {
+			t.Fatalf("query %d: from the ready path %v: %v", i, w.raw != nil, w.msg)
+		}
+	}
+	// The zone's own answers still take the ready path.
+	for i := range 2 {
+		if w := serve(t, h, dnstest.Query("corp.internal.", dns.TypeSOA, dnstest.EDNS(4096, false))); (w.raw != nil) != (i == 1) {
+			t.Fatalf("SOA %d: from the ready path %v", i, w.raw != nil)
+		}
 	}
 }

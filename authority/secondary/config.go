@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sextant-dns/sextant/authority"
 	"github.com/sextant-dns/sextant/internal/dnsname"
 )
 
@@ -90,6 +91,9 @@ type Zone struct {
 	// AllowNotify are addresses besides the primaries whose NOTIFYs are
 	// taken (e.g. a primary that sends from another address).
 	AllowNotify []netip.Prefix
+	// Options are how its versions are built: with Flatten, a transferred
+	// apex may hold a CNAME (authority CNAME flattening).
+	Options authority.ZoneOptions
 }
 
 // ParseZone reads a --secondary declaration: whitespace-separated

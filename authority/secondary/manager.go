@@ -295,7 +295,7 @@ func isTSIG(err error) bool {
 // install checks a transferred version like a zone file and serves it.
 func (z *secondaryZone) install(primary netip.AddrPort, res *transferResult, took time.Duration) error {
 	start := time.Now()
-	nz, err := authority.NewZone(z.cfg.Origin, res.rrs)
+	nz, err := authority.NewZoneWith(z.cfg.Origin, res.rrs, z.cfg.Options)
 	if err != nil {
 		return fmt.Errorf("the transferred zone fails the zone checks: %w", err)
 	}

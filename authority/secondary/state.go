@@ -59,7 +59,7 @@ func (z *secondaryZone) restore() {
 		return
 	}
 	path := z.stateFile(".zone")
-	nz, err := authority.LoadZoneFile(path, z.cfg.Origin)
+	nz, err := authority.LoadZoneFileWith(path, z.cfg.Origin, z.cfg.Options)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			z.m.opts.Log.Warn("secondary zone's saved copy does not load; waiting for a transfer", "zone", z.cfg.Origin, "file", path, "err", err)

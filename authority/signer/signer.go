@@ -207,7 +207,7 @@ func (s *Signer) Publish(z *authority.Zone) *authority.Zone {
 			s.log.Warn("incremental signing failed; signing the whole zone", "zone", s.policy.Zone, "err", err)
 		}
 	}
-	out, err := s.signLocked(unsignedRecords(z), "zone signed")
+	out, err := s.signLocked(unsignedRecords(z), z.Flatten(), "zone signed")
 	if err != nil {
 		s.status.LastError = err.Error()
 		s.writeStatusLocked()
@@ -282,7 +282,7 @@ func (s *Signer) resignIfDue(srv *authority.Server) {
 		why = "zone re-signed for a key change"
 	}
 	old := s.signed
-	out, err := s.signLocked(unsignedRecords(s.unsigned), why)
+	out, err := s.signLocked(unsignedRecords(s.unsigned), s.unsigned.Flatten(), why)
 	if err != nil {
 		s.status.LastError = err.Error()
 		s.writeStatusLocked()
@@ -333,8 +333,10 @@ func (s *Signer) signConfig() string {
 }
 
 // signLocked signs rrs (the unsigned records) with the zone's keys and
-// builds the zone to serve; why is the log message.
-func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
+// builds the zone to serve, flattened as the unsigned one is (its
+// flattened answers then signed online with the active keys); why is the
+// log message.
+func (s *Signer) signLocked(rrs []dns.RR, flatten authority.FlattenMode, why string) (*authority.Zone, error) {
 	start := time.Now()
 	now := s.clock.Now()
 	soa := findSOA(rrs)
@@ -364,7 +366,7 @@ func (s *Signer) signLocked(rrs []dns.RR, why string) (*authority.Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	z, err := authority.NewZone(s.policy.Zone, signed)
+	z, err := authority.NewZoneWith(s.policy.Zone, signed, authority.ZoneOptions{Flatten: flatten, FlattenKeys: active})
 	if err != nil {
 		return nil, fmt.Errorf("the signed zone fails the zone checks: %w", err)
 	}

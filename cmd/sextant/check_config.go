@@ -91,14 +91,19 @@ func checkServeOptions(o *serveOptions, withZones bool) error {
 	add(checkListenAddrs(o.flags))
 	add(o.metricsOptions.check())
 	var zones *authority.Server
+	flatten, flattenErr := o.flattenOptions.modes()
+	add(flattenErr)
 	if withZones && len(o.zones) > 0 {
-		zones, err = loadZones(o.zones)
+		zones, err = loadZones(o.zones, flatten)
 		add(err)
 	}
 	keys, err := o.parseKeys()
 	add(err)
 	secondaries, err := o.parseSecondaries(zones, keys)
 	add(err)
+	if withZones && flattenErr == nil && (zones != nil || len(o.zones) == 0) {
+		add(checkFlattened(flatten, zones, secondaries, o.sign))
+	}
 	_, err = o.parseXfrOut(zones, secondaries, keys)
 	add(err)
 	return errors.Join(errs...)
@@ -234,7 +239,7 @@ func (o *serveOptions) addZones(zones *authority.Server, want stringList, log *s
 		if slices.Contains(o.zones, p) {
 			continue
 		}
-		z, err := authority.LoadZoneFile(p, "")
+		z, err := zones.ParseFile(p, "")
 		if err == nil && zones.Zone(z.Origin()) != nil {
 			err = fmt.Errorf("zone %s is already served", z.Origin())
 		}

@@ -82,6 +82,7 @@ type serveOptions struct {
 	controlOptions
 	metricsOptions
 	signOptions
+	flattenOptions
 	opsOptions
 	zones          stringList
 	shutdownWithin time.Duration
@@ -107,6 +108,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.Var(&o.zones, "zone", "zone `FILE` served by the co-located authoritative backend (repeatable)")
 	o.secondaryOptions.register(fs)
 	o.signOptions.register(fs)
+	o.flattenOptions.register(fs)
 	fs.DurationVar(&o.shutdownWithin, "shutdown-timeout", 5*time.Second, "how long to let in-flight queries finish at shutdown")
 	o.configOptions.registerConfigFlag(fs)
 	o.ddrOptions.register(fs)
@@ -207,9 +209,13 @@ func dnsClock(path string) (clock.Clock, error) {
 	return c, nil
 }
 
-// loadZones builds the co-located authoritative backend from --zone files.
-func loadZones(paths []string) (*authority.Server, error) {
+// loadZones builds the co-located authoritative backend from --zone files,
+// with CNAME flattening for the origins of flatten.
+func loadZones(paths []string, flatten map[string]authority.FlattenMode) (*authority.Server, error) {
 	srv := authority.NewServer()
+	for origin, mode := range flatten {
+		srv.SetFlatten(origin, mode)
+	}
 	for _, p := range paths {
 		if err := srv.LoadFile(p, ""); err != nil {
 			return nil, fmt.Errorf("--zone: %w", err)
@@ -242,8 +248,12 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var local server.LocalZones
 	var zones *authority.Server
+	flatten, err := o.flattenOptions.modes()
+	if err != nil {
+		return err
+	}
 	if len(o.zones) > 0 {
-		if zones, err = loadZones(o.zones); err != nil {
+		if zones, err = loadZones(o.zones, flatten); err != nil {
 			return err
 		}
 		local = zones
@@ -260,9 +270,15 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := checkFlattened(flatten, zones, secondaries, o.sign); err != nil {
+		return err
+	}
 	if zones == nil && len(secondaries) > 0 {
 		zones = authority.NewServer()
 		local = zones
+	}
+	if zones != nil {
+		zones.SetFlattener(resolverFlattener{res}, res.Clock())
 	}
 	if err := startSigners(ctx, &o.signOptions, o.stateDir, zones, secondaries, o.clockFile, res, !o.noDNSSEC, log); err != nil {
 		return err
