@@ -65,7 +65,7 @@ func TestRunAgainstTransport(t *testing.T) {
 		{"doh3", "get", dohAddr},
 	} {
 		cfg := config{mode: tc.mode, method: tc.method, addr: tc.addr, path: "/dns-query", conns: 2, streams: 4,
-			duration: 150 * time.Millisecond, timeout: time.Second, queries: queries,
+			duration: time.Second, timeout: 2 * time.Second, queries: queries, // long enough for QUIC handshakes on a loaded machine
 			tls: &tls.Config{InsecureSkipVerify: true}}
 		res, err := run(context.Background(), cfg)
 		if err != nil {
