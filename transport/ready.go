@@ -81,6 +81,7 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 		return true // rate limited: dropped
 	}
 	*bp = out[:0]
+	s.eng.responses.countWire(UDP, out)
 	if err := s.writeTo(j, out); err != nil {
 		s.eng.log.Debug("udp ready answer", "remote", j.remote, "err", err)
 	}
@@ -94,7 +95,8 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 // full path sends the truncated answer). A query the rate limiter drops is
 // reported answered with nothing to send. Queries that qualify carry no
 // COOKIE option, so none is exempt by a Server Cookie: the limiter's
-// verdict is kept in j for the full path.
+// verdict is kept in j for the full path. The caller counts the answer
+// (ResponseCounters): the batch reader once per batch.
 func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 	ra, ok := s.eng.handler.(ReadyAnswerer)
 	if !ok {
@@ -116,11 +118,7 @@ func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 			return dst, false
 		}
 	}
-	out, ok := s.eng.answerReady(ra, dst[:0], raw, maxSize, j.remote)
-	if ok {
-		s.eng.responses.countWire(UDP, out)
-	}
-	return out, ok
+	return s.eng.answerReady(ra, dst[:0], raw, maxSize, j.remote)
 }
 
 // cookieOptLen is the size of the COOKIE option we add to an answer:
@@ -198,7 +196,6 @@ func (s *udpSocket) readyCookieAnswer(j *udpJob, ra ReadyAnswerer, dst, raw []by
 		return dst, false
 	}
 	s.eng.cookies.count(state)
-	s.eng.responses.countWire(UDP, ans)
 	return ans, true
 }
 

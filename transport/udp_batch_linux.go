@@ -65,6 +65,11 @@ type udpBatch struct {
 	outs    [udpBatchLen][]byte
 	remotes [udpBatchLen]netip.AddrPort
 	nw      int
+	// rcodes tallies the queued answers by rcode (the header's low four
+	// bits), added to the ResponseCounters once per batch: one shared
+	// counter written by every socket's every answer is a cache line all
+	// cores fight over (issue 16, scaling with cores).
+	rcodes [16]uint16
 
 	// Queries for the worker pool, handed over after the answers are sent.
 	slow  [udpBatchLen]*udpJob
@@ -248,12 +253,16 @@ func (b *udpBatch) answerReady(i int, j *udpJob) (answered bool) {
 	w.Hdr.Flags = 0
 	b.remotes[k] = j.remote
 	b.nw++
+	if len(out) >= headerLen {
+		b.rcodes[out[3]&0xF]++
+	}
 	return true
 }
 
 // flush sends the queued answers. An answer the kernel refuses is logged and
 // skipped; the rest still go.
 func (b *udpBatch) flush() {
+	b.countAnswers()
 	for from := 0; from < b.nw; {
 		b.n, b.from, b.errno = 0, from, nil
 		if !b.sendDirect() {
@@ -274,6 +283,18 @@ func (b *udpBatch) flush() {
 		b.wiov[k].Base, b.whdrs[k].Hdr.Name, b.whdrs[k].Hdr.Control = nil, nil, nil
 	}
 	b.nw = 0
+}
+
+// countAnswers adds the batch's tally of answers to the response
+// counters, before they are sent, so that a client that has its answer
+// finds it counted.
+func (b *udpBatch) countAnswers() {
+	for rc, n := range b.rcodes {
+		if n > 0 {
+			b.s.eng.responses.add(UDP, rc, uint64(n))
+			b.rcodes[rc] = 0
+		}
+	}
 }
 
 // sendDirect runs sendmmsg on the send-only companion, and reports false
