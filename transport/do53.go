@@ -230,8 +230,8 @@ func inUseError(proto, addr string, err error) error {
 // other n-1 join. Linux lets any later socket of the same effective user
 // that sets SO_REUSEPORT join too, so a BPF program attached to the group
 // (steerToFirst) hands queries only to the first n members: a latecomer
-// receives nothing. Our own latecomers are the batch readers' send-only
-// sockets (udpBatch.sendFD).
+// receives nothing. Our own latecomers are the send-only
+// companions below (udpSocket.sendFD).
 //
 // What remains: a program of the same user can replace or detach that BPF
 // program, or bind a more specific address inside a wildcard one of ours
@@ -307,7 +307,9 @@ func bindUDP(addr string, n int, pktinfo bool) ([]*net.UDPConn, []int, error) {
 }
 
 // closeUDP closes bound sockets and their send-only companions (-1: none),
-// the companions first (see udpBatch.closeSend).
+// the companions first: a socket leaving an SO_REUSEPORT group moves the
+// group's last member, a companion, into its place, where it would get
+// queries nobody reads.
 func closeUDP(conns []*net.UDPConn, senders []int) {
 	for _, fd := range senders {
 		closeSendOnly(fd)
