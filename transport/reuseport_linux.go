@@ -114,6 +114,13 @@ func joinSendOnly(c *net.UDPConn) (int, error) {
 		return -1, fmt.Errorf("send-only socket: %w", err)
 	}
 	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	if err == nil {
+		// The smallest receive buffer the kernel allows: nothing is read
+		// from it, and what the steering program does not govern (a
+		// broadcast or multicast copy to a wildcard group) has no room
+		// to pile up.
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0)
+	}
 	if err == nil && family == unix.AF_INET6 {
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
 	}
