@@ -308,7 +308,7 @@ func (a *Answers) WriteSized(dst []byte, query []byte, maxSize int) ([]byte, boo
 		off := binary.BigEndian.Uint16(offs[i:])
 		binary.BigEndian.PutUint32(out[off:], binary.BigEndian.Uint32(out[off:])-elapsed)
 	}
-	a.stats.hits.Add(1)
+	s.hits.Add(1)
 	return dst, true
 }
 
@@ -318,5 +318,7 @@ func (a *Answers) Purge() { a.shards.purge() }
 
 // Stats returns the counters and the current number of answers.
 func (a *Answers) Stats() Stats {
-	return a.stats.snapshot(a.shards.len(), a.shards.heldBytes())
+	st := a.stats.snapshot(a.shards.len(), a.shards.heldBytes())
+	st.Hits += a.shards.hits()
+	return st
 }

@@ -24,6 +24,11 @@ type shard[K ~uint64, V comparable] struct {
 	size     func(K, V) int // the bytes an entry holds under a key; fixed once it is stored
 	maxBytes int64
 	bytes    atomic.Int64 // held by the shard's entries now
+	// hits counts the ready-answer cache's hits in this shard. A counter
+	// per shard, not one for the cache: a global one is a cache line that
+	// every core's every hit writes, which bends scaling with cores (issue
+	// 16); a shard's is written only by the hits on its names.
+	hits atomic.Uint64
 }
 
 // newShardSet makes cfg.Shards shards holding cfg.MaxEntries entries and
@@ -61,6 +66,15 @@ func (ss *shardSet[K, V]) len() int {
 	n := 0
 	for i := range ss.shards {
 		n += ss.shards[i].lru.Len()
+	}
+	return n
+}
+
+// hits is the sum of the shards' hit counters.
+func (ss *shardSet[K, V]) hits() uint64 {
+	var n uint64
+	for i := range ss.shards {
+		n += ss.shards[i].hits.Load()
 	}
 	return n
 }

@@ -38,6 +38,14 @@ func (c *ResponseCounters) count(p Proto, rcode int) {
 	c.n[p][min(max(rcode, 0), RcodeOther)].Add(1)
 }
 
+// add adds n responses with rcode sent over p; nil counts nothing.
+func (c *ResponseCounters) add(p Proto, rcode int, n uint64) {
+	if c == nil || int(p) >= numProtos || n == 0 {
+		return
+	}
+	c.n[p][min(max(rcode, 0), RcodeOther)].Add(n)
+}
+
 // countWire adds the packed response b, by the rcode in its header (the
 // low four bits: the extended rcode bits of an OPT are not looked for;
 // packed answers handed to Write are the cache's NOERROR and NXDOMAIN).

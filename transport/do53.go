@@ -119,19 +119,18 @@ func (s *Do53) Start() error {
 		return errors.New("do53: already started")
 	}
 	var udps []*net.UDPConn
+	var senders []int
 	var tcps []net.Listener
 	wild := make(map[*net.UDPConn]bool)
 	fail := func(err error) error {
-		for _, c := range udps {
-			c.Close()
-		}
+		closeUDP(udps, senders)
 		for _, l := range tcps {
 			l.Close()
 		}
 		return err
 	}
 	for _, addr := range s.cfg.Addrs {
-		u, t, w, err := bindDo53(addr, s.cfg.UDPSockets)
+		u, snd, t, w, err := bindDo53(addr, s.cfg.UDPSockets)
 		if err != nil {
 			return fail(fmt.Errorf("do53: listen on %s: %w", addr, err))
 		}
@@ -139,13 +138,15 @@ func (s *Do53) Start() error {
 			wild[c] = w
 		}
 		udps = append(udps, u...)
+		senders = append(senders, snd...)
 		tcps = append(tcps, t)
 	}
 	s.started = true
-	for _, c := range udps {
+	for i, c := range udps {
 		sock := &udpSocket{
 			eng:        s.eng,
 			conn:       c,
+			sendFD:     senders[i],
 			local:      addrPortOf(c.LocalAddr()),
 			ctx:        s.ctx,
 			stopping:   &s.stopping,
@@ -168,7 +169,8 @@ func (s *Do53) Start() error {
 	return nil
 }
 
-// bindDo53 binds n UDP sockets sharing addr and one TCP listener on it. With
+// bindDo53 binds n UDP sockets sharing addr (with their send-only
+// companions, bindUDP) and one TCP listener on it. With
 // port 0 the UDP port is chosen first and TCP bound to the same number,
 // trying again with another port if TCP's is taken.
 //
@@ -183,10 +185,10 @@ func (s *Do53) Start() error {
 // On a wildcard address the UDP sockets report each query's destination
 // (IP_PKTINFO), so that answers leave from the address they were sent to;
 // the third result says so.
-func bindDo53(addr string, n int) ([]*net.UDPConn, net.Listener, bool, error) {
+func bindDo53(addr string, n int) ([]*net.UDPConn, []int, net.Listener, bool, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, nil, false, err
 	}
 	ip, _ := netip.ParseAddr(host)
 	wildcard := pktinfoSupported && (host == "" || ip.IsUnspecified())
@@ -196,21 +198,19 @@ func bindDo53(addr string, n int) ([]*net.UDPConn, net.Listener, bool, error) {
 	}
 	var lastErr error
 	for range tries {
-		udps, err := bindUDP(addr, n, wildcard)
+		udps, senders, err := bindUDP(addr, n, wildcard)
 		if err != nil {
-			return nil, nil, false, inUseError("UDP", addr, err)
+			return nil, nil, nil, false, inUseError("UDP", addr, err)
 		}
 		bound := net.JoinHostPort(host, fmt.Sprint(udps[0].LocalAddr().(*net.UDPAddr).Port))
 		tl, err := net.Listen("tcp", bound)
 		if err == nil {
-			return udps, tl, wildcard, nil
+			return udps, senders, tl, wildcard, nil
 		}
-		for _, c := range udps {
-			c.Close()
-		}
+		closeUDP(udps, senders)
 		lastErr = inUseError("TCP", bound, err)
 	}
-	return nil, nil, false, lastErr
+	return nil, nil, nil, false, lastErr
 }
 
 // inUseError says plainly that another program serves addr when a bind
@@ -230,30 +230,37 @@ func inUseError(proto, addr string, err error) error {
 // other n-1 join. Linux lets any later socket of the same effective user
 // that sets SO_REUSEPORT join too, so a BPF program attached to the group
 // (steerToFirst) hands queries only to the first n members: a latecomer
-// receives nothing.
+// receives nothing. Our own latecomers are the send-only
+// companions below (udpSocket.sendFD).
 //
 // What remains: a program of the same user can replace or detach that BPF
 // program, or bind a more specific address inside a wildcard one of ours
 // with SO_REUSEPORT and take that address's queries; a second sextant does
 // neither, as its own first bind fails.
-func bindUDP(addr string, n int, pktinfo bool) ([]*net.UDPConn, error) {
+//
+// Each socket also gets a send-only companion in the group (joinSendOnly,
+// -1 where the platform has none), bound after the n readers so that the
+// steering program gives it nothing: the batch readers send their answers
+// through it, outside Go's poller (udp_batch_linux.go). Binding them here
+// also makes a group of one socket a real group, which the kernel needs
+// before it takes a steering program.
+func bindUDP(addr string, n int, pktinfo bool) ([]*net.UDPConn, []int, error) {
 	var lc net.ListenConfig
 	if pktinfo {
 		lc.Control = func(network, _ string, c syscall.RawConn) error { return setPktinfo(network, c) }
 	}
 	first, err := listenUDP(lc, addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conns := []*net.UDPConn{first}
-	fail := func(err error) ([]*net.UDPConn, error) {
-		for _, c := range conns {
-			c.Close()
-		}
-		return nil, err
+	senders := []int{-1}
+	fail := func(err error) ([]*net.UDPConn, []int, error) {
+		closeUDP(conns, senders)
+		return nil, nil, err
 	}
-	if n == 1 {
-		return conns, nil
+	if !reusePortSupported {
+		return conns, senders, nil
 	}
 	if err := shareBound(first); err != nil {
 		return fail(err)
@@ -275,10 +282,41 @@ func bindUDP(addr string, n int, pktinfo bool) ([]*net.UDPConn, error) {
 		}
 		conns = append(conns, c)
 	}
-	if err := steerToFirst(first, n); err != nil {
-		return fail(err)
+	// Steer before the companions join where the group exists already,
+	// so that no query reaches one meanwhile; a group of one exists only
+	// once its companion has joined.
+	if n > 1 {
+		if err := steerToFirst(first, n); err != nil {
+			return fail(err)
+		}
 	}
-	return conns, nil
+	senders = senders[:0]
+	for _, c := range conns {
+		fd, err := joinSendOnly(c)
+		if err != nil {
+			return fail(err)
+		}
+		senders = append(senders, fd)
+	}
+	if n == 1 {
+		if err := steerToFirst(first, n); err != nil {
+			return fail(err)
+		}
+	}
+	return conns, senders, nil
+}
+
+// closeUDP closes bound sockets and their send-only companions (-1: none),
+// the companions first: a socket leaving an SO_REUSEPORT group moves the
+// group's last member, a companion, into its place, where it would get
+// queries nobody reads.
+func closeUDP(conns []*net.UDPConn, senders []int) {
+	for _, fd := range senders {
+		closeSendOnly(fd)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 func listenUDP(lc net.ListenConfig, addr string) (*net.UDPConn, error) {

@@ -81,6 +81,7 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 		return true // rate limited: dropped
 	}
 	*bp = out[:cap(out)] // keep a grown buffer, at full length as the pool hands them out
+	s.eng.responses.countWire(UDP, out)
 	if err := s.writeTo(j, out); err != nil {
 		s.eng.log.Debug("udp ready answer", "remote", j.remote, "err", err)
 	}
@@ -94,7 +95,8 @@ func (s *udpSocket) answerReady(j *udpJob, raw []byte) bool {
 // full path sends the truncated answer). A query the rate limiter drops is
 // reported answered with nothing to send. Queries that qualify carry no
 // COOKIE option, so none is exempt by a Server Cookie: the limiter's
-// verdict is kept in j for the full path.
+// verdict is kept in j for the full path. The caller counts the answer
+// (ResponseCounters): the batch reader once per batch.
 func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 	ra, ok := s.eng.handler.(ReadyAnswerer)
 	if !ok {
@@ -121,7 +123,6 @@ func (s *udpSocket) readyAnswer(j *udpJob, dst, raw []byte) ([]byte, bool) {
 		if out = s.eng.rrl.limit(out, j.remote.Addr(), false); len(out) == 0 {
 			return out, true // RRL dropped it
 		}
-		s.eng.responses.countWire(UDP, out)
 	}
 	return out, ok
 }
@@ -204,7 +205,6 @@ func (s *udpSocket) readyCookieAnswer(j *udpJob, ra ReadyAnswerer, dst, raw []by
 	if ans = s.eng.rrl.limit(ans, j.remote.Addr(), state == cookieValid); len(ans) == 0 {
 		return ans, true // RRL dropped it
 	}
-	s.eng.responses.countWire(UDP, ans)
 	return ans, true
 }
 

@@ -55,6 +55,9 @@ func steerToFirst(c *net.UDPConn, n int) error {
 		{Code: unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K, K: uint32(n)}, // A %= n
 		{Code: unix.BPF_RET | unix.BPF_A},                              // the socket index
 	}
+	if n == 1 { // everything to the first socket
+		filter = []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	}
 	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -71,4 +74,69 @@ func steerToFirst(c *net.UDPConn, n int) error {
 		return fmt.Errorf("SO_ATTACH_REUSEPORT_CBPF: %w", err)
 	}
 	return nil
+}
+
+// joinSendOnly makes a non-blocking UDP socket bound to c's address with
+// SO_REUSEPORT, joining c's group, outside Go's poller, and returns its
+// descriptor. Bound after the group's readers, it gets no query once the
+// steering program is attached (steerToFirst): it only sends. Sending
+// through it wakes no one when the kernel frees a sent datagram, where
+// c's own write-space wakeups reach the runtime's poller (udp_batch_linux.go).
+func joinSendOnly(c *net.UDPConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("send-only socket: %w", err)
+	}
+	var (
+		sa     unix.Sockaddr
+		v6only int
+		serr   error
+	)
+	err = rc.Control(func(fd uintptr) {
+		if sa, serr = unix.Getsockname(int(fd)); serr == nil {
+			if _, ok := sa.(*unix.SockaddrInet6); ok {
+				v6only, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+			}
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("send-only socket: %w", err)
+	}
+	family := unix.AF_INET
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, fmt.Errorf("send-only socket: %w", err)
+	}
+	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	if err == nil {
+		// The smallest receive buffer the kernel allows: nothing is read
+		// from it, and what the steering program does not govern (a
+		// broadcast or multicast copy to a wildcard group) has no room
+		// to pile up.
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0)
+	}
+	if err == nil && family == unix.AF_INET6 {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
+	}
+	if err == nil {
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("send-only socket: %w", err)
+	}
+	return fd, nil
+}
+
+// closeSendOnly closes a descriptor from joinSendOnly; -1 is none.
+func closeSendOnly(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
 }

@@ -16,3 +16,7 @@ func reusePort(_, _ string, _ syscall.RawConn) error { return nil }
 func shareBound(_ *net.UDPConn) error { return nil }
 
 func steerToFirst(_ *net.UDPConn, _ int) error { return nil }
+
+func joinSendOnly(_ *net.UDPConn) (int, error) { return -1, nil }
+
+func closeSendOnly(_ int) {}

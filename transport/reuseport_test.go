@@ -123,15 +123,11 @@ func TestBindUDPSteersByID(t *testing.T) {
 		t.Skip("no SO_REUSEPORT here")
 	}
 	const n = 3
-	conns, err := bindUDP("127.0.0.1:0", n, false)
+	conns, senders, err := bindUDP("127.0.0.1:0", n, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	defer closeUDP(conns, senders)
 	addr := conns[0].LocalAddr().String()
 	foreign, err := foreignReusePort.ListenPacket(context.Background(), "udp", addr)
 	if err == nil {

@@ -21,8 +21,11 @@ const udpReadSize = 4096
 // pool full the read loop waits, so a flood backs up in the kernel's socket
 // buffer instead of in goroutines.
 type udpSocket struct {
-	eng        *engine
-	conn       *net.UDPConn
+	eng  *engine
+	conn *net.UDPConn
+	// sendFD is the socket's send-only companion in its SO_REUSEPORT
+	// group (bindUDP), -1 if none; the read loop closes it when it ends.
+	sendFD     int
 	local      netip.AddrPort
 	ctx        context.Context
 	stopping   *atomic.Bool
@@ -93,6 +96,7 @@ func (s *udpSocket) putJob(j *udpJob) {
 func (s *udpSocket) readLoop() {
 	defer s.wg.Done()
 	defer close(s.done)
+	defer func() { closeSendOnly(s.sendFD) }()
 	if b := newUDPBatch(s); b != nil {
 		b.loop()
 		return

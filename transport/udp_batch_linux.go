@@ -24,9 +24,22 @@ import (
 // The system calls are made directly, not through golang.org/x/net's
 // ReadBatch, because that allocates a net.UDPAddr per datagram; here all
 // headers, addresses and answer buffers are preallocated per socket.
+//
+// The answers leave through the socket's send-only companion (sendFD,
+// bindUDP), bound to the same address in the socket's SO_REUSEPORT group,
+// which the group's steering program never gives a query (steerToFirst).
+// Go's poller registers every socket it owns for EPOLLOUT, edge-triggered,
+// and the kernel frees a sent datagram's buffer as soon as it leaves
+// (loopback_xmit, or the NIC's completion), waking whoever waits on the
+// socket for write space: every answer sent through the read socket woke
+// the runtime's poller thread for an event nobody waits for. Under dnsperf
+// that was about a tenth of the server's CPU (perf: sock_wfree ->
+// ep_poll_callback in sendmmsg, the poller's epoll_pwait returning and the
+// context switches that go with them). The send-only socket is not in the
+// poller, so its write space wakes no one.
 
 // udpBatchLen is how many datagrams one recvmmsg takes at most.
-const udpBatchLen = 32
+const udpBatchLen = 64
 
 // udpBatchOutSize is the room first set aside for each answer of a batch:
 // the default EDNSSize. A server advertising more grows a slot when an answer
@@ -52,6 +65,11 @@ type udpBatch struct {
 	outs    [udpBatchLen][]byte
 	remotes [udpBatchLen]netip.AddrPort
 	nw      int
+	// rcodes tallies the queued answers by rcode (the header's low four
+	// bits), added to the ResponseCounters once per batch: one shared
+	// counter written by every socket's every answer is a cache line all
+	// cores fight over (issue 16, scaling with cores).
+	rcodes [16]uint16
 
 	// Queries for the worker pool, handed over after the answers are sent.
 	slow  [udpBatchLen]*udpJob
@@ -235,17 +253,23 @@ func (b *udpBatch) answerReady(i int, j *udpJob) (answered bool) {
 	w.Hdr.Flags = 0
 	b.remotes[k] = j.remote
 	b.nw++
+	if len(out) >= headerLen {
+		b.rcodes[out[3]&0xF]++
+	}
 	return true
 }
 
 // flush sends the queued answers. An answer the kernel refuses is logged and
 // skipped; the rest still go.
 func (b *udpBatch) flush() {
+	b.countAnswers()
 	for from := 0; from < b.nw; {
 		b.n, b.from, b.errno = 0, from, nil
-		if err := b.rc.Write(b.sendF); err != nil {
-			b.s.eng.log.Debug("udp ready answers", "local", b.s.local, "lost", b.nw-from, "err", err)
-			break // the socket is closed
+		if !b.sendDirect() {
+			if err := b.rc.Write(b.sendF); err != nil {
+				b.s.eng.log.Debug("udp ready answers", "local", b.s.local, "lost", b.nw-from, "err", err)
+				break // the socket is closed
+			}
 		}
 		from += b.n
 		if b.errno != nil || b.n == 0 {
@@ -259,6 +283,25 @@ func (b *udpBatch) flush() {
 		b.wiov[k].Base, b.whdrs[k].Hdr.Name, b.whdrs[k].Hdr.Control = nil, nil, nil
 	}
 	b.nw = 0
+}
+
+// countAnswers adds the batch's tally of answers to the response
+// counters, before they are sent, so that a client that has its answer
+// finds it counted.
+func (b *udpBatch) countAnswers() {
+	for rc, n := range b.rcodes {
+		if n > 0 {
+			b.s.eng.responses.add(UDP, rc, uint64(n))
+			b.rcodes[rc] = 0
+		}
+	}
+}
+
+// sendDirect runs sendmmsg on the send-only companion, and reports false
+// when there is none or its send buffer is full (EAGAIN): then the read
+// socket's RawConn.Write sends, waiting for room as needed.
+func (b *udpBatch) sendDirect() bool {
+	return b.s.sendFD >= 0 && b.sendmmsg(uintptr(b.s.sendFD))
 }
 
 // sendmmsg is the RawConn.Write callback; false means "wait until writable".
