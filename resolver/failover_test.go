@@ -12,44 +12,14 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sextant-dns/sextant/clock"
-	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 // multiServerZone is root (.1) -> test. (.2) -> example.test. served by
-// the given number of servers at .10, .11, ... each with glue.
+// the given number of servers at .10, .11, ... each with glue, in
+// 127.30.n.0/24 (hedgeZone there), and a resolver on it.
 func multiServerZone(t *testing.T, n, servers int) (*hierarchy, []*testServer, *Resolver) {
 	t.Helper()
-	p := "127.30." + itoa(n) + "."
-	h := basicHierarchy(t, n)
-	zoneLines := []string{
-		"example.test. SOA ns1.example.test. h.example.test. 1 3600 600 86400 60",
-		"www.example.test. A 192.0.2.80",
-	}
-	var tldLines []string
-	for i := 0; i < servers; i++ {
-		name := "ns" + itoa(10+i) + ".example.test."
-		addr := p + itoa(10+i)
-		zoneLines = append(zoneLines, "example.test. NS "+name, name+" A "+addr)
-		tldLines = append(tldLines, "example.test. 300 NS "+name, name+" 300 A "+addr)
-	}
-	// Replace the tld's delegation of example.test.
-	h.tld.set(func(s *testServer) {
-		z := *s.zones[0]
-		z.rrs = nil
-		for _, rr := range s.zones[0].rrs {
-			if !isSubdomain(rr.Header().Name, "example.test.") {
-				z.rrs = append(z.rrs, rr)
-			}
-		}
-		for _, l := range tldLines {
-			z.rrs = append(z.rrs, dnstest.MustRR(t, l))
-		}
-		s.zones = []*testZone{&z}
-	})
-	var out []*testServer
-	for i := 0; i < servers; i++ {
-		out = append(out, startServer(t, p+itoa(10+i), zone(t, "example.test.", zoneLines...)))
-	}
+	h, out := hedgeZone(t, "127.30."+itoa(n)+".", servers)
 	return h, out, newTestResolver(t, h.hints, nil)
 }
 

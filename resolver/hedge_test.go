@@ -20,7 +20,8 @@ import (
 
 // hedgeZone is root (p1) -> test. (p2) -> example.test. served by the
 // given number of servers at p10, p11, ... (each with glue), p a /24
-// prefix such as "127.95.1.".
+// prefix such as "127.95.1.". The failover tests use it too
+// (multiServerZone).
 func hedgeZone(t testing.TB, p string, servers int) (*hierarchy, []*testServer) {
 	t.Helper()
 	h := basicHierarchyAt(t, p)
