@@ -290,23 +290,8 @@ func TestRateLimitFlood(t *testing.T) {
 				t.Errorf("exempt /24: %+v, stats %+v: want none limited", exempt, after)
 			}
 
-			// TCP proves the source: not limited, right after the flood.
-			c, err := net.DialTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(attacker, 0)), net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tcp)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			for range 20 {
-				if err := writeFramed(c, mustPack(t, dnstest.Query("bench.example.", dns.TypeA))); err != nil {
-					t.Fatal(err)
-				}
-				b, err := readFramed(c)
-				r := new(dns.Msg)
-				if err != nil || r.Unpack(b) != nil || len(r.Answer) != 1 {
-					t.Fatalf("TCP from the flooded source: %v %v", err, r)
-				}
-			}
+			// TCP proves the source: answered in full right after the flood.
+			askTCPFrom(t, attacker, tcp, dnstest.Query("bench.example.", dns.TypeA), 20)
 		})
 	}
 }
@@ -373,4 +358,28 @@ func replyCookie(r *dns.Msg) string {
 		}
 	}
 	return ""
+}
+
+// askTCPFrom asks q n times over one TCP connection from the address from
+// and fails the test unless every answer comes whole (one record, TC
+// clear): TCP proves the source, so no rate limit applies to it.
+func askTCPFrom(t *testing.T, from netip.Addr, server string, q *dns.Msg, n int) {
+	t.Helper()
+	c, err := net.DialTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), net.TCPAddrFromAddrPort(netip.MustParseAddrPort(server)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	raw := mustPack(t, q)
+	for range n {
+		if err := writeFramed(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		b, err := readFramed(c)
+		r := new(dns.Msg)
+		if err != nil || r.Unpack(b) != nil || len(r.Answer) != 1 || r.Truncated {
+			t.Fatalf("TCP from %s: %v %v", from, err, r)
+		}
+	}
 }

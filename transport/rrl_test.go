@@ -258,22 +258,7 @@ func TestRRLFlood(t *testing.T) {
 			}
 
 			// TCP proves the source: answered in full right after the flood.
-			c, err := net.DialTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(attacker, 0)), net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tcp)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			for range 20 {
-				if err := writeFramed(c, mustPack(t, dnstest.Query("www.zone.example.", dns.TypeA))); err != nil {
-					t.Fatal(err)
-				}
-				b, err := readFramed(c)
-				r := new(dns.Msg)
-				if err != nil || r.Unpack(b) != nil || len(r.Answer) != 1 || r.Truncated {
-					t.Fatalf("TCP from the flooded source: %v %v", err, r)
-				}
-			}
+			askTCPFrom(t, attacker, tcp, dnstest.Query("www.zone.example.", dns.TypeA), 20)
 
 			// A client returning a valid Server Cookie is exempt.
 			cookieClient := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 107, 3, tc.third}), 0).String()
