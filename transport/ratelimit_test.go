@@ -154,53 +154,16 @@ func udpFrom(t *testing.T, src, dst string) *net.UDPConn {
 	return c
 }
 
-// floodResult counts what a flooding source got back.
-type floodResult struct{ sent, answered, truncated, badCookie int }
-
-// flood sends n queries from src to dst over d, evenly spaced, and counts
-// the answers that arrive until 300 ms after the last.
+// flood sends n copies of q from src to dst over d and counts what came
+// back (dnstest.FloodUDP).
 func flood(t *testing.T, src, dst string, q *dns.Msg, n int, d time.Duration) floodResult {
 	t.Helper()
-	c := udpFrom(t, src, dst)
-	var res floodResult
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			k, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			r := new(dns.Msg)
-			if r.Unpack(buf[:k]) != nil {
-				continue
-			}
-			switch {
-			case r.Rcode == dns.RcodeBadCookie:
-				res.badCookie++
-			case r.Truncated && len(r.Answer) == 0:
-				res.truncated++
-			case len(r.Answer) > 0:
-				res.answered++
-			}
-		}
-	}()
-	wire := mustPack(t, q)
-	start := time.Now()
-	for i := range n {
-		if wait := time.Until(start.Add(d * time.Duration(i) / time.Duration(n))); wait > 0 {
-			time.Sleep(wait)
-		}
-		if _, err := c.Write(wire); err != nil {
-			t.Fatal(err)
-		}
-		res.sent++
-	}
-	<-done
-	return res
+	r := dnstest.FloodUDP(t, src, dst, n, d, func(int) *dns.Msg { return q })
+	return floodResult{sent: r.Sent, answered: r.Answered, truncated: r.Truncated, badCookie: r.BadCookie}
 }
+
+// floodResult is what flood's callers read.
+type floodResult struct{ sent, answered, truncated, badCookie int }
 
 // askAll sends n queries from src to dst one after another, spaced by gap,
 // and returns how many got a full (not truncated) answer.

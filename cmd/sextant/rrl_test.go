@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sextant-dns/sextant/internal/dnstest"
 )
 
 const (
@@ -20,52 +21,17 @@ const (
 
 // udpFlood sends n queries for name (with %d: the query's number in it)
 // from src to server over d and counts the answers (any rcode) and the
-// truncated ones arriving until 300 ms after.
+// truncated ones arriving until 300 ms after (dnstest.FloodUDP).
 func udpFlood(t *testing.T, src, server, name string, n int, d time.Duration) (answered, truncated int) {
 	t.Helper()
-	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(server)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			k, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			r := new(dns.Msg)
-			if r.Unpack(buf[:k]) != nil {
-				continue
-			}
-			if r.Truncated && len(r.Answer) == 0 {
-				truncated++
-			} else {
-				answered++
-			}
-		}
-	}()
-	start := time.Now()
-	for i := range n {
-		if wait := time.Until(start.Add(d * time.Duration(i) / time.Duration(n))); wait > 0 {
-			time.Sleep(wait)
-		}
+	r := dnstest.FloodUDP(t, src+":0", server, n, d, func(i int) *dns.Msg {
 		qname := name
 		if strings.Contains(name, "%d") {
 			qname = fmt.Sprintf(name, i)
 		}
-		wire, err := new(dns.Msg).SetQuestion(qname, dns.TypeA).Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Write(wire)
-	}
-	<-done
-	return answered, truncated
+		return new(dns.Msg).SetQuestion(qname, dns.TypeA)
+	})
+	return r.Responses - r.Truncated, r.Truncated
 }
 
 // TestServeRRL: serve's local zone answers are not limited by default;
