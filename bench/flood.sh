@@ -17,8 +17,9 @@
 #
 # Knobs: FLOOD_SECONDS (30), FLOOD_NAMES (2000000 unique names),
 # FLOOD_CACHE_BYTES (resolver --cache-max-bytes, default 64 MiB: small, so
-# the flood fills it), FLOOD_EXTRA (more resolver flags), FLOOD_BASE
-# (loopback /16 prefix, default 127.76).
+# the flood fills it), FLOOD_EXTRA (more resolver flags), FLOOD_DNSPERF
+# (more dnsperf flags, e.g. "-Q 1" for a baseline without the flood),
+# FLOOD_BASE (loopback /16 prefix, default 127.76).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -65,15 +66,24 @@ for i in $(seq 0 9); do cached+=("c$i.cached."); done
 "$work/victim" -server "$res_addr:53" -local "$victim" -rate 50 -duration 1s "${cached[@]}" >/dev/null
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# cpu_ticks: user+system clock ticks of a process, all threads.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+auth_pid=${pids[0]}
 rss0=$(rss_kib "$pid")
+res_cpu0=$(cpu_ticks "$pid") auth_cpu0=$(cpu_ticks "$auth_pid")
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== flood: unique names from $flooder for ${secs}s; victim asks cached names from $victim"
-dnsperf -s "$res_addr" -a "$flooder" -d "$work/flood.txt" -l "$secs" -c 4 -q 500 -t 2 >"$work/dnsperf.txt" 2>&1 &
+dnsperf -s "$res_addr" -a "$flooder" -d "$work/flood.txt" -l "$secs" -c 4 -q 500 -t 2 ${FLOOD_DNSPERF:-} >"$work/dnsperf.txt" 2>&1 &
 flood=$!
 "$work/victim" -server "$res_addr:53" -local "$victim" -rate 200 -duration "${secs}s" "${cached[@]}" >"$work/victim.json"
 wait "$flood" || true
 rss1=$(rss_kib "$pid")
+res_cpu1=$(cpu_ticks "$pid") auth_cpu1=$(cpu_ticks "$auth_pid")
 grep -E 'Queries (sent|completed|lost)|Response codes|Queries per second' "$work/dnsperf.txt" | sed 's/^ */   flood: /'
 echo "   victim: $(cat "$work/victim.json")"
 awk -v r0="$rss0" -v r1="$rss1" -v cb="$cache_bytes" 'BEGIN {
   printf "   resolver RSS %.1f MiB -> %.1f MiB (cache bound %.0f MiB; Go memory limit %.0f MiB)\n", r0/1024, r1/1024, cb/1048576, cb/1048576 + 128 }'
+hz=$(getconf CLK_TCK)
+awk -v r="$((res_cpu1 - res_cpu0))" -v a="$((auth_cpu1 - auth_cpu0))" -v hz="$hz" -v s="$secs" 'BEGIN {
+  printf "   CPU: resolver %.0f%%, authoritative side %.0f%% of one core (load average before: %s)\n", 100*r/hz/s, 100*a/hz/s, "'"$load0"'" }'
 "$work/sextant" ctl --socket "$work/ctl.sock" stats 2>/dev/null | grep -E 'ratelimit|cache\.(rrset|answer)' | sed 's/^/   /' || true

@@ -35,10 +35,13 @@ type udpSocket struct {
 	// query's destination, to answer from it.
 	pktinfo bool
 
+	// batch is the socket's batch reader, once its read loop runs; its
+	// workers help it read (udpBatch.help).
+	batch   atomic.Pointer[udpBatch]
 	jobs    chan *udpJob  // hands a job to an idle worker (unbuffered)
 	done    chan struct{} // closed when the read loop has ended
 	free    sync.Pool     // of *udpJob
-	workers int           // touched by the read loop only
+	workers int           // touched by whoever reads the socket
 }
 
 // udpJob is one UDP query in flight: its datagram, its Request and its
@@ -206,8 +209,15 @@ func (s *udpSocket) dispatch(j *udpJob) {
 
 func (s *udpSocket) worker(j *udpJob) {
 	defer s.wg.Done()
+	b := s.batch.Load()
 	for {
+		if b != nil {
+			b.help()
+		}
 		s.handle(j)
+		if b != nil {
+			b.help()
+		}
 		select {
 		case j = <-s.jobs:
 		case <-s.done:

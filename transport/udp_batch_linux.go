@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -46,8 +47,10 @@ const udpBatchLen = 64
 // needs it, up to its EDNSSize, instead of setting aside 32 times 64 KiB.
 const udpBatchOutSize = DefaultEDNSSize
 
-// udpBatch is the batch reader of one socket. Only its read loop touches it.
+// udpBatch is the batch reader of one socket. Whoever holds mu touches it:
+// the read loop, or a worker helping (help).
 type udpBatch struct {
+	mu sync.Mutex
 	s  *udpSocket
 	rc syscall.RawConn
 
@@ -80,6 +83,7 @@ type udpBatch struct {
 	n, from      int
 	errno        error
 	recvF, sendF func(fd uintptr) bool
+	helpF        func(fd uintptr)
 }
 
 // newUDPBatch sets up batch reading for s, or returns nil if the socket does
@@ -91,7 +95,7 @@ func newUDPBatch(s *udpSocket) *udpBatch {
 		return nil
 	}
 	b := &udpBatch{s: s, rc: rc}
-	b.recvF, b.sendF = b.recvmmsg, b.sendmmsg
+	b.recvF, b.sendF, b.helpF = b.lockAndRecv, b.sendmmsg, b.recvNow
 	size := min(s.eng.ednsSize, udpBatchOutSize)
 	backing := make([]byte, udpBatchLen*size)
 	for k := range b.outs {
@@ -106,6 +110,7 @@ func newUDPBatch(s *udpSocket) *udpBatch {
 // loop reads batches until the socket is closed or the server stops.
 func (b *udpBatch) loop() {
 	s := b.s
+	s.batch.Store(b)
 	for {
 		n, err := b.read()
 		if err != nil {
@@ -116,11 +121,68 @@ func (b *udpBatch) loop() {
 			continue
 		}
 		b.serve(n)
+		b.mu.Unlock()
 	}
 }
 
-// read waits for datagrams and takes up to udpBatchLen of them.
+// read waits for datagrams and takes up to udpBatchLen of them. It returns
+// holding mu, unless with an error.
 func (b *udpBatch) read() (int, error) {
+	b.n, b.errno = 0, nil
+	if err := b.rc.Read(b.recvF); err != nil {
+		return 0, err
+	}
+	if b.errno != nil {
+		b.mu.Unlock()
+		return 0, fmt.Errorf("udp read: %w", os.NewSyscallError("recvmmsg", b.errno))
+	}
+	return b.n, nil
+}
+
+// lockAndRecv is the RawConn.Read callback: it takes mu and tries
+// recvmmsg. With nothing to read it lets mu go again and reports false
+// ("wait until readable"), so that no one waits for the lock while the
+// read loop sleeps.
+func (b *udpBatch) lockAndRecv(fd uintptr) bool {
+	b.mu.Lock()
+	b.prepare()
+	if !b.recvmmsg(fd) {
+		b.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// help is the worker pool's part in reading the socket. A worker calls it
+// around each query it resolves: if no one is reading the socket, it takes
+// what is waiting, without waiting itself, and serves it like the read loop.
+//
+// Why: the read loop sleeps in Go's network poller when the socket is
+// empty, and the runtime looks at the poller only when its run queues are
+// empty (or every 10 ms, from sysmon). A burst of cache misses fills the
+// run queues with resolution work for milliseconds, and a cache hit that
+// arrives then waited behind all of it: a random-subdomain flood at 10% of
+// the CPU gave another client's cached answers a p99 of 8 to 11 ms (issue
+// 10, bench/flood.sh). Workers are on a processor exactly when that work is
+// queued, so a read from them finds the hit within one query's work.
+func (b *udpBatch) help() {
+	if !b.mu.TryLock() {
+		return // the read loop or another worker is at it
+	}
+	defer b.mu.Unlock()
+	b.n, b.errno = 0, nil
+	b.prepare()
+	if err := b.rc.Control(b.helpF); err != nil || b.errno != nil || b.n == 0 {
+		return
+	}
+	b.serve(b.n)
+}
+
+// recvNow is help's RawConn.Control callback: recvmmsg without waiting.
+func (b *udpBatch) recvNow(fd uintptr) { b.recvmmsg(fd) }
+
+// prepare points the read headers at the slots' jobs.
+func (b *udpBatch) prepare() {
 	for i, j := range b.jobs {
 		h := &b.rhdrs[i]
 		h.Len = 0
@@ -138,17 +200,9 @@ func (b *udpBatch) read() (int, error) {
 		}
 		h.Hdr.Flags = 0
 	}
-	b.n, b.errno = 0, nil
-	if err := b.rc.Read(b.recvF); err != nil {
-		return 0, err
-	}
-	if b.errno != nil {
-		return 0, fmt.Errorf("udp read: %w", os.NewSyscallError("recvmmsg", b.errno))
-	}
-	return b.n, nil
 }
 
-// recvmmsg is the RawConn.Read callback; false means "wait until readable".
+// recvmmsg reads into the prepared slots; false means nothing to read.
 func (b *udpBatch) recvmmsg(fd uintptr) bool {
 	return b.mmsg(unix.SYS_RECVMMSG, fd, unsafe.Pointer(&b.rhdrs[0]), len(b.rhdrs))
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -86,5 +87,73 @@ func TestSockaddrAddrPort(t *testing.T) {
 				t.Errorf("sockaddrAddrPort = %s, %v; want %s, %v", got, ok, tc.want, tc.wantOK)
 			}
 		})
+	}
+}
+
+// TestUDPWorkersHelpRead checks the worker pool's part in reading a socket
+// (udpBatch.help): a worker finds the queries waiting on a socket nobody
+// reads, answers the ready one itself and hands the other to the pool, and
+// it leaves the socket alone while someone else reads it.
+func TestUDPWorkersHelpRead(t *testing.T) {
+	h := newBurstReady(t)
+	d, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Handler: h, Addrs: []string{"127.0.0.1:0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s := &udpSocket{
+		eng: d.eng, conn: conn, sendFD: -1, local: addrPortOf(conn.LocalAddr()), ctx: context.Background(),
+		stopping: &d.stopping, wg: &d.wg, maxWorkers: 4, jobs: make(chan *udpJob), done: make(chan struct{}),
+	}
+	defer func() { close(s.done); d.wg.Wait() }()
+	b := newUDPBatch(s) // no read loop: only help reads this socket
+	if b == nil {
+		t.Fatal("no batch reader")
+	}
+	c, err := net.Dial("udp", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(name string, id uint16) {
+		q := dnstest.Query(name, dns.TypeA)
+		q.Id = id
+		if _, err := c.Write(mustPack(t, q)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answered := func(wait time.Duration) map[uint16]bool {
+		got := map[uint16]bool{}
+		buf := make([]byte, 2048)
+		for {
+			c.SetReadDeadline(time.Now().Add(wait))
+			n, err := c.Read(buf)
+			if err != nil {
+				return got
+			}
+			got[binary.BigEndian.Uint16(buf[:2])] = n > 0
+		}
+	}
+
+	send("fast.example.", 1)
+	b.mu.Lock() // someone else is reading
+	b.help()
+	b.mu.Unlock()
+	if got := answered(100 * time.Millisecond); len(got) != 0 {
+		t.Fatalf("help read a socket someone else was reading: answers %v", got)
+	}
+
+	send("slow.example.", 2)
+	time.Sleep(10 * time.Millisecond) // both datagrams are queued
+	b.help()
+	if got := answered(2 * time.Second); !got[1] || !got[2] || len(got) != 2 {
+		t.Fatalf("answers after help: %v, want IDs 1 and 2", got)
+	}
+	if r, f := h.ready.Load(), h.full.Load(); r != 1 || f != 1 {
+		t.Errorf("ready path %d times, full path %d times; want 1 and 1", r, f)
 	}
 }

@@ -8,3 +8,5 @@ type udpBatch struct{}
 func newUDPBatch(*udpSocket) *udpBatch { return nil }
 
 func (*udpBatch) loop() {}
+
+func (*udpBatch) help() {}
