@@ -165,8 +165,12 @@ func (b *udpBatch) lockAndRecv(fd uintptr) bool {
 // the CPU gave another client's cached answers a p99 of 8 to 11 ms (issue
 // 10, bench/flood.sh). Workers are on a processor exactly when that work is
 // queued, so a read from them finds the hit within one query's work.
+//
+// A helper whose read finds queries for the pool waits, like the read loop,
+// until a worker takes each: a sole worker would wait for itself, so with a
+// pool of one only the read loop reads.
 func (b *udpBatch) help() {
-	if !b.mu.TryLock() {
+	if b.s.maxWorkers < 2 || !b.mu.TryLock() {
 		return // the read loop or another worker is at it
 	}
 	defer b.mu.Unlock()

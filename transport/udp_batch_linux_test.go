@@ -92,9 +92,15 @@ func TestSockaddrAddrPort(t *testing.T) {
 
 // TestUDPWorkersHelpRead checks the worker pool's part in reading a socket
 // (udpBatch.help): a worker finds the queries waiting on a socket nobody
-// reads, answers the ready one itself and hands the other to the pool, and
-// it leaves the socket alone while someone else reads it.
+// reads, answers the ready one itself and hands the other to the pool; it
+// leaves the socket alone while someone else reads it, and when it is the
+// pool's only worker (it would wait for itself to take a query).
 func TestUDPWorkersHelpRead(t *testing.T) {
+	t.Run("pool of 4", func(t *testing.T) { testUDPWorkersHelpRead(t, 4) })
+	t.Run("pool of 1", func(t *testing.T) { testUDPWorkersHelpRead(t, 1) })
+}
+
+func testUDPWorkersHelpRead(t *testing.T, workers int) {
 	h := newBurstReady(t)
 	d, err := NewDo53(Do53Config{ListenerConfig: ListenerConfig{Handler: h, Addrs: []string{"127.0.0.1:0"}}})
 	if err != nil {
@@ -107,7 +113,7 @@ func TestUDPWorkersHelpRead(t *testing.T) {
 	defer conn.Close()
 	s := &udpSocket{
 		eng: d.eng, conn: conn, sendFD: -1, local: addrPortOf(conn.LocalAddr()), ctx: context.Background(),
-		stopping: &d.stopping, wg: &d.wg, maxWorkers: 4, jobs: make(chan *udpJob), done: make(chan struct{}),
+		stopping: &d.stopping, wg: &d.wg, maxWorkers: workers, jobs: make(chan *udpJob), done: make(chan struct{}),
 	}
 	defer func() { close(s.done); d.wg.Wait() }()
 	b := newUDPBatch(s) // no read loop: only help reads this socket
@@ -150,6 +156,12 @@ func TestUDPWorkersHelpRead(t *testing.T) {
 	send("slow.example.", 2)
 	time.Sleep(10 * time.Millisecond) // both datagrams are queued
 	b.help()
+	if workers == 1 {
+		if got := answered(100 * time.Millisecond); len(got) != 0 {
+			t.Fatalf("the only worker helped read: answers %v", got)
+		}
+		return
+	}
 	if got := answered(2 * time.Second); !got[1] || !got[2] || len(got) != 2 {
 		t.Fatalf("answers after help: %v, want IDs 1 and 2", got)
 	}
