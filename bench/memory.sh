@@ -90,8 +90,10 @@ for kind in $kinds; do
   log="$work/resolver-$kind.log"
   # SIGUSR1 writes heap profiles $MEM_PROFILE_DIR/heap-KIND.1 (before) and .2 (after).
   export SEXTANT_HEAP_PROFILE=${MEM_PROFILE_DIR:+$MEM_PROFILE_DIR/heap-$kind}
+  # dnsperf is the only client: the per-/24 rate limit (1000 answers/s by
+  # default) would drop most of its queries.
   # shellcheck disable=SC2086
-  "$work/sextant" serve --root-hints "$work/root.hints" --no-dnssec --listen "$res_addr:53" \
+  "$work/sextant" serve --root-hints "$work/root.hints" --no-dnssec --listen "$res_addr:53" --rate-limit 0 \
     --cache-size "$cache_size" --cache-max-bytes "$cache_bytes" --log-level warn ${MEM_EXTRA:-} >"$log" 2>&1 &
   pid=$!
   pids+=($pid)
