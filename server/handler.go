@@ -144,8 +144,8 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 			if h.localReady && !volatile {
 				h.answers.PutStatic(answerKey(q), m, gen)
 			}
-			_ = w.WriteMsg(m)
 			h.observe(h.latLocal(), start)
+			_ = w.WriteMsg(m)
 			return
 		}
 	}
@@ -159,7 +159,6 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 	if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError {
 		h.answers.Put(answerKey(q), resp)
 	}
-	_ = w.WriteMsg(resp)
 	if h.lat != nil {
 		if q.RecursionDesired {
 			h.observe(h.lat.Miss, start)
@@ -167,6 +166,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w transport.ResponseWriter, req 
 			h.observe(h.lat.Hit, start)
 		}
 	}
+	_ = w.WriteMsg(resp)
 }
 
 // localAnswer is the local zones' answer to q, and whether it is volatile
@@ -191,11 +191,11 @@ func (h *Handler) serveReady(w transport.ResponseWriter, req *transport.Request)
 	if !ok {
 		return false
 	}
-	_ = w.Write(out)
-	*bp = out[:0]
 	if timed {
 		h.observe(h.lat.Hit, start)
 	}
+	_ = w.Write(out)
+	*bp = out[:0]
 	return true
 }
 
@@ -207,7 +207,10 @@ func (h *Handler) latLocal() *histogram.Histogram {
 	return h.lat.Local
 }
 
-// observe records the time since start in hist, unless hist is nil.
+// observe records the time since start in hist, unless hist is nil. It is
+// called just before the response is written, so that a client that has
+// its answer finds it in the histograms (and a test that scrapes /metrics
+// after its last answer sees every one).
 func (h *Handler) observe(hist *histogram.Histogram, start time.Time) {
 	if hist != nil {
 		hist.Observe(time.Since(start))

@@ -20,8 +20,8 @@ import (
 const hitSampleEvery = 64
 
 // Latency holds the handler's answer-latency histograms, from the query's
-// arrival at the handler to its response written (on the UDP ready path,
-// to its response ready: the front end sends it). Hits are answers from
+// arrival at the handler to its response ready to write (the front end
+// then sends it). Hits are answers from
 // the ready-to-send cache and, for queries without RD, from the record
 // cache; they are sampled, one in hitSampleEvery. Misses are the
 // resolver's answers (from its record cache or after iteration), every
