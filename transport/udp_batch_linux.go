@@ -128,7 +128,6 @@ func (b *udpBatch) loop() {
 // read waits for datagrams and takes up to udpBatchLen of them. It returns
 // holding mu, unless with an error.
 func (b *udpBatch) read() (int, error) {
-	b.n, b.errno = 0, nil
 	if err := b.rc.Read(b.recvF); err != nil {
 		return 0, err
 	}
@@ -145,6 +144,7 @@ func (b *udpBatch) read() (int, error) {
 // read loop sleeps.
 func (b *udpBatch) lockAndRecv(fd uintptr) bool {
 	b.mu.Lock()
+	b.n, b.errno = 0, nil
 	b.prepare()
 	if !b.recvmmsg(fd) {
 		b.mu.Unlock()
