@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -85,30 +84,7 @@ func BenchmarkDo53UDPReady(b *testing.B) {
 			if c.proxy == 2 {
 				wire = append(udpHeader(ppAllowed, udp), wire...)
 			}
-			b.ReportAllocs()
-			b.SetParallelism(4)
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				conn, err := (&net.Dialer{LocalAddr: src}).Dial("udp", udp)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				defer conn.Close()
-				buf := make([]byte, 512)
-				for pb.Next() {
-					conn.SetReadDeadline(time.Now().Add(time.Second))
-					if _, err := conn.Write(wire); err != nil {
-						b.Error(err)
-						return
-					}
-					if _, err := conn.Read(buf); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "queries/s")
+			benchUDPExchanges(b, func() (net.Conn, error) { return (&net.Dialer{LocalAddr: src}).Dial("udp", udp) }, wire)
 		})
 	}
 }

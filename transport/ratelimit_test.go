@@ -270,30 +270,8 @@ func TestRateLimitCookies(t *testing.T) {
 	ck := NewServerCookies(RandomCookieSecret(), nil)
 	udp, _, _ := startDo53(t, "127.83.0.3:0", Do53Config{ListenerConfig: ListenerConfig{Handler: newCannedHandler(t), RateLimit: l, Cookies: ck}})
 
-	withCookie := func(cookie string) *dns.Msg {
-		q := dnstest.Query("bench.example.", dns.TypeA)
-		q.SetEdns0(1232, false)
-		q.IsEdns0().Option = append(q.IsEdns0().Option, cookieOption(cookie))
-		return q
-	}
-	// Learn a Server Cookie from 127.83.3.1.
-	c := udpFrom(t, "127.83.3.1:0", udp)
-	c.Write(mustPack(t, withCookie("0102030405060708")))
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 2048)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	full := replyCookie(r)
-	if len(full) != 48 || full[:16] != "0102030405060708" {
-		t.Fatalf("reply cookie %q", full)
-	}
-	c.Close()
+	withCookie := func(cookie string) *dns.Msg { return cookieQuery("bench.example.", cookie) }
+	full := learnCookie(t, "127.83.3.1:0", udp)
 
 	// The counts are the server's: on a loaded machine the kernel may
 	// drop a few datagrams either way.
