@@ -109,23 +109,10 @@ func keyRollover(t *testing.T, from, policy string, block int, start time.Durati
 	startUnboundWith(t, unboundDir, root.hints, root.anchor, unboundAddr,
 		"\tval-override-date: \""+t0.Add(2*24*time.Hour).Format("20060102150405")+"\"")
 
-	resolvers := []struct{ name, addr string }{{"sextant", resolverAddr}, {"unbound", unboundAddr + ":53"}}
-	// check asks each resolver once per question: a SERVFAIL or a missing
-	// AD fails the test, no retries.
+	resolvers := []namedResolver{{"sextant", resolverAddr}, {"unbound", unboundAddr + ":53"}}
 	check := func(step string) {
 		t.Helper()
-		for _, r := range resolvers {
-			for _, q := range []struct {
-				name  string
-				rcode int
-			}{{"www.signed.test.", dns.RcodeSuccess}, {"nope.signed.test.", dns.RcodeNameError}} {
-				m := digDNSSEC(t, r.addr, q.name, dns.TypeA, false)
-				if m.Rcode != q.rcode || !m.AuthenticatedData {
-					t.Fatalf("%s, %s: %s A: %s AD=%v, want %s with AD\n%v\nserve log:\n%s", step, r.name, q.name,
-						dns.RcodeToString[m.Rcode], m.AuthenticatedData, dns.RcodeToString[q.rcode], m, authLog.String())
-				}
-			}
-		}
+		checkSignedTestAD(t, step, resolvers, authLog.String)
 	}
 	// served says which algorithms the serve's DNSKEY RRset holds and
 	// which sign www A, as "keys/signatures" (e.g. "8/8,13").
@@ -216,5 +203,33 @@ func keyRollover(t *testing.T, from, policy string, block int, start time.Durati
 	checkStage("done", "13/13")
 	if st, err := signer.ReadStatus(keyDir, "signed.test."); err != nil || st.Roll != "" || len(st.Keys) != 1 {
 		t.Errorf("status after the rollover: roll %q keys %v (%v), want one key and no rollover", st.Roll, st.Keys, err)
+	}
+}
+
+// namedResolver is a resolver under test: its name in failures and its
+// address.
+type namedResolver struct{ name, addr string }
+
+// checkSignedTestAD asks each resolver once for www.signed.test. A
+// (NOERROR) and nope.signed.test. A (NXDOMAIN): a wrong rcode or a
+// missing AD fails the test, no retries. log, if set, is added to the
+// failure.
+func checkSignedTestAD(t *testing.T, step string, resolvers []namedResolver, log func() string) {
+	t.Helper()
+	for _, r := range resolvers {
+		for _, q := range []struct {
+			name  string
+			rcode int
+		}{{"www.signed.test.", dns.RcodeSuccess}, {"nope.signed.test.", dns.RcodeNameError}} {
+			m := digDNSSEC(t, r.addr, q.name, dns.TypeA, false)
+			if m.Rcode != q.rcode || !m.AuthenticatedData {
+				extra := ""
+				if log != nil {
+					extra = "serve log:\n" + log()
+				}
+				t.Fatalf("%s, %s: %s A: %s AD=%v, want %s with AD\n%v\n%s", step, r.name, q.name,
+					dns.RcodeToString[m.Rcode], m.AuthenticatedData, dns.RcodeToString[q.rcode], m, extra)
+			}
+		}
 	}
 }
