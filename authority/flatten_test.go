@@ -298,13 +298,8 @@ func TestFlattenSignedZone(t *testing.T) {
 			m = s.Answer(q)
 			proofs := 0
 			for _, rr := range m.Ns {
-				var bitmap []uint16
-				switch p := rr.(type) {
-				case *dns.NSEC:
-					bitmap = p.TypeBitMap
-				case *dns.NSEC3:
-					bitmap = p.TypeBitMap
-				default:
+				bitmap, ok := denialBitmap(rr)
+				if !ok {
 					continue
 				}
 				proofs++
@@ -335,13 +330,8 @@ func TestFlattenSignedZone(t *testing.T) {
 				t.Errorf("apex TXT NODATA: want SOA and a signed proof\n%v", txt)
 			}
 			for _, rr := range txt.Ns {
-				var bitmap []uint16
-				switch p := rr.(type) {
-				case *dns.NSEC:
-					bitmap = p.TypeBitMap
-				case *dns.NSEC3:
-					bitmap = p.TypeBitMap
-				default:
+				bitmap, ok := denialBitmap(rr)
+				if !ok {
 					continue
 				}
 				if !slices.Contains(bitmap, dns.TypeA) || !slices.Contains(bitmap, dns.TypeAAAA) || slices.Contains(bitmap, dns.TypeCNAME) {
@@ -412,4 +402,16 @@ func BenchmarkFlattenedAnswer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// denialBitmap is the type bitmap of an NSEC or NSEC3 record; false for
+// any other record.
+func denialBitmap(rr dns.RR) ([]uint16, bool) {
+	switch p := rr.(type) {
+	case *dns.NSEC:
+		return p.TypeBitMap, true
+	case *dns.NSEC3:
+		return p.TypeBitMap, true
+	}
+	return nil, false
 }
