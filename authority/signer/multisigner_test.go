@@ -69,22 +69,7 @@ func crossVerifies(t *testing.T, keys, data *authority.Zone) {
 // after one rolls its ZSK and the other re-reads the import file.
 func TestMultiSigner(t *testing.T) {
 	clk := clock.NewManual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	dir := t.TempDir()
-	importA, importB := filepath.Join(dir, "for-a.keys"), filepath.Join(dir, "for-b.keys")
-	mk := func(name, spec string) *Signer {
-		p, err := ParsePolicy(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(p, Options{KeyDir: filepath.Join(dir, name), Clock: clk})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	// Each provider's keys first, then the import files, then the signers.
-	writeFile(t, importA, keyText(mk("b", "zone=signed.test zsk-lifetime=1d")), 0o644)
-	writeFile(t, importB, keyText(mk("a", "zone=signed.test")), 0o644)
+	importA, importB, mk := twoProviders(t, clk)
 	a := mk("a", "zone=signed.test import-dnskey="+importA)
 	b := mk("b", "zone=signed.test zsk-lifetime=1d import-dnskey="+importB)
 	srvA := authority.NewServer(mustZone(t, zoneText(1, "192.0.2.1", "")))
@@ -231,21 +216,7 @@ func serveDNS(t *testing.T, answer func(*dns.Msg) *dns.Msg) string {
 // the attacker's, signed by the attacker) changes nothing.
 func TestImportFetch(t *testing.T) {
 	clk := clock.NewManual(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	dir := t.TempDir()
-	importA, importB := filepath.Join(dir, "for-a.keys"), filepath.Join(dir, "for-b.keys")
-	mk := func(name, spec string) *Signer {
-		p, err := ParsePolicy(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(p, Options{KeyDir: filepath.Join(dir, name), Clock: clk})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	writeFile(t, importA, keyText(mk("b", "zone=signed.test zsk-lifetime=1d")), 0o644)
-	writeFile(t, importB, keyText(mk("a", "zone=signed.test")), 0o644)
+	importA, importB, mk := twoProviders(t, clk)
 	b := mk("b", "zone=signed.test zsk-lifetime=1d import-dnskey="+importB)
 	srvB := authority.NewServer(mustZone(t, zoneText(1, "192.0.2.1", "")))
 	srvB.SetPublishHook(testZone, b.Publish)
@@ -332,4 +303,28 @@ func TestImportFromPolicy(t *testing.T) {
 			t.Errorf("%q: address %q has no port", c.spec, p.ImportFrom)
 		}
 	}
+}
+
+// twoProviders sets up a zone signed by two providers (RFC 8901 model 2):
+// each provider's keys first (b rolls its ZSK daily), then the import
+// files, importA holding b's keys for a and importB a's for b. mk makes a
+// provider's signer, its keys in its own directory.
+func twoProviders(t *testing.T, clk *clock.Manual) (importA, importB string, mk func(name, spec string) *Signer) {
+	t.Helper()
+	dir := t.TempDir()
+	importA, importB = filepath.Join(dir, "for-a.keys"), filepath.Join(dir, "for-b.keys")
+	mk = func(name, spec string) *Signer {
+		p, err := ParsePolicy(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(p, Options{KeyDir: filepath.Join(dir, name), Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	writeFile(t, importA, keyText(mk("b", "zone=signed.test zsk-lifetime=1d")), 0o644)
+	writeFile(t, importB, keyText(mk("a", "zone=signed.test")), 0o644)
+	return importA, importB, mk
 }
