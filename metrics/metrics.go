@@ -153,17 +153,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.RateLimit != nil {
 		st := s.RateLimit.Stats()
-		ch <- counter(descRateLimit, st.Passed, "passed")
-		ch <- counter(descRateLimit, st.Exempt, "exempt")
-		ch <- counter(descRateLimit, st.Slipped, "slipped")
-		ch <- counter(descRateLimit, st.Dropped, "dropped")
+		collectLimiter(ch, descRateLimit, st.Passed, st.Exempt, st.Slipped, st.Dropped)
 	}
 	if s.RRL != nil {
 		st := s.RRL.Stats()
-		ch <- counter(descRRL, st.Passed, "passed")
-		ch <- counter(descRRL, st.Exempt, "exempt")
-		ch <- counter(descRRL, st.Slipped, "slipped")
-		ch <- counter(descRRL, st.Dropped, "dropped")
+		collectLimiter(ch, descRRL, st.Passed, st.Exempt, st.Slipped, st.Dropped)
 	}
 	if s.SharedCache != nil {
 		st := s.SharedCache.Stats()
@@ -283,4 +277,13 @@ func constHistogram(d *prometheus.Desc, s histogram.Snapshot, labels ...string) 
 		buckets[b.Seconds()] = s.Counts[i]
 	}
 	return prometheus.MustNewConstHistogram(d, s.Count, s.Sum.Seconds(), buckets, labels...)
+}
+
+// collectLimiter sends a limiter's verdict counters (the client rate
+// limiter's and RRL's have the same four) under desc.
+func collectLimiter(ch chan<- prometheus.Metric, desc *prometheus.Desc, passed, exempt, slipped, dropped uint64) {
+	ch <- counter(desc, passed, "passed")
+	ch <- counter(desc, exempt, "exempt")
+	ch <- counter(desc, slipped, "slipped")
+	ch <- counter(desc, dropped, "dropped")
 }
