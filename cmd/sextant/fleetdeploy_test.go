@@ -192,14 +192,20 @@ func TestFleetDeployment(t *testing.T) {
 
 	front := deployFront + ":53"
 	clients := deployClients()
-	// dnsdist takes a moment to listen and to see the instances up.
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if m, err := clients["udp"](deployAllowed, "www."+lab.SecureAlg13); err == nil && m.Rcode == dns.RcodeSuccess {
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(dnsdistLog)
-			t.Fatalf("dnsdist on %s does not answer\n%s", front, b)
+	// dnsdist takes a moment to listen and to see the instances up, and
+	// its TLS and DoH workers start after its UDP listener (a DoT query
+	// right after the first UDP answer was once reset): wait for each
+	// transport.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, network := range []string{"udp", "tcp", "dot", "doh"} {
+		for ; ; time.Sleep(100 * time.Millisecond) {
+			if m, err := clients[network](deployAllowed, "www."+lab.SecureAlg13); err == nil && m.Rcode == dns.RcodeSuccess {
+				break
+			}
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(dnsdistLog)
+				t.Fatalf("dnsdist on %s does not answer over %s\n%s", front, network, b)
+			}
 		}
 	}
 
